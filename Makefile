@@ -1,0 +1,42 @@
+# Fulcrum's everyday commands. `make demo` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ART ?= artifacts
+
+.PHONY: install protos kafka-jars redis test lint demo clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip wheel setuptools
+
+# torch first and alone, so pip never resolves it twice; the rest comes from pyproject.toml.
+install: $(BIN)/python
+	$(BIN)/pip install "torch==2.13.0"
+	$(BIN)/pip install -e '.[serve,train,dev]'
+
+protos: $(BIN)/python
+	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=. --pyi_out=. --grpc_python_out=. protos/fulcrum/v1/recommender.proto
+
+kafka-jars:
+	deploy/kafka/kafka.sh fetch
+
+redis:
+	@command -v redis-server >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
+
+# pytest exits 5 when it collects no test: that is a failure here, said plainly.
+test:
+	@$(BIN)/pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/mypy online
+
+demo: install
+	$(BIN)/fulcrum data prepare --out $(ART)/data
+	$(BIN)/fulcrum evaluate --data $(ART)/data --baseline popularity --baseline itemknn --baseline als --out $(ART)/baselines
+
+clean:
+	rm -rf $(ART) .pytest_cache
