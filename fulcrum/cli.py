@@ -24,6 +24,19 @@ def _root(
 
 
 # ---- command registry (one line each; modules keep heavy imports inside their functions) ------
+from online.server.command import serve; app.command("serve")(serve)  # noqa: E402, E702
+from fulcrum.bench import bench_app; app.add_typer(bench_app, name="bench")  # noqa: E402, E702
+from benchmarks.bench_serve import bench_serve; bench_app.command("serve")(bench_serve)  # noqa: E402, E702
+from offline.commands.data import data_app; app.add_typer(data_app, name="data")  # noqa: E402, E702
+from offline.commands.evaluate import evaluate; app.command("evaluate")(evaluate)  # noqa: E402, E702
+from offline.commands.ablate import ablate; app.command("ablate")(ablate)  # noqa: E402, E702
+from offline.commands.tune import tune; app.command("tune")(tune)  # noqa: E402, E702
+from online.ingest.commands import ingest; app.command("ingest")(ingest)  # noqa: E402, E702
+from online.ingest.commands import replay; app.command("replay")(replay)  # noqa: E402, E702
+from online.ingest.bench import bench_ingest; bench_app.command("ingest")(bench_ingest)  # noqa: E402, E702
+from offline.commands.train import train; app.command("train")(train)  # noqa: E402, E702
+from offline.commands.export import export; app.command("export")(export)  # noqa: E402, E702
+from offline.commands.features import features_app; app.add_typer(features_app, name="features")  # noqa: E402, E702
 
 
 def main() -> None:

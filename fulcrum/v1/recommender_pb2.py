@@ -24,45 +24,47 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66ulcrum/v1/recommender.proto\x12\nfulcrum.v1\"\xbe\x01\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.fulcrum.v1.EventType\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x0f\n\x07item_id\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\x01\x12\r\n\x05price\x18\x06 \x01(\x01\x12\x14\n\x0ctimestamp_ms\x18\x07 \x01(\x03\x12\x12\n\nsession_id\x18\x08 \x01(\t\x12\x11\n\titem_text\x18\t \x01(\t\"P\n\nScoredItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\"\n\x06reason\x18\x03 \x01(\x0e\x32\x12.fulcrum.v1.Reason\"\xb0\x01\n\x10RecommendOptions\x12\x1e\n\x11\x65xploration_share\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12\x16\n\tdiversity\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x1d\n\x10\x61llow_repurchase\x18\x03 \x01(\x08H\x02\x88\x01\x01\x12\x0c\n\x04seed\x18\x04 \x01(\x04\x42\x14\n\x12_exploration_shareB\x0c\n\n_diversityB\x13\n\x11_allow_repurchase\"\x91\x01\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x18\n\x10session_item_ids\x18\x03 \x03(\t\x12\x18\n\x10\x65xclude_item_ids\x18\x04 \x03(\t\x12-\n\x07options\x18\x05 \x01(\x0b\x32\x1c.fulcrum.v1.RecommendOptions\"}\n\x11RecommendResponse\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.fulcrum.v1.ScoredItem\x12\x16\n\x0e\x62undle_version\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x03 \x01(\x08\x12\x17\n\x0f\x64\x65graded_reason\x18\x04 \x01(\t\"u\n\rSearchFilters\x12\x16\n\tmin_price\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\tmax_price\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x18\n\x10\x65xclude_item_ids\x18\x03 \x03(\tB\x0c\n\n_min_priceB\x0c\n\n_max_price\"\x95\x01\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\t\n\x01k\x18\x03 \x01(\x05\x12*\n\x07\x66ilters\x18\x04 \x01(\x0b\x32\x19.fulcrum.v1.SearchFilters\x12-\n\x07options\x18\x05 \x01(\x0b\x32\x1c.fulcrum.v1.RecommendOptions\"z\n\x0eSearchResponse\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.fulcrum.v1.ScoredItem\x12\x16\n\x0e\x62undle_version\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x03 \x01(\x08\x12\x17\n\x0f\x64\x65graded_reason\x18\x04 \x01(\t\"-\n\tRejection\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"r\n\rIngestSummary\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x10\n\x08rejected\x18\x02 \x01(\x03\x12\x12\n\nduplicates\x18\x03 \x01(\x03\x12)\n\nrejections\x18\x04 \x03(\x0b\x32\x15.fulcrum.v1.Rejection\"\x15\n\x13GetModelInfoRequest\"\x96\x01\n\tModelInfo\x12\x16\n\x0e\x62undle_version\x18\x01 \x01(\t\x12\x13\n\x0b\x62undle_path\x18\x02 \x01(\t\x12\x1a\n\x12\x65xecution_provider\x18\x03 \x01(\t\x12\x12\n\ncreated_at\x18\x04 \x01(\t\x12\x14\n\x0cmetrics_json\x18\x05 \x01(\t\x12\x16\n\x0e\x63\x61talogue_size\x18\x06 \x01(\x03\")\n\x12ReloadModelRequest\x12\x13\n\x0b\x62undle_path\x18\x01 \x01(\t\"G\n\x13ReloadModelResponse\x12\x16\n\x0e\x62undle_version\x18\x01 \x01(\t\x12\x18\n\x10previous_version\x18\x02 \x01(\t*\x95\x01\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x08\n\x04VIEW\x10\x01\x12\t\n\x05\x43LICK\x10\x02\x12\x0f\n\x0b\x41\x44\x44_TO_CART\x10\x03\x12\x0c\n\x08PURCHASE\x10\x04\x12\n\n\x06\x43\x41NCEL\x10\x05\x12\x0b\n\x07\x44ISLIKE\x10\x06\x12\x0e\n\nIMPRESSION\x10\x07\x12\x0f\n\x0bITEM_UPSERT\x10\x08*\x7f\n\x06Reason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x10\n\x0cPERSONALISED\x10\x01\x12\x0f\n\x0b\x45XPLORATION\x10\x02\x12\x0e\n\nCOLD_START\x10\x03\x12\x0b\n\x07POPULAR\x10\x04\x12\x0f\n\x0bQUERY_MATCH\x10\x05\x12\x0c\n\x08NEW_ITEM\x10\x06\x32\xf0\x02\n\x0bRecommender\x12H\n\tRecommend\x12\x1c.fulcrum.v1.RecommendRequest\x1a\x1d.fulcrum.v1.RecommendResponse\x12?\n\x06Search\x12\x19.fulcrum.v1.SearchRequest\x1a\x1a.fulcrum.v1.SearchResponse\x12>\n\x0cIngestEvents\x12\x11.fulcrum.v1.Event\x1a\x19.fulcrum.v1.IngestSummary(\x01\x12\x46\n\x0cGetModelInfo\x12\x1f.fulcrum.v1.GetModelInfoRequest\x1a\x15.fulcrum.v1.ModelInfo\x12N\n\x0bReloadModel\x12\x1e.fulcrum.v1.ReloadModelRequest\x1a\x1f.fulcrum.v1.ReloadModelResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66ulcrum/v1/recommender.proto\x12\nfulcrum.v1\"\xbe\x01\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.fulcrum.v1.EventType\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x0f\n\x07item_id\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\x01\x12\r\n\x05price\x18\x06 \x01(\x01\x12\x14\n\x0ctimestamp_ms\x18\x07 \x01(\x03\x12\x12\n\nsession_id\x18\x08 \x01(\t\x12\x11\n\titem_text\x18\t \x01(\t\"/\n\nEventBatch\x12!\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x11.fulcrum.v1.Event\"P\n\nScoredItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\"\n\x06reason\x18\x03 \x01(\x0e\x32\x12.fulcrum.v1.Reason\"\xb0\x01\n\x10RecommendOptions\x12\x1e\n\x11\x65xploration_share\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12\x16\n\tdiversity\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x1d\n\x10\x61llow_repurchase\x18\x03 \x01(\x08H\x02\x88\x01\x01\x12\x0c\n\x04seed\x18\x04 \x01(\x04\x42\x14\n\x12_exploration_shareB\x0c\n\n_diversityB\x13\n\x11_allow_repurchase\"\x91\x01\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x18\n\x10session_item_ids\x18\x03 \x03(\t\x12\x18\n\x10\x65xclude_item_ids\x18\x04 \x03(\t\x12-\n\x07options\x18\x05 \x01(\x0b\x32\x1c.fulcrum.v1.RecommendOptions\"}\n\x11RecommendResponse\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.fulcrum.v1.ScoredItem\x12\x16\n\x0e\x62undle_version\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x03 \x01(\x08\x12\x17\n\x0f\x64\x65graded_reason\x18\x04 \x01(\t\"u\n\rSearchFilters\x12\x16\n\tmin_price\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\tmax_price\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x18\n\x10\x65xclude_item_ids\x18\x03 \x03(\tB\x0c\n\n_min_priceB\x0c\n\n_max_price\"\x95\x01\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\t\n\x01k\x18\x03 \x01(\x05\x12*\n\x07\x66ilters\x18\x04 \x01(\x0b\x32\x19.fulcrum.v1.SearchFilters\x12-\n\x07options\x18\x05 \x01(\x0b\x32\x1c.fulcrum.v1.RecommendOptions\"z\n\x0eSearchResponse\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.fulcrum.v1.ScoredItem\x12\x16\n\x0e\x62undle_version\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x03 \x01(\x08\x12\x17\n\x0f\x64\x65graded_reason\x18\x04 \x01(\t\"-\n\tRejection\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"r\n\rIngestSummary\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x10\n\x08rejected\x18\x02 \x01(\x03\x12\x12\n\nduplicates\x18\x03 \x01(\x03\x12)\n\nrejections\x18\x04 \x03(\x0b\x32\x15.fulcrum.v1.Rejection\"\x15\n\x13GetModelInfoRequest\"\x96\x01\n\tModelInfo\x12\x16\n\x0e\x62undle_version\x18\x01 \x01(\t\x12\x13\n\x0b\x62undle_path\x18\x02 \x01(\t\x12\x1a\n\x12\x65xecution_provider\x18\x03 \x01(\t\x12\x12\n\ncreated_at\x18\x04 \x01(\t\x12\x14\n\x0cmetrics_json\x18\x05 \x01(\t\x12\x16\n\x0e\x63\x61talogue_size\x18\x06 \x01(\x03\")\n\x12ReloadModelRequest\x12\x13\n\x0b\x62undle_path\x18\x01 \x01(\t\"G\n\x13ReloadModelResponse\x12\x16\n\x0e\x62undle_version\x18\x01 \x01(\t\x12\x18\n\x10previous_version\x18\x02 \x01(\t*\x95\x01\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x08\n\x04VIEW\x10\x01\x12\t\n\x05\x43LICK\x10\x02\x12\x0f\n\x0b\x41\x44\x44_TO_CART\x10\x03\x12\x0c\n\x08PURCHASE\x10\x04\x12\n\n\x06\x43\x41NCEL\x10\x05\x12\x0b\n\x07\x44ISLIKE\x10\x06\x12\x0e\n\nIMPRESSION\x10\x07\x12\x0f\n\x0bITEM_UPSERT\x10\x08*\x7f\n\x06Reason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x10\n\x0cPERSONALISED\x10\x01\x12\x0f\n\x0b\x45XPLORATION\x10\x02\x12\x0e\n\nCOLD_START\x10\x03\x12\x0b\n\x07POPULAR\x10\x04\x12\x0f\n\x0bQUERY_MATCH\x10\x05\x12\x0c\n\x08NEW_ITEM\x10\x06\x32\xf0\x02\n\x0bRecommender\x12H\n\tRecommend\x12\x1c.fulcrum.v1.RecommendRequest\x1a\x1d.fulcrum.v1.RecommendResponse\x12?\n\x06Search\x12\x19.fulcrum.v1.SearchRequest\x1a\x1a.fulcrum.v1.SearchResponse\x12>\n\x0cIngestEvents\x12\x11.fulcrum.v1.Event\x1a\x19.fulcrum.v1.IngestSummary(\x01\x12\x46\n\x0cGetModelInfo\x12\x1f.fulcrum.v1.GetModelInfoRequest\x1a\x15.fulcrum.v1.ModelInfo\x12N\n\x0bReloadModel\x12\x1e.fulcrum.v1.ReloadModelRequest\x1a\x1f.fulcrum.v1.ReloadModelResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fulcrum.v1.recommender_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVENTTYPE']._serialized_start=1624
-  _globals['_EVENTTYPE']._serialized_end=1773
-  _globals['_REASON']._serialized_start=1775
-  _globals['_REASON']._serialized_end=1902
+  _globals['_EVENTTYPE']._serialized_start=1673
+  _globals['_EVENTTYPE']._serialized_end=1822
+  _globals['_REASON']._serialized_start=1824
+  _globals['_REASON']._serialized_end=1951
   _globals['_EVENT']._serialized_start=45
   _globals['_EVENT']._serialized_end=235
-  _globals['_SCOREDITEM']._serialized_start=237
-  _globals['_SCOREDITEM']._serialized_end=317
-  _globals['_RECOMMENDOPTIONS']._serialized_start=320
-  _globals['_RECOMMENDOPTIONS']._serialized_end=496
-  _globals['_RECOMMENDREQUEST']._serialized_start=499
-  _globals['_RECOMMENDREQUEST']._serialized_end=644
-  _globals['_RECOMMENDRESPONSE']._serialized_start=646
-  _globals['_RECOMMENDRESPONSE']._serialized_end=771
-  _globals['_SEARCHFILTERS']._serialized_start=773
-  _globals['_SEARCHFILTERS']._serialized_end=890
-  _globals['_SEARCHREQUEST']._serialized_start=893
-  _globals['_SEARCHREQUEST']._serialized_end=1042
-  _globals['_SEARCHRESPONSE']._serialized_start=1044
-  _globals['_SEARCHRESPONSE']._serialized_end=1166
-  _globals['_REJECTION']._serialized_start=1168
-  _globals['_REJECTION']._serialized_end=1213
-  _globals['_INGESTSUMMARY']._serialized_start=1215
-  _globals['_INGESTSUMMARY']._serialized_end=1329
-  _globals['_GETMODELINFOREQUEST']._serialized_start=1331
-  _globals['_GETMODELINFOREQUEST']._serialized_end=1352
-  _globals['_MODELINFO']._serialized_start=1355
-  _globals['_MODELINFO']._serialized_end=1505
-  _globals['_RELOADMODELREQUEST']._serialized_start=1507
-  _globals['_RELOADMODELREQUEST']._serialized_end=1548
-  _globals['_RELOADMODELRESPONSE']._serialized_start=1550
-  _globals['_RELOADMODELRESPONSE']._serialized_end=1621
-  _globals['_RECOMMENDER']._serialized_start=1905
-  _globals['_RECOMMENDER']._serialized_end=2273
+  _globals['_EVENTBATCH']._serialized_start=237
+  _globals['_EVENTBATCH']._serialized_end=284
+  _globals['_SCOREDITEM']._serialized_start=286
+  _globals['_SCOREDITEM']._serialized_end=366
+  _globals['_RECOMMENDOPTIONS']._serialized_start=369
+  _globals['_RECOMMENDOPTIONS']._serialized_end=545
+  _globals['_RECOMMENDREQUEST']._serialized_start=548
+  _globals['_RECOMMENDREQUEST']._serialized_end=693
+  _globals['_RECOMMENDRESPONSE']._serialized_start=695
+  _globals['_RECOMMENDRESPONSE']._serialized_end=820
+  _globals['_SEARCHFILTERS']._serialized_start=822
+  _globals['_SEARCHFILTERS']._serialized_end=939
+  _globals['_SEARCHREQUEST']._serialized_start=942
+  _globals['_SEARCHREQUEST']._serialized_end=1091
+  _globals['_SEARCHRESPONSE']._serialized_start=1093
+  _globals['_SEARCHRESPONSE']._serialized_end=1215
+  _globals['_REJECTION']._serialized_start=1217
+  _globals['_REJECTION']._serialized_end=1262
+  _globals['_INGESTSUMMARY']._serialized_start=1264
+  _globals['_INGESTSUMMARY']._serialized_end=1378
+  _globals['_GETMODELINFOREQUEST']._serialized_start=1380
+  _globals['_GETMODELINFOREQUEST']._serialized_end=1401
+  _globals['_MODELINFO']._serialized_start=1404
+  _globals['_MODELINFO']._serialized_end=1554
+  _globals['_RELOADMODELREQUEST']._serialized_start=1556
+  _globals['_RELOADMODELREQUEST']._serialized_end=1597
+  _globals['_RELOADMODELRESPONSE']._serialized_start=1599
+  _globals['_RELOADMODELRESPONSE']._serialized_end=1670
+  _globals['_RECOMMENDER']._serialized_start=1954
+  _globals['_RECOMMENDER']._serialized_end=2322
 # @@protoc_insertion_point(module_scope)

@@ -67,6 +67,12 @@ class Event(_message.Message):
     item_text: str
     def __init__(self, event_id: _Optional[str] = ..., type: _Optional[_Union[EventType, str]] = ..., user_id: _Optional[str] = ..., item_id: _Optional[str] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., timestamp_ms: _Optional[int] = ..., session_id: _Optional[str] = ..., item_text: _Optional[str] = ...) -> None: ...
 
+class EventBatch(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
+
 class ScoredItem(_message.Message):
     __slots__ = ("item_id", "score", "reason")
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]

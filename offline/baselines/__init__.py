@@ -1,0 +1,1 @@
+"""Reference recommenders every model is compared against: popularity, item-kNN, ALS."""

@@ -1,0 +1,1 @@
+"""CLI command modules: each one keeps heavy imports inside its command functions."""

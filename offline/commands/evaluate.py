@@ -1,0 +1,86 @@
+"""`fulcrum evaluate`: score recommenders on the prepared split, print a table, write JSON.
+
+Each recommender contributes one result entry (see offline/eval/report.py); baselines come from
+`run_baselines`. A trained bundle plugs in the same way: build its recommend function, call
+`offline.eval.harness.evaluate_recommender(fn, prepared, protocol=protocol)` and add the entry to
+``results`` in `_collect` below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DEFAULT_DATA = Path("artifacts") / "data"
+DEFAULT_OUT = Path("artifacts") / "evaluation"
+
+
+def _collect(prepared, protocol, baselines: list[str], k_list: tuple[int, ...], threads: int,
+             console) -> dict[str, dict]:
+    from offline.baselines.registry import run_baselines
+
+    results: dict[str, dict] = {}
+    if baselines:
+        with console.status("evaluating") as status:
+            results.update(run_baselines(
+                prepared, baselines, k_list=k_list, threads=threads, protocol=protocol,
+                on_start=lambda name: status.update(f"fitting and evaluating {name}"),
+            ))
+    # (a --bundle evaluation adds its entry here)
+    return results
+
+
+def evaluate(
+    data: Annotated[Path, typer.Option(help="Prepared data folder (fulcrum data prepare).")] = DEFAULT_DATA,
+    baseline: Annotated[list[str] | None, typer.Option(
+        "--baseline", "-b", help="popularity, itemknn, als or repurchase; repeatable.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for results.json.")] = DEFAULT_OUT,
+    k: Annotated[list[int] | None, typer.Option(
+        "--k", help="Cut-offs K; repeatable (default 10 and 20).")] = None,
+    threads: Annotated[int, typer.Option(help="Threads for ALS (BLAS is held to 1 while fitting).")] = 2,
+    repeat_allowed: Annotated[bool, typer.Option(
+        help="Use the repeat-allowed variant (all test items are targets, nothing excluded).")] = False,
+    validation: Annotated[bool, typer.Option(
+        help="Evaluate on the validation split (last 14 days of train) instead of the test.")] = False,
+) -> None:
+    """Evaluate baselines on the OR-temporal protocol (warm discovery users; cold users apart)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from offline.baselines.registry import check_names
+    from offline.data.dataset import load_prepared
+    from offline.data.errors import DataError
+    from offline.eval.protocol import protocol_for
+    from offline.eval.report import results_table, write_results
+
+    console = Console()
+    err = Console(stderr=True)
+    try:
+        names = check_names(baseline or [])
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--baseline") from e
+    if not names:
+        raise typer.BadParameter("name at least one recommender, e.g. --baseline popularity",
+                                 param_hint="--baseline")
+    k = k or [10, 20]
+    if any(v < 1 for v in k):
+        raise typer.BadParameter(f"{k} must be positive integers", param_hint="--k")
+    k_list = tuple(sorted(set(k)))
+    try:
+        prepared = load_prepared(data)
+    except DataError as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    if validation:
+        prepared = prepared.validation_split()
+    protocol = protocol_for(prepared, repeat_allowed=repeat_allowed)
+    results = _collect(prepared, protocol, names, k_list, threads, console)
+
+    variant = "repeat-allowed" if repeat_allowed else "discovery"
+    title = (f"{prepared.split.protocol} ({variant}): {len(protocol.warm_users):,} warm users, "
+             f"{len(protocol.cold_users):,} cold users")
+    console.print(results_table(results, title))
+    path = write_results(out, results, prepared, data)
+    console.print(f"wrote {path}")

@@ -1,0 +1,76 @@
+"""`fulcrum train`: prepared data + YAML config -> a run folder (and optionally a bundle).
+
+    fulcrum train --data artifacts/data --config my.yaml --out artifacts/run [--bundle-out artifacts/bundles]
+
+Without ``--config`` the embedded defaults of offline/train_config.py are used. ``--bundle-out``
+runs ``fulcrum export`` on the fresh run folder right away.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)
+
+
+def _summary(info: dict, run_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    m = info["metrics"]
+    table = Table(title=f"fulcrum train -> {run_dir}")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    c = info["counts"]
+    table.add_row("items / users / train events", f"{c['items']:,} / {c['users']:,} / {c['train_events']:,}")
+    table.add_row("training examples / text pairs", f"{c['examples']:,} / {c['text_pairs']:,}")
+    for name in ("validation", "test_selfcheck"):
+        v = m.get(name) or {}
+        if v:
+            table.add_row(f"{name} NDCG@10 / Recall@10", f"{v.get('ndcg@10', 0):.4f} / {v.get('recall@10', 0):.4f}")
+            table.add_row(f"{name} coverage@10 / tail share@10",
+                          f"{v.get('coverage@10', 0):.3f} / {v.get('tail_share@10', 0):.3f}")
+    table.add_row("best epoch", str(m.get("best_epoch")))
+    table.add_row("ranking head", f"{info['ranker']['source']} {info['ranker']['note']}".strip())
+    for k, v in info["timings"].items():
+        table.add_row(f"time {k.removesuffix('_s')}", f"{v:.1f} s")
+    if info.get("stopped_early"):
+        table.add_row("[yellow]stopped early[/yellow]", info["stopped_early"])
+    Console().print(table)
+
+
+def train(
+    data: Annotated[Path, typer.Option(help="Prepared data folder (fulcrum data prepare).")] = Path("artifacts/data"),
+    config: Annotated[Path | None, typer.Option(help="YAML training config; omitted = embedded defaults.")] = None,
+    out: Annotated[Path, typer.Option(help="Run folder to write.")] = Path("artifacts/run"),
+    bundle_out: Annotated[Path | None, typer.Option(help="Also export a bundle into this folder.")] = None,
+    progress: Annotated[bool, typer.Option(help="Progress bars.")] = True,
+) -> None:
+    """Train the retrieval two towers (+ ranking head) and write a run folder."""
+    from offline.model.interactions import MissingDataError
+    from offline.train_config import ConfigError, load_config
+
+    try:
+        cfg = load_config(config)
+        cfg.resolved_model_path()
+    except ConfigError as e:
+        raise _fail(str(e)) from None
+    if not data.is_dir():
+        raise _fail(f"--data {data}: folder not found (run `fulcrum data prepare --out {data}` first)")
+    from offline.model.train_run import train_run
+
+    try:
+        summary = train_run(data, cfg, out, progress=progress)
+    except MissingDataError as e:
+        raise _fail(str(e)) from None
+    _summary(summary.info, summary.run_dir)
+    if bundle_out is not None:
+        from offline.commands.export import export_run
+
+        export_run(summary.run_dir, bundle_out)

@@ -1,0 +1,1 @@
+"""Offline evaluation: pure metric functions, the OR-temporal protocol and a model-agnostic harness."""

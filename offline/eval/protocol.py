@@ -1,0 +1,94 @@
+"""The OR-temporal evaluation protocol over the generic purchases (see the shared data README).
+
+- Warm test users: ≥ 1 train purchase and ≥ 1 test purchase of an item they did not buy in train.
+  Targets = those test items ("discovery"). Recommendations exclude the user's train items.
+- Cold test users: test purchases but no train purchase. Targets = all their test items.
+- Candidate pool = items seen in train purchases.
+- Head items = the 20 % most purchased train items (by purchase rows); tail share counts the rest.
+
+``repeat_allowed=True`` gives the variant: warm users are all users with train and test
+purchases, targets are all their test items and nothing is excluded.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from fulcrum.core import schema as S
+
+HEAD_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class Protocol:
+    warm_users: tuple[str, ...]
+    targets: dict[str, frozenset[str]]
+    exclusions: dict[str, frozenset[str]]
+    cold_users: tuple[str, ...]
+    cold_targets: dict[str, frozenset[str]]
+    candidate_pool: frozenset[str]
+    head_items: frozenset[str]
+    #: train purchase rows per item (pool items only), for novelty and popularity checks
+    item_train_counts: dict[str, int]
+    #: distinct train buyers per item (pool items only), for novelty
+    item_train_users: dict[str, int]
+    #: distinct train users (denominator for novelty)
+    n_train_users: int
+    repeat_allowed: bool = False
+
+
+def _item_sets(purchases: pd.DataFrame) -> dict[str, frozenset[str]]:
+    if purchases.empty:
+        return {}
+    grouped = purchases.groupby(S.USER_ID, sort=True)[S.ITEM_ID].agg(lambda s: frozenset(s))
+    return grouped.to_dict()
+
+
+def head_items(item_counts: pd.Series, share: float = HEAD_SHARE) -> frozenset[str]:
+    """The ceil(share × n) most purchased items; ties broken by item id for determinism."""
+    if item_counts.empty:
+        return frozenset()
+    n_head = math.ceil(share * len(item_counts))
+    frame = pd.DataFrame({"item": item_counts.index.astype(str), "n": item_counts.to_numpy()})
+    frame = frame.sort_values(["n", "item"], ascending=[False, True], kind="stable")
+    return frozenset(frame["item"].iloc[:n_head])
+
+
+def build_protocol(train: pd.DataFrame, test: pd.DataFrame, repeat_allowed: bool = False) -> Protocol:
+    """Build the protocol from train and test purchase events (generic schema)."""
+    bought = _item_sets(train)
+    tested = _item_sets(test)
+    targets: dict[str, frozenset[str]] = {}
+    exclusions: dict[str, frozenset[str]] = {}
+    cold_targets: dict[str, frozenset[str]] = {}
+    for user, items in tested.items():
+        history = bought.get(user)
+        if history is None:
+            cold_targets[user] = items
+            continue
+        new = items if repeat_allowed else items - history
+        if new:
+            targets[user] = new
+            exclusions[user] = frozenset() if repeat_allowed else history
+    counts = train.groupby(S.ITEM_ID).size()
+    return Protocol(
+        warm_users=tuple(sorted(targets)),
+        targets=targets,
+        exclusions=exclusions,
+        cold_users=tuple(sorted(cold_targets)),
+        cold_targets=cold_targets,
+        candidate_pool=frozenset(counts.index.astype(str)),
+        head_items=head_items(counts),
+        item_train_counts={str(k): int(v) for k, v in counts.items()},
+        item_train_users={str(k): int(v) for k, v in train.groupby(S.ITEM_ID)[S.USER_ID].nunique().items()},
+        n_train_users=int(train[S.USER_ID].nunique()),
+        repeat_allowed=repeat_allowed,
+    )
+
+
+def protocol_for(prepared, repeat_allowed: bool = False) -> Protocol:
+    """The protocol of a :class:`offline.data.dataset.PreparedData` (its train/test purchases)."""
+    return build_protocol(prepared.train_purchases(), prepared.test_purchases(), repeat_allowed)

@@ -1,0 +1,90 @@
+"""Training examples: sliding windows over time, and their padded history batches.
+
+A *cut* is a moment a user purchased (a basket). Its history is every behaviour event of the user
+strictly before the cut (the model later sees the last T); its targets are the items the user
+purchased in ``[cut, cut + horizon_days]`` (just that basket when the horizon is 0) and, for the
+``next_new`` target, had never purchased before the cut. One example = (cut, target item).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from offline.model.interactions import PURCHASE_CODE, Interactions
+
+_DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class Examples:
+    user: np.ndarray      # [X] int64 user index
+    hist_end: np.ndarray  # [X] int64 exclusive end of the history in the event arrays
+    time: np.ndarray      # [X] float64 cut time (epoch s)
+    target: np.ndarray    # [X] int64 item index
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+
+def build_examples(inter: Interactions, t_lo: float, t_hi: float, horizon_days: float,
+                   new_only: bool) -> Examples:
+    """Examples whose cut lies in [t_lo, t_hi) and whose targets lie before t_hi."""
+    us, ends, times, targets = [], [], [], []
+    horizon = horizon_days * _DAY
+    for u in range(len(inter.user_ids)):
+        sl = inter.user_slice(u)
+        items, codes, ts = inter.ev_item[sl], inter.ev_type[sl], inter.ev_time[sl]
+        is_p = codes == PURCHASE_CODE
+        p_items, p_ts = items[is_p], ts[is_p]
+        if len(p_items) == 0:
+            continue
+        # first purchase time of each (user, item): "new" means first purchase >= cut
+        first: dict[int, float] = {}
+        for it, t in zip(p_items.tolist(), p_ts.tolist(), strict=True):
+            first.setdefault(it, t)
+        for cut in np.unique(p_ts):
+            if cut < t_lo or cut >= t_hi:
+                continue
+            end = int(np.searchsorted(ts, cut, side="left"))
+            if end == 0:
+                continue  # no history before the first event
+            win = (p_ts >= cut) & (p_ts <= cut + horizon) & (p_ts < t_hi)
+            tgt = np.unique(p_items[win])
+            if new_only:
+                tgt = np.array([i for i in tgt.tolist() if first[i] >= cut], dtype=np.int64)
+            if len(tgt) == 0:
+                continue
+            us.append(np.full(len(tgt), u))
+            ends.append(np.full(len(tgt), sl.start + end))
+            times.append(np.full(len(tgt), cut))
+            targets.append(tgt)
+    if not targets:
+        z = np.zeros(0, dtype=np.int64)
+        return Examples(z, z, np.zeros(0), z)
+    return Examples(np.concatenate(us).astype(np.int64), np.concatenate(ends).astype(np.int64),
+                    np.concatenate(times).astype(np.float64), np.concatenate(targets).astype(np.int64))
+
+
+def history_batch(inter: Interactions, user: np.ndarray, hist_end: np.ndarray, time: np.ndarray,
+                  t_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Padded last-``t_len`` histories (oldest first, right-aligned) ->
+    (item index [B,T] int64, type code [B,T] int64 (0 pad), age days [B,T] float32, mask [B,T] float32)."""
+    start = inter.user_start[user]
+    idx = hist_end[:, None] - t_len + np.arange(t_len)[None, :]
+    valid = idx >= np.maximum(start, 0)[:, None]
+    safe = np.where(valid, idx, 0)
+    items = np.where(valid, inter.ev_item[safe], 0)
+    types = np.where(valid, inter.ev_type[safe], 0)
+    age = np.where(valid, (time[:, None] - inter.ev_time[safe]) / _DAY, 0.0).astype(np.float32)
+    return items, types, np.maximum(age, 0.0), valid.astype(np.float32)
+
+
+def user_histories(inter: Interactions, at: float, t_len: int) -> tuple[np.ndarray, tuple]:
+    """Histories of every user with an event before ``at`` (events < at) -> (user idx, batch)."""
+    ends = np.array([int(np.searchsorted(inter.ev_time[inter.user_slice(u)], at, side="left"))
+                     for u in range(len(inter.user_ids))], dtype=np.int64)
+    users = np.flatnonzero(ends > 0)
+    hist_end = inter.user_start[users] + ends[users]
+    return users, history_batch(inter, users, hist_end, np.full(len(users), at), t_len)

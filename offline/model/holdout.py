@@ -1,0 +1,80 @@
+"""Discovery evaluation of the two towers on a time cut (OR-temporal style), used for the
+validation slice carved from the end of train (and, as a self-check, on the test split).
+
+Warm users = users with a purchase before the cut and a target after it; targets = items they
+purchase in the window that they had not purchased before the cut; recommendations exclude
+items purchased before the cut; candidates = items with any event before the cut. Metrics are
+averaged over warm users: NDCG@K (binary gain, ideal over min(|targets|, K)), Recall@K
+(hits / min(|targets|, K)); plus catalogue coverage@K and tail share@K (slots on items outside the
+20 % most purchased before the cut). The project's full evaluation lives in offline/eval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from offline.model.examples import user_histories
+from offline.model.interactions import PURCHASE_CODE, Interactions
+
+
+def ndcg_recall(ranked: np.ndarray, targets: list[set[int]], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-user NDCG@k and Recall@k for ``ranked`` [U, >=k] item indices."""
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+    ndcg = np.zeros(len(targets))
+    recall = np.zeros(len(targets))
+    for i, tgt in enumerate(targets):
+        hits = np.array([1.0 if int(x) in tgt else 0.0 for x in ranked[i, :k]])
+        m = min(len(tgt), k)
+        ndcg[i] = float(hits @ disc) / float(disc[:m].sum())
+        recall[i] = hits.sum() / m
+    return ndcg, recall
+
+
+def discovery_eval(inter: Interactions, item_vecs: np.ndarray, encode_users: Callable, at: float,
+                   target_pairs: tuple[np.ndarray, np.ndarray], t_len: int, k: int = 10) -> dict[str, float]:
+    """``encode_users(hist_emb, hist_type, hist_age, hist_mask) -> [B, D]``; ``target_pairs`` =
+    (user index, item index) purchases after the cut."""
+    users, (h_items, h_types, h_age, h_mask) = user_histories(inter, at, t_len)
+    before = inter.ev_time < at
+    purch = before & (inter.ev_type == PURCHASE_CODE)
+    ev_user = np.repeat(np.arange(len(inter.user_ids)), np.diff(inter.user_start))
+    bought: dict[int, set[int]] = {}
+    for u, i in zip(ev_user[purch].tolist(), inter.ev_item[purch].tolist(), strict=True):
+        bought.setdefault(u, set()).add(i)
+    targets: dict[int, set[int]] = {}
+    for u, i in zip(*(a.tolist() for a in target_pairs), strict=True):
+        if u in bought and i not in bought[u]:
+            targets.setdefault(u, set()).add(i)
+    seen = np.zeros(inter.n_items, dtype=bool)
+    seen[inter.ev_item[before]] = True
+    counts = np.bincount(inter.ev_item[purch], minlength=inter.n_items)
+    head = np.argsort(-counts, kind="stable")[: int(np.ceil(0.2 * seen.sum()))]
+    is_tail = np.ones(inter.n_items, dtype=bool)
+    is_tail[head] = False
+    pos = {u: j for j, u in enumerate(users.tolist())}
+    warm = [u for u in sorted(targets) if u in pos]
+    if not warm:
+        return {"users": 0.0, "ndcg@10": 0.0, "recall@10": 0.0, "coverage@10": 0.0, "tail_share@10": 0.0}
+    rows = np.array([pos[u] for u in warm])
+    ranked_all = []
+    for s in range(0, len(rows), 512):
+        r = rows[s:s + 512]
+        uvec = encode_users(item_vecs[h_items[r]], h_types[r], h_age[r], h_mask[r])
+        scores = uvec @ item_vecs.T
+        scores[:, ~seen] = -np.inf
+        for j, u in enumerate(warm[s:s + 512]):
+            scores[j, list(bought[u])] = -np.inf
+        top = np.argpartition(-scores, k, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1)
+        ranked_all.append(np.take_along_axis(top, order, 1))
+    ranked = np.concatenate(ranked_all)
+    ndcg, recall = ndcg_recall(ranked, [targets[u] for u in warm], k)
+    return {
+        "users": float(len(warm)),
+        f"ndcg@{k}": float(ndcg.mean()),
+        f"recall@{k}": float(recall.mean()),
+        f"coverage@{k}": float(len(np.unique(ranked)) / max(1, seen.sum())),
+        f"tail_share@{k}": float(is_tail[ranked].mean()),
+    }

@@ -1,0 +1,124 @@
+"""Fitting the two towers: user tower + item table with sampled softmax and logQ correction.
+
+Each epoch shuffles the (cut, target) examples; a step recomputes the whole item table (cheap:
+a projection of the cached pooled text features plus id residuals), gathers the history events'
+item vectors from it (so items learn from both sides), encodes the histories with the user tower
+and applies :func:`offline.model.sampled_softmax.sampled_softmax_loss`. After every epoch the
+validation callback scores the model; the best epoch's weights are kept. A wall-clock deadline
+stops training early (reported, never silent).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from offline.model.augment import augment_sequences
+from offline.model.examples import Examples, history_batch
+from offline.model.interactions import Interactions
+from offline.model.item_table import ItemTable
+from offline.model.sampled_softmax import sampled_softmax_loss
+from offline.model.user_tower import UserTower
+from offline.train_config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitHistory:
+    losses: list[float] = field(default_factory=list)
+    val: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    stopped_early: str | None = None
+    seconds: float = 0.0
+
+
+def target_prob(examples: Examples, n_items: int) -> np.ndarray:
+    """Each item's share of the training targets (the sampling distribution of in-batch items)."""
+    counts = np.bincount(examples.target, minlength=n_items).astype(np.float64)
+    return counts / max(1.0, counts.sum())
+
+
+def fit_retrieval(inter: Interactions, table: ItemTable, user: UserTower, examples: Examples,
+                  cfg: TrainConfig, validate: Callable[[], dict[str, float]] | None = None,
+                  deadline: float | None = None, progress: bool = False) -> FitHistory:
+    r = cfg.retrieval
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    hist = FitHistory()
+    if len(examples) == 0:
+        hist.stopped_early = "no training examples"
+        return hist
+    item_prob = torch.as_tensor(target_prob(examples, inter.n_items), dtype=torch.float32)
+    params = list(user.parameters()) + [p for p in table.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=r.lr, weight_decay=r.weight_decay)
+    steps_per_epoch = max(1, int(np.ceil(len(examples) / r.batch_size)))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=r.lr, total_steps=steps_per_epoch * r.epochs,
+                                                pct_start=0.1)
+    best_score, best_state = -np.inf, None
+    t0 = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=steps_per_epoch * r.epochs, desc="two towers", unit="step")
+    for epoch in range(r.epochs):
+        table.train()
+        user.train()
+        order = rng.permutation(len(examples))
+        ep_loss = []
+        for s in range(0, len(order), r.batch_size):
+            b = order[s:s + r.batch_size]
+            items, types, age, mask = history_batch(inter, examples.user[b], examples.hist_end[b],
+                                                    examples.time[b], cfg.user.history_len)
+            types, age, mask = augment_sequences(rng, types, age, mask, r.seq_aug)
+            vecs = table(r.id_dropout)
+            u = user(vecs[torch.from_numpy(items)], torch.from_numpy(types), torch.from_numpy(age),
+                     torch.from_numpy(mask))
+            loss = sampled_softmax_loss(u, vecs, torch.from_numpy(examples.target[b]), item_prob,
+                                        r.negatives, r.num_negatives, r.temperature, r.logq_correction, gen)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 5.0)
+            opt.step()
+            sched.step()
+            ep_loss.append(loss.item())
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{ep_loss[-1]:.3f}")
+        hist.losses.append(float(np.mean(ep_loss)))
+        if validate is not None:
+            table.eval()
+            user.eval()
+            m = validate()
+            m["epoch"] = float(epoch + 1)
+            m["loss"] = hist.losses[-1]
+            hist.val.append(m)
+            msg = f"epoch {epoch + 1}: loss {hist.losses[-1]:.4f}  val ndcg@10 {m.get('ndcg@10', 0):.4f}"
+            if bar is not None:
+                bar.write(msg)
+            else:
+                log.info("%s (%.0f s)", msg, time.perf_counter() - t0)
+            score = m.get("ndcg@10", 0.0)
+            if score > best_score:
+                best_score, hist.best_epoch = score, epoch + 1
+                best_state = (copy.deepcopy(table.state_dict()), copy.deepcopy(user.state_dict()))
+        else:
+            hist.best_epoch = epoch + 1
+        if deadline is not None and time.perf_counter() > deadline and epoch + 1 < r.epochs:
+            hist.stopped_early = f"time budget reached after epoch {epoch + 1} of {r.epochs}"
+            break
+    if bar is not None:
+        bar.close()
+    if best_state is not None:
+        table.load_state_dict(best_state[0])
+        user.load_state_dict(best_state[1])
+    table.eval()
+    user.eval()
+    hist.seconds = time.perf_counter() - t0
+    return hist

@@ -1,0 +1,52 @@
+"""Sampled softmax with logQ (sampling-probability) correction for the two towers.
+
+Candidates for a batch of (user, target item) pairs:
+- ``full``: every catalogue item (exact softmax, no correction needed);
+- ``in_batch``: the batch's distinct target items (sampled by popularity, so the head dominates
+  the negatives: logQ correction subtracts log of each item's expected count in the set);
+- ``mixed``: in-batch targets plus ``k`` uniform random items (mixed negative sampling), whose
+  expected count is ``B * p_i + k / N``.
+
+``p_i`` is item i's share of training examples. A target that appears in several rows of the batch
+is one column, so no row treats another row's identical item as a negative.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def sample_candidates(target: torch.Tensor, n_items: int, negatives: str, k: int,
+                      gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(candidate item indices [C], label column of each row [B])."""
+    if negatives == "full":
+        return torch.arange(n_items), target
+    pool = target
+    if negatives == "mixed":
+        pool = torch.cat([target, torch.randint(0, n_items, (k,), generator=gen)])
+    elif negatives != "in_batch":
+        raise ValueError(f"negatives={negatives!r}: expected full, in_batch or mixed")
+    cand, inverse = torch.unique(pool, return_inverse=True)
+    return cand, inverse[: len(target)]
+
+
+def log_expected_count(cand: torch.Tensor, item_prob: torch.Tensor, batch: int, negatives: str,
+                       k: int, n_items: int) -> torch.Tensor:
+    """log E[count of each candidate in the sampled set] (the logQ term)."""
+    q = batch * item_prob[cand]
+    if negatives == "mixed":
+        q = q + k / n_items
+    return torch.log(q.clamp(min=1e-12))
+
+
+def sampled_softmax_loss(user: torch.Tensor, items: torch.Tensor, target: torch.Tensor, item_prob: torch.Tensor,
+                         negatives: str, k: int, temperature: float, logq: bool,
+                         gen: torch.Generator | None = None) -> torch.Tensor:
+    """Mean cross-entropy of the target among the candidates; ``items`` is the full table [N, D]."""
+    n = items.shape[0]
+    cand, label = sample_candidates(target, n, negatives, k, gen)
+    logits = user @ items[cand].T / temperature
+    if logq and negatives != "full":
+        logits = logits - log_expected_count(cand, item_prob, len(target), negatives, k, n)[None, :]
+    return nn.functional.cross_entropy(logits, label)

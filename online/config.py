@@ -1,0 +1,152 @@
+"""The serving configuration: one frozen, validated object, from a YAML file plus env vars.
+
+Every field can be set in the YAML file (nested ``batching:`` block for the batcher) and
+overridden by an environment variable ``FULCRUM_<FIELD>`` (``FULCRUM_BATCHING_<FIELD>`` for the
+batcher), e.g. ``FULCRUM_PORT=50052``, ``FULCRUM_EXECUTION_PROVIDER=cpu``,
+``FULCRUM_BATCHING_MAX_BATCH=32``. ``env_var_names()`` lists them all; ``fulcrum serve --help``
+prints them. Invalid values raise ``ConfigError`` naming the field and the allowed values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from online.errors import ConfigError
+
+ENV_PREFIX = "FULCRUM_"
+
+
+class BatchingConfig(BaseModel):
+    """Dynamic micro-batching of encoder calls across concurrent requests."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: largest batch sent to one ONNX Runtime call
+    max_batch: int = Field(64, ge=1, le=4096)
+    #: how long a batch may wait for more requests once one is queued; 0 = never wait (requests
+    #: that arrive while a batch runs form the next batch, so batching adds no latency at low load)
+    max_wait_ms: float = Field(0.0, ge=0.0, le=1000.0)
+
+
+class ServeConfig(BaseModel):
+    """Everything `fulcrum serve` can be told; defaults are the embedded demo setup."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "[::]"
+    port: int = Field(50051, ge=0, le=65535)
+    #: Prometheus /metrics HTTP port; 0 disables the HTTP endpoint
+    metrics_port: int = Field(9464, ge=0, le=65535)
+    max_k: int = Field(100, ge=1, le=10_000)
+    max_query_length: int = Field(256, ge=1, le=10_000)
+    max_session_items: int = Field(50, ge=0, le=10_000)
+    max_exclude_items: int = Field(1_000, ge=0, le=100_000)
+    execution_provider: Literal["auto", "cpu", "cuda"] = "auto"
+    #: use the bundle's int8 item encoder for queries and new items when the bundle has one
+    #: (faster on CPU; the exporter only ships it when its cosine to fp32 is >= 0.98)
+    int8_item_encoder: bool = False
+    #: ONNX Runtime intra-op threads; 0 = one per core
+    intra_op_threads: int = Field(0, ge=0, le=256)
+    batching: BatchingConfig = BatchingConfig.model_validate({})
+    #: default share of Recommend slots filled by Thompson-sampling exploration
+    exploration_share: float = Field(0.1, ge=0.0, le=1.0)
+    #: default MMR diversity weight (0 = pure relevance)
+    diversity: float = Field(0.2, ge=0.0, le=1.0)
+    #: allow items the user already bought (consumables)
+    allow_repurchase: bool = False
+    #: an item shown this many times without a click is no longer recommended to that user
+    ignored_impressions_threshold: int = Field(3, ge=1)
+    #: items with fewer impressions than this are "new" and compete through exploration slots
+    new_item_impressions: int = Field(20, ge=0)
+    #: candidates retrieved by dot product before ranking
+    retrieval_candidates: int = Field(200, ge=1, le=100_000)
+    #: weight of the user's taste in Search when a user id is given
+    search_personalisation: float = Field(0.2, ge=0.0, le=1.0)
+    #: time budget for one online feature read; past it Recommend degrades to popularity
+    feature_timeout_ms: float = Field(50.0, gt=0.0, le=60_000.0)
+    #: the Feast repo the real feature client reads (None: in-memory features, demo/tests only)
+    feature_repo: Path | None = None
+    #: grace period for in-flight calls on shutdown
+    grace_s: float = Field(5.0, ge=0.0, le=600.0)
+
+
+def env_var_names() -> list[str]:
+    """The documented environment variables, one per field."""
+    names = []
+    for name in ServeConfig.model_fields:
+        if name == "batching":
+            names += [f"{ENV_PREFIX}BATCHING_{sub.upper()}" for sub in BatchingConfig.model_fields]
+        else:
+            names.append(f"{ENV_PREFIX}{name.upper()}")
+    return names
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ServeConfig.model_fields:
+        if name == "batching":
+            sub = {
+                s: env[f"{ENV_PREFIX}BATCHING_{s.upper()}"]
+                for s in BatchingConfig.model_fields
+                if f"{ENV_PREFIX}BATCHING_{s.upper()}" in env
+            }
+            if sub:
+                out["batching"] = sub
+        elif f"{ENV_PREFIX}{name.upper()}" in env:
+            out[name] = env[f"{ENV_PREFIX}{name.upper()}"]
+    return out
+
+
+def _describe(e: ValidationError, source: str) -> str:
+    lines = []
+    for err in e.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(root)"
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(ServeConfig.model_fields)
+            lines.append(f"{field}: unknown field (allowed: {allowed})")
+        else:
+            lines.append(f"{field}: {err['msg']} (got {err.get('input')!r})")
+    return f"invalid serving config ({source}): " + "; ".join(lines)
+
+
+def build_config(
+    values: Mapping[str, Any], env: Mapping[str, str] | None = None, source: str = "values"
+) -> ServeConfig:
+    """Validate ``values`` with ``env`` overrides on top (``FULCRUM_*``)."""
+    merged: dict[str, Any] = dict(values)
+    overrides = _env_overrides(os.environ if env is None else env)
+    if "batching" in overrides:
+        base = merged.get("batching") or {}
+        if not isinstance(base, Mapping):
+            raise ConfigError(f"invalid serving config ({source}): batching: must be a mapping")
+        merged["batching"] = {**base, **overrides.pop("batching")}
+    merged.update(overrides)
+    try:
+        return ServeConfig.model_validate(merged)
+    except ValidationError as e:
+        raise ConfigError(_describe(e, source)) from e
+
+
+def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> ServeConfig:
+    """Read the YAML file (None: defaults only) and apply ``FULCRUM_*`` overrides."""
+    import yaml
+
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except FileNotFoundError as e:
+            raise ConfigError(f"config file not found: {path}") from e
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path}: the top level must be a mapping of field: value")
+        values = loaded
+    return build_config(values, env, source=str(path) if path else "defaults")

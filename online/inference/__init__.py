@@ -1,0 +1,1 @@
+"""Inference: the live item catalogue, ONNX encoders and dynamic micro-batching."""

@@ -1,0 +1,184 @@
+"""The live catalogue: the bundle's items and embeddings plus items upserted while serving.
+
+A ``Catalogue`` is an immutable snapshot (row i of every array is one item); an upsert builds a
+new snapshot and ``LiveCatalogue`` swaps one reference, so a request that took a snapshot sees
+one consistent catalogue from retrieval to reply.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from fulcrum.core.rank_features import ItemStats
+
+
+def _epoch_seconds(col: pd.Series) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(col):
+        ts = pd.to_datetime(col, utc=True)
+        out = (ts - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
+        return out
+    return pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _num(df: pd.DataFrame, name: str, default: float) -> np.ndarray:
+    if name not in df.columns:
+        return np.full(len(df), default, dtype=np.float64)
+    return pd.to_numeric(df[name], errors="coerce").fillna(default).to_numpy(dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    item_ids: np.ndarray  # object [N]
+    index: Mapping[str, int]
+    texts: np.ndarray  # object [N]
+    embeddings: np.ndarray  # float32 [N, D], L2-normalised
+    price: np.ndarray  # float64 [N] (NaN unknown)
+    purchases: np.ndarray
+    impressions: np.ndarray
+    cancel_rate: np.ndarray
+    first_seen: np.ndarray  # epoch seconds, NaN unknown
+    popularity_rank: np.ndarray  # 0 = most popular
+    upserted: np.ndarray  # bool: added while serving
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def dim(self) -> int:
+        return int(self.embeddings.shape[1])
+
+    @property
+    def popularity_pct(self) -> np.ndarray:
+        n = max(len(self), 1)
+        return 1.0 - self.popularity_rank / n
+
+    @property
+    def popular_order(self) -> np.ndarray:
+        return np.argsort(self.popularity_rank, kind="stable")
+
+    def indices(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Row indices of the known ids (unknown ids are dropped), in the given order."""
+        return np.array([self.index[i] for i in item_ids if i in self.index], dtype=np.int64)
+
+    def item_stats(self, idx: np.ndarray) -> ItemStats:
+        return ItemStats(
+            item_ids=tuple(self.item_ids[idx]),
+            purchases=self.purchases[idx],
+            cancel_rate=self.cancel_rate[idx],
+            price=np.nan_to_num(self.price[idx], nan=0.0),
+            first_seen=self.first_seen[idx],
+            popularity_pct=self.popularity_pct[idx],
+        )
+
+    @classmethod
+    def from_frame(cls, items: pd.DataFrame, embeddings: np.ndarray) -> Catalogue:
+        if len(items) != len(embeddings):
+            raise ValueError(f"items has {len(items)} rows but embeddings {len(embeddings)}")
+        ids = items["item_id"].astype(str).to_numpy(dtype=object)
+        n = len(ids)
+        rank = _num(items, "popularity_rank", np.nan)
+        if np.isnan(rank).all():
+            rank = np.argsort(
+                np.argsort(-_num(items, "purchases", 0.0), kind="stable"), kind="stable"
+            ).astype(float)
+        rank = np.where(np.isnan(rank), n, rank)
+        texts = (
+            items["text"].fillna("").astype(str).to_numpy(dtype=object)
+            if "text" in items
+            else np.full(n, "", object)
+        )
+        return cls(
+            item_ids=ids,
+            index={item: i for i, item in enumerate(ids)},
+            texts=texts,
+            embeddings=np.ascontiguousarray(embeddings, dtype=np.float32),
+            price=_num(items, "price", np.nan),
+            purchases=_num(items, "purchases", 0.0),
+            impressions=_num(items, "impressions", 0.0),
+            cancel_rate=_num(items, "cancel_rate", 0.0),
+            first_seen=_epoch_seconds(items["first_seen"]) if "first_seen" in items else np.full(n, np.nan),
+            popularity_rank=rank.astype(np.float64),
+            upserted=np.zeros(n, dtype=bool),
+        )
+
+    def with_items(
+        self,
+        item_ids: Sequence[str],
+        texts: Sequence[str],
+        embeddings: np.ndarray,
+        prices: Sequence[float],
+        now: float,
+    ) -> Catalogue:
+        """A new snapshot with these items added, or their text/embedding/price replaced."""
+        emb = self.embeddings.copy()
+        arrays = {
+            name: getattr(self, name).copy()
+            for name in (
+                "texts",
+                "price",
+                "purchases",
+                "impressions",
+                "cancel_rate",
+                "first_seen",
+                "popularity_rank",
+                "upserted",
+            )
+        }
+        ids = list(self.item_ids)
+        index = dict(self.index)
+        new_rows: list[int] = []
+        for item, text, vec, price in zip(item_ids, texts, embeddings, prices, strict=True):
+            if item in index:
+                row = index[item]
+                emb[row] = vec
+                arrays["texts"][row] = text
+                if price == price and price > 0:  # keep the old price when none is announced
+                    arrays["price"][row] = price
+            else:
+                index[item] = len(ids)
+                ids.append(item)
+                new_rows.append(len(ids) - 1)
+                emb = np.vstack([emb, vec[None, :].astype(np.float32)])
+                n_old = len(arrays["texts"])
+                extra = {
+                    "texts": text,
+                    "price": price if price > 0 else np.nan,
+                    "purchases": 0.0,
+                    "impressions": 0.0,
+                    "cancel_rate": 0.0,
+                    "first_seen": now,
+                    "popularity_rank": float(n_old),
+                    "upserted": True,
+                }
+                for name, value in extra.items():
+                    arrays[name] = np.append(arrays[name], np.array([value], dtype=arrays[name].dtype))
+        return Catalogue(item_ids=np.array(ids, dtype=object), index=index, embeddings=emb, **arrays)
+
+
+class LiveCatalogue:
+    """Holds the current snapshot; upserts are serialised, readers never lock."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self._current = catalogue
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> Catalogue:
+        return self._current
+
+    def upsert(
+        self,
+        item_ids: Sequence[str],
+        texts: Sequence[str],
+        embeddings: np.ndarray,
+        prices: Sequence[float],
+        now: float,
+    ) -> Catalogue:
+        with self._lock:
+            self._current = self._current.with_items(item_ids, texts, embeddings, prices, now)
+            return self._current

@@ -1,0 +1,120 @@
+"""A serving model: one loaded bundle, its micro-batchers and its live catalogue.
+
+``ModelHolder`` owns the current ``ServingModel``; ``reload`` loads and verifies the new bundle
+completely in a thread, re-embeds the items upserted while serving with the new item encoder,
+then swaps one reference. Requests take ``holder.current`` once and use that model throughout,
+so a swap never mixes two bundles inside one reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from pathlib import Path
+
+import numpy as np
+
+from fulcrum.core.text import render_item_text, render_query_text
+from online.bundle.loader import LoadedBundle, load_bundle
+from online.inference.batcher import MicroBatcher
+from online.inference.catalogue import LiveCatalogue
+from online.inference.encoders import History
+
+log = logging.getLogger(__name__)
+
+
+class ServingModel:
+    def __init__(
+        self,
+        bundle: LoadedBundle,
+        executor: Executor,
+        max_batch: int,
+        max_wait_s: float,
+        on_batch: Callable[[str, int], None] | None = None,
+        inline_if: Callable[[], bool] | None = None,
+    ) -> None:
+        self.bundle = bundle
+        self.catalogue = LiveCatalogue(bundle.catalogue)
+        self.text_batcher: MicroBatcher[str, np.ndarray] = MicroBatcher(
+            "item_encoder", bundle.text_encoder, executor, max_batch, max_wait_s, on_batch, inline_if
+        )
+        self.user_batcher: MicroBatcher[History, np.ndarray] = MicroBatcher(
+            "user_encoder", bundle.user_encoder, executor, max_batch, max_wait_s, on_batch, inline_if
+        )
+        self.rank_batcher: MicroBatcher[np.ndarray, tuple[np.ndarray, np.ndarray]] = MicroBatcher(
+            "ranker", bundle.ranker, executor, max_batch, max_wait_s, on_batch, inline_if
+        )
+        self._embed_lock = threading.Lock()
+
+    @property
+    def version(self) -> str:
+        return self.bundle.manifest.version
+
+    async def encode_query(self, query: str) -> np.ndarray:
+        return await self.text_batcher.submit(render_query_text(query))
+
+    async def encode_user(self, history: History) -> np.ndarray:
+        return await self.user_batcher.submit(history)
+
+    async def rank(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return await self.rank_batcher.submit(features)
+
+    def embed_items(self, texts: Sequence[str]) -> np.ndarray:
+        """Item embeddings [N, D] for raw item texts (rendered as in training); thread-safe, sync."""
+        if not texts:
+            return np.zeros((0, self.bundle.catalogue.dim), dtype=np.float32)
+        template = self.bundle.manifest.text_template
+        rendered = [render_item_text(t, template) for t in texts]
+        with self._embed_lock:
+            return np.stack(self.bundle.text_encoder(rendered))
+
+    def upsert_items(self, item_ids: Sequence[str], texts: Sequence[str], prices: Sequence[float]) -> None:
+        """Embed and add (or replace) items in the live retrieval index, atomically."""
+        embeddings = self.embed_items(texts)
+        self.catalogue.upsert(item_ids, texts, embeddings, prices, time.time())
+
+
+class ModelHolder:
+    """The one reference to the serving model, plus the upserts to replay after a reload."""
+
+    def __init__(
+        self,
+        model: ServingModel,
+        path: Path,
+        factory: Callable[[LoadedBundle], ServingModel],
+        execution_provider: str,
+        intra_op_threads: int,
+    ) -> None:
+        self.current = model
+        self.path = Path(path)
+        self._factory = factory
+        self._provider = execution_provider
+        self._threads = intra_op_threads
+        self._upserts: dict[str, tuple[str, float]] = {}
+        self._lock = asyncio.Lock()
+
+    def record_upserts(self, item_ids: Sequence[str], texts: Sequence[str], prices: Sequence[float]) -> None:
+        for item, text, price in zip(item_ids, texts, prices, strict=True):
+            self._upserts[item] = (text, price)
+
+    async def reload(self, path: Path | None) -> tuple[str, str]:
+        """Load ``path`` (default: the configured one) fully, then swap; returns (new, previous)."""
+        target = Path(path) if path else self.path
+        loop = asyncio.get_running_loop()
+        async with self._lock:  # one reload at a time
+            bundle = await loop.run_in_executor(None, load_bundle, target, self._provider, self._threads)
+            model = self._factory(bundle)
+            if self._upserts:
+                ids = list(self._upserts)
+                texts = [self._upserts[i][0] for i in ids]
+                prices = [self._upserts[i][1] for i in ids]
+                await loop.run_in_executor(None, model.upsert_items, ids, texts, prices)
+            previous = self.current.version
+            self.current = model
+            self.path = target
+            log.info("bundle swapped: %s -> %s (%s)", previous, model.version, target)
+            return model.version, previous

@@ -1,0 +1,32 @@
+"""Candidate retrieval by dot product over the live catalogue (NumPy, exact).
+
+Exact search is right for catalogues up to ~10^5-10^6 items on CPU; a faiss index would slot in
+behind ``top_candidates`` for larger ones (not needed for the embedded default).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def blocked_mask(n: int, rows: np.ndarray) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    if len(rows):
+        mask[rows] = True
+    return mask
+
+
+def top_candidates(scores: np.ndarray, n: int, blocked: np.ndarray | None = None) -> np.ndarray:
+    """Row indices of the ``n`` best non-blocked scores, best first (argpartition, then sort)."""
+    s = np.asarray(scores, dtype=np.float64).copy()
+    if blocked is not None:
+        s[blocked] = -np.inf
+    n = min(n, int(np.isfinite(s).sum()))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if n < len(s):
+        part = np.argpartition(-s, n - 1)[:n]
+    else:
+        part = np.arange(len(s))
+    part = part[np.isfinite(s[part])]
+    return part[np.argsort(-s[part], kind="stable")].astype(np.int64)

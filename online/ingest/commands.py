@@ -1,0 +1,129 @@
+"""`fulcrum ingest` (Kafka -> pipeline -> sinks) and `fulcrum replay` (prepared data -> Kafka).
+
+Heavy imports (kafka, pandas, feast) happen inside the command functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+
+import typer
+
+log = logging.getLogger(__name__)
+
+
+def _bootstrap_ok(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise typer.BadParameter(f"expected HOST:PORT, got {value!r}", param_hint="--bootstrap")
+    return value
+
+
+def ingest(
+    bootstrap: str = typer.Option("127.0.0.1:9092", "--bootstrap", callback=_bootstrap_ok, help="Kafka HOST:PORT."),
+    topic: str = typer.Option("events", "--topic", help="Topic of fulcrum.v1.Event records."),
+    group: str = typer.Option("fulcrum-ingest", "--group", help="Consumer group id."),
+    feature_repo: Path | None = typer.Option(None, "--feature-repo", help="Feast repo: push to its online store."),
+    offline_dir: Path | None = typer.Option(None, "--offline-dir", help="Append accepted events here as parquet."),
+    memory: bool = typer.Option(False, "--memory", help="Apply to an in-memory sink (no store; demos)."),
+    feature_store: str | None = typer.Option(None, "--feature-store", help="sqlite | redis (Feast sink)."),
+    bundle: Path | None = typer.Option(None, "--bundle", help="Bundle whose item encoder embeds ITEM_UPSERTs."),
+    redis_url: str | None = typer.Option(
+        None, "--redis-url", envvar="FULCRUM_REDIS_URL",
+        help="Redis for the idempotency store (and the Feast redis store); default: in-process memory."),
+    dlq_topic: str = typer.Option("", "--dlq-topic", help="Dead-letter topic (default <topic>.dlq)."),
+    max_poll_records: int = typer.Option(5000, "--max-poll-records", min=1, help="Records per batch."),
+    metrics_port: int = typer.Option(0, "--metrics-port", min=0, max=65535, help="Prometheus port; 0 = off."),
+    idle_exit: float | None = typer.Option(None, "--idle-exit", help="Exit after this many idle seconds."),
+) -> None:
+    """Consume events from Kafka into the online features (at-least-once, idempotent, DLQ)."""
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    from online.ingest.consumer import ConsumerConfig
+    from online.ingest.factory import SinkConfig, build_dedupe, build_kafka_ingest, build_sink
+
+    try:
+        sink_config = SinkConfig(feature_repo=feature_repo, offline_dir=offline_dir, memory=memory,
+                                 feature_store=feature_store, redis_url=redis_url, bundle=bundle)
+        config = ConsumerConfig(bootstrap=bootstrap, topic=topic, group_id=group, dlq_topic=dlq_topic,
+                                max_poll_records=max_poll_records)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+    try:
+        sink = build_sink(sink_config)
+    except (RuntimeError, ImportError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
+        log.info("metrics on :%d/metrics", metrics_port)
+    consumer, producer = build_kafka_ingest(config, sink, build_dedupe(redis_url))
+    signal.signal(signal.SIGTERM, lambda *_: consumer.stop())
+    signal.signal(signal.SIGINT, lambda *_: consumer.stop())
+    try:
+        consumer.run(max_idle_s=idle_exit)
+    finally:
+        producer.close()
+        close = getattr(sink, "close", None)
+        if callable(close):
+            close()
+    typer.echo(f"ingest stopped: {consumer.applied} applied, {consumer.rejected} rejected (to "
+               f"{config.dead_letter_topic}), {consumer.duplicates} duplicates, {consumer.batches} batches, "
+               f"{consumer.retries} retries")
+
+
+def replay(
+    data: Path = typer.Option(Path("artifacts/data"), "--data", "--source", help="Prepared data folder."),
+    start: str = typer.Option("2011-11-09", "--from", help="First instant to replay (UTC date or time)."),
+    speed: float = typer.Option(0.0, "--speed", min=0.0, help="Time compression N (0 = as fast as possible)."),
+    bootstrap: str = typer.Option("127.0.0.1:9092", "--bootstrap", callback=_bootstrap_ok, help="Kafka HOST:PORT."),
+    topic: str = typer.Option("events", "--topic"),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Publish at most this many events."),
+    batch_size: int = typer.Option(500, "--batch-size", min=1, help="Events per EventBatch record."),
+    one_per_record: bool = typer.Option(False, "--one-per-record", help="One Event per record (no batching)."),
+    announce_items: bool = typer.Option(True, "--announce-items/--no-announce-items",
+                                        help="Publish ITEM_UPSERT for items first seen after --from."),
+) -> None:
+    """Publish the prepared events from --from on to Kafka, time-compressed by --speed."""
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    import pandas as pd
+    from kafka import KafkaProducer
+    from rich.progress import Progress
+
+    from fulcrum.core import schema as S
+    from online.ingest.consumer import producer_settings
+    from online.ingest.replay import publish, replay_frame
+
+    events_path = data / S.EVENTS_FILE
+    if not events_path.is_file():
+        raise typer.BadParameter(f"{events_path} not found (run `fulcrum data prepare --out {data}`)",
+                                 param_hint="--data")
+    try:
+        pd.Timestamp(start)
+    except ValueError as e:
+        raise typer.BadParameter(f"{start!r} is not a date or time", param_hint="--from") from e
+    events = pd.read_parquet(events_path)
+    missing = [c for c in S.EVENT_COLUMNS if c not in events.columns and c != S.SPLIT]
+    if missing:
+        raise typer.BadParameter(f"{events_path} lacks columns {missing}", param_hint="--data")
+    items = None
+    if announce_items and (data / S.ITEMS_FILE).is_file():
+        items = pd.read_parquet(data / S.ITEMS_FILE)
+    frame = replay_frame(events, start, items=items, limit=limit)
+    if frame.empty:
+        typer.echo(f"nothing to replay: no event at or after {start}")
+        raise typer.Exit(0)
+    producer = KafkaProducer(**producer_settings(bootstrap, client_id="fulcrum-replay"))
+    try:
+        with Progress() as bar:
+            task = bar.add_task(f"replay -> {topic}", total=len(frame))
+            stats = publish(producer, topic, frame, speed=speed, batch_size=batch_size,
+                            one_per_record=one_per_record, progress=lambda k: bar.advance(task, k))
+    finally:
+        producer.close()
+    span = pd.Timestamp(stats.first_ts_ms, unit="ms", tz="UTC"), pd.Timestamp(stats.last_ts_ms, unit="ms", tz="UTC")
+    typer.echo(f"replayed {stats.events:,} events in {stats.records:,} records in {stats.seconds:.1f}s "
+               f"({stats.events_per_s:,.0f} events/s); event time {span[0]} .. {span[1]}")

@@ -1,0 +1,250 @@
+"""The Kafka door: a consumer-group loop feeding the ingest pipeline, at least once.
+
+One iteration: poll a batch (up to ``max_poll_records`` records from the assigned partitions) ->
+``pipeline.process`` (validate, dedupe, apply to the sinks, dead-letter the bad ones) -> commit
+the consumed offsets. Offsets are committed only after the sinks and the DLQ succeeded
+(``enable_auto_commit=False``). When a sink (or Redis, or the DLQ) is unavailable, the consumer
+seeks every partition back to the start of the batch, backs off (exponential, capped) and polls
+the same records again: nothing is committed, nothing is lost, and the lag gauge grows. Stopping
+(``stop()``, SIGTERM in ``fulcrum ingest``) finishes the batch in hand, commits, and closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from online.ingest import metrics
+from online.ingest.decode import encoding_from_headers
+from online.ingest.dlq import dlq_topic_for
+from online.ingest.pipeline import IngestPipeline, RawRecord
+from online.ingest.sink import SinkUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    bootstrap: str
+    topic: str = "events"
+    group_id: str = "fulcrum-ingest"
+    #: default: ``<topic>.dlq``
+    dlq_topic: str = ""
+    max_poll_records: int = 5000
+    poll_timeout_ms: int = 500
+    backoff_initial_s: float = 0.1
+    backoff_max_s: float = 5.0
+    auto_offset_reset: str = "earliest"
+    client_id: str = "fulcrum-ingest"
+    commit_timeout_ms: int = 10_000
+    #: extra kafka-python KafkaConsumer settings
+    consumer_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        host, _, port = self.bootstrap.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"bootstrap: expected HOST:PORT, got {self.bootstrap!r}")
+        if not self.topic:
+            raise ValueError("topic: must not be empty")
+        if not self.group_id:
+            raise ValueError("group_id: must not be empty")
+        if self.max_poll_records < 1:
+            raise ValueError(f"max_poll_records: must be >= 1, got {self.max_poll_records}")
+        if self.poll_timeout_ms < 0:
+            raise ValueError(f"poll_timeout_ms: must be >= 0, got {self.poll_timeout_ms}")
+        if not 0 < self.backoff_initial_s <= self.backoff_max_s:
+            raise ValueError("backoff_initial_s: must be > 0 and <= backoff_max_s")
+        if self.auto_offset_reset not in ("earliest", "latest"):
+            raise ValueError(f"auto_offset_reset: 'earliest' or 'latest', got {self.auto_offset_reset!r}")
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return self.dlq_topic or dlq_topic_for(self.topic)
+
+
+class Backoff:
+    """Exponential back-off: initial, 2x, 4x ... capped; ``reset()`` after a success."""
+
+    def __init__(self, initial_s: float, max_s: float) -> None:
+        self.initial_s, self.max_s = initial_s, max_s
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        delay = min(self.max_s, self.initial_s * (2 ** self.failures))
+        self.failures += 1
+        return delay
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+def consumer_settings(config: ConsumerConfig) -> dict[str, Any]:
+    """kafka-python settings: manual commits, big fetches, quick reconnects."""
+    return {
+        "bootstrap_servers": config.bootstrap,
+        "group_id": config.group_id,
+        "client_id": config.client_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": config.auto_offset_reset,
+        "max_poll_records": config.max_poll_records,
+        "fetch_max_bytes": 64 * 1024 * 1024,
+        "max_partition_fetch_bytes": 16 * 1024 * 1024,
+        "fetch_max_wait_ms": 100,
+        "reconnect_backoff_max_ms": 1000,
+        # pick up a topic created (or grown) after the group formed within seconds, not 5 minutes
+        "metadata_max_age_ms": 5000,
+        **config.consumer_options,
+    }
+
+
+def producer_settings(bootstrap: str, **overrides: Any) -> dict[str, Any]:
+    """kafka-python settings for producers that must not lose anything across a broker restart."""
+    return {
+        "bootstrap_servers": bootstrap,
+        "acks": "all",
+        "linger_ms": 5,
+        "batch_size": 1024 * 1024,
+        "max_request_size": 8 * 1024 * 1024,
+        "reconnect_backoff_max_ms": 1000,
+        "delivery_timeout_ms": 300_000,
+        "retries": 2**31 - 1,
+        **overrides,
+    }
+
+
+class IngestConsumer:
+    def __init__(self, config: ConsumerConfig, pipeline: IngestPipeline, consumer: Any | None = None) -> None:
+        self.config = config
+        self.pipeline = pipeline
+        self._consumer = consumer
+        self._stop = threading.Event()
+        self._backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
+        self._last_lag_update = 0.0
+        self.lag = 0
+        self.batches = 0
+        self.retries = 0
+        self.applied = 0
+        self.rejected = 0
+        self.duplicates = 0
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    def open(self) -> None:
+        if self._consumer is not None:
+            return
+        try:
+            from kafka import KafkaConsumer
+        except ImportError as e:  # pragma: no cover
+            raise ImportError("Kafka ingestion needs kafka-python: pip install -e '.[serve]'") from e
+        self._consumer = KafkaConsumer(**consumer_settings(self.config))
+        try:  # learn the topic's partitions before joining, so the first assignment includes them
+            self._consumer.partitions_for_topic(self.config.topic)
+        except Exception as e:  # noqa: BLE001 - best effort: the metadata refresh catches up
+            log.debug("no metadata yet for %s: %s", self.config.topic, e)
+        self._consumer.subscribe([self.config.topic])
+        log.info("consuming %s as group %s from %s", self.config.topic, self.config.group_id, self.config.bootstrap)
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in hand and return (safe from a signal handler)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
+            self._consumer = None
+
+    def run(self, max_idle_s: float | None = None) -> None:
+        """Loop until ``stop()`` (or ``max_idle_s`` seconds without records, for benchmarks)."""
+        self.open()
+        idle_since = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                if self.poll_once() > 0:
+                    idle_since = time.monotonic()
+                elif max_idle_s is not None and time.monotonic() - idle_since > max_idle_s:
+                    break
+        finally:
+            self.close()
+
+    # ---- one iteration -------------------------------------------------------------------------
+    def poll_once(self) -> int:
+        """Poll, process and commit one batch; return how many records were committed."""
+        self.open()
+        consumer = self._consumer
+        batch = consumer.poll(timeout_ms=self.config.poll_timeout_ms, max_records=self.config.max_poll_records)
+        if not batch:
+            self._update_lag()
+            return 0
+        starts = {}
+        records = []
+        for tp, recs in batch.items():
+            starts[tp] = recs[0].offset
+            prefix = f"{tp.topic}/{tp.partition}/"
+            for r in recs:
+                records.append(RawRecord(r.value or b"", encoding_from_headers(r.headers), prefix + str(r.offset)))
+        try:
+            result = self.pipeline.process(records)
+        except SinkUnavailable as e:
+            self.retries += 1
+            delay = self._backoff.next_delay()
+            log.warning("sink unavailable (%s); retrying %d records in %.2fs without committing",
+                        e, len(records), delay)
+            self._seek_back(starts)
+            self._update_lag(force=True)  # measured from the batch start: the backlog shows
+            self._stop.wait(delay)
+            return 0
+        self._backoff.reset()
+        self.batches += 1
+        self.applied += result.accepted
+        self.rejected += len(result.rejected)
+        self.duplicates += result.duplicates
+        self._commit()
+        self._update_lag()
+        return len(records)
+
+    def _seek_back(self, starts: dict[Any, int]) -> None:
+        from kafka.errors import IllegalStateError
+
+        for tp, offset in starts.items():
+            try:
+                self._consumer.seek(tp, offset)
+            except (IllegalStateError, AssertionError):
+                log.info("partition %s was revoked while retrying; its new owner resumes it", tp)
+
+    def _commit(self) -> None:
+        from kafka.errors import KafkaError
+
+        try:
+            self._consumer.commit(timeout_ms=self.config.commit_timeout_ms)
+        except KafkaError as e:
+            # The batch is applied and marked seen: a redelivery is dropped as duplicates, and the
+            # next successful commit covers these offsets.
+            log.warning("offset commit failed (%s); the next commit covers it", e)
+
+    def _update_lag(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_lag_update < 1.0:
+            return
+        self._last_lag_update = now
+        total = 0
+        consumer = self._consumer
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            try:
+                position = consumer.position(tp, timeout_ms=100)
+            except Exception:  # noqa: BLE001 - lag is best effort
+                continue
+            if position is None:
+                continue
+            lag = max(0, high - position)
+            total += lag
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+        self.lag = total

@@ -1,0 +1,112 @@
+"""Choosing and wiring the sinks and the Kafka door from one validated config.
+
+``build_sink(config)`` returns the sink ``fulcrum ingest`` applies events to:
+
+- ``feature_repo`` set: the Feast online-store sink from ``online.features.sink`` (written by the
+  feature-store component; imported lazily so this module needs no feast),
+- ``offline_dir`` set: :class:`OfflineAppendSink` (events for retraining),
+- ``memory=True``: the in-memory sink (benchmarks, demos without a store).
+
+Several choices compose into a :class:`FanoutSink` (online store first, then the offline append).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from online.ingest.sink import EventSink, FanoutSink
+
+log = logging.getLogger(__name__)
+
+#: where the feature-store component's sink lives (``FeastEventSink(store, item_embedder)``)
+FEAST_SINK_MODULE = "online.features.sink"
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    feature_repo: Path | None = None
+    offline_dir: Path | None = None
+    memory: bool = False
+    #: Feast online store configuration (sqlite | redis) and Redis URL, passed to the Feast sink
+    feature_store: str | None = None
+    redis_url: str | None = None
+    #: the serving bundle, whose item encoder embeds ITEM_UPSERT texts
+    bundle: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.feature_repo is None and self.offline_dir is None and not self.memory:
+            raise ValueError("sink: choose at least one of feature_repo, offline_dir or memory")
+        if self.feature_repo is not None and not Path(self.feature_repo).is_dir():
+            raise ValueError(f"feature_repo: {self.feature_repo} is not a folder")
+        if self.bundle is not None and not Path(self.bundle).is_dir():
+            raise ValueError(f"bundle: {self.bundle} is not a folder")
+
+
+def _item_embedder(bundle: Path) -> Any:
+    """The bundle's item text encoder as ``texts -> (n, d) array`` (ONNX Runtime, no torch)."""
+    import numpy as np
+
+    from online.bundle.loader import load_bundle
+
+    encoder = load_bundle(Path(bundle)).text_encoder
+    return lambda texts: np.stack(encoder(list(texts))) if texts else np.zeros((0, 0), dtype=np.float32)
+
+
+def _feast_sink(config: SinkConfig) -> EventSink:
+    try:
+        sink_module = importlib.import_module(FEAST_SINK_MODULE)
+        store_module = importlib.import_module("online.features.store")
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith("online.features"):
+            raise RuntimeError(
+                f"feature_repo: the Feast sink ({FEAST_SINK_MODULE}) is not available in this build; "
+                "use --offline-dir or --memory"
+            ) from e
+        raise ImportError(f"the Feast sink needs {e.name}: pip install -e '.[serve]'") from e
+    store = store_module.open_store(config.feature_repo, config.feature_store, config.redis_url)
+    embedder = _item_embedder(config.bundle) if config.bundle is not None else None
+    if embedder is None:
+        log.warning("no --bundle: ITEM_UPSERT events update item texts but are not embedded")
+    return sink_module.FeastEventSink(store, item_embedder=embedder)
+
+
+def build_sink(config: SinkConfig) -> EventSink:
+    sinks: list[EventSink] = []
+    if config.feature_repo is not None:
+        sinks.append(_feast_sink(config))
+    if config.memory:
+        from online.ingest.memory_sink import MemorySink
+
+        sinks.append(MemorySink(keep_events=False))
+    if config.offline_dir is not None:
+        from online.ingest.offline_sink import OfflineAppendSink
+
+        sinks.append(OfflineAppendSink(config.offline_dir))
+    return sinks[0] if len(sinks) == 1 else FanoutSink(sinks)
+
+
+def build_dedupe(redis_url: str | None, ttl_s: int | None = None):
+    """The idempotency store: Redis-backed when a URL is given, else in-process."""
+    from online.ingest.dedupe import DEFAULT_TTL_S, MemoryDedupe, RedisDedupe
+
+    if redis_url:
+        return RedisDedupe.from_url(redis_url, ttl_s=ttl_s or DEFAULT_TTL_S)
+    return MemoryDedupe()
+
+
+def build_kafka_ingest(consumer_config: Any, sink: EventSink, dedupe: Any = None) -> tuple[Any, Any]:
+    """A ready :class:`IngestConsumer` with its DLQ producer: returns (consumer, producer)."""
+    from kafka import KafkaProducer
+
+    from online.ingest.consumer import IngestConsumer, producer_settings
+    from online.ingest.dlq import KafkaDeadLetter
+    from online.ingest.pipeline import IngestPipeline
+
+    producer = KafkaProducer(**producer_settings(consumer_config.bootstrap, client_id="fulcrum-ingest-dlq"))
+    dlq = KafkaDeadLetter(producer, consumer_config.dead_letter_topic)
+    pipeline = IngestPipeline(sink, dedupe=dedupe, dlq=dlq, door="kafka")
+    return IngestConsumer(consumer_config, pipeline), producer

@@ -1,0 +1,132 @@
+"""The one ingest pipeline both doors feed (Kafka consumer, gRPC IngestEvents).
+
+``process(records)``: decode -> validate -> drop duplicates (within the batch and against the
+idempotency store) -> ``sink.apply(fresh events)`` -> mark their ids seen -> dead-letter the bad
+ones. Ids are marked seen only after the sink succeeded; if it raises ``SinkUnavailable`` the
+exception propagates, nothing is marked or dead-lettered, and the caller retries the same records
+(the Kafka consumer seeks back without committing; the gRPC door answers UNAVAILABLE).
+
+A record is any of: ``bytes`` (a protobuf Event, or JSON), a :class:`RawRecord` (bytes with the
+Kafka ``fulcrum-encoding`` header value and a source label), a parsed ``fulcrum.v1.Event``, or an
+already-built :class:`~fulcrum.core.events.Event` (validated again: every door applies the rules).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from fulcrum.core.events import Event, InvalidEvent, validate_event
+from online.ingest import metrics
+from online.ingest.decode import _one_proto, decode_payload
+from online.ingest.dedupe import IdempotencyStore, MemoryDedupe
+from online.ingest.result import IngestResult, Rejection
+from online.ingest.sink import EventSink, SinkUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    payload: bytes
+    encoding: bytes | None = None  # the fulcrum-encoding header value, if any
+    source: str = ""  # e.g. "events/0/1234" for the DLQ
+
+
+class DeadLetterSink(Protocol):
+    def publish(self, rejections: Sequence[Rejection]) -> None:
+        """Keep the rejected events with their reasons (may raise SinkUnavailable)."""
+        ...
+
+
+def _revalidate(event: Event, now_ms: int) -> Event:
+    return validate_event(
+        event_id=event.event_id, event_type=event.event_type, user_id=event.user_id, item_id=event.item_id,
+        quantity=event.quantity, price=event.price, timestamp_ms=event.timestamp_ms,
+        session_id=event.session_id, item_text=event.item_text, now_ms=now_ms,
+    )
+
+
+class IngestPipeline:
+    def __init__(self, sink: EventSink, dedupe: IdempotencyStore | None = None,
+                 dlq: DeadLetterSink | None = None, door: str = "kafka",
+                 clock: Callable[[], float] = time.time) -> None:
+        self.sink = sink
+        self.dedupe: IdempotencyStore = dedupe if dedupe is not None else MemoryDedupe()
+        self.dlq = dlq
+        self.door = door
+        self.clock = clock
+        self._lock = threading.Lock()  # seen -> apply -> mark is atomic across doors
+        self._m_consumed = metrics.CONSUMED.labels(door)
+        self._m_applied = metrics.APPLIED.labels(door)
+        self._m_dupes = metrics.DUPLICATES.labels(door)
+        self._m_push = metrics.PUSH_SECONDS.labels(door)
+        self._m_unavailable = metrics.SINK_UNAVAILABLE.labels(door)
+
+    # ---- decoding ------------------------------------------------------------------------------
+    def decode(self, records: Iterable[object]) -> tuple[list[Event], list[Rejection], int]:
+        """Validated events, rejections and the number of events received."""
+        now_ms = int(self.clock() * 1000)
+        events: list[Event] = []
+        rejected: list[Rejection] = []
+        received = 0
+        for rec in records:
+            if isinstance(rec, bytes | bytearray | memoryview):
+                received += decode_payload(bytes(rec), None, now_ms, "", events, rejected)
+            elif isinstance(rec, RawRecord):
+                received += decode_payload(rec.payload, rec.encoding, now_ms, rec.source, events, rejected)
+            elif isinstance(rec, Event):
+                received += 1
+                try:
+                    events.append(_revalidate(rec, now_ms))
+                except InvalidEvent as err:
+                    from fulcrum.core.events import event_to_json
+
+                    rejected.append(Rejection(rec.event_id[:256], str(err), event_to_json(rec), err.code))
+            elif hasattr(rec, "SerializeToString") and hasattr(rec, "event_id"):
+                received += 1
+                _one_proto(rec, None, now_ms, "", events, rejected)  # type: ignore[arg-type]
+            else:
+                raise TypeError(f"records: cannot ingest a {type(rec).__name__}")
+        return events, rejected, received
+
+    # ---- applying ------------------------------------------------------------------------------
+    def process(self, records: Iterable[object]) -> IngestResult:
+        events, rejected, received = self.decode(records)
+        self._m_consumed.inc(received)
+        return self.apply(events, rejected)
+
+    def apply(self, events: Sequence[Event], rejected: Sequence[Rejection] = ()) -> IngestResult:
+        with self._lock:
+            unique: list[Event] = []
+            batch_ids: set[str] = set()
+            for e in events:
+                if e.event_id not in batch_ids:
+                    batch_ids.add(e.event_id)
+                    unique.append(e)
+            seen = self.dedupe.seen([e.event_id for e in unique])
+            fresh = [e for e, s in zip(unique, seen, strict=True) if not s]
+            duplicates = len(events) - len(fresh)
+            if fresh:
+                started = time.perf_counter()
+                try:
+                    self.sink.apply(fresh)
+                except SinkUnavailable:
+                    self._m_unavailable.inc()
+                    raise
+                self._m_push.observe(time.perf_counter() - started)
+                self.dedupe.mark([e.event_id for e in fresh])
+            if rejected and self.dlq is not None:
+                self.dlq.publish(rejected)
+        self._m_applied.inc(len(fresh))
+        if duplicates:
+            self._m_dupes.inc(duplicates)
+        for r in rejected:
+            metrics.REJECTED.labels(self.door, r.code).inc()
+        if rejected:
+            log.debug("rejected %d events, first: %s", len(rejected), rejected[0].reason)
+        return IngestResult(len(fresh), list(rejected), duplicates)

@@ -1,0 +1,1 @@
+"""The gRPC server: factory, servicer, request pipelines, interceptors, error mapping."""

@@ -1,0 +1,126 @@
+"""The server factory: ``create_server(config, bundle_path, feature_client, sink) -> (server, port)``.
+
+The returned ``ServingServer`` wraps the ``grpc.aio`` server: ``start()`` marks the health
+service SERVING; ``stop(grace)`` first marks every service NOT_SERVING (load balancers drain),
+then stops gRPC with the grace period. Tests bind port 0 and read the bound port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from fulcrum.v1 import recommender_pb2 as pb
+from fulcrum.v1 import recommender_pb2_grpc
+from online.bundle.loader import LoadedBundle, load_bundle
+from online.config import ServeConfig
+from online.inference.model import ModelHolder, ServingModel
+from online.ingest.pipeline import IngestPipeline
+from online.ingest.sink import EventSink, FanoutSink
+from online.server import metrics
+from online.server.catalogue_sink import CatalogueSink
+from online.server.feature_source import FeatureSource
+from online.server.in_flight import InFlight
+from online.server.interceptors import ObservedInterceptor, RequestIdInterceptor
+from online.server.servicer import RecommenderServicer
+
+log = logging.getLogger(__name__)
+
+SERVICE = pb.DESCRIPTOR.services_by_name["Recommender"].full_name
+
+
+class ServingServer:
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        health: HealthServicer,
+        holder: ModelHolder,
+        servicer: RecommenderServicer,
+        executors: list[ThreadPoolExecutor],
+        grace_s: float,
+    ) -> None:
+        self.grpc_server = server
+        self.health = health
+        self.holder = holder
+        self.servicer = servicer
+        self._executors = executors
+        self._grace_s = grace_s
+
+    async def start(self) -> None:
+        await self.grpc_server.start()
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving bundle %s", self.holder.current.version)
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.grpc_server.stop(self._grace_s if grace_s is None else grace_s)
+        for ex in self._executors:
+            ex.shutdown(wait=False, cancel_futures=True)
+        log.info("server stopped")
+
+    async def wait_for_termination(self) -> None:
+        await self.grpc_server.wait_for_termination()
+
+    def embed_items(self, texts: list[str]) -> np.ndarray:
+        """Item-encoder embeddings [N, D] of raw item texts (for the feature sink's item vectors)."""
+        return self.holder.current.embed_items(texts)
+
+
+async def create_server(
+    config: ServeConfig,
+    bundle_path: Path | str,
+    feature_client: FeatureSource,
+    sink: EventSink | None = None,
+    *,
+    bundle: LoadedBundle | None = None,
+) -> tuple[ServingServer, int]:
+    """Load and verify the bundle, wire everything, bind ``config.host:config.port`` (0 = any)."""
+    loop = asyncio.get_running_loop()
+    if bundle is None:
+        bundle = await loop.run_in_executor(
+            None, load_bundle, Path(bundle_path), config.execution_provider, config.intra_op_threads
+        )
+    inference = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ort")
+    features = ThreadPoolExecutor(max_workers=16, thread_name_prefix="features")
+
+    in_flight = InFlight()
+
+    def factory(b: LoadedBundle) -> ServingModel:
+        return ServingModel(
+            b,
+            inference,
+            config.batching.max_batch,
+            config.batching.max_wait_ms / 1000.0,
+            metrics.observe_batch,
+            in_flight.alone,
+        )
+
+    holder = ModelHolder(
+        factory(bundle), Path(bundle_path), factory, config.execution_provider, config.intra_op_threads
+    )
+    sinks: list[EventSink] = [CatalogueSink(holder)] + ([sink] if sink is not None else [])
+    pipeline = IngestPipeline(FanoutSink(sinks), door="grpc")
+    servicer = RecommenderServicer(config, holder, feature_client, features, pipeline, in_flight)
+
+    server = grpc.aio.server(
+        interceptors=[RequestIdInterceptor(), ObservedInterceptor()], options=[("grpc.so_reuseport", 0)]
+    )
+    recommender_pb2_grpc.add_RecommenderServicer_to_server(servicer, server)
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    if port == 0:
+        raise OSError(f"could not bind {config.host}:{config.port}")
+    return ServingServer(server, health, holder, servicer, [inference, features], config.grace_s), port

@@ -1,0 +1,80 @@
+"""`fulcrum serve --bundle DIR --config FILE`: run the gRPC server until SIGINT/SIGTERM.
+
+Features: with ``feature_repo`` set (config or ``FULCRUM_FEATURE_REPO``) profiles are read from
+that Feast repo and ingested events are pushed to it (``FeastEventSink``, new items embedded with
+the bundle's item encoder); without it, an in-memory store (embedded demo) both serves and
+receives events. Heavy imports happen inside the function so `fulcrum --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+log = logging.getLogger(__name__)
+
+
+def _feature_side(cfg):
+    from online.server.feature_source import FeastFeatureSource, InMemoryFeatures
+
+    if cfg.feature_repo is None:
+        features = InMemoryFeatures()
+        return features, features, None
+    from online.features.sink import FeastEventSink
+
+    source = FeastFeatureSource.from_repo(str(cfg.feature_repo), cfg.feature_timeout_ms / 1000.0)
+    sink = FeastEventSink(source.client.store)
+    return source, sink, sink
+
+
+def serve(
+    bundle: Path = typer.Option(..., "--bundle", help="Bundle folder (manifest.json + ONNX files)."),  # noqa: B008
+    config: Path | None = typer.Option(None, "--config", help="YAML config; FULCRUM_* env vars override it."),  # noqa: B008
+    port: int | None = typer.Option(None, "--port", help="Override the config's port (0 = any free port)."),
+) -> None:
+    """Serve Recommend, Search, IngestEvents, GetModelInfo and ReloadModel over gRPC."""
+    import asyncio
+    import signal
+
+    from online.config import load_config
+    from online.errors import BundleInvalid, ConfigError, NotFound, Unavailable
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as e:
+        raise typer.BadParameter(str(e), param_hint="--config") from e
+    if port is not None:
+        cfg = cfg.model_copy(update={"port": port})
+
+    async def run() -> None:
+        from online.server.app import create_server
+        from online.server.metrics import start_metrics_http
+
+        features, sink, feast_sink = _feature_side(cfg)
+        server, bound = await create_server(cfg, bundle, features, sink)
+        if feast_sink is not None:
+            feast_sink.set_item_embedder(server.embed_items)
+        start_metrics_http(cfg.metrics_port)
+        await server.start()
+        typer.echo(
+            f"fulcrum serve: bundle {server.holder.current.version} on port {bound} "
+            f"({server.holder.current.bundle.provider}); metrics port {cfg.metrics_port or 'off'}"
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        typer.echo("fulcrum serve: shutting down (health NOT_SERVING, then grace period)")
+        await server.stop()
+
+    try:
+        asyncio.run(run())
+    except (BundleInvalid, NotFound) as e:
+        typer.echo(f"error: bundle {bundle}: {e}", err=True)
+        raise typer.Exit(2) from e
+    except (ConfigError, Unavailable) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e

@@ -1,0 +1,76 @@
+"""Building the request's view of the user: stored profile + the session's items."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import replace
+
+import numpy as np
+
+from fulcrum.core.profile import UserProfile
+from fulcrum.core.schema import EVENT_TYPE_CODE, EventType
+from online.errors import FeatureStoreUnavailable
+from online.inference.catalogue import Catalogue
+from online.inference.encoders import History
+from online.server.feature_source import FeatureSource
+
+_DAY = 86_400.0
+SESSION_EVENT = EventType.VIEW.value
+
+
+async def fetch_profile(
+    source: FeatureSource, user_id: str, timeout_s: float, executor: Executor
+) -> UserProfile:
+    """The stored profile within ``timeout_s``, else ``FeatureStoreUnavailable`` (never hangs)."""
+    if timeout_s <= 0:
+        raise FeatureStoreUnavailable("no time left for the feature store")
+    fast = getattr(source, "get_user_profile_async", None)
+    if fast is not None:  # the source bounds its own I/O; wait_for still guarantees the deadline
+        call = fast(user_id, timeout_s)
+    else:
+        call = asyncio.get_running_loop().run_in_executor(
+            executor, source.get_user_profile, user_id, timeout_s
+        )
+    try:
+        return await asyncio.wait_for(call, timeout_s)
+    except TimeoutError as e:
+        raise FeatureStoreUnavailable(f"feature store timed out after {timeout_s * 1000:.0f} ms") from e
+
+
+def with_session(profile: UserProfile, session_items: Sequence[str], now: float) -> UserProfile:
+    """Session items become the freshest history (type VIEW, time ``now``), newest last."""
+    if not session_items:
+        return profile
+    n = len(session_items)
+    return replace(
+        profile,
+        recent_items=profile.recent_items + tuple(session_items),
+        recent_types=profile.recent_types + (SESSION_EVENT,) * n,
+        recent_times=profile.recent_times + (now,) * n,
+        last_active=now,
+    )
+
+
+def history_for(profile: UserProfile, catalogue: Catalogue, now: float, max_length: int) -> History | None:
+    """The user encoder's input from the last ``max_length`` known items; None when none is known."""
+    rows, types, ages = [], [], []
+    n = len(profile.recent_items)
+    times = profile.recent_times if len(profile.recent_times) == n else (now,) * n
+    kinds = profile.recent_types if len(profile.recent_types) == n else (SESSION_EVENT,) * n
+    for item, kind, t in zip(profile.recent_items, kinds, times, strict=True):
+        row = catalogue.index.get(item)
+        if row is None:
+            continue
+        rows.append(row)
+        types.append(EVENT_TYPE_CODE.get(kind, EVENT_TYPE_CODE[SESSION_EVENT]))
+        ages.append(max(now - float(t), 0.0) / _DAY)
+    if not rows:
+        return None
+    rows, types, ages = rows[-max_length:], types[-max_length:], ages[-max_length:]
+    return History(
+        emb=catalogue.embeddings[np.array(rows)],
+        types=np.array(types, dtype=np.int64),
+        ages=np.array(ages, dtype=np.float32),
+    )

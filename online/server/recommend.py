@@ -1,0 +1,166 @@
+"""Recommend: profile -> user encoder -> retrieve -> rank -> re-rank, or the documented fallbacks.
+
+Warm user: the user encoder reads the stored history plus the session items; candidates come
+from the dot product with the catalogue; the ranking head scores them
+(``purchase_prob * (1 - cancel_prob)``); MMR orders them; Thompson sampling fills the exploration
+slots. Cold user (no known stored history): popularity mixed with the session's context, plus
+exploration. Feature store down or slow: popularity from the bundle, ``degraded``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from fulcrum.core.profile import UserProfile
+from fulcrum.core.rank_features import rank_features
+from online.config import ServeConfig
+from online.errors import FeatureStoreUnavailable
+from online.inference.catalogue import Catalogue
+from online.inference.model import ServingModel
+from online.inference.retrieval import blocked_mask, top_candidates
+from online.rerank.anti_recommendation import blocked_items
+from online.rerank.cold_start import cold_start_scores
+from online.rerank.diversity import mmr
+from online.rerank.exploration import exploration_count, exploration_positions, thompson_sample
+from online.rerank.reasons import Reason
+from online.rerank.slots import fill_slots
+from online.server import metrics
+from online.server.profiles import fetch_profile, history_for, with_session
+from online.server.requests import Knobs, RecommendQuery, Reply, Scored
+
+EXPLORATION_POOL = 500
+#: MMR looks at this many of the best candidates per slot asked (it is quadratic-ish in the pool)
+MMR_POOL_PER_SLOT = 5
+MMR_POOL_MIN = 50
+COLD_CONTEXT_WEIGHT = 0.5
+
+
+def popularity_fallback(cat: Catalogue, excludes: tuple[str, ...], k: int, version: str, why: str) -> Reply:
+    blocked = blocked_mask(len(cat), cat.indices(excludes))
+    rows = [r for r in cat.popular_order[: k + len(excludes)] if not blocked[r]][:k]
+    pct = cat.popularity_pct
+    items = [Scored(str(cat.item_ids[r]), float(pct[r]), Reason.POPULAR) for r in rows]
+    return Reply(items, version, degraded=True, degraded_reason=why)
+
+
+def _mmr_pool(relevance: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the best ``max(MMR_POOL_MIN, MMR_POOL_PER_SLOT * k)`` scores, best first."""
+    return top_candidates(relevance, max(MMR_POOL_MIN, MMR_POOL_PER_SLOT * k))
+
+
+def _explore(
+    cat: Catalogue,
+    blocked: np.ndarray,
+    exploit: list[int],
+    extra_pool: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    new_item_threshold: int,
+) -> tuple[list[int], dict[int, Scored]]:
+    """Thompson-sampled rows outside the exploitation list: retrieval leftovers + new items."""
+    if n <= 0:
+        return [], {}
+    trials = np.maximum(cat.impressions, cat.purchases)
+    new_rows = np.flatnonzero((trials < new_item_threshold) & ~blocked)
+    pool = np.setdiff1d(np.union1d(extra_pool, new_rows), np.asarray(exploit, dtype=np.int64))
+    if len(pool) > EXPLORATION_POOL:
+        pool = rng.choice(pool, EXPLORATION_POOL, replace=False)
+    picks = pool[thompson_sample(cat.purchases[pool], cat.impressions[pool], n, rng)]
+    scored = {}
+    for r in picks:
+        mean = (1.0 + cat.purchases[r]) / (2.0 + trials[r])
+        reason = Reason.NEW_ITEM if trials[r] < new_item_threshold else Reason.EXPLORATION
+        scored[int(r)] = Scored(str(cat.item_ids[r]), float(mean), reason)
+    return [int(r) for r in picks], scored
+
+
+async def _warm_exploit(
+    model: ServingModel,
+    cat: Catalogue,
+    profile: UserProfile,
+    history,
+    blocked: np.ndarray,
+    k: int,
+    knobs: Knobs,
+    config: ServeConfig,
+    now: float,
+) -> tuple[list[int], dict, np.ndarray]:
+    user = await model.encode_user(history)
+    sims = cat.embeddings @ user
+    cand = top_candidates(sims, max(config.retrieval_candidates, k), blocked)
+    if len(cand) == 0:
+        return [], {}, cand
+    purchase, cancel = await model.rank(rank_features(profile, cat.item_stats(cand), sims[cand], now))
+    relevance = purchase.astype(np.float64) * (1.0 - cancel.astype(np.float64))
+    pool = _mmr_pool(relevance, k)
+    order = pool[mmr(relevance[pool], cat.embeddings[cand[pool]], k, knobs.diversity)]
+    rows = [int(cand[i]) for i in order]
+    scored = {
+        int(cand[i]): Scored(str(cat.item_ids[cand[i]]), float(relevance[i]), Reason.PERSONALISED)
+        for i in order
+    }
+    return rows, scored, cand
+
+
+def _cold_exploit(
+    cat: Catalogue, session_rows: np.ndarray, blocked: np.ndarray, k: int, knobs: Knobs, config: ServeConfig
+) -> tuple[list[int], dict, np.ndarray]:
+    context = None
+    if len(session_rows):
+        centre = cat.embeddings[session_rows].mean(axis=0)
+        centre = centre / max(float(np.linalg.norm(centre)), 1e-12)
+        context = cat.embeddings @ centre
+    scores = cold_start_scores(cat.popularity_pct, context, COLD_CONTEXT_WEIGHT)
+    cand = top_candidates(scores, max(config.retrieval_candidates, k), blocked)
+    pool = _mmr_pool(scores[cand], k)
+    order = pool[mmr(scores[cand][pool], cat.embeddings[cand[pool]], k, knobs.diversity)]
+    rows = [int(cand[i]) for i in order]
+    scored = {
+        int(cand[i]): Scored(str(cat.item_ids[cand[i]]), float(scores[cand[i]]), Reason.COLD_START)
+        for i in order
+    }
+    return rows, scored, cand
+
+
+async def recommend(
+    model: ServingModel, source, executor, config: ServeConfig, q: RecommendQuery, budget_s: float
+) -> Reply:
+    cat = model.catalogue.current
+    now = time.time()
+    timeout = min(config.feature_timeout_ms / 1000.0, budget_s * 0.5)
+    try:
+        stored = await fetch_profile(source, q.user_id, timeout, executor)
+    except FeatureStoreUnavailable as e:
+        why = "feature_store_timeout" if "timed out" in str(e) else "feature_store_unavailable"
+        metrics.FALLBACKS.labels("Recommend", why).inc()
+        return popularity_fallback(cat, q.excludes + q.session_items, q.k, model.version, why)
+    profile = with_session(stored, q.session_items, now)
+    blocked_ids = blocked_items(
+        profile, q.knobs.allow_repurchase, config.ignored_impressions_threshold, q.excludes + q.session_items
+    )
+    blocked = blocked_mask(len(cat), cat.indices(sorted(blocked_ids)))
+    rng = np.random.default_rng(q.knobs.seed)
+    n_explore = exploration_count(q.k, q.knobs.exploration_share)
+    history_len = model.bundle.user_encoder.history_length
+    if not any(item in cat.index for item in stored.recent_items):  # cold: nothing known about the user
+        rows, scored, cand = _cold_exploit(cat, cat.indices(q.session_items), blocked, q.k, q.knobs, config)
+    else:
+        rows, scored, cand = await _warm_exploit(
+            model,
+            cat,
+            profile,
+            history_for(profile, cat, now, history_len),
+            blocked,
+            q.k,
+            q.knobs,
+            config,
+            now,
+        )
+    picks, explored = _explore(
+        cat, blocked, rows[: q.k - n_explore], cand, n_explore, rng, config.new_item_impressions
+    )
+    final = fill_slots(rows, picks, exploration_positions(q.k, len(picks)), q.k)
+    scored.update(explored)
+    return Reply([scored[r] for r in final], model.version)

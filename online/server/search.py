@@ -1,0 +1,71 @@
+"""Search: encode the query with the item encoder, retrieve, personalise, filter, diversify.
+
+Relevance is the query-item cosine, plus ``search_personalisation`` x user-item cosine when a
+known user is given. The user's anti-recommendation rules and the request's filters (price
+range, excludes) remove items before ranking. A feature-store failure only drops the
+personalisation (``degraded`` is set); the query match still answers.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from online.config import ServeConfig
+from online.errors import FeatureStoreUnavailable
+from online.inference.catalogue import Catalogue
+from online.inference.model import ServingModel
+from online.inference.retrieval import blocked_mask, top_candidates
+from online.rerank.anti_recommendation import blocked_items
+from online.rerank.diversity import mmr
+from online.rerank.reasons import Reason
+from online.server import metrics
+from online.server.profiles import fetch_profile, history_for
+from online.server.requests import Reply, Scored, SearchQuery
+
+
+def price_blocked(cat: Catalogue, lo: float | None, hi: float | None) -> np.ndarray:
+    """Rows outside [lo, hi]; an unknown price fails any price filter."""
+    bad = np.zeros(len(cat), dtype=bool)
+    if lo is None and hi is None:
+        return bad
+    price = cat.price
+    bad |= np.isnan(price)
+    if lo is not None:
+        bad |= price < lo
+    if hi is not None:
+        bad |= price > hi
+    return bad
+
+
+async def search(
+    model: ServingModel, source, executor, config: ServeConfig, q: SearchQuery, budget_s: float
+) -> Reply:
+    cat = model.catalogue.current
+    now = time.time()
+    query_vec = await model.encode_query(q.query)
+    excludes = set(q.excludes)
+    degraded, why, user_vec = False, "", None
+    if q.user_id is not None:
+        timeout = min(config.feature_timeout_ms / 1000.0, budget_s * 0.5)
+        try:
+            profile = await fetch_profile(source, q.user_id, timeout, executor)
+            excludes |= blocked_items(profile, q.knobs.allow_repurchase, config.ignored_impressions_threshold)
+            history = history_for(profile, cat, now, model.bundle.user_encoder.history_length)
+            if history is not None and config.search_personalisation > 0:
+                user_vec = await model.encode_user(history)
+        except FeatureStoreUnavailable as e:
+            degraded = True
+            why = "feature_store_timeout" if "timed out" in str(e) else "feature_store_unavailable"
+            metrics.FALLBACKS.labels("Search", why).inc()
+    relevance = cat.embeddings @ query_vec
+    if user_vec is not None:
+        relevance = relevance + config.search_personalisation * (cat.embeddings @ user_vec)
+    blocked = blocked_mask(len(cat), cat.indices(sorted(excludes))) | price_blocked(
+        cat, q.min_price, q.max_price
+    )
+    cand = top_candidates(relevance, max(config.retrieval_candidates, q.k), blocked)
+    order = mmr(relevance[cand], cat.embeddings[cand], q.k, q.knobs.diversity)
+    items = [Scored(str(cat.item_ids[cand[i]]), float(relevance[cand[i]]), Reason.QUERY_MATCH) for i in order]
+    return Reply(items, model.version, degraded, why)

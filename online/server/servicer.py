@@ -1,0 +1,161 @@
+"""The ``fulcrum.v1.Recommender`` servicer: protobuf in, validated query, pipeline, protobuf out.
+
+No status codes here: domain exceptions propagate to ``ObservedInterceptor``, which maps them
+in one place (``error_mapping``). Client deadlines bound the whole call and the feature read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from concurrent.futures import Executor
+
+from fulcrum.v1 import recommender_pb2 as pb
+from fulcrum.v1 import recommender_pb2_grpc
+from online.config import ServeConfig
+from online.errors import DeadlineExceeded, InvalidArgument
+from online.inference.model import ModelHolder
+from online.server import metrics, validation
+from online.server.feature_source import FeatureSource
+from online.server.in_flight import InFlight
+from online.server.recommend import recommend
+from online.server.requests import Reply
+from online.server.search import search
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUDGET_S = 30.0
+MAX_REJECTIONS = 100
+INGEST_CHUNK = 512
+
+
+def _budget(context) -> float:
+    remaining = context.time_remaining()
+    return DEFAULT_BUDGET_S if remaining is None else max(float(remaining), 0.0)
+
+
+async def _within(coro, budget_s: float):
+    try:
+        return await asyncio.wait_for(coro, budget_s)
+    except TimeoutError as e:
+        raise DeadlineExceeded("deadline exceeded") from e
+
+
+def _reply(reply: Reply, message):
+    items = [
+        pb.ScoredItem(item_id=s.item_id, score=s.score, reason=pb.Reason.Value(s.reason.value))
+        for s in reply.items
+    ]
+    return message(
+        items=items,
+        bundle_version=reply.bundle_version,
+        degraded=reply.degraded,
+        degraded_reason=reply.degraded_reason,
+    )
+
+
+class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
+    def __init__(
+        self,
+        config: ServeConfig,
+        holder: ModelHolder,
+        features: FeatureSource,
+        feature_executor: Executor,
+        pipeline,
+        in_flight: InFlight | None = None,
+    ) -> None:
+        self.config = config
+        self.holder = holder
+        self.features = features
+        self.feature_executor = feature_executor
+        self.pipeline = pipeline
+        self.in_flight = in_flight or InFlight()
+
+    async def Recommend(self, request, context):
+        query = validation.recommend_query(request, self.config)
+        budget = _budget(context)
+        model = self.holder.current
+        with self.in_flight:
+            reply = await _within(
+                recommend(model, self.features, self.feature_executor, self.config, query, budget), budget
+            )
+        return _reply(reply, pb.RecommendResponse)
+
+    async def Search(self, request, context):
+        query = validation.search_query(request, self.config)
+        budget = _budget(context)
+        model = self.holder.current
+        with self.in_flight:
+            reply = await _within(
+                search(model, self.features, self.feature_executor, self.config, query, budget), budget
+            )
+        return _reply(reply, pb.SearchResponse)
+
+    async def IngestEvents(self, request_iterator, context):
+        """Feed the shared ingest pipeline in chunks; the summary counts every event.
+
+        Bad events are rejected one by one with their reasons (a mixed stream succeeds); a
+        stream in which every event was rejected is answered INVALID_ARGUMENT naming the field.
+        """
+        loop = asyncio.get_running_loop()
+        accepted = duplicates = 0
+        rejections: list[pb.Rejection] = []
+        rejected = 0
+        chunk: list = []
+
+        async def flush() -> None:
+            nonlocal accepted, duplicates, rejected
+            if not chunk:
+                return
+            result = await loop.run_in_executor(None, self.pipeline.process, list(chunk))
+            chunk.clear()
+            accepted += result.accepted
+            duplicates += result.duplicates
+            rejected += len(result.rejected)
+            for r in result.rejected:
+                if len(rejections) < MAX_REJECTIONS:
+                    rejections.append(pb.Rejection(event_id=r.event_id, reason=r.reason))
+
+        async for event in request_iterator:
+            chunk.append(event)
+            if len(chunk) >= INGEST_CHUNK:
+                await flush()
+        await flush()
+        if rejected and not accepted and not duplicates:
+            # nothing usable in the whole stream: a caller mistake, named like any bad input
+            first = rejections[0] if rejections else None
+            field = (first.reason.split(":", 1)[0] if first else "events") or "events"
+            raise InvalidArgument(
+                field, f"all {rejected} events rejected; first: {first.reason if first else ''}"
+            )
+        return pb.IngestSummary(
+            accepted=accepted, rejected=rejected, duplicates=duplicates, rejections=rejections
+        )
+
+    async def GetModelInfo(self, request, context):
+        model = self.holder.current
+        manifest = model.bundle.manifest
+        return pb.ModelInfo(
+            bundle_version=model.version,
+            bundle_path=str(manifest.path),
+            execution_provider=model.bundle.provider,
+            created_at=manifest.created_at,
+            metrics_json=json.dumps(manifest.metrics, sort_keys=True, default=str),
+            catalogue_size=len(model.catalogue.current),
+        )
+
+    async def ReloadModel(self, request, context):
+        try:
+            new, previous = await self.holder.reload(request.bundle_path or None)
+        except Exception:
+            metrics.RELOADS.labels("refused").inc()
+            log.warning(
+                "reload of %s refused; still serving %s",
+                request.bundle_path or self.holder.path,
+                self.holder.current.version,
+                exc_info=True,
+            )
+            raise
+        metrics.RELOADS.labels("swapped").inc()
+        return pb.ReloadModelResponse(bundle_version=new, previous_version=previous)

@@ -1,0 +1,263 @@
+"""The Feast repo for real, against SQLite and against a real redis-server: batch tables applied and
+materialised, the online client's reads, the sink's pushes (no skew with the batch fold), point-in-
+time training rows, and failures turned into domain errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fulcrum.core import feature_names as fn
+from fulcrum.core.events import Event
+from fulcrum.core.item_state import ItemState, fold_item_events
+from fulcrum.core.schema import EventType
+from fulcrum.core.user_state import UserState, fold_user_events, user_profile, user_state_from_row
+from offline.features.batch import item_snapshots, user_snapshots
+from offline.features.pipeline import build_features
+from offline.features.training import historical_features, profiles_from_rows
+from online.errors import FeatureStoreUnavailable
+from online.features.client import OnlineFeatureClient
+from online.features.sink import FeastEventSink
+from online.ingest.sink import SinkUnavailable
+from tests.feature_repo_copy import DAY, ROOT, T0, copy_repo, events_frame, synthetic_events
+
+
+STORES = ["sqlite", pytest.param("redis", marks=pytest.mark.redis)]
+
+
+@pytest.fixture(scope="module", params=STORES)
+def store_kind(request) -> tuple[str, str | None]:
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    return request.param, url
+
+
+def _build(kind: str, url: str | None, where):
+    events = synthetic_events()
+    repo = copy_repo(where)
+    summary = build_features(events, repo, store=kind, redis_url=url)
+    client = OnlineFeatureClient.open(repo, kind, url, default_timeout_s=5.0)
+    return events, repo, summary, client
+
+
+@pytest.fixture(scope="module")
+def shared(store_kind, tmp_path_factory):
+    """One applied + materialised repo copy per store for the tests that only read."""
+    built = _build(*store_kind, tmp_path_factory.mktemp("shared"))
+    yield built
+    built[3].close()
+
+
+@pytest.fixture
+def built(store_kind, tmp_path):
+    """A repo copy of the test's own (for tests that push)."""
+    built = _build(*store_kind, tmp_path)
+    yield built
+    built[3].close()
+
+
+def _last_rows(frame: pd.DataFrame, key: str) -> dict[str, dict]:
+    return {r[key]: r for r in frame.groupby(key).tail(1).to_dict("records")}
+
+
+def test_materialised_features_equal_the_last_batch_snapshot(shared):
+    events, repo, summary, client = shared
+    assert summary.rows[fn.USER_BEHAVIOUR_VIEW] > summary.entities["users"]  # several snapshots per user
+    users = _last_rows(user_snapshots(events), fn.USER_KEY)
+    for uid, row in users.items():
+        got = client.get_user_profile(uid)
+        want = user_state_from_row(row)
+        assert not got.miss
+        assert got.profile == user_profile(uid, want)
+        assert got.as_of == pytest.approx(want.as_of)
+        assert got.counts[fn.count_feature("PURCHASE", "7d")] == row["purchase_count_7d"]
+    # and by hand, the fold of one user's raw events gives the same profile
+    u0 = events[events.user_id == "u0"].sort_values("timestamp", kind="stable")
+    from fulcrum.core.user_state import BehaviourEvent
+    by_hand = fold_user_events(UserState(), [BehaviourEvent(i, t, ts.timestamp()) for i, t, ts in
+                                             zip(u0.item_id, u0.event_type, u0.timestamp, strict=True)])
+    assert client.get_user_profile("u0").profile == user_profile("u0", by_hand)
+    miss = client.get_user_profile("nobody")
+    assert miss.miss and miss.profile.is_cold and miss.profile.bought == frozenset() and miss.counts == {}
+
+    items = _last_rows(item_snapshots(events), fn.ITEM_KEY)
+    ids = sorted(items) + ["unknown-item"]
+    stats = client.get_item_stats(ids)
+    assert stats.found.tolist() == [True] * len(items) + [False]
+    for j, iid in enumerate(ids[:-1]):
+        assert stats.purchases[j] == items[iid][fn.ITEM_PURCHASES]
+        assert stats.popularity_rank[j] == items[iid][fn.ITEM_POPULARITY_RANK]
+        assert stats.cancel_rate[j] == pytest.approx(items[iid][fn.ITEM_CANCEL_RATE])
+    assert np.isnan(stats.price[-1]) and stats.purchases[-1] == 0 and stats.popularity_rank[-1] == 0
+    ranked = stats.for_ranking(n_ranked=len(items))
+    assert ranked.popularity_pct.max() == 1.0 and ranked.popularity_pct[-1] == 0.0 and ranked.price[-1] == 0.0
+
+
+def _ev(eid, type_, user, item, sec, price=0.0, text=""):
+    return Event(eid, EventType(type_), user, item, 1.0, price, int((T0 + sec) * 1000), "s", text)
+
+
+def test_sink_pushes_the_same_fold_as_the_batch_job(built):
+    events, repo, summary, client = built
+    before = client.get_user_profile("u1")
+    later = 100 * DAY
+    batch = [
+        _ev("n1", "PURCHASE", "u1", "i3", later, 4.5), _ev("n2", "IMPRESSION", "u1", "i9", later + 1),
+        _ev("n3", "CLICK", "brand-new-user", "i3", later + 2),
+        _ev("n4", "ITEM_UPSERT", "", "sku-new", later + 3, 12.0, "a brand new lamp"),
+        _ev("n5", "PURCHASE", "brand-new-user", "sku-new", later + 4, 12.0),
+    ]
+    embedded: list[list[str]] = []
+
+    def embedder(texts: list[str]) -> np.ndarray:
+        embedded.append(texts)
+        return np.full((len(texts), 4), 0.5, dtype=np.float32)
+
+    sink = FeastEventSink(client.store, item_embedder=embedder)
+    sink.apply(batch)
+    assert embedded == [["a brand new lamp"]]
+    after = client.get_user_profile("u1")
+    # the online state is exactly the offline fold of (batch state, new events): no skew
+    start = user_state_from_row(_last_rows(user_snapshots(events), fn.USER_KEY)["u1"])
+    from fulcrum.core.user_state import BehaviourEvent
+    want = fold_user_events(start, [BehaviourEvent("i3", "PURCHASE", T0 + later),
+                                    BehaviourEvent("i9", "IMPRESSION", T0 + later + 1)])
+    assert after.profile == user_profile("u1", want)
+    assert after.profile.purchase_count == before.profile.purchase_count + 1
+    assert after.profile.recent_items[-1] == "i3" and after.profile.ignored.get("i9", 0) >= 1
+    assert after.counts["purchase_count_7d"] == 1  # the window re-anchored 40 days later
+    fresh = client.get_user_profile("brand-new-user")
+    assert not fresh.miss and fresh.profile.bought == {"sku-new"}
+    stats = client.get_item_stats(["sku-new", "i3"])
+    assert stats.found.all() and stats.purchases[0] == 1 and stats.price[0] == 12.0
+    i3_start = _last_rows(item_snapshots(events), fn.ITEM_KEY)["i3"]
+    assert stats.purchases[1] == i3_start[fn.ITEM_PURCHASES] + 1
+    assert stats.popularity_rank[1] == i3_start[fn.ITEM_POPULARITY_RANK]  # kept until the next batch run
+    found, embs, texts = client.get_item_embeddings(["sku-new", "i3"])
+    assert found.tolist() == [True, False] and texts[0] == "a brand new lamp"
+    np.testing.assert_allclose(embs[0], [0.5] * 4)
+    assert fold_item_events(ItemState(), []) == ItemState()
+
+
+def test_sink_retry_after_a_failed_push_applies_once(built, monkeypatch):
+    events, repo, summary, client = built
+    store = client.store
+    real_push = store.push
+    calls = {"n": 0}
+
+    def flaky_push(name, df, **kw):
+        calls["n"] += 1
+        if name == fn.push_source_name(fn.ITEM_STATS_VIEW) and calls["n"] == 2:
+            raise ConnectionError("store went away")
+        return real_push(name, df, **kw)
+
+    monkeypatch.setattr(store, "push", flaky_push)
+    sink = FeastEventSink(store)
+    n0 = client.get_user_profile("u2").profile.purchase_count
+    i0 = client.get_item_stats(["i4"]).purchases[0]
+    batch = [_ev("r1", "PURCHASE", "u2", "i4", 90 * DAY, 1.0)]
+    with pytest.raises(SinkUnavailable, match="item_stats"):
+        sink.apply(batch)
+    sink.apply(batch)  # the retry: the user push already happened and is not repeated
+    assert client.get_user_profile("u2").profile.purchase_count == n0 + 1
+    assert client.get_item_stats(["i4"]).purchases[0] == i0 + 1
+
+
+def test_point_in_time_training_rows_never_see_the_future(store_kind, tmp_path):
+    # The offline (parquet) store is the same for both configurations; running under both proves
+    # that a Redis-configured repo trains on the same rows.
+    kind, url = store_kind
+    t1, t3 = 100.0, 5 * DAY
+    events = events_frame([("u1", "A", "PURCHASE", t1, 2.0), ("u1", "B", "PURCHASE", t3, 3.0),
+                           ("u2", "A", "PURCHASE", 2 * DAY, 2.0)])
+    repo = copy_repo(tmp_path)
+    build_features(events, repo, store=kind, redis_url=url)
+    from online.features.store import open_store
+    store = open_store(repo, kind, url)
+    at = lambda s: pd.Timestamp((T0 + s) * 1e9, unit="ns", tz="UTC")  # noqa: E731
+    labels = pd.DataFrame({
+        "user_id": ["u1", "u1", "u1", "u1", "u9"],
+        "item_id": ["B", "B", "B", "B", "A"],
+        "timestamp": [at(t1 - 1), at(t1 + 3600), at(t3 - 0.001), at(t3), at(t3)],
+        "label": [1, 1, 1, 1, 0],
+    })
+    rows = historical_features(store, labels, fn.TRAINING_RANKING_SERVICE)
+    assert rows["label"].tolist() == [1, 1, 1, 1, 0]  # order and extra columns kept
+    profiles = profiles_from_rows(rows)
+    # before the first purchase: no history at all
+    assert profiles[0].is_cold and profiles[0].purchase_count == 0
+    # after t1 but before t3: B (bought at t3) never appears, even 1 ms before it
+    for p in profiles[1:3]:
+        assert p.bought == {"A"} and p.purchase_count == 1 and "B" not in p.recent_items
+    # at t3 itself the purchase has happened
+    assert profiles[3].bought == {"A", "B"} and profiles[3].purchase_count == 2
+    assert profiles[4].is_cold  # an unknown user
+    # item rows are stamped at the end of their day: at t1 + 1 h (day 0) no item row is visible yet
+    assert pd.isna(rows.loc[1, fn.ITEM_PURCHASES])
+    # at t3 (day 5): B's own purchase that day is not visible, A's day-0 and day-2 rows are
+    assert pd.isna(rows.loc[3, fn.ITEM_PURCHASES])
+    assert rows.loc[4, fn.ITEM_PURCHASES] == 2
+
+
+def test_slow_store_times_out_as_feature_store_unavailable(shared, monkeypatch):
+    events, repo, summary, client = shared
+    real = client.store.get_online_features
+
+    def slow(*a, **kw):
+        time.sleep(1.0)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(client.store, "get_online_features", slow)
+    start = time.perf_counter()
+    with pytest.raises(FeatureStoreUnavailable, match="within 50 ms"):
+        client.get_user_profile("u1", timeout_s=0.05)
+    assert time.perf_counter() - start < 0.9  # gave up at the deadline, not after the slow call
+    with pytest.raises(FeatureStoreUnavailable):
+        client.get_item_stats(["i1"], timeout_s=0.05)
+
+
+@pytest.mark.redis
+def test_redis_down_raises_domain_errors(tmp_path, redis_url):
+    from tests.fixtures.services import free_port
+
+    repo = copy_repo(tmp_path)
+    build_features(synthetic_events(n=20), repo, store="redis", redis_url=redis_url)
+    dead = f"redis://127.0.0.1:{free_port()}"
+    client = OnlineFeatureClient.open(repo, "redis", dead, default_timeout_s=0.3)
+    try:
+        start = time.perf_counter()
+        with pytest.raises(FeatureStoreUnavailable, match="failed|within 300 ms"):
+            client.get_user_profile("u1")
+        assert time.perf_counter() - start < 2.0  # the deadline bounds redis-py's own retries
+        with pytest.raises(SinkUnavailable):
+            FeastEventSink(client.store).apply([_ev("d1", "PURCHASE", "u1", "i1", 10, 1.0)])
+    finally:
+        client.close()
+
+
+def test_unapplied_repo_is_unavailable(tmp_path):
+    repo = copy_repo(tmp_path)
+    with pytest.raises(FeatureStoreUnavailable, match="feast apply"):
+        OnlineFeatureClient.open(repo, "sqlite")
+
+
+@pytest.mark.slow
+def test_online_feature_code_does_not_import_torch(tmp_path):
+    repo = copy_repo(tmp_path)
+    code = (
+        "import sys\n"
+        "from online.features.client import OnlineFeatureClient\n"
+        "from online.features.sink import FeastEventSink\n"
+        "from online.features.store import open_store\n"
+        f"open_store({str(repo)!r}, 'sqlite')\n"
+        "import feast.online_response\n"
+        "bad = sorted(m for m in ('torch', 'transformers', 'offline') if m in sys.modules)\n"
+        "print('BAD', bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "BAD []" in out.stdout

@@ -1,0 +1,137 @@
+"""The two towers, the loss and the training examples on tiny inputs (hand-worked where possible)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from offline.model.augment import augment_sequences  # noqa: E402
+from offline.model.sampled_softmax import log_expected_count, sample_candidates, sampled_softmax_loss  # noqa: E402
+from offline.model.text_tower import TextTower, load_bert, load_tokenizer, tokenize  # noqa: E402
+from offline.model.user_tower import UserTower  # noqa: E402
+from offline.train_config import SeqAugConfig  # noqa: E402
+
+
+def test_text_tower_shapes_norm_and_split(tiny_bert_dir):
+    tower = TextTower(load_bert(tiny_bert_dir), dim=8, train_layers=1).eval()
+    tok = load_tokenizer(tiny_bert_dir, max_len=6)
+    ids, mask = tokenize(tok, ["red heart candle holder glass light", "bag", ""])
+    assert ids.shape == (3, 6)  # truncated to max_len
+    assert mask[1].sum() == 3  # [CLS] bag [SEP]
+    with torch.no_grad():
+        out = tower(torch.from_numpy(ids), torch.from_numpy(mask))
+        # the cached path (lower, then upper + projection) is the same function
+        split = tower.project(tower.upper(tower.lower(torch.from_numpy(ids), torch.from_numpy(mask)),
+                                          torch.from_numpy(mask)))
+    assert out.shape == (3, 8)
+    np.testing.assert_allclose(out.norm(dim=1).numpy(), 1.0, atol=1e-5)
+    np.testing.assert_allclose(out.numpy(), split.numpy(), atol=1e-6)
+    # only the top layer and the projection train
+    assert tower.split == 1
+    assert not any(p.requires_grad for p in tower.bert.encoder.layer[0].parameters())
+    assert all(p.requires_grad for p in tower.bert.encoder.layer[1].parameters())
+
+
+def test_text_tower_ignores_padding(tiny_bert_dir):
+    tower = TextTower(load_bert(tiny_bert_dir), dim=8, train_layers=1).eval()
+    tok = load_tokenizer(tiny_bert_dir, max_len=16)
+    ids, mask = tokenize(tok, ["red heart", "jumbo retro spot lunch bag"])
+    alone_ids, alone_mask = tokenize(tok, ["red heart"])
+    with torch.no_grad():
+        padded = tower(torch.from_numpy(ids), torch.from_numpy(mask))[0]
+        alone = tower(torch.from_numpy(alone_ids), torch.from_numpy(alone_mask))[0]
+    np.testing.assert_allclose(padded.numpy(), alone.numpy(), atol=1e-5)
+
+
+def _history(b=3, t=5, d=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    emb = torch.nn.functional.normalize(torch.randn(b, t, d, generator=g), dim=-1)
+    typ = torch.full((b, t), 4, dtype=torch.int64)
+    age = torch.rand(b, t, generator=g) * 30
+    mask = torch.ones(b, t)
+    return emb, typ, age, mask
+
+
+def test_user_tower_norm_padding_side_and_empty_rows():
+    torch.manual_seed(0)
+    user = UserTower(dim=8, layers=1, heads=2, dropout=0.0).eval()
+    emb, typ, age, mask = _history()
+    with torch.no_grad():
+        u = user(emb, typ, age, mask)
+        assert u.shape == (3, 8)
+        np.testing.assert_allclose(u.norm(dim=1).numpy(), 1.0, atol=1e-5)
+        # the same history left- or right-padded gives the same vector (no positional encoding)
+        z = torch.zeros(3, 2, 8)
+        zt, zm = torch.zeros(3, 2, dtype=torch.int64), torch.zeros(3, 2)
+        right = user(torch.cat([emb, z], 1), torch.cat([typ, zt], 1), torch.cat([age, zm], 1), torch.cat([mask, zm], 1))
+        left = user(torch.cat([z, emb], 1), torch.cat([zt, typ], 1), torch.cat([zm, age], 1), torch.cat([zm, mask], 1))
+        np.testing.assert_allclose(right.numpy(), u.numpy(), atol=1e-5)
+        np.testing.assert_allclose(left.numpy(), u.numpy(), atol=1e-5)
+        # a fully padded row stays finite
+        empty = user(emb, typ * 0, age, mask * 0)
+        assert torch.isfinite(empty).all()
+
+
+def test_full_softmax_is_plain_cross_entropy():
+    # 2 users, 3 items, temperature 1: loss = mean of -log softmax(u . v)[target]
+    user = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    items = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    target = torch.tensor([0, 2])
+    loss = sampled_softmax_loss(user, items, target, torch.full((3,), 1 / 3), "full", 0, 1.0, logq=True)
+    row0 = -math.log(math.exp(1.0) / (math.exp(1.0) + math.exp(0.0) + math.exp(0.6)))
+    row1 = -math.log(math.exp(0.8) / (math.exp(0.0) + math.exp(1.0) + math.exp(0.8)))
+    assert loss.item() == pytest.approx((row0 + row1) / 2, rel=1e-5)
+
+
+def test_in_batch_candidates_dedupe_and_logq():
+    target = torch.tensor([5, 2, 5])
+    cand, label = sample_candidates(target, 10, "in_batch", 0)
+    assert cand.tolist() == [2, 5]          # one column per distinct item
+    assert label.tolist() == [1, 0, 1]
+    prob = torch.zeros(10)
+    prob[2], prob[5] = 0.1, 0.4
+    # expected count in a batch of 3: B * p -> log(0.3), log(1.2)
+    lq = log_expected_count(cand, prob, 3, "in_batch", 0, 10)
+    np.testing.assert_allclose(lq.numpy(), np.log([0.3, 1.2]), rtol=1e-6)
+    # mixed adds k / N for the uniform part: 0.3 + 4/10, 1.2 + 4/10
+    lq = log_expected_count(cand, prob, 3, "mixed", 4, 10)
+    np.testing.assert_allclose(lq.numpy(), np.log([0.7, 1.6]), rtol=1e-6)
+
+
+def test_logq_correction_favours_rare_items():
+    # equal scores; the popular item's logit is lowered by the correction -> the rare one wins
+    user = torch.tensor([[1.0, 0.0]])
+    items = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    prob = torch.tensor([0.9, 0.1])
+    with_lq = sampled_softmax_loss(user, items, torch.tensor([1]), prob, "in_batch", 0, 1.0, logq=True)
+    # single distinct target -> one candidate, loss 0 whatever the correction
+    assert with_lq.item() == pytest.approx(0.0, abs=1e-6)
+    two = torch.tensor([0, 1])
+    users = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    plain = sampled_softmax_loss(users, items, two, prob, "in_batch", 0, 1.0, logq=False)
+    corrected = sampled_softmax_loss(users, items, two, prob, "in_batch", 0, 1.0, logq=True)
+    assert plain.item() == pytest.approx(math.log(2), rel=1e-5)
+    # row 0 (popular target) gets harder, row 1 (rare target) easier: log-probs
+    # row0: -log(0.1 / (0.1 + 0.9)) ... with logits -log(1.8), -log(0.2)
+    r0 = -(-math.log(1.8)) + math.log(math.exp(-math.log(1.8)) + math.exp(-math.log(0.2)))
+    r1 = -(-math.log(0.2)) + math.log(math.exp(-math.log(1.8)) + math.exp(-math.log(0.2)))
+    assert corrected.item() == pytest.approx((r0 + r1) / 2, rel=1e-5)
+
+
+def test_sequence_augmentation_keeps_the_newest_event():
+    rng = np.random.default_rng(0)
+    types = np.full((50, 6), 4)
+    age = np.tile(np.arange(6, 0, -1, dtype=np.float32), (50, 1))
+    mask = np.ones((50, 6), dtype=np.float32)
+    cfg = SeqAugConfig(enabled=True, crop_prob=0.5, mask_prob=0.5, reorder_prob=0.5)
+    t2, a2, m2 = augment_sequences(rng, types, age, mask, cfg)
+    assert (m2[:, -1] == 1).all()          # the most recent event always stays
+    assert m2.sum() < mask.sum()           # something was dropped
+    assert (t2[m2 == 0] == 0).all()        # dropped events are padding
+    assert np.array_equal(np.sort(a2, 1), np.sort(age, 1))  # reorder only permutes ages
+    off = augment_sequences(rng, types, age, mask, SeqAugConfig(enabled=False))
+    assert off[2] is mask
