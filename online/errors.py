@@ -32,6 +32,18 @@ class FeatureStoreUnavailable(Unavailable):
     """The online feature store failed or timed out; callers degrade to popularity."""
 
 
+class FeatureStoreTimeout(FeatureStoreUnavailable):
+    """The online feature store did not answer within its time budget."""
+
+
+def fallback_reason(exc: FeatureStoreUnavailable) -> str:
+    """The ``degraded_reason`` / metric label for a feature-store failure."""
+    text = str(exc)
+    if isinstance(exc, FeatureStoreTimeout) or "did not answer" in text or "timed out" in text:
+        return "feature_store_timeout"
+    return "feature_store_unavailable"
+
+
 class DeadlineExceeded(OnlineError):
     """The client's deadline passed before an answer was ready (mapped to DEADLINE_EXCEEDED)."""
 

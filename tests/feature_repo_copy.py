@@ -35,27 +35,48 @@ def copy_repo(dest: Path) -> Path:
 
 def events_frame(rows: list[tuple]) -> pd.DataFrame:
     """rows of (user, item, type, seconds after T0, price) -> an events table (schema.py columns)."""
-    return pd.DataFrame({
-        "event_id": [f"e{i}" for i in range(len(rows))],
-        "user_id": [r[0] for r in rows],
-        "item_id": [r[1] for r in rows],
-        "event_type": [r[2] for r in rows],
-        "quantity": 1.0,
-        "price": [float(r[4]) for r in rows],
-        "timestamp": pd.to_datetime(np.array([T0 + r[3] for r in rows]) * 1e9, unit="ns", utc=True),
-        "session_id": "s",
-        "split": "train",
-    })
+    return pd.DataFrame(
+        {
+            "event_id": [f"e{i}" for i in range(len(rows))],
+            "user_id": [r[0] for r in rows],
+            "item_id": [r[1] for r in rows],
+            "event_type": [r[2] for r in rows],
+            "quantity": 1.0,
+            "price": [float(r[4]) for r in rows],
+            "timestamp": pd.to_datetime(np.array([T0 + r[3] for r in rows]) * 1e9, unit="ns", utc=True),
+            "session_id": "s",
+            "split": "train",
+        }
+    )
 
 
-def synthetic_events(n: int = 300, users: int = 20, items: int = 15, days: int = 60, seed: int = 7) -> pd.DataFrame:
+def synthetic_events(
+    n: int = 300, users: int = 20, items: int = 15, days: int = 60, seed: int = 7
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    types = ["VIEW", "CLICK", "ADD_TO_CART", "PURCHASE", "PURCHASE", "PURCHASE", "CANCEL", "DISLIKE", "IMPRESSION",
-             "IMPRESSION"]
+    types = [
+        "VIEW",
+        "CLICK",
+        "ADD_TO_CART",
+        "PURCHASE",
+        "PURCHASE",
+        "PURCHASE",
+        "CANCEL",
+        "DISLIKE",
+        "IMPRESSION",
+        "IMPRESSION",
+    ]
     rows = []
     for _ in range(n):
         t = types[rng.integers(len(types))]
         price = float(rng.integers(1, 20)) / 2 if t in ("PURCHASE", "CANCEL") else 0.0
-        rows.append((f"u{rng.integers(users)}", f"i{rng.integers(items)}", t,
-                     float(rng.integers(0, days * 24)) * 3600.0, price))
+        rows.append(
+            (
+                f"u{rng.integers(users)}",
+                f"i{rng.integers(items)}",
+                t,
+                float(rng.integers(0, days * 24)) * 3600.0,
+                price,
+            )
+        )
     return events_frame(rows)

@@ -15,31 +15,41 @@ T0 = pd.Timestamp("2011-01-01", tz="UTC")
 
 def make_events(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:
     """rows: (user, item, event type, day offset from T0)."""
-    return pd.DataFrame({
-        S.EVENT_ID: [f"e{i}" for i in range(len(rows))],
-        S.USER_ID: [r[0] for r in rows],
-        S.ITEM_ID: [r[1] for r in rows],
-        S.EVENT_TYPE: [r[2] for r in rows],
-        S.QUANTITY: [1.0] * len(rows),
-        S.PRICE: [2.0] * len(rows),
-        S.TIMESTAMP: [T0 + pd.Timedelta(days=r[3]) for r in rows],
-        S.SESSION_ID: ["s"] * len(rows),
-        S.SPLIT: ["train"] * len(rows),
-    })
+    return pd.DataFrame(
+        {
+            S.EVENT_ID: [f"e{i}" for i in range(len(rows))],
+            S.USER_ID: [r[0] for r in rows],
+            S.ITEM_ID: [r[1] for r in rows],
+            S.EVENT_TYPE: [r[2] for r in rows],
+            S.QUANTITY: [1.0] * len(rows),
+            S.PRICE: [2.0] * len(rows),
+            S.TIMESTAMP: [T0 + pd.Timedelta(days=r[3]) for r in rows],
+            S.SESSION_ID: ["s"] * len(rows),
+            S.SPLIT: ["train"] * len(rows),
+        }
+    )
 
 
 def make_items(ids: list[str], first_day: dict[str, float] | None = None) -> pd.DataFrame:
     first_day = first_day or {}
-    return pd.DataFrame({
-        S.ITEM_ID: ids,
-        S.ITEM_TEXT: [f"item {i}" for i in ids],
-        S.PRICE: np.linspace(1.0, 5.0, len(ids)),
-        S.FIRST_SEEN: [T0 + pd.Timedelta(days=first_day.get(i, 0.0)) for i in ids],
-    })
+    return pd.DataFrame(
+        {
+            S.ITEM_ID: ids,
+            S.ITEM_TEXT: [f"item {i}" for i in ids],
+            S.PRICE: np.linspace(1.0, 5.0, len(ids)),
+            S.FIRST_SEEN: [T0 + pd.Timedelta(days=first_day.get(i, 0.0)) for i in ids],
+        }
+    )
 
 
-def synthetic_prepared(n_users: int = 40, n_items: int = 30, n_baskets: int = 260, days: int = 90,
-                       test_days: int = 20, seed: int = 0) -> PreparedData:
+def synthetic_prepared(
+    n_users: int = 40,
+    n_items: int = 30,
+    n_baskets: int = 260,
+    days: int = 90,
+    test_days: int = 20,
+    seed: int = 0,
+) -> PreparedData:
     rng = np.random.default_rng(seed)
     ids = [f"I{i:02d}" for i in range(n_items)]
     risky = set(ids[:6])

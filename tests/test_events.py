@@ -23,8 +23,17 @@ TS = 1_320_969_600_000  # 2011-11-11T00:00:00Z
 
 
 def good(**over):
-    fields = dict(event_id="e-1", event_type="PURCHASE", user_id="u-1", item_id="sku-1", quantity=2,
-                  price=3.5, timestamp_ms=TS, session_id="s-1", now_ms=NOW)
+    fields = dict(
+        event_id="e-1",
+        event_type="PURCHASE",
+        user_id="u-1",
+        item_id="sku-1",
+        quantity=2,
+        price=3.5,
+        timestamp_ms=TS,
+        session_id="s-1",
+        now_ms=NOW,
+    )
     fields.update(over)
     return validate_event(**fields)
 
@@ -111,11 +120,15 @@ def test_type_names_are_case_insensitive_and_numbers_follow_the_wire() -> None:
 
 
 def test_from_proto() -> None:
-    msg = pb.Event(event_id="e-9", type=pb.ADD_TO_CART, user_id="u", item_id="i", quantity=1,
-                   timestamp_ms=TS)
+    msg = pb.Event(event_id="e-9", type=pb.ADD_TO_CART, user_id="u", item_id="i", quantity=1, timestamp_ms=TS)
     e = event_from_proto(msg, now_ms=NOW)
-    assert (e.event_id, e.event_type, e.quantity, e.price, e.session_id) == ("e-9", EventType.ADD_TO_CART, 1.0,
-                                                                             0.0, "")
+    assert (e.event_id, e.event_type, e.quantity, e.price, e.session_id) == (
+        "e-9",
+        EventType.ADD_TO_CART,
+        1.0,
+        0.0,
+        "",
+    )
     with pytest.raises(InvalidEvent) as info:
         event_from_proto(pb.Event(event_id="e-0", user_id="u", item_id="i", timestamp_ms=TS), now_ms=NOW)
     assert info.value.field == "type"  # unset type is EVENT_TYPE_UNSPECIFIED
@@ -137,7 +150,10 @@ def test_from_json_round_trip_and_iso_timestamps() -> None:
         (b"[1, 2]", "payload"),
         (b"\xff\xfe", "payload"),
         (b'{"event_id":"j","type":"VIEW","user_id":"u","item_id":"i"}', "timestamp_ms"),
-        (b'{"event_id":"j","type":"VIEW","user_id":"u","item_id":"i","timestamp_ms":1,"colour":"red"}', "colour"),
+        (
+            b'{"event_id":"j","type":"VIEW","user_id":"u","item_id":"i","timestamp_ms":1,"colour":"red"}',
+            "colour",
+        ),
         (b'{"event_id":"j","type":"VIEW","user_id":"u","item_id":"i","timestamp":"yesterday"}', "timestamp"),
     ],
 )

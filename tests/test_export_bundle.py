@@ -33,7 +33,15 @@ def test_manifest_lists_every_file_with_its_sha256(tiny_bundle: Path):
     assert manifest["format"] == bf.BUNDLE_FORMAT
     assert tiny_bundle.name == manifest["version"]
     assert (tiny_bundle.parent / "LATEST").resolve() == tiny_bundle.resolve()
-    for key in ("created_at", "git_commit", "config", "data_fingerprint", "max_lengths", "text_template", "metrics"):
+    for key in (
+        "created_at",
+        "git_commit",
+        "config",
+        "data_fingerprint",
+        "max_lengths",
+        "text_template",
+        "metrics",
+    ):
         assert key in manifest
     assert manifest["config"]["dim"] == manifest["embedding_dim"]
     assert len(manifest["data_fingerprint"]["events_sha256"]) == 64
@@ -45,8 +53,16 @@ def test_items_and_embeddings_align(tiny_bundle: Path):
     emb = np.load(tiny_bundle / bf.ITEM_EMBEDDINGS)
     assert emb.dtype == np.float32 and emb.shape[0] == len(items)
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
-    for col in ("item_id", "text", "price", "first_seen", "purchases", "impressions", "cancel_rate",
-                "popularity_rank"):
+    for col in (
+        "item_id",
+        "text",
+        "price",
+        "first_seen",
+        "purchases",
+        "impressions",
+        "cancel_rate",
+        "popularity_rank",
+    ):
         assert col in items.columns
     assert sorted(items["popularity_rank"]) == list(range(len(items)))
 
@@ -72,15 +88,19 @@ def test_user_encoder_and_ranker_contract(tiny_bundle: Path):
     emb = np.load(tiny_bundle / bf.ITEM_EMBEDDINGS)
     sess = _session(tiny_bundle / bf.USER_ENCODER)
     for b, t in ((1, 3), (4, 12)):
-        feed = {bf.IN_HIST_EMB: emb[np.arange(b * t).reshape(b, t) % len(emb)],
-                bf.IN_HIST_TYPE: np.full((b, t), 4, dtype=np.int64),
-                bf.IN_HIST_AGE: np.linspace(0, 20, b * t, dtype=np.float32).reshape(b, t),
-                bf.IN_HIST_MASK: np.ones((b, t), dtype=np.float32)}
+        feed = {
+            bf.IN_HIST_EMB: emb[np.arange(b * t).reshape(b, t) % len(emb)],
+            bf.IN_HIST_TYPE: np.full((b, t), 4, dtype=np.int64),
+            bf.IN_HIST_AGE: np.linspace(0, 20, b * t, dtype=np.float32).reshape(b, t),
+            bf.IN_HIST_MASK: np.ones((b, t), dtype=np.float32),
+        }
         (u,) = sess.run(None, feed)
         assert u.shape == (b, emb.shape[1])
         np.testing.assert_allclose(np.linalg.norm(u, axis=1), 1.0, atol=1e-5)
     rank = _session(tiny_bundle / bf.RANKER)
-    p, c = rank.run(None, {bf.IN_FEATURES: np.random.default_rng(0).normal(size=(5, N_RANK_FEATURES)).astype(np.float32)})
+    p, c = rank.run(
+        None, {bf.IN_FEATURES: np.random.default_rng(0).normal(size=(5, N_RANK_FEATURES)).astype(np.float32)}
+    )
     assert p.shape == (5,) and c.shape == (5,)
     assert ((p >= 0) & (p <= 1) & (c >= 0) & (c <= 1)).all()
 

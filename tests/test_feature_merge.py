@@ -12,7 +12,13 @@ import pytest
 
 from fulcrum.core import feature_names as fn
 from fulcrum.core.events import Event
-from fulcrum.core.item_state import ItemEvent, ItemState, fold_item_events, item_state_from_row, item_state_to_row
+from fulcrum.core.item_state import (
+    ItemEvent,
+    ItemState,
+    fold_item_events,
+    item_state_from_row,
+    item_state_to_row,
+)
 from fulcrum.core.schema import EventType
 from fulcrum.core.user_state import (
     BehaviourEvent,
@@ -35,10 +41,17 @@ def B(item, type_, day, sec=0.0):
 
 
 def test_fold_counts_sets_recent_and_last_active():
-    s = fold_user_events(UserState(), [
-        B("a", "VIEW", 0, 10), B("a", "PURCHASE", 0, 20), B("b", "PURCHASE", 0, 20),
-        B("a", "CANCEL", 1), B("c", "DISLIKE", 2), B("d", "IMPRESSION", 3),
-    ])
+    s = fold_user_events(
+        UserState(),
+        [
+            B("a", "VIEW", 0, 10),
+            B("a", "PURCHASE", 0, 20),
+            B("b", "PURCHASE", 0, 20),
+            B("a", "CANCEL", 1),
+            B("c", "DISLIKE", 2),
+            B("d", "IMPRESSION", 3),
+        ],
+    )
     assert dict(s.counts_all) == {"VIEW": 1, "PURCHASE": 2, "CANCEL": 1, "DISLIKE": 1, "IMPRESSION": 1}
     assert s.bought == {"a", "b"} and s.cancelled == {"a"} and s.disliked == {"c"}
     # the impression on day 3 moves as_of but is not activity and not in the sequence
@@ -62,8 +75,9 @@ def test_window_counts_calendar_days_anchored_at_as_of():
     # purchases on days 0, 20, 25, 31 and 31; as_of = day 31.
     # 7d window = days 25..31 -> 3 (day 25 and the two on day 31)
     # 30d window = days 2..31 -> 4 (day 0 is 31 days back, outside)
-    s = fold_user_events(UserState(), [B(x, "PURCHASE", d) for x, d in
-                                       [("a", 0), ("b", 20), ("c", 25), ("d", 31), ("e", 31)]])
+    s = fold_user_events(
+        UserState(), [B(x, "PURCHASE", d) for x, d in [("a", 0), ("b", 20), ("c", 25), ("d", 31), ("e", 31)]]
+    )
     c = window_counts(s)
     assert c["purchase_count_7d"] == 3
     assert c["purchase_count_30d"] == 4
@@ -86,10 +100,16 @@ def test_recent_sequence_capped_and_late_events_sorted():
 
 
 def test_ignored_counts_reset_by_engagement_and_capped():
-    s = fold_user_events(UserState(), [
-        B("x", "IMPRESSION", 0, 1), B("x", "IMPRESSION", 0, 2), B("y", "IMPRESSION", 0, 3),
-        B("y", "CLICK", 0, 4), B("x", "VIEW", 0, 5),  # a view does not count as engagement
-    ])
+    s = fold_user_events(
+        UserState(),
+        [
+            B("x", "IMPRESSION", 0, 1),
+            B("x", "IMPRESSION", 0, 2),
+            B("y", "IMPRESSION", 0, 3),
+            B("y", "CLICK", 0, 4),
+            B("x", "VIEW", 0, 5),  # a view does not count as engagement
+        ],
+    )
     assert dict(s.ignored) == {"x": 2}
     many = [B(f"m{k}", "IMPRESSION", 1, k) for k in range(fn.IGNORED_MAX + 10)]
     s2 = fold_user_events(s, many)
@@ -120,12 +140,17 @@ def test_user_row_round_trip_and_profile():
 
 
 def test_item_fold_counts_price_first_seen():
-    s = fold_item_events(ItemState(popularity_rank=7), [
-        ItemEvent("ITEM_UPSERT", T0 + 5, 2.0), ItemEvent("PURCHASE", T0 + 10, 2.5),
-        ItemEvent("PURCHASE", T0 + 20, 0.0),  # no price: keeps 2.5
-        ItemEvent("CANCEL", T0 + 30, 9.0),  # cancels do not set the price
-        ItemEvent("IMPRESSION", T0 + 1, 0.0), ItemEvent("CLICK", T0 + 40, 0.0),
-    ])
+    s = fold_item_events(
+        ItemState(popularity_rank=7),
+        [
+            ItemEvent("ITEM_UPSERT", T0 + 5, 2.0),
+            ItemEvent("PURCHASE", T0 + 10, 2.5),
+            ItemEvent("PURCHASE", T0 + 20, 0.0),  # no price: keeps 2.5
+            ItemEvent("CANCEL", T0 + 30, 9.0),  # cancels do not set the price
+            ItemEvent("IMPRESSION", T0 + 1, 0.0),
+            ItemEvent("CLICK", T0 + 40, 0.0),
+        ],
+    )
     assert (s.purchases, s.cancels, s.impressions, s.clicks) == (2, 1, 1, 1)
     assert s.price == 2.5 and s.first_seen == T0 + 1 and s.as_of == T0 + 40
     assert s.cancel_rate == pytest.approx(1 / 3)  # 1 cancel / (2 purchases + 1 cancel)
@@ -142,19 +167,28 @@ def test_popularity_ranks_ties_by_column_and_zero_unranked():
 
 
 def _events_frame(rows):
-    return pd.DataFrame({
-        "event_id": [f"e{i}" for i in range(len(rows))],
-        "user_id": [r[0] for r in rows], "item_id": [r[1] for r in rows], "event_type": [r[2] for r in rows],
-        "quantity": 1.0, "price": [r[4] for r in rows],
-        "timestamp": pd.to_datetime([T0 + r[3] for r in rows], unit="s", utc=True),
-        "session_id": "s", "split": "train",
-    })
+    return pd.DataFrame(
+        {
+            "event_id": [f"e{i}" for i in range(len(rows))],
+            "user_id": [r[0] for r in rows],
+            "item_id": [r[1] for r in rows],
+            "event_type": [r[2] for r in rows],
+            "quantity": 1.0,
+            "price": [r[4] for r in rows],
+            "timestamp": pd.to_datetime([T0 + r[3] for r in rows], unit="s", utc=True),
+            "session_id": "s",
+            "split": "train",
+        }
+    )
 
 
 ROWS = [  # user, item, type, seconds after T0, price
-    ("u1", "A", "PURCHASE", 100, 2.0), ("u1", "B", "PURCHASE", 100, 3.0),
-    ("u2", "A", "PURCHASE", 200, 2.2), ("u1", "A", "CANCEL", DAY + 5, 2.0),
-    ("u2", "C", "IMPRESSION", 2 * DAY, 0.0), ("u2", "C", "CLICK", 2 * DAY + 1, 0.0),
+    ("u1", "A", "PURCHASE", 100, 2.0),
+    ("u1", "B", "PURCHASE", 100, 3.0),
+    ("u2", "A", "PURCHASE", 200, 2.2),
+    ("u1", "A", "CANCEL", DAY + 5, 2.0),
+    ("u2", "C", "IMPRESSION", 2 * DAY, 0.0),
+    ("u2", "C", "CLICK", 2 * DAY + 1, 0.0),
     ("u1", "C", "PURCHASE", 9 * DAY, 4.0),
 ]
 
@@ -164,7 +198,9 @@ def test_user_snapshots_one_row_per_user_and_instant():
     # u1 has 3 instants (100 s, day 1, day 9), u2 has 3 (200 s, day 2, day 2 + 1 s)
     assert snaps.groupby(fn.USER_KEY).size().to_dict() == {"u1": 3, "u2": 3}
     u1 = snaps[snaps[fn.USER_KEY] == "u1"].reset_index(drop=True)
-    assert u1[fn.EVENT_TS].tolist() == list(pd.to_datetime([T0 + 100, T0 + DAY + 5, T0 + 9 * DAY], unit="s", utc=True))
+    assert u1[fn.EVENT_TS].tolist() == list(
+        pd.to_datetime([T0 + 100, T0 + DAY + 5, T0 + 9 * DAY], unit="s", utc=True)
+    )
     assert u1["purchase_count_all"].tolist() == [2, 2, 3]
     assert u1["purchase_count_7d"].tolist() == [2, 2, 1]  # day 9: days 3..9 hold only item C
     assert list(u1.loc[0, fn.BOUGHT]) == ["A", "B"] and list(u1.loc[2, fn.BOUGHT]) == ["A", "B", "C"]
@@ -179,9 +215,13 @@ def test_item_snapshots_match_the_fold():
     last = snaps.groupby(fn.ITEM_KEY).tail(1).set_index(fn.ITEM_KEY)
     for item in ("A", "B", "C"):
         sub = ev[ev.item_id == item]
-        folded = fold_item_events(ItemState(), [
-            ItemEvent(t, ts.timestamp(), p) for t, ts, p in zip(sub.event_type, sub.timestamp, sub.price, strict=True)
-        ])
+        folded = fold_item_events(
+            ItemState(),
+            [
+                ItemEvent(t, ts.timestamp(), p)
+                for t, ts, p in zip(sub.event_type, sub.timestamp, sub.price, strict=True)
+            ],
+        )
         row = last.loc[item]
         assert row[fn.ITEM_PURCHASES] == folded.purchases
         assert row[fn.ITEM_CANCELS] == folded.cancels
@@ -190,7 +230,9 @@ def test_item_snapshots_match_the_fold():
         assert row[fn.ITEM_FIRST_SEEN] == pytest.approx(folded.first_seen)
         assert row[fn.ITEM_CANCEL_RATE] == pytest.approx(folded.cancel_rate)
     # A: day 0 purchases by u1 and u2 -> 2, B: 1 -> ranks A=1, B=2 at the end of day 0
-    day0 = snaps[snaps[fn.EVENT_TS] == pd.Timestamp(int(T0 + DAY) * 10**9 - 1000, unit="ns", tz="UTC")].set_index(fn.ITEM_KEY)
+    day0 = snaps[
+        snaps[fn.EVENT_TS] == pd.Timestamp(int(T0 + DAY) * 10**9 - 1000, unit="ns", tz="UTC")
+    ].set_index(fn.ITEM_KEY)
     assert day0[fn.ITEM_POPULARITY_RANK].to_dict() == {"A": 1, "B": 2}
     # last rows: A on day 1 (A=2, B=1 -> A 1), B on day 0 (-> 2), C on day 9 (A=2, B=1, C=1: the
     # B/C tie goes to B, sorted first -> C 3)
@@ -201,8 +243,14 @@ def test_item_snapshots_match_the_fold():
 
 def test_items_table_counts_as_an_upsert():
     ev = _events_frame(ROWS[:1])
-    items = pd.DataFrame({"item_id": ["A", "Z"], "text": ["a", "z"], "price": [1.5, 9.0],
-                          "first_seen": pd.to_datetime([T0 + 50, T0 + 60], unit="s", utc=True)})
+    items = pd.DataFrame(
+        {
+            "item_id": ["A", "Z"],
+            "text": ["a", "z"],
+            "price": [1.5, 9.0],
+            "first_seen": pd.to_datetime([T0 + 50, T0 + 60], unit="s", utc=True),
+        }
+    )
     last = item_snapshots(ev, items).groupby(fn.ITEM_KEY).tail(1).set_index(fn.ITEM_KEY)
     assert last.loc["A", fn.ITEM_PRICE] == 2.0  # the purchase at 100 s is newer than the upsert at 50 s
     assert last.loc["A", fn.ITEM_FIRST_SEEN] == T0 + 50
@@ -215,8 +263,12 @@ def E(eid, type_, user, item, sec, price=0.0, text=""):
 
 
 def test_online_merge_equals_offline_fold():
-    batch = [E("1", "PURCHASE", "u1", "A", 10, 2.0), E("2", "IMPRESSION", "u1", "B", 11),
-             E("3", "ITEM_UPSERT", "", "N", 12, 5.0, "new thing"), E("4", "CLICK", "u2", "N", 13)]
+    batch = [
+        E("1", "PURCHASE", "u1", "A", 10, 2.0),
+        E("2", "IMPRESSION", "u1", "B", 11),
+        E("3", "ITEM_UPSERT", "", "N", 12, 5.0, "new thing"),
+        E("4", "CLICK", "u2", "N", 13),
+    ]
     grouped = merge.user_events(batch)
     assert set(grouped) == {"u1", "u2"}  # the upsert has no user
     start = {"u1": fold_user_events(UserState(), [B("Z", "PURCHASE", 0, 1)])}

@@ -26,7 +26,6 @@ from online.features.sink import FeastEventSink
 from online.ingest.sink import SinkUnavailable
 from tests.feature_repo_copy import DAY, ROOT, T0, copy_repo, events_frame, synthetic_events
 
-
 STORES = ["sqlite", pytest.param("redis", marks=pytest.mark.redis)]
 
 
@@ -78,8 +77,14 @@ def test_materialised_features_equal_the_last_batch_snapshot(shared):
     # and by hand, the fold of one user's raw events gives the same profile
     u0 = events[events.user_id == "u0"].sort_values("timestamp", kind="stable")
     from fulcrum.core.user_state import BehaviourEvent
-    by_hand = fold_user_events(UserState(), [BehaviourEvent(i, t, ts.timestamp()) for i, t, ts in
-                                             zip(u0.item_id, u0.event_type, u0.timestamp, strict=True)])
+
+    by_hand = fold_user_events(
+        UserState(),
+        [
+            BehaviourEvent(i, t, ts.timestamp())
+            for i, t, ts in zip(u0.item_id, u0.event_type, u0.timestamp, strict=True)
+        ],
+    )
     assert client.get_user_profile("u0").profile == user_profile("u0", by_hand)
     miss = client.get_user_profile("nobody")
     assert miss.miss and miss.profile.is_cold and miss.profile.bought == frozenset() and miss.counts == {}
@@ -97,6 +102,30 @@ def test_materialised_features_equal_the_last_batch_snapshot(shared):
     assert ranked.popularity_pct.max() == 1.0 and ranked.popularity_pct[-1] == 0.0 and ranked.price[-1] == 0.0
 
 
+def test_fast_read_path_returns_what_get_online_features_returns(shared):
+    events, repo, summary, client = shared
+    reference = OnlineFeatureClient(client.store, default_timeout_s=5.0, fast_path=False)
+    try:
+        for uid in sorted(events.user_id.unique()) + ["nobody"]:
+            assert client.get_user_profile(uid) == reference.get_user_profile(uid)
+        ids = sorted(events.item_id.unique()) + ["nobody"]
+        a, b = client.get_item_stats(ids), reference.get_item_stats(ids)
+        for name in (
+            "found",
+            "purchases",
+            "impressions",
+            "clicks",
+            "cancels",
+            "cancel_rate",
+            "price",
+            "first_seen",
+            "popularity_rank",
+        ):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    finally:
+        reference.close()
+
+
 def _ev(eid, type_, user, item, sec, price=0.0, text=""):
     return Event(eid, EventType(type_), user, item, 1.0, price, int((T0 + sec) * 1000), "s", text)
 
@@ -106,7 +135,8 @@ def test_sink_pushes_the_same_fold_as_the_batch_job(built):
     before = client.get_user_profile("u1")
     later = 100 * DAY
     batch = [
-        _ev("n1", "PURCHASE", "u1", "i3", later, 4.5), _ev("n2", "IMPRESSION", "u1", "i9", later + 1),
+        _ev("n1", "PURCHASE", "u1", "i3", later, 4.5),
+        _ev("n2", "IMPRESSION", "u1", "i9", later + 1),
         _ev("n3", "CLICK", "brand-new-user", "i3", later + 2),
         _ev("n4", "ITEM_UPSERT", "", "sku-new", later + 3, 12.0, "a brand new lamp"),
         _ev("n5", "PURCHASE", "brand-new-user", "sku-new", later + 4, 12.0),
@@ -117,15 +147,24 @@ def test_sink_pushes_the_same_fold_as_the_batch_job(built):
         embedded.append(texts)
         return np.full((len(texts), 4), 0.5, dtype=np.float32)
 
+    cached = OnlineFeatureClient(client.store, default_timeout_s=5.0, item_cache_ttl_s=3600.0)
+    i3_cached = cached.get_item_stats(["i3"]).purchases[0]
     sink = FeastEventSink(client.store, item_embedder=embedder)
     sink.apply(batch)
+    # within its TTL the item cache keeps serving what it read; the uncached client sees the push
+    assert cached.get_item_stats(["i3"]).purchases[0] == i3_cached
+    assert client.get_item_stats(["i3"]).purchases[0] == i3_cached + 1
+    cached.close()
     assert embedded == [["a brand new lamp"]]
     after = client.get_user_profile("u1")
     # the online state is exactly the offline fold of (batch state, new events): no skew
     start = user_state_from_row(_last_rows(user_snapshots(events), fn.USER_KEY)["u1"])
     from fulcrum.core.user_state import BehaviourEvent
-    want = fold_user_events(start, [BehaviourEvent("i3", "PURCHASE", T0 + later),
-                                    BehaviourEvent("i9", "IMPRESSION", T0 + later + 1)])
+
+    want = fold_user_events(
+        start,
+        [BehaviourEvent("i3", "PURCHASE", T0 + later), BehaviourEvent("i9", "IMPRESSION", T0 + later + 1)],
+    )
     assert after.profile == user_profile("u1", want)
     assert after.profile.purchase_count == before.profile.purchase_count + 1
     assert after.profile.recent_items[-1] == "i3" and after.profile.ignored.get("i9", 0) >= 1
@@ -140,6 +179,16 @@ def test_sink_pushes_the_same_fold_as_the_batch_job(built):
     found, embs, texts = client.get_item_embeddings(["sku-new", "i3"])
     assert found.tolist() == [True, False] and texts[0] == "a brand new lamp"
     np.testing.assert_allclose(embs[0], [0.5] * 4)
+    reference = OnlineFeatureClient(client.store, default_timeout_s=5.0, fast_path=False)
+    try:
+        assert (
+            reference.get_user_profile("u1") == after
+            and reference.get_user_profile("brand-new-user") == fresh
+        )
+        r_found, r_embs, r_texts = reference.get_item_embeddings(["sku-new", "i3"])
+        assert r_found.tolist() == found.tolist() and r_texts == texts
+    finally:
+        reference.close()
     assert fold_item_events(ItemState(), []) == ItemState()
 
 
@@ -172,19 +221,27 @@ def test_point_in_time_training_rows_never_see_the_future(store_kind, tmp_path):
     # that a Redis-configured repo trains on the same rows.
     kind, url = store_kind
     t1, t3 = 100.0, 5 * DAY
-    events = events_frame([("u1", "A", "PURCHASE", t1, 2.0), ("u1", "B", "PURCHASE", t3, 3.0),
-                           ("u2", "A", "PURCHASE", 2 * DAY, 2.0)])
+    events = events_frame(
+        [
+            ("u1", "A", "PURCHASE", t1, 2.0),
+            ("u1", "B", "PURCHASE", t3, 3.0),
+            ("u2", "A", "PURCHASE", 2 * DAY, 2.0),
+        ]
+    )
     repo = copy_repo(tmp_path)
     build_features(events, repo, store=kind, redis_url=url)
     from online.features.store import open_store
+
     store = open_store(repo, kind, url)
     at = lambda s: pd.Timestamp((T0 + s) * 1e9, unit="ns", tz="UTC")  # noqa: E731
-    labels = pd.DataFrame({
-        "user_id": ["u1", "u1", "u1", "u1", "u9"],
-        "item_id": ["B", "B", "B", "B", "A"],
-        "timestamp": [at(t1 - 1), at(t1 + 3600), at(t3 - 0.001), at(t3), at(t3)],
-        "label": [1, 1, 1, 1, 0],
-    })
+    labels = pd.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u1", "u1", "u9"],
+            "item_id": ["B", "B", "B", "B", "A"],
+            "timestamp": [at(t1 - 1), at(t1 + 3600), at(t3 - 0.001), at(t3), at(t3)],
+            "label": [1, 1, 1, 1, 0],
+        }
+    )
     rows = historical_features(store, labels, fn.TRAINING_RANKING_SERVICE)
     assert rows["label"].tolist() == [1, 1, 1, 1, 0]  # order and extra columns kept
     profiles = profiles_from_rows(rows)
@@ -205,13 +262,14 @@ def test_point_in_time_training_rows_never_see_the_future(store_kind, tmp_path):
 
 def test_slow_store_times_out_as_feature_store_unavailable(shared, monkeypatch):
     events, repo, summary, client = shared
-    real = client.store.get_online_features
+    online_store = client.store._get_provider().online_store  # what both read paths end in
+    real = online_store.online_read
 
     def slow(*a, **kw):
         time.sleep(1.0)
         return real(*a, **kw)
 
-    monkeypatch.setattr(client.store, "get_online_features", slow)
+    monkeypatch.setattr(online_store, "online_read", slow)
     start = time.perf_counter()
     with pytest.raises(FeatureStoreUnavailable, match="within 50 ms"):
         client.get_user_profile("u1", timeout_s=0.05)

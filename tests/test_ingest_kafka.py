@@ -25,8 +25,15 @@ TS = 1_320_969_600_000  # 2011-11-11
 
 
 def event(i: int, **over) -> pb.Event:
-    fields = dict(event_id=f"e{i}", type=pb.VIEW if i % 3 else pb.PURCHASE, user_id=f"u{i % 17}",
-                  item_id=f"sku{i % 29}", quantity=1.0, price=1.25, timestamp_ms=TS + i)
+    fields = dict(
+        event_id=f"e{i}",
+        type=pb.VIEW if i % 3 else pb.PURCHASE,
+        user_id=f"u{i % 17}",
+        item_id=f"sku{i % 29}",
+        quantity=1.0,
+        price=1.25,
+        timestamp_ms=TS + i,
+    )
     fields.update(over)
     return pb.Event(**fields)
 
@@ -49,15 +56,27 @@ def make_producer(bootstrap: str):
 
 def send_events(producer, topic: str, events: list[pb.Event], as_batch: bool = False) -> list:
     if as_batch:
-        return [producer.send(topic, value=pb.EventBatch(events=events).SerializeToString(),
-                              headers=[(ENCODING_HEADER, ENCODING_BATCH)])]
+        return [
+            producer.send(
+                topic,
+                value=pb.EventBatch(events=events).SerializeToString(),
+                headers=[(ENCODING_HEADER, ENCODING_BATCH)],
+            )
+        ]
     return [producer.send(topic, key=e.user_id.encode(), value=e.SerializeToString()) for e in events]
 
 
 def make_consumer(bootstrap: str, topic: str, group: str, sink, dedupe, producer) -> IngestConsumer:
-    config = ConsumerConfig(bootstrap=bootstrap, topic=topic, group_id=group, max_poll_records=200,
-                            poll_timeout_ms=200, backoff_initial_s=0.05, backoff_max_s=0.5,
-                            consumer_options={"session_timeout_ms": 10_000, "heartbeat_interval_ms": 1_000})
+    config = ConsumerConfig(
+        bootstrap=bootstrap,
+        topic=topic,
+        group_id=group,
+        max_poll_records=200,
+        poll_timeout_ms=200,
+        backoff_initial_s=0.05,
+        backoff_max_s=0.5,
+        consumer_options={"session_timeout_ms": 10_000, "heartbeat_interval_ms": 1_000},
+    )
     dlq = KafkaDeadLetter(producer, config.dead_letter_topic)
     return IngestConsumer(config, IngestPipeline(sink, dedupe=dedupe, dlq=dlq, door="test"))
 
@@ -87,10 +106,16 @@ def running(consumer: IngestConsumer) -> Iterator[threading.Thread]:
 def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 60) -> list:
     from kafka import KafkaConsumer
 
-    reader = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                           enable_auto_commit=False, group_id=None)
+    reader = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     got: list = []
     try:
+
         def enough() -> bool:
             for records in reader.poll(timeout_ms=200).values():
                 got.extend(records)
@@ -137,8 +162,9 @@ def test_valid_events_applied_exactly_once_and_bad_ones_in_the_dlq(kafka_bootstr
         event(1006, event_id="").SerializeToString(): "event_id:missing",
         event(1007, event_id="x" * 500).SerializeToString(): "event_id:too_long",
         event(1008, type=pb.ITEM_UPSERT, item_text="").SerializeToString(): "item_text:missing",
-        b'{"event_id": "j1", "type": "FLY", "user_id": "u", "item_id": "i", "timestamp_ms": 1320969600000}':
-            "type:unknown",
+        b'{"event_id": "j1", "type": "FLY", "user_id": "u", "item_id": "i", "timestamp_ms": 1320969600000}': (
+            "type:unknown"
+        ),
         b"{broken json": "payload:undecodable",
     }
     for payload in bad:
@@ -149,10 +175,17 @@ def test_valid_events_applied_exactly_once_and_bad_ones_in_the_dlq(kafka_bootstr
     sink = MemorySink()
     consumer = make_consumer(kafka_bootstrap, topic, group, sink, MemoryDedupe(), producer)
     with running(consumer):
-        wait_until(lambda: sink.applied_count >= 300 and consumer.rejected >= len(bad) + 1, 90,
-                   what="all events consumed")
-        wait_until(lambda: committed_equals_end(kafka_bootstrap, topic, group), 30, interval=0.2,
-                   what="offsets committed")
+        wait_until(
+            lambda: sink.applied_count >= 300 and consumer.rejected >= len(bad) + 1,
+            90,
+            what="all events consumed",
+        )
+        wait_until(
+            lambda: committed_equals_end(kafka_bootstrap, topic, group),
+            30,
+            interval=0.2,
+            what="offsets committed",
+        )
     assert sink.times_applied == {e.event_id: 1 for e in valid}
 
     letters = read_all(kafka_bootstrap, f"{topic}.dlq", len(bad) + 1)
@@ -183,23 +216,41 @@ def test_a_redelivered_batch_changes_nothing_twice(kafka_bootstrap: str, redis_u
 
     # first consumer applies everything but "crashes" before committing any offset
     sink = MemorySink()
-    first = make_consumer(kafka_bootstrap, topic, group, sink,
-                          RedisDedupe(redis.Redis.from_url(redis_url), ttl_s=600, prefix=prefix), producer)
+    first = make_consumer(
+        kafka_bootstrap,
+        topic,
+        group,
+        sink,
+        RedisDedupe(redis.Redis.from_url(redis_url), ttl_s=600, prefix=prefix),
+        producer,
+    )
     first._commit = lambda: None  # type: ignore[method-assign]
     first.open()
-    wait_until(lambda: first.poll_once() >= 0 and sink.applied_count >= 150, 60, interval=0,
-               what="first pass")
+    wait_until(
+        lambda: first.poll_once() >= 0 and sink.applied_count >= 150, 60, interval=0, what="first pass"
+    )
     first.close()
     assert not committed_equals_end(kafka_bootstrap, topic, group)
 
     # a restarted consumer (new process memory, same Redis) gets the whole batch again
-    second = make_consumer(kafka_bootstrap, topic, group, sink,
-                           RedisDedupe(redis.Redis.from_url(redis_url), ttl_s=600, prefix=prefix), producer)
+    second = make_consumer(
+        kafka_bootstrap,
+        topic,
+        group,
+        sink,
+        RedisDedupe(redis.Redis.from_url(redis_url), ttl_s=600, prefix=prefix),
+        producer,
+    )
     second.open()
-    wait_until(lambda: second.poll_once() >= 0 and second.duplicates >= 150, 60, interval=0,
-               what="redelivery")
-    wait_until(lambda: committed_equals_end(kafka_bootstrap, topic, group), 30, interval=0.2,
-               what="offsets committed")
+    wait_until(
+        lambda: second.poll_once() >= 0 and second.duplicates >= 150, 60, interval=0, what="redelivery"
+    )
+    wait_until(
+        lambda: committed_equals_end(kafka_bootstrap, topic, group),
+        30,
+        interval=0.2,
+        what="offsets committed",
+    )
     second.close()
     assert second.applied == 0
     assert sink.times_applied == {f"e{i}": 1 for i in range(150)}
@@ -228,8 +279,12 @@ def test_broker_restart_mid_stream_loses_nothing(fresh_kafka_broker) -> None:
         produced = sum(1 for f in futures if f.succeeded())
         assert produced == 1000 and not [f for f in futures if f.failed()]
         wait_until(lambda: sink.applied_count >= produced, 120, what="every produced event applied")
-        wait_until(lambda: committed_equals_end(broker.bootstrap, topic, group), 60, interval=0.2,
-                   what="offsets committed after the restart")
+        wait_until(
+            lambda: committed_equals_end(broker.bootstrap, topic, group),
+            60,
+            interval=0.2,
+            what="offsets committed after the restart",
+        )
     assert sink.applied_count == produced
     assert sink.times_applied == {f"e{i}": 1 for i in range(1000)}
     producer.close()
@@ -253,8 +308,68 @@ def test_a_failing_sink_is_retried_and_nothing_is_lost(kafka_bootstrap: str) -> 
         assert not committed_equals_end(kafka_bootstrap, topic, group)
         sink.set_down(False)
         wait_until(lambda: sink.applied_count >= 250, 60, what="backlog applied after recovery")
-        wait_until(lambda: committed_equals_end(kafka_bootstrap, topic, group), 30, interval=0.2,
-                   what="offsets committed after recovery")
+        wait_until(
+            lambda: committed_equals_end(kafka_bootstrap, topic, group),
+            30,
+            interval=0.2,
+            what="offsets committed after recovery",
+        )
     assert sink.failed_calls >= 3
     assert sink.times_applied == {f"e{i}": 1 for i in range(250)}
     producer.close()
+
+
+def test_fulcrum_ingest_commits_and_stops_cleanly_on_sigterm(kafka_bootstrap: str, tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    topic, group = unique_topic("cli"), unique_topic("g")
+    producer = make_producer(kafka_bootstrap)
+    send_events(
+        producer,
+        topic,
+        [event(i) for i in range(50)]
+        + [event(50, type=pb.ITEM_UPSERT, user_id="", item_id="new-1", item_text="Tin robot")],
+    )
+    producer.send(topic, value=b"\xffnot an event")
+    producer.flush()
+    producer.close()
+    proc = subprocess.Popen(
+        # the `fulcrum ingest` command function alone (independent of other commands' imports)
+        [
+            sys.executable,
+            "-c",
+            "import typer; from online.ingest.commands import ingest; typer.run(ingest)",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--topic",
+            topic,
+            "--group",
+            group,
+            "--memory",
+            "--offline-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(
+            lambda: proc.poll() is None and committed_equals_end(kafka_bootstrap, topic, group),
+            90,
+            interval=0.5,
+            what="the ingest command to commit everything",
+        )
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    assert "51 applied, 1 rejected" in out
+    import pandas as pd
+
+    assert len(pd.read_parquet(tmp_path / "ingested" / "events")) == 50  # the offline append sink
+    assert pd.read_parquet(tmp_path / "ingested" / "items")["text"].tolist() == ["Tin robot"]

@@ -22,8 +22,15 @@ TS = 1_320_969_600_000  # 2011-11-11
 
 
 def ev(i: int, **over) -> pb.Event:
-    fields = dict(event_id=f"e{i}", type=pb.PURCHASE, user_id=f"u{i % 3}", item_id=f"i{i}", quantity=1.0,
-                  price=2.0, timestamp_ms=TS + i)
+    fields = dict(
+        event_id=f"e{i}",
+        type=pb.PURCHASE,
+        user_id=f"u{i % 3}",
+        item_id=f"i{i}",
+        quantity=1.0,
+        price=2.0,
+        timestamp_ms=TS + i,
+    )
     fields.update(over)
     return pb.Event(**fields)
 
@@ -55,8 +62,12 @@ def test_valid_applied_once_and_bad_ones_dead_lettered_with_reasons() -> None:
     assert result.accepted == 2 and result.duplicates == 0
     assert [e.event_id for e in sink.events] == ["e0", "e4"]
     codes = [(r.event_id, r.code) for r in result.rejected]
-    assert codes == [("e1", "quantity:out_of_range"), ("", "payload:undecodable"), ("", "event_id:missing"),
-                     ("e3", "type:unknown")]
+    assert codes == [
+        ("e1", "quantity:out_of_range"),
+        ("", "payload:undecodable"),
+        ("", "event_id:missing"),
+        ("e3", "type:unknown"),
+    ]
     assert dlq.rejections == result.rejected
     assert result.rejected[1].payload == garbage  # the original bytes, untouched
     event_id, reason, payload = result.rejected[0]  # unpacks as a triple
@@ -108,23 +119,30 @@ def test_event_batch_records_json_records_and_parsed_messages() -> None:
     pipeline, sink, dlq = make()
     batch = pb.EventBatch(events=[ev(1), ev(2, user_id=""), ev(3)]).SerializeToString()
     good_json = event_to_json(Event("j1", EventType.VIEW, "u", "i", 0.0, 0.0, TS))
-    result = pipeline.process([
-        RawRecord(batch, ENCODING_BATCH, "events/0/7"),
-        good_json,
-        b'  {"event_id": "j2", "type": "VIEW", "user_id": "u", "item_id": "i", "timestamp_ms": 5}',
-        ev(4),  # a parsed message, as the gRPC door hands them over
-        RawRecord(b"x", b"avro", "events/0/9"),
-    ])
+    result = pipeline.process(
+        [
+            RawRecord(batch, ENCODING_BATCH, "events/0/7"),
+            good_json,
+            b'  {"event_id": "j2", "type": "VIEW", "user_id": "u", "item_id": "i", "timestamp_ms": 5}',
+            ev(4),  # a parsed message, as the gRPC door hands them over
+            RawRecord(b"x", b"avro", "events/0/9"),
+        ]
+    )
     assert sorted(e.event_id for e in sink.events) == ["e1", "e3", "e4", "j1"]
     assert [(r.code, r.source) for r in result.rejected] == [
-        ("user_id:missing", "events/0/7"), ("timestamp_ms:out_of_range", ""), ("encoding:unknown", "events/0/9")]
+        ("user_id:missing", "events/0/7"),
+        ("timestamp_ms:out_of_range", ""),
+        ("encoding:unknown", "events/0/9"),
+    ]
     # the bad event of a batch is dead-lettered alone, as its own Event bytes
     assert pb.Event.FromString(dlq.rejections[0].payload).event_id == "e2"
 
 
 def test_item_upserts_flow_to_the_sink() -> None:
     pipeline, sink, _ = make()
-    result = pipeline.process([raw(1, type=pb.ITEM_UPSERT, user_id="", item_id="new-sku", item_text="Blue lamp")])
+    result = pipeline.process(
+        [raw(1, type=pb.ITEM_UPSERT, user_id="", item_id="new-sku", item_text="Blue lamp")]
+    )
     assert result.accepted == 1 and sink.events[0].is_item_upsert and sink.events[0].item_text == "Blue lamp"
 
 
@@ -149,8 +167,13 @@ def test_memory_dedupe_forgets_the_least_recent() -> None:
 def test_offline_append_sink_writes_the_event_and_item_tables(tmp_path) -> None:
     sink = OfflineAppendSink(tmp_path)
     pipeline, _, _ = make(sink)
-    pipeline.process([raw(1), raw(2, type=pb.CANCEL),
-                      raw(3, type=pb.ITEM_UPSERT, user_id="", item_id="n1", item_text="Green vase", price=9.5)])
+    pipeline.process(
+        [
+            raw(1),
+            raw(2, type=pb.CANCEL),
+            raw(3, type=pb.ITEM_UPSERT, user_id="", item_id="n1", item_text="Green vase", price=9.5),
+        ]
+    )
     events = pd.read_parquet(tmp_path / EVENTS_SUBDIR)
     assert list(events.columns) == list(S.EVENT_COLUMNS)
     assert events[S.EVENT_ID].tolist() == ["e1", "e2"]
@@ -169,11 +192,41 @@ def test_backoff_doubles_up_to_the_cap() -> None:
     assert b.next_delay() == 0.1
 
 
-@pytest.mark.parametrize(("over", "field"), [
-    ({"bootstrap": "localhost"}, "bootstrap"), ({"topic": ""}, "topic"), ({"max_poll_records": 0}, "max_poll_records"),
-    ({"auto_offset_reset": "middle"}, "auto_offset_reset"), ({"backoff_initial_s": 0}, "backoff_initial_s"),
-])
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        ({"bootstrap": "localhost"}, "bootstrap"),
+        ({"topic": ""}, "topic"),
+        ({"max_poll_records": 0}, "max_poll_records"),
+        ({"auto_offset_reset": "middle"}, "auto_offset_reset"),
+        ({"backoff_initial_s": 0}, "backoff_initial_s"),
+    ],
+)
 def test_consumer_config_names_the_bad_field(over, field) -> None:
     with pytest.raises(ValueError, match=f"^{field}:"):
         ConsumerConfig(**{"bootstrap": "127.0.0.1:9092", **over})
     assert ConsumerConfig(bootstrap="127.0.0.1:9092", topic="t").dead_letter_topic == "t.dlq"
+
+
+def test_metrics_count_consumed_applied_rejected_by_reason_and_duplicates() -> None:
+    from prometheus_client import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"door": "metrics-test", **labels}) or 0.0
+
+    sink = MemorySink()
+    pipeline = IngestPipeline(sink, MemoryDedupe(), door="metrics-test")
+    before_push = value("fulcrum_ingest_push_seconds_count")
+    pipeline.process([raw(1), raw(2), raw(3, quantity=-1), b"\xff\xff"])
+    pipeline.process([raw(1)])
+    sink.fail_next(1)
+    with pytest.raises(SinkUnavailable):
+        pipeline.process([raw(9)])
+    # 4 + 1 + 1 records received; e1, e2 applied; e1 again a duplicate; e9 hit the unavailable sink
+    assert value("fulcrum_ingest_consumed_total") == 6
+    assert value("fulcrum_ingest_applied_total") == 2
+    assert value("fulcrum_ingest_duplicates_total") == 1
+    assert value("fulcrum_ingest_rejected_total", reason="quantity:out_of_range") == 1
+    assert value("fulcrum_ingest_rejected_total", reason="payload:undecodable") == 1
+    assert value("fulcrum_ingest_sink_unavailable_total") == 1
+    assert value("fulcrum_ingest_push_seconds_count") - before_push == 1  # only the successful push

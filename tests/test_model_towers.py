@@ -25,8 +25,9 @@ def test_text_tower_shapes_norm_and_split(tiny_bert_dir):
     with torch.no_grad():
         out = tower(torch.from_numpy(ids), torch.from_numpy(mask))
         # the cached path (lower, then upper + projection) is the same function
-        split = tower.project(tower.upper(tower.lower(torch.from_numpy(ids), torch.from_numpy(mask)),
-                                          torch.from_numpy(mask)))
+        split = tower.project(
+            tower.upper(tower.lower(torch.from_numpy(ids), torch.from_numpy(mask)), torch.from_numpy(mask))
+        )
     assert out.shape == (3, 8)
     np.testing.assert_allclose(out.norm(dim=1).numpy(), 1.0, atol=1e-5)
     np.testing.assert_allclose(out.numpy(), split.numpy(), atol=1e-6)
@@ -67,8 +68,12 @@ def test_user_tower_norm_padding_side_and_empty_rows():
         # the same history left- or right-padded gives the same vector (no positional encoding)
         z = torch.zeros(3, 2, 8)
         zt, zm = torch.zeros(3, 2, dtype=torch.int64), torch.zeros(3, 2)
-        right = user(torch.cat([emb, z], 1), torch.cat([typ, zt], 1), torch.cat([age, zm], 1), torch.cat([mask, zm], 1))
-        left = user(torch.cat([z, emb], 1), torch.cat([zt, typ], 1), torch.cat([zm, age], 1), torch.cat([zm, mask], 1))
+        right = user(
+            torch.cat([emb, z], 1), torch.cat([typ, zt], 1), torch.cat([age, zm], 1), torch.cat([mask, zm], 1)
+        )
+        left = user(
+            torch.cat([z, emb], 1), torch.cat([zt, typ], 1), torch.cat([zm, age], 1), torch.cat([zm, mask], 1)
+        )
         np.testing.assert_allclose(right.numpy(), u.numpy(), atol=1e-5)
         np.testing.assert_allclose(left.numpy(), u.numpy(), atol=1e-5)
         # a fully padded row stays finite
@@ -90,7 +95,7 @@ def test_full_softmax_is_plain_cross_entropy():
 def test_in_batch_candidates_dedupe_and_logq():
     target = torch.tensor([5, 2, 5])
     cand, label = sample_candidates(target, 10, "in_batch", 0)
-    assert cand.tolist() == [2, 5]          # one column per distinct item
+    assert cand.tolist() == [2, 5]  # one column per distinct item
     assert label.tolist() == [1, 0, 1]
     prob = torch.zeros(10)
     prob[2], prob[5] = 0.1, 0.4
@@ -115,10 +120,10 @@ def test_logq_correction_favours_rare_items():
     plain = sampled_softmax_loss(users, items, two, prob, "in_batch", 0, 1.0, logq=False)
     corrected = sampled_softmax_loss(users, items, two, prob, "in_batch", 0, 1.0, logq=True)
     assert plain.item() == pytest.approx(math.log(2), rel=1e-5)
-    # row 0 (popular target) gets harder, row 1 (rare target) easier: log-probs
-    # row0: -log(0.1 / (0.1 + 0.9)) ... with logits -log(1.8), -log(0.2)
-    r0 = -(-math.log(1.8)) + math.log(math.exp(-math.log(1.8)) + math.exp(-math.log(0.2)))
-    r1 = -(-math.log(0.2)) + math.log(math.exp(-math.log(1.8)) + math.exp(-math.log(0.2)))
+    # batch of 2: expected counts B * p = 1.8 (popular) and 0.2 (rare); equal raw scores, so the
+    # corrected logits are -log 1.8 and -log 0.2, i.e. softmax probabilities 0.2/2 = 0.1 and 1.8/2 = 0.9:
+    # row 0 (popular target) loses -log 0.1, row 1 (rare target) -log 0.9
+    r0, r1 = -math.log(0.1), -math.log(0.9)
     assert corrected.item() == pytest.approx((r0 + r1) / 2, rel=1e-5)
 
 
@@ -129,9 +134,54 @@ def test_sequence_augmentation_keeps_the_newest_event():
     mask = np.ones((50, 6), dtype=np.float32)
     cfg = SeqAugConfig(enabled=True, crop_prob=0.5, mask_prob=0.5, reorder_prob=0.5)
     t2, a2, m2 = augment_sequences(rng, types, age, mask, cfg)
-    assert (m2[:, -1] == 1).all()          # the most recent event always stays
-    assert m2.sum() < mask.sum()           # something was dropped
-    assert (t2[m2 == 0] == 0).all()        # dropped events are padding
+    assert (m2[:, -1] == 1).all()  # the most recent event always stays
+    assert m2.sum() < mask.sum()  # something was dropped
+    assert (t2[m2 == 0] == 0).all()  # dropped events are padding
     assert np.array_equal(np.sort(a2, 1), np.sort(age, 1))  # reorder only permutes ages
     off = augment_sequences(rng, types, age, mask, SeqAugConfig(enabled=False))
     assert off[2] is mask
+
+
+def test_sliding_window_examples_hand_worked(tmp_path):
+    import pandas as pd
+
+    from fulcrum.core import schema as S
+    from offline.model.examples import build_examples, history_batch
+    from offline.model.interactions import load_interactions
+
+    day = pd.Timedelta(days=1)
+    t0 = pd.Timestamp("2011-01-01", tz="UTC")
+    # user u: day 0 buys A, day 1 buys A+B, day 3 buys C, day 20 buys D (test side: day 30 E)
+    rows = [("u", "A", 0), ("u", "A", 1), ("u", "B", 1), ("u", "C", 3), ("u", "D", 20), ("u", "E", 30)]
+    ev = pd.DataFrame(
+        {
+            S.EVENT_ID: [f"e{i}" for i in range(len(rows))],
+            S.USER_ID: [r[0] for r in rows],
+            S.ITEM_ID: [r[1] for r in rows],
+            S.EVENT_TYPE: "PURCHASE",
+            S.QUANTITY: 1.0,
+            S.PRICE: 1.0,
+            S.TIMESTAMP: [t0 + r[2] * day for r in rows],
+            S.SESSION_ID: "s",
+            S.SPLIT: ["train"] * 5 + ["test"],
+        }
+    )
+    items = pd.DataFrame(
+        {S.ITEM_ID: list("ABCDE"), S.ITEM_TEXT: list("abcde"), S.PRICE: 1.0, S.FIRST_SEEN: t0}
+    )
+    ev.to_parquet(tmp_path / S.EVENTS_FILE)
+    items.to_parquet(tmp_path / S.ITEMS_FILE)
+    inter = load_interactions(tmp_path)
+    # cuts with history: day 1 (targets within 7 days: A, B, C; new only -> B, C),
+    # day 3 (C), day 20 (D). Day 0 has no history.
+    ex = build_examples(inter, -np.inf, inter.train_end, horizon_days=7, new_only=True)
+    got = [sorted(inter.items["item_id"][ex.target[ex.ptr[c] : ex.ptr[c + 1]]]) for c in range(ex.n_cuts)]
+    assert got == [["B", "C"], ["C"], ["D"]]
+    # next basket only, every purchase: day 1 -> A, B
+    ex0 = build_examples(inter, -np.inf, inter.train_end, horizon_days=0, new_only=False)
+    assert sorted(inter.items["item_id"][ex0.target[ex0.ptr[0] : ex0.ptr[1]]]) == ["A", "B"]
+    # the day-20 history holds the 4 earlier events (right-aligned); ages in days 20, 19, 19, 17
+    items_b, types_b, age_b, mask_b = history_batch(inter, ex.user[2:], ex.hist_end[2:], ex.time[2:], 6)
+    assert mask_b.tolist() == [[0, 0, 1, 1, 1, 1]]
+    assert sorted(age_b[0, 2:].tolist()) == [17.0, 19.0, 19.0, 20.0]
+    assert (types_b[0, :2] == 0).all()

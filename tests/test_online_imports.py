@@ -14,6 +14,8 @@ def test_server_imports_no_training_stack():
     code = (
         "import sys, json\n"
         "import online.server.app, online.server.command, online.bundle.loader, online.inference.model\n"
+        "import online.server.catalogue_follower, online.features.client, online.features.sink\n"
+        "from online.server.command import _feature_side\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'offline'))\n"
         "print(json.dumps(bad))\n"
     )

@@ -31,9 +31,16 @@ def test_feature_names_and_count_agree():
 
 
 def test_warm_user_hand_worked():
-    profile = UserProfile(user_id="u", recent_items=("a", "b"), purchase_count=3.0, cancel_count=1.0,
-                          distinct_items=2.0, last_active=NOW - 2 * DAY,
-                          bought=frozenset({"a", "b"}), cancelled=frozenset({"b"}))
+    profile = UserProfile(
+        user_id="u",
+        recent_items=("a", "b"),
+        purchase_count=3.0,
+        cancel_count=1.0,
+        distinct_items=2.0,
+        last_active=NOW - 2 * DAY,
+        bought=frozenset({"a", "b"}),
+        cancelled=frozenset({"b"}),
+    )
     x = rank_features(profile, _items(), np.array([0.5, -0.2]), NOW)
     assert x.dtype == np.float32 and x.shape == (2, N_RANK_FEATURES)
     # user part, identical on both rows:

@@ -48,7 +48,9 @@ def test_isotonic_fit_is_monotone_and_its_module_agrees():
 
 
 def test_none_and_errors():
-    assert fit_calibrator("none", np.zeros(3), np.array([0, 1, 0])).predict(np.array([0.0]))[0] == pytest.approx(0.5)
+    assert fit_calibrator("none", np.zeros(3), np.array([0, 1, 0])).predict(np.array([0.0]))[
+        0
+    ] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="both classes"):
         fit_calibrator("platt", np.zeros(3), np.zeros(3))
     with pytest.raises(ValueError, match="calibration kind"):

@@ -36,7 +36,9 @@ def test_ece_rejects_bad_input():
 
 
 def test_calibration_curve_points_skip_empty_bins():
-    mean_p, rate, count = calibration_curve_points(np.array([0, 0, 1, 1]), np.array([0.1, 0.3, 0.6, 0.9]), n_bins=2)
+    mean_p, rate, count = calibration_curve_points(
+        np.array([0, 0, 1, 1]), np.array([0.1, 0.3, 0.6, 0.9]), n_bins=2
+    )
     assert mean_p == pytest.approx([0.2, 0.75])
     assert rate == pytest.approx([0.0, 1.0])
     assert count.tolist() == [2.0, 2.0]

@@ -18,21 +18,32 @@ F = {name: i for i, name in enumerate(RANK_FEATURES)}
 
 def _rows(spec):
     """spec: (user, item, day, purchase, cancel), already sorted by user then day."""
-    return pd.DataFrame({"user_id": [s[0] for s in spec], "item_id": [s[1] for s in spec],
-                         "ts": [T0.timestamp() + s[2] * DAY_S for s in spec],
-                         "purchase": np.array([s[3] for s in spec], np.int8),
-                         "cancel": np.array([s[4] for s in spec], np.int8)})
+    return pd.DataFrame(
+        {
+            "user_id": [s[0] for s in spec],
+            "item_id": [s[1] for s in spec],
+            "ts": [T0.timestamp() + s[2] * DAY_S for s in spec],
+            "purchase": np.array([s[3] for s in spec], np.int8),
+            "cancel": np.array([s[4] for s in spec], np.int8),
+        }
+    )
 
 
 def test_features_see_only_the_past_hand_worked():
-    ev = make_events([
-        ("u1", "A", P, 1.0), ("u1", "B", P, 1.0), ("u1", "A", C, 3.0),
-        ("u2", "A", P, 2.0),
-        ("u1", "A", P, 50.0),   # the row being labelled: must not see itself
-        ("u2", "B", P, 50.2),   # same day as the row: not yet in the daily item stats
-    ])
+    ev = make_events(
+        [
+            ("u1", "A", P, 1.0),
+            ("u1", "B", P, 1.0),
+            ("u1", "A", C, 3.0),
+            ("u2", "A", P, 2.0),
+            ("u1", "A", P, 50.0),  # the row being labelled: must not see itself
+            ("u2", "B", P, 50.2),  # same day as the row: not yet in the daily item stats
+        ]
+    )
     items = make_items(["A", "B"])
-    rows = _rows([("u1", "A", 1.0, 1, 1), ("u1", "B", 1.0, 1, 0), ("u1", "A", 50.0, 1, 0), ("u1", "B", 50.0, 0, -1)])
+    rows = _rows(
+        [("u1", "A", 1.0, 1, 1), ("u1", "B", 1.0, 1, 0), ("u1", "A", 50.0, 1, 0), ("u1", "B", 50.0, 0, -1)]
+    )
     out = build_rank_rows(ev, items, rows)
     x = out.x
     # day 1: u1 has no past at all -> cold, user columns 0; items have no purchases before day 1
@@ -49,6 +60,7 @@ def test_features_see_only_the_past_hand_worked():
     assert x[2, [F["user_bought_item"], F["user_cancelled_item"]]].tolist() == [1.0, 1.0]  # A
     assert x[3, [F["user_bought_item"], F["user_cancelled_item"]]].tolist() == [1.0, 0.0]  # B
     # item A before day 50: 2 purchases (u1, u2), 1 cancel -> log 3, cancel rate 1 / (2 + 1)
+    # (cancels / (purchases + 1), the bundle's items-table definition)
     assert x[2, F["log_item_purchases"]] == pytest.approx(math.log(3))
     assert x[2, F["item_cancel_rate"]] == pytest.approx(1 / 3)
     # item B: 1 purchase before day 50 (u2's day-50.2 purchase is not), no cancel

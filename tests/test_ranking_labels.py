@@ -12,13 +12,19 @@ T0_S = T0.timestamp()
 
 
 def _events():
-    return make_events([
-        ("u1", "A", P, 1), ("u1", "A", C, 3),    # cancelled 2 days later -> 1
-        ("u1", "B", P, 1), ("u1", "B", C, 40),   # 39 days later: outside a 30-day window -> 0
-        ("u2", "A", P, 2),                       # u1's cancellation of A is not u2's -> 0
-        ("u2", "C", P, 5), ("u2", "C", C, 6),    # cancelled, but after the horizon (day 5.5) -> 0
-        ("u3", "D", C, 11), ("u3", "D", P, 12),  # cancelled BEFORE buying -> 0
-    ])
+    return make_events(
+        [
+            ("u1", "A", P, 1),
+            ("u1", "A", C, 3),  # cancelled 2 days later -> 1
+            ("u1", "B", P, 1),
+            ("u1", "B", C, 40),  # 39 days later: outside a 30-day window -> 0
+            ("u2", "A", P, 2),  # u1's cancellation of A is not u2's -> 0
+            ("u2", "C", P, 5),
+            ("u2", "C", C, 6),  # cancelled, but after the horizon (day 5.5) -> 0
+            ("u3", "D", C, 11),
+            ("u3", "D", P, 12),  # cancelled BEFORE buying -> 0
+        ]
+    )
 
 
 def test_cancel_label_definition_hand_worked():
@@ -43,8 +49,9 @@ def test_positive_rows_respect_the_window_and_collapse_duplicates():
 def test_label_rows_negatives_are_available_and_not_bought_at_that_time():
     ev = _events()
     items = make_items(["A", "B", "C", "D", "E"], first_day={"D": 10.0, "E": 0.0})
-    rows = label_rows(ev, items, -np.inf, np.inf, np.inf, neg_per_pos=4, window_days=30,
-                      rng=np.random.default_rng(0))
+    rows = label_rows(
+        ev, items, -np.inf, np.inf, np.inf, neg_per_pos=4, window_days=30, rng=np.random.default_rng(0)
+    )
     assert set(rows["purchase"]) == {0, 1}
     pos, neg = rows[rows["purchase"] == 1], rows[rows["purchase"] == 0]
     assert len(pos) == 5 and (neg["cancel"] == -1).all() and set(pos["cancel"]) <= {0, 1}

@@ -14,7 +14,11 @@ from offline.ranking.losses import (
     logit_adjusted_bce,
     logit_adjustment_offset,
 )
-from offline.ranking.undersample import recalibrate_undersampled, undersample_negatives, undersampling_logit_shift
+from offline.ranking.undersample import (
+    recalibrate_undersampled,
+    undersample_negatives,
+    undersampling_logit_shift,
+)
 
 LOG2 = math.log(2.0)
 
@@ -27,7 +31,9 @@ def test_cross_entropy_at_zero_logit_is_log2():
 
 def test_cross_entropy_of_a_confident_logit():
     # z = 2, y = 1: -log sigmoid(2) = log(1 + e^-2) = 0.126928
-    assert float(binary_cross_entropy(torch.tensor([2.0]), torch.tensor([1.0]))) == pytest.approx(0.126928, abs=1e-5)
+    assert float(binary_cross_entropy(torch.tensor([2.0]), torch.tensor([1.0]))) == pytest.approx(
+        0.126928, abs=1e-5
+    )
 
 
 def test_class_balanced_weights_hand_worked():
@@ -49,15 +55,21 @@ def test_class_balanced_bce_weights_rows_by_class():
     loss = class_balanced_bce(torch.zeros(2), torch.tensor([0.0, 1.0]), (0.8, 1.2))
     assert float(loss) == pytest.approx(LOG2, abs=1e-6)
     # a single positive row: 1.2 * log 2
-    assert float(class_balanced_bce(torch.zeros(1), torch.ones(1), (0.8, 1.2))) == pytest.approx(1.2 * LOG2, abs=1e-6)
+    assert float(class_balanced_bce(torch.zeros(1), torch.ones(1), (0.8, 1.2))) == pytest.approx(
+        1.2 * LOG2, abs=1e-6
+    )
 
 
 def test_focal_loss_hand_worked():
     # z = 0: p_t = 0.5; (1 - p_t)^2 = 0.25; CE = log 2
     # y = 1: alpha_t = 0.25 -> 0.25 * 0.25 * log 2 = 0.0433217
     # y = 0: alpha_t = 0.75 -> 0.75 * 0.25 * log 2 = 0.1299651
-    assert float(focal_loss(torch.zeros(1), torch.ones(1), 2.0, 0.25)) == pytest.approx(0.0625 * LOG2, abs=1e-6)
-    assert float(focal_loss(torch.zeros(1), torch.zeros(1), 2.0, 0.25)) == pytest.approx(0.1875 * LOG2, abs=1e-6)
+    assert float(focal_loss(torch.zeros(1), torch.ones(1), 2.0, 0.25)) == pytest.approx(
+        0.0625 * LOG2, abs=1e-6
+    )
+    assert float(focal_loss(torch.zeros(1), torch.zeros(1), 2.0, 0.25)) == pytest.approx(
+        0.1875 * LOG2, abs=1e-6
+    )
 
 
 def test_focal_loss_with_gamma_zero_and_no_alpha_is_cross_entropy():
@@ -69,7 +81,9 @@ def test_focal_loss_with_gamma_zero_and_no_alpha_is_cross_entropy():
 def test_focal_loss_down_weights_easy_examples():
     # z = 3, y = 1: p_t = sigmoid(3) = 0.952574; (1 - p_t)^2 = 0.0022492; CE = 0.0485873
     # gamma 2, no alpha: 0.0022492 * 0.0485873 = 1.0928e-4
-    assert float(focal_loss(torch.tensor([3.0]), torch.ones(1), 2.0, -1.0)) == pytest.approx(1.0928e-4, rel=1e-3)
+    assert float(focal_loss(torch.tensor([3.0]), torch.ones(1), 2.0, -1.0)) == pytest.approx(
+        1.0928e-4, rel=1e-3
+    )
 
 
 def test_logit_adjustment_hand_worked():
@@ -77,7 +91,9 @@ def test_logit_adjustment_hand_worked():
     off = logit_adjustment_offset(0.2, 1.0)
     assert off == pytest.approx(math.log(0.25))
     # z = 0, y = 1: -log sigmoid(log 0.25) = log(1 + 4) = log 5
-    assert float(logit_adjusted_bce(torch.zeros(1), torch.ones(1), off)) == pytest.approx(math.log(5.0), abs=1e-6)
+    assert float(logit_adjusted_bce(torch.zeros(1), torch.ones(1), off)) == pytest.approx(
+        math.log(5.0), abs=1e-6
+    )
     # tau = 0 is plain cross-entropy
     assert logit_adjustment_offset(0.2, 0.0) == 0.0
     with pytest.raises(ValueError, match="prior"):

@@ -42,6 +42,6 @@ def test_gan_oversampler_adds_minority_rows_near_the_minority():
     x, y = _data()
     xr, yr = gan_oversample(x, y, ratio=0.25, epochs=60, seed=0)
     assert (yr == 1).sum() == 100 and (yr == 0).sum() == 400  # 0.25 * 400
-    synth = xr[len(y):]
+    synth = xr[len(y) :]
     # minority rows sit around 3, the majority around 0: synthetic rows should be nearer 3
     assert abs(synth.mean() - 3.0) < abs(synth.mean() - 0.0)

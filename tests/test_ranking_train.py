@@ -49,8 +49,15 @@ def test_exported_module_runs_in_onnx_runtime(slices, tmp_path):
     with torch.no_grad():
         p_t, c_t = trained.module(torch.as_tensor(x))
     path = tmp_path / "ranker.onnx"
-    torch.onnx.export(trained.module, (torch.as_tensor(x[:4]),), str(path), input_names=[IN_FEATURES],
-                      output_names=[OUT_PURCHASE, OUT_CANCEL], dynamic_axes={IN_FEATURES: {0: "batch"}}, dynamo=False)
+    torch.onnx.export(
+        trained.module,
+        (torch.as_tensor(x[:4]),),
+        str(path),
+        input_names=[IN_FEATURES],
+        output_names=[OUT_PURCHASE, OUT_CANCEL],
+        dynamic_axes={IN_FEATURES: {0: "batch"}},
+        dynamo=False,
+    )
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     p_o, c_o = sess.run([OUT_PURCHASE, OUT_CANCEL], {IN_FEATURES: x})
     assert p_o.shape == (37,) and c_o.shape == (37,)

@@ -157,3 +157,14 @@ def test_top_candidates_skips_blocked_and_sorts():
     assert top_candidates(scores, 2, blocked).tolist() == [3, 2]
     assert top_candidates(scores, 10, blocked).tolist() == [3, 2, 0]
     assert top_candidates(scores, 2).tolist() == [1, 3]
+
+
+def test_mmr_pool_keeps_the_best_candidates_in_order():
+    from online.rerank.diversity import POOL_MIN, mmr_pool
+
+    rel = np.arange(100, dtype=float)  # candidate i has relevance i
+    # k = 4 -> max(50, 5 * 4) = 50 best: 99, 98, ..., 50
+    assert mmr_pool(rel, 4).tolist() == list(range(99, 49, -1)) and POOL_MIN == 50
+    # k = 12 -> 60 best; fewer candidates than the pool -> all, best first
+    assert len(mmr_pool(rel, 12)) == 60
+    assert mmr_pool(np.array([0.2, 0.9, 0.5]), 4).tolist() == [1, 2, 0]

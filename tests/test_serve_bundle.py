@@ -159,3 +159,22 @@ def test_batcher_max_wait_collects_late_arrivals():
 
     assert asyncio.run(main()) == [0, 1, 2]
     assert sizes == [3]
+
+
+def test_live_counts_update_exploration_statistics(bundle_dir):
+    from online.inference.catalogue import LiveCatalogue
+
+    b = load_bundle(bundle_dir)
+    live = LiveCatalogue(b.catalogue)
+    vec = b.text_encoder(["brand new"])[0]
+    live.upsert(["new-1"], ["brand new"], vec[None, :], [1.0], 1.0e9)
+    row = live.current.index["new-1"]
+    # sku-000 starts with 120 purchases / 400 impressions in the test bundle
+    n = live.count(["new-1", "sku-000", "unknown"], ["new-1"] * 25 + ["sku-000"])
+    cat = live.current
+    assert n == 2 + 26  # the unknown id is ignored
+    assert (cat.purchases[row], cat.impressions[row]) == (1.0, 25.0)
+    assert (cat.purchases[0], cat.impressions[0]) == (121.0, 401.0)
+    # an upsert afterwards keeps the counts (arrays are copied into the new snapshot)
+    live.upsert(["new-2"], ["other"], vec[None, :], [1.0], 1.0e9)
+    assert live.current.impressions[row] == 25.0

@@ -130,3 +130,13 @@ def test_options_resolve_against_server_defaults():
     opts = pb.RecommendOptions(exploration_share=0.0, allow_repurchase=True, seed=9)
     q = validation.recommend_query(pb.RecommendRequest(user_id="u", k=3, options=opts), CFG)
     assert (q.knobs.exploration_share, q.knobs.allow_repurchase, q.knobs.seed) == (0.0, True, 9)
+
+
+def test_fallback_reason_tells_timeouts_from_failures():
+    from online.errors import FeatureStoreTimeout, FeatureStoreUnavailable, fallback_reason
+
+    assert fallback_reason(FeatureStoreTimeout("slow")) == "feature_store_timeout"
+    # the Feast client's own deadline message
+    msg = "get_user_profile: feature store did not answer within 50 ms"
+    assert fallback_reason(FeatureStoreUnavailable(msg)) == "feature_store_timeout"
+    assert fallback_reason(FeatureStoreUnavailable("failed: ConnectionError")) == "feature_store_unavailable"

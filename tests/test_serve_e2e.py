@@ -416,3 +416,51 @@ def test_health_request_id_reflection_metrics_and_graceful_shutdown(bundle):
         if s.name.endswith("_count") and s.labels == {"method": "Recommend", "code": "OK"}
     )
     assert count >= 1
+
+
+def test_upserted_items_survive_a_reload(bundle, tmp_path):
+    v2 = make_bundle(tmp_path / "b2", version="test-2", seed=1)
+    ms = int(NOW * 1000)
+
+    async def body():
+        async with serving(bundle, InMemoryFeatures()) as (stub, *_):
+            up = pb.Event(
+                event_id="u1",
+                type=pb.ITEM_UPSERT,
+                item_id="late-1",
+                item_text="pink bird house lantern",
+                price=1.0,
+                timestamp_ms=ms,
+            )
+            await stub.IngestEvents(iter([up]))
+            await stub.ReloadModel(pb.ReloadModelRequest(bundle_path=str(v2)))
+            info = await stub.GetModelInfo(pb.GetModelInfoRequest())
+            found = await stub.Search(pb.SearchRequest(query="pink bird house lantern", k=1))
+            return info, found
+
+    info, found = run(body())
+    # re-embedded with the new bundle's encoder: still the exact match
+    assert info.bundle_version == "test-2" and info.catalogue_size == 41
+    assert found.items[0].item_id == "late-1" and found.items[0].score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_metrics_http_endpoint_exposes_the_server_metrics(bundle):
+    import urllib.request
+
+    from online.server.metrics import start_metrics_http
+    from tests.fixtures.services import free_port
+
+    async def body():
+        async with serving(bundle, InMemoryFeatures()) as (stub, *_):
+            await stub.Recommend(pb.RecommendRequest(user_id="m", k=2))
+
+    run(body())
+    assert start_metrics_http(0) is None  # 0 disables the endpoint
+    port = free_port()
+    http = start_metrics_http(port, addr="127.0.0.1")
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    finally:
+        http.shutdown()
+    assert 'fulcrum_rpc_latency_seconds_count{code="OK",method="Recommend"}' in text
+    assert "# TYPE fulcrum_batch_size histogram" in text and "# TYPE fulcrum_fallbacks_total counter" in text

@@ -33,8 +33,14 @@ def feast_side(request, tiny_bundle, tmp_path_factory):
     data = tiny_bundle.parent.parent / "data"
     events = pd.read_parquet(data / "events.parquet")
     repo = copy_repo(tmp_path_factory.mktemp("feast"))
-    build_features(events, repo, items=pd.read_parquet(data / "items.parquet"), store=request.param,
-                   redis_url=url, bundle=tiny_bundle)
+    build_features(
+        events,
+        repo,
+        items=pd.read_parquet(data / "items.parquet"),
+        store=request.param,
+        redis_url=url,
+        bundle=tiny_bundle,
+    )
     client = OnlineFeatureClient.open(repo, request.param, url, default_timeout_s=5.0)
     yield events, repo, client
     client.close()
@@ -61,31 +67,56 @@ def test_recommend_search_ingest_with_feast(tiny_bundle, feast_side):
             sink.set_item_embedder(server.embed_items)
             no_explore = pb.RecommendOptions(exploration_share=0, diversity=0)
             warm = await stub.Recommend(pb.RecommendRequest(user_id=user, k=5), timeout=10)
-            cold = await stub.Recommend(pb.RecommendRequest(user_id="nobody-ever", k=5, options=no_explore),
-                                        timeout=10)
-            top = (await stub.Recommend(pb.RecommendRequest(user_id=user, k=1, options=no_explore))).items[0].item_id
-            summary = await stub.IngestEvents(iter([
-                pb.Event(event_id=f"buy-{ms}", type=pb.PURCHASE, user_id=user, item_id=top, quantity=1, price=1.0,
-                         timestamp_ms=ms),
-                pb.Event(event_id=f"up-{ms}", type=pb.ITEM_UPSERT, item_id="NEW-1",
-                         item_text="retro garden lantern deluxe", price=4.0, timestamp_ms=ms),
-            ]))
-            after = await stub.Recommend(pb.RecommendRequest(user_id=user, k=5, options=no_explore), timeout=10)
+            cold = await stub.Recommend(
+                pb.RecommendRequest(user_id="nobody-ever", k=5, options=no_explore), timeout=10
+            )
+            top = (
+                (await stub.Recommend(pb.RecommendRequest(user_id=user, k=1, options=no_explore)))
+                .items[0]
+                .item_id
+            )
+            summary = await stub.IngestEvents(
+                iter(
+                    [
+                        pb.Event(
+                            event_id=f"buy-{ms}",
+                            type=pb.PURCHASE,
+                            user_id=user,
+                            item_id=top,
+                            quantity=1,
+                            price=1.0,
+                            timestamp_ms=ms,
+                        ),
+                        pb.Event(
+                            event_id=f"up-{ms}",
+                            type=pb.ITEM_UPSERT,
+                            item_id="NEW-1",
+                            item_text="retro garden lantern deluxe",
+                            price=4.0,
+                            timestamp_ms=ms,
+                        ),
+                    ]
+                )
+            )
+            after = await stub.Recommend(
+                pb.RecommendRequest(user_id=user, k=5, options=no_explore), timeout=10
+            )
             found = await stub.Search(pb.SearchRequest(query="retro garden lantern deluxe", k=3), timeout=10)
             words = await stub.Search(pb.SearchRequest(query="candle", k=5), timeout=10)
             return warm, cold, top, summary, after, found, words
 
     warm, cold, top, summary, after, found, words = asyncio.run(body())
     assert len(warm.items) == 5 and not warm.degraded
-    assert not {i.item_id for i in warm.items} & bought                     # nothing the user bought
+    assert not {i.item_id for i in warm.items} & bought  # nothing the user bought
     assert warm.items[0].reason == R.PERSONALISED
     assert len(cold.items) == 5 and {i.reason for i in cold.items} == {R.COLD_START}
     assert (summary.accepted, summary.rejected) == (2, 0)
-    assert top not in {i.item_id for i in after.items}                     # purchase went live via Feast
+    assert top not in {i.item_id for i in after.items}  # purchase went live via Feast
     assert top in client.get_user_profile(user).profile.bought
-    assert found.items[0].item_id == "NEW-1"                                # upserted item retrievable
-    texts = dict(zip(*[pd.read_parquet(tiny_bundle / "items.parquet")[c] for c in ("item_id", "text")],
-                     strict=True))
+    assert found.items[0].item_id == "NEW-1"  # upserted item retrievable
+    texts = dict(
+        zip(*[pd.read_parquet(tiny_bundle / "items.parquet")[c] for c in ("item_id", "text")], strict=True)
+    )
     # the tiny model is random, but the query's own words still pull matching items up
     assert any("candle" in texts.get(i.item_id, "") for i in words.items)
 

@@ -24,8 +24,11 @@ def test_kafka_produce_and_consume_round_trip(kafka_bootstrap: str) -> None:
         producer.close()
 
     consumer = KafkaConsumer(
-        topic, bootstrap_servers=kafka_bootstrap, group_id=unique_topic("g"),
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        topic,
+        bootstrap_servers=kafka_bootstrap,
+        group_id=unique_topic("g"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     received: list[bytes] = []
     deadline = time.monotonic() + 60

@@ -39,7 +39,9 @@ def test_out_of_range_is_named():
 
 def test_config_is_frozen():
     cfg = load_config(None)
-    with pytest.raises(Exception):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
         cfg.dim = 3  # type: ignore[misc]
 
 

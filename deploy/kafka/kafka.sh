@@ -34,10 +34,17 @@ cmd_fetch() {
     echo "kafka.sh: jars already in $LIB"
     return 0
   fi
+  if ! command -v mvn >/dev/null 2>&1 || ! command -v "$JAVA" >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "kafka.sh: installing Maven and a JDK with apt-get"
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven openjdk-17-jdk-headless >/dev/null
+    fi
+  fi
   command -v mvn >/dev/null 2>&1 || die "mvn not found; install Maven (Debian: apt-get install -y maven)"
   need_java
   rm -rf "$LIB"
-  mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies
+  mvn -q -B -Dstyle.color=never -f "$HERE/pom.xml" dependency:copy-dependencies
   jars_present || die "maven finished but no kafka jars in $LIB"
   touch "$LIB"
   echo "kafka.sh: $(ls "$LIB" | wc -l) jars in $LIB"

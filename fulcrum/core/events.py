@@ -30,6 +30,7 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from fulcrum.core.schema import MAX_ID_LENGTH, MAX_ITEM_TEXT_LENGTH, MAX_QUANTITY, EventType
 
@@ -97,7 +98,9 @@ def _check_id(field: str, value: object, required: bool, event_id: str) -> str:
             raise InvalidEvent(field, "is required and empty", "missing", event_id)
         return value
     if len(value) > MAX_ID_LENGTH:
-        raise InvalidEvent(field, f"is {len(value)} characters, the limit is {MAX_ID_LENGTH}", "too_long", event_id)
+        raise InvalidEvent(
+            field, f"is {len(value)} characters, the limit is {MAX_ID_LENGTH}", "too_long", event_id
+        )
     return value
 
 
@@ -129,8 +132,9 @@ def _check_type(value: object, event_id: str) -> EventType:
         found = _BY_NAME.get(value.upper())
         if found is None:
             shown = value if len(value) <= 40 else value[:40] + "..."
-            raise InvalidEvent("type", f"unknown {shown!r}; expected one of {', '.join(_BY_NAME)}",
-                               "unknown", event_id)
+            raise InvalidEvent(
+                "type", f"unknown {shown!r}; expected one of {', '.join(_BY_NAME)}", "unknown", event_id
+            )
         return found
     raise InvalidEvent("type", "is required", "missing", event_id)
 
@@ -165,62 +169,102 @@ def validate_event(
         if isinstance(timestamp_ms, float) and math.isfinite(timestamp_ms) and timestamp_ms.is_integer():
             timestamp_ms = int(timestamp_ms)
         else:
-            raise InvalidEvent("timestamp_ms", f"must be integer epoch milliseconds, got {timestamp_ms!r}",
-                               "wrong_type", eid)
+            raise InvalidEvent(
+                "timestamp_ms", f"must be integer epoch milliseconds, got {timestamp_ms!r}", "wrong_type", eid
+            )
     if now_ms is None:
         now_ms = int(time.time() * 1000)
     if timestamp_ms < MIN_TIMESTAMP_MS:
-        raise InvalidEvent("timestamp_ms", f"{timestamp_ms} is before 2000-01-01 (epoch milliseconds expected)",
-                           "out_of_range", eid)
+        raise InvalidEvent(
+            "timestamp_ms",
+            f"{timestamp_ms} is before 2000-01-01 (epoch milliseconds expected)",
+            "out_of_range",
+            eid,
+        )
     if timestamp_ms > now_ms + MAX_FUTURE_MS:
-        raise InvalidEvent("timestamp_ms", f"{timestamp_ms} is more than a day in the future", "out_of_range", eid)
+        raise InvalidEvent(
+            "timestamp_ms", f"{timestamp_ms} is more than a day in the future", "out_of_range", eid
+        )
 
     if item_text is None:
         item_text = ""
     if not isinstance(item_text, str):
-        raise InvalidEvent("item_text", f"must be a string, got {type(item_text).__name__}", "wrong_type", eid)
+        raise InvalidEvent(
+            "item_text", f"must be a string, got {type(item_text).__name__}", "wrong_type", eid
+        )
     if upsert and not item_text.strip():
         raise InvalidEvent("item_text", "ITEM_UPSERT needs the item's text", "missing", eid)
     if len(item_text) > MAX_ITEM_TEXT_LENGTH:
-        raise InvalidEvent("item_text", f"is {len(item_text)} characters, the limit is {MAX_ITEM_TEXT_LENGTH}",
-                           "too_long", eid)
+        raise InvalidEvent(
+            "item_text",
+            f"is {len(item_text)} characters, the limit is {MAX_ITEM_TEXT_LENGTH}",
+            "too_long",
+            eid,
+        )
     return Event(eid, etype, uid, iid, qty, prc, timestamp_ms, sid, item_text)
 
 
-def event_from_proto(message: object, now_ms: int | None = None) -> Event:
+def event_from_proto(message: Any, now_ms: int | None = None) -> Event:
     """A parsed ``fulcrum.v1.Event`` (anything with its attributes) to a validated ``Event``.
 
     Protobuf fields are already typed, so the common all-valid case is checked inline (ingestion
     runs this tens of thousands of times a second); anything doubtful goes through
     :func:`validate_event`, which finds and names the broken rule."""
     m = message
-    eid, uid, iid, sid = m.event_id, m.user_id, m.item_id, m.session_id  # type: ignore[attr-defined]
-    etype = WIRE_EVENT_TYPES.get(m.type)  # type: ignore[attr-defined]
-    qty, prc, ts, text = m.quantity, m.price, m.timestamp_ms, m.item_text  # type: ignore[attr-defined]
+    eid, uid, iid, sid = m.event_id, m.user_id, m.item_id, m.session_id
+    etype = WIRE_EVENT_TYPES.get(m.type)
+    qty, prc, ts, text = m.quantity, m.price, m.timestamp_ms, m.item_text
     if now_ms is None:
         now_ms = int(time.time() * 1000)
     if (
-        etype is not None and etype is not EventType.ITEM_UPSERT
-        and 0 < len(eid) <= MAX_ID_LENGTH and 0 < len(uid) <= MAX_ID_LENGTH and 0 < len(iid) <= MAX_ID_LENGTH
-        and len(sid) <= MAX_ID_LENGTH and not text
-        and 0.0 <= qty <= MAX_QUANTITY and 0.0 <= prc <= MAX_QUANTITY
+        etype is not None
+        and etype is not EventType.ITEM_UPSERT
+        and 0 < len(eid) <= MAX_ID_LENGTH
+        and 0 < len(uid) <= MAX_ID_LENGTH
+        and 0 < len(iid) <= MAX_ID_LENGTH
+        and len(sid) <= MAX_ID_LENGTH
+        and not text
+        and 0.0 <= qty <= MAX_QUANTITY
+        and 0.0 <= prc <= MAX_QUANTITY
         and MIN_TIMESTAMP_MS <= ts <= now_ms + MAX_FUTURE_MS
     ):
         return Event(eid, etype, uid, iid, float(qty), float(prc), int(ts), sid, "")
     return validate_event(
-        event_id=eid, event_type=m.type, user_id=uid, item_id=iid,  # type: ignore[attr-defined]
-        quantity=qty, price=prc, timestamp_ms=ts, session_id=sid, item_text=text, now_ms=now_ms,
+        event_id=eid,
+        event_type=m.type,
+        user_id=uid,
+        item_id=iid,
+        quantity=qty,
+        price=prc,
+        timestamp_ms=ts,
+        session_id=sid,
+        item_text=text,
+        now_ms=now_ms,
     )
 
 
-_JSON_KEYS = frozenset({"event_id", "type", "event_type", "user_id", "item_id", "quantity", "price",
-                        "timestamp_ms", "timestamp", "session_id", "item_text"})
+_JSON_KEYS = frozenset(
+    {
+        "event_id",
+        "type",
+        "event_type",
+        "user_id",
+        "item_id",
+        "quantity",
+        "price",
+        "timestamp_ms",
+        "timestamp",
+        "session_id",
+        "item_text",
+    }
+)
 
 
 def _iso_to_ms(value: object, event_id: str) -> int:
     if not isinstance(value, str):
-        raise InvalidEvent("timestamp", f"must be an ISO-8601 string, got {type(value).__name__}",
-                           "wrong_type", event_id)
+        raise InvalidEvent(
+            "timestamp", f"must be an ISO-8601 string, got {type(value).__name__}", "wrong_type", event_id
+        )
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as e:
@@ -238,11 +282,13 @@ def event_from_json(payload: bytes | str, now_ms: int | None = None) -> Event:
         raise InvalidEvent("payload", f"not valid JSON ({e.__class__.__name__})", "undecodable") from e
     if not isinstance(doc, dict):
         raise InvalidEvent("payload", f"JSON must be an object, got {type(doc).__name__}", "undecodable")
-    eid = doc.get("event_id") if isinstance(doc.get("event_id"), str) else ""
+    raw_id = doc.get("event_id")
+    eid: str = raw_id if isinstance(raw_id, str) else ""
     unknown = sorted(set(doc) - _JSON_KEYS)
     if unknown:
-        raise InvalidEvent(unknown[0], f"unknown field; allowed: {', '.join(sorted(_JSON_KEYS))}", "unknown_field",
-                           eid)
+        raise InvalidEvent(
+            unknown[0], f"unknown field; allowed: {', '.join(sorted(_JSON_KEYS))}", "unknown_field", eid
+        )
     etype = doc.get("type", doc.get("event_type"))
     if "timestamp_ms" in doc:
         ts = doc["timestamp_ms"]
@@ -251,17 +297,32 @@ def event_from_json(payload: bytes | str, now_ms: int | None = None) -> Event:
     else:
         ts = None
     return validate_event(
-        event_id=doc.get("event_id"), event_type=etype, user_id=doc.get("user_id", ""),
-        item_id=doc.get("item_id", ""), quantity=doc.get("quantity", 0.0), price=doc.get("price", 0.0),
-        timestamp_ms=ts, session_id=doc.get("session_id", ""), item_text=doc.get("item_text", ""),
+        event_id=doc.get("event_id"),
+        event_type=etype,
+        user_id=doc.get("user_id", ""),
+        item_id=doc.get("item_id", ""),
+        quantity=doc.get("quantity", 0.0),
+        price=doc.get("price", 0.0),
+        timestamp_ms=ts,
+        session_id=doc.get("session_id", ""),
+        item_text=doc.get("item_text", ""),
         now_ms=now_ms,
     )
 
 
 def event_to_json(event: Event) -> bytes:
     """The JSON wire form of an event (the inverse of :func:`event_from_json`)."""
-    return json.dumps({
-        "event_id": event.event_id, "type": event.event_type.value, "user_id": event.user_id,
-        "item_id": event.item_id, "quantity": event.quantity, "price": event.price,
-        "timestamp_ms": event.timestamp_ms, "session_id": event.session_id, "item_text": event.item_text,
-    }, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "event_id": event.event_id,
+            "type": event.event_type.value,
+            "user_id": event.user_id,
+            "item_id": event.item_id,
+            "quantity": event.quantity,
+            "price": event.price,
+            "timestamp_ms": event.timestamp_ms,
+            "session_id": event.session_id,
+            "item_text": event.item_text,
+        },
+        separators=(",", ":"),
+    ).encode()

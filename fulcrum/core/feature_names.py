@@ -57,8 +57,16 @@ CANCELLED = "cancelled_items"
 DISLIKED = "disliked_items"
 IGNORED = "ignored_json"  # {"<item id>": impressions since the last click/cart/purchase}
 USER_BEHAVIOUR_FEATURES: tuple[str, ...] = COUNT_FEATURES + (
-    AS_OF, LAST_ACTIVE, DAILY_COUNTS, RECENT_ITEMS, RECENT_TYPES, RECENT_TIMES,
-    BOUGHT, CANCELLED, DISLIKED, IGNORED,
+    AS_OF,
+    LAST_ACTIVE,
+    DAILY_COUNTS,
+    RECENT_ITEMS,
+    RECENT_TYPES,
+    RECENT_TIMES,
+    BOUGHT,
+    CANCELLED,
+    DISLIKED,
+    IGNORED,
 )
 #: caps that keep one user's row small (applied the same way offline and online)
 RECENT_MAX = 50
@@ -78,8 +86,15 @@ ITEM_PRICE = "item_price"  # price of the newest event with a positive price (Na
 ITEM_FIRST_SEEN = "item_first_seen_s"  # epoch seconds of the earliest event or catalogue entry
 ITEM_POPULARITY_RANK = "item_popularity_rank"  # 1 = most purchased at the last batch run; 0 = unranked
 ITEM_STATS_FEATURES: tuple[str, ...] = (
-    ITEM_AS_OF, ITEM_PURCHASES, ITEM_IMPRESSIONS, ITEM_CLICKS, ITEM_CANCELS, ITEM_CANCEL_RATE,
-    ITEM_PRICE, ITEM_FIRST_SEEN, ITEM_POPULARITY_RANK,
+    ITEM_AS_OF,
+    ITEM_PURCHASES,
+    ITEM_IMPRESSIONS,
+    ITEM_CLICKS,
+    ITEM_CANCELS,
+    ITEM_CANCEL_RATE,
+    ITEM_PRICE,
+    ITEM_FIRST_SEEN,
+    ITEM_POPULARITY_RANK,
 )
 ITEM_EMBEDDING = "item_embedding"  # float32 list
 ITEM_TEXT = "item_text"

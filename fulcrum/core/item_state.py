@@ -79,8 +79,13 @@ def fold_item_events(state: ItemState, events: Iterable[ItemEvent]) -> ItemState
         as_of = e.ts if as_of is None else max(as_of, e.ts)
     return ItemState(
         as_of=float(as_of) if as_of is not None else None,
-        purchases=p, impressions=i, clicks=c, cancels=x,
-        price=price, first_seen=first, popularity_rank=state.popularity_rank,
+        purchases=p,
+        impressions=i,
+        clicks=c,
+        cancels=x,
+        price=price,
+        first_seen=first,
+        popularity_rank=state.popularity_rank,
     )
 
 

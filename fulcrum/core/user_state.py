@@ -82,7 +82,9 @@ def fold_user_events(state: UserState, events: Iterable[BehaviourEvent]) -> User
     for e in evs:
         t = e.event_type
         if t not in BEHAVIOUR_TYPES:
-            raise ValueError(f"event_type {t!r} is not a behaviour type; allowed: {', '.join(BEHAVIOUR_TYPES)}")
+            raise ValueError(
+                f"event_type {t!r} is not a behaviour type; allowed: {', '.join(BEHAVIOUR_TYPES)}"
+            )
         counts[t] = counts.get(t, 0) + 1
         bucket = daily.setdefault(day_of(e.ts), {})
         bucket[t] = bucket.get(t, 0) + 1
@@ -114,7 +116,7 @@ def fold_user_events(state: UserState, events: Iterable[BehaviourEvent]) -> User
         last_active=last_active,
         counts_all=counts,
         daily=daily,
-        recent=tuple(recent[-fn.RECENT_MAX:]),
+        recent=tuple(recent[-fn.RECENT_MAX :]),
         bought=frozenset(bought),
         cancelled=frozenset(cancelled),
         disliked=frozenset(disliked),
@@ -178,7 +180,9 @@ def user_state_from_row(row: Mapping[str, Any]) -> UserState:
     types = _seq(row.get(fn.RECENT_TYPES))
     times = [float(x) for x in _seq(row.get(fn.RECENT_TIMES))]
     if not len(items) == len(types) == len(times):
-        raise ValueError(f"recent sequence lengths differ: {len(items)} items, {len(types)} types, {len(times)} times")
+        raise ValueError(
+            f"recent sequence lengths differ: {len(items)} items, {len(types)} types, {len(times)} times"
+        )
     return UserState(
         as_of=as_of,
         last_active=_num(row.get(fn.LAST_ACTIVE)),

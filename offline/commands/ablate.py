@@ -7,20 +7,26 @@ Writes ``ablation.json`` (every arm's validation and test metrics, the chosen de
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 ABLATION_JSON = "ablation.json"
 ABLATION_MD = "ablation.md"
+DEFAULT_DATA = Path("artifacts") / "data"
+DEFAULT_OUT = Path("artifacts") / "ranking"
 
 
 def ablate(
-    data: Path = typer.Option(Path("artifacts") / "data", help="Prepared data folder (fulcrum data prepare)."),
-    out: Path = typer.Option(Path("artifacts") / "ranking", help="Folder for ablation.json and ablation.md."),
-    method: list[str] = typer.Option([], "--method", "-m", help="Imbalance methods to compare (repeatable; "
-                                     "default: all). The control 'ce' always runs."),
-    config: Path = typer.Option(None, help="YAML with ranker config fields (e.g. the 'ranker' part of best.yaml)."),
-    epochs: int = typer.Option(None, help="Override the config's epochs."),
+    data: Annotated[Path, typer.Option(help="Prepared data folder (fulcrum data prepare).")] = DEFAULT_DATA,
+    out: Annotated[Path, typer.Option(help="Folder for ablation.json and ablation.md.")] = DEFAULT_OUT,
+    method: Annotated[list[str] | None, typer.Option(
+        "--method", "-m",
+        help="Imbalance methods to compare (repeatable; default: all). The control 'ce' always runs.",
+    )] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="YAML with ranker config fields (e.g. the 'ranker' part of best.yaml).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override the config's epochs.")] = None,
 ) -> None:
     """Compare every imbalance method with plain cross-entropy on the ranking head."""
     import json
@@ -35,9 +41,12 @@ def ablate(
     from offline.ranking.slices import load_or_build_slices
 
     console, err = Console(), Console(stderr=True)
+    method = method or []
     bad = [m for m in method if m not in METHODS]
     if bad:
-        raise typer.BadParameter(f"unknown method(s) {bad}; allowed: {', '.join(METHODS)}", param_hint="--method")
+        raise typer.BadParameter(
+            f"unknown method(s) {bad}; allowed: {', '.join(METHODS)}", param_hint="--method"
+        )
     cfg = load_ranker_config(config)
     if epochs is not None:
         if epochs < 1:
@@ -53,11 +62,20 @@ def ablate(
     rows_s = time.perf_counter() - t0
     methods = list(method) or list(METHODS)
     with console.status("ablation") as status:
-        result = run_ablation(slices, cfg, methods, on_arm=lambda m, r: status.update(
-            f"{m}: test cancel PR-AUC {r['test']['cancel']['pr_auc']:.4f} ({r['seconds']:.0f} s)"))
+        result = run_ablation(
+            slices,
+            cfg,
+            methods,
+            on_arm=lambda m, r: status.update(
+                f"{m}: test cancel PR-AUC {r['test']['cancel']['pr_auc']:.4f} ({r['seconds']:.0f} s)"
+            ),
+        )
     out.mkdir(parents=True, exist_ok=True)
-    payload = result.to_dict() | {"rows_summary": slices.summary(), "rows_seconds": rows_s,
-                                  "total_seconds": time.perf_counter() - t0}
+    payload = result.to_dict() | {
+        "rows_summary": slices.summary(),
+        "rows_seconds": rows_s,
+        "total_seconds": time.perf_counter() - t0,
+    }
     (out / ABLATION_JSON).write_text(json.dumps(payload, indent=2, default=float) + "\n")
     md = ablation_markdown(result)
     (out / ABLATION_MD).write_text(md)

@@ -15,6 +15,7 @@ import typer
 
 DEFAULT_DATA = Path("artifacts") / "data"
 DEFAULT_OUT = Path("artifacts") / "evaluation"
+DEFAULT_ABLATION = Path("artifacts") / "ranking" / "ablation.json"  # `fulcrum ablate` output
 
 
 def _collect(prepared, protocol, baselines: list[str], k_list: tuple[int, ...], threads: int,
@@ -44,6 +45,11 @@ def evaluate(
         help="Use the repeat-allowed variant (all test items are targets, nothing excluded).")] = False,
     validation: Annotated[bool, typer.Option(
         help="Evaluate on the validation split (last 14 days of train) instead of the test.")] = False,
+    bundle: Annotated[Path | None, typer.Option(
+        help="A bundle folder: evaluate it against the baselines (default: all three) and write "
+             "report.md, metrics.json and plots to DIR/report.")] = None,
+    ablation: Annotated[Path, typer.Option(
+        help="With --bundle: the `fulcrum ablate` results to include.")] = DEFAULT_ABLATION,
 ) -> None:
     """Evaluate baselines on the OR-temporal protocol (warm discovery users; cold users apart)."""
     from rich.console import Console
@@ -57,6 +63,10 @@ def evaluate(
 
     console = Console()
     err = Console(stderr=True)
+    if bundle is not None:  # the bundle report lives in offline/report/ (ranking side)
+        from offline.commands.bundle_report import bundle_report
+
+        return bundle_report(bundle, data, baseline or [], ablation, threads, console, err)
     try:
         names = check_names(baseline or [])
     except ValueError as e:

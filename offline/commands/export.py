@@ -48,12 +48,19 @@ def export_run(run: Path, out: Path, int8_min_cosine: float | None = None) -> Pa
 
 def export(
     run: Annotated[Path, typer.Option(help="Run folder written by `fulcrum train`.")] = Path("artifacts/run"),
-    out: Annotated[Path, typer.Option(help="Folder receiving <version>/ and LATEST.")] = Path("artifacts/bundles"),
-    int8_min_cosine: Annotated[float | None, typer.Option(help="Override the config's int8 cosine bar.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder receiving <version>/ and LATEST.")] = Path(
+        "artifacts/bundles"
+    ),
+    int8_min_cosine: Annotated[
+        float | None, typer.Option(help="Override the config's int8 cosine bar.")
+    ] = None,
 ) -> None:
     """Export ONNX graphs, tokenizer, item table and manifest as a bundle."""
     if not run.is_dir():
-        typer.secho(f"error: --run {run}: folder not found (run `fulcrum train --out {run}` first)",
-                    fg=typer.colors.RED, err=True)
+        typer.secho(
+            f"error: --run {run}: folder not found (run `fulcrum train --out {run}` first)",
+            fg=typer.colors.RED,
+            err=True,
+        )
         raise typer.Exit(code=2)
     export_run(run, out, int8_min_cosine)

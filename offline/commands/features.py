@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-features_app = typer.Typer(no_args_is_help=True, help="Feast feature store: batch features, apply, materialise.")
+features_app = typer.Typer(
+    no_args_is_help=True, help="Feast feature store: batch features, apply, materialise."
+)
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 STORES = ("sqlite", "redis")
@@ -26,8 +28,9 @@ def _read_events(data: Path):
 
     path = data / S.EVENTS_FILE
     if not path.is_file():
-        raise typer.BadParameter(f"{path} not found (run `fulcrum data prepare --out {data}` first)",
-                                 param_hint="--data")
+        raise typer.BadParameter(
+            f"{path} not found (run `fulcrum data prepare --out {data}` first)", param_hint="--data"
+        )
     try:
         events = pd.read_parquet(path)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the user's input problem
@@ -37,31 +40,39 @@ def _read_events(data: Path):
         raise typer.BadParameter(f"{path}: missing column(s) {', '.join(missing)}", param_hint="--data")
     unknown = sorted(set(events[S.EVENT_TYPE].astype(str).unique()) - set(S.EVENT_TYPES))
     if unknown:
-        raise typer.BadParameter(f"{path}: column {S.EVENT_TYPE} has unknown value(s) {unknown[:5]}",
-                                 param_hint="--data")
+        raise typer.BadParameter(
+            f"{path}: column {S.EVENT_TYPE} has unknown value(s) {unknown[:5]}", param_hint="--data"
+        )
     items = None
     items_path = data / S.ITEMS_FILE
     if items_path.is_file():
         items = pd.read_parquet(items_path)
         if [c for c in S.ITEM_COLUMNS if c not in items.columns]:
-            raise typer.BadParameter(f"{items_path}: expected columns {', '.join(S.ITEM_COLUMNS)}",
-                                     param_hint="--data")
+            raise typer.BadParameter(
+                f"{items_path}: expected columns {', '.join(S.ITEM_COLUMNS)}", param_hint="--data"
+            )
     return events, items
 
 
 @features_app.command("apply")
 def apply(
-    data: Annotated[Path, typer.Option(help="Prepared data folder (events.parquet[, items.parquet]).")] = Path(
-        "artifacts/data"),
+    data: Annotated[
+        Path, typer.Option(help="Prepared data folder (events.parquet[, items.parquet]).")
+    ] = Path("artifacts/data"),
     repo: Annotated[Path | None, typer.Option(help="Feast repo (default: feature_repo/).")] = None,
     store: Annotated[str, typer.Option(help="Online store: sqlite (embedded) or redis.")] = "sqlite",
-    redis_url: Annotated[str | None, typer.Option(
-        help="redis://host:port[/db] for --store redis (default: $FULCRUM_REDIS_URL or redis://127.0.0.1:6379).")
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            help="redis://host:port[/db] for --store redis (default: $FULCRUM_REDIS_URL or redis://127.0.0.1:6379)."
+        ),
     ] = None,
-    bundle: Annotated[Path | None, typer.Option(
-        help="A bundle whose item embeddings fill the item_embedding view.")] = None,
-    full: Annotated[bool, typer.Option(
-        help="Materialise everything (feast materialize) instead of incrementally.")] = False,
+    bundle: Annotated[
+        Path | None, typer.Option(help="A bundle whose item embeddings fill the item_embedding view.")
+    ] = None,
+    full: Annotated[
+        bool, typer.Option(help="Materialise everything (feast materialize) instead of incrementally.")
+    ] = False,
 ) -> None:
     """Compute the batch feature tables, write them as the repo's parquet sources, apply, materialise."""
     from rich.console import Console
@@ -81,6 +92,7 @@ def apply(
         raise typer.BadParameter(f"{bundle} is not a folder", param_hint="--bundle")
     if redis_url is not None:
         from online.features.store import redis_connection_string
+
         try:
             redis_connection_string(redis_url)
         except ValueError as e:
@@ -92,23 +104,38 @@ def apply(
         events, items = _read_events(data)
     read_s = time.perf_counter() - t0
     n_snapshots = events[events[S.USER_ID].notna()].groupby([S.USER_ID, S.TIMESTAMP]).ngroups
-    console.print(f"read {len(events):,} events, {0 if items is None else len(items):,} items "
-                  f"from {data} in {read_s:.1f} s")
+    console.print(
+        f"read {len(events):,} events, {0 if items is None else len(items):,} items "
+        f"from {data} in {read_s:.1f} s"
+    )
 
     from offline.features.pipeline import build_features
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         user_task = progress.add_task("user snapshots", total=n_snapshots)
         step_task = progress.add_task("steps", total=6)
 
         def on_step(name: str) -> None:
-            progress.update(step_task, description=f"step: {name}", advance=0 if name == "user_behaviour" else 1)
+            progress.update(
+                step_task, description=f"step: {name}", advance=0 if name == "user_behaviour" else 1
+            )
 
         try:
             summary = build_features(
-                events, repo, items=items, store=store, redis_url=redis_url, bundle=bundle,
-                full_materialize=full, on_step=on_step,
+                events,
+                repo,
+                items=items,
+                store=store,
+                redis_url=redis_url,
+                bundle=bundle,
+                full_materialize=full,
+                on_step=on_step,
                 user_progress=lambda n: progress.advance(user_task, n),
             )
         except ConnectionError as e:
@@ -126,7 +153,8 @@ def apply(
         table.add_row(step, f"{secs:.2f}", "" if rows is None else f"{rows:,}")
     console.print(table)
     console.print(
-        f"views: " + ", ".join(f"{v} {n:,} rows" for v, n in summary.rows.items())
+        "views: "
+        + ", ".join(f"{v} {n:,} rows" for v, n in summary.rows.items())
         + f"; entities: {summary.entities['users']:,} users, {summary.entities['items']:,} items; "
         f"applied {summary.applied}; total {time.perf_counter() - t0:.1f} s"
     )

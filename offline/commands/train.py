@@ -33,9 +33,13 @@ def _summary(info: dict, run_dir: Path) -> None:
     for name in ("validation", "test_selfcheck"):
         v = m.get(name) or {}
         if v:
-            table.add_row(f"{name} NDCG@10 / Recall@10", f"{v.get('ndcg@10', 0):.4f} / {v.get('recall@10', 0):.4f}")
-            table.add_row(f"{name} coverage@10 / tail share@10",
-                          f"{v.get('coverage@10', 0):.3f} / {v.get('tail_share@10', 0):.3f}")
+            table.add_row(
+                f"{name} NDCG@10 / Recall@10", f"{v.get('ndcg@10', 0):.4f} / {v.get('recall@10', 0):.4f}"
+            )
+            table.add_row(
+                f"{name} coverage@10 / tail share@10",
+                f"{v.get('coverage@10', 0):.3f} / {v.get('tail_share@10', 0):.3f}",
+            )
     table.add_row("best epoch", str(m.get("best_epoch")))
     table.add_row("ranking head", f"{info['ranker']['source']} {info['ranker']['note']}".strip())
     for k, v in info["timings"].items():
@@ -46,8 +50,12 @@ def _summary(info: dict, run_dir: Path) -> None:
 
 
 def train(
-    data: Annotated[Path, typer.Option(help="Prepared data folder (fulcrum data prepare).")] = Path("artifacts/data"),
-    config: Annotated[Path | None, typer.Option(help="YAML training config; omitted = embedded defaults.")] = None,
+    data: Annotated[Path, typer.Option(help="Prepared data folder (fulcrum data prepare).")] = Path(
+        "artifacts/data"
+    ),
+    config: Annotated[
+        Path | None, typer.Option(help="YAML training config; omitted = embedded defaults.")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Run folder to write.")] = Path("artifacts/run"),
     bundle_out: Annotated[Path | None, typer.Option(help="Also export a bundle into this folder.")] = None,
     progress: Annotated[bool, typer.Option(help="Progress bars.")] = True,

@@ -34,8 +34,15 @@ def _load_run(run_dir: Path):
     from offline.model.text_tower import TextTower, load_bert, load_tokenizer
     from offline.model.user_tower import UserTower
 
-    for name in (tr.RUN_JSON, tr.TOWERS, tr.RANKER_PT, tr.SAMPLES, "items.parquet", "item_embeddings.npy",
-                 f"{tr.BERT_DIR}/tokenizer.json"):
+    for name in (
+        tr.RUN_JSON,
+        tr.TOWERS,
+        tr.RANKER_PT,
+        tr.SAMPLES,
+        "items.parquet",
+        "item_embeddings.npy",
+        f"{tr.BERT_DIR}/tokenizer.json",
+    ):
         if not (run_dir / name).is_file():
             raise ExportError(f"{run_dir}: {name} missing (is this a `fulcrum train` run folder?)")
     info = json.loads((run_dir / tr.RUN_JSON).read_text())
@@ -54,13 +61,14 @@ def _text_feeds(tok, texts: list[str], batch: int = 16) -> list[dict[str, np.nda
 
     feeds = []
     for s in range(0, len(texts), batch):
-        ids, mask = tokenize(tok, texts[s:s + batch])
+        ids, mask = tokenize(tok, texts[s : s + batch])
         feeds.append({bf.IN_INPUT_IDS: ids, bf.IN_ATTENTION_MASK: mask})
     return feeds
 
 
-def export_bundle(run_dir: str | Path, out_root: str | Path, int8_min_cosine: float | None = None,
-                  tamper: Any = None) -> Path:
+def export_bundle(
+    run_dir: str | Path, out_root: str | Path, int8_min_cosine: float | None = None, tamper: Any = None
+) -> Path:
     """Build, check and publish a bundle; returns ``<out_root>/<version>`` (LATEST points to it).
 
     ``tamper`` (tests only) is called with the temporary folder after the ONNX files are written
@@ -90,7 +98,11 @@ def export_bundle(run_dir: str | Path, out_root: str | Path, int8_min_cosine: fl
         items = pd.read_parquet(tmp / bf.ITEMS)
         rng = np.random.default_rng(0)
         pick = rng.choice(len(items), size=min(64, len(items)), replace=False)
-        texts = [render_item_text(t) for t in items["text"].iloc[pick]] + ["red heart", "", "a b c d e f g h i j"]
+        texts = [render_item_text(t) for t in items["text"].iloc[pick]] + [
+            "red heart",
+            "",
+            "a b c d e f g h i j",
+        ]
         text_feeds = _text_feeds(tok, texts)
         hist = samples["hist_items"]
         if len(hist) == 0:
@@ -98,23 +110,34 @@ def export_bundle(run_dir: str | Path, out_root: str | Path, int8_min_cosine: fl
         user_feeds = []
         for s in range(0, len(hist), 16):
             sl = slice(s, s + 16)
-            user_feeds.append({bf.IN_HIST_EMB: emb[hist[sl]], bf.IN_HIST_TYPE: samples["hist_type"][sl],
-                               bf.IN_HIST_AGE: samples["hist_age"][sl].astype(np.float32),
-                               bf.IN_HIST_MASK: samples["hist_mask"][sl].astype(np.float32)})
+            user_feeds.append(
+                {
+                    bf.IN_HIST_EMB: emb[hist[sl]],
+                    bf.IN_HIST_TYPE: samples["hist_type"][sl],
+                    bf.IN_HIST_AGE: samples["hist_age"][sl].astype(np.float32),
+                    bf.IN_HIST_MASK: samples["hist_mask"][sl].astype(np.float32),
+                }
+            )
         user_feeds.append({k: v[:2, -7:] for k, v in user_feeds[0].items()})  # another T
         feats = samples["rank_features"].astype(np.float32)
         if len(feats) == 0:
             feats = np.zeros((4, len(RANK_FEATURES)), dtype=np.float32)
-        rank_feeds = [{bf.IN_FEATURES: feats[s:s + 32]} for s in range(0, len(feats), 32)]
+        rank_feeds = [{bf.IN_FEATURES: feats[s : s + 32]} for s in range(0, len(feats), 32)]
 
         # ---- ONNX --------------------------------------------------------------------------
         f0 = text_feeds[0]
-        og.export_item_encoder(tower, torch.from_numpy(f0[bf.IN_INPUT_IDS]),
-                               torch.from_numpy(f0[bf.IN_ATTENTION_MASK]), tmp / bf.ITEM_ENCODER)
-        og.export_user_encoder(user, tuple(torch.from_numpy(v) for v in user_feeds[0].values()),
-                               tmp / bf.USER_ENCODER)
-        wrapped_ranker = og.export_ranker(ranker, torch.from_numpy(rank_feeds[0][bf.IN_FEATURES]),
-                                          tmp / bf.RANKER)
+        og.export_item_encoder(
+            tower,
+            torch.from_numpy(f0[bf.IN_INPUT_IDS]),
+            torch.from_numpy(f0[bf.IN_ATTENTION_MASK]),
+            tmp / bf.ITEM_ENCODER,
+        )
+        og.export_user_encoder(
+            user, tuple(torch.from_numpy(v) for v in user_feeds[0].values()), tmp / bf.USER_ENCODER
+        )
+        wrapped_ranker = og.export_ranker(
+            ranker, torch.from_numpy(rank_feeds[0][bf.IN_FEATURES]), tmp / bf.RANKER
+        )
         if tamper is not None:
             tamper(tmp)
 
@@ -124,6 +147,7 @@ def export_bundle(run_dir: str | Path, out_root: str | Path, int8_min_cosine: fl
                     out = module(*(torch.from_numpy(v) for v in feed.values()))
                 outs = out if isinstance(out, tuple) else (out,)
                 return [o.numpy() for o in outs]
+
             return run
 
         parity = {
@@ -139,22 +163,37 @@ def export_bundle(run_dir: str | Path, out_root: str | Path, int8_min_cosine: fl
         level = root.level
         root.setLevel(max(level, logging.WARNING))  # onnxruntime.quantization logs per tensor on root
         try:
-            int8 = quantize_item_encoder(tmp / bf.ITEM_ENCODER, tmp / bf.ITEM_ENCODER_INT8, text_feeds, min_cos)
+            int8 = quantize_item_encoder(
+                tmp / bf.ITEM_ENCODER, tmp / bf.ITEM_ENCODER_INT8, text_feeds, min_cos
+            )
         finally:
             root.setLevel(level)
-        log.info("int8 item encoder: cosine %.4f, speed-up %.2fx, kept=%s", int8["cosine_mean"],
-                 int8["speedup"], int8["kept"])
+        log.info(
+            "int8 item encoder: cosine %.4f, speed-up %.2fx, kept=%s",
+            int8["cosine_mean"],
+            int8["speedup"],
+            int8["kept"],
+        )
 
         # ---- manifest ----------------------------------------------------------------------
         dim = int(emb.shape[1])
         models = {
-            "item_encoder": {"file": bf.ITEM_ENCODER, "role": "item and query text encoder",
-                             "int8_file": bf.ITEM_ENCODER_INT8 if int8["kept"] else None,
-                             **og.io_signature(tmp / bf.ITEM_ENCODER, {bf.OUT_EMBEDDING: ["batch", dim]})},
-            "user_encoder": {"file": bf.USER_ENCODER,
-                             **og.io_signature(tmp / bf.USER_ENCODER, {bf.OUT_USER_EMBEDDING: ["batch", dim]}),
-                             "notes": "no positional encoding: order via hist_age_days; any padding side"},
-            "ranker": {"file": bf.RANKER, "source": info.get("ranker", {}), **og.io_signature(tmp / bf.RANKER)},
+            "item_encoder": {
+                "file": bf.ITEM_ENCODER,
+                "role": "item and query text encoder",
+                "int8_file": bf.ITEM_ENCODER_INT8 if int8["kept"] else None,
+                **og.io_signature(tmp / bf.ITEM_ENCODER, {bf.OUT_EMBEDDING: ["batch", dim]}),
+            },
+            "user_encoder": {
+                "file": bf.USER_ENCODER,
+                **og.io_signature(tmp / bf.USER_ENCODER, {bf.OUT_USER_EMBEDDING: ["batch", dim]}),
+                "notes": "no positional encoding: order via hist_age_days; any padding side",
+            },
+            "ranker": {
+                "file": bf.RANKER,
+                "source": info.get("ranker", {}),
+                **og.io_signature(tmp / bf.RANKER),
+            },
         }
         lengths = info["max_lengths"]
         body = {
@@ -165,12 +204,20 @@ def export_bundle(run_dir: str | Path, out_root: str | Path, int8_min_cosine: fl
             "item_count": int(emb.shape[0]),
             "max_lengths": {"text": lengths["item_text_tokens"], "history": lengths["history_events"]},
             "text_template": info["text_template"],
-            "tokenizer": {"file": bf.TOKENIZER, "truncation": lengths["item_text_tokens"], "padding": "right"},
+            "tokenizer": {
+                "file": bf.TOKENIZER,
+                "truncation": lengths["item_text_tokens"],
+                "padding": "right",
+            },
             "event_type_codes": EVENT_TYPE_CODE,
             "rank_features": list(RANK_FEATURES),
             "item_embeddings": info.get("item_embeddings", ""),
-            "metrics": {**info["metrics"], "parity_max_abs_diff": parity, "int8_item_encoder": int8,
-                        "timings": info.get("timings", {})},
+            "metrics": {
+                **info["metrics"],
+                "parity_max_abs_diff": parity,
+                "int8_item_encoder": int8,
+                "timings": info.get("timings", {}),
+            },
             "train_created_at": info.get("created_at"),
             "counts": info.get("counts", {}),
         }

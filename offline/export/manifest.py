@@ -23,10 +23,18 @@ _REPO = Path(__file__).resolve().parents[2]
 
 def git_commit() -> dict[str, Any]:
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=_REPO, capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=_REPO,
-                                    capture_output=True, text=True, timeout=10).stdout.strip())
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=_REPO, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=_REPO,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+        )
         return {"commit": sha, "dirty": dirty}
     except (OSError, subprocess.SubprocessError):
         return {"commit": "unknown", "dirty": None}
@@ -34,8 +42,11 @@ def git_commit() -> dict[str, Any]:
 
 def file_hashes(folder: Path) -> dict[str, str]:
     """sha256 of every file under ``folder`` except the manifest (relative posix paths)."""
-    return {p.relative_to(folder).as_posix(): bf.sha256_file(p)
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != bf.MANIFEST}
+    return {
+        p.relative_to(folder).as_posix(): bf.sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != bf.MANIFEST
+    }
 
 
 def bundle_version(files: dict[str, str], now: datetime) -> str:

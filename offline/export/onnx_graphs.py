@@ -33,19 +33,43 @@ class _RankerOutputs(nn.Module):
         return out[:, 0], out[:, 1]
 
 
-def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str],
-            axes: dict[str, dict[int, str]]) -> None:
+def _export(
+    module: nn.Module,
+    args: tuple,
+    path: Path,
+    inputs: list[str],
+    outputs: list[str],
+    axes: dict[str, dict[int, str]],
+) -> None:
     module.eval()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # legacy-exporter deprecation and tracer notices
-        torch.onnx.export(module, args, str(path), dynamo=False, opset_version=OPSET, input_names=inputs,
-                          output_names=outputs, dynamic_axes=axes, do_constant_folding=True)
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=axes,
+            do_constant_folding=True,
+        )
 
 
 def export_item_encoder(tower: nn.Module, ids: torch.Tensor, mask: torch.Tensor, path: Path) -> None:
-    _export(tower, (ids, mask), path, [bf.IN_INPUT_IDS, bf.IN_ATTENTION_MASK], [bf.OUT_EMBEDDING],
-            {bf.IN_INPUT_IDS: {0: "batch", 1: "seq"}, bf.IN_ATTENTION_MASK: {0: "batch", 1: "seq"},
-             bf.OUT_EMBEDDING: {0: "batch"}})
+    _export(
+        tower,
+        (ids, mask),
+        path,
+        [bf.IN_INPUT_IDS, bf.IN_ATTENTION_MASK],
+        [bf.OUT_EMBEDDING],
+        {
+            bf.IN_INPUT_IDS: {0: "batch", 1: "seq"},
+            bf.IN_ATTENTION_MASK: {0: "batch", 1: "seq"},
+            bf.OUT_EMBEDDING: {0: "batch"},
+        },
+    )
 
 
 def export_user_encoder(user: nn.Module, sample: tuple[torch.Tensor, ...], path: Path) -> None:
@@ -58,8 +82,14 @@ def export_user_encoder(user: nn.Module, sample: tuple[torch.Tensor, ...], path:
 def export_ranker(ranker: nn.Module, features: torch.Tensor, path: Path) -> nn.Module:
     """Exports and returns the wrapped module whose outputs the ONNX graph reproduces."""
     wrapped = _RankerOutputs(ranker).eval()
-    _export(wrapped, (features,), path, [bf.IN_FEATURES], [bf.OUT_PURCHASE, bf.OUT_CANCEL],
-            {bf.IN_FEATURES: {0: "batch"}, bf.OUT_PURCHASE: {0: "batch"}, bf.OUT_CANCEL: {0: "batch"}})
+    _export(
+        wrapped,
+        (features,),
+        path,
+        [bf.IN_FEATURES],
+        [bf.OUT_PURCHASE, bf.OUT_CANCEL],
+        {bf.IN_FEATURES: {0: "batch"}, bf.OUT_PURCHASE: {0: "batch"}, bf.OUT_CANCEL: {0: "batch"}},
+    )
     return wrapped
 
 
@@ -75,8 +105,13 @@ def io_signature(path: Path, known: dict[str, list] | None = None) -> dict[str, 
         for v in values:
             t = v.type.tensor_type
             shape = [d.dim_param or (d.dim_value if d.HasField("dim_value") else None) for d in t.shape.dim]
-            out.append({"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name,
-                        "shape": (known or {}).get(v.name, shape)})
+            out.append(
+                {
+                    "name": v.name,
+                    "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name,
+                    "shape": (known or {}).get(v.name, shape),
+                }
+            )
         return out
 
     return {"inputs": describe(model.graph.input), "outputs": describe(model.graph.output)}

@@ -21,8 +21,11 @@ def ort_session(path: Path, threads: int = 1):
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def max_abs_diff(path: Path, feeds: Sequence[dict[str, np.ndarray]],
-                 reference: Callable[[dict[str, np.ndarray]], Sequence[np.ndarray]]) -> float:
+def max_abs_diff(
+    path: Path,
+    feeds: Sequence[dict[str, np.ndarray]],
+    reference: Callable[[dict[str, np.ndarray]], Sequence[np.ndarray]],
+) -> float:
     """Largest |ORT - torch| over every output of every feed."""
     sess = ort_session(path)
     worst = 0.0
@@ -45,5 +48,7 @@ def check_parity(name: str, path: Path, feeds, reference, tol: float = FP32_TOLE
     """Raise ExportError when the graph drifts from PyTorch by more than ``tol``."""
     diff = max_abs_diff(path, feeds, reference)
     if not diff <= tol:
-        raise ExportError(f"{name}: ONNX Runtime differs from PyTorch by {diff:.3g} (> {tol:g}); bundle refused")
+        raise ExportError(
+            f"{name}: ONNX Runtime differs from PyTorch by {diff:.3g} (> {tol:g}); bundle refused"
+        )
     return diff

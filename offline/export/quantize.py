@@ -24,7 +24,9 @@ def _timed(sess, feeds, repeats: int = 3) -> tuple[list[np.ndarray], float]:
     return outs, (time.perf_counter() - t) / repeats
 
 
-def quantize_item_encoder(fp32: Path, out: Path, feeds: list[dict[str, np.ndarray]], min_cosine: float) -> dict:
+def quantize_item_encoder(
+    fp32: Path, out: Path, feeds: list[dict[str, np.ndarray]], min_cosine: float
+) -> dict:
     """Write ``out`` when it passes; returns the measured figures (and whether it was kept)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -38,8 +40,14 @@ def quantize_item_encoder(fp32: Path, out: Path, feeds: list[dict[str, np.ndarra
         b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
         cos.append((a * b).sum(1))
     c = np.concatenate(cos)
-    info = {"cosine_mean": float(c.mean()), "cosine_min": float(c.min()), "speedup": float(t32 / max(t8, 1e-9)),
-            "fp32_size": fp32.stat().st_size, "int8_size": tmp.stat().st_size, "min_cosine": min_cosine}
+    info = {
+        "cosine_mean": float(c.mean()),
+        "cosine_min": float(c.min()),
+        "speedup": float(t32 / max(t8, 1e-9)),
+        "fp32_size": fp32.stat().st_size,
+        "int8_size": tmp.stat().st_size,
+        "min_cosine": min_cosine,
+    }
     info["kept"] = bool(info["cosine_mean"] >= min_cosine)
     if info["kept"]:
         tmp.replace(out)

@@ -54,7 +54,9 @@ def placeholder_rows(inter, item_stats, scorer, rng: np.random.Generator, n_user
     """(features [R, F], purchase label [R], cancel label [R]) from train-split histories."""
     ids = item_stats["item_id"].astype(str).tolist()
     first = item_stats["first_seen"]
-    first_s = np.array([t.timestamp() if t is not None and t == t else np.nan for t in first], dtype=np.float64)
+    first_s = np.array(
+        [t.timestamp() if t is not None and t == t else np.nan for t in first], dtype=np.float64
+    )
     n = len(ids)
     pop = 1.0 - item_stats["popularity_rank"].to_numpy(np.float64) / max(1, n)
     users = rng.choice(len(inter.user_ids), size=min(n_users, len(inter.user_ids)), replace=False)
@@ -66,19 +68,29 @@ def placeholder_rows(inter, item_stats, scorer, rng: np.random.Generator, n_user
             continue
         cut = int(rng.integers(1, len(items)))
         prof = UserProfile(
-            user_id=str(inter.user_ids[u]), recent_items=tuple(ids[i] for i in items[:cut]),
-            recent_types=tuple(_CODE_NAME[c] for c in codes[:cut]), recent_times=tuple(ts[:cut].tolist()),
+            user_id=str(inter.user_ids[u]),
+            recent_items=tuple(ids[i] for i in items[:cut]),
+            recent_types=tuple(_CODE_NAME[c] for c in codes[:cut]),
+            recent_times=tuple(ts[:cut].tolist()),
             purchase_count=float((codes[:cut] == EVENT_TYPE_CODE["PURCHASE"]).sum()),
             cancel_count=float((codes[:cut] == EVENT_TYPE_CODE["CANCEL"]).sum()),
-            distinct_items=float(len(set(items[:cut].tolist()))), last_active=float(ts[cut - 1]),
-            bought=frozenset(ids[i] for i, c in zip(items[:cut], codes[:cut], strict=True)
-                             if c == EVENT_TYPE_CODE["PURCHASE"]),
+            distinct_items=float(len(set(items[:cut].tolist()))),
+            last_active=float(ts[cut - 1]),
+            bought=frozenset(
+                ids[i]
+                for i, c in zip(items[:cut], codes[:cut], strict=True)
+                if c == EVENT_TYPE_CODE["PURCHASE"]
+            ),
         )
         cand = np.array([items[cut], int(rng.integers(0, n))])
-        stats = ItemStats(item_ids=tuple(ids[i] for i in cand), purchases=item_stats["purchases"].to_numpy()[cand],
-                          cancel_rate=item_stats["cancel_rate"].to_numpy()[cand],
-                          price=item_stats["price"].to_numpy(np.float64)[cand], first_seen=first_s[cand],
-                          popularity_pct=pop[cand])
+        stats = ItemStats(
+            item_ids=tuple(ids[i] for i in cand),
+            purchases=item_stats["purchases"].to_numpy()[cand],
+            cancel_rate=item_stats["cancel_rate"].to_numpy()[cand],
+            price=item_stats["price"].to_numpy(np.float64)[cand],
+            first_seen=first_s[cand],
+            popularity_pct=pop[cand],
+        )
         scores = scorer([prof], [stats.item_ids])[0]
         xs.append(rank_features(prof, stats, scores, now=float(ts[cut])))
         yp += [1.0, 0.0]
@@ -89,7 +101,9 @@ def placeholder_rows(inter, item_stats, scorer, rng: np.random.Generator, n_user
     return np.concatenate(xs), np.asarray(yp), np.asarray(yc)
 
 
-def train_placeholder(x: np.ndarray, yp: np.ndarray, yc: np.ndarray, seed: int, steps: int = 200) -> PlaceholderRanker:
+def train_placeholder(
+    x: np.ndarray, yp: np.ndarray, yc: np.ndarray, seed: int, steps: int = 200
+) -> PlaceholderRanker:
     torch.manual_seed(seed)
     m = PlaceholderRanker()
     if len(x):
@@ -108,8 +122,9 @@ def train_placeholder(x: np.ndarray, yp: np.ndarray, yc: np.ndarray, seed: int, 
     return m.eval()
 
 
-def build_ranker(source: str, data_dir: Path, inter, item_stats, scorer, seed: int,
-                 ranker_config: dict | None = None) -> RankerResult:
+def build_ranker(
+    source: str, data_dir: Path, inter, item_stats, scorer, seed: int, ranker_config: dict | None = None
+) -> RankerResult:
     if source not in ("auto", "ranking", "placeholder"):
         raise ValueError(f"ranker source {source!r}: expected auto, ranking or placeholder")
     note = ""
@@ -122,10 +137,12 @@ def build_ranker(source: str, data_dir: Path, inter, item_stats, scorer, seed: i
             note = f"offline.ranking.train not importable ({e})"
         else:
             try:
-                trained = train_ranker(data_dir, dict(ranker_config or {}), score_fn=scorer,
-                                       scorer_name=f"two-tower-{seed}")
-                return RankerResult(trained.module.eval(), "ranking", dict(trained.metrics),
-                                    f"method={trained.config.method}")
+                trained = train_ranker(
+                    data_dir, dict(ranker_config or {}), score_fn=scorer, scorer_name=f"two-tower-{seed}"
+                )
+                return RankerResult(
+                    trained.module.eval(), "ranking", dict(trained.metrics), f"method={trained.config.method}"
+                )
             except Exception as e:  # auto: fall back, loudly
                 if source == "ranking":
                     raise

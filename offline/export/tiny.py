@@ -22,8 +22,13 @@ TINY_CONFIG: dict = {
 }
 
 
-def build_tiny_bundle(out_dir: str | Path, seed: int = 0, ranker: str = "placeholder",
-                      bert_dir: str | Path | None = None, overrides: dict | None = None) -> Path:
+def build_tiny_bundle(
+    out_dir: str | Path,
+    seed: int = 0,
+    ranker: str = "placeholder",
+    bert_dir: str | Path | None = None,
+    overrides: dict | None = None,
+) -> Path:
     """Write data/, bert/ (unless ``bert_dir``), run/ and bundles/<version> under ``out_dir``;
     returns the bundle folder. ``ranker``: placeholder (fast, default), auto or ranking."""
     from offline.export.bundle import export_bundle
@@ -32,7 +37,11 @@ def build_tiny_bundle(out_dir: str | Path, seed: int = 0, ranker: str = "placeho
 
     out = Path(out_dir)
     data = write_synthetic_prepared(out / "data", seed=seed)
-    bert = Path(bert_dir) if bert_dir is not None else build_tiny_bert(out / "bert", synthetic_words(), seed=seed)
+    bert = (
+        Path(bert_dir)
+        if bert_dir is not None
+        else build_tiny_bert(out / "bert", synthetic_words(), seed=seed)
+    )
     cfg_dict = {**TINY_CONFIG, "seed": seed, "ranker": ranker}
     cfg_dict["text"] = {**TINY_CONFIG["text"], "model_path": str(bert)}
     for key, value in (overrides or {}).items():

@@ -28,7 +28,8 @@ def build_tiny_tokenizer(words: Iterable[str]):
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
         special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
     )
     tok.decoder = decoders.WordPiece()
@@ -45,8 +46,12 @@ def build_tiny_bert(out_dir: str | Path, words: Iterable[str] = (), seed: int = 
     tok = build_tiny_tokenizer(words)
     torch.manual_seed(seed)
     cfg = BertConfig(
-        vocab_size=tok.get_vocab_size(), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=128, max_position_embeddings=128,
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=128,
     )
     BertModel(cfg).save_pretrained(str(out))
     tok.save(str(out / "tokenizer.json"))

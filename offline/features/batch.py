@@ -84,21 +84,26 @@ def user_snapshots(events: pd.DataFrame, progress: ProgressFn | None = None) -> 
 
 
 def _item_events(events: pd.DataFrame, items: pd.DataFrame | None) -> pd.DataFrame:
-    ev = pd.DataFrame({
-        "item": events[S.ITEM_ID].astype(str).to_numpy(),
-        "type": events[S.EVENT_TYPE].astype(str).to_numpy(),
-        "ns": _epoch_ns(events[S.TIMESTAMP]),
-        "price": pd.to_numeric(events[S.PRICE], errors="coerce").to_numpy(dtype=float)
-        if S.PRICE in events.columns else np.nan,
-    })
+    ev = pd.DataFrame(
+        {
+            "item": events[S.ITEM_ID].astype(str).to_numpy(),
+            "type": events[S.EVENT_TYPE].astype(str).to_numpy(),
+            "ns": _epoch_ns(events[S.TIMESTAMP]),
+            "price": pd.to_numeric(events[S.PRICE], errors="coerce").to_numpy(dtype=float)
+            if S.PRICE in events.columns
+            else np.nan,
+        }
+    )
     if items is not None and len(items):
         cat = items[items[S.FIRST_SEEN].notna()]
-        ups = pd.DataFrame({
-            "item": cat[S.ITEM_ID].astype(str).to_numpy(),
-            "type": S.EventType.ITEM_UPSERT.value,
-            "ns": _epoch_ns(cat[S.FIRST_SEEN]),
-            "price": pd.to_numeric(cat[S.PRICE], errors="coerce").to_numpy(dtype=float),
-        })
+        ups = pd.DataFrame(
+            {
+                "item": cat[S.ITEM_ID].astype(str).to_numpy(),
+                "type": S.EventType.ITEM_UPSERT.value,
+                "ns": _epoch_ns(cat[S.FIRST_SEEN]),
+                "price": pd.to_numeric(cat[S.PRICE], errors="coerce").to_numpy(dtype=float),
+            }
+        )
         ev = pd.concat([ups, ev], ignore_index=True)  # an upsert precedes same-instant events
     ev = ev[ev["type"].isin(S.EVENT_TYPES)]
     return ev.iloc[np.argsort(ev["ns"].to_numpy(), kind="stable")].reset_index(drop=True)
@@ -131,8 +136,14 @@ def item_snapshots(events: pd.DataFrame, items: pd.DataFrame | None = None) -> p
     priced = t.isin([S.EventType.PURCHASE.value, S.EventType.ITEM_UPSERT.value]) & (ev["price"] > 0)
     ev["last_price"] = ev["price"].where(priced)
     g = ev.groupby(["item", "day"], sort=True)
-    daily = g.agg(p=("p", "sum"), i=("i", "sum"), c=("c", "sum"), x=("x", "sum"),
-                  first=("ns", "min"), last_price=("last_price", "last"))
+    daily = g.agg(
+        p=("p", "sum"),
+        i=("i", "sum"),
+        c=("c", "sum"),
+        x=("x", "sum"),
+        first=("ns", "min"),
+        last_price=("last_price", "last"),
+    )
     daily = daily.reset_index()
     per_item = daily.groupby("item", sort=False)
     cum = per_item[["p", "i", "c", "x"]].cumsum()
@@ -149,49 +160,58 @@ def item_snapshots(events: pd.DataFrame, items: pd.DataFrame | None = None) -> p
     end_ns = (daily["day"].to_numpy() + 1) * _NS_PER_DAY - 1_000  # 23:59:59.999999
     purchases, cancels = cum["p"].to_numpy(), cum["x"].to_numpy()
     total = purchases + cancels
-    out = pd.DataFrame({
-        fn.ITEM_KEY: daily["item"].to_numpy(),
-        fn.EVENT_TS: _ts_from_ns(end_ns),
-        fn.ITEM_AS_OF: end_ns / _NS_PER_S,
-        fn.ITEM_PURCHASES: purchases.astype(np.int64),
-        fn.ITEM_IMPRESSIONS: cum["i"].to_numpy(dtype=np.int64),
-        fn.ITEM_CLICKS: cum["c"].to_numpy(dtype=np.int64),
-        fn.ITEM_CANCELS: cancels.astype(np.int64),
-        fn.ITEM_CANCEL_RATE: np.divide(cancels, total, out=np.zeros(len(total)), where=total > 0),
-        fn.ITEM_PRICE: price.to_numpy(dtype=float),
-        fn.ITEM_FIRST_SEEN: first.to_numpy(dtype=np.int64) / _NS_PER_S,
-        fn.ITEM_POPULARITY_RANK: ranks[row, col],
-    })
+    out = pd.DataFrame(
+        {
+            fn.ITEM_KEY: daily["item"].to_numpy(),
+            fn.EVENT_TS: _ts_from_ns(end_ns),
+            fn.ITEM_AS_OF: end_ns / _NS_PER_S,
+            fn.ITEM_PURCHASES: purchases.astype(np.int64),
+            fn.ITEM_IMPRESSIONS: cum["i"].to_numpy(dtype=np.int64),
+            fn.ITEM_CLICKS: cum["c"].to_numpy(dtype=np.int64),
+            fn.ITEM_CANCELS: cancels.astype(np.int64),
+            fn.ITEM_CANCEL_RATE: np.divide(cancels, total, out=np.zeros(len(total)), where=total > 0),
+            fn.ITEM_PRICE: price.to_numpy(dtype=float),
+            fn.ITEM_FIRST_SEEN: first.to_numpy(dtype=np.int64) / _NS_PER_S,
+            fn.ITEM_POPULARITY_RANK: ranks[row, col],
+        }
+    )
     return out.sort_values([fn.EVENT_TS, fn.ITEM_KEY], kind="stable").reset_index(drop=True)
 
 
 def user_embeddings_empty() -> pd.DataFrame:
-    return pd.DataFrame({
-        fn.USER_KEY: pd.Series([], dtype=object),
-        fn.EVENT_TS: pd.Series([], dtype="datetime64[ns, UTC]"),
-        fn.USER_EMBEDDING: pd.Series([], dtype=object),
-    })
+    return pd.DataFrame(
+        {
+            fn.USER_KEY: pd.Series([], dtype=object),
+            fn.EVENT_TS: pd.Series([], dtype="datetime64[ns, UTC]"),
+            fn.USER_EMBEDDING: pd.Series([], dtype=object),
+        }
+    )
 
 
-def item_embedding_rows(item_ids: list[str], texts: list[str], embeddings: np.ndarray | None,
-                        at: pd.Timestamp) -> pd.DataFrame:
+def item_embedding_rows(
+    item_ids: list[str], texts: list[str], embeddings: np.ndarray | None, at: pd.Timestamp
+) -> pd.DataFrame:
     """``item_embedding`` rows (all stamped ``at``); no embeddings -> an empty table."""
     if embeddings is None or not len(item_ids):
-        return pd.DataFrame({
-            fn.ITEM_KEY: pd.Series([], dtype=object),
-            fn.EVENT_TS: pd.Series([], dtype="datetime64[ns, UTC]"),
-            fn.ITEM_EMBEDDING: pd.Series([], dtype=object),
-            fn.ITEM_TEXT: pd.Series([], dtype=object),
-        })
+        return pd.DataFrame(
+            {
+                fn.ITEM_KEY: pd.Series([], dtype=object),
+                fn.EVENT_TS: pd.Series([], dtype="datetime64[ns, UTC]"),
+                fn.ITEM_EMBEDDING: pd.Series([], dtype=object),
+                fn.ITEM_TEXT: pd.Series([], dtype=object),
+            }
+        )
     emb = np.asarray(embeddings, dtype=np.float32)
     if emb.shape[0] != len(item_ids):
         raise ValueError(f"item embeddings: {emb.shape[0]} rows for {len(item_ids)} items")
-    return pd.DataFrame({
-        fn.ITEM_KEY: list(item_ids),
-        fn.EVENT_TS: pd.Series([pd.Timestamp(at).tz_convert("UTC")] * len(item_ids)),
-        fn.ITEM_EMBEDDING: [e.tolist() for e in emb],
-        fn.ITEM_TEXT: list(texts),
-    })
+    return pd.DataFrame(
+        {
+            fn.ITEM_KEY: list(item_ids),
+            fn.EVENT_TS: pd.Series([pd.Timestamp(at).tz_convert("UTC")] * len(item_ids)),
+            fn.ITEM_EMBEDDING: [e.tolist() for e in emb],
+            fn.ITEM_TEXT: list(texts),
+        }
+    )
 
 
 def write_parquet(frame: pd.DataFrame, view: str, data_dir: Path) -> Path:
@@ -200,10 +220,14 @@ def write_parquet(frame: pd.DataFrame, view: str, data_dir: Path) -> Path:
     import pyarrow.parquet as pq
 
     list_types = {
-        fn.RECENT_ITEMS: pa.list_(pa.string()), fn.RECENT_TYPES: pa.list_(pa.string()),
-        fn.RECENT_TIMES: pa.list_(pa.float64()), fn.BOUGHT: pa.list_(pa.string()),
-        fn.CANCELLED: pa.list_(pa.string()), fn.DISLIKED: pa.list_(pa.string()),
-        fn.USER_EMBEDDING: pa.list_(pa.float32()), fn.ITEM_EMBEDDING: pa.list_(pa.float32()),
+        fn.RECENT_ITEMS: pa.list_(pa.string()),
+        fn.RECENT_TYPES: pa.list_(pa.string()),
+        fn.RECENT_TIMES: pa.list_(pa.float64()),
+        fn.BOUGHT: pa.list_(pa.string()),
+        fn.CANCELLED: pa.list_(pa.string()),
+        fn.DISLIKED: pa.list_(pa.string()),
+        fn.USER_EMBEDDING: pa.list_(pa.float32()),
+        fn.ITEM_EMBEDDING: pa.list_(pa.float32()),
     }
     fields = []
     for name in frame.columns:

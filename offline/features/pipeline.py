@@ -77,17 +77,27 @@ def build_features(
         item_rows = batch.item_snapshots(events, items)
     with _timed(summary, "embeddings", on_step):
         # embeddings are model outputs, not history: stamped at the first event so every label sees them
-        at = pd.to_datetime(events[S.TIMESTAMP], utc=True).min() if len(events) else pd.Timestamp("1970-01-02", tz="UTC")
+        at = (
+            pd.to_datetime(events[S.TIMESTAMP], utc=True).min()
+            if len(events)
+            else pd.Timestamp("1970-01-02", tz="UTC")
+        )
         ids, texts, emb = load_bundle_embeddings(bundle) if bundle is not None else ([], [], None)
         item_emb = batch.item_embedding_rows(ids, texts, emb, at)
         user_emb = batch.user_embeddings_empty()
     with _timed(summary, "write_parquet", on_step):
-        for view, frame in ((fn.USER_BEHAVIOUR_VIEW, users), (fn.ITEM_STATS_VIEW, item_rows),
-                            (fn.USER_EMBEDDING_VIEW, user_emb), (fn.ITEM_EMBEDDING_VIEW, item_emb)):
+        for view, frame in (
+            (fn.USER_BEHAVIOUR_VIEW, users),
+            (fn.ITEM_STATS_VIEW, item_rows),
+            (fn.USER_EMBEDDING_VIEW, user_emb),
+            (fn.ITEM_EMBEDDING_VIEW, item_emb),
+        ):
             batch.write_parquet(frame, view, data_dir)
             summary.rows[view] = len(frame)
-    summary.entities = {"users": int(users[fn.USER_KEY].nunique()) if len(users) else 0,
-                        "items": int(item_rows[fn.ITEM_KEY].nunique()) if len(item_rows) else 0}
+    summary.entities = {
+        "users": int(users[fn.USER_KEY].nunique()) if len(users) else 0,
+        "items": int(item_rows[fn.ITEM_KEY].nunique()) if len(item_rows) else 0,
+    }
     with _timed(summary, "feast_apply", on_step):
         fs = open_store(repo, store, redis_url)
         summary.applied = apply_repo(fs, repo)

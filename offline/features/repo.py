@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,8 +61,8 @@ def apply_repo(store: FeatureStore, repo: Path) -> dict[str, int]:
 
 def materialize(store: FeatureStore, end: datetime | None = None, full: bool = False) -> None:
     """Load the newest batch row of every entity into the online store (incremental by default)."""
-    end = end or datetime.now(timezone.utc)
+    end = end or datetime.now(UTC)
     if full:
-        store.materialize(start_date=datetime(1970, 1, 2, tzinfo=timezone.utc), end_date=end)
+        store.materialize(start_date=datetime(1970, 1, 2, tzinfo=UTC), end_date=end)
     else:
         store.materialize_incremental(end_date=end)

@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 LABEL_TIMESTAMP = S.TIMESTAMP
 
 
-def historical_features(store: FeatureStore, labels: pd.DataFrame,
-                        service: str = fn.TRAINING_USER_SERVICE) -> pd.DataFrame:
+def historical_features(
+    store: FeatureStore, labels: pd.DataFrame, service: str = fn.TRAINING_USER_SERVICE
+) -> pd.DataFrame:
     """Label rows joined with the service's features as of each row's ``timestamp``.
 
     ``labels`` needs ``user_id`` and ``timestamp`` (UTC), plus ``item_id`` for
@@ -42,7 +43,9 @@ def historical_features(store: FeatureStore, labels: pd.DataFrame,
     keys = sorted({fn.VIEW_KEY[v] for v in views})
     missing = [c for c in [*keys, LABEL_TIMESTAMP] if c not in labels.columns]
     if missing:
-        raise ValueError(f"labels: missing column(s) {', '.join(missing)} (needed by feature service {service!r})")
+        raise ValueError(
+            f"labels: missing column(s) {', '.join(missing)} (needed by feature service {service!r})"
+        )
     out = labels.rename(columns={LABEL_TIMESTAMP: fn.EVENT_TS}).reset_index(drop=True)
     out[fn.EVENT_TS] = pd.to_datetime(out[fn.EVENT_TS], utc=True).astype("datetime64[ns, UTC]")
     for k in keys:

@@ -19,8 +19,9 @@ import torch
 from offline.train_config import SeqAugConfig, TextAugConfig
 
 
-def augment_sequences(rng: np.random.Generator, types: np.ndarray, age: np.ndarray, mask: np.ndarray,
-                      cfg: SeqAugConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def augment_sequences(
+    rng: np.random.Generator, types: np.ndarray, age: np.ndarray, mask: np.ndarray, cfg: SeqAugConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return augmented copies of (types, age, mask) [B, T]; histories are right-aligned."""
     if not cfg.enabled:
         return types, age, mask
@@ -44,14 +45,15 @@ def augment_sequences(rng: np.random.Generator, types: np.ndarray, age: np.ndarr
             continue
         w = int(rng.integers(2, min(4, len(real)) + 1))
         s = int(rng.integers(0, len(real) - w + 1))
-        pos = real[s:s + w]
+        pos = real[s : s + w]
         age[i, pos] = age[i, rng.permutation(pos)]
     types = np.where(mask > 0, types, 0)
     return types, age, mask
 
 
-def augment_text_states(gen: torch.Generator, hidden: torch.Tensor, mask: torch.Tensor, is_tail: torch.Tensor,
-                        cfg: TextAugConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def augment_text_states(
+    gen: torch.Generator, hidden: torch.Tensor, mask: torch.Tensor, is_tail: torch.Tensor, cfg: TextAugConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Token dropout / word shuffle on cached states [B, L, H] of the rows where ``is_tail``."""
     if not cfg.enabled or not bool(is_tail.any()):
         return hidden, mask

@@ -3,7 +3,8 @@
 A *cut* is a moment a user purchased (a basket). Its history is every behaviour event of the user
 strictly before the cut (the model later sees the last T); its targets are the items the user
 purchased in ``[cut, cut + horizon_days]`` (just that basket when the horizon is 0) and, for the
-``next_new`` target, had never purchased before the cut. One example = (cut, target item).
+``next_new`` target, had never purchased before the cut. One example = (cut, target item);
+the history is encoded once per cut.
 """
 
 from __future__ import annotations
@@ -19,19 +20,31 @@ _DAY = 86_400.0
 
 @dataclass(frozen=True)
 class Examples:
-    user: np.ndarray      # [X] int64 user index
-    hist_end: np.ndarray  # [X] int64 exclusive end of the history in the event arrays
-    time: np.ndarray      # [X] float64 cut time (epoch s)
-    target: np.ndarray    # [X] int64 item index
+    """Cuts (one user history each) and their targets in CSR form: cut c owns
+    ``target[ptr[c]:ptr[c + 1]]``. The user tower runs once per cut, the loss once per target."""
+
+    user: np.ndarray  # [C] int64 user index
+    hist_end: np.ndarray  # [C] int64 exclusive end of the history in the event arrays
+    time: np.ndarray  # [C] float64 cut time (epoch s)
+    ptr: np.ndarray  # [C + 1] int64 offsets into target
+    target: np.ndarray  # [X] int64 item index
 
     def __len__(self) -> int:
         return len(self.target)
 
+    @property
+    def n_cuts(self) -> int:
+        return len(self.user)
 
-def build_examples(inter: Interactions, t_lo: float, t_hi: float, horizon_days: float,
-                   new_only: bool) -> Examples:
+    def cut_of_target(self) -> np.ndarray:
+        return np.repeat(np.arange(self.n_cuts), np.diff(self.ptr))
+
+
+def build_examples(
+    inter: Interactions, t_lo: float, t_hi: float, horizon_days: float, new_only: bool
+) -> Examples:
     """Examples whose cut lies in [t_lo, t_hi) and whose targets lie before t_hi."""
-    us, ends, times, targets = [], [], [], []
+    us, ends, times, sizes, targets = [], [], [], [], []
     horizon = horizon_days * _DAY
     for u in range(len(inter.user_ids)):
         sl = inter.user_slice(u)
@@ -56,19 +69,24 @@ def build_examples(inter: Interactions, t_lo: float, t_hi: float, horizon_days: 
                 tgt = np.array([i for i in tgt.tolist() if first[i] >= cut], dtype=np.int64)
             if len(tgt) == 0:
                 continue
-            us.append(np.full(len(tgt), u))
-            ends.append(np.full(len(tgt), sl.start + end))
-            times.append(np.full(len(tgt), cut))
+            us.append(u)
+            ends.append(sl.start + end)
+            times.append(cut)
+            sizes.append(len(tgt))
             targets.append(tgt)
-    if not targets:
-        z = np.zeros(0, dtype=np.int64)
-        return Examples(z, z, np.zeros(0), z)
-    return Examples(np.concatenate(us).astype(np.int64), np.concatenate(ends).astype(np.int64),
-                    np.concatenate(times).astype(np.float64), np.concatenate(targets).astype(np.int64))
+    ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    return Examples(
+        np.asarray(us, dtype=np.int64),
+        np.asarray(ends, dtype=np.int64),
+        np.asarray(times, dtype=np.float64),
+        ptr,
+        np.concatenate(targets).astype(np.int64) if targets else np.zeros(0, dtype=np.int64),
+    )
 
 
-def history_batch(inter: Interactions, user: np.ndarray, hist_end: np.ndarray, time: np.ndarray,
-                  t_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def history_batch(
+    inter: Interactions, user: np.ndarray, hist_end: np.ndarray, time: np.ndarray, t_len: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Padded last-``t_len`` histories (oldest first, right-aligned) ->
     (item index [B,T] int64, type code [B,T] int64 (0 pad), age days [B,T] float32, mask [B,T] float32)."""
     start = inter.user_start[user]
@@ -83,8 +101,13 @@ def history_batch(inter: Interactions, user: np.ndarray, hist_end: np.ndarray, t
 
 def user_histories(inter: Interactions, at: float, t_len: int) -> tuple[np.ndarray, tuple]:
     """Histories of every user with an event before ``at`` (events < at) -> (user idx, batch)."""
-    ends = np.array([int(np.searchsorted(inter.ev_time[inter.user_slice(u)], at, side="left"))
-                     for u in range(len(inter.user_ids))], dtype=np.int64)
+    ends = np.array(
+        [
+            int(np.searchsorted(inter.ev_time[inter.user_slice(u)], at, side="left"))
+            for u in range(len(inter.user_ids))
+        ],
+        dtype=np.int64,
+    )
     users = np.flatnonzero(ends > 0)
     hist_end = inter.user_start[users] + ends[users]
     return users, history_batch(inter, users, hist_end, np.full(len(users), at), t_len)

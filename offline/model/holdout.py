@@ -32,8 +32,15 @@ def ndcg_recall(ranked: np.ndarray, targets: list[set[int]], k: int) -> tuple[np
     return ndcg, recall
 
 
-def discovery_eval(inter: Interactions, item_vecs: np.ndarray, encode_users: Callable, at: float,
-                   target_pairs: tuple[np.ndarray, np.ndarray], t_len: int, k: int = 10) -> dict[str, float]:
+def discovery_eval(
+    inter: Interactions,
+    item_vecs: np.ndarray,
+    encode_users: Callable,
+    at: float,
+    target_pairs: tuple[np.ndarray, np.ndarray],
+    t_len: int,
+    k: int = 10,
+) -> dict[str, float]:
     """``encode_users(hist_emb, hist_type, hist_age, hist_mask) -> [B, D]``; ``target_pairs`` =
     (user index, item index) purchases after the cut."""
     users, (h_items, h_types, h_age, h_mask) = user_histories(inter, at, t_len)
@@ -60,11 +67,11 @@ def discovery_eval(inter: Interactions, item_vecs: np.ndarray, encode_users: Cal
     rows = np.array([pos[u] for u in warm])
     ranked_all = []
     for s in range(0, len(rows), 512):
-        r = rows[s:s + 512]
+        r = rows[s : s + 512]
         uvec = encode_users(item_vecs[h_items[r]], h_types[r], h_age[r], h_mask[r])
         scores = uvec @ item_vecs.T
         scores[:, ~seen] = -np.inf
-        for j, u in enumerate(warm[s:s + 512]):
+        for j, u in enumerate(warm[s : s + 512]):
             scores[j, list(bought[u])] = -np.inf
         top = np.argpartition(-scores, k, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1)

@@ -28,16 +28,16 @@ class MissingDataError(FileNotFoundError):
 
 @dataclass(frozen=True)
 class Interactions:
-    items: pd.DataFrame          # the catalogue, row i <-> item index i
+    items: pd.DataFrame  # the catalogue, row i <-> item index i
     item_texts: list[str]
-    user_ids: np.ndarray         # [U] user id strings
-    ev_item: np.ndarray          # [E] int64 item index, train events sorted by (user, time)
-    ev_type: np.ndarray          # [E] int64 EVENT_TYPE_CODE
-    ev_time: np.ndarray          # [E] float64 epoch seconds
-    user_start: np.ndarray       # [U + 1] offsets into the event arrays
-    train_end: float             # epoch seconds: first instant after the train split
-    test: pd.DataFrame           # test events: user_id, item_id, event_type, t (epoch s)
-    fingerprint: str             # sha256 of events.parquet
+    user_ids: np.ndarray  # [U] user id strings
+    ev_item: np.ndarray  # [E] int64 item index, train events sorted by (user, time)
+    ev_type: np.ndarray  # [E] int64 EVENT_TYPE_CODE
+    ev_time: np.ndarray  # [E] float64 epoch seconds
+    user_start: np.ndarray  # [U + 1] offsets into the event arrays
+    train_end: float  # epoch seconds: first instant after the train split
+    test: pd.DataFrame  # test events: user_id, item_id, event_type, t (epoch s)
+    fingerprint: str  # sha256 of events.parquet
 
     @property
     def n_items(self) -> int:
@@ -108,14 +108,17 @@ def item_stats(inter: Interactions) -> pd.DataFrame:
     rank[order] = np.arange(n)
     it = inter.items
     first_seen = it[S.FIRST_SEEN] if S.FIRST_SEEN in it.columns else pd.Series([pd.NaT] * n)
-    return pd.DataFrame({
-        S.ITEM_ID: it[S.ITEM_ID].astype(str).to_numpy(),
-        S.ITEM_TEXT: inter.item_texts,
-        S.PRICE: pd.to_numeric(it[S.PRICE], errors="coerce").fillna(0.0).to_numpy() if S.PRICE in it.columns
-        else np.zeros(n),
-        S.FIRST_SEEN: pd.to_datetime(first_seen, utc=True).to_numpy(),
-        "purchases": purchases,
-        "impressions": impressions.astype(np.float64),
-        "cancel_rate": cancels / (purchases + 1.0),
-        "popularity_rank": rank,
-    })
+    return pd.DataFrame(
+        {
+            S.ITEM_ID: it[S.ITEM_ID].astype(str).to_numpy(),
+            S.ITEM_TEXT: inter.item_texts,
+            S.PRICE: pd.to_numeric(it[S.PRICE], errors="coerce").fillna(0.0).to_numpy()
+            if S.PRICE in it.columns
+            else np.zeros(n),
+            S.FIRST_SEEN: pd.to_datetime(first_seen, utc=True).to_numpy(),
+            "purchases": purchases,
+            "impressions": impressions.astype(np.float64),
+            "cancel_rate": cancels / (purchases + 1.0),
+            "popularity_rank": rank,
+        }
+    )

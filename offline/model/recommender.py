@@ -24,8 +24,12 @@ class TwoTowerRecommender:
         self.item_vecs = item_vecs.astype(np.float32)
         users, (items, types, age, mask) = user_histories(inter, inter.train_end, t_len)
         with torch.no_grad():
-            u = user_tower(torch.from_numpy(self.item_vecs[items]), torch.from_numpy(types),
-                           torch.from_numpy(age), torch.from_numpy(mask)).numpy()
+            u = user_tower(
+                torch.from_numpy(self.item_vecs[items]),
+                torch.from_numpy(types),
+                torch.from_numpy(age),
+                torch.from_numpy(mask),
+            ).numpy()
         self.user_vecs = {str(inter.user_ids[j]): u[r] for r, j in enumerate(users.tolist())}
         counts = np.bincount(inter.ev_item, minlength=inter.n_items)
         self.seen = counts > 0
@@ -67,6 +71,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path) -> dict:
     user.load_state_dict(towers["user"])
     inter = load_interactions(data_dir)
     info = json.loads((run_dir / tr.RUN_JSON).read_text())
-    rec = TwoTowerRecommender(inter, np.load(run_dir / "item_embeddings.npy"), user,
-                              int(info["max_lengths"]["history_events"]))
+    rec = TwoTowerRecommender(
+        inter, np.load(run_dir / "item_embeddings.npy"), user, int(info["max_lengths"]["history_events"])
+    )
     return evaluate_recommender(rec, load_prepared(data_dir))

@@ -1,6 +1,7 @@
 """Fitting the two towers: user tower + item table with sampled softmax and logQ correction.
 
-Each epoch shuffles the (cut, target) examples; a step recomputes the whole item table (cheap:
+Each epoch shuffles the cuts (histories); a step takes about ``batch_size`` targets' worth of
+cuts, encodes each history ONCE and scores all its targets; it recomputes the whole item table (cheap:
 a projection of the cached pooled text features plus id residuals), gathers the history events'
 item vectors from it (so items learn from both sides), encodes the histories with the user tower
 and applies :func:`offline.model.sampled_softmax.sampled_softmax_loss`. After every epoch the
@@ -45,10 +46,22 @@ def target_prob(examples: Examples, n_items: int) -> np.ndarray:
     return counts / max(1.0, counts.sum())
 
 
-def fit_retrieval(inter: Interactions, table: ItemTable, user: UserTower, examples: Examples,
-                  cfg: TrainConfig, validate: Callable[[], dict[str, float]] | None = None,
-                  deadline: float | None = None, progress: bool = False) -> FitHistory:
+def fit_retrieval(
+    inter: Interactions,
+    table: ItemTable,
+    user: UserTower,
+    examples: Examples,
+    cfg: TrainConfig,
+    validate: Callable[[], dict[str, float]] | None = None,
+    deadline: float | None = None,
+    progress: bool = False,
+    epochs: int | None = None,
+    lr: float | None = None,
+) -> FitHistory:
+    """Train in place; ``epochs``/``lr`` override the config (used by the refit pass)."""
     r = cfg.retrieval
+    n_epochs = r.epochs if epochs is None else epochs
+    max_lr = r.lr if lr is None else lr
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     hist = FitHistory()
@@ -57,31 +70,56 @@ def fit_retrieval(inter: Interactions, table: ItemTable, user: UserTower, exampl
         return hist
     item_prob = torch.as_tensor(target_prob(examples, inter.n_items), dtype=torch.float32)
     params = list(user.parameters()) + [p for p in table.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=r.lr, weight_decay=r.weight_decay)
-    steps_per_epoch = max(1, int(np.ceil(len(examples) / r.batch_size)))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=r.lr, total_steps=steps_per_epoch * r.epochs,
-                                                pct_start=0.1)
+    opt = torch.optim.AdamW(params, lr=max_lr, weight_decay=r.weight_decay)
+    cuts_per_step = max(1, int(round(r.batch_size * examples.n_cuts / max(1, len(examples)))))
+    steps_per_epoch = max(1, int(np.ceil(examples.n_cuts / cuts_per_step)))
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=max_lr, total_steps=steps_per_epoch * n_epochs, pct_start=0.1
+    )
     best_score, best_state = -np.inf, None
     t0 = time.perf_counter()
     bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(total=steps_per_epoch * r.epochs, desc="two towers", unit="step")
-    for epoch in range(r.epochs):
+
+        bar = tqdm(total=steps_per_epoch * n_epochs, desc="two towers", unit="step")
+    for epoch in range(n_epochs):
         table.train()
         user.train()
-        order = rng.permutation(len(examples))
+        order = rng.permutation(examples.n_cuts)
         ep_loss = []
-        for s in range(0, len(order), r.batch_size):
-            b = order[s:s + r.batch_size]
-            items, types, age, mask = history_batch(inter, examples.user[b], examples.hist_end[b],
-                                                    examples.time[b], cfg.user.history_len)
+        for s in range(0, len(order), cuts_per_step):
+            c = order[s : s + cuts_per_step]
+            items, types, age, mask = history_batch(
+                inter, examples.user[c], examples.hist_end[c], examples.time[c], cfg.user.history_len
+            )
             types, age, mask = augment_sequences(rng, types, age, mask, r.seq_aug)
+            sizes = examples.ptr[c + 1] - examples.ptr[c]
+            tgt_idx = np.concatenate([np.arange(examples.ptr[x], examples.ptr[x + 1]) for x in c])
+            row = np.repeat(np.arange(len(c)), sizes)
+            target = torch.from_numpy(examples.target[tgt_idx])
+            positive = torch.zeros((len(c), inter.n_items), dtype=torch.bool)
+            positive[torch.from_numpy(row), target] = True
             vecs = table(r.id_dropout)
-            u = user(vecs[torch.from_numpy(items)], torch.from_numpy(types), torch.from_numpy(age),
-                     torch.from_numpy(mask))
-            loss = sampled_softmax_loss(u, vecs, torch.from_numpy(examples.target[b]), item_prob,
-                                        r.negatives, r.num_negatives, r.temperature, r.logq_correction, gen)
+            u = user(
+                vecs[torch.from_numpy(items)],
+                torch.from_numpy(types),
+                torch.from_numpy(age),
+                torch.from_numpy(mask),
+            )
+            row_t = torch.from_numpy(row)
+            loss = sampled_softmax_loss(
+                u[row_t],
+                vecs,
+                target,
+                item_prob,
+                r.negatives,
+                r.num_negatives,
+                r.temperature,
+                r.logq_correction,
+                gen,
+                also_positive=positive[row_t],
+            )
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 5.0)
@@ -110,8 +148,9 @@ def fit_retrieval(inter: Interactions, table: ItemTable, user: UserTower, exampl
                 best_state = (copy.deepcopy(table.state_dict()), copy.deepcopy(user.state_dict()))
         else:
             hist.best_epoch = epoch + 1
-        if deadline is not None and time.perf_counter() > deadline and epoch + 1 < r.epochs:
-            hist.stopped_early = f"time budget reached after epoch {epoch + 1} of {r.epochs}"
+            log.info("epoch %d: loss %.4f (%.0f s)", epoch + 1, hist.losses[-1], time.perf_counter() - t0)
+        if deadline is not None and time.perf_counter() > deadline and epoch + 1 < n_epochs:
+            hist.stopped_early = f"time budget reached after epoch {epoch + 1} of {n_epochs}"
             break
     if bar is not None:
         bar.close()

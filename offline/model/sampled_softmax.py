@@ -8,7 +8,8 @@ Candidates for a batch of (user, target item) pairs:
   expected count is ``B * p_i + k / N``.
 
 ``p_i`` is item i's share of training examples. A target that appears in several rows of the batch
-is one column, so no row treats another row's identical item as a negative.
+is one column, so no row treats another row's identical item as a negative; the other targets of
+the same history are masked out of a row's negatives too.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import torch
 from torch import nn
 
 
-def sample_candidates(target: torch.Tensor, n_items: int, negatives: str, k: int,
-                      gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_candidates(
+    target: torch.Tensor, n_items: int, negatives: str, k: int, gen: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(candidate item indices [C], label column of each row [B])."""
     if negatives == "full":
         return torch.arange(n_items), target
@@ -31,8 +33,9 @@ def sample_candidates(target: torch.Tensor, n_items: int, negatives: str, k: int
     return cand, inverse[: len(target)]
 
 
-def log_expected_count(cand: torch.Tensor, item_prob: torch.Tensor, batch: int, negatives: str,
-                       k: int, n_items: int) -> torch.Tensor:
+def log_expected_count(
+    cand: torch.Tensor, item_prob: torch.Tensor, batch: int, negatives: str, k: int, n_items: int
+) -> torch.Tensor:
     """log E[count of each candidate in the sampled set] (the logQ term)."""
     q = batch * item_prob[cand]
     if negatives == "mixed":
@@ -40,13 +43,29 @@ def log_expected_count(cand: torch.Tensor, item_prob: torch.Tensor, batch: int, 
     return torch.log(q.clamp(min=1e-12))
 
 
-def sampled_softmax_loss(user: torch.Tensor, items: torch.Tensor, target: torch.Tensor, item_prob: torch.Tensor,
-                         negatives: str, k: int, temperature: float, logq: bool,
-                         gen: torch.Generator | None = None) -> torch.Tensor:
-    """Mean cross-entropy of the target among the candidates; ``items`` is the full table [N, D]."""
+def sampled_softmax_loss(
+    user: torch.Tensor,
+    items: torch.Tensor,
+    target: torch.Tensor,
+    item_prob: torch.Tensor,
+    negatives: str,
+    k: int,
+    temperature: float,
+    logq: bool,
+    gen: torch.Generator | None = None,
+    also_positive: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Mean cross-entropy of the target among the candidates; ``items`` is the full table [N, D].
+
+    ``user`` has one row per target. ``also_positive`` [B, N] (bool, optional) marks other items
+    that are positives of the same row's history (same cut): they are removed from its negatives.
+    """
     n = items.shape[0]
     cand, label = sample_candidates(target, n, negatives, k, gen)
     logits = user @ items[cand].T / temperature
     if logq and negatives != "full":
         logits = logits - log_expected_count(cand, item_prob, len(target), negatives, k, n)[None, :]
+    if also_positive is not None:
+        other = also_positive[:, cand] & (cand[None, :] != target[:, None])
+        logits = logits.masked_fill(other, -1e4)
     return nn.functional.cross_entropy(logits, label)

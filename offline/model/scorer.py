@@ -20,8 +20,9 @@ _DAY = 86_400.0
 
 
 class TwoTowerScorer:
-    def __init__(self, item_ids: Sequence[str], item_vecs: np.ndarray, user_tower: torch.nn.Module,
-                 t_len: int) -> None:
+    def __init__(
+        self, item_ids: Sequence[str], item_vecs: np.ndarray, user_tower: torch.nn.Module, t_len: int
+    ) -> None:
         self.index = {str(i): j for j, i in enumerate(item_ids)}
         self.item_vecs = np.asarray(item_vecs, dtype=np.float32)
         self.user_tower = user_tower.eval()
@@ -34,12 +35,23 @@ class TwoTowerScorer:
         age = np.zeros((b, t), dtype=np.float32)
         mask = np.zeros((b, t), dtype=np.float32)
         for r, p in enumerate(profiles):
-            now = p.last_active if p.last_active is not None else (max(p.recent_times) if p.recent_times else 0.0)
-            ev = [(self.index[i], EVENT_TYPE_CODE.get(k, 0), ts)
-                  for i, k, ts in zip(p.recent_items, p.recent_types, p.recent_times, strict=True)
-                  if i in self.index and k in EVENT_TYPE_CODE][-t:]
+            now = (
+                p.last_active
+                if p.last_active is not None
+                else (max(p.recent_times) if p.recent_times else 0.0)
+            )
+            ev = [
+                (self.index[i], EVENT_TYPE_CODE.get(k, 0), ts)
+                for i, k, ts in zip(p.recent_items, p.recent_types, p.recent_times, strict=True)
+                if i in self.index and k in EVENT_TYPE_CODE
+            ][-t:]
             for j, (ix, code, ts) in enumerate(ev, start=t - len(ev)):
-                emb[r, j], typ[r, j], age[r, j], mask[r, j] = self.item_vecs[ix], code, max(now - ts, 0.0) / _DAY, 1.0
+                emb[r, j], typ[r, j], age[r, j], mask[r, j] = (
+                    self.item_vecs[ix],
+                    code,
+                    max(now - ts, 0.0) / _DAY,
+                    1.0,
+                )
         return emb, typ, age, mask
 
     @torch.no_grad()
@@ -49,7 +61,9 @@ class TwoTowerScorer:
         arrays = [torch.from_numpy(a) for a in self.profile_batch(profiles)]
         return self.user_tower(*arrays).numpy()
 
-    def __call__(self, profiles: Sequence[UserProfile], candidates: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    def __call__(
+        self, profiles: Sequence[UserProfile], candidates: Sequence[Sequence[str]]
+    ) -> list[np.ndarray]:
         users = self.encode(profiles)
         out = []
         for u, cand in zip(users, candidates, strict=True):

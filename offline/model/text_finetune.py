@@ -21,8 +21,9 @@ from offline.model.text_tower import TextTower
 from offline.train_config import TextConfig
 
 
-def basket_pairs(inter: Interactions, t_hi: float, rng: np.random.Generator, per_basket: int = 4,
-                 max_pairs: int = 400_000) -> np.ndarray:
+def basket_pairs(
+    inter: Interactions, t_hi: float, rng: np.random.Generator, per_basket: int = 4, max_pairs: int = 400_000
+) -> np.ndarray:
     """[P, 2] item index pairs bought together (same user, same timestamp) before ``t_hi``."""
     keep = (inter.ev_type == PURCHASE_CODE) & (inter.ev_time < t_hi)
     ev_user = np.repeat(np.arange(len(inter.user_ids)), np.diff(inter.user_start))
@@ -47,9 +48,17 @@ def basket_pairs(inter: Interactions, t_hi: float, rng: np.random.Generator, per
     return pairs
 
 
-def finetune_text(tower: TextTower, lower: torch.Tensor, mask: np.ndarray, pairs: np.ndarray,
-                  item_prob: np.ndarray, is_tail: np.ndarray, cfg: TextConfig, seed: int,
-                  progress: Callable[[int, float], None] | None = None) -> list[float]:
+def finetune_text(
+    tower: TextTower,
+    lower: torch.Tensor,
+    mask: np.ndarray,
+    pairs: np.ndarray,
+    item_prob: np.ndarray,
+    is_tail: np.ndarray,
+    cfg: TextConfig,
+    seed: int,
+    progress: Callable[[int, float], None] | None = None,
+) -> list[float]:
     """Train in place; returns the loss per step."""
     if cfg.steps == 0 or len(pairs) == 0:
         return []
@@ -69,17 +78,22 @@ def finetune_text(tower: TextTower, lower: torch.Tensor, mask: np.ndarray, pairs
         idx = torch.cat([a_idx, p_idx])
         h, m = augment_text_states(gen, lower[idx], m_all[idx], tail[idx], cfg.aug)
         v = tower.project(tower.upper(h, m))
-        va, vp = v[: len(a_idx)], v[len(a_idx):]
+        va, vp = v[: len(a_idx)], v[len(a_idx) :]
         logits = va @ vp.T / cfg.temperature
         same = p_idx[None, :] == p_idx[:, None]
         eye = torch.eye(len(p_idx), dtype=torch.bool)
         logits = logits - logq[p_idx][None, :]
         logits = logits.masked_fill(same & ~eye, -1e4)
         labels = torch.arange(len(a_idx))
-        loss = 0.5 * (nn.functional.cross_entropy(logits, labels)
-                      + nn.functional.cross_entropy((va @ vp.T / cfg.temperature - logq[a_idx][:, None]).T
-                                                    .masked_fill((a_idx[None, :] == a_idx[:, None]) & ~eye, -1e4),
-                                                    labels))
+        loss = 0.5 * (
+            nn.functional.cross_entropy(logits, labels)
+            + nn.functional.cross_entropy(
+                (va @ vp.T / cfg.temperature - logq[a_idx][:, None]).T.masked_fill(
+                    (a_idx[None, :] == a_idx[:, None]) & ~eye, -1e4
+                ),
+                labels,
+            )
+        )
         opt.zero_grad()
         head_lr.zero_grad()
         loss.backward()

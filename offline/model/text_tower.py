@@ -48,7 +48,7 @@ class TextTower(nn.Module):
         self.proj = nn.Linear(bert.config.hidden_size, dim)
         for p in self.bert.parameters():
             p.requires_grad_(False)
-        for layer in self.bert.encoder.layer[self.split:]:
+        for layer in self.bert.encoder.layer[self.split :]:
             for p in layer.parameters():
                 p.requires_grad_(True)
 
@@ -67,7 +67,7 @@ class TextTower(nn.Module):
     def upper(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Trainable top layers + mean pooling: [B, L, H] -> pooled [B, H]."""
         ext = additive_mask(attention_mask, hidden.dtype)
-        for layer in self.bert.encoder.layer[self.split:]:
+        for layer in self.bert.encoder.layer[self.split :]:
             hidden = layer(hidden, ext)
         return mean_pool(hidden, attention_mask)
 
@@ -102,13 +102,14 @@ def load_tokenizer(path: Path, max_len: int):
 
 
 @torch.no_grad()
-def cache_lower(tower: TextTower, ids: np.ndarray, mask: np.ndarray, batch: int = 256,
-                progress=None) -> torch.Tensor:
+def cache_lower(
+    tower: TextTower, ids: np.ndarray, mask: np.ndarray, batch: int = 256, progress=None
+) -> torch.Tensor:
     """Frozen lower-layer hidden states of every item: [N, L, H] (computed once)."""
     tower.eval()
     out = []
     for s in range(0, len(ids), batch):
-        out.append(tower.lower(torch.from_numpy(ids[s:s + batch]), torch.from_numpy(mask[s:s + batch])))
+        out.append(tower.lower(torch.from_numpy(ids[s : s + batch]), torch.from_numpy(mask[s : s + batch])))
         if progress is not None:
             progress(min(s + batch, len(ids)), len(ids))
     return torch.cat(out) if out else torch.zeros((0, ids.shape[1], tower.hidden_size))
@@ -119,5 +120,5 @@ def pooled_all(tower: TextTower, lower: torch.Tensor, mask: np.ndarray, batch: i
     """Pooled (pre-projection) text features of every item from the cached lower states."""
     tower.eval()
     m = torch.from_numpy(mask)
-    out = [tower.upper(lower[s:s + batch], m[s:s + batch]) for s in range(0, len(lower), batch)]
+    out = [tower.upper(lower[s : s + batch], m[s : s + batch]) for s in range(0, len(lower), batch)]
     return torch.cat(out) if out else torch.zeros((0, tower.hidden_size))

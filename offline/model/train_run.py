@@ -54,7 +54,9 @@ def _bar(desc: str, total: int, enabled: bool):
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
 
 
-def train_run(data_dir: str | Path, cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> RunSummary:
+def train_run(
+    data_dir: str | Path, cfg: TrainConfig, out_dir: str | Path, progress: bool = True
+) -> RunSummary:
     import torch
 
     from offline.export.ranker_source import build_ranker
@@ -62,10 +64,17 @@ def train_run(data_dir: str | Path, cfg: TrainConfig, out_dir: str | Path, progr
     from offline.model.holdout import discovery_eval
     from offline.model.interactions import PURCHASE_CODE, item_stats, load_interactions
     from offline.model.item_table import ItemTable
-    from offline.model.retrieval_fit import fit_retrieval, target_prob
+    from offline.model.retrieval_fit import fit_retrieval
     from offline.model.scorer import TwoTowerScorer
     from offline.model.text_finetune import basket_pairs, finetune_text
-    from offline.model.text_tower import TextTower, cache_lower, load_bert, load_tokenizer, pooled_all, tokenize
+    from offline.model.text_tower import (
+        TextTower,
+        cache_lower,
+        load_bert,
+        load_tokenizer,
+        pooled_all,
+        tokenize,
+    )
     from offline.model.user_tower import UserTower
 
     t_start = time.perf_counter()
@@ -80,7 +89,9 @@ def train_run(data_dir: str | Path, cfg: TrainConfig, out_dir: str | Path, progr
     inter = load_interactions(data_dir)
     stats = item_stats(inter)
     timings["load_s"] = time.perf_counter() - t_start
-    log.info("data: %d items, %d users, %d train events", inter.n_items, len(inter.user_ids), len(inter.ev_item))
+    log.info(
+        "data: %d items, %d users, %d train events", inter.n_items, len(inter.user_ids), len(inter.ev_item)
+    )
 
     # ---- text tower: tokenize, cache frozen lower layers, fine-tune the top ------------------
     t = time.perf_counter()
@@ -91,35 +102,71 @@ def train_run(data_dir: str | Path, cfg: TrainConfig, out_dir: str | Path, progr
     lower = cache_lower(tower, ids, mask, progress=lambda d, n: bar.update(d - bar.n))
     bar.close()
     timings["cache_s"] = time.perf_counter() - t
-    log.info("cached lower BERT layers of %d item texts (len %d) in %.1f s", len(ids), ids.shape[1], timings["cache_s"])
+    log.info(
+        "cached lower BERT layers of %d item texts (len %d) in %.1f s",
+        len(ids),
+        ids.shape[1],
+        timings["cache_s"],
+    )
 
     val_start = inter.train_end - cfg.retrieval.validation_days * _DAY
     purchases = inter.ev_type == PURCHASE_CODE
     counts = np.bincount(inter.ev_item[purchases & (inter.ev_time < val_start)], minlength=inter.n_items)
     item_prob = counts / max(1, counts.sum())
-    is_tail = counts <= np.quantile(counts[counts > 0], cfg.text.aug.tail_quantile) if (counts > 0).any() \
+    is_tail = (
+        counts <= np.quantile(counts[counts > 0], cfg.text.aug.tail_quantile)
+        if (counts > 0).any()
         else np.ones(inter.n_items, dtype=bool)
+    )
     t = time.perf_counter()
     pairs = basket_pairs(inter, val_start, rng)
     bar = _bar("fine-tune text tower", cfg.text.steps, progress)
-    text_losses = finetune_text(tower, lower, mask, pairs, item_prob, is_tail, cfg.text, cfg.seed,
-                                progress=lambda s, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.3f}")))
+    text_losses = finetune_text(
+        tower,
+        lower,
+        mask,
+        pairs,
+        item_prob,
+        is_tail,
+        cfg.text,
+        cfg.seed,
+        progress=lambda s, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.3f}")),
+    )
     bar.close()
     pooled = pooled_all(tower, lower, mask)
     del lower
     timings["text_finetune_s"] = time.perf_counter() - t
-    log.info("text tower: %d steps on %d co-purchase pairs in %.1f s", len(text_losses), len(pairs),
-             timings["text_finetune_s"])
+    log.info(
+        "text tower: %d steps on %d co-purchase pairs in %.1f s",
+        len(text_losses),
+        len(pairs),
+        timings["text_finetune_s"],
+    )
 
     # ---- two towers --------------------------------------------------------------------------
     t = time.perf_counter()
     r = cfg.retrieval
-    examples = build_examples(inter, -np.inf, val_start if r.validation_days > 0 else inter.train_end,
-                              r.horizon_days, new_only=r.target == "next_new")
+    examples = build_examples(
+        inter,
+        -np.inf,
+        val_start if r.validation_days > 0 else inter.train_end,
+        r.horizon_days,
+        new_only=r.target == "next_new",
+    )
     timings["examples_s"] = time.perf_counter() - t
-    log.info("%d training examples (sliding windows) in %.1f s", len(examples), timings["examples_s"])
+    log.info(
+        "%d training examples over %d history cuts (sliding windows) in %.1f s",
+        len(examples),
+        examples.n_cuts,
+        timings["examples_s"],
+    )
     table = ItemTable(pooled, tower.proj, use_ids=r.id_embedding)
-    user_kwargs = {"dim": cfg.dim, "layers": cfg.user.layers, "heads": cfg.user.heads, "dropout": cfg.user.dropout}
+    user_kwargs = {
+        "dim": cfg.dim,
+        "layers": cfg.user.layers,
+        "heads": cfg.user.heads,
+        "dropout": cfg.user.dropout,
+    }
     user = UserTower(**user_kwargs)
 
     def encode_users(emb, typ, age, msk):
@@ -136,12 +183,49 @@ def train_run(data_dir: str | Path, cfg: TrainConfig, out_dir: str | Path, progr
         return discovery_eval(inter, vecs, encode_users, val_start, val_pairs, cfg.user.history_len)
 
     deadline = t_start + cfg.max_minutes * 60.0
-    fit = fit_retrieval(inter, table, user, examples, cfg, validate if r.validation_days > 0 else None,
-                        deadline=deadline, progress=progress)
+    fit = fit_retrieval(
+        inter,
+        table,
+        user,
+        examples,
+        cfg,
+        validate if r.validation_days > 0 else None,
+        deadline=deadline,
+        progress=progress,
+    )
     timings["retrieval_s"] = fit.seconds
+    refit = None
+    if r.refit_epochs > 0 and r.validation_days > 0:
+        all_examples = build_examples(
+            inter, -np.inf, inter.train_end, r.horizon_days, new_only=r.target == "next_new"
+        )
+        refit = fit_retrieval(
+            inter,
+            table,
+            user,
+            all_examples,
+            cfg,
+            None,
+            deadline=None,
+            progress=progress,
+            epochs=r.refit_epochs,
+            lr=r.lr * r.refit_lr_scale,
+        )
+        timings["refit_s"] = refit.seconds
+        log.info(
+            "refit on all %d train examples: %d epochs in %.1f s",
+            len(all_examples),
+            r.refit_epochs,
+            refit.seconds,
+        )
     with torch.no_grad():
         # items without a purchase in the fit window keep the text-only vector
-        table.ids.weight[torch.from_numpy(counts == 0)] = 0.0
+        seen = (
+            counts > 0
+            if refit is None
+            else np.bincount(inter.ev_item[purchases], minlength=inter.n_items) > 0
+        )
+        table.ids.weight[torch.from_numpy(~seen)] = 0.0
         item_vecs = table().numpy().astype(np.float32)
 
     # ---- self-check on the test split (reported, never used for choices) ---------------------
@@ -152,9 +236,13 @@ def train_run(data_dir: str | Path, cfg: TrainConfig, out_dir: str | Path, progr
         tp = inter.test[inter.test["event_type"] == "PURCHASE"]
         keep = tp["user_id"].astype(str).isin(users) & tp["item_id"].astype(str).isin(index)
         tp = tp[keep]
-        pairs_t = (tp["user_id"].astype(str).map(users).to_numpy(np.int64),
-                   tp["item_id"].astype(str).map(index).to_numpy(np.int64))
-        test_metrics = discovery_eval(inter, item_vecs, encode_users, inter.train_end, pairs_t, cfg.user.history_len)
+        pairs_t = (
+            tp["user_id"].astype(str).map(users).to_numpy(np.int64),
+            tp["item_id"].astype(str).map(index).to_numpy(np.int64),
+        )
+        test_metrics = discovery_eval(
+            inter, item_vecs, encode_users, inter.train_end, pairs_t, cfg.user.history_len
+        )
 
     # ---- ranking head ------------------------------------------------------------------------
     t = time.perf_counter()
@@ -165,8 +253,17 @@ def train_run(data_dir: str | Path, cfg: TrainConfig, out_dir: str | Path, progr
     # ---- save --------------------------------------------------------------------------------
     tower.bert.save_pretrained(str(out / BERT_DIR))
     tok.save(str(out / BERT_DIR / "tokenizer.json"))
-    torch.save({"proj": tower.proj.state_dict(), "user": user.state_dict(), "user_kwargs": user_kwargs,
-                "dim": cfg.dim, "hidden": tower.hidden_size, "train_layers": cfg.text.train_layers}, out / TOWERS)
+    torch.save(
+        {
+            "proj": tower.proj.state_dict(),
+            "user": user.state_dict(),
+            "user_kwargs": user_kwargs,
+            "dim": cfg.dim,
+            "hidden": tower.hidden_size,
+            "train_layers": cfg.text.train_layers,
+        },
+        out / TOWERS,
+    )
     torch.save(ranker.module, out / RANKER_PT)
     stats.to_parquet(out / "items.parquet", index=False)
     np.save(out / "item_embeddings.npy", item_vecs)
@@ -181,13 +278,20 @@ def train_run(data_dir: str | Path, cfg: TrainConfig, out_dir: str | Path, progr
         "dim": cfg.dim,
         "max_lengths": {"item_text_tokens": cfg.text.max_len, "history_events": cfg.user.history_len},
         "text_template": ITEM_TEXT_TEMPLATE,
-        "counts": {"items": inter.n_items, "users": len(inter.user_ids), "train_events": len(inter.ev_item),
-                   "examples": len(examples), "text_pairs": len(pairs)},
+        "counts": {
+            "items": inter.n_items,
+            "users": len(inter.user_ids),
+            "train_events": len(inter.ev_item),
+            "examples": len(examples),
+            "cuts": examples.n_cuts,
+            "text_pairs": len(pairs),
+        },
         "metrics": {
             "validation": fit.val[fit.best_epoch - 1] if fit.val and fit.best_epoch > 0 else {},
             "validation_per_epoch": fit.val,
             "test_selfcheck": test_metrics,
             "train_loss_per_epoch": fit.losses,
+            "refit_loss_per_epoch": refit.losses if refit is not None else [],
             "text_loss_first_last": [text_losses[0], text_losses[-1]] if text_losses else [],
             "best_epoch": fit.best_epoch,
             "ranker": ranker.metrics,
@@ -196,7 +300,7 @@ def train_run(data_dir: str | Path, cfg: TrainConfig, out_dir: str | Path, progr
         "ranker": {"source": ranker.source, "note": ranker.note},
         "timings": timings,
         "item_embeddings": "hybrid: normalize(text vector + learned id residual) for items seen in "
-                           "training; text-only vector (= item_encoder.onnx output) otherwise",
+        "training; text-only vector (= item_encoder.onnx output) otherwise",
     }
     (out / RUN_JSON).write_text(json.dumps(info, indent=2, default=str))
     return RunSummary(out, info)
@@ -211,5 +315,11 @@ def _save_samples(path: Path, inter, stats, scorer, cfg: TrainConfig, n: int = 6
     rng = np.random.default_rng(cfg.seed + 1)
     pick = rng.choice(len(users), size=min(n, len(users)), replace=False) if len(users) else np.zeros(0, int)
     feats, _, _ = placeholder_rows(inter, stats, scorer, rng, n_users=n // 2)
-    np.savez(path, hist_items=items[pick], hist_type=types[pick], hist_age=age[pick], hist_mask=mask[pick],
-             rank_features=feats)
+    np.savez(
+        path,
+        hist_items=items[pick],
+        hist_type=types[pick],
+        hist_age=age[pick],
+        hist_mask=mask[pick],
+        rank_features=feats,
+    )

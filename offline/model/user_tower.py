@@ -76,8 +76,13 @@ class UserTower(nn.Module):
         self.type_w = nn.Embedding(N_TYPE_CODES, 1, padding_idx=0)
         nn.init.zeros_(self.type_w.weight)
 
-    def forward(self, hist_emb: torch.Tensor, hist_type: torch.Tensor, hist_age_days: torch.Tensor,
-                hist_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        hist_emb: torch.Tensor,
+        hist_type: torch.Tensor,
+        hist_age_days: torch.Tensor,
+        hist_mask: torch.Tensor,
+    ) -> torch.Tensor:
         mask = hist_mask.to(hist_emb.dtype)
         pad_bias = (1.0 - mask) * _NEG  # [B, T]
         # mean path: recency- and type-weighted average of the event item embeddings

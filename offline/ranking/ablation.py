@@ -35,21 +35,39 @@ class AblationResult:
         return next(r for r in self.rows if r["method"] == method)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "default_method": self.default_method, "base_config": self.base_config,
-                "control": CONTROL, "bar": {"cancel_pr_auc_gain": BAR_GAIN, "ece_after_recalibration": BAR_ECE}}
+        return {
+            "rows": self.rows,
+            "default_method": self.default_method,
+            "base_config": self.base_config,
+            "control": CONTROL,
+            "bar": {"cancel_pr_auc_gain": BAR_GAIN, "ece_after_recalibration": BAR_ECE},
+        }
 
 
-def run_ablation(slices: RankSlices, base: RankerConfig, methods: Sequence[str] = METHODS,
-                 on_arm: Callable[[str, dict[str, Any]], None] | None = None) -> AblationResult:
+def run_ablation(
+    slices: RankSlices,
+    base: RankerConfig,
+    methods: Sequence[str] = METHODS,
+    on_arm: Callable[[str, dict[str, Any]], None] | None = None,
+) -> AblationResult:
     methods = [CONTROL] + [m for m in methods if m != CONTROL]
     result = AblationResult(base_config=base.to_dict())
     for method in methods:
         t0 = time.perf_counter()
         head = fit_head(base.replace(method=method), slices.fit, slices.val)
-        row = {"method": method, "seconds": time.perf_counter() - t0,
-               "val": head.evaluate(slices.val), "test": head.evaluate(slices.test)}
+        row = {
+            "method": method,
+            "seconds": time.perf_counter() - t0,
+            "val": head.evaluate(slices.val),
+            "test": head.evaluate(slices.test),
+        }
         result.rows.append(row)
-        log.info("ablation %s: %.1f s, test cancel PR-AUC %.4f", method, row["seconds"], row["test"]["cancel"]["pr_auc"])
+        log.info(
+            "ablation %s: %.1f s, test cancel PR-AUC %.4f",
+            method,
+            row["seconds"],
+            row["test"]["cancel"]["pr_auc"],
+        )
         if on_arm:
             on_arm(method, row)
     ctrl = result.row(CONTROL)
@@ -76,22 +94,32 @@ def pick_default(rows: list[dict[str, Any]]) -> str:
 
 
 def ablation_markdown(result: AblationResult) -> str:
-    head = ("| method | fit s | cancel PR-AUC (x ctrl) | cancel ROC-AUC | purchase PR-AUC (x ctrl) | purchase ROC-AUC "
-            "| macro-F1 cancel / purchase | recall cancel 0 / 1 | ECE cancel raw → cal | ECE purchase raw → cal "
-            "| val cancel PR-AUC | bar |")
+    head = (
+        "| method | fit s | cancel PR-AUC (x ctrl) | cancel ROC-AUC | purchase PR-AUC (x ctrl) "
+        "| purchase ROC-AUC "
+        "| macro-F1 cancel / purchase | recall cancel 0 / 1 | ECE cancel raw → cal | ECE purchase raw → cal "
+        "| val cancel PR-AUC | bar |"
+    )
     lines = [head, "|" + "---|" * 12]
     for r in result.rows:
         c, p = r["test"]["cancel"], r["test"]["purchase"]
         mark = " (default)" if r["method"] == result.default_method else ""
-        lines.append(
-            f"| {r['method']}{mark} | {r['seconds']:.0f} | {c['pr_auc']:.4f} ({r['cancel_gain']:.2f}x) | {c['roc_auc']:.4f} "
-            f"| {p['pr_auc']:.4f} ({r['purchase_gain']:.2f}x) | {p['roc_auc']:.4f} | {c['macro_f1']:.3f} / {p['macro_f1']:.3f} "
-            f"| {c['recall_neg']:.3f} / {c['recall_pos']:.3f} | {c['ece_raw']:.4f} → {c['ece_cal']:.4f} "
-            f"| {p['ece_raw']:.4f} → {p['ece_cal']:.4f} | {r['val']['cancel']['pr_auc']:.4f} | {'yes' if r['meets_bar'] else 'no'} |")
+        cells = [
+            f"{r['method']}{mark}", f"{r['seconds']:.0f}",
+            f"{c['pr_auc']:.4f} ({r['cancel_gain']:.2f}x)", f"{c['roc_auc']:.4f}",
+            f"{p['pr_auc']:.4f} ({r['purchase_gain']:.2f}x)", f"{p['roc_auc']:.4f}",
+            f"{c['macro_f1']:.3f} / {p['macro_f1']:.3f}", f"{c['recall_neg']:.3f} / {c['recall_pos']:.3f}",
+            f"{c['ece_raw']:.4f} → {c['ece_cal']:.4f}", f"{p['ece_raw']:.4f} → {p['ece_cal']:.4f}",
+            f"{r['val']['cancel']['pr_auc']:.4f}", "yes" if r["meets_bar"] else "no",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     ctrl = result.row(CONTROL)["test"]["cancel"]
     winners = [r["method"] for r in result.rows if r["meets_bar"]]
-    lines += ["", f"Test rows: {ctrl['n']} purchased lines, cancellation rate {ctrl['positive_rate']:.4f}. "
-              f"Bar: cancellation PR-AUC >= {BAR_GAIN}x control with ECE <= {BAR_ECE} after recalibration — "
-              + (f"met by {', '.join(winners)}." if winners else "met by no method."),
-              f"Default method (chosen on the validation slice): **{result.default_method}**."]
+    lines += [
+        "",
+        f"Test rows: {ctrl['n']} purchased lines, cancellation rate {ctrl['positive_rate']:.4f}. "
+        f"Bar: cancellation PR-AUC >= {BAR_GAIN}x control with ECE <= {BAR_ECE} after recalibration — "
+        + (f"met by {', '.join(winners)}." if winners else "met by no method."),
+        f"Default method (chosen on the validation slice): **{result.default_method}**.",
+    ]
     return "\n".join(lines) + "\n"

@@ -12,16 +12,16 @@ from typing import Any
 
 #: the imbalance methods of the ablation; "ce" is the control
 METHODS: tuple[str, ...] = (
-    "ce",              # plain binary cross-entropy
+    "ce",  # plain binary cross-entropy
     "class_balanced",  # weights from the effective number of samples (Cui et al. 2019)
-    "focal",           # focal loss (Lin et al. 2017)
-    "logit_adjust",    # logit-adjusted loss (Menon et al. 2021)
-    "undersample",     # negative undersampling + exact probability correction
-    "smote",           # imbalanced-learn SMOTE on the head's input vectors
-    "adasyn",          # imbalanced-learn ADASYN
-    "random_under",    # imbalanced-learn RandomUnderSampler
-    "random_over",     # imbalanced-learn RandomOverSampler
-    "gan",             # a small GAN oversampler of minority input vectors
+    "focal",  # focal loss (Lin et al. 2017)
+    "logit_adjust",  # logit-adjusted loss (Menon et al. 2021)
+    "undersample",  # negative undersampling + exact probability correction
+    "smote",  # imbalanced-learn SMOTE on the head's input vectors
+    "adasyn",  # imbalanced-learn ADASYN
+    "random_under",  # imbalanced-learn RandomUnderSampler
+    "random_over",  # imbalanced-learn RandomOverSampler
+    "gan",  # a small GAN oversampler of minority input vectors
 )
 RESAMPLING_METHODS: tuple[str, ...] = ("smote", "adasyn", "random_under", "random_over", "gan")
 CALIBRATIONS: tuple[str, ...] = ("none", "platt", "isotonic")
@@ -44,18 +44,21 @@ class RankerConfig:
     epochs: int = 6
     batch_size: int = 1024
     seed: int = 0
+    threads: int = (
+        1  # torch intra-op threads while fitting; >1 only pays for big hidden sizes on an idle machine
+    )
     # labels
-    neg_per_pos: int = 3           # catalogue negatives per purchased line (purchase head)
+    neg_per_pos: int = 3  # catalogue negatives per purchased line (purchase head)
     cancel_window_days: float = 30.0  # a CANCEL within this many days after the PURCHASE
-    val_days: float = 14.0         # validation slice = the last days of train
+    val_days: float = 14.0  # validation slice = the last days of train
     max_train_rows: int = 400_000  # cap on purchase-head rows (sampled), keeps CPU time bounded
     # method parameters
-    cb_beta: float = 0.999         # class-balanced: effective-number beta in [0, 1)
+    cb_beta: float = 0.999  # class-balanced: effective-number beta in [0, 1)
     focal_gamma: float = 2.0
-    focal_alpha: float = 0.25      # weight of the positive class; <0 disables
-    la_tau: float = 1.0            # logit adjustment temperature
+    focal_alpha: float = 0.25  # weight of the positive class; <0 disables
+    la_tau: float = 1.0  # logit adjustment temperature
     undersample_rate: float = 0.1  # keep this fraction of negatives (cancellation head)
-    resample_ratio: float = 0.2    # minority/majority ratio after resampling
+    resample_ratio: float = 0.2  # minority/majority ratio after resampling
     smote_k: int = 5
     gan_epochs: int = 200
     gan_noise: int = 16
@@ -68,8 +71,18 @@ class RankerConfig:
             raise bad("method", "one of " + ", ".join(METHODS))
         if self.calibration not in CALIBRATIONS:
             raise bad("calibration", "one of " + ", ".join(CALIBRATIONS))
-        for name in ("hidden", "layers", "epochs", "batch_size", "neg_per_pos", "max_train_rows",
-                     "smote_k", "gan_epochs", "gan_noise"):
+        for name in (
+            "hidden",
+            "layers",
+            "epochs",
+            "batch_size",
+            "neg_per_pos",
+            "max_train_rows",
+            "smote_k",
+            "gan_epochs",
+            "gan_noise",
+            "threads",
+        ):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise bad(name, "an integer >= 1")
         for name in ("lr", "cancel_window_days", "val_days"):

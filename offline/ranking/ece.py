@@ -22,14 +22,15 @@ def expected_calibration_error(y_true: np.ndarray, prob: np.ndarray, n_bins: int
     if np.any((p < 0) | (p > 1)) or np.any(np.isnan(p)):
         raise ValueError("prob must be in [0, 1]")
     bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
-    count = np.bincount(bins, minlength=n_bins).astype(np.float64)
     sum_y = np.bincount(bins, weights=y, minlength=n_bins)
     sum_p = np.bincount(bins, weights=p, minlength=n_bins)
     # |mean_y - mean_p| * count / n  ==  |sum_y - sum_p| / n
     return float(np.abs(sum_y - sum_p).sum() / y.size)
 
 
-def calibration_curve_points(y_true: np.ndarray, prob: np.ndarray, n_bins: int = 15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def calibration_curve_points(
+    y_true: np.ndarray, prob: np.ndarray, n_bins: int = 15
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per non-empty bin: (mean predicted probability, observed positive rate, count), for plots."""
     y = np.asarray(y_true, dtype=np.float64).ravel()
     p = np.asarray(prob, dtype=np.float64).ravel()

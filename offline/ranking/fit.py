@@ -42,7 +42,8 @@ class FittedHead:
         z = self.net.logits(x) + np.asarray(self.shifts)
         raw = 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
         return {
-            "purchase_raw": raw[:, 0], "cancel_raw": raw[:, 1],
+            "purchase_raw": raw[:, 0],
+            "cancel_raw": raw[:, 1],
             "purchase": self.calibrators[0].predict(z[:, 0]),
             "cancel": self.calibrators[1].predict(z[:, 1]),
         }
@@ -59,7 +60,9 @@ class FittedHead:
         """The torch module the bundle exports as ranker.onnx (calibrated probabilities)."""
         from offline.ranking.model import ExportedRanker
 
-        return ExportedRanker(self.net, self.shifts, (self.calibrators[0].to_torch(), self.calibrators[1].to_torch()))
+        return ExportedRanker(
+            self.net, self.shifts, (self.calibrators[0].to_torch(), self.calibrators[1].to_torch())
+        )
 
 
 def _loss_for(cfg: RankerConfig, y: np.ndarray) -> LossFn:
@@ -89,7 +92,22 @@ def _resampled_cancel_rows(cfg: RankerConfig, x: np.ndarray, y: np.ndarray) -> t
     return x, y
 
 
-def fit_head(cfg: RankerConfig, train: RankRows, val: RankRows, progress: Callable[[int, int], None] | None = None) -> FittedHead:
+def fit_head(
+    cfg: RankerConfig, train: RankRows, val: RankRows, progress: Callable[[int, int], None] | None = None
+) -> FittedHead:
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)  # a tiny MLP: extra threads only spin on a shared machine
+    try:
+        return _fit_head(cfg, train, val, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_head(
+    cfg: RankerConfig, train: RankRows, val: RankRows, progress: Callable[[int, int], None] | None
+) -> FittedHead:
     import torch
 
     from offline.ranking.model import RankerNet
@@ -121,15 +139,18 @@ def fit_head(cfg: RankerConfig, train: RankRows, val: RankRows, progress: Callab
     best, best_state, history = -1.0, None, []
     for epoch in range(cfg.epochs):
         net.train()
-        c_idx = (undersample_negatives(yc, cfg.undersample_rate, rng) if cfg.method == "undersample"
-                 else np.arange(len(yc)))
+        c_idx = (
+            undersample_negatives(yc, cfg.undersample_rate, rng)
+            if cfg.method == "undersample"
+            else np.arange(len(yc))
+        )
         c_idx = torch.as_tensor(rng.permutation(c_idx))
         p_idx = torch.as_tensor(rng.permutation(len(xp)))
         cb = math.ceil(len(c_idx) / n_steps)
         total = 0.0
         for s in range(n_steps):
-            bp = p_idx[s * cfg.batch_size:(s + 1) * cfg.batch_size]
-            bc = c_idx[(s * cb) % len(c_idx):(s * cb) % len(c_idx) + cb]
+            bp = p_idx[s * cfg.batch_size : (s + 1) * cfg.batch_size]
+            bc = c_idx[(s * cb) % len(c_idx) : (s * cb) % len(c_idx) + cb]
             loss = loss_p(net(xp_t[bp])[:, 0], yp_t[bp])
             if len(bc):
                 loss = loss + loss_c(net(xc_t[bc])[:, 1], yc_t[bc])
@@ -152,8 +173,10 @@ def fit_head(cfg: RankerConfig, train: RankRows, val: RankRows, progress: Callab
     z = net.logits(val.x) + np.asarray(shifts)
     cal_p = fit_calibrator(cfg.calibration, z[:, 0], val.purchase)
     cal_c = fit_calibrator(cfg.calibration, z[vm, 1], val.cancel[vm])
-    thr = (best_f1_threshold(val.purchase, cal_p.predict(z[:, 0])),
-           best_f1_threshold(val.cancel[vm], cal_c.predict(z[vm, 1])))
+    thr = (
+        best_f1_threshold(val.purchase, cal_p.predict(z[:, 0])),
+        best_f1_threshold(val.cancel[vm], cal_c.predict(z[vm, 1])),
+    )
     return FittedHead(net, cfg, shifts, (cal_p, cal_c), thr, history, time.perf_counter() - t0)
 
 

@@ -11,8 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def gan_oversample(x: np.ndarray, y: np.ndarray, ratio: float, epochs: int = 200, noise: int = 16,
-                   hidden: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def gan_oversample(
+    x: np.ndarray,
+    y: np.ndarray,
+    ratio: float,
+    epochs: int = 200,
+    noise: int = 16,
+    hidden: int = 64,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -30,8 +37,16 @@ def gan_oversample(x: np.ndarray, y: np.ndarray, ratio: float, epochs: int = 200
     d = real.shape[1]
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    gen = nn.Sequential(nn.Linear(noise, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, d))
-    disc = nn.Sequential(nn.Linear(d, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+    gen = nn.Sequential(
+        nn.Linear(noise, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, d)
+    )
+    disc = nn.Sequential(
+        nn.Linear(d, hidden),
+        nn.LeakyReLU(0.2),
+        nn.Linear(hidden, hidden),
+        nn.LeakyReLU(0.2),
+        nn.Linear(hidden, 1),
+    )
     opt_g = torch.optim.Adam(gen.parameters(), lr=1e-3, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=1e-3, betas=(0.5, 0.999))
     batch = min(256, len(real))
@@ -41,8 +56,9 @@ def gan_oversample(x: np.ndarray, y: np.ndarray, ratio: float, epochs: int = 200
         for _ in range(steps_per_epoch):
             idx = torch.randint(0, len(real), (batch,), generator=g)
             fake = gen(torch.randn(batch, noise, generator=g))
-            d_loss = (F.binary_cross_entropy_with_logits(disc(real[idx]), ones)
-                      + F.binary_cross_entropy_with_logits(disc(fake.detach()), zeros))
+            d_loss = F.binary_cross_entropy_with_logits(
+                disc(real[idx]), ones
+            ) + F.binary_cross_entropy_with_logits(disc(fake.detach()), zeros)
             opt_d.zero_grad()
             d_loss.backward()
             opt_d.step()

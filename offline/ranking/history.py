@@ -7,8 +7,9 @@ the same definitions:
 
 - the user profile is ``fulcrum.core.user_state.fold_user_events`` over the user's events with
   timestamp < t, turned into a ``UserProfile`` by ``user_profile`` (exactly what serving reads);
-- item statistics follow ``fulcrum.core.item_state.ItemState`` (purchases = PURCHASE events,
-  cancel_rate = cancels / (purchases + cancels)) over the events of the days *before* t's day —
+- item statistics are those of the bundle's items table (``offline.model.interactions.item_stats``,
+  what serving's catalogue feeds ``rank_features``): purchases = PURCHASE events, cancel_rate =
+  cancels / (purchases + 1), as ``RANK_FEATURES`` documents — over the events of the days *before* t's day —
   the daily batch cadence of the feature store — and the popularity rank (0 = most purchased,
   ``pct = 1 - rank / n_items`` as ``online.inference.catalogue``) is recomputed per day; price
   and first-seen come from the items table.
@@ -44,7 +45,9 @@ class DailyItemStats:
     def __init__(self, events: pd.DataFrame, items: pd.DataFrame) -> None:
         self.item_ids = items[S.ITEM_ID].astype(str).to_numpy()
         self.index = {item: i for i, item in enumerate(self.item_ids)}
-        self.price = np.nan_to_num(pd.to_numeric(items[S.PRICE], errors="coerce").to_numpy(dtype=np.float64), nan=0.0)
+        self.price = np.nan_to_num(
+            pd.to_numeric(items[S.PRICE], errors="coerce").to_numpy(dtype=np.float64), nan=0.0
+        )
         self.first_seen = epoch_seconds(items[S.FIRST_SEEN])
         n = len(self.item_ids)
         ev = events[events[S.EVENT_TYPE].isin([S.EventType.PURCHASE.value, S.EventType.CANCEL.value])]
@@ -52,14 +55,14 @@ class DailyItemStats:
         known = idx.notna().to_numpy()
         day = np.floor(epoch_seconds(ev[S.TIMESTAMP]) / DAY_S).astype(np.int64)[known]
         idx = idx.to_numpy()[known].astype(np.int64)
-        is_buy = (ev[S.EVENT_TYPE].to_numpy()[known] == S.EventType.PURCHASE.value)
+        is_buy = ev[S.EVENT_TYPE].to_numpy()[known] == S.EventType.PURCHASE.value
         self.day0 = int(day.min()) if len(day) else 0
         n_days = (int(day.max()) - self.day0 + 2) if len(day) else 1
         buys = np.zeros((n_days, n), dtype=np.float32)
         cancels = np.zeros((n_days, n), dtype=np.float32)
         np.add.at(buys, (day[is_buy] - self.day0 + 1, idx[is_buy]), 1.0)
         np.add.at(cancels, (day[~is_buy] - self.day0 + 1, idx[~is_buy]), 1.0)
-        self.cum_buys = np.cumsum(buys, axis=0)      # row r = events of days < day0 + r
+        self.cum_buys = np.cumsum(buys, axis=0)  # row r = events of days < day0 + r
         self.cum_cancels = np.cumsum(cancels, axis=0)
         self._pct: dict[int, np.ndarray] = {}
 
@@ -76,11 +79,10 @@ class DailyItemStats:
     def stats(self, item_idx: np.ndarray, t: float) -> ItemStats:
         r = self._row(t)
         p, c = self.cum_buys[r, item_idx].astype(np.float64), self.cum_cancels[r, item_idx].astype(np.float64)
-        total = p + c
         return ItemStats(
             item_ids=tuple(self.item_ids[item_idx]),
             purchases=p,
-            cancel_rate=np.divide(c, total, out=np.zeros_like(c), where=total > 0),
+            cancel_rate=c / (p + 1.0),
             price=self.price[item_idx],
             first_seen=self.first_seen[item_idx],
             popularity_pct=self.popularity_pct(r)[item_idx],
@@ -90,17 +92,28 @@ class DailyItemStats:
 def _user_events(events: pd.DataFrame) -> dict[str, list[BehaviourEvent]]:
     e = events[events[S.USER_ID].notna() & events[S.EVENT_TYPE].isin(S.BEHAVIOUR_TYPES)]
     ts = epoch_seconds(e[S.TIMESTAMP])
-    frame = pd.DataFrame({"u": e[S.USER_ID].astype(str).to_numpy(), "i": e[S.ITEM_ID].astype(str).to_numpy(),
-                          "t": e[S.EVENT_TYPE].astype(str).to_numpy(), "ts": ts}).sort_values(["u", "ts"], kind="stable")
+    frame = pd.DataFrame(
+        {
+            "u": e[S.USER_ID].astype(str).to_numpy(),
+            "i": e[S.ITEM_ID].astype(str).to_numpy(),
+            "t": e[S.EVENT_TYPE].astype(str).to_numpy(),
+            "ts": ts,
+        }
+    ).sort_values(["u", "ts"], kind="stable")
     out: dict[str, list[BehaviourEvent]] = {}
     for u, g in frame.groupby("u", sort=False):
         out[str(u)] = [BehaviourEvent(i, t, s) for i, t, s in zip(g["i"], g["t"], g["ts"], strict=True)]
     return out
 
 
-def build_rank_rows(events: pd.DataFrame, items: pd.DataFrame, rows: pd.DataFrame,
-                    score_fn: ScoreFn | None = None, score_batch: int = 1024,
-                    progress: Callable[[int], None] | None = None) -> RankRows:
+def build_rank_rows(
+    events: pd.DataFrame,
+    items: pd.DataFrame,
+    rows: pd.DataFrame,
+    score_fn: ScoreFn | None = None,
+    score_batch: int = 1024,
+    progress: Callable[[int], None] | None = None,
+) -> RankRows:
     """Feature matrix of label ``rows`` (columns user_id, item_id, ts, purchase, cancel; sorted by
     user then ts) from ``events`` strictly before each row's ts. ``events`` may extend past the rows
     (only earlier events are folded)."""
@@ -130,7 +143,7 @@ def build_rank_rows(events: pd.DataFrame, items: pd.DataFrame, rows: pd.DataFram
             scores = [np.zeros(b - a) for a, b, *_ in pending]
         else:
             scores = score_fn([p for _, _, p, _, _ in pending], [s.item_ids for _, _, _, s, _ in pending])
-        for (a, b, prof, st, t), sc in zip(pending, scores, strict=True):
+        for (_a, _b, prof, st, t), sc in zip(pending, scores, strict=True):
             blocks.append(rank_features(prof, st, np.asarray(sc, dtype=np.float64), t))
         if progress:
             progress(sum(b - a for a, b, *_ in pending))
@@ -154,5 +167,9 @@ def build_rank_rows(events: pd.DataFrame, items: pd.DataFrame, rows: pd.DataFram
             flush()
     flush()
     x = np.concatenate(blocks) if blocks else x
-    return RankRows(x, rows["purchase"].to_numpy()[keep].astype(np.int8),
-                    rows["cancel"].to_numpy()[keep].astype(np.int8), cold)
+    return RankRows(
+        x,
+        rows["purchase"].to_numpy()[keep].astype(np.int8),
+        rows["cancel"].to_numpy()[keep].astype(np.int8),
+        cold,
+    )

@@ -32,32 +32,61 @@ def positive_rows(events: pd.DataFrame, start: float, end: float) -> pd.DataFram
     e = events[(events[S.EVENT_TYPE] == S.EventType.PURCHASE.value) & events[S.USER_ID].notna()]
     ts = epoch_seconds(e[S.TIMESTAMP])
     keep = (ts >= start) & (ts < end)
-    out = pd.DataFrame({"user_id": e[S.USER_ID].astype(str).to_numpy()[keep],
-                        "item_id": e[S.ITEM_ID].astype(str).to_numpy()[keep], "ts": ts[keep]})
-    return out.drop_duplicates(["user_id", "item_id", "ts"]).sort_values(["ts", "user_id", "item_id"], kind="stable").reset_index(drop=True)
+    out = pd.DataFrame(
+        {
+            "user_id": e[S.USER_ID].astype(str).to_numpy()[keep],
+            "item_id": e[S.ITEM_ID].astype(str).to_numpy()[keep],
+            "ts": ts[keep],
+        }
+    )
+    return (
+        out.drop_duplicates(["user_id", "item_id", "ts"])
+        .sort_values(["ts", "user_id", "item_id"], kind="stable")
+        .reset_index(drop=True)
+    )
 
 
-def cancel_labels(positives: pd.DataFrame, events: pd.DataFrame, window_days: float, horizon: float) -> np.ndarray:
+def cancel_labels(
+    positives: pd.DataFrame, events: pd.DataFrame, window_days: float, horizon: float
+) -> np.ndarray:
     """int8 [len(positives)]: 1 if the user cancelled the item within ``window_days`` after buying it."""
     if len(positives) == 0:
         return np.zeros(0, dtype=np.int8)
     c = events[(events[S.EVENT_TYPE] == S.EventType.CANCEL.value) & events[S.USER_ID].notna()]
-    cancels = pd.DataFrame({"user_id": c[S.USER_ID].astype(str).to_numpy(), "item_id": c[S.ITEM_ID].astype(str).to_numpy(),
-                            "cancel_ts": epoch_seconds(c[S.TIMESTAMP])})
+    cancels = pd.DataFrame(
+        {
+            "user_id": c[S.USER_ID].astype(str).to_numpy(),
+            "item_id": c[S.ITEM_ID].astype(str).to_numpy(),
+            "cancel_ts": epoch_seconds(c[S.TIMESTAMP]),
+        }
+    )
     cancels = cancels[cancels["cancel_ts"] < horizon].sort_values("cancel_ts", kind="stable")
     left = positives[["user_id", "item_id", "ts"]].reset_index().sort_values("ts", kind="stable")
     # the first CANCEL strictly after the purchase, same user and item
-    merged = pd.merge_asof(left, cancels, left_on="ts", right_on="cancel_ts", by=["user_id", "item_id"],
-                           direction="forward", allow_exact_matches=False)
+    merged = pd.merge_asof(
+        left,
+        cancels,
+        left_on="ts",
+        right_on="cancel_ts",
+        by=["user_id", "item_id"],
+        direction="forward",
+        allow_exact_matches=False,
+    )
     hit = merged["cancel_ts"].notna() & (merged["cancel_ts"] - merged["ts"] <= window_days * DAY_S)
     out = np.zeros(len(positives), dtype=np.int8)
     out[merged["index"].to_numpy()] = hit.to_numpy().astype(np.int8)
     return out
 
 
-def sample_negatives(positives: pd.DataFrame, item_ids: np.ndarray, first_seen: np.ndarray,
-                     purchase_times: np.ndarray, purchase_items: np.ndarray, k: int,
-                     rng: np.random.Generator) -> pd.DataFrame:
+def sample_negatives(
+    positives: pd.DataFrame,
+    item_ids: np.ndarray,
+    first_seen: np.ndarray,
+    purchase_times: np.ndarray,
+    purchase_items: np.ndarray,
+    k: int,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
     """``k`` negatives per positive row (see the module doc). ``purchase_times``/``purchase_items``
     are every PURCHASE event's epoch seconds and catalogue index, for the popularity half."""
     if len(positives) == 0 or k < 1:
@@ -92,8 +121,16 @@ def sample_negatives(positives: pd.DataFrame, item_ids: np.ndarray, first_seen: 
     return pd.DataFrame({"user_id": rows_u, "item_id": rows_i, "ts": np.asarray(rows_t, dtype=np.float64)})
 
 
-def label_rows(events: pd.DataFrame, items: pd.DataFrame, start: float, end: float, horizon: float,
-               neg_per_pos: int, window_days: float, rng: np.random.Generator) -> pd.DataFrame:
+def label_rows(
+    events: pd.DataFrame,
+    items: pd.DataFrame,
+    start: float,
+    end: float,
+    horizon: float,
+    neg_per_pos: int,
+    window_days: float,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
     """The slice's rows: positives (purchase 1, cancel 0/1) and sampled negatives (0, -1)."""
     pos = positive_rows(events, start, end)
     pos["purchase"] = np.int8(1)
@@ -104,11 +141,20 @@ def label_rows(events: pd.DataFrame, items: pd.DataFrame, start: float, end: flo
     buys = events[events[S.EVENT_TYPE] == S.EventType.PURCHASE.value]
     b_items = buys[S.ITEM_ID].astype(str).map(index)
     known = b_items.notna().to_numpy()
-    neg = sample_negatives(pos, item_ids, first_seen, epoch_seconds(buys[S.TIMESTAMP])[known],
-                           b_items.to_numpy()[known].astype(np.int64), neg_per_pos, rng)
+    neg = sample_negatives(
+        pos,
+        item_ids,
+        first_seen,
+        epoch_seconds(buys[S.TIMESTAMP])[known],
+        b_items.to_numpy()[known].astype(np.int64),
+        neg_per_pos,
+        rng,
+    )
     neg["purchase"] = np.int8(0)
     neg["cancel"] = np.int8(-1)
     rows = pd.concat([pos, neg], ignore_index=True)
     rows["purchase"] = rows["purchase"].astype(np.int8)
     rows["cancel"] = rows["cancel"].astype(np.int8)
-    return rows.sort_values(["user_id", "ts", "purchase"], ascending=[True, True, False], kind="stable").reset_index(drop=True)
+    return rows.sort_values(
+        ["user_id", "ts", "purchase"], ascending=[True, True, False], kind="stable"
+    ).reset_index(drop=True)

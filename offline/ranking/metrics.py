@@ -23,7 +23,9 @@ def best_f1_threshold(y: np.ndarray, prob: np.ndarray) -> float:
     return float(thresholds[int(np.argmax(f1))])
 
 
-def head_metrics(y: np.ndarray, prob_raw: np.ndarray, prob_cal: np.ndarray, threshold: float) -> dict[str, float]:
+def head_metrics(
+    y: np.ndarray, prob_raw: np.ndarray, prob_cal: np.ndarray, threshold: float
+) -> dict[str, float]:
     from sklearn.metrics import average_precision_score, f1_score, recall_score, roc_auc_score
 
     y = np.asarray(y).astype(int)

@@ -43,8 +43,10 @@ class RankerNet(nn.Module):
         """[N, 2] float64 logits in eval mode."""
         was_training = self.training
         self.eval()
-        out = [self(torch.as_tensor(x[i:i + batch], dtype=torch.float32)).double().numpy()
-               for i in range(0, len(x), batch)]
+        out = [
+            self(torch.as_tensor(x[i : i + batch], dtype=torch.float32)).double().numpy()
+            for i in range(0, len(x), batch)
+        ]
         self.train(was_training)
         return np.concatenate(out) if out else np.zeros((0, 2))
 
@@ -52,7 +54,9 @@ class RankerNet(nn.Module):
 class ExportedRanker(nn.Module):
     """features [B, F] -> (purchase_prob [B], cancel_prob [B]), calibrated."""
 
-    def __init__(self, net: RankerNet, shifts: tuple[float, float], calibrators: tuple[nn.Module, nn.Module]) -> None:
+    def __init__(
+        self, net: RankerNet, shifts: tuple[float, float], calibrators: tuple[nn.Module, nn.Module]
+    ) -> None:
         super().__init__()
         self.net = net
         self.register_buffer("shift", torch.tensor(shifts, dtype=torch.float32))

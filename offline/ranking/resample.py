@@ -7,7 +7,11 @@ minority/majority ratio after resampling (imbalanced-learn's ``sampling_strategy
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 IMBLEARN_METHODS = ("smote", "adasyn", "random_under", "random_over")
 
@@ -29,7 +33,9 @@ def _sampler(method: str, ratio: float, k: int, seed: int):
     raise ValueError(f"resampling method {method!r}: expected one of {', '.join(IMBLEARN_METHODS)}")
 
 
-def resample(x: np.ndarray, y: np.ndarray, method: str, ratio: float, k: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def resample(
+    x: np.ndarray, y: np.ndarray, method: str, ratio: float, k: int = 5, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Resampled (x, y). If the minority is already at or above ``ratio`` the input is returned."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y).astype(np.int64)
@@ -41,5 +47,12 @@ def resample(x: np.ndarray, y: np.ndarray, method: str, ratio: float, k: int = 5
     k = max(1, min(k, n_pos - 1))
     mean, std = x.mean(axis=0), x.std(axis=0)
     std = np.where(std > 1e-8, std, 1.0)
-    xs, ys = _sampler(method, ratio, k, seed).fit_resample((x - mean) / std, y)
+    try:
+        xs, ys = _sampler(method, ratio, k, seed).fit_resample((x - mean) / std, y)
+    except ValueError as e:
+        if method != "adasyn" or "No samples will be generated" not in str(e):
+            raise
+        # ADASYN generates around minority rows that have majority neighbours; none here
+        log.warning("ADASYN generated no samples (%s); rows left as they are", e)
+        return x.astype(np.float32), y
     return (xs * std + mean).astype(np.float32), np.asarray(ys, dtype=np.int64)

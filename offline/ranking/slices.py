@@ -39,14 +39,23 @@ class RankSlices:
         for name in SLICES:
             r: RankRows = getattr(self, name)
             m = r.cancel_mask
-            out[name] = {"rows": len(r), "purchased_lines": int(m.sum()),
-                         "cancel_rate": float(r.cancel[m].mean()) if m.any() else 0.0}
+            out[name] = {
+                "rows": len(r),
+                "purchased_lines": int(m.sum()),
+                "cancel_rate": float(r.cancel[m].mean()) if m.any() else 0.0,
+            }
         return out
 
 
 def _key(data_dir: Path, cfg: RankerConfig, scorer: str) -> str:
-    parts = {"neg": cfg.neg_per_pos, "win": cfg.cancel_window_days, "val": cfg.val_days, "seed": cfg.seed,
-             "scorer": scorer, "v": 1}
+    parts = {
+        "neg": cfg.neg_per_pos,
+        "win": cfg.cancel_window_days,
+        "val": cfg.val_days,
+        "seed": cfg.seed,
+        "scorer": scorer,
+        "v": 2,
+    }
     for name in (S.EVENTS_FILE, S.ITEMS_FILE, S.SPLIT_FILE):
         st = (data_dir / name).stat()
         parts[name] = [st.st_size, int(st.st_mtime)]
@@ -62,7 +71,11 @@ def build_slices(data, cfg: RankerConfig, score_fn: ScoreFn | None = None, progr
     val_start = cutoff - cfg.val_days * 86_400.0
     rng = np.random.default_rng(cfg.seed)
     ev, items = data.events, data.items
-    bounds = {"fit": (-np.inf, val_start, val_start), "val": (val_start, cutoff, cutoff), "test": (cutoff, np.inf, np.inf)}
+    bounds = {
+        "fit": (-np.inf, val_start, val_start),
+        "val": (val_start, cutoff, cutoff),
+        "test": (cutoff, np.inf, np.inf),
+    }
     out = {}
     for name, (start, end, horizon) in bounds.items():
         rows = label_rows(ev, items, start, end, horizon, cfg.neg_per_pos, cfg.cancel_window_days, rng)
@@ -71,11 +84,21 @@ def build_slices(data, cfg: RankerConfig, score_fn: ScoreFn | None = None, progr
     return RankSlices(out["fit"], out["val"], out["test"], time.perf_counter() - t0)
 
 
-def load_or_build_slices(data_dir: str | Path, cfg: RankerConfig, score_fn: ScoreFn | None = None,
-                         scorer_name: str = "none", cache_dir: str | Path | None = None, progress=None) -> RankSlices:
+def load_or_build_slices(
+    data_dir: str | Path,
+    cfg: RankerConfig,
+    score_fn: ScoreFn | None = None,
+    scorer_name: str = "none",
+    cache_dir: str | Path | None = None,
+    progress=None,
+) -> RankSlices:
     from offline.data.dataset import load_prepared
+    from offline.data.errors import DataError
 
     data_dir = Path(data_dir)
+    for name in (S.EVENTS_FILE, S.ITEMS_FILE, S.SPLIT_FILE):
+        if not (data_dir / name).is_file():
+            raise DataError(str(data_dir / name), "file not found (run `fulcrum data prepare` first)")
     cache = Path(cache_dir) if cache_dir else None
     if cache is not None:
         key = _key(data_dir, cfg, scorer_name)

@@ -40,9 +40,13 @@ class TrainedRanker:
         return N_RANK_FEATURES
 
 
-def train_ranker(data: str | Path | RankSlices, config: RankerConfig | dict | None = None,
-                 score_fn: ScoreFn | None = None, scorer_name: str = "custom",
-                 cache_dir: str | Path | None = None) -> TrainedRanker:
+def train_ranker(
+    data: str | Path | RankSlices,
+    config: RankerConfig | dict | None = None,
+    score_fn: ScoreFn | None = None,
+    scorer_name: str = "custom",
+    cache_dir: str | Path | None = None,
+) -> TrainedRanker:
     """Fit, calibrate and evaluate the ranking head.
 
     ``data`` is a prepared data folder (or ready ``RankSlices``); ``config`` a ``RankerConfig`` or a
@@ -60,8 +64,16 @@ def train_ranker(data: str | Path | RankSlices, config: RankerConfig | dict | No
     else:
         slices = load_or_build_slices(data, cfg, score_fn, scorer_name if score_fn else "none", cache_dir)
     head = fit_head(cfg, slices.fit, slices.val)
-    metrics = {"val": head.evaluate(slices.val), "test": head.evaluate(slices.test),
-               "rows": slices.summary(), "fit_seconds": head.fit_seconds}
-    log.info("ranker (%s): test PR-AUC purchase %.3f cancel %.3f", cfg.method,
-             metrics["test"]["purchase"]["pr_auc"], metrics["test"]["cancel"]["pr_auc"])
+    metrics = {
+        "val": head.evaluate(slices.val),
+        "test": head.evaluate(slices.test),
+        "rows": slices.summary(),
+        "fit_seconds": head.fit_seconds,
+    }
+    log.info(
+        "ranker (%s): test PR-AUC purchase %.3f cancel %.3f",
+        cfg.method,
+        metrics["test"]["purchase"]["pr_auc"],
+        metrics["test"]["cancel"]["pr_auc"],
+    )
     return TrainedRanker(head.export_module().eval(), head, cfg, metrics)

@@ -48,13 +48,26 @@ def _open(path: Path, choice: ProviderChoice, threads: int) -> tuple[OrtModel, P
     return model, choice
 
 
-def load_bundle(path: Path, execution_provider: str = "auto", intra_op_threads: int = 0) -> LoadedBundle:
-    """Everything or nothing: any problem raises ``BundleInvalid`` (or ``NotFound``)."""
+def load_bundle(
+    path: Path, execution_provider: str = "auto", intra_op_threads: int = 0, int8_item_encoder: bool = False
+) -> LoadedBundle:
+    """Everything or nothing: any problem raises ``BundleInvalid`` (or ``NotFound``).
+
+    ``int8_item_encoder``: encode queries and new items with ``item_encoder.int8.onnx`` when the
+    manifest lists it (the catalogue's embeddings stay the bundle's fp32 ones).
+    """
     started = time.perf_counter()
     path = Path(path)
     manifest = load_verified_manifest(path)
     choice = choose_provider(execution_provider, _available_providers(), gpu_present())
-    item_model, choice = _open(path / bf.ITEM_ENCODER, choice, intra_op_threads)
+    item_file = bf.ITEM_ENCODER
+    if int8_item_encoder and bf.ITEM_ENCODER_INT8 in manifest.files:
+        item_file = bf.ITEM_ENCODER_INT8
+    elif int8_item_encoder:
+        log.warning(
+            "bundle %s has no %s; using the fp32 item encoder", manifest.version, bf.ITEM_ENCODER_INT8
+        )
+    item_model, choice = _open(path / item_file, choice, intra_op_threads)
     user_model, _ = _open(path / bf.USER_ENCODER, choice, intra_op_threads)
     rank_model, _ = _open(path / bf.RANKER, choice, intra_op_threads)
     log.info("bundle %s: execution provider %s (%s)", manifest.version, choice.provider, choice.reason)
@@ -66,6 +79,11 @@ def load_bundle(path: Path, execution_provider: str = "auto", intra_op_threads: 
         embeddings = np.load(path / bf.ITEM_EMBEDDINGS, allow_pickle=False)
     except Exception as e:
         raise BundleInvalid(f"{path}: cannot read items/embeddings ({e})") from e
+    declared_dim = manifest.raw.get("embedding_dim")
+    if declared_dim is not None and embeddings.ndim == 2 and int(declared_dim) != embeddings.shape[1]:
+        raise BundleInvalid(
+            f"{path}: embedding_dim {declared_dim} but item_embeddings has {embeddings.shape[1]}"
+        )
     if embeddings.ndim != 2 or "item_id" not in items.columns:
         raise BundleInvalid(f"{path}: item_embeddings must be [N, D] and items must have item_id")
     try:

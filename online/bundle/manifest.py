@@ -80,7 +80,9 @@ def _check_shared_definitions(raw: Mapping[str, Any], mpath: Path) -> None:
 
     codes = raw.get("event_type_codes")
     if codes is not None and dict(codes) != EVENT_TYPE_CODE:
-        raise BundleInvalid(f"{mpath}: event_type_codes {dict(codes)} differ from this server's {EVENT_TYPE_CODE}")
+        raise BundleInvalid(
+            f"{mpath}: event_type_codes {dict(codes)} differ from this server's {EVENT_TYPE_CODE}"
+        )
     features = raw.get("rank_features")
     if features is not None and list(features) != list(RANK_FEATURES):
         raise BundleInvalid(f"{mpath}: rank_features differ from fulcrum.core.rank_features.RANK_FEATURES")

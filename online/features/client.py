@@ -6,6 +6,10 @@ every Feast call in a worker thread with a deadline, and turns any failure or ti
 :class:`online.errors.FeatureStoreUnavailable` (the server answers degraded). An unknown user or
 item is a *miss*: an empty profile / NaN statistics with ``found`` False, never invented values.
 
+Reads go through ``FastOnlineReader`` (online/features/fast_read.py: the services' views read
+straight from the configured online store) unless ``fast_path=False``, which uses
+``FeatureStore.get_online_features``; both return the same values (tested), the first faster.
+
 No torch, no offline/ import. Feast itself is imported when a store is opened.
 """
 
@@ -15,6 +19,8 @@ import asyncio
 import concurrent.futures as cf
 import logging
 import math
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +34,7 @@ from fulcrum.core.profile import UserProfile
 from fulcrum.core.rank_features import ItemStats
 from fulcrum.core.user_state import UserState, user_profile, user_state_from_row, window_counts
 from online.errors import FeatureStoreUnavailable
+from online.features.fast_read import FastOnlineReader
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -109,25 +116,43 @@ class OnlineFeatureClient:
     Thread-safe for concurrent calls; ``close()`` stops the worker threads.
     """
 
-    def __init__(self, store: FeatureStore, *, default_timeout_s: float = DEFAULT_TIMEOUT_S,
-                 max_workers: int = 8) -> None:
+    def __init__(
+        self,
+        store: FeatureStore,
+        *,
+        default_timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_workers: int = 8,
+        fast_path: bool = True,
+        item_cache_ttl_s: float = 0.0,
+        item_cache_max: int = 200_000,
+    ) -> None:
         if not (default_timeout_s > 0 and math.isfinite(default_timeout_s)):
-            raise ValueError(f"default_timeout_s: must be a positive number of seconds, got {default_timeout_s!r}")
+            raise ValueError(
+                f"default_timeout_s: must be a positive number of seconds, got {default_timeout_s!r}"
+            )
         self._store = store
         self._timeout = float(default_timeout_s)
         self._pool = cf.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="feast-read")
+        if not (item_cache_ttl_s >= 0 and math.isfinite(item_cache_ttl_s)):
+            raise ValueError(f"item_cache_ttl_s: must be >= 0 seconds, got {item_cache_ttl_s!r}")
+        self._fast = fast_path
+        #: item id -> (monotonic time read, state or None for a miss); off when the TTL is 0
+        self._item_ttl = float(item_cache_ttl_s)
+        self._item_cache_max = int(item_cache_max)
+        self._item_cache: dict[str, tuple[float, ItemState | None]] = {}
+        self._item_lock = threading.Lock()
+        names = (fn.RECOMMEND_USER_SERVICE, fn.RECOMMEND_ITEMS_SERVICE, fn.SEARCH_ITEMS_SERVICE)
         try:
-            self._services = {
-                name: store.get_feature_service(name)
-                for name in (fn.RECOMMEND_USER_SERVICE, fn.RECOMMEND_ITEMS_SERVICE, fn.SEARCH_ITEMS_SERVICE)
-            }
+            self._services = {name: store.get_feature_service(name) for name in names}
+            self._readers = {name: FastOnlineReader(store, name) for name in names} if fast_path else {}
         except Exception as e:  # registry missing or not applied
             self._pool.shutdown(wait=False)
             raise FeatureStoreUnavailable(f"feature services not found (was `feast apply` run?): {e}") from e
 
     @classmethod
-    def open(cls, repo: Path | str, store: str | None = None, redis_url: str | None = None,
-             **kwargs: Any) -> OnlineFeatureClient:
+    def open(
+        cls, repo: Path | str, store: str | None = None, redis_url: str | None = None, **kwargs: Any
+    ) -> OnlineFeatureClient:
         """Open ``repo`` with the ``sqlite`` or ``redis`` configuration (see online/features/store.py)."""
         from online.features.store import open_store
 
@@ -153,11 +178,15 @@ class OnlineFeatureClient:
             return future.result(timeout=timeout)
         except cf.TimeoutError as e:
             future.cancel()
-            raise FeatureStoreUnavailable(f"{what}: feature store did not answer within {timeout * 1000:.0f} ms") from e
+            raise FeatureStoreUnavailable(
+                f"{what}: feature store did not answer within {timeout * 1000:.0f} ms"
+            ) from e
         except Exception as e:
             raise FeatureStoreUnavailable(f"{what}: feature store failed: {type(e).__name__}: {e}") from e
 
     def _online(self, service: str, key: str, ids: Sequence[str]) -> dict[str, list[Any]]:
+        if self._fast:
+            return self._readers[service].read(ids)
         response = self._store.get_online_features(self._services[service], {key: list(ids)})
         return response.to_dict()
 
@@ -165,14 +194,20 @@ class OnlineFeatureClient:
 
     def get_user_profile(self, user_id: str, timeout_s: float | None = None) -> UserFeatures:
         """Everything Recommend reads about one user (``miss`` True when the store has no row)."""
-        cols = self._call("get_user_profile",
-                          lambda: self._online(fn.RECOMMEND_USER_SERVICE, fn.USER_KEY, [user_id]), timeout_s)
+        cols = self._call(
+            "get_user_profile",
+            lambda: self._online(fn.RECOMMEND_USER_SERVICE, fn.USER_KEY, [user_id]),
+            timeout_s,
+        )
         return self._user_from_columns(user_id, cols)
 
     async def get_user_profile_async(self, user_id: str, timeout_s: float | None = None) -> UserFeatures:
         """``get_user_profile`` for asyncio callers (the read runs in the worker pool)."""
-        cols = await self._acall("get_user_profile",
-                                 lambda: self._online(fn.RECOMMEND_USER_SERVICE, fn.USER_KEY, [user_id]), timeout_s)
+        cols = await self._acall(
+            "get_user_profile",
+            lambda: self._online(fn.RECOMMEND_USER_SERVICE, fn.USER_KEY, [user_id]),
+            timeout_s,
+        )
         return self._user_from_columns(user_id, cols)
 
     @staticmethod
@@ -182,45 +217,88 @@ class OnlineFeatureClient:
         emb = row.get(fn.USER_EMBEDDING)
         embedding = np.asarray(emb, dtype=np.float32) if emb else None
         if state.is_empty:
-            return UserFeatures(profile=user_profile(user_id, UserState()), miss=embedding is None,
-                                embedding=embedding)
-        return UserFeatures(profile=user_profile(user_id, state), miss=False, counts=window_counts(state),
-                            as_of=state.as_of, embedding=embedding)
+            return UserFeatures(
+                profile=user_profile(user_id, UserState()), miss=embedding is None, embedding=embedding
+            )
+        return UserFeatures(
+            profile=user_profile(user_id, state),
+            miss=False,
+            counts=window_counts(state),
+            as_of=state.as_of,
+            embedding=embedding,
+        )
 
     # ---- items ----------------------------------------------------------------------------------
 
     def get_item_stats(self, item_ids: Sequence[str], timeout_s: float | None = None) -> ItemStatsBatch:
-        """Statistics of candidate items (``found`` False for items the store does not know)."""
-        ids = list(item_ids)
-        if not ids:
-            return item_stats_batch([], [])
-        cols = self._call("get_item_stats",
-                          lambda: self._online(fn.RECOMMEND_ITEMS_SERVICE, fn.ITEM_KEY, ids), timeout_s)
-        return self._items_from_columns(ids, cols)
+        """Statistics of candidate items (``found`` False for items the store does not know).
 
-    async def get_item_stats_async(self, item_ids: Sequence[str], timeout_s: float | None = None) -> ItemStatsBatch:
+        With ``item_cache_ttl_s`` > 0, an item read less than that many seconds ago is served from
+        memory (item statistics are exploration counts: a second of staleness is harmless, and
+        Recommend reads the same popular candidates for every user). User features are never cached.
+        """
         ids = list(item_ids)
-        if not ids:
-            return item_stats_batch([], [])
-        cols = await self._acall("get_item_stats",
-                                 lambda: self._online(fn.RECOMMEND_ITEMS_SERVICE, fn.ITEM_KEY, ids), timeout_s)
-        return self._items_from_columns(ids, cols)
+        cached, todo = self._cached_items(ids)
+        if todo:
+            cols = self._call(
+                "get_item_stats",
+                lambda: self._online(fn.RECOMMEND_ITEMS_SERVICE, fn.ITEM_KEY, todo),
+                timeout_s,
+            )
+            cached.update(self._remember_items(todo, cols))
+        return item_stats_batch(ids, [cached[i] for i in ids])
 
-    @staticmethod
-    def _items_from_columns(ids: list[str], cols: dict[str, list[Any]]) -> ItemStatsBatch:
-        states: list[ItemState | None] = []
-        for j in range(len(ids)):
+    async def get_item_stats_async(
+        self, item_ids: Sequence[str], timeout_s: float | None = None
+    ) -> ItemStatsBatch:
+        ids = list(item_ids)
+        cached, todo = self._cached_items(ids)
+        if todo:
+            cols = await self._acall(
+                "get_item_stats",
+                lambda: self._online(fn.RECOMMEND_ITEMS_SERVICE, fn.ITEM_KEY, todo),
+                timeout_s,
+            )
+            cached.update(self._remember_items(todo, cols))
+        return item_stats_batch(ids, [cached[i] for i in ids])
+
+    def _cached_items(self, ids: list[str]) -> tuple[dict[str, ItemState | None], list[str]]:
+        if self._item_ttl <= 0:
+            return {}, list(dict.fromkeys(ids))
+        now = time.monotonic()
+        hit: dict[str, ItemState | None] = {}
+        with self._item_lock:
+            for i in ids:
+                entry = self._item_cache.get(i)
+                if entry is not None and now - entry[0] < self._item_ttl:
+                    hit[i] = entry[1]
+        return hit, [i for i in dict.fromkeys(ids) if i not in hit]
+
+    def _remember_items(self, ids: list[str], cols: dict[str, list[Any]]) -> dict[str, ItemState | None]:
+        states: dict[str, ItemState | None] = {}
+        for j, i in enumerate(ids):
             s = item_state_from_row({f: cols[f][j] for f in fn.ITEM_STATS_FEATURES})
-            states.append(None if s.is_empty else s)
-        return item_stats_batch(ids, states)
+            states[i] = None if s.is_empty else s
+        if self._item_ttl > 0:
+            now = time.monotonic()
+            with self._item_lock:
+                if len(self._item_cache) + len(states) > self._item_cache_max:
+                    self._item_cache.clear()
+                self._item_cache.update((i, (now, s)) for i, s in states.items())
+        return states
 
-    def get_item_embeddings(self, item_ids: Sequence[str], timeout_s: float | None = None
-                            ) -> tuple[np.ndarray, list[np.ndarray | None], list[str | None]]:
+    def get_item_embeddings(
+        self, item_ids: Sequence[str], timeout_s: float | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray | None], list[str | None]]:
         """(found mask, embeddings or None, texts or None) of items pushed by ITEM_UPSERT or the batch job."""
         ids = list(item_ids)
-        cols = self._call("get_item_embeddings",
-                          lambda: self._online(fn.SEARCH_ITEMS_SERVICE, fn.ITEM_KEY, ids), timeout_s)
-        embs = [np.asarray(e, dtype=np.float32) if e else None for e in cols.get(fn.ITEM_EMBEDDING, [None] * len(ids))]
+        cols = self._call(
+            "get_item_embeddings", lambda: self._online(fn.SEARCH_ITEMS_SERVICE, fn.ITEM_KEY, ids), timeout_s
+        )
+        embs = [
+            np.asarray(e, dtype=np.float32) if e else None
+            for e in cols.get(fn.ITEM_EMBEDDING, [None] * len(ids))
+        ]
         texts = list(cols.get(fn.ITEM_TEXT, [None] * len(ids)))
         return np.array([e is not None for e in embs], dtype=bool), embs, texts
 
@@ -230,6 +308,8 @@ class OnlineFeatureClient:
         try:
             return await asyncio.wait_for(loop.run_in_executor(self._pool, fn_), timeout)
         except TimeoutError as e:
-            raise FeatureStoreUnavailable(f"{what}: feature store did not answer within {timeout * 1000:.0f} ms") from e
+            raise FeatureStoreUnavailable(
+                f"{what}: feature store did not answer within {timeout * 1000:.0f} ms"
+            ) from e
         except Exception as e:
             raise FeatureStoreUnavailable(f"{what}: feature store failed: {type(e).__name__}: {e}") from e

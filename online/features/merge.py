@@ -58,12 +58,16 @@ def item_upserts(events: Sequence[Event]) -> dict[str, str]:
     return {k: v[1] for k, v in newest.items()}
 
 
-def merge_users(current: Mapping[str, UserState], grouped: Mapping[str, list[BehaviourEvent]]) -> dict[str, UserState]:
+def merge_users(
+    current: Mapping[str, UserState], grouped: Mapping[str, list[BehaviourEvent]]
+) -> dict[str, UserState]:
     """New state of every user in ``grouped`` (a user missing from ``current`` starts empty)."""
     return {u: fold_user_events(current.get(u, UserState()), evs) for u, evs in grouped.items()}
 
 
-def merge_items(current: Mapping[str, ItemState], grouped: Mapping[str, list[ItemEvent]]) -> dict[str, ItemState]:
+def merge_items(
+    current: Mapping[str, ItemState], grouped: Mapping[str, list[ItemEvent]]
+) -> dict[str, ItemState]:
     return {i: fold_item_events(current.get(i, ItemState()), evs) for i, evs in grouped.items()}
 
 
@@ -91,21 +95,27 @@ def item_push_frame(states: Mapping[str, ItemState]) -> pd.DataFrame:
     return frame
 
 
-def item_embedding_frame(texts: Mapping[str, str], embeddings: np.ndarray, at_s: Mapping[str, float]) -> pd.DataFrame:
+def item_embedding_frame(
+    texts: Mapping[str, str], embeddings: np.ndarray, at_s: Mapping[str, float]
+) -> pd.DataFrame:
     """The ``item_embedding`` push frame for upserted items (row i of ``embeddings`` <-> i-th text)."""
     keys = list(texts)
     emb = np.asarray(embeddings, dtype=np.float32)
     if emb.ndim != 2 or emb.shape[0] != len(keys):
         raise ValueError(f"item embedder returned shape {emb.shape} for {len(keys)} texts")
-    return pd.DataFrame({
-        fn.ITEM_KEY: keys,
-        fn.EVENT_TS: _stamp([at_s[k] for k in keys]),
-        fn.ITEM_EMBEDDING: [row.tolist() for row in emb],
-        fn.ITEM_TEXT: [texts[k] for k in keys],
-    })
+    return pd.DataFrame(
+        {
+            fn.ITEM_KEY: keys,
+            fn.EVENT_TS: _stamp([at_s[k] for k in keys]),
+            fn.ITEM_EMBEDDING: [row.tolist() for row in emb],
+            fn.ITEM_TEXT: [texts[k] for k in keys],
+        }
+    )
 
 
-def rows_by_key(response: Mapping[str, list[Any]], key: str, features: Sequence[str]) -> dict[str, dict[str, Any]]:
+def rows_by_key(
+    response: Mapping[str, list[Any]], key: str, features: Sequence[str]
+) -> dict[str, dict[str, Any]]:
     """Feast's column-wise ``to_dict()`` -> {entity id: {feature: value}} (all-None rows dropped)."""
     ids = response[key]
     out: dict[str, dict[str, Any]] = {}

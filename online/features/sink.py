@@ -37,8 +37,9 @@ PUSH_MODES = ("online", "online_and_offline")
 
 
 class FeastEventSink:
-    def __init__(self, store: FeatureStore, item_embedder: ItemEmbedder | None = None,
-                 push_mode: str = "online") -> None:
+    def __init__(
+        self, store: FeatureStore, item_embedder: ItemEmbedder | None = None, push_mode: str = "online"
+    ) -> None:
         if push_mode not in PUSH_MODES:
             raise ValueError(f"push_mode: {push_mode!r} is not one of {', '.join(PUSH_MODES)}")
         self._store = store
@@ -62,7 +63,9 @@ class FeastEventSink:
         try:
             cols = self._store.get_online_features([f"{view}:{f}" for f in features], {key: ids}).to_dict()
         except Exception as e:
-            raise SinkUnavailable(f"reading {view} from the feature store failed: {type(e).__name__}: {e}") from e
+            raise SinkUnavailable(
+                f"reading {view} from the feature store failed: {type(e).__name__}: {e}"
+            ) from e
         return merge.rows_by_key(cols, key, features)
 
     def _push(self, view: str, frame: Any) -> None:
@@ -74,7 +77,9 @@ class FeastEventSink:
         try:
             self._store.push(fn.push_source_name(view), frame, to=mode)
         except Exception as e:
-            raise SinkUnavailable(f"pushing {view} to the feature store failed: {type(e).__name__}: {e}") from e
+            raise SinkUnavailable(
+                f"pushing {view} to the feature store failed: {type(e).__name__}: {e}"
+            ) from e
         self._done.add(view)
 
     # ---- the EventSink protocol ----------------------------------------------------------------
@@ -92,18 +97,28 @@ class FeastEventSink:
         embeddings = None
         if upserts and fn.ITEM_EMBEDDING_VIEW not in self._done:
             if self._embedder is None:
-                log.warning("%d ITEM_UPSERT events but no item embedder: their embeddings are not pushed",
-                            len(upserts))
+                log.warning(
+                    "%d ITEM_UPSERT events but no item embedder: their embeddings are not pushed",
+                    len(upserts),
+                )
             else:
                 embeddings = self._embedder(list(upserts.values()))
         t1 = time.perf_counter()
-        users_now = {u: user_state_from_row(r)
-                     for u, r in self._read(fn.USER_BEHAVIOUR_VIEW, fn.USER_KEY, sorted(by_user)).items()}
-        items_now = {i: item_state_from_row(r)
-                     for i, r in self._read(fn.ITEM_STATS_VIEW, fn.ITEM_KEY, sorted(by_item)).items()}
+        users_now = {
+            u: user_state_from_row(r)
+            for u, r in self._read(fn.USER_BEHAVIOUR_VIEW, fn.USER_KEY, sorted(by_user)).items()
+        }
+        items_now = {
+            i: item_state_from_row(r)
+            for i, r in self._read(fn.ITEM_STATS_VIEW, fn.ITEM_KEY, sorted(by_item)).items()
+        }
         t2 = time.perf_counter()
-        users_new = merge.merge_users({u: s for u, s in users_now.items() if isinstance(s, UserState)}, by_user)
-        items_new = merge.merge_items({i: s for i, s in items_now.items() if isinstance(s, ItemState)}, by_item)
+        users_new = merge.merge_users(
+            {u: s for u, s in users_now.items() if isinstance(s, UserState)}, by_user
+        )
+        items_new = merge.merge_items(
+            {i: s for i, s in items_now.items() if isinstance(s, ItemState)}, by_item
+        )
         t3 = time.perf_counter()
         self._push(fn.USER_BEHAVIOUR_VIEW, merge.user_push_frame(users_new))
         self._push(fn.ITEM_STATS_VIEW, merge.item_push_frame(items_new))
@@ -113,8 +128,14 @@ class FeastEventSink:
         t4 = time.perf_counter()
         self._pending, self._done = None, set()
         self.last_timings = {"embed": t1 - t0, "read": t2 - t1, "merge": t3 - t2, "push": t4 - t3}
-        log.debug("applied %d events: %d users, %d items, %d upserts (%s)", len(events), len(users_new),
-                  len(items_new), len(upserts), {k: round(v * 1000, 1) for k, v in self.last_timings.items()})
+        log.debug(
+            "applied %d events: %d users, %d items, %d upserts (%s)",
+            len(events),
+            len(users_new),
+            len(items_new),
+            len(upserts),
+            {k: round(v * 1000, 1) for k, v in self.last_timings.items()},
+        )
 
     def close(self) -> None:
         """Nothing to release (the FeatureStore is owned by the caller)."""

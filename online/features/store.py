@@ -67,7 +67,9 @@ def repo_config_dict(repo: Path, store: str | None = None, redis_url: str | None
     name = resolve_store(store)
     path = Path(repo) / CONFIG_FILES[name]
     if not path.is_file():
-        raise FileNotFoundError(f"feature repo config {path} does not exist (is {repo} a Fulcrum feature repo?)")
+        raise FileNotFoundError(
+            f"feature repo config {path} does not exist (is {repo} a Fulcrum feature repo?)"
+        )
     raw = yaml.safe_load(os.path.expandvars(path.read_text()))
     if name == "redis":
         url = redis_url or os.environ.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -52,12 +53,13 @@ class Catalogue:
     def dim(self) -> int:
         return int(self.embeddings.shape[1])
 
-    @property
+    # computed once per snapshot (ranks only change when an upsert builds a new snapshot)
+    @cached_property
     def popularity_pct(self) -> np.ndarray:
         n = max(len(self), 1)
         return 1.0 - self.popularity_rank / n
 
-    @property
+    @cached_property
     def popular_order(self) -> np.ndarray:
         return np.argsort(self.popularity_rank, kind="stable")
 
@@ -182,3 +184,18 @@ class LiveCatalogue:
         with self._lock:
             self._current = self._current.with_items(item_ids, texts, embeddings, prices, now)
             return self._current
+
+    def count(self, purchased: Sequence[str], shown: Sequence[str]) -> int:
+        """Add live purchase / impression observations (exploration's posteriors learn online).
+
+        Counts are added in place to the current snapshot's arrays (readers may see a count one
+        event late; an upsert copies the arrays, so counts survive it). Unknown ids are ignored.
+        Returns how many observations were counted.
+        """
+        with self._lock:
+            cat = self._current
+            p = cat.indices(purchased)
+            i = cat.indices(shown)
+            np.add.at(cat.purchases, p, 1.0)
+            np.add.at(cat.impressions, i, 1.0)
+            return len(p) + len(i)

@@ -86,14 +86,12 @@ class ModelHolder:
         model: ServingModel,
         path: Path,
         factory: Callable[[LoadedBundle], ServingModel],
-        execution_provider: str,
-        intra_op_threads: int,
+        loader: Callable[[Path], LoadedBundle] = load_bundle,
     ) -> None:
         self.current = model
         self.path = Path(path)
         self._factory = factory
-        self._provider = execution_provider
-        self._threads = intra_op_threads
+        self._loader = loader
         self._upserts: dict[str, tuple[str, float]] = {}
         self._lock = asyncio.Lock()
 
@@ -101,20 +99,27 @@ class ModelHolder:
         for item, text, price in zip(item_ids, texts, prices, strict=True):
             self._upserts[item] = (text, price)
 
+    @staticmethod
+    def _apply(model: ServingModel, upserts: dict[str, tuple[str, float]]) -> None:
+        ids = list(upserts)
+        model.upsert_items(ids, [upserts[i][0] for i in ids], [upserts[i][1] for i in ids])
+
     async def reload(self, path: Path | None) -> tuple[str, str]:
         """Load ``path`` (default: the configured one) fully, then swap; returns (new, previous)."""
         target = Path(path) if path else self.path
         loop = asyncio.get_running_loop()
         async with self._lock:  # one reload at a time
-            bundle = await loop.run_in_executor(None, load_bundle, target, self._provider, self._threads)
+            bundle = await loop.run_in_executor(None, self._loader, target)
             model = self._factory(bundle)
-            if self._upserts:
-                ids = list(self._upserts)
-                texts = [self._upserts[i][0] for i in ids]
-                prices = [self._upserts[i][1] for i in ids]
-                await loop.run_in_executor(None, model.upsert_items, ids, texts, prices)
+            replayed = dict(self._upserts)
+            if replayed:
+                await loop.run_in_executor(None, self._apply, model, replayed)
             previous = self.current.version
             self.current = model
             self.path = target
+            # items announced while the replay ran: the sink may have given them to the old model
+            late = {k: v for k, v in self._upserts.items() if replayed.get(k) != v}
+            if late:
+                self._apply(model, late)
             log.info("bundle swapped: %s -> %s (%s)", previous, model.version, target)
             return model.version, previous

@@ -8,10 +8,20 @@ from __future__ import annotations
 import logging
 import signal
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 log = logging.getLogger(__name__)
+
+
+def _no_broker(bootstrap: str, err: Exception) -> typer.Exit:
+    typer.echo(
+        f"error: no Kafka broker reachable at {bootstrap} ({type(err).__name__}); start one with "
+        "`deploy/kafka/kafka.sh start --port PORT --dir DIR`",
+        err=True,
+    )
+    return typer.Exit(2)
 
 
 def _bootstrap_ok(value: str) -> str:
@@ -22,21 +32,47 @@ def _bootstrap_ok(value: str) -> str:
 
 
 def ingest(
-    bootstrap: str = typer.Option("127.0.0.1:9092", "--bootstrap", callback=_bootstrap_ok, help="Kafka HOST:PORT."),
-    topic: str = typer.Option("events", "--topic", help="Topic of fulcrum.v1.Event records."),
-    group: str = typer.Option("fulcrum-ingest", "--group", help="Consumer group id."),
-    feature_repo: Path | None = typer.Option(None, "--feature-repo", help="Feast repo: push to its online store."),
-    offline_dir: Path | None = typer.Option(None, "--offline-dir", help="Append accepted events here as parquet."),
-    memory: bool = typer.Option(False, "--memory", help="Apply to an in-memory sink (no store; demos)."),
-    feature_store: str | None = typer.Option(None, "--feature-store", help="sqlite | redis (Feast sink)."),
-    bundle: Path | None = typer.Option(None, "--bundle", help="Bundle whose item encoder embeds ITEM_UPSERTs."),
-    redis_url: str | None = typer.Option(
-        None, "--redis-url", envvar="FULCRUM_REDIS_URL",
-        help="Redis for the idempotency store (and the Feast redis store); default: in-process memory."),
-    dlq_topic: str = typer.Option("", "--dlq-topic", help="Dead-letter topic (default <topic>.dlq)."),
-    max_poll_records: int = typer.Option(5000, "--max-poll-records", min=1, help="Records per batch."),
-    metrics_port: int = typer.Option(0, "--metrics-port", min=0, max=65535, help="Prometheus port; 0 = off."),
-    idle_exit: float | None = typer.Option(None, "--idle-exit", help="Exit after this many idle seconds."),
+    bootstrap: Annotated[
+        str, typer.Option("--bootstrap", callback=_bootstrap_ok, help="Kafka HOST:PORT.")
+    ] = "127.0.0.1:9092",
+    topic: Annotated[str, typer.Option("--topic", help="Topic of fulcrum.v1.Event records.")] = "events",
+    group: Annotated[str, typer.Option("--group", help="Consumer group id.")] = "fulcrum-ingest",
+    feature_repo: Annotated[
+        Path | None, typer.Option("--feature-repo", help="Feast repo: push to its online store.")
+    ] = None,
+    offline_dir: Annotated[
+        Path | None,
+        typer.Option("--offline-dir", help="Append accepted events here as parquet (for retraining)."),
+    ] = None,
+    memory: Annotated[
+        bool, typer.Option("--memory", help="Apply to an in-memory sink (no store; demos).")
+    ] = False,
+    feature_store: Annotated[
+        str | None, typer.Option("--feature-store", help="sqlite | redis (Feast sink).")
+    ] = None,
+    bundle: Annotated[
+        Path | None, typer.Option("--bundle", help="Bundle whose item encoder embeds ITEM_UPSERT texts.")
+    ] = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url",
+            envvar="FULCRUM_REDIS_URL",
+            help="Redis for the idempotency store (and the Feast redis store); default: in-process memory.",
+        ),
+    ] = None,
+    dlq_topic: Annotated[
+        str, typer.Option("--dlq-topic", help="Dead-letter topic (default <topic>.dlq).")
+    ] = "",
+    max_poll_records: Annotated[
+        int, typer.Option("--max-poll-records", min=1, help="Records per batch.")
+    ] = 5000,
+    metrics_port: Annotated[
+        int, typer.Option("--metrics-port", min=0, max=65535, help="Prometheus port; 0 = off.")
+    ] = 0,
+    idle_exit: Annotated[
+        float | None, typer.Option("--idle-exit", help="Exit after this many idle seconds.")
+    ] = None,
 ) -> None:
     """Consume events from Kafka into the online features (at-least-once, idempotent, DLQ)."""
     logging.getLogger("kafka").setLevel(logging.WARNING)
@@ -44,10 +80,21 @@ def ingest(
     from online.ingest.factory import SinkConfig, build_dedupe, build_kafka_ingest, build_sink
 
     try:
-        sink_config = SinkConfig(feature_repo=feature_repo, offline_dir=offline_dir, memory=memory,
-                                 feature_store=feature_store, redis_url=redis_url, bundle=bundle)
-        config = ConsumerConfig(bootstrap=bootstrap, topic=topic, group_id=group, dlq_topic=dlq_topic,
-                                max_poll_records=max_poll_records)
+        sink_config = SinkConfig(
+            feature_repo=feature_repo,
+            offline_dir=offline_dir,
+            memory=memory,
+            feature_store=feature_store,
+            redis_url=redis_url,
+            bundle=bundle,
+        )
+        config = ConsumerConfig(
+            bootstrap=bootstrap,
+            topic=topic,
+            group_id=group,
+            dlq_topic=dlq_topic,
+            max_poll_records=max_poll_records,
+        )
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
     try:
@@ -60,6 +107,15 @@ def ingest(
 
         start_http_server(metrics_port)
         log.info("metrics on :%d/metrics", metrics_port)
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    from online.ingest.topics import ensure_topic
+
+    try:
+        for name in (config.topic, config.dead_letter_topic):
+            ensure_topic(bootstrap, name)
+    except (KafkaTimeoutError, KafkaConnectionError) as e:
+        raise _no_broker(bootstrap, e) from e
     consumer, producer = build_kafka_ingest(config, sink, build_dedupe(redis_url))
     signal.signal(signal.SIGTERM, lambda *_: consumer.stop())
     signal.signal(signal.SIGINT, lambda *_: consumer.stop())
@@ -70,22 +126,46 @@ def ingest(
         close = getattr(sink, "close", None)
         if callable(close):
             close()
-    typer.echo(f"ingest stopped: {consumer.applied} applied, {consumer.rejected} rejected (to "
-               f"{config.dead_letter_topic}), {consumer.duplicates} duplicates, {consumer.batches} batches, "
-               f"{consumer.retries} retries")
+    typer.echo(
+        f"ingest stopped: {consumer.applied} applied, {consumer.rejected} rejected (to "
+        f"{config.dead_letter_topic}), {consumer.duplicates} duplicates, {consumer.batches} batches, "
+        f"{consumer.retries} retries"
+    )
 
 
 def replay(
-    data: Path = typer.Option(Path("artifacts/data"), "--data", "--source", help="Prepared data folder."),
-    start: str = typer.Option("2011-11-09", "--from", help="First instant to replay (UTC date or time)."),
-    speed: float = typer.Option(0.0, "--speed", min=0.0, help="Time compression N (0 = as fast as possible)."),
-    bootstrap: str = typer.Option("127.0.0.1:9092", "--bootstrap", callback=_bootstrap_ok, help="Kafka HOST:PORT."),
-    topic: str = typer.Option("events", "--topic"),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Publish at most this many events."),
-    batch_size: int = typer.Option(500, "--batch-size", min=1, help="Events per EventBatch record."),
-    one_per_record: bool = typer.Option(False, "--one-per-record", help="One Event per record (no batching)."),
-    announce_items: bool = typer.Option(True, "--announce-items/--no-announce-items",
-                                        help="Publish ITEM_UPSERT for items first seen after --from."),
+    data: Annotated[Path, typer.Option("--data", "--source", help="Prepared data folder.")] = Path(
+        "artifacts/data"
+    ),
+    start: Annotated[
+        str, typer.Option("--from", help="First instant to replay (UTC date or time).")
+    ] = "2011-11-09",
+    speed: Annotated[
+        float, typer.Option("--speed", min=0.0, help="Time compression N (0 = as fast as possible).")
+    ] = 0.0,
+    bootstrap: Annotated[
+        str, typer.Option("--bootstrap", callback=_bootstrap_ok, help="Kafka HOST:PORT.")
+    ] = "127.0.0.1:9092",
+    topic: Annotated[str, typer.Option("--topic")] = "events",
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Publish at most this many events.")
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Events per EventBatch record.")
+    ] = 500,
+    one_per_record: Annotated[
+        bool, typer.Option("--one-per-record", help="One Event per record (no batching).")
+    ] = False,
+    announce_items: Annotated[
+        bool,
+        typer.Option(
+            "--announce-items/--no-announce-items",
+            help="Publish ITEM_UPSERT for items first seen after --from.",
+        ),
+    ] = True,
+    partitions: Annotated[
+        int, typer.Option("--partitions", min=1, help="Partitions if the topic is created.")
+    ] = 1,
 ) -> None:
     """Publish the prepared events from --from on to Kafka, time-compressed by --speed."""
     logging.getLogger("kafka").setLevel(logging.WARNING)
@@ -96,11 +176,13 @@ def replay(
     from fulcrum.core import schema as S
     from online.ingest.consumer import producer_settings
     from online.ingest.replay import publish, replay_frame
+    from online.ingest.topics import ensure_topic
 
     events_path = data / S.EVENTS_FILE
     if not events_path.is_file():
-        raise typer.BadParameter(f"{events_path} not found (run `fulcrum data prepare --out {data}`)",
-                                 param_hint="--data")
+        raise typer.BadParameter(
+            f"{events_path} not found (run `fulcrum data prepare --out {data}`)", param_hint="--data"
+        )
     try:
         pd.Timestamp(start)
     except ValueError as e:
@@ -116,14 +198,32 @@ def replay(
     if frame.empty:
         typer.echo(f"nothing to replay: no event at or after {start}")
         raise typer.Exit(0)
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    try:
+        ensure_topic(bootstrap, topic, partitions)
+    except (KafkaTimeoutError, KafkaConnectionError) as e:
+        raise _no_broker(bootstrap, e) from e
     producer = KafkaProducer(**producer_settings(bootstrap, client_id="fulcrum-replay"))
     try:
         with Progress() as bar:
             task = bar.add_task(f"replay -> {topic}", total=len(frame))
-            stats = publish(producer, topic, frame, speed=speed, batch_size=batch_size,
-                            one_per_record=one_per_record, progress=lambda k: bar.advance(task, k))
+            stats = publish(
+                producer,
+                topic,
+                frame,
+                speed=speed,
+                batch_size=batch_size,
+                one_per_record=one_per_record,
+                progress=lambda k: bar.advance(task, k),
+            )
     finally:
         producer.close()
-    span = pd.Timestamp(stats.first_ts_ms, unit="ms", tz="UTC"), pd.Timestamp(stats.last_ts_ms, unit="ms", tz="UTC")
-    typer.echo(f"replayed {stats.events:,} events in {stats.records:,} records in {stats.seconds:.1f}s "
-               f"({stats.events_per_s:,.0f} events/s); event time {span[0]} .. {span[1]}")
+    span = (
+        pd.Timestamp(stats.first_ts_ms, unit="ms", tz="UTC"),
+        pd.Timestamp(stats.last_ts_ms, unit="ms", tz="UTC"),
+    )
+    typer.echo(
+        f"replayed {stats.events:,} events in {stats.records:,} records in {stats.seconds:.1f}s "
+        f"({stats.events_per_s:,.0f} events/s); event time {span[0]} .. {span[1]}"
+    )

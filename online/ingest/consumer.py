@@ -73,7 +73,7 @@ class Backoff:
         self.failures = 0
 
     def next_delay(self) -> float:
-        delay = min(self.max_s, self.initial_s * (2 ** self.failures))
+        delay = min(self.max_s, self.initial_s * (2**self.failures))
         self.failures += 1
         return delay
 
@@ -119,7 +119,7 @@ class IngestConsumer:
     def __init__(self, config: ConsumerConfig, pipeline: IngestPipeline, consumer: Any | None = None) -> None:
         self.config = config
         self.pipeline = pipeline
-        self._consumer = consumer
+        self._consumer: Any = consumer
         self._stop = threading.Event()
         self._backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
         self._last_lag_update = 0.0
@@ -144,7 +144,13 @@ class IngestConsumer:
         except Exception as e:  # noqa: BLE001 - best effort: the metadata refresh catches up
             log.debug("no metadata yet for %s: %s", self.config.topic, e)
         self._consumer.subscribe([self.config.topic])
-        log.info("consuming %s as group %s from %s", self.config.topic, self.config.group_id, self.config.bootstrap)
+        log.info(
+            "consuming %s as group %s from %s", self.config.topic, self.config.group_id, self.config.bootstrap
+        )
+
+    def assigned(self) -> bool:
+        """True once the group gave this consumer at least one partition."""
+        return self._consumer is not None and bool(self._consumer.assignment())
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand and return (safe from a signal handler)."""
@@ -177,7 +183,9 @@ class IngestConsumer:
         """Poll, process and commit one batch; return how many records were committed."""
         self.open()
         consumer = self._consumer
-        batch = consumer.poll(timeout_ms=self.config.poll_timeout_ms, max_records=self.config.max_poll_records)
+        batch = consumer.poll(
+            timeout_ms=self.config.poll_timeout_ms, max_records=self.config.max_poll_records
+        )
         if not batch:
             self._update_lag()
             return 0
@@ -187,14 +195,20 @@ class IngestConsumer:
             starts[tp] = recs[0].offset
             prefix = f"{tp.topic}/{tp.partition}/"
             for r in recs:
-                records.append(RawRecord(r.value or b"", encoding_from_headers(r.headers), prefix + str(r.offset)))
+                records.append(
+                    RawRecord(r.value or b"", encoding_from_headers(r.headers), prefix + str(r.offset))
+                )
         try:
             result = self.pipeline.process(records)
         except SinkUnavailable as e:
             self.retries += 1
             delay = self._backoff.next_delay()
-            log.warning("sink unavailable (%s); retrying %d records in %.2fs without committing",
-                        e, len(records), delay)
+            log.warning(
+                "sink unavailable (%s); retrying %d records in %.2fs without committing",
+                e,
+                len(records),
+                delay,
+            )
             self._seek_back(starts)
             self._update_lag(force=True)  # measured from the batch start: the backlog shows
             self._stop.wait(delay)

@@ -38,17 +38,32 @@ def _reject(err: InvalidEvent, payload: bytes, source: str, event_id: str = "") 
     return Rejection(err.event_id or event_id, str(err), payload, err.code, source)
 
 
-def _one_proto(msg: pb.Event, payload: bytes | None, now_ms: int, source: str,
-               events: list[Event], rejected: list[Rejection]) -> None:
+def _one_proto(
+    msg: pb.Event,
+    payload: bytes | None,
+    now_ms: int,
+    source: str,
+    events: list[Event],
+    rejected: list[Rejection],
+) -> None:
     try:
         events.append(event_from_proto(msg, now_ms))
     except InvalidEvent as err:
-        rejected.append(_reject(err, payload if payload is not None else msg.SerializeToString(), source,
-                                msg.event_id[:256]))
+        rejected.append(
+            _reject(
+                err, payload if payload is not None else msg.SerializeToString(), source, msg.event_id[:256]
+            )
+        )
 
 
-def decode_payload(payload: bytes, encoding: bytes | None, now_ms: int, source: str,
-                   events: list[Event], rejected: list[Rejection]) -> int:
+def decode_payload(
+    payload: bytes,
+    encoding: bytes | None,
+    now_ms: int,
+    source: str,
+    events: list[Event],
+    rejected: list[Rejection],
+) -> int:
     """Decode one record into ``events`` / ``rejected``; return how many events it carried."""
     if encoding is None:
         encoding = ENCODING_JSON if payload[:1] == b"{" or payload.lstrip()[:1] == b"{" else ENCODING_EVENT
@@ -56,8 +71,11 @@ def decode_payload(payload: bytes, encoding: bytes | None, now_ms: int, source: 
         try:
             msg = pb.Event.FromString(payload)
         except DecodeError:
-            rejected.append(Rejection("", "payload: not a fulcrum.v1.Event protobuf", payload,
-                                      "payload:undecodable", source))
+            rejected.append(
+                Rejection(
+                    "", "payload: not a fulcrum.v1.Event protobuf", payload, "payload:undecodable", source
+                )
+            )
             return 1
         _one_proto(msg, payload, now_ms, source, events, rejected)
         return 1
@@ -65,8 +83,15 @@ def decode_payload(payload: bytes, encoding: bytes | None, now_ms: int, source: 
         try:
             batch = pb.EventBatch.FromString(payload)
         except DecodeError:
-            rejected.append(Rejection("", "payload: not a fulcrum.v1.EventBatch protobuf", payload,
-                                      "payload:undecodable", source))
+            rejected.append(
+                Rejection(
+                    "",
+                    "payload: not a fulcrum.v1.EventBatch protobuf",
+                    payload,
+                    "payload:undecodable",
+                    source,
+                )
+            )
             return 1
         for msg in batch.events:
             _one_proto(msg, None, now_ms, source, events, rejected)
@@ -78,6 +103,7 @@ def decode_payload(payload: bytes, encoding: bytes | None, now_ms: int, source: 
             rejected.append(_reject(err, payload, source))
         return 1
     shown = encoding[:40].decode("utf-8", "replace")
-    rejected.append(Rejection("", f"{ENCODING_HEADER}: unknown encoding {shown!r}", payload,
-                              "encoding:unknown", source))
+    rejected.append(
+        Rejection("", f"{ENCODING_HEADER}: unknown encoding {shown!r}", payload, "encoding:unknown", source)
+    )
     return 1

@@ -69,8 +69,13 @@ class MemoryDedupe:
 class RedisDedupe:
     """Redis keys ``<prefix><event_id>`` with a TTL, behind a local ``MemoryDedupe``."""
 
-    def __init__(self, client: Any, ttl_s: int = DEFAULT_TTL_S, prefix: str = DEFAULT_PREFIX,
-                 local: MemoryDedupe | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        ttl_s: int = DEFAULT_TTL_S,
+        prefix: str = DEFAULT_PREFIX,
+        local: MemoryDedupe | None = None,
+    ) -> None:
         if ttl_s < 1:
             raise ValueError(f"ttl_s: must be >= 1, got {ttl_s}")
         self.client = client

@@ -38,7 +38,10 @@ def dead_letter_document(r: Rejection, now_ms: int) -> dict[str, Any]:
     except UnicodeDecodeError:
         binary = True
     return {
-        "event_id": r.event_id, "reason": r.reason, "code": r.code, "source": r.source,
+        "event_id": r.event_id,
+        "reason": r.reason,
+        "code": r.code,
+        "source": r.source,
         "rejected_at_ms": now_ms,
         "payload_encoding": "base64" if binary else "utf-8",
         "payload": base64.b64encode(r.payload).decode("ascii") if binary else text,
@@ -72,8 +75,11 @@ class KafkaDeadLetter:
                     self.topic,
                     key=r.event_id.encode("utf-8") if r.event_id else None,
                     value=json.dumps(dead_letter_document(r, now_ms)).encode("utf-8"),
-                    headers=[("fulcrum-reason", r.reason.encode("utf-8")), ("fulcrum-code", r.code.encode()),
-                             ("fulcrum-source", r.source.encode("utf-8"))],
+                    headers=[
+                        ("fulcrum-reason", r.reason.encode("utf-8")),
+                        ("fulcrum-code", r.code.encode()),
+                        ("fulcrum-source", r.source.encode("utf-8")),
+                    ],
                 )
                 for r in rejections
             ]

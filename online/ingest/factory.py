@@ -39,7 +39,10 @@ class SinkConfig:
 
     def __post_init__(self) -> None:
         if self.feature_repo is None and self.offline_dir is None and not self.memory:
-            raise ValueError("sink: choose at least one of feature_repo, offline_dir or memory")
+            raise ValueError(
+                "sink: choose at least one of feature_repo (--feature-repo), offline_dir (--offline-dir) "
+                "or memory (--memory)"
+            )
         if self.feature_repo is not None and not Path(self.feature_repo).is_dir():
             raise ValueError(f"feature_repo: {self.feature_repo} is not a folder")
         if self.bundle is not None and not Path(self.bundle).is_dir():

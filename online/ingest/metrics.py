@@ -17,10 +17,18 @@ from prometheus_client import Counter, Gauge, Histogram
 CONSUMED = Counter("fulcrum_ingest_consumed", "Events received by ingestion, before validation", ["door"])
 APPLIED = Counter("fulcrum_ingest_applied", "Events applied to the sinks", ["door"])
 DUPLICATES = Counter("fulcrum_ingest_duplicates", "Events skipped as already applied", ["door"])
-REJECTED = Counter("fulcrum_ingest_rejected", "Invalid events sent to the dead-letter path", ["door", "reason"])
-SINK_UNAVAILABLE = Counter("fulcrum_ingest_sink_unavailable", "Batches that found a sink unavailable", ["door"])
+REJECTED = Counter(
+    "fulcrum_ingest_rejected", "Invalid events sent to the dead-letter path", ["door", "reason"]
+)
+SINK_UNAVAILABLE = Counter(
+    "fulcrum_ingest_sink_unavailable", "Batches that found a sink unavailable", ["door"]
+)
 PUSH_SECONDS = Histogram(
-    "fulcrum_ingest_push_seconds", "Time to apply one batch to the sinks", ["door"],
+    "fulcrum_ingest_push_seconds",
+    "Time to apply one batch to the sinks",
+    ["door"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
-CONSUMER_LAG = Gauge("fulcrum_ingest_consumer_lag", "High-water mark minus consumer position", ["topic", "partition"])
+CONSUMER_LAG = Gauge(
+    "fulcrum_ingest_consumer_lag", "High-water mark minus consumer position", ["topic", "partition"]
+)

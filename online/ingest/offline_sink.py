@@ -53,25 +53,31 @@ class OfflineAppendSink:
         upserts = [e for e in events if e.is_item_upsert]
         try:
             if behaviour:
-                frame = pd.DataFrame({
-                    S.EVENT_ID: [e.event_id for e in behaviour],
-                    S.USER_ID: [e.user_id for e in behaviour],
-                    S.ITEM_ID: [e.item_id for e in behaviour],
-                    S.EVENT_TYPE: [e.event_type.value for e in behaviour],
-                    S.QUANTITY: [e.quantity for e in behaviour],
-                    S.PRICE: [e.price for e in behaviour],
-                    S.TIMESTAMP: pd.to_datetime([e.timestamp_ms for e in behaviour], unit="ms", utc=True),
-                    S.SESSION_ID: [e.session_id for e in behaviour],
-                    S.SPLIT: "train",
-                }, columns=list(S.EVENT_COLUMNS))
+                frame = pd.DataFrame(
+                    {
+                        S.EVENT_ID: [e.event_id for e in behaviour],
+                        S.USER_ID: [e.user_id for e in behaviour],
+                        S.ITEM_ID: [e.item_id for e in behaviour],
+                        S.EVENT_TYPE: [e.event_type.value for e in behaviour],
+                        S.QUANTITY: [e.quantity for e in behaviour],
+                        S.PRICE: [e.price for e in behaviour],
+                        S.TIMESTAMP: pd.to_datetime([e.timestamp_ms for e in behaviour], unit="ms", utc=True),
+                        S.SESSION_ID: [e.session_id for e in behaviour],
+                        S.SPLIT: "train",
+                    },
+                    columns=list(S.EVENT_COLUMNS),
+                )
                 self._write(frame, EVENTS_SUBDIR)
             if upserts:
-                frame = pd.DataFrame({
-                    S.ITEM_ID: [e.item_id for e in upserts],
-                    S.ITEM_TEXT: [e.item_text for e in upserts],
-                    S.PRICE: [e.price for e in upserts],
-                    S.FIRST_SEEN: pd.to_datetime([e.timestamp_ms for e in upserts], unit="ms", utc=True),
-                }, columns=list(S.ITEM_COLUMNS))
+                frame = pd.DataFrame(
+                    {
+                        S.ITEM_ID: [e.item_id for e in upserts],
+                        S.ITEM_TEXT: [e.item_text for e in upserts],
+                        S.PRICE: [e.price for e in upserts],
+                        S.FIRST_SEEN: pd.to_datetime([e.timestamp_ms for e in upserts], unit="ms", utc=True),
+                    },
+                    columns=list(S.ITEM_COLUMNS),
+                )
                 self._write(frame, ITEMS_SUBDIR)
         except OSError as e:
             raise SinkUnavailable(f"offline store {self.root}: {e}") from e

@@ -45,16 +45,28 @@ class DeadLetterSink(Protocol):
 
 def _revalidate(event: Event, now_ms: int) -> Event:
     return validate_event(
-        event_id=event.event_id, event_type=event.event_type, user_id=event.user_id, item_id=event.item_id,
-        quantity=event.quantity, price=event.price, timestamp_ms=event.timestamp_ms,
-        session_id=event.session_id, item_text=event.item_text, now_ms=now_ms,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        user_id=event.user_id,
+        item_id=event.item_id,
+        quantity=event.quantity,
+        price=event.price,
+        timestamp_ms=event.timestamp_ms,
+        session_id=event.session_id,
+        item_text=event.item_text,
+        now_ms=now_ms,
     )
 
 
 class IngestPipeline:
-    def __init__(self, sink: EventSink, dedupe: IdempotencyStore | None = None,
-                 dlq: DeadLetterSink | None = None, door: str = "kafka",
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        sink: EventSink,
+        dedupe: IdempotencyStore | None = None,
+        dlq: DeadLetterSink | None = None,
+        door: str = "kafka",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.sink = sink
         self.dedupe: IdempotencyStore = dedupe if dedupe is not None else MemoryDedupe()
         self.dlq = dlq

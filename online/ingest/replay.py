@@ -56,29 +56,39 @@ def _epoch_ms(ts: pd.Series) -> np.ndarray:
     return ((ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)).to_numpy(dtype="int64")
 
 
-def replay_frame(events: pd.DataFrame, start: Any, items: pd.DataFrame | None = None,
-                 limit: int | None = None) -> pd.DataFrame:
+def replay_frame(
+    events: pd.DataFrame, start: Any, items: pd.DataFrame | None = None, limit: int | None = None
+) -> pd.DataFrame:
     """The rows to publish, sorted by time: events at/after ``start`` plus ITEM_UPSERTs for items
     first seen at/after ``start`` (each before the events of its instant). Columns: the event
     columns plus ``item_text`` and ``ts_ms`` (epoch milliseconds)."""
     start = _utc(start)
     ts = pd.to_datetime(events[S.TIMESTAMP], utc=True)
     keep = (ts >= start).to_numpy()
-    out = pd.DataFrame({c: events[c].to_numpy()[keep] for c in
-                        (S.EVENT_ID, S.USER_ID, S.ITEM_ID, S.EVENT_TYPE, S.QUANTITY, S.PRICE, S.SESSION_ID)})
+    out = pd.DataFrame(
+        {
+            c: events[c].to_numpy()[keep]
+            for c in (S.EVENT_ID, S.USER_ID, S.ITEM_ID, S.EVENT_TYPE, S.QUANTITY, S.PRICE, S.SESSION_ID)
+        }
+    )
     out[S.TIMESTAMP] = ts[keep].reset_index(drop=True)
     out[ITEM_TEXT] = ""
     if items is not None and len(items):
         first = pd.to_datetime(items[S.FIRST_SEEN], utc=True)
         new = items.loc[(first >= start).to_numpy()]
-        ups = pd.DataFrame({
-            S.EVENT_ID: ("item-upsert-" + new[S.ITEM_ID].astype(str)).to_numpy(),
-            S.USER_ID: "", S.ITEM_ID: new[S.ITEM_ID].astype(str).to_numpy(),
-            S.EVENT_TYPE: EventType.ITEM_UPSERT.value, S.QUANTITY: 0.0,
-            S.PRICE: new[S.PRICE].astype("float64").fillna(0.0).to_numpy(), S.SESSION_ID: "",
-            S.TIMESTAMP: first[(first >= start).to_numpy()].reset_index(drop=True),
-            ITEM_TEXT: new[S.ITEM_TEXT].astype(str).to_numpy(),
-        })
+        ups = pd.DataFrame(
+            {
+                S.EVENT_ID: ("item-upsert-" + new[S.ITEM_ID].astype(str)).to_numpy(),
+                S.USER_ID: "",
+                S.ITEM_ID: new[S.ITEM_ID].astype(str).to_numpy(),
+                S.EVENT_TYPE: EventType.ITEM_UPSERT.value,
+                S.QUANTITY: 0.0,
+                S.PRICE: new[S.PRICE].astype("float64").fillna(0.0).to_numpy(),
+                S.SESSION_ID: "",
+                S.TIMESTAMP: first[(first >= start).to_numpy()].reset_index(drop=True),
+                ITEM_TEXT: new[S.ITEM_TEXT].astype(str).to_numpy(),
+            }
+        )
         out = pd.concat([ups, out], ignore_index=True)
     out[S.TIMESTAMP] = pd.to_datetime(out[S.TIMESTAMP], utc=True)
     out[TS_MS] = _epoch_ms(out[S.TIMESTAMP])
@@ -98,10 +108,18 @@ def _partition_of(keys: list[str], partitions: int) -> np.ndarray:
     return np.array([(murmur2(k.encode()) & 0x7FFFFFFF) % partitions for k in keys], dtype=np.int64)
 
 
-def publish(producer: Any, topic: str, frame: pd.DataFrame, speed: float = 0.0, batch_size: int = 500,
-            one_per_record: bool = False, progress: Callable[[int], None] | None = None,
-            clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-            chunk: int = 20_000) -> ReplayStats:
+def publish(
+    producer: Any,
+    topic: str,
+    frame: pd.DataFrame,
+    speed: float = 0.0,
+    batch_size: int = 500,
+    one_per_record: bool = False,
+    progress: Callable[[int], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    chunk: int = 20_000,
+) -> ReplayStats:
     """Send ``frame`` (from :func:`replay_frame`) to ``topic``; wait for every acknowledgement."""
     from fulcrum.v1 import recommender_pb2 as pb
 
@@ -140,20 +158,34 @@ def publish(producer: Any, topic: str, frame: pd.DataFrame, speed: float = 0.0, 
             if j <= i:
                 sleep(min(0.5, float(due[i] - elapsed)))  # pacing: wait until the next event is due
                 continue
-        msgs = [pb.Event(event_id=ids[k], type=types[k], user_id=users[k], item_id=item_ids[k],
-                         quantity=qty[k], price=price[k], timestamp_ms=int(ts_ms[k]),
-                         session_id=sessions[k], item_text=texts[k]) for k in range(i, j)]
+        msgs = [
+            pb.Event(
+                event_id=ids[k],
+                type=types[k],  # type: ignore[arg-type]
+                user_id=users[k],
+                item_id=item_ids[k],
+                quantity=qty[k],
+                price=price[k],
+                timestamp_ms=int(ts_ms[k]),
+                session_id=sessions[k],
+                item_text=texts[k],
+            )
+            for k in range(i, j)
+        ]
         if one_per_record:
             for k, msg in zip(range(i, j), msgs, strict=True):
-                futures.append(producer.send(topic, key=keys[k].encode(), value=msg.SerializeToString(),
-                                             partition=int(part[k])))
+                futures.append(
+                    producer.send(
+                        topic, key=keys[k].encode(), value=msg.SerializeToString(), partition=int(part[k])
+                    )
+                )
             records += j - i
         else:
             chunk_parts = part[i:j]
             for p in np.unique(chunk_parts):
                 members = [msgs[m] for m in np.flatnonzero(chunk_parts == p)]
                 for b in range(0, len(members), batch_size):
-                    value = pb.EventBatch(events=members[b:b + batch_size]).SerializeToString()
+                    value = pb.EventBatch(events=members[b : b + batch_size]).SerializeToString()
                     futures.append(producer.send(topic, value=value, partition=int(p), headers=batch_headers))
                     records += 1
         if progress is not None:

@@ -38,5 +38,7 @@ def summary_fields(result: IngestResult, max_rejections: int = 100) -> dict:
         "accepted": result.accepted,
         "rejected": len(result.rejected),
         "duplicates": result.duplicates,
-        "rejections": [{"event_id": r.event_id, "reason": r.reason} for r in result.rejected[:max_rejections]],
+        "rejections": [
+            {"event_id": r.event_id, "reason": r.reason} for r in result.rejected[:max_rejections]
+        ],
     }

@@ -1,7 +1,7 @@
 """Diversity: maximal marginal relevance over item embeddings.
 
 Greedy: at each step pick the candidate maximising
-``(1 - weight) * relevance - weight * max cosine to the items already picked``.
+``(1 - weight) * relevance - weight * max(0, max cosine to the items already picked)``.
 Relevance is min-max normalised to [0, 1] first so the weight means the same for any scorer.
 ``weight = 0`` is plain relevance order.
 """
@@ -27,15 +27,31 @@ def mmr(relevance: np.ndarray, embeddings: np.ndarray, k: int, weight: float) ->
     if weight <= 0.0:
         return np.argsort(-rel, kind="stable")[:k]
     emb = np.asarray(embeddings, dtype=np.float64)
-    max_sim = np.full(n, -np.inf)
-    chosen: list[int] = []
-    available = np.ones(n, dtype=bool)
-    for _ in range(k):
-        penalty = np.where(np.isfinite(max_sim), max_sim, 0.0)
-        score = (1.0 - weight) * rel - weight * penalty
-        score[~available] = -np.inf
-        best = int(np.argmax(score))
-        chosen.append(best)
-        available[best] = False
-        max_sim = np.maximum(max_sim, emb @ emb[best])
-    return np.array(chosen, dtype=np.int64)
+    sims = emb @ emb.T  # pairwise cosines of the (small) candidate pool, once
+    gain = (1.0 - weight) * rel
+    penalty = np.zeros(n)  # max(0, cosine to the picked items): dissimilarity earns no bonus
+    taken = np.zeros(n, dtype=bool)
+    chosen = np.empty(k, dtype=np.int64)
+    for step in range(k):
+        score = gain - weight * penalty
+        score[taken] = -np.inf
+        best = int(score.argmax())
+        chosen[step] = best
+        taken[best] = True
+        np.maximum(penalty, sims[best], out=penalty)
+    return chosen
+
+
+#: MMR looks at this many of the best candidates per slot asked (its cost grows with the pool)
+POOL_PER_SLOT = 5
+POOL_MIN = 50
+
+
+def mmr_pool(relevance: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the best ``max(POOL_MIN, POOL_PER_SLOT * k)`` candidates, best first."""
+    rel = np.asarray(relevance)
+    n = min(len(rel), max(POOL_MIN, POOL_PER_SLOT * k))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-rel, n - 1)[:n] if n < len(rel) else np.arange(len(rel))
+    return part[np.argsort(-rel[part], kind="stable")].astype(np.int64)

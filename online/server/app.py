@@ -26,6 +26,7 @@ from online.inference.model import ModelHolder, ServingModel
 from online.ingest.pipeline import IngestPipeline
 from online.ingest.sink import EventSink, FanoutSink
 from online.server import metrics
+from online.server.catalogue_follower import CatalogueFollower
 from online.server.catalogue_sink import CatalogueSink
 from online.server.feature_source import FeatureSource
 from online.server.in_flight import InFlight
@@ -46,11 +47,16 @@ class ServingServer:
         servicer: RecommenderServicer,
         executors: list[ThreadPoolExecutor],
         grace_s: float,
+        catalogue_sink: CatalogueSink,
+        follower: CatalogueFollower | None = None,
     ) -> None:
         self.grpc_server = server
         self.health = health
         self.holder = holder
         self.servicer = servicer
+        #: the EventSink that adds ITEM_UPSERT items to this replica's retrieval index
+        self.catalogue_sink = catalogue_sink
+        self.follower = follower
         self._executors = executors
         self._grace_s = grace_s
 
@@ -58,11 +64,15 @@ class ServingServer:
         await self.grpc_server.start()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
+        if self.follower is not None:
+            self.follower.start()
         log.info("serving bundle %s", self.holder.current.version)
 
     async def stop(self, grace_s: float | None = None) -> None:
         await self.health.enter_graceful_shutdown()
         await self.grpc_server.stop(self._grace_s if grace_s is None else grace_s)
+        if self.follower is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.follower.stop)
         for ex in self._executors:
             ex.shutdown(wait=False, cancel_futures=True)
         log.info("server stopped")
@@ -85,10 +95,12 @@ async def create_server(
 ) -> tuple[ServingServer, int]:
     """Load and verify the bundle, wire everything, bind ``config.host:config.port`` (0 = any)."""
     loop = asyncio.get_running_loop()
+
+    def loader(path: Path) -> LoadedBundle:
+        return load_bundle(path, config.execution_provider, config.intra_op_threads, config.int8_item_encoder)
+
     if bundle is None:
-        bundle = await loop.run_in_executor(
-            None, load_bundle, Path(bundle_path), config.execution_provider, config.intra_op_threads
-        )
+        bundle = await loop.run_in_executor(None, loader, Path(bundle_path))
     inference = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ort")
     features = ThreadPoolExecutor(max_workers=16, thread_name_prefix="features")
 
@@ -104,10 +116,9 @@ async def create_server(
             in_flight.alone,
         )
 
-    holder = ModelHolder(
-        factory(bundle), Path(bundle_path), factory, config.execution_provider, config.intra_op_threads
-    )
-    sinks: list[EventSink] = [CatalogueSink(holder)] + ([sink] if sink is not None else [])
+    holder = ModelHolder(factory(bundle), Path(bundle_path), factory, loader)
+    catalogue_sink = CatalogueSink(holder)
+    sinks: list[EventSink] = [catalogue_sink] + ([sink] if sink is not None else [])
     pipeline = IngestPipeline(FanoutSink(sinks), door="grpc")
     servicer = RecommenderServicer(config, holder, feature_client, features, pipeline, in_flight)
 
@@ -123,4 +134,12 @@ async def create_server(
     port = server.add_insecure_port(f"{config.host}:{config.port}")
     if port == 0:
         raise OSError(f"could not bind {config.host}:{config.port}")
-    return ServingServer(server, health, holder, servicer, [inference, features], config.grace_s), port
+    follower = None
+    if config.catalogue_kafka:
+        follower = CatalogueFollower(config.catalogue_kafka, config.catalogue_topic, catalogue_sink)
+    return (
+        ServingServer(
+            server, health, holder, servicer, [inference, features], config.grace_s, catalogue_sink, follower
+        ),
+        port,
+    )

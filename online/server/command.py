@@ -29,6 +29,17 @@ def _feature_side(cfg):
     return source, sink, sink
 
 
+def _log_request_ids() -> None:
+    """Every log line of the server carries the request id (from the contextvar)."""
+    from online.server.request_id import RequestIdFilter
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RequestIdFilter())
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s")
+        )
+
+
 def serve(
     bundle: Path = typer.Option(..., "--bundle", help="Bundle folder (manifest.json + ONNX files)."),  # noqa: B008
     config: Path | None = typer.Option(None, "--config", help="YAML config; FULCRUM_* env vars override it."),  # noqa: B008
@@ -48,6 +59,8 @@ def serve(
     if port is not None:
         cfg = cfg.model_copy(update={"port": port})
 
+    _log_request_ids()
+
     async def run() -> None:
         from online.server.app import create_server
         from online.server.metrics import start_metrics_http
@@ -56,7 +69,11 @@ def serve(
         server, bound = await create_server(cfg, bundle, features, sink)
         if feast_sink is not None:
             feast_sink.set_item_embedder(server.embed_items)
-        start_metrics_http(cfg.metrics_port)
+        try:
+            start_metrics_http(cfg.metrics_port)
+        except OSError as e:
+            await server.stop(0)
+            raise ConfigError(f"metrics_port={cfg.metrics_port}: cannot listen ({e})") from e
         await server.start()
         typer.echo(
             f"fulcrum serve: bundle {server.holder.current.version} on port {bound} "
@@ -75,6 +92,6 @@ def serve(
     except (BundleInvalid, NotFound) as e:
         typer.echo(f"error: bundle {bundle}: {e}", err=True)
         raise typer.Exit(2) from e
-    except (ConfigError, Unavailable) as e:
+    except (ConfigError, Unavailable, OSError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e

@@ -4,7 +4,8 @@
 and echoes it in trailing metadata. ``ObservedInterceptor`` times each call with perf_counter,
 turns domain exceptions into status codes through ``error_mapping.to_status`` and records the
 latency by method and final status code. Streaming-response methods (health Watch, reflection)
-pass through untouched.
+pass through untouched. Wrapped handlers are built once per method and cached: the per-call
+cost is a dict lookup, the contextvar and the timing.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from online.server.request_id import HEADER, REQUEST_ID, from_metadata
 
 log = logging.getLogger(__name__)
 
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
+
 
 def _rewrap(handler: grpc.RpcMethodHandler, wrap: Callable) -> grpc.RpcMethodHandler:
     if handler.unary_unary is not None:
@@ -40,33 +43,44 @@ def _rewrap(handler: grpc.RpcMethodHandler, wrap: Callable) -> grpc.RpcMethodHan
     return handler
 
 
-class RequestIdInterceptor(grpc.aio.ServerInterceptor):
-    async def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable], details: grpc.HandlerCallDetails
-    ):
-        request_id = from_metadata(details.invocation_metadata)
-        REQUEST_ID.set(request_id)
+class _Cached(grpc.aio.ServerInterceptor):
+    """Wraps each method's handler once (per handler object) and reuses the wrapper."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def wrap(self, method: str) -> Callable:
+        raise NotImplementedError
+
+    async def intercept_service(self, continuation: Continuation, details: grpc.HandlerCallDetails):
         handler = await continuation(details)
         if handler is None:
             return None
+        cached = self._cache.get(details.method)
+        if cached is None or cached[0] is not handler:
+            cached = (handler, _rewrap(handler, self.wrap(details.method.rsplit("/", 1)[-1])))
+            self._cache[details.method] = cached
+        return cached[1]
 
+
+class RequestIdInterceptor(_Cached):
+    async def intercept_service(self, continuation: Continuation, details: grpc.HandlerCallDetails):
+        REQUEST_ID.set(from_metadata(details.invocation_metadata))
+        return await super().intercept_service(continuation, details)
+
+    def wrap(self, method: str) -> Callable:
         def wrap(behaviour):
             async def call(request, context):
-                context.set_trailing_metadata(((HEADER, request_id),))
+                context.set_trailing_metadata(((HEADER, REQUEST_ID.get()),))
                 return await behaviour(request, context)
 
             return call
 
-        return _rewrap(handler, wrap)
+        return wrap
 
 
-class ObservedInterceptor(grpc.aio.ServerInterceptor):
-    async def intercept_service(self, continuation, details: grpc.HandlerCallDetails):
-        handler = await continuation(details)
-        if handler is None:
-            return None
-        method = details.method.rsplit("/", 1)[-1]
-
+class ObservedInterceptor(_Cached):
+    def wrap(self, method: str) -> Callable:
         def wrap(behaviour):
             async def call(request, context):
                 started = time.perf_counter()
@@ -87,8 +101,9 @@ class ObservedInterceptor(grpc.aio.ServerInterceptor):
                 finally:
                     elapsed = time.perf_counter() - started
                     metrics.LATENCY.labels(method, code.name).observe(elapsed)
-                    log.debug("%s %s in %.1f ms", method, code.name, elapsed * 1000)
+                    if log.isEnabledFor(logging.DEBUG):
+                        log.debug("%s %s in %.1f ms", method, code.name, elapsed * 1000)
 
             return call
 
-        return _rewrap(handler, wrap)
+        return wrap

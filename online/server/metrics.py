@@ -31,11 +31,12 @@ def observe_batch(model: str, size: int) -> None:
     BATCH_SIZE.labels(model).observe(size)
 
 
-def start_metrics_http(port: int) -> None:
-    """Serve /metrics on ``port`` (0 disables it)."""
+def start_metrics_http(port: int, addr: str = "0.0.0.0"):
+    """Serve /metrics on ``port`` (0 disables it); returns the HTTP server (``shutdown()`` stops it)."""
     if port == 0:
-        return
+        return None
     from prometheus_client import start_http_server
 
-    start_http_server(port)
+    server, _thread = start_http_server(port, addr=addr)
     log.info("Prometheus metrics on http port %d", port)
+    return server

@@ -11,7 +11,7 @@ import numpy as np
 
 from fulcrum.core.profile import UserProfile
 from fulcrum.core.schema import EVENT_TYPE_CODE, EventType
-from online.errors import FeatureStoreUnavailable
+from online.errors import FeatureStoreTimeout
 from online.inference.catalogue import Catalogue
 from online.inference.encoders import History
 from online.server.feature_source import FeatureSource
@@ -25,7 +25,7 @@ async def fetch_profile(
 ) -> UserProfile:
     """The stored profile within ``timeout_s``, else ``FeatureStoreUnavailable`` (never hangs)."""
     if timeout_s <= 0:
-        raise FeatureStoreUnavailable("no time left for the feature store")
+        raise FeatureStoreTimeout("no time left for the feature store")
     fast = getattr(source, "get_user_profile_async", None)
     if fast is not None:  # the source bounds its own I/O; wait_for still guarantees the deadline
         call = fast(user_id, timeout_s)
@@ -36,7 +36,7 @@ async def fetch_profile(
     try:
         return await asyncio.wait_for(call, timeout_s)
     except TimeoutError as e:
-        raise FeatureStoreUnavailable(f"feature store timed out after {timeout_s * 1000:.0f} ms") from e
+        raise FeatureStoreTimeout(f"feature store timed out after {timeout_s * 1000:.0f} ms") from e
 
 
 def with_session(profile: UserProfile, session_items: Sequence[str], now: float) -> UserProfile:

@@ -16,13 +16,13 @@ import numpy as np
 from fulcrum.core.profile import UserProfile
 from fulcrum.core.rank_features import rank_features
 from online.config import ServeConfig
-from online.errors import FeatureStoreUnavailable
+from online.errors import FeatureStoreUnavailable, fallback_reason
 from online.inference.catalogue import Catalogue
 from online.inference.model import ServingModel
 from online.inference.retrieval import blocked_mask, top_candidates
 from online.rerank.anti_recommendation import blocked_items
 from online.rerank.cold_start import cold_start_scores
-from online.rerank.diversity import mmr
+from online.rerank.diversity import mmr, mmr_pool
 from online.rerank.exploration import exploration_count, exploration_positions, thompson_sample
 from online.rerank.reasons import Reason
 from online.rerank.slots import fill_slots
@@ -31,9 +31,8 @@ from online.server.profiles import fetch_profile, history_for, with_session
 from online.server.requests import Knobs, RecommendQuery, Reply, Scored
 
 EXPLORATION_POOL = 500
-#: MMR looks at this many of the best candidates per slot asked (it is quadratic-ish in the pool)
-MMR_POOL_PER_SLOT = 5
-MMR_POOL_MIN = 50
+#: unseeded requests share one generator (used on the event-loop thread only)
+_RNG = np.random.default_rng()
 COLD_CONTEXT_WEIGHT = 0.5
 
 
@@ -43,11 +42,6 @@ def popularity_fallback(cat: Catalogue, excludes: tuple[str, ...], k: int, versi
     pct = cat.popularity_pct
     items = [Scored(str(cat.item_ids[r]), float(pct[r]), Reason.POPULAR) for r in rows]
     return Reply(items, version, degraded=True, degraded_reason=why)
-
-
-def _mmr_pool(relevance: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the best ``max(MMR_POOL_MIN, MMR_POOL_PER_SLOT * k)`` scores, best first."""
-    return top_candidates(relevance, max(MMR_POOL_MIN, MMR_POOL_PER_SLOT * k))
 
 
 def _explore(
@@ -63,8 +57,10 @@ def _explore(
     if n <= 0:
         return [], {}
     trials = np.maximum(cat.impressions, cat.purchases)
-    new_rows = np.flatnonzero((trials < new_item_threshold) & ~blocked)
-    pool = np.setdiff1d(np.union1d(extra_pool, new_rows), np.asarray(exploit, dtype=np.int64))
+    in_pool = (trials < new_item_threshold) & ~blocked  # new items compete here
+    in_pool[extra_pool] = True  # retrieval candidates the exploitation list did not take
+    in_pool[np.asarray(exploit, dtype=np.int64)] = False
+    pool = np.flatnonzero(in_pool)
     if len(pool) > EXPLORATION_POOL:
         pool = rng.choice(pool, EXPLORATION_POOL, replace=False)
     picks = pool[thompson_sample(cat.purchases[pool], cat.impressions[pool], n, rng)]
@@ -94,7 +90,7 @@ async def _warm_exploit(
         return [], {}, cand
     purchase, cancel = await model.rank(rank_features(profile, cat.item_stats(cand), sims[cand], now))
     relevance = purchase.astype(np.float64) * (1.0 - cancel.astype(np.float64))
-    pool = _mmr_pool(relevance, k)
+    pool = mmr_pool(relevance, k)
     order = pool[mmr(relevance[pool], cat.embeddings[cand[pool]], k, knobs.diversity)]
     rows = [int(cand[i]) for i in order]
     scored = {
@@ -114,7 +110,7 @@ def _cold_exploit(
         context = cat.embeddings @ centre
     scores = cold_start_scores(cat.popularity_pct, context, COLD_CONTEXT_WEIGHT)
     cand = top_candidates(scores, max(config.retrieval_candidates, k), blocked)
-    pool = _mmr_pool(scores[cand], k)
+    pool = mmr_pool(scores[cand], k)
     order = pool[mmr(scores[cand][pool], cat.embeddings[cand[pool]], k, knobs.diversity)]
     rows = [int(cand[i]) for i in order]
     scored = {
@@ -133,7 +129,7 @@ async def recommend(
     try:
         stored = await fetch_profile(source, q.user_id, timeout, executor)
     except FeatureStoreUnavailable as e:
-        why = "feature_store_timeout" if "timed out" in str(e) else "feature_store_unavailable"
+        why = fallback_reason(e)
         metrics.FALLBACKS.labels("Recommend", why).inc()
         return popularity_fallback(cat, q.excludes + q.session_items, q.k, model.version, why)
     profile = with_session(stored, q.session_items, now)
@@ -141,7 +137,7 @@ async def recommend(
         profile, q.knobs.allow_repurchase, config.ignored_impressions_threshold, q.excludes + q.session_items
     )
     blocked = blocked_mask(len(cat), cat.indices(sorted(blocked_ids)))
-    rng = np.random.default_rng(q.knobs.seed)
+    rng = np.random.default_rng(q.knobs.seed) if q.knobs.seed is not None else _RNG
     n_explore = exploration_count(q.k, q.knobs.exploration_share)
     history_len = model.bundle.user_encoder.history_length
     if not any(item in cat.index for item in stored.recent_items):  # cold: nothing known about the user

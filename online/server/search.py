@@ -13,12 +13,12 @@ import time
 import numpy as np
 
 from online.config import ServeConfig
-from online.errors import FeatureStoreUnavailable
+from online.errors import FeatureStoreUnavailable, fallback_reason
 from online.inference.catalogue import Catalogue
 from online.inference.model import ServingModel
 from online.inference.retrieval import blocked_mask, top_candidates
 from online.rerank.anti_recommendation import blocked_items
-from online.rerank.diversity import mmr
+from online.rerank.diversity import mmr, mmr_pool
 from online.rerank.reasons import Reason
 from online.server import metrics
 from online.server.profiles import fetch_profile, history_for
@@ -57,7 +57,7 @@ async def search(
                 user_vec = await model.encode_user(history)
         except FeatureStoreUnavailable as e:
             degraded = True
-            why = "feature_store_timeout" if "timed out" in str(e) else "feature_store_unavailable"
+            why = fallback_reason(e)
             metrics.FALLBACKS.labels("Search", why).inc()
     relevance = cat.embeddings @ query_vec
     if user_vec is not None:
@@ -66,6 +66,7 @@ async def search(
         cat, q.min_price, q.max_price
     )
     cand = top_candidates(relevance, max(config.retrieval_candidates, q.k), blocked)
-    order = mmr(relevance[cand], cat.embeddings[cand], q.k, q.knobs.diversity)
+    pool = mmr_pool(relevance[cand], q.k)
+    order = pool[mmr(relevance[cand][pool], cat.embeddings[cand[pool]], q.k, q.knobs.diversity)]
     items = [Scored(str(cat.item_ids[cand[i]]), float(relevance[cand[i]]), Reason.QUERY_MATCH) for i in order]
     return Reply(items, model.version, degraded, why)

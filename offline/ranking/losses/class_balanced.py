@@ -24,8 +24,14 @@ def class_balanced_weights(n_negative: int, n_positive: int, beta: float) -> tup
     return float(w[0]), float(w[1])
 
 
-def class_balanced_bce(logits: torch.Tensor, targets: torch.Tensor, weights: tuple[float, float]) -> torch.Tensor:
+def class_balanced_bce(
+    logits: torch.Tensor, targets: torch.Tensor, weights: tuple[float, float]
+) -> torch.Tensor:
     """Cross-entropy where each row is weighted by its class weight; mean over rows."""
     y = targets.to(logits.dtype)
-    w = torch.where(y > 0.5, torch.as_tensor(weights[1], dtype=logits.dtype), torch.as_tensor(weights[0], dtype=logits.dtype))
+    w = torch.where(
+        y > 0.5,
+        torch.as_tensor(weights[1], dtype=logits.dtype),
+        torch.as_tensor(weights[0], dtype=logits.dtype),
+    )
     return (F.binary_cross_entropy_with_logits(logits, y, reduction="none") * w).mean()

@@ -11,7 +11,9 @@ import torch
 import torch.nn.functional as F
 
 
-def focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float = 2.0, alpha: float = 0.25) -> torch.Tensor:
+def focal_loss(
+    logits: torch.Tensor, targets: torch.Tensor, gamma: float = 2.0, alpha: float = 0.25
+) -> torch.Tensor:
     y = targets.to(logits.dtype)
     ce = F.binary_cross_entropy_with_logits(logits, y, reduction="none")  # = -log(p_t)
     p = torch.sigmoid(logits)

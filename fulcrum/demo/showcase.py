@@ -1,0 +1,188 @@
+"""What the demo shows, over gRPC only: recommendations before and after new purchases arrive,
+Search, a cold-start user, the model in service, the evaluation table and where the report is.
+
+The pure parts (choosing customers, marking rows, counting re-recommended purchases) are
+separate functions with hand-worked tests (tests/test_demo_showcase.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+SEARCH_QUERIES = ("red heart", "christmas lights", "tea set")
+COLD_USER = "demo-newcomer-0001"
+REASONS = {0: "?", 1: "personalised", 2: "exploration", 3: "cold start", 4: "popular", 5: "query match",
+           6: "new item"}
+
+
+# ---- pure helpers -----------------------------------------------------------------------------
+
+
+def choose_customers(before: Mapping[str, Sequence[str]], bought: Mapping[str, Sequence[str]],
+                     n: int = 3) -> list[str]:
+    """Customers whose BEFORE list holds most of what they then bought (anti-recommendation is
+    visible only for those); ties by more purchases, then by id. Customers with no overlap come
+    last, so there are always ``n`` when ``n`` customers exist."""
+    def key(user: str) -> tuple[int, int, str]:
+        overlap = len(set(before[user]) & set(bought.get(user, ())))
+        return (-overlap, -len(bought.get(user, ())), user)
+
+    return sorted(before, key=key)[:n]
+
+
+def reappeared(after: Sequence[str], bought: Sequence[str]) -> list[str]:
+    """Items bought in the replayed period that are still recommended afterwards."""
+    got = set(bought)
+    return [i for i in after if i in got]
+
+
+def before_after_rows(before: Sequence[str], after: Sequence[str], bought: Sequence[str],
+                      text: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """Rows (rank, BEFORE cell, AFTER cell): a BEFORE item since bought is struck through and
+    marked "bought"; an AFTER item that was not in BEFORE is marked "new"."""
+    got, was = set(bought), set(before)
+    rows = []
+    for r in range(max(len(before), len(after))):
+        b = before[r] if r < len(before) else None
+        a = after[r] if r < len(after) else None
+        b_cell = "" if b is None else (f"[strike]{_label(b, text)}[/strike] [red]bought[/red]" if b in got
+                                       else _label(b, text))
+        a_cell = "" if a is None else (f"{_label(a, text)} [green]new[/green]" if a not in was else _label(a, text))
+        rows.append((str(r + 1), b_cell, a_cell))
+    return rows
+
+
+def _label(item: str, text: Mapping[str, str], width: int = 38) -> str:
+    t = text.get(item, "") or ""
+    t = t if len(t) <= width else t[: width - 1] + "…"
+    return f"{item} {t.lower()}".strip()
+
+
+# ---- gRPC calls -------------------------------------------------------------------------------
+
+
+def recommend(stub, user: str, k: int = 10, seed: int = 7, exploration: float = 0.0):
+    from fulcrum.v1 import recommender_pb2 as pb
+
+    options = pb.RecommendOptions(exploration_share=exploration, seed=seed)
+    return stub.Recommend(pb.RecommendRequest(user_id=user, k=k, options=options), timeout=10.0)
+
+
+def recommend_many(stub, users: Sequence[str], k: int = 10) -> dict[str, list[str]]:
+    return {u: [x.item_id for x in recommend(stub, u, k).items] for u in users}
+
+
+def item_texts(bundle: Path) -> dict[str, str]:
+    import pandas as pd
+
+    from fulcrum.core import bundle_format as bf
+
+    items = pd.read_parquet(Path(bundle) / bf.ITEMS, columns=["item_id", "text"])
+    return dict(zip(items["item_id"].astype(str), items["text"].fillna("").astype(str), strict=True))
+
+
+# ---- printing ---------------------------------------------------------------------------------
+
+
+def show_before_after(console, customers: Sequence[str], before: Mapping[str, Sequence[str]],
+                      after: Mapping[str, Sequence[str]], bought: Mapping[str, Sequence[str]],
+                      text: Mapping[str, str]) -> int:
+    """One table per customer; returns how many purchased items were recommended again."""
+    from rich.table import Table
+
+    again = 0
+    for user in customers:
+        got = bought.get(user, [])
+        hits = [i for i in before[user] if i in set(got)]
+        table = Table(title=f"customer {user}: bought {len(got)} items in the replayed period, "
+                            f"{len(hits)} of them were in the BEFORE list", title_justify="left")
+        table.add_column("#", justify="right")
+        table.add_column("BEFORE the new purchases")
+        table.add_column("AFTER (IngestEvents applied)")
+        for row in before_after_rows(before[user], after[user], got, text):
+            table.add_row(*row)
+        console.print(table)
+        back = reappeared(after[user], got)
+        again += len(back)
+        if back:
+            console.print(f"  [red]still recommended after purchase: {back}[/red]")
+    return again
+
+
+def show_search(console, stub, text: Mapping[str, str], queries: Sequence[str] = SEARCH_QUERIES,
+                k: int = 5) -> None:
+    from rich.table import Table
+
+    from fulcrum.v1 import recommender_pb2 as pb
+
+    for q in queries:
+        reply = stub.Search(pb.SearchRequest(query=q, k=k), timeout=10.0)
+        table = Table(title=f'Search "{q}"', title_justify="left")
+        table.add_column("#", justify="right")
+        table.add_column("item")
+        table.add_column("score", justify="right")
+        table.add_column("reason")
+        for r, x in enumerate(reply.items, start=1):
+            table.add_row(str(r), _label(x.item_id, text, 50), f"{x.score:.3f}", REASONS.get(x.reason, str(x.reason)))
+        console.print(table)
+
+
+def show_cold_start(console, stub, text: Mapping[str, str], k: int = 8) -> None:
+    from rich.table import Table
+
+    reply = recommend(stub, COLD_USER, k=k, seed=11, exploration=0.25)
+    table = Table(title=f"cold-start user {COLD_USER!r} (no history; 25 % exploration slots)",
+                  title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("item")
+    table.add_column("reason")
+    for r, x in enumerate(reply.items, start=1):
+        table.add_row(str(r), _label(x.item_id, text, 50), REASONS.get(x.reason, str(x.reason)))
+    console.print(table)
+    if reply.degraded:
+        console.print(f"  [yellow]degraded: {reply.degraded_reason}[/yellow]")
+
+
+def show_model_info(console, stub) -> dict:
+    from fulcrum.v1 import recommender_pb2 as pb
+
+    info = stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=10.0)
+    console.print(f"serving bundle [bold]{info.bundle_version}[/bold] ({info.catalogue_size:,} items, "
+                  f"{info.execution_provider}) from {info.bundle_path}")
+    return {"version": info.bundle_version, "provider": info.execution_provider}
+
+
+def show_evaluation(console, results_json: Path) -> None:
+    """The evaluation table (warm users, discovery) from `fulcrum evaluate`'s results.json."""
+    from rich.table import Table
+
+    if not results_json.is_file():
+        console.print(f"[yellow]not available: {results_json} (the evaluate step did not run)[/yellow]")
+        return
+    doc = json.loads(results_json.read_text())
+    table = Table(title=f"OR-temporal, test split, warm users (discovery) - {results_json}", title_justify="left")
+    cols = ("ndcg@10", "recall@10", "hit_rate@10", "coverage@10", "tail_share@10")
+    table.add_column("recommender")
+    for c in cols:
+        table.add_column(c, justify="right")
+    table.add_column("cold recall@10", justify="right")
+    for name, entry in doc.get("results", {}).items():
+        m = entry.get("metrics", entry)
+        warm, cold = m.get("warm", {}), m.get("cold", {})
+        table.add_row(name, *(f"{warm[c]:.4f}" if c in warm else "" for c in cols),
+                      f"{cold['recall@10']:.4f}" if "recall@10" in cold else "")
+    console.print(table)
+
+
+def report_files(*folders: Path) -> list[Path]:
+    """report.md, metrics.json, results.json and PNG plots found in ``folders`` (one level deep)."""
+    out: list[Path] = []
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            continue
+        for pattern in ("report.md", "metrics.json", "results.json", "*.png", "*/report.md", "*/*.png"):
+            out += sorted(p for p in folder.glob(pattern) if p not in out)
+    return out

@@ -1,0 +1,132 @@
+"""A bundle as a ``recommend_fn`` for offline.eval: what the bundle's graphs retrieve, scored
+through the same harness as the baselines.
+
+Per warm user: the last T behaviour events before the evaluation cut (T = the manifest's history
+length) -> item embeddings from the bundle's table, event type codes, ages in days at the cut ->
+``user_encoder.onnx`` (ONNX Runtime, the graph serving runs) -> dot product with every item
+embedding -> top k of the candidate pool, the harness's exclusions removed. Users without history
+get the bundle's most purchased items. History items missing from a bundle's catalogue are
+skipped (as serving does), so two bundles with different catalogues are compared on the same
+events. This measures retrieval, the part of serving that the ranking head and re-ranking rules
+then reorder; both bundles are measured the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fulcrum.core import bundle_format as bf
+from fulcrum.core import schema as S
+
+_DAY = 86_400.0
+
+
+def _history_length(manifest: dict) -> int:
+    lengths = manifest.get("max_lengths") or {}
+    for key in ("history", "history_events"):
+        if key in lengths:
+            return int(lengths[key])
+    return int(manifest.get("history_length", 50))
+
+
+class BundleRecommender:
+    def __init__(self, bundle: Path, train_events: pd.DataFrame, at: pd.Timestamp, pool: Sequence[str],
+                 threads: int = 2) -> None:
+        import onnxruntime as ort
+
+        bundle = Path(bundle)
+        manifest = json.loads((bundle / bf.MANIFEST).read_text())
+        self.version = str(manifest.get("version", bundle.name))
+        items = pd.read_parquet(bundle / bf.ITEMS)
+        self.item_ids = items[S.ITEM_ID].astype(str).to_numpy()
+        self.vecs = np.load(bundle / bf.ITEM_EMBEDDINGS).astype(np.float32)
+        self.index = {i: j for j, i in enumerate(self.item_ids)}
+        self.t_len = _history_length(manifest)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(bundle / bf.USER_ENCODER), opts, providers=["CPUExecutionProvider"])
+        in_pool = np.zeros(len(self.item_ids), dtype=bool)
+        in_pool[[self.index[i] for i in pool if i in self.index]] = True
+        self.in_pool = in_pool
+        order = np.argsort(-items["purchases"].to_numpy(), kind="stable") if "purchases" in items.columns \
+            else np.arange(len(items))
+        self.popular = [self.item_ids[j] for j in order if in_pool[j]]
+        self.user_vecs = self._encode_users(train_events, at)
+
+    def _encode_users(self, events: pd.DataFrame, at: pd.Timestamp) -> dict[str, np.ndarray]:
+        ev = events[events[S.USER_ID].notna() & events[S.EVENT_TYPE].isin(list(S.EVENT_TYPE_CODE))]
+        ev = ev[ev[S.ITEM_ID].astype(str).isin(self.index)]
+        ts = pd.to_datetime(ev[S.TIMESTAMP], utc=True)
+        ev = ev.assign(_t=((at - ts).dt.total_seconds() / _DAY).clip(lower=0.0), _u=ev[S.USER_ID].astype(str))
+        ev = ev.sort_values(["_u", S.TIMESTAMP], kind="stable").groupby("_u", sort=True).tail(self.t_len)
+        users = ev["_u"].unique().tolist()
+        if not users:
+            return {}
+        item_ix = ev[S.ITEM_ID].astype(str).map(self.index).to_numpy(np.int64)
+        codes = ev[S.EVENT_TYPE].map(S.EVENT_TYPE_CODE).to_numpy(np.int64)
+        ages = ev["_t"].to_numpy(np.float32)
+        _, starts = np.unique(ev["_u"].to_numpy(), return_index=True)
+        bounds = np.append(starts, len(ev))
+        out: dict[str, np.ndarray] = {}
+        batch = 256
+        for s in range(0, len(users), batch):
+            rows = range(s, min(s + batch, len(users)))
+            b, t, d = len(rows), self.t_len, self.vecs.shape[1]
+            emb = np.zeros((b, t, d), np.float32)
+            typ = np.zeros((b, t), np.int64)
+            age = np.zeros((b, t), np.float32)
+            mask = np.zeros((b, t), np.float32)
+            for r, u in enumerate(rows):
+                lo, hi = bounds[u], bounds[u + 1]
+                n = hi - lo
+                emb[r, t - n:] = self.vecs[item_ix[lo:hi]]
+                typ[r, t - n:], age[r, t - n:], mask[r, t - n:] = codes[lo:hi], ages[lo:hi], 1.0
+            feeds = {bf.IN_HIST_EMB: emb, bf.IN_HIST_TYPE: typ, bf.IN_HIST_AGE: age, bf.IN_HIST_MASK: mask}
+            vec = self.session.run([bf.OUT_USER_EMBEDDING], feeds)[0]
+            for r, u in enumerate(rows):
+                out[users[u]] = vec[r]
+        return out
+
+    def __call__(self, user_ids: list[str], k: int, exclude: dict[str, set[str]]) -> list[list[str]]:
+        out = []
+        for uid in user_ids:
+            ban = exclude.get(uid, set())
+            vec = self.user_vecs.get(str(uid))
+            if vec is None:
+                out.append([i for i in self.popular[: k + len(ban)] if i not in ban][:k])
+                continue
+            scores = self.vecs @ vec
+            scores[~self.in_pool] = -np.inf
+            for item in ban:
+                j = self.index.get(item)
+                if j is not None:
+                    scores[j] = -np.inf
+            top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
+            top = top[np.argsort(-scores[top], kind="stable")]
+            out.append([self.item_ids[j] for j in top if np.isfinite(scores[j])])
+        return out
+
+
+def evaluate_bundles(bundles: dict[str, Path], data_dir: Path, k_list: Sequence[int] = (10, 20)) -> dict[str, dict]:
+    """``{name: evaluate_recommender(...) result}`` on the VALIDATION slice of ``data_dir``
+    (the last ``validation_days`` of its train split; never its test split)."""
+    from offline.data.dataset import load_prepared
+    from offline.eval.harness import evaluate_recommender
+    from offline.eval.protocol import protocol_for
+
+    val = load_prepared(data_dir).validation_split()
+    protocol = protocol_for(val)
+    at = pd.Timestamp(val.split.cutoff)
+    train = val.train_events()
+    results = {}
+    for name, path in bundles.items():
+        rec = BundleRecommender(Path(path), train, at, sorted(protocol.candidate_pool))
+        res = evaluate_recommender(rec, val, k_list=k_list, protocol=protocol)
+        res["bundle_version"] = rec.version
+        results[name] = res
+    return results

@@ -1,0 +1,139 @@
+"""report.md from the evaluation payload (see run.py). Pure formatting: no computation here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+NDCG_BAR = 1.2
+TAIL_GOAL = 0.35
+
+
+def _f(v: Any, nd: int = 4) -> str:
+    return "-" if v is None else f"{float(v):.{nd}f}"
+
+
+def recommenders_table(results: dict[str, Any]) -> list[str]:
+    cols = [
+        ("NDCG@10", "warm", "ndcg@10"),
+        ("Recall@10", "warm", "recall@10"),
+        ("HitRate@10", "warm", "hit_rate@10"),
+        ("NDCG@20", "warm", "ndcg@20"),
+        ("Recall@20", "warm", "recall@20"),
+        ("HitRate@20", "warm", "hit_rate@20"),
+        ("coverage@10", "warm", "coverage@10"),
+        ("tail share@10", "warm", "tail_share@10"),
+        ("novelty@10", "warm", "novelty@10"),
+        ("ILD@10", "warm", "intra_list_diversity@10"),
+        ("cold Recall@10", "cold", "recall@10"),
+        ("cold NDCG@10", "cold", "ndcg@10"),
+    ]
+    lines = ["| recommender | " + " | ".join(c[0] for c in cols) + " |", "|---|" + "---|" * len(cols)]
+    for name, entry in results.items():
+        m = entry["metrics"]
+        lines.append(f"| {name} | " + " | ".join(_f(m.get(s, {}).get(k)) for _, s, k in cols) + " |")
+    return lines
+
+
+def write_report(path: Path, p: dict[str, Any]) -> Path:
+    from offline.ranking.ablation import BAR_ECE, BAR_GAIN
+
+    rec = p["recommenders"]
+    lines = [
+        f"# Fulcrum evaluation — bundle {p['bundle']['version']}",
+        "",
+        f"Data `{p['data']}`, protocol {p['protocol']} (discovery): {p['users']['warm']:,} warm users, "
+        f"{p['users']['cold']:,} cold users. `model` = two-tower retrieval (top 100 over train items) "
+        "ordered by the bundle's ranker (purchase probability); `model (retrieval only)` = cosine order.",
+        "",
+        "## Model vs baselines (OR-temporal)",
+        "",
+        *recommenders_table(rec),
+        "",
+    ]
+    base = {n: e for n, e in rec.items() if not n.startswith("model")}
+    if base and "model" in rec:
+        best_name = max(base, key=lambda n: base[n]["metrics"]["warm"]["ndcg@10"])
+        b = base[best_name]["metrics"]["warm"]["ndcg@10"]
+        for name in ("model", "model (retrieval only)"):
+            m = rec[name]["metrics"]["warm"]["ndcg@10"]
+            ratio = m / b if b > 0 else float("nan")
+            lines.append(
+                f"- {name}: NDCG@10 {m:.4f} = **{ratio:.2f}x** the best baseline ({best_name}, {b:.4f}); "
+                f"bar {NDCG_BAR}x — {'met' if ratio >= NDCG_BAR else 'NOT met'}."
+            )
+        lines.append("")
+    t = p["tradeoff"]
+    best, b0 = t["best"], t["base"]
+    lines += [
+        "## Accuracy / tail trade-off of the re-ranker",
+        "",
+        "Tail boost (relevance' = minmax(purchase prob) + boost x is_tail) then MMR over item embeddings; "
+        "tail = outside the 20 % most purchased train items.",
+        "",
+        "| boost | MMR weight | NDCG@10 | Recall@10 | tail share@10 | coverage@10 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for q in t["points"]:
+        mark = (
+            " **←**"
+            if q is best or (q["boost"] == best["boost"] and q["mmr_weight"] == best["mmr_weight"])
+            else ""
+        )
+        lines.append(
+            f"| {q['boost']} | {q['mmr_weight']} | {_f(q['ndcg@10'])} | {_f(q['recall@10'])} | "
+            f"{_f(q['tail_share@10'])}{mark} | {_f(q['coverage@10'])} |"
+        )
+    reach = best["tail_share@10"]
+    lines += [
+        "",
+        f"Plain order: NDCG@10 {b0['ndcg@10']:.4f}, tail share@10 {b0['tail_share@10']:.3f}. "
+        f"Within {t['max_ndcg_loss']:.0%} NDCG@10 loss (>= {t['ndcg_floor']:.4f}) "
+        "the largest tail share@10 is "
+        f"**{reach:.3f}** (boost {best['boost']}, MMR {best['mmr_weight']}, NDCG@10 {best['ndcg@10']:.4f}); "
+        f"goal {TAIL_GOAL} — {'reached' if reach >= TAIL_GOAL else 'NOT reached'}.",
+        "",
+    ]
+    r = p["ranker"]["metrics"]
+    lines += [
+        "## The bundle's ranking head (held-out test rows)",
+        "",
+        "| head | rows | positive rate | PR-AUC | ROC-AUC | macro-F1 | recall 0 / 1 | ECE |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for head in ("purchase", "cancel"):
+        m = r[head]
+        lines.append(
+            f"| {head} | {m['n']:,} | {m['positive_rate']:.4f} | {m['pr_auc']:.4f} | {m['roc_auc']:.4f} | "
+            f"{m['macro_f1']:.3f} | {m['recall_neg']:.3f} / {m['recall_pos']:.3f} | {m['ece_cal']:.4f} |"
+        )
+    lines.append("")
+    ab = p.get("ablation")
+    lines += ["## Imbalance ablation of the ranking head", ""]
+    if ab:
+        from offline.ranking.ablation import AblationResult, ablation_markdown
+
+        res = AblationResult(
+            rows=ab["rows"], default_method=ab["default_method"], base_config=ab.get("base_config", {})
+        )
+        lines += [
+            ablation_markdown(res),
+            f"(`fulcrum ablate`, rows without the retrieval score; bar {BAR_GAIN}x cancellation PR-AUC, "
+            f"ECE <= {BAR_ECE}.)",
+            "",
+        ]
+    else:
+        lines += ["No ablation results found (run `fulcrum ablate` and pass `--ablation`).", ""]
+    f = p["figures"]
+    lines += [
+        "## Figures",
+        "",
+        f"![PR curves]({f['pr_curves']})",
+        f"![calibration]({f['calibration']})",
+        f"![popularity vs exposure]({f['popularity_vs_exposure']})",
+        f"![trade-off]({f['tail_tradeoff']})",
+        "",
+        f"Evaluation took {p['seconds']:.0f} s.",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,55 @@
+"""`fulcrum bench serve` runs end to end on a small bundle and writes its JSON (figures not asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.serving_helpers import make_bundle
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_serve_writes_table_and_json(tmp_path):
+    bundle = make_bundle(tmp_path / "b")
+    out = tmp_path / "serve.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fulcrum.cli",
+            "bench",
+            "serve",
+            "--bundle",
+            str(bundle),
+            "--requests",
+            "20",
+            "--concurrency",
+            "4",
+            "--users",
+            "5",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (
+        "Recommend QPS at concurrency 4" in proc.stdout and "Recommend p50 / bare forward p50" in proc.stdout
+    )
+    assert "QPS(4) / QPS(1)" in proc.stdout
+    r = json.loads(out.read_text())
+    assert r["failed_calls"] == 0 and r["bundle_version"] == "test-1"
+    for key in ("bare_forward_recommend_ms", "recommend_ms", "search_ms", "transport_floor_ms"):
+        assert r[key]["p50"] > 0 and r[key]["p99"] >= r[key]["p50"]
+    assert set(r["qps"]) == {"1", "4"} and all(v > 0 for v in r["qps"].values())
+    assert set(r["ratios"]) == {
+        "recommend_p50_over_bare_forward_p50",
+        "search_p50_over_bare_forward_p50",
+        "qps_4_over_qps_1",
+    }

@@ -1,0 +1,67 @@
+"""feature_repo/ is a plain Feast repo: the `feast` CLI applies and materialises it from inside the
+folder, with the SQLite configuration and (with -f) the Redis one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from fulcrum.core import feature_names as fn
+from offline.features import batch
+from online.features.client import OnlineFeatureClient
+from online.features.store import ENV_FEAST_REDIS, redis_connection_string
+from tests.feature_repo_copy import ROOT, copy_repo, synthetic_events
+
+FEAST = Path(sys.executable).with_name("feast")
+
+
+def _write_sources(repo: Path) -> None:
+    events = synthetic_events(n=120)
+    data = repo / "data"
+    batch.write_parquet(batch.user_snapshots(events), fn.USER_BEHAVIOUR_VIEW, data)
+    batch.write_parquet(batch.item_snapshots(events), fn.ITEM_STATS_VIEW, data)
+    batch.write_parquet(batch.user_embeddings_empty(), fn.USER_EMBEDDING_VIEW, data)
+    batch.write_parquet(
+        batch.item_embedding_rows([], [], None, events.timestamp.min()), fn.ITEM_EMBEDDING_VIEW, data
+    )
+
+
+def _feast(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    out = subprocess.run(
+        [str(FEAST), *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
+    assert out.returncode == 0, f"feast {' '.join(args)} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+    return out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def test_feast_cli_apply_and_materialize_incremental(kind, tmp_path, request):
+    repo = copy_repo(tmp_path)
+    _write_sources(repo)
+    env, flags, url = None, [], None
+    if kind == "redis":
+        url = request.getfixturevalue("redis_url")
+        env = {ENV_FEAST_REDIS: redis_connection_string(url)}
+        flags = ["-f", "feature_store.redis.yaml"]
+    out = _feast(repo, *flags, "apply", env=env)
+    assert "user_behaviour" in out and "recommend_user" in out
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    _feast(repo, *flags, "materialize-incremental", now, env=env)
+    client = OnlineFeatureClient.open(repo, kind, url, default_timeout_s=5.0)
+    try:
+        got = client.get_user_profile("u1")
+        assert not got.miss and got.profile.purchase_count >= 0 and got.as_of is not None
+        assert client.get_item_stats(["i1"]).found.all()
+    finally:
+        client.close()
