@@ -49,8 +49,9 @@ class TextConfig(_Frozen):
     #: top transformer layers fine-tuned (the rest are frozen and their outputs cached once)
     train_layers: int = Field(1, ge=0, le=24)
     #: contrastive fine-tuning steps on co-purchased item pairs (0 = keep BERT frozen)
-    steps: int = Field(300, ge=0)
-    batch_size: int = Field(128, ge=2)
+    #: small on purpose: one step through one MiniLM layer costs seconds on a shared 2-core CPU
+    steps: int = Field(60, ge=0)
+    batch_size: int = Field(64, ge=2)
     lr: float = Field(5e-5, gt=0.0)
     temperature: float = Field(0.05, gt=0.0)
     aug: TextAugConfig = TextAugConfig()
@@ -91,15 +92,16 @@ class RetrievalConfig(_Frozen):
     num_negatives: int = Field(1024, ge=1)
     logq_correction: bool = True
     temperature: float = Field(0.07, gt=0.0)
-    epochs: int = Field(12, ge=1)
-    batch_size: int = Field(512, ge=2)
+    epochs: int = Field(8, ge=1)
+    #: targets per step (whole histories are taken until about this many targets are covered)
+    batch_size: int = Field(2048, ge=2)
     lr: float = Field(3e-3, gt=0.0)
     weight_decay: float = Field(1e-5, ge=0.0)
     #: days at the end of train held out for validation (never the test split)
     validation_days: float = Field(14.0, ge=0.0)
     #: after choosing the best epoch on validation, continue this many epochs on ALL train cuts
     #: (validation window included, so the model sees the most recent weeks) at lr * refit_lr_scale
-    refit_epochs: int = Field(2, ge=0)
+    refit_epochs: int = Field(1, ge=0)
     refit_lr_scale: float = Field(0.3, gt=0.0)
     seq_aug: SeqAugConfig = SeqAugConfig()
 
@@ -111,7 +113,7 @@ class TrainConfig(_Frozen):
     #: (OpenMP spin-waits collapse under oversubscription)
     threads: int = Field(1, ge=1, le=256)
     #: hard wall-clock budget for the retrieval epochs (training stops early, says so)
-    max_minutes: float = Field(25.0, gt=0.0)
+    max_minutes: float = Field(20.0, gt=0.0)
     text: TextConfig = TextConfig()
     user: UserConfig = UserConfig()
     retrieval: RetrievalConfig = RetrievalConfig()

@@ -31,10 +31,6 @@ DEPLOY_COMMANDS: dict[tuple[str, ...], set[str]] = {
     ("data", "prepare"): {"--out"},
 }
 
-# Commands whose owners have not registered them yet in this session: missing is an expected
-# failure (xfail) rather than an error; once registered they are checked in full. Empty when done.
-PENDING_COMMANDS: set[tuple[str, ...]] = set()
-
 SERVE_ARGV = ["fulcrum", "serve", "--bundle", "/bundle", "--config", "/etc/fulcrum/serve.yaml"]
 SERVE_IMAGE, TRAIN_IMAGE = "fulcrum-serve", "fulcrum-train"
 HEAVY_TRAINING_PACKAGES = {"torch", "transformers", "imbalanced-learn", "optuna", "implicit"}

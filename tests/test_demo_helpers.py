@@ -46,8 +46,8 @@ def test_missing_input_has_its_own_fingerprint(tmp_path: Path) -> None:
 def test_is_current_needs_same_key_and_every_output(tmp_path: Path) -> None:
     out = _touch(tmp_path / "out.parquet", "p", 1_000_000_000)
     assert is_current({"train": "k1"}, "train", "k1", [out])
-    assert not is_current({"train": "k1"}, "train", "k2", [out])       # inputs changed
-    assert not is_current({}, "train", "k1", [out])                    # never ran
+    assert not is_current({"train": "k1"}, "train", "k2", [out])  # inputs changed
+    assert not is_current({}, "train", "k1", [out])  # never ran
     assert not is_current({"train": "k1"}, "train", "k1", [out, tmp_path / "gone"])  # output deleted
 
 
@@ -65,10 +65,10 @@ def test_stamps_persist_and_forget(tmp_path: Path) -> None:
 
 def test_choose_customers_prefers_visible_anti_recommendation() -> None:
     before = {
-        "u1": ["a", "b", "c"],   # bought a, b -> overlap 2
-        "u2": ["d", "e", "f"],   # bought x, y, z -> overlap 0 but 3 purchases
-        "u3": ["g", "h", "i"],   # bought g -> overlap 1
-        "u4": ["j", "k", "l"],   # bought j, z -> overlap 1, 2 purchases: before u3
+        "u1": ["a", "b", "c"],  # bought a, b -> overlap 2
+        "u2": ["d", "e", "f"],  # bought x, y, z -> overlap 0 but 3 purchases
+        "u3": ["g", "h", "i"],  # bought g -> overlap 1
+        "u4": ["j", "k", "l"],  # bought j, z -> overlap 1, 2 purchases: before u3
     }
     bought = {"u1": ["a", "b"], "u2": ["x", "y", "z"], "u3": ["g"], "u4": ["j", "z"]}
     # order: u1 (2), u4 (1, 2 bought), u3 (1, 1 bought), u2 (0)

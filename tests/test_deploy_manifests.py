@@ -8,6 +8,7 @@ the jobs handing data to each other do not share.
 
 from __future__ import annotations
 
+import base64
 import re
 import tomllib
 from collections import Counter
@@ -353,3 +354,6 @@ def test_compose_kafka_is_a_single_kraft_node_reachable_as_kafka_9092() -> None:
     protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
     assert set(listeners) <= set(protocols)
     assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == 1  # a single broker
+    # `kafka-storage format` accepts only a 16-byte UUID in URL-safe base64 without padding.
+    cluster_id = env["CLUSTER_ID"]
+    assert len(cluster_id) == 22 and len(base64.urlsafe_b64decode(cluster_id + "==")) == 16

@@ -319,3 +319,21 @@ def test_online_feature_code_does_not_import_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "BAD []" in out.stdout
+
+
+def test_materialize_latest_writes_what_feast_materialize_writes(shared, store_kind, tmp_path):
+    events, _, _, feast_client = shared
+    kind, url = store_kind
+    repo = copy_repo(tmp_path)
+    summary = build_features(events, repo, store=kind, redis_url=url, materialize_mode="latest")
+    assert summary.online_rows[fn.USER_BEHAVIOUR_VIEW] == events.user_id.nunique()
+    latest = OnlineFeatureClient.open(repo, kind, url, default_timeout_s=5.0)
+    try:
+        for uid in sorted(events.user_id.unique()):
+            assert latest.get_user_profile(uid) == feast_client.get_user_profile(uid)
+        ids = sorted(events.item_id.unique())
+        a, b = latest.get_item_stats(ids), feast_client.get_item_stats(ids)
+        for name in ("purchases", "impressions", "cancel_rate", "price", "first_seen", "popularity_rank"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    finally:
+        latest.close()

@@ -35,8 +35,11 @@ def test_decide_promotes_only_when_at_least_as_good() -> None:
     # the same 0.001 drop within a tolerance of 0.002 (0.099 >= 0.100 - 0.002): promote
     assert decide({"users": 100, "ndcg@10": 0.099}, serving, tolerance=0.002).promote
     # another deciding metric: recall 0.2 < 0.3 refuses although ndcg is better
-    assert not decide({"users": 5, "ndcg@10": 0.2, "recall@10": 0.2},
-                      {"users": 5, "ndcg@10": 0.1, "recall@10": 0.3}, metric="recall@10").promote
+    assert not decide(
+        {"users": 5, "ndcg@10": 0.2, "recall@10": 0.2},
+        {"users": 5, "ndcg@10": 0.1, "recall@10": 0.3},
+        metric="recall@10",
+    ).promote
 
 
 def test_decide_edge_cases() -> None:
@@ -76,20 +79,38 @@ def test_publish_moves_and_points_latest_atomically(tmp_path: Path) -> None:
 
 def _events(rows: list[tuple[str, str, str, str, str]]) -> pd.DataFrame:
     """rows of (event_id, user, item, day, split)."""
-    return pd.DataFrame({
-        S.EVENT_ID: [r[0] for r in rows], S.USER_ID: [r[1] for r in rows], S.ITEM_ID: [r[2] for r in rows],
-        S.EVENT_TYPE: "PURCHASE", S.QUANTITY: 1.0, S.PRICE: 2.0,
-        S.TIMESTAMP: pd.to_datetime([r[3] for r in rows], utc=True), S.SESSION_ID: "s",
-        S.SPLIT: [r[4] for r in rows],
-    })
+    return pd.DataFrame(
+        {
+            S.EVENT_ID: [r[0] for r in rows],
+            S.USER_ID: [r[1] for r in rows],
+            S.ITEM_ID: [r[2] for r in rows],
+            S.EVENT_TYPE: "PURCHASE",
+            S.QUANTITY: 1.0,
+            S.PRICE: 2.0,
+            S.TIMESTAMP: pd.to_datetime([r[3] for r in rows], utc=True),
+            S.SESSION_ID: "s",
+            S.SPLIT: [r[4] for r in rows],
+        }
+    )
 
 
 def test_merge_keeps_train_adds_ingested_and_drops_redeliveries() -> None:
-    prepared = _events([("e1", "u1", "a", "2011-01-01", "train"), ("e2", "u1", "b", "2011-01-03", "train"),
-                        ("e3", "u2", "c", "2011-02-01", "test"), ("e4", "u2", "d", "2011-02-02", "test")])
+    prepared = _events(
+        [
+            ("e1", "u1", "a", "2011-01-01", "train"),
+            ("e2", "u1", "b", "2011-01-03", "train"),
+            ("e3", "u2", "c", "2011-02-01", "test"),
+            ("e4", "u2", "d", "2011-02-02", "test"),
+        ]
+    )
     # ingestion replayed e3 (a copy of a test event) twice (a redelivered batch) and a new e5
-    ingested = _events([("e3", "u2", "c", "2011-02-01", "train"), ("e3", "u2", "c", "2011-02-01", "train"),
-                        ("e5", "u3", "a", "2011-01-02", "train")])
+    ingested = _events(
+        [
+            ("e3", "u2", "c", "2011-02-01", "train"),
+            ("e3", "u2", "c", "2011-02-01", "train"),
+            ("e5", "u3", "a", "2011-01-02", "train"),
+        ]
+    )
     merged, dropped = merge_events(prepared, ingested)
     # e4 (test, never ingested) is the future: left out; e3 once; sorted by time: e1, e5, e2, e3
     assert merged[S.EVENT_ID].tolist() == ["e1", "e5", "e2", "e3"]
@@ -100,9 +121,17 @@ def test_merge_keeps_train_adds_ingested_and_drops_redeliveries() -> None:
 
 def test_merge_items_adds_announced_items_and_keeps_first_seen() -> None:
     t = pd.to_datetime(["2011-01-01", "2011-01-05"], utc=True)
-    items = pd.DataFrame({S.ITEM_ID: ["a", "b"], S.ITEM_TEXT: ["A", "B"], S.PRICE: [1.0, 2.0], S.FIRST_SEEN: t})
-    ups = pd.DataFrame({S.ITEM_ID: ["b", "z"], S.ITEM_TEXT: ["B v2", "Z"], S.PRICE: [2.5, 9.0],
-                        S.FIRST_SEEN: pd.to_datetime(["2011-03-01", "2011-03-02"], utc=True)})
+    items = pd.DataFrame(
+        {S.ITEM_ID: ["a", "b"], S.ITEM_TEXT: ["A", "B"], S.PRICE: [1.0, 2.0], S.FIRST_SEEN: t}
+    )
+    ups = pd.DataFrame(
+        {
+            S.ITEM_ID: ["b", "z"],
+            S.ITEM_TEXT: ["B v2", "Z"],
+            S.PRICE: [2.5, 9.0],
+            S.FIRST_SEEN: pd.to_datetime(["2011-03-01", "2011-03-02"], utc=True),
+        }
+    )
     merged, new = merge_items(items, ups)
     by_id = merged.set_index(S.ITEM_ID)
     assert new == 1 and sorted(by_id.index) == ["a", "b", "z"]
@@ -145,8 +174,19 @@ def test_worse_candidate_is_refused_and_latest_stays(bundles, tmp_path: Path) ->
 
     root = tmp_path / "bundles"
     served = _root_serving(root, bundles["good"])
-    result = CliRunner().invoke(app, ["retrain", "--data", str(bundles["data"]), "--out", str(root),
-                                      "--candidate", str(bundles["worse"]), "--no-progress"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "retrain",
+            "--data",
+            str(bundles["data"]),
+            "--out",
+            str(root),
+            "--candidate",
+            str(bundles["worse"]),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 3, result.output
     assert "REFUSED" in result.output and "worse: ndcg@10" in result.output
     assert (root / LATEST).resolve() == served.resolve()
@@ -169,9 +209,24 @@ def test_better_candidate_is_promoted_and_the_server_reloads_it(bundles, tmp_pat
             before = await stub.GetModelInfo(pb.GetModelInfoRequest())
             assert before.bundle_version == "worse-1"
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(None, lambda: CliRunner().invoke(app, [
-                "retrain", "--data", str(bundles["data"]), "--out", str(root), "--candidate", str(bundles["good"]),
-                "--server", f"127.0.0.1:{port}", "--no-progress"]))
+            result = await loop.run_in_executor(
+                None,
+                lambda: CliRunner().invoke(
+                    app,
+                    [
+                        "retrain",
+                        "--data",
+                        str(bundles["data"]),
+                        "--out",
+                        str(root),
+                        "--candidate",
+                        str(bundles["good"]),
+                        "--server",
+                        f"127.0.0.1:{port}",
+                        "--no-progress",
+                    ],
+                ),
+            )
             assert result.exit_code == 0, result.output
             assert "PROMOTED" in result.output and "reloaded 127.0.0.1" in result.output
             after = await stub.GetModelInfo(pb.GetModelInfoRequest())
@@ -183,7 +238,9 @@ def test_better_candidate_is_promoted_and_the_server_reloads_it(bundles, tmp_pat
     assert (bundles["good"] / bf.MANIFEST).is_file()  # an outside candidate is copied, not moved
 
 
-def test_retrain_trains_on_prepared_plus_ingested_events(bundles, tiny_bert_dir: Path, tmp_path: Path) -> None:
+def test_retrain_trains_on_prepared_plus_ingested_events(
+    bundles, tiny_bert_dir: Path, tmp_path: Path
+) -> None:
     """The full job with the tiny config: ingested events (written by the real OfflineAppendSink)
     are merged, a candidate is trained and exported, compared, and the exit code matches the
     printed decision."""
@@ -198,16 +255,46 @@ def test_retrain_trains_on_prepared_plus_ingested_events(bundles, tiny_bert_dir:
     events = pd.read_parquet(bundles["data"] / S.EVENTS_FILE)
     test = events[events[S.SPLIT] == "test"].head(40)
     sink = OfflineAppendSink(tmp_path / "offline")
-    sink.apply([Event(r[S.EVENT_ID], EventType(r[S.EVENT_TYPE]), str(r[S.USER_ID]), str(r[S.ITEM_ID]),
-                      float(r[S.QUANTITY]), float(r[S.PRICE]), int(r[S.TIMESTAMP].value // 1_000_000),
-                      str(r[S.SESSION_ID])) for _, r in test.iterrows()])
-    cfg = {**TINY_CONFIG, "ranker": "placeholder", "text": {**TINY_CONFIG["text"], "model_path": str(tiny_bert_dir)}}
+    sink.apply(
+        [
+            Event(
+                r[S.EVENT_ID],
+                EventType(r[S.EVENT_TYPE]),
+                str(r[S.USER_ID]),
+                str(r[S.ITEM_ID]),
+                float(r[S.QUANTITY]),
+                float(r[S.PRICE]),
+                int(r[S.TIMESTAMP].value // 1_000_000),
+                str(r[S.SESSION_ID]),
+            )
+            for _, r in test.iterrows()
+        ]
+    )
+    cfg = {
+        **TINY_CONFIG,
+        "ranker": "placeholder",
+        "text": {**TINY_CONFIG["text"], "model_path": str(tiny_bert_dir)},
+    }
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     root = tmp_path / "bundles"
     served = _root_serving(root, bundles["good"])
-    result = CliRunner().invoke(app, [
-        "retrain", "--data", str(bundles["data"]), "--out", str(root), "--offline-dir", str(tmp_path / "offline"),
-        "--config", str(tmp_path / "tiny.yaml"), "--work", str(tmp_path / "work"), "--no-progress"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "retrain",
+            "--data",
+            str(bundles["data"]),
+            "--out",
+            str(root),
+            "--offline-dir",
+            str(tmp_path / "offline"),
+            "--config",
+            str(tmp_path / "tiny.yaml"),
+            "--work",
+            str(tmp_path / "work"),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code in (0, 3), result.output
     train_n = int((events[S.SPLIT] == "train").sum())
     assert f"{train_n + 40:,} events ({train_n:,} prepared + 40 ingested from 1 file(s)" in result.output

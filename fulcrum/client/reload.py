@@ -61,8 +61,11 @@ def reload_servers(targets: Iterable[str], bundle_path: str, timeout_s: float = 
             with grpc.insecure_channel(addr) as channel:
                 stub = recommender_pb2_grpc.RecommenderStub(channel)
                 try:
-                    reply = stub.ReloadModel(pb.ReloadModelRequest(bundle_path=bundle_path), timeout=timeout_s,
-                                             wait_for_ready=False)
+                    reply = stub.ReloadModel(
+                        pb.ReloadModelRequest(bundle_path=bundle_path),
+                        timeout=timeout_s,
+                        wait_for_ready=False,
+                    )
                     results.append(ReloadResult(addr, True, reply.bundle_version, reply.previous_version))
                 except grpc.RpcError as e:
                     results.append(ReloadResult(addr, False, error=f"{e.code().name}: {e.details()}"))

@@ -25,15 +25,24 @@ KAFKA_SH = REPO_ROOT / "deploy" / "kafka" / "kafka.sh"
 
 
 def demo(
-    kafka: Annotated[bool, typer.Option("--kafka", help="Replay through a local Kafka broker and `fulcrum ingest`.")] = False,
+    kafka: Annotated[
+        bool, typer.Option("--kafka", help="Replay through a local Kafka broker and `fulcrum ingest`.")
+    ] = False,
     artifacts: Annotated[Path, typer.Option(help="Artifacts root.")] = Path("artifacts"),
-    replay_limit: Annotated[int, typer.Option(
-        help="Events of the test period to replay, from its start (0 = the whole period).")] = 20_000,
+    replay_limit: Annotated[
+        int, typer.Option(help="Events of the test period to replay, from its start (0 = the whole period).")
+    ] = 20_000,
     customers: Annotated[int, typer.Option(min=1, max=10, help="Customers shown before/after.")] = 3,
-    redo: Annotated[list[str] | None, typer.Option(
-        help="Re-run this offline step even if current (prepare, train, export, evaluate, history, "
-             "features, or all); repeatable.")] = None,
-    serve_timeout: Annotated[float, typer.Option(help="Seconds to wait for the server to be SERVING.")] = 240.0,
+    redo: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Re-run this offline step even if current (prepare, train, export, evaluate, history, "
+            "features, or all); repeatable."
+        ),
+    ] = None,
+    serve_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the server to be SERVING.")
+    ] = 240.0,
 ) -> None:
     """Run the whole system end to end on the embedded defaults and show what it does."""
     from rich.console import Console
@@ -51,7 +60,9 @@ def demo(
     names = {s.name for s in steps}
     bad = sorted(set(redo or ()) - names - {"all"})
     if bad:
-        raise typer.BadParameter(f"unknown step(s) {bad}; choose from {sorted(names)} or all", param_hint="--redo")
+        raise typer.BadParameter(
+            f"unknown step(s) {bad}; choose from {sorted(names)} or all", param_hint="--redo"
+        )
     forced = names if "all" in (redo or ()) else set(redo or ())
     door = "Kafka (fulcrum replay -> fulcrum ingest)" if kafka else "gRPC IngestEvents"
     console.rule(f"[bold]Fulcrum demo[/bold]: offline pipeline, then serving with events through {door}")
@@ -76,8 +87,17 @@ def demo(
     _summary(console, timeline, started)
 
 
-def _online(console, lay: Layout, stamps, timeline: Timeline, kafka: bool, replay_limit: int,
-            customers: int, serve_timeout: float, total: int) -> None:
+def _online(
+    console,
+    lay: Layout,
+    stamps,
+    timeline: Timeline,
+    kafka: bool,
+    replay_limit: int,
+    customers: int,
+    serve_timeout: float,
+    total: int,
+) -> None:
     import grpc
 
     from fulcrum.demo import showcase as show
@@ -88,7 +108,9 @@ def _online(console, lay: Layout, stamps, timeline: Timeline, kafka: bool, repla
     index = total - 1
     if not (lay.bundle / "manifest.json").is_file():
         note = f"no bundle at {lay.bundle} (train/export not available or failed)"
-        console.print(f"[bold cyan][{index}/{total}] serve and replay[/bold cyan]\n  [yellow]not available:[/yellow] {note}")
+        console.print(
+            f"[bold cyan][{index}/{total}] serve and replay[/bold cyan]\n  [yellow]not available:[/yellow] {note}"
+        )
         timeline.add(StepResult("serve", "serve and replay", "not available", note=note))
         return
     with Processes() as procs:
@@ -102,14 +124,20 @@ def _online(console, lay: Layout, stamps, timeline: Timeline, kafka: bool, repla
         if has_store:
             env["FULCRUM_FEATURE_REPO"] = str(lay.feature_repo.resolve())
         else:
-            console.print("  [yellow]not available: Feast repo (features step); the server uses in-memory "
-                          "features, so every customer starts cold[/yellow]")
+            console.print(
+                "  [yellow]not available: Feast repo (features step); the server uses in-memory "
+                "features, so every customer starts cold[/yellow]"
+            )
         bundle = lay.bundle.resolve()
         serve_log = lay.logs / "serve.log"
         from fulcrum.demo.pipeline import fulcrum_argv
 
-        proc = procs.start("fulcrum serve", fulcrum_argv("serve", "--bundle", str(bundle), "--port", str(port)),
-                           serve_log, env=child_env(**env))
+        proc = procs.start(
+            "fulcrum serve",
+            fulcrum_argv("serve", "--bundle", str(bundle), "--port", str(port)),
+            serve_log,
+            env=child_env(**env),
+        )
         waited = wait_serving(address, proc, serve_timeout, serve_log)
         console.print(f"  SERVING on {address} after {waited:.1f} s (log: {serve_log})")
         timeline.add(StepResult("serve", "start the gRPC server", "ran", time.perf_counter() - t))
@@ -128,12 +156,18 @@ def _online(console, lay: Layout, stamps, timeline: Timeline, kafka: bool, repla
         if frame.empty:
             raise RuntimeError(f"nothing to replay: no event at or after {cutoff} in {lay.data}")
         span = f"{frame['timestamp'].iloc[0]} .. {frame['timestamp'].iloc[-1]}"
-        whole = "the whole test period" if not replay_limit else f"the first {len(frame):,} events of the test period"
+        whole = (
+            "the whole test period"
+            if not replay_limit
+            else f"the first {len(frame):,} events of the test period"
+        )
         console.print(f"  replaying {whole} ({span})")
         bought = purchases_by_user(frame)
         known = _train_users(lay)
         pool = sorted((u for u in bought if u in known), key=lambda u: (-len(bought[u]), u))[:150]
-        with console.status(f"BEFORE: recommendations for {len(pool)} customers who buy in the replayed period"):
+        with console.status(
+            f"BEFORE: recommendations for {len(pool)} customers who buy in the replayed period"
+        ):
             before = show.recommend_many(stub, pool)
         chosen = show.choose_customers(before, bought, customers)
         stamps.forget("features")  # the online store is about to move past the split
@@ -143,16 +177,33 @@ def _online(console, lay: Layout, stamps, timeline: Timeline, kafka: bool, repla
             stats_line = _via_grpc(console, stub, frame)
         console.print(f"  {stats_line}")
         after = show.recommend_many(stub, chosen)
-        timeline.add(StepResult("replay", f"replay {len(frame):,} events ({'Kafka' if kafka else 'IngestEvents'})",
-                                "ran", time.perf_counter() - t, stats_line))
+        timeline.add(
+            StepResult(
+                "replay",
+                f"replay {len(frame):,} events ({'Kafka' if kafka else 'IngestEvents'})",
+                "ran",
+                time.perf_counter() - t,
+                stats_line,
+            )
+        )
 
         # ---- show -----------------------------------------------------------------------------
         console.rule("recommendations before and after the customers' new purchases")
-        again = show.show_before_after(console, chosen, before, after, bought, text)
+        again = show.show_before_after(
+            console,
+            chosen,
+            before,
+            after,
+            bought,
+            text,
+            door="Kafka + fulcrum ingest" if kafka else "IngestEvents",
+        )
         n_bought = sum(len(bought.get(u, ())) for u in chosen)
         colour = "green" if again == 0 else "red"
-        console.print(f"[{colour}]anti-recommendation: {again} of the {n_bought} items these customers just "
-                      f"bought are recommended again[/{colour}]")
+        console.print(
+            f"[{colour}]anti-recommendation: {again} of the {n_bought} items these customers just "
+            f"bought are recommended again[/{colour}]"
+        )
         console.rule("Search")
         show.show_search(console, stub, text)
         console.rule("cold start")
@@ -165,7 +216,9 @@ def _online(console, lay: Layout, stamps, timeline: Timeline, kafka: bool, repla
             for f in files:
                 console.print(f"  {f}", highlight=False)
         else:
-            console.print(f"[yellow]not available: report.md / plots (looked in {lay.evaluation} and {bundle})[/yellow]")
+            console.print(
+                f"[yellow]not available: report.md / plots (looked in {lay.evaluation} and {bundle})[/yellow]"
+            )
         console.print(f"logs: {lay.logs}/")
         console.print("stopping what the demo started ...")
 
@@ -175,18 +228,23 @@ def _via_grpc(console, stub, frame) -> str:
 
     from fulcrum.demo.replay import ingest_grpc
 
-    with Progress(TextColumn("  IngestEvents"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as bar:
+    with Progress(
+        TextColumn("  IngestEvents"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
         task = bar.add_task("ingest", total=len(frame))
         stats = ingest_grpc(stub, frame, progress=lambda n: bar.advance(task, n))
-    line = (f"IngestEvents: {stats.events:,} events in {stats.seconds:.1f} s ({stats.events_per_s:,.0f}/s): "
-            f"{stats.accepted:,} accepted, {stats.rejected:,} rejected, {stats.duplicates:,} duplicates")
+    line = (
+        f"IngestEvents: {stats.events:,} events in {stats.seconds:.1f} s ({stats.events_per_s:,.0f}/s): "
+        f"{stats.accepted:,} accepted, {stats.rejected:,} rejected, {stats.duplicates:,} duplicates"
+    )
     if stats.first_reasons:
         line += f"; first rejections: {list(stats.first_reasons)}"
     return line
 
 
-def _via_kafka(console, procs, lay: Layout, bundle: Path, replay_limit: int, cutoff: str, has_store: bool) -> str:
+def _via_kafka(
+    console, procs, lay: Layout, bundle: Path, replay_limit: int, cutoff: str, has_store: bool
+) -> str:
     from fulcrum.demo.pipeline import fulcrum_argv
     from fulcrum.demo.processes import free_port, log_tail
 
@@ -197,14 +255,38 @@ def _via_kafka(console, procs, lay: Layout, bundle: Path, replay_limit: int, cut
         shutil.rmtree(kdir)  # a fresh broker: no events left from an earlier run
     port, cport = free_port(), free_port()
     console.print(f"  starting Kafka (KRaft) on 127.0.0.1:{port}")
-    rc = subprocess.call([str(KAFKA_SH), "start", "--port", str(port), "--controller-port", str(cport),
-                          "--dir", str(kdir), "--timeout", "120"])
+    rc = subprocess.call(
+        [
+            str(KAFKA_SH),
+            "start",
+            "--port",
+            str(port),
+            "--controller-port",
+            str(cport),
+            "--dir",
+            str(kdir),
+            "--timeout",
+            "120",
+        ]
+    )
     if rc != 0:
-        raise RuntimeError(f"kafka.sh start failed (exit {rc}); jars missing? run `make kafka-jars`. "
-                           f"Broker log: {kdir}/logs/server.log")
+        raise RuntimeError(
+            f"kafka.sh start failed (exit {rc}); jars missing? run `make kafka-jars`. "
+            f"Broker log: {kdir}/logs/server.log"
+        )
     procs.on_exit("kafka broker", lambda: subprocess.call([str(KAFKA_SH), "stop", "--dir", str(kdir)]))
     bootstrap = f"127.0.0.1:{port}"
-    replay = ["replay", "--data", str(lay.data), "--from", cutoff, "--bootstrap", bootstrap, "--topic", "events"]
+    replay = [
+        "replay",
+        "--data",
+        str(lay.data),
+        "--from",
+        cutoff,
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        "events",
+    ]
     if replay_limit:
         replay += ["--limit", str(replay_limit)]
     console.print(f"  $ fulcrum {' '.join(replay)}", highlight=False)
@@ -212,8 +294,19 @@ def _via_kafka(console, procs, lay: Layout, bundle: Path, replay_limit: int, cut
     if subprocess.call(fulcrum_argv(*replay)) != 0:
         raise RuntimeError("fulcrum replay failed")
     produced_s = time.perf_counter() - t
-    ingest = ["ingest", "--bootstrap", bootstrap, "--topic", "events", "--offline-dir", str(lay.offline_store),
-              "--bundle", str(bundle), "--idle-exit", "8"]
+    ingest = [
+        "ingest",
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        "events",
+        "--offline-dir",
+        str(lay.offline_store),
+        "--bundle",
+        str(bundle),
+        "--idle-exit",
+        "8",
+    ]
     if has_store:
         ingest += ["--feature-repo", str(lay.feature_repo.resolve())]
     else:
@@ -231,9 +324,11 @@ def _via_kafka(console, procs, lay: Layout, bundle: Path, replay_limit: int, cut
     tail = [line for line in log_tail(log, 40).splitlines() if "ingest stopped" in line]
     if proc.returncode != 0 or not tail:
         raise RuntimeError(f"fulcrum ingest exited with {proc.returncode}:\n{log_tail(log)}")
-    return (f"Kafka: produced in {produced_s:.1f} s; consumed in {consumed_s:.1f} s (incl. 8 s idle exit and "
-            f"start-up): {tail[-1].split('ingest stopped: ', 1)[-1]}; events for retraining under "
-            f"{lay.offline_store}/")
+    return (
+        f"Kafka: produced in {produced_s:.1f} s; consumed in {consumed_s:.1f} s (incl. 8 s idle exit and "
+        f"start-up): {tail[-1].split('ingest stopped: ', 1)[-1]}; events for retraining under "
+        f"{lay.offline_store}/"
+    )
 
 
 def _cutoff(lay: Layout) -> str:
@@ -265,6 +360,10 @@ def _summary(console, timeline: Timeline, started: float) -> None:
     table.add_column("seconds", justify="right")
     table.add_column("share", justify="right")
     for r in timeline.results:
-        table.add_row(r.name, r.status + (f" ({r.note[:70]})" if r.status == "not available" else ""),
-                      f"{r.seconds:,.1f}" if r.seconds else "", f"{r.seconds / total:.0%}" if r.seconds else "")
+        table.add_row(
+            r.name,
+            r.status + (f" ({r.note[:70]})" if r.status == "not available" else ""),
+            f"{r.seconds:,.1f}" if r.seconds else "",
+            f"{r.seconds / total:.0%}" if r.seconds else "",
+        )
     console.print(table)

@@ -151,22 +151,36 @@ def _missing(*path: str) -> str | None:
 
 def prepare_step(lay: Layout) -> Step:
     outputs = tuple(lay.data / n for n in ("events.parquet", "items.parquet", "split.json"))
-    return Step("prepare", "prepare the Online Retail data",
-                ("data", "prepare", "--raw", str(lay.raw), "--out", str(lay.data)),
-                (lay.raw,), outputs, unavailable=_missing("data", "prepare"))
+    return Step(
+        "prepare",
+        "prepare the Online Retail data",
+        ("data", "prepare", "--raw", str(lay.raw), "--out", str(lay.data)),
+        (lay.raw,),
+        outputs,
+        unavailable=_missing("data", "prepare"),
+    )
 
 
 def train_step(lay: Layout) -> Step:
-    return Step("train", "train the default models from the pretrained MiniLM",
-                ("train", "--data", str(lay.data), "--out", str(lay.run)),
-                (lay.data / "events.parquet", lay.data / "items.parquet"), (lay.run / "run.json",),
-                unavailable=_missing("train"))
+    return Step(
+        "train",
+        "train the default models from the pretrained MiniLM",
+        ("train", "--data", str(lay.data), "--out", str(lay.run)),
+        (lay.data / "events.parquet", lay.data / "items.parquet"),
+        (lay.run / "run.json",),
+        unavailable=_missing("train"),
+    )
 
 
 def export_step(lay: Layout) -> Step:
-    return Step("export", "export the ONNX bundle",
-                ("export", "--run", str(lay.run), "--out", str(lay.bundles)),
-                (lay.run,), (lay.bundle / "manifest.json",), unavailable=_missing("export"))
+    return Step(
+        "export",
+        "export the ONNX bundle",
+        ("export", "--run", str(lay.run), "--out", str(lay.bundles)),
+        (lay.run,),
+        (lay.bundle / "manifest.json",),
+        unavailable=_missing("export"),
+    )
 
 
 def evaluate_step(lay: Layout) -> Step:
@@ -180,34 +194,75 @@ def evaluate_step(lay: Layout) -> Step:
         inputs += (lay.bundle,)
     else:
         note = "model column (`fulcrum evaluate --bundle`)"
-    step = Step("evaluate", "evaluate the model against the baselines (OR-temporal, test split)", tuple(argv),
-                inputs, (lay.evaluation / "results.json",), unavailable=_missing("evaluate"))
+    step = Step(
+        "evaluate",
+        "evaluate the model against the baselines (OR-temporal, test split)",
+        tuple(argv),
+        inputs,
+        (lay.evaluation / "results.json",),
+        unavailable=_missing("evaluate"),
+    )
     return step if note is None or step.unavailable else _with_note(step, note)
 
 
 def _with_note(step: Step, missing: str) -> Step:
     # baselines still run; the summary says which part is missing
-    return Step(step.name, f"{step.title} [not available: {missing}]", step.argv, step.inputs, step.outputs,
-                step.action, None, step.before)
+    return Step(
+        step.name,
+        f"{step.title} [not available: {missing}]",
+        step.argv,
+        step.inputs,
+        step.outputs,
+        step.action,
+        None,
+        step.before,
+    )
 
 
 def history_step(lay: Layout) -> Step:
     outputs = tuple(lay.history / n for n in ("events.parquet", "items.parquet", "split.json"))
-    return Step("history", "cut the data at the split (the online store starts from train only)", None,
-                (lay.data,), outputs, action=lambda: write_history(lay.data, lay.history))
+    return Step(
+        "history",
+        "cut the data at the split (the online store starts from train only)",
+        None,
+        (lay.data,),
+        outputs,
+        action=lambda: write_history(lay.data, lay.history),
+    )
 
 
 def features_step(lay: Layout) -> Step:
-    argv = ("features", "apply", "--data", str(lay.history), "--repo", str(lay.feature_repo),
-            "--bundle", str(lay.bundle), "--full")
-    return Step("features", "apply and materialise the Feast repo (SQLite)", argv,
-                (lay.history, lay.bundle), (lay.feature_repo / "data" / "registry.db",),
-                unavailable=_missing("features", "apply"), before=lambda: copy_feature_repo(lay))
+    argv = (
+        "features",
+        "apply",
+        "--data",
+        str(lay.history),
+        "--repo",
+        str(lay.feature_repo),
+        "--bundle",
+        str(lay.bundle),
+        "--full",
+    )
+    return Step(
+        "features",
+        "apply and materialise the Feast repo (SQLite)",
+        argv,
+        (lay.history, lay.bundle),
+        (lay.feature_repo / "data" / "registry.db",),
+        unavailable=_missing("features", "apply"),
+        before=lambda: copy_feature_repo(lay),
+    )
 
 
 def offline_steps(lay: Layout) -> list[Step]:
-    return [prepare_step(lay), train_step(lay), export_step(lay), evaluate_step(lay), history_step(lay),
-            features_step(lay)]
+    return [
+        prepare_step(lay),
+        train_step(lay),
+        export_step(lay),
+        evaluate_step(lay),
+        history_step(lay),
+        features_step(lay),
+    ]
 
 
 # ---- step actions -----------------------------------------------------------------------------
@@ -252,8 +307,10 @@ def run_step(step: Step, stamps: Stamps, console, index: int, total: int, force:
         return StepResult(step.name, step.title, "not available", note=step.unavailable)
     key = fingerprint(step.argv or (step.name,), step.inputs)
     if not force and is_current(stamps.values, step.name, key, step.outputs):
-        console.print(f"{header}\n  [green]skipped:[/green] outputs are current "
-                      f"({', '.join(str(p) for p in step.outputs[:2])})")
+        console.print(
+            f"{header}\n  [green]skipped:[/green] outputs are current "
+            f"({', '.join(str(p) for p in step.outputs[:2])})"
+        )
         return StepResult(step.name, step.title, "skipped")
     console.print(header)
     if step.argv is not None:

@@ -45,13 +45,20 @@ class Processes:
     def __exit__(self, *exc) -> None:
         self.stop_all()
 
-    def start(self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> subprocess.Popen:
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> subprocess.Popen:
         """Start ``argv`` with stdout+stderr to ``log_path``; it is stopped on exit."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         out = open(log_path, "ab")  # noqa: SIM115 - closed by the stop callback
-        proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            list(argv), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
+        )
         log.info("started %s (pid %d): %s", name, proc.pid, " ".join(argv))
 
         def stop() -> None:
@@ -108,8 +115,9 @@ def wait_serving(address: str, proc: subprocess.Popen, deadline_s: float, log_pa
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"the server exited with code {proc.returncode} before serving:\n"
-                                   f"{log_tail(log_path)}")
+                raise RuntimeError(
+                    f"the server exited with code {proc.returncode} before serving:\n{log_tail(log_path)}"
+                )
             try:
                 reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2.0)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
@@ -117,7 +125,9 @@ def wait_serving(address: str, proc: subprocess.Popen, deadline_s: float, log_pa
             except grpc.RpcError:
                 pass
             if time.monotonic() - started > deadline_s:
-                raise RuntimeError(f"the server was not SERVING after {deadline_s:.0f} s:\n{log_tail(log_path)}")
+                raise RuntimeError(
+                    f"the server was not SERVING after {deadline_s:.0f} s:\n{log_tail(log_path)}"
+                )
             time.sleep(0.5)
 
 

@@ -51,20 +51,36 @@ def _messages(frame: pd.DataFrame) -> list:
     price = frame[S.PRICE].astype("float64").fillna(0.0).tolist()
     types = [WIRE_NUMBER[EventType(t)] for t in frame[S.EVENT_TYPE].tolist()]
     ts = frame[TS_MS].astype("int64").tolist()
-    return [pb.Event(event_id=cols[S.EVENT_ID][k], type=types[k], user_id=cols[S.USER_ID][k],
-                     item_id=cols[S.ITEM_ID][k], quantity=qty[k], price=price[k], timestamp_ms=ts[k],
-                     session_id=cols[S.SESSION_ID][k], item_text=cols[ITEM_TEXT][k]) for k in range(len(frame))]
+    return [
+        pb.Event(
+            event_id=cols[S.EVENT_ID][k],
+            type=types[k],
+            user_id=cols[S.USER_ID][k],
+            item_id=cols[S.ITEM_ID][k],
+            quantity=qty[k],
+            price=price[k],
+            timestamp_ms=ts[k],
+            session_id=cols[S.SESSION_ID][k],
+            item_text=cols[ITEM_TEXT][k],
+        )
+        for k in range(len(frame))
+    ]
 
 
-def ingest_grpc(stub, frame: pd.DataFrame, chunk: int = 5_000, timeout_s: float = 600.0,
-                progress: Callable[[int], None] | None = None) -> IngestStats:
+def ingest_grpc(
+    stub,
+    frame: pd.DataFrame,
+    chunk: int = 5_000,
+    timeout_s: float = 600.0,
+    progress: Callable[[int], None] | None = None,
+) -> IngestStats:
     """Stream ``frame`` through IngestEvents, one client stream per ``chunk`` events."""
     messages = _messages(frame)
     accepted = rejected = duplicates = 0
     reasons: list[str] = []
     started = time.perf_counter()
     for s in range(0, len(messages), chunk):
-        part = messages[s:s + chunk]
+        part = messages[s : s + chunk]
 
         def stream(part=part) -> Iterator:
             yield from part
@@ -76,8 +92,9 @@ def ingest_grpc(stub, frame: pd.DataFrame, chunk: int = 5_000, timeout_s: float 
         reasons += [f"{r.event_id}: {r.reason}" for r in summary.rejections][: max(0, 5 - len(reasons))]
         if progress is not None:
             progress(len(part))
-    return IngestStats(len(messages), accepted, rejected, duplicates, time.perf_counter() - started,
-                       tuple(reasons))
+    return IngestStats(
+        len(messages), accepted, rejected, duplicates, time.perf_counter() - started, tuple(reasons)
+    )
 
 
 def purchases_by_user(frame: pd.DataFrame) -> dict[str, list[str]]:

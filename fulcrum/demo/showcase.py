@@ -13,18 +13,27 @@ from pathlib import Path
 
 SEARCH_QUERIES = ("red heart", "christmas lights", "tea set")
 COLD_USER = "demo-newcomer-0001"
-REASONS = {0: "?", 1: "personalised", 2: "exploration", 3: "cold start", 4: "popular", 5: "query match",
-           6: "new item"}
+REASONS = {
+    0: "?",
+    1: "personalised",
+    2: "exploration",
+    3: "cold start",
+    4: "popular",
+    5: "query match",
+    6: "new item",
+}
 
 
 # ---- pure helpers -----------------------------------------------------------------------------
 
 
-def choose_customers(before: Mapping[str, Sequence[str]], bought: Mapping[str, Sequence[str]],
-                     n: int = 3) -> list[str]:
+def choose_customers(
+    before: Mapping[str, Sequence[str]], bought: Mapping[str, Sequence[str]], n: int = 3
+) -> list[str]:
     """Customers whose BEFORE list holds most of what they then bought (anti-recommendation is
     visible only for those); ties by more purchases, then by id. Customers with no overlap come
     last, so there are always ``n`` when ``n`` customers exist."""
+
     def key(user: str) -> tuple[int, int, str]:
         overlap = len(set(before[user]) & set(bought.get(user, ())))
         return (-overlap, -len(bought.get(user, ())), user)
@@ -38,8 +47,9 @@ def reappeared(after: Sequence[str], bought: Sequence[str]) -> list[str]:
     return [i for i in after if i in got]
 
 
-def before_after_rows(before: Sequence[str], after: Sequence[str], bought: Sequence[str],
-                      text: Mapping[str, str]) -> list[tuple[str, str, str]]:
+def before_after_rows(
+    before: Sequence[str], after: Sequence[str], bought: Sequence[str], text: Mapping[str, str]
+) -> list[tuple[str, str, str]]:
     """Rows (rank, BEFORE cell, AFTER cell): a BEFORE item since bought is struck through and
     marked "bought"; an AFTER item that was not in BEFORE is marked "new"."""
     got, was = set(bought), set(before)
@@ -47,9 +57,16 @@ def before_after_rows(before: Sequence[str], after: Sequence[str], bought: Seque
     for r in range(max(len(before), len(after))):
         b = before[r] if r < len(before) else None
         a = after[r] if r < len(after) else None
-        b_cell = "" if b is None else (f"[strike]{_label(b, text)}[/strike] [red]bought[/red]" if b in got
-                                       else _label(b, text))
-        a_cell = "" if a is None else (f"{_label(a, text)} [green]new[/green]" if a not in was else _label(a, text))
+        b_cell = (
+            ""
+            if b is None
+            else (f"[strike]{_label(b, text)}[/strike] [red]bought[/red]" if b in got else _label(b, text))
+        )
+        a_cell = (
+            ""
+            if a is None
+            else (f"{_label(a, text)} [green]new[/green]" if a not in was else _label(a, text))
+        )
         rows.append((str(r + 1), b_cell, a_cell))
     return rows
 
@@ -86,9 +103,15 @@ def item_texts(bundle: Path) -> dict[str, str]:
 # ---- printing ---------------------------------------------------------------------------------
 
 
-def show_before_after(console, customers: Sequence[str], before: Mapping[str, Sequence[str]],
-                      after: Mapping[str, Sequence[str]], bought: Mapping[str, Sequence[str]],
-                      text: Mapping[str, str]) -> int:
+def show_before_after(
+    console,
+    customers: Sequence[str],
+    before: Mapping[str, Sequence[str]],
+    after: Mapping[str, Sequence[str]],
+    bought: Mapping[str, Sequence[str]],
+    text: Mapping[str, str],
+    door: str = "IngestEvents",
+) -> int:
     """One table per customer; returns how many purchased items were recommended again."""
     from rich.table import Table
 
@@ -96,11 +119,14 @@ def show_before_after(console, customers: Sequence[str], before: Mapping[str, Se
     for user in customers:
         got = bought.get(user, [])
         hits = [i for i in before[user] if i in set(got)]
-        table = Table(title=f"customer {user}: bought {len(got)} items in the replayed period, "
-                            f"{len(hits)} of them were in the BEFORE list", title_justify="left")
+        table = Table(
+            title=f"customer {user}: bought {len(got)} items in the replayed period, "
+            f"{len(hits)} of them were in the BEFORE list",
+            title_justify="left",
+        )
         table.add_column("#", justify="right")
         table.add_column("BEFORE the new purchases")
-        table.add_column("AFTER (IngestEvents applied)")
+        table.add_column(f"AFTER (events applied via {door})")
         for row in before_after_rows(before[user], after[user], got, text):
             table.add_row(*row)
         console.print(table)
@@ -111,8 +137,9 @@ def show_before_after(console, customers: Sequence[str], before: Mapping[str, Se
     return again
 
 
-def show_search(console, stub, text: Mapping[str, str], queries: Sequence[str] = SEARCH_QUERIES,
-                k: int = 5) -> None:
+def show_search(
+    console, stub, text: Mapping[str, str], queries: Sequence[str] = SEARCH_QUERIES, k: int = 5
+) -> None:
     from rich.table import Table
 
     from fulcrum.v1 import recommender_pb2 as pb
@@ -125,7 +152,9 @@ def show_search(console, stub, text: Mapping[str, str], queries: Sequence[str] =
         table.add_column("score", justify="right")
         table.add_column("reason")
         for r, x in enumerate(reply.items, start=1):
-            table.add_row(str(r), _label(x.item_id, text, 50), f"{x.score:.3f}", REASONS.get(x.reason, str(x.reason)))
+            table.add_row(
+                str(r), _label(x.item_id, text, 50), f"{x.score:.3f}", REASONS.get(x.reason, str(x.reason))
+            )
         console.print(table)
 
 
@@ -133,8 +162,9 @@ def show_cold_start(console, stub, text: Mapping[str, str], k: int = 8) -> None:
     from rich.table import Table
 
     reply = recommend(stub, COLD_USER, k=k, seed=11, exploration=0.25)
-    table = Table(title=f"cold-start user {COLD_USER!r} (no history; 25 % exploration slots)",
-                  title_justify="left")
+    table = Table(
+        title=f"cold-start user {COLD_USER!r} (no history; 25 % exploration slots)", title_justify="left"
+    )
     table.add_column("#", justify="right")
     table.add_column("item")
     table.add_column("reason")
@@ -149,8 +179,10 @@ def show_model_info(console, stub) -> dict:
     from fulcrum.v1 import recommender_pb2 as pb
 
     info = stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=10.0)
-    console.print(f"serving bundle [bold]{info.bundle_version}[/bold] ({info.catalogue_size:,} items, "
-                  f"{info.execution_provider}) from {info.bundle_path}")
+    console.print(
+        f"serving bundle [bold]{info.bundle_version}[/bold] ({info.catalogue_size:,} items, "
+        f"{info.execution_provider}) from {info.bundle_path}"
+    )
     return {"version": info.bundle_version, "provider": info.execution_provider}
 
 
@@ -162,7 +194,9 @@ def show_evaluation(console, results_json: Path) -> None:
         console.print(f"[yellow]not available: {results_json} (the evaluate step did not run)[/yellow]")
         return
     doc = json.loads(results_json.read_text())
-    table = Table(title=f"OR-temporal, test split, warm users (discovery) - {results_json}", title_justify="left")
+    table = Table(
+        title=f"OR-temporal, test split, warm users (discovery) - {results_json}", title_justify="left"
+    )
     cols = ("ndcg@10", "recall@10", "hit_rate@10", "coverage@10", "tail_share@10")
     table.add_column("recommender")
     for c in cols:
@@ -171,8 +205,11 @@ def show_evaluation(console, results_json: Path) -> None:
     for name, entry in doc.get("results", {}).items():
         m = entry.get("metrics", entry)
         warm, cold = m.get("warm", {}), m.get("cold", {})
-        table.add_row(name, *(f"{warm[c]:.4f}" if c in warm else "" for c in cols),
-                      f"{cold['recall@10']:.4f}" if "recall@10" in cold else "")
+        table.add_row(
+            name,
+            *(f"{warm[c]:.4f}" if c in warm else "" for c in cols),
+            f"{cold['recall@10']:.4f}" if "recall@10" in cold else "",
+        )
     console.print(table)
 
 

@@ -70,6 +70,13 @@ def apply(
     bundle: Annotated[
         Path | None, typer.Option(help="A bundle whose item embeddings fill the item_embedding view.")
     ] = None,
+    materialize: Annotated[
+        str,
+        typer.Option(
+            help="feast: Feast's materialize-incremental (records the interval); latest: write each "
+            "entity's newest row directly (same online rows, much faster)."
+        ),
+    ] = "feast",
     full: Annotated[
         bool, typer.Option(help="Materialise everything (feast materialize) instead of incrementally.")
     ] = False,
@@ -85,6 +92,12 @@ def apply(
     store = store.strip().lower()
     if store not in STORES:
         raise typer.BadParameter(f"{store!r} is not one of {', '.join(STORES)}", param_hint="--store")
+    from offline.features.pipeline import MATERIALIZE_MODES
+
+    if materialize not in MATERIALIZE_MODES:
+        raise typer.BadParameter(
+            f"{materialize!r} is not one of {', '.join(MATERIALIZE_MODES)}", param_hint="--materialize"
+        )
     repo = repo or _default_repo()
     if not (repo / "feature_store.yaml").is_file():
         raise typer.BadParameter(f"{repo} is not a Feast repo (no feature_store.yaml)", param_hint="--repo")
@@ -135,6 +148,7 @@ def apply(
                 redis_url=redis_url,
                 bundle=bundle,
                 full_materialize=full,
+                materialize_mode=materialize,
                 on_step=on_step,
                 user_progress=lambda n: progress.advance(user_task, n),
             )

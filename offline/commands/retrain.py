@@ -33,7 +33,16 @@ from typing import Annotated
 import typer
 
 EXIT_PROMOTED, EXIT_REFUSED, EXIT_RELOAD_FAILED = 0, 3, 4
-ROWS = ("users", "ndcg@10", "recall@10", "hit_rate@10", "ndcg@20", "recall@20", "coverage@10", "tail_share@10")
+ROWS = (
+    "users",
+    "ndcg@10",
+    "recall@10",
+    "hit_rate@10",
+    "ndcg@20",
+    "recall@20",
+    "coverage@10",
+    "tail_share@10",
+)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -84,26 +93,44 @@ def _servers(values: list[str] | None) -> list[str]:
 
 def retrain(
     data: Annotated[Path, typer.Option(envvar="FULCRUM_RETRAIN_DATA", help="Prepared data folder.")] = Path(
-        "artifacts/data"),
-    out: Annotated[Path, typer.Option(envvar="FULCRUM_BUNDLES", help="Bundles root (<version>/ and LATEST).")] = Path(
-        "artifacts/bundles"),
-    serving_bundle: Annotated[Path | None, typer.Option(
-        help="The bundle in service (default: what <out>/LATEST points to).")] = None,
-    offline_dir: Annotated[Path | None, typer.Option(
-        envvar="FULCRUM_OFFLINE_DIR",
-        help="Ingestion's offline store (the --offline-dir of `fulcrum ingest`); default "
-             "feature_repo/data/ingested when present.")] = None,
+        "artifacts/data"
+    ),
+    out: Annotated[
+        Path, typer.Option(envvar="FULCRUM_BUNDLES", help="Bundles root (<version>/ and LATEST).")
+    ] = Path("artifacts/bundles"),
+    serving_bundle: Annotated[
+        Path | None, typer.Option(help="The bundle in service (default: what <out>/LATEST points to).")
+    ] = None,
+    offline_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="FULCRUM_OFFLINE_DIR",
+            help="Ingestion's offline store (the --offline-dir of `fulcrum ingest`); default "
+            "feature_repo/data/ingested when present.",
+        ),
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="Training YAML; omitted = embedded defaults.")] = None,
     work: Annotated[Path, typer.Option(help="Scratch folder for the merged data and the run.")] = Path(
-        "artifacts/retrain"),
-    server: Annotated[list[str] | None, typer.Option(
-        "--server", help="HOST:PORT of a server to reload after promotion; repeatable.")] = None,
-    candidate: Annotated[Path | None, typer.Option(
-        help="Judge this existing bundle instead of training one (on --data's validation slice).")] = None,
+        "artifacts/retrain"
+    ),
+    server: Annotated[
+        list[str] | None,
+        typer.Option("--server", help="HOST:PORT of a server to reload after promotion; repeatable."),
+    ] = None,
+    candidate: Annotated[
+        Path | None,
+        typer.Option(
+            help="Judge this existing bundle instead of training one (on --data's validation slice)."
+        ),
+    ] = None,
     metric: Annotated[str, typer.Option(help="Warm-user metric that decides.")] = "ndcg@10",
     tolerance: Annotated[float, typer.Option(min=0.0, help="Promote if >= serving - tolerance.")] = 0.0,
-    reload_path: Annotated[str | None, typer.Option(
-        help="Bundle path to send in ReloadModel (default: the promoted folder's absolute path).")] = None,
+    reload_path: Annotated[
+        str | None,
+        typer.Option(
+            help="Bundle path to send in ReloadModel (default: the promoted folder's absolute path)."
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Progress bars.")] = True,
 ) -> None:
     """Retrain on the offline store incl. ingested events; promote only if at least as good."""
@@ -144,14 +171,18 @@ def retrain(
         from offline.model.interactions import MissingDataError
 
         try:
-            candidate, judged_on, merge = train_candidate(data, offline_dir, out, work, cfg, progress, timings)
+            candidate, judged_on, merge = train_candidate(
+                data, offline_dir, out, work, cfg, progress, timings
+            )
         except (DataError, MissingDataError, ValueError) as e:
             raise _fail(str(e)) from None
         except ExportError as e:
             raise _fail(f"export refused the candidate: {e}", code=1) from None
-        console.print(f"trained on {merge.merged:,} events ({merge.prepared_train:,} prepared + {merge.ingested:,} "
-                      f"ingested from {merge.ingested_files} file(s), {merge.duplicates_dropped:,} duplicates "
-                      f"dropped, {merge.new_items} new items) up to {merge.last}; candidate {candidate}")
+        console.print(
+            f"trained on {merge.merged:,} events ({merge.prepared_train:,} prepared + {merge.ingested:,} "
+            f"ingested from {merge.ingested_files} file(s), {merge.duplicates_dropped:,} duplicates "
+            f"dropped, {merge.new_items} new items) up to {merge.last}; candidate {candidate}"
+        )
     else:
         judged_on = data
     outcome = judge(candidate, serving, judged_on, out, metric, tolerance, timings=timings)
@@ -159,7 +190,9 @@ def retrain(
     _comparison(outcome, console)
     d = outcome.decision
     if not d.promote:
-        console.print(f"[red]REFUSED[/red]: {d.reason}; still serving {serving}; candidate kept at {candidate}")
+        console.print(
+            f"[red]REFUSED[/red]: {d.reason}; still serving {serving}; candidate kept at {candidate}"
+        )
         console.print(_times(timings, started))
         raise typer.Exit(EXIT_REFUSED)
     console.print(f"[green]PROMOTED[/green]: {d.reason}; {out}/LATEST -> {outcome.published.name}")

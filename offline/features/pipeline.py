@@ -17,9 +17,11 @@ import pandas as pd
 from fulcrum.core import feature_names as fn
 from fulcrum.core import schema as S
 from offline.features import batch
-from offline.features.repo import apply_repo, materialize
+from offline.features.repo import apply_repo, materialize, materialize_latest
 
 StepFn = Callable[[str], None]
+#: "feast": FeatureStore.materialize(_incremental); "latest": newest row per entity written directly
+MATERIALIZE_MODES = ("feast", "latest")
 
 
 @dataclass
@@ -30,6 +32,7 @@ class FeatureBuildSummary:
     rows: dict[str, int] = field(default_factory=dict)  # parquet rows per view
     entities: dict[str, int] = field(default_factory=dict)  # distinct users / items
     applied: dict[str, int] = field(default_factory=dict)
+    online_rows: dict[str, int] = field(default_factory=dict)  # "latest" mode only
 
 
 def _timed(summary: FeatureBuildSummary, name: str, on_step: StepFn | None):
@@ -63,6 +66,7 @@ def build_features(
     redis_url: str | None = None,
     bundle: Path | None = None,
     full_materialize: bool = False,
+    materialize_mode: str = "feast",
     on_step: StepFn | None = None,
     user_progress: Callable[[int], None] | None = None,
 ) -> FeatureBuildSummary:
@@ -101,6 +105,12 @@ def build_features(
     with _timed(summary, "feast_apply", on_step):
         fs = open_store(repo, store, redis_url)
         summary.applied = apply_repo(fs, repo)
+    if materialize_mode not in MATERIALIZE_MODES:
+        allowed = ", ".join(MATERIALIZE_MODES)
+        raise ValueError(f"materialize_mode: {materialize_mode!r} is not one of {allowed}")
     with _timed(summary, "materialize", on_step):
-        materialize(fs, full=full_materialize)
+        if materialize_mode == "latest":
+            summary.online_rows = materialize_latest(fs, repo)
+        else:
+            materialize(fs, full=full_materialize)
     return summary

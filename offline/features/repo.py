@@ -66,3 +66,30 @@ def materialize(store: FeatureStore, end: datetime | None = None, full: bool = F
         store.materialize(start_date=datetime(1970, 1, 2, tzinfo=UTC), end_date=end)
     else:
         store.materialize_incremental(end_date=end)
+
+
+def materialize_latest(store: FeatureStore, repo: Path) -> dict[str, int]:
+    """Write each entity's newest batch row straight to the online store; rows written per view.
+
+    The online result is what ``materialize`` produces (the newest row per entity, through the same
+    ``write_to_online_store`` -> ``online_write_batch`` path), without Feast's dask pass over every
+    historical snapshot, which dominates on this 2-core machine (minutes for the full data set).
+    It does not record a materialisation interval: a later ``feast materialize-incremental``
+    starts from scratch (correct, only slower).
+    """
+    import pandas as pd
+
+    from fulcrum.core import feature_names as fn
+
+    written: dict[str, int] = {}
+    for view in fn.VIEWS:
+        path = Path(repo) / "data" / fn.batch_file_name(view)
+        frame = pd.read_parquet(path)
+        if frame.empty:
+            written[view] = 0
+            continue
+        key = fn.VIEW_KEY[view]
+        latest = frame.sort_values(fn.EVENT_TS, kind="stable").drop_duplicates(key, keep="last")
+        store.write_to_online_store(view, latest.reset_index(drop=True))
+        written[view] = len(latest)
+    return written

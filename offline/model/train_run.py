@@ -206,7 +206,7 @@ def train_run(
             all_examples,
             cfg,
             None,
-            deadline=None,
+            deadline=deadline,
             progress=progress,
             epochs=r.refit_epochs,
             lr=r.lr * r.refit_lr_scale,

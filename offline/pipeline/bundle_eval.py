@@ -35,8 +35,14 @@ def _history_length(manifest: dict) -> int:
 
 
 class BundleRecommender:
-    def __init__(self, bundle: Path, train_events: pd.DataFrame, at: pd.Timestamp, pool: Sequence[str],
-                 threads: int = 2) -> None:
+    def __init__(
+        self,
+        bundle: Path,
+        train_events: pd.DataFrame,
+        at: pd.Timestamp,
+        pool: Sequence[str],
+        threads: int = 2,
+    ) -> None:
         import onnxruntime as ort
 
         bundle = Path(bundle)
@@ -49,12 +55,17 @@ class BundleRecommender:
         self.t_len = _history_length(manifest)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(bundle / bf.USER_ENCODER), opts, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(bundle / bf.USER_ENCODER), opts, providers=["CPUExecutionProvider"]
+        )
         in_pool = np.zeros(len(self.item_ids), dtype=bool)
         in_pool[[self.index[i] for i in pool if i in self.index]] = True
         self.in_pool = in_pool
-        order = np.argsort(-items["purchases"].to_numpy(), kind="stable") if "purchases" in items.columns \
+        order = (
+            np.argsort(-items["purchases"].to_numpy(), kind="stable")
+            if "purchases" in items.columns
             else np.arange(len(items))
+        )
         self.popular = [self.item_ids[j] for j in order if in_pool[j]]
         self.user_vecs = self._encode_users(train_events, at)
 
@@ -84,8 +95,8 @@ class BundleRecommender:
             for r, u in enumerate(rows):
                 lo, hi = bounds[u], bounds[u + 1]
                 n = hi - lo
-                emb[r, t - n:] = self.vecs[item_ix[lo:hi]]
-                typ[r, t - n:], age[r, t - n:], mask[r, t - n:] = codes[lo:hi], ages[lo:hi], 1.0
+                emb[r, t - n :] = self.vecs[item_ix[lo:hi]]
+                typ[r, t - n :], age[r, t - n :], mask[r, t - n :] = codes[lo:hi], ages[lo:hi], 1.0
             feeds = {bf.IN_HIST_EMB: emb, bf.IN_HIST_TYPE: typ, bf.IN_HIST_AGE: age, bf.IN_HIST_MASK: mask}
             vec = self.session.run([bf.OUT_USER_EMBEDDING], feeds)[0]
             for r, u in enumerate(rows):
@@ -112,7 +123,9 @@ class BundleRecommender:
         return out
 
 
-def evaluate_bundles(bundles: dict[str, Path], data_dir: Path, k_list: Sequence[int] = (10, 20)) -> dict[str, dict]:
+def evaluate_bundles(
+    bundles: dict[str, Path], data_dir: Path, k_list: Sequence[int] = (10, 20)
+) -> dict[str, dict]:
     """``{name: evaluate_recommender(...) result}`` on the VALIDATION slice of ``data_dir``
     (the last ``validation_days`` of its train split; never its test split)."""
     from offline.data.dataset import load_prepared

@@ -49,7 +49,11 @@ class MergeSummary:
 
 def read_parts(folder: Path) -> tuple[pd.DataFrame | None, int]:
     """Every ``*.parquet`` part in ``folder`` (temporary ``.*`` files skipped), concatenated."""
-    parts = sorted(p for p in Path(folder).glob("*.parquet") if not p.name.startswith(".")) if folder.is_dir() else []
+    parts = (
+        sorted(p for p in Path(folder).glob("*.parquet") if not p.name.startswith("."))
+        if folder.is_dir()
+        else []
+    )
     if not parts:
         return None, 0
     return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True), len(parts)
@@ -89,8 +93,9 @@ def merge_items(items: pd.DataFrame, upserts: pd.DataFrame | None) -> tuple[pd.D
     return pd.concat([kept, up], ignore_index=True), new
 
 
-def write_retrain_data(data_dir: Path, offline_dir: Path | None, out: Path,
-                       validation_days: int = 14) -> MergeSummary:
+def write_retrain_data(
+    data_dir: Path, offline_dir: Path | None, out: Path, validation_days: int = 14
+) -> MergeSummary:
     """Write ``out``/{events,items}.parquet + split.json: the prepared folder ``data_dir`` with the
     events appended under ``offline_dir`` (see the module docs)."""
     from offline.data.dataset import load_prepared
@@ -108,14 +113,23 @@ def write_retrain_data(data_dir: Path, offline_dir: Path | None, out: Path,
     out.mkdir(parents=True, exist_ok=True)
     events.to_parquet(out / S.EVENTS_FILE, index=False)
     items.to_parquet(out / S.ITEMS_FILE, index=False)
-    info = SplitInfo.for_time(f"{prepared.split.protocol}/retrain", cutoff, validation_days=validation_days,
-                              source=prepared.split.source,
-                              counts={"events": len(events), "ingested_events": 0 if ingested is None else len(ingested)})
+    info = SplitInfo.for_time(
+        f"{prepared.split.protocol}/retrain",
+        cutoff,
+        validation_days=validation_days,
+        source=prepared.split.source,
+        counts={"events": len(events), "ingested_events": 0 if ingested is None else len(ingested)},
+    )
     info.write(out / S.SPLIT_FILE)
     summary = MergeSummary(
         prepared_train=int((prepared.events[S.SPLIT].astype(str) == "train").sum()),
-        ingested=0 if ingested is None else len(ingested), ingested_files=n_files, merged=len(events),
-        duplicates_dropped=dropped, first=events[S.TIMESTAMP].min(), last=last, new_items=new_items,
+        ingested=0 if ingested is None else len(ingested),
+        ingested_files=n_files,
+        merged=len(events),
+        duplicates_dropped=dropped,
+        first=events[S.TIMESTAMP].min(),
+        last=last,
+        new_items=new_items,
     )
     log.info("retrain data: %s", summary)
     return summary

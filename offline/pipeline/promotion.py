@@ -34,8 +34,12 @@ class Decision:
         return self.candidate - self.serving
 
 
-def decide(candidate: Mapping[str, float], serving: Mapping[str, float] | None, metric: str = DEFAULT_METRIC,
-           tolerance: float = 0.0) -> Decision:
+def decide(
+    candidate: Mapping[str, float],
+    serving: Mapping[str, float] | None,
+    metric: str = DEFAULT_METRIC,
+    tolerance: float = 0.0,
+) -> Decision:
     """Promote when ``candidate[metric] >= serving[metric] - tolerance`` (warm-user metrics of
     the validation slice). No serving bundle: promote. A candidate measured on no user, or
     without the metric, is refused: there is nothing to show it is as good."""
@@ -45,18 +49,32 @@ def decide(candidate: Mapping[str, float], serving: Mapping[str, float] | None, 
     if cand is None:
         return Decision(False, f"the candidate has no {metric}", metric, None, _get(serving, metric))
     if not candidate.get("users", 1):
-        return Decision(False, "the validation slice has no warm user to compare on", metric, float(cand),
-                        _get(serving, metric))
+        return Decision(
+            False,
+            "the validation slice has no warm user to compare on",
+            metric,
+            float(cand),
+            _get(serving, metric),
+        )
     if serving is None:
         return Decision(True, "no serving bundle yet", metric, float(cand), None)
     serv = serving.get(metric)
     if serv is None:
         return Decision(True, f"the serving bundle has no {metric}", metric, float(cand), None)
     if cand + EPSILON >= serv - tolerance:
-        how = "better" if cand > serv + EPSILON else ("as good" if cand + EPSILON >= serv else "within tolerance")
+        how = (
+            "better"
+            if cand > serv + EPSILON
+            else ("as good" if cand + EPSILON >= serv else "within tolerance")
+        )
         return Decision(True, f"{how}: {metric} {cand:.4f} vs {serv:.4f}", metric, float(cand), float(serv))
-    return Decision(False, f"worse: {metric} {cand:.4f} < {serv:.4f}" + (f" - {tolerance}" if tolerance else ""),
-                    metric, float(cand), float(serv))
+    return Decision(
+        False,
+        f"worse: {metric} {cand:.4f} < {serv:.4f}" + (f" - {tolerance}" if tolerance else ""),
+        metric,
+        float(cand),
+        float(serv),
+    )
 
 
 def _get(m: Mapping[str, float] | None, key: str) -> float | None:
@@ -103,8 +121,11 @@ def prune(folder: Path, keep: int) -> list[Path]:
     """Delete all but the ``keep`` newest sub-folders of ``folder`` (staged candidates)."""
     if not folder.is_dir():
         return []
-    subs = sorted((p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()),
-                  key=lambda p: p.stat().st_mtime, reverse=True)
+    subs = sorted(
+        (p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
     gone = subs[keep:]
     for p in gone:
         shutil.rmtree(p, ignore_errors=True)

@@ -41,8 +41,15 @@ def _evaluate_default(bundles: dict[str, Path], data: Path) -> dict[str, dict]:
     return evaluate_bundles(bundles, data)
 
 
-def train_candidate(data_dir: Path, offline_dir: Path | None, bundles_root: Path, work_dir: Path, cfg,
-                    progress: bool = True, timings: dict[str, float] | None = None) -> tuple[Path, Path, MergeSummary]:
+def train_candidate(
+    data_dir: Path,
+    offline_dir: Path | None,
+    bundles_root: Path,
+    work_dir: Path,
+    cfg,
+    progress: bool = True,
+    timings: dict[str, float] | None = None,
+) -> tuple[Path, Path, MergeSummary]:
     """Merge, train and export; returns (candidate bundle, retrain data folder, merge summary)."""
     from offline.export.bundle import export_bundle
     from offline.model.train_run import train_run
@@ -50,7 +57,9 @@ def train_candidate(data_dir: Path, offline_dir: Path | None, bundles_root: Path
     timings = {} if timings is None else timings
     t = time.perf_counter()
     data = Path(work_dir) / "data"
-    merge = write_retrain_data(Path(data_dir), offline_dir, data, validation_days=int(cfg.retrieval.validation_days))
+    merge = write_retrain_data(
+        Path(data_dir), offline_dir, data, validation_days=int(cfg.retrieval.validation_days)
+    )
     timings["merge_s"] = time.perf_counter() - t
     t = time.perf_counter()
     run = train_run(data, cfg, Path(work_dir) / "run", progress=progress)
@@ -61,9 +70,16 @@ def train_candidate(data_dir: Path, offline_dir: Path | None, bundles_root: Path
     return candidate, data, merge
 
 
-def judge(candidate: Path, serving: Path | None, data: Path, bundles_root: Path, metric: str = DEFAULT_METRIC,
-          tolerance: float = 0.0, evaluate: EvaluateFn | None = None,
-          timings: dict[str, float] | None = None) -> RetrainOutcome:
+def judge(
+    candidate: Path,
+    serving: Path | None,
+    data: Path,
+    bundles_root: Path,
+    metric: str = DEFAULT_METRIC,
+    tolerance: float = 0.0,
+    evaluate: EvaluateFn | None = None,
+    timings: dict[str, float] | None = None,
+) -> RetrainOutcome:
     """Evaluate both bundles on ``data``'s validation slice, decide, publish when promoted."""
     timings = {} if timings is None else timings
     evaluate = evaluate or _evaluate_default
@@ -73,8 +89,12 @@ def judge(candidate: Path, serving: Path | None, data: Path, bundles_root: Path,
         bundles["serving"] = Path(serving)
     metrics = evaluate(bundles, Path(data))
     timings["evaluate_s"] = time.perf_counter() - t
-    decision = decide(metrics["candidate"]["warm"], metrics["serving"]["warm"] if serving is not None else None,
-                      metric=metric, tolerance=tolerance)
+    decision = decide(
+        metrics["candidate"]["warm"],
+        metrics["serving"]["warm"] if serving is not None else None,
+        metric=metric,
+        tolerance=tolerance,
+    )
     published = None
     if decision.promote:
         staged = Path(candidate).resolve().parent == (Path(bundles_root) / CANDIDATES).resolve()
@@ -86,16 +106,28 @@ def judge(candidate: Path, serving: Path | None, data: Path, bundles_root: Path,
     return RetrainOutcome(decision, Path(candidate), serving, published, metrics, timings=timings)
 
 
-def retrain(data_dir: Path, bundles_root: Path, work_dir: Path, cfg, serving: Path | None = None,
-            offline_dir: Path | None = None, candidate: Path | None = None, metric: str = DEFAULT_METRIC,
-            tolerance: float = 0.0, progress: bool = True, evaluate: EvaluateFn | None = None) -> RetrainOutcome:
+def retrain(
+    data_dir: Path,
+    bundles_root: Path,
+    work_dir: Path,
+    cfg,
+    serving: Path | None = None,
+    offline_dir: Path | None = None,
+    candidate: Path | None = None,
+    metric: str = DEFAULT_METRIC,
+    tolerance: float = 0.0,
+    progress: bool = True,
+    evaluate: EvaluateFn | None = None,
+) -> RetrainOutcome:
     """The whole job. ``serving`` defaults to what ``<bundles_root>/LATEST`` points to;
     ``candidate`` (an existing bundle) skips merging and training and is judged on ``data_dir``."""
     timings: dict[str, float] = {}
     serving = Path(serving).resolve() if serving is not None else current(bundles_root)
     merge = None
     if candidate is None:
-        candidate, data, merge = train_candidate(data_dir, offline_dir, bundles_root, work_dir, cfg, progress, timings)
+        candidate, data, merge = train_candidate(
+            data_dir, offline_dir, bundles_root, work_dir, cfg, progress, timings
+        )
     else:
         data = Path(data_dir)
     outcome = judge(candidate, serving, data, bundles_root, metric, tolerance, evaluate, timings)

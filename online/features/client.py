@@ -144,7 +144,9 @@ class OnlineFeatureClient:
         names = (fn.RECOMMEND_USER_SERVICE, fn.RECOMMEND_ITEMS_SERVICE, fn.SEARCH_ITEMS_SERVICE)
         try:
             self._services = {name: store.get_feature_service(name) for name in names}
-            self._readers = {name: FastOnlineReader(store, name) for name in names} if fast_path else {}
+            self._readers = (
+                {name: FastOnlineReader.for_service(store, name) for name in names} if fast_path else {}
+            )
         except Exception as e:  # registry missing or not applied
             self._pool.shutdown(wait=False)
             raise FeatureStoreUnavailable(f"feature services not found (was `feast apply` run?): {e}") from e

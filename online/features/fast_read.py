@@ -31,29 +31,34 @@ def decode_value(v: Any) -> Any:
 
 
 class FastOnlineReader:
-    """Reads the feature views of one feature service for a batch of entity ids."""
+    """Reads a fixed set of feature views (one join key) for a batch of entity ids."""
 
-    def __init__(self, store: FeatureStore, service: str) -> None:
+    def __init__(self, store: FeatureStore, views: Sequence[tuple[str, Sequence[str]]]) -> None:
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey
         from feast.protos.feast.types.Value_pb2 import Value
 
         self._EntityKey, self._Value = EntityKey, Value
-        self._store = store
         self._config = store.config
         self._online = store._get_provider().online_store  # the configured OnlineStore (SQLite, Redis)
-        fs = store.get_feature_service(service)
         self.views: list[tuple[Any, list[str], str]] = []
-        for projection in fs.feature_view_projections:
-            view = store.get_feature_view(projection.name)
-            names = [f.name for f in projection.features]
+        for name, features in views:
+            view = store.get_feature_view(name)
             keys = [e.name for e in view.entity_columns]
             if len(keys) != 1:
                 raise ValueError(f"feature view {view.name}: expected one join key, got {keys}")
-            self.views.append((view, names, keys[0]))
+            self.views.append((view, list(features), keys[0]))
+        if not self.views:
+            raise ValueError("views: at least one feature view is needed")
         self.key = self.views[0][2]
         if any(k != self.key for _, _, k in self.views):
-            raise ValueError(f"feature service {service}: views have different join keys")
+            raise ValueError(f"views {[v.name for v, _, _ in self.views]} have different join keys")
         self.features: list[str] = [n for _, names, _ in self.views for n in names]
+
+    @classmethod
+    def for_service(cls, store: FeatureStore, service: str) -> FastOnlineReader:
+        """The views and features a feature service projects."""
+        fs = store.get_feature_service(service)
+        return cls(store, [(p.name, [f.name for f in p.features]) for p in fs.feature_view_projections])
 
     def read(self, ids: Sequence[str]) -> dict[str, list[Any]]:
         """Column-wise values like ``OnlineResponse.to_dict()``: {key: ids, feature: [value|None, ...]}."""

@@ -1,10 +1,10 @@
 """``FeastEventSink``: applies ingested events to the online feature store (an ``EventSink``).
 
 For a batch: read the current ``user_behaviour`` / ``item_stats`` rows of every user and item in
-it (one read per view), fold the events in with the pure rules (online/features/merge.py, which
-uses the same folds as the offline batch job), and push the new rows through the views' push
-sources. ITEM_UPSERT events are embedded with the injected ``item_embedder`` (the bundle's item
-encoder) and pushed to ``item_embedding`` with their text.
+it (one read per view, through ``FastOnlineReader``), fold the events in with the pure rules
+(online/features/merge.py, which uses the same folds as the offline batch job), and push the
+new rows through the views' push sources. ITEM_UPSERT events are embedded with the injected
+``item_embedder`` (the bundle's item encoder) and pushed to ``item_embedding`` with their text.
 
 Failure: any store error raises ``SinkUnavailable`` and the caller retries the same batch. Pushes
 that already succeeded for that batch (same event ids) are not repeated on the retry, so a batch
@@ -26,6 +26,7 @@ from fulcrum.core.events import Event
 from fulcrum.core.item_state import ItemState, item_state_from_row
 from fulcrum.core.user_state import UserState, user_state_from_row
 from online.features import merge
+from online.features.fast_read import FastOnlineReader
 from online.ingest.sink import SinkUnavailable
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class FeastEventSink:
         self._store = store
         self._embedder = item_embedder
         self._push_mode = push_mode
+        self._readers: dict[str, FastOnlineReader] = {}
         self._pending: tuple[str, ...] | None = None
         self._done: set[str] = set()
         #: seconds spent in the last apply, by step (read / merge / push), for metrics
@@ -61,7 +63,10 @@ class FeastEventSink:
             return {}
         features = fn.VIEW_FEATURES[view]
         try:
-            cols = self._store.get_online_features([f"{view}:{f}" for f in features], {key: ids}).to_dict()
+            reader = self._readers.get(view)
+            if reader is None:
+                reader = self._readers[view] = FastOnlineReader(self._store, [(view, features)])
+            cols = reader.read(ids)
         except Exception as e:
             raise SinkUnavailable(
                 f"reading {view} from the feature store failed: {type(e).__name__}: {e}"

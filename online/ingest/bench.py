@@ -16,7 +16,9 @@ Feast sink (``build_sink``, as `fulcrum ingest --feature-repo R` uses), on --fea
 Without --bootstrap it starts its own broker with deploy/kafka/kafka.sh in a temporary folder.
 Event-to-visible-in-Recommend latency needs a running deployment (`fulcrum ingest --feature-repo R`
 consuming --topic into the Feast store that `fulcrum serve` reads): give ``--server HOST:PORT`` and
-``--bootstrap`` of that deployment (online/ingest/visibility.py).
+``--bootstrap`` of that deployment (online/ingest/visibility.py); or ``--bundle DIR`` to measure
+an embedded one (in-process server fed by the Kafka door; in-memory features, or the Feast repo
+given with ``--feature-repo``).
 """
 
 from __future__ import annotations
@@ -228,6 +230,12 @@ def bench_ingest(
         str, typer.Option("--topic", help="Topic the deployment's `fulcrum ingest` consumes (with --server).")
     ] = "events",
     visibility_samples: Annotated[int, typer.Option("--samples", min=1, help="Visibility samples.")] = 50,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--bundle", help="Measure visibility on an embedded server with this bundle (no --server)."
+        ),
+    ] = None,
     feature_repo: Annotated[
         Path | None, typer.Option("--feature-repo", help="Also measure the Feast sink of this applied repo.")
     ] = None,
@@ -273,6 +281,14 @@ def bench_ingest(
 
             console.print(f"event-to-visible latency via {server}, topic {topic_for_server} ...")
             latency = visibility_latency(broker, topic_for_server, server, samples=visibility_samples)
+            latency["deployment"] = server
+        elif bundle is not None:
+            from online.ingest.visibility import embedded_visibility
+
+            console.print(f"event-to-visible latency, embedded server with bundle {bundle} ...")
+            latency = embedded_visibility(
+                broker, bundle, samples=visibility_samples, feature_repo=feature_repo
+            )
     table = Table(title="fulcrum bench ingest (real broker; sink: in-memory unless named)")
     for col in (
         "mode",
@@ -300,10 +316,11 @@ def bench_ingest(
     console.print(
         "bar: sustained consume >= 20,000 events/s; event-to-visible latency: "
         + (
-            "not measured (give --server HOST:PORT of a deployment, see online/ingest/visibility.py)"
+            "not measured (give --server HOST:PORT of a deployment or --bundle DIR for an embedded one)"
             if latency is None
             else f"p50 {latency['p50_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms (bar p99 <= 1000 ms), "
-            f"{latency['misses']} of {latency['samples']} not visible within {latency['timeout_s']:.0f} s"
+            f"{latency['misses']} of {latency['samples']} not visible within {latency['timeout_s']:.0f} s "
+            f"({latency['deployment']})"
         )
     )
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -86,3 +86,71 @@ def visibility_latency(
         if own_producer:
             producer.close()
     return {"samples": samples, "misses": misses, "timeout_s": timeout_s, **_percentiles(delays)}
+
+
+def embedded_visibility(
+    bootstrap: str,
+    bundle: Any,
+    samples: int = 50,
+    timeout_s: float = 10.0,
+    feature_repo: Any = None,
+    feature_timeout_s: float = 0.5,
+) -> dict[str, Any]:
+    """The same measure against an embedded deployment: a gRPC server on a loopback port fed by
+    the Kafka door (an ``IngestConsumer`` thread). Without ``feature_repo`` the server's in-memory
+    feature store is both what Recommend reads and what ingestion writes; with it (an applied Feast
+    repo, its own configured online store) ingestion pushes through ``FeastEventSink`` and
+    Recommend reads through ``FeastFeatureSource``, as `fulcrum ingest` + `fulcrum serve` do."""
+    import asyncio
+    import threading
+    from pathlib import Path
+
+    from online.config import build_config
+    from online.ingest.consumer import ConsumerConfig, IngestConsumer
+    from online.ingest.pipeline import IngestPipeline
+    from online.ingest.topics import ensure_topic
+    from online.server.app import create_server
+    from online.server.feature_source import InMemoryFeatures
+
+    if feature_repo is None:
+        features: Any = InMemoryFeatures()
+        sink: Any = features
+        deployment = "embedded (in-memory features, Kafka door)"
+    else:
+        from online.features.sink import FeastEventSink
+        from online.server.feature_source import FeastFeatureSource
+
+        features = FeastFeatureSource.from_repo(str(feature_repo), feature_timeout_s)
+        sink = FeastEventSink(features.client.store)
+        deployment = f"embedded (Feast repo {feature_repo}, Kafka door)"
+    topic = f"visibility-{uuid.uuid4().hex[:8]}"
+    ensure_topic(bootstrap, topic)
+    consumer = IngestConsumer(
+        ConsumerConfig(bootstrap=bootstrap, topic=topic, group_id=topic, poll_timeout_ms=50),
+        IngestPipeline(sink, door="visibility"),
+    )
+    thread = threading.Thread(target=consumer.run, name="visibility-ingest", daemon=True)
+    thread.start()
+
+    async def measure() -> dict[str, Any]:
+        config = build_config({"host": "127.0.0.1", "port": 0, "metrics_port": 0}, env={})
+        server, port = await create_server(config, Path(bundle), features, None)
+        await server.start()
+        try:
+            return await asyncio.to_thread(
+                visibility_latency, bootstrap, topic, f"127.0.0.1:{port}", samples, timeout_s
+            )
+        finally:
+            await server.stop(0)
+
+    try:
+        deadline = time.monotonic() + 60
+        while not consumer.assigned():
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError(f"the ingest consumer did not join group {topic} within 60s")
+            time.sleep(0.05)  # polling the join with a deadline
+        result = asyncio.run(measure())
+    finally:
+        consumer.stop()
+        thread.join(timeout=60)
+    return {**result, "deployment": deployment, "applied": consumer.applied}
