@@ -89,3 +89,52 @@ def test_before_after_rows_mark_bought_and_new_items() -> None:
         ("2", "b tea set", "c lights [green]new[/green]"),
         ("3", "", "d mug [green]new[/green]"),
     ]
+
+
+def test_processes_are_stopped_on_error_and_a_dead_server_is_reported(tmp_path: Path) -> None:
+    import sys
+
+    import pytest
+
+    from fulcrum.demo.processes import Processes, free_port, wait_serving
+
+    sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
+    calls: list[str] = []
+    with pytest.raises(RuntimeError, match="boom"), Processes() as procs:
+        proc = procs.start("sleeper", sleeper, tmp_path / "sleeper.log")
+        procs.on_exit("callback", lambda: calls.append("callback"))
+        assert proc.poll() is None
+        raise RuntimeError("boom")
+    # stopped by SIGTERM (negative return code = the signal), the callback ran too
+    assert proc.returncode == -15 and calls == ["callback"]
+
+    # a "server" that dies at once: wait_serving names the exit code and shows the log tail
+    log = tmp_path / "dead.log"
+    with Processes() as procs:
+        dead = procs.start("dead", [sys.executable, "-c", "print('bad bundle'); raise SystemExit(2)"], log)
+        dead.wait(30)
+        with pytest.raises(RuntimeError, match="exited with code 2") as err:
+            wait_serving(f"127.0.0.1:{free_port()}", dead, 30.0, log)
+        assert "bad bundle" in str(err.value)
+
+
+def test_evaluation_prefers_the_bundle_report_and_reads_both_formats(tmp_path: Path) -> None:
+    import json
+
+    from fulcrum.demo.showcase import evaluation_rows, evaluation_source
+
+    results = tmp_path / "evaluation" / "results.json"
+    bundle = tmp_path / "bundles" / "v1"
+    assert evaluation_source(results, bundle) is None
+    results.parent.mkdir()
+    results.write_text(json.dumps({"results": {"als": {"metrics": {"warm": {"ndcg@10": 0.09}, "cold": {}}}}}))
+    assert evaluation_source(results, bundle) == results
+    (bundle / "report").mkdir(parents=True)
+    report = bundle / "report" / "metrics.json"
+    report.write_text(json.dumps({"recommenders": {
+        "model": {"metrics": {"warm": {"ndcg@10": 0.12}, "cold": {"recall@10": 0.07}}},
+        "als": {"metrics": {"warm": {"ndcg@10": 0.09}, "cold": {}}}}}))
+    assert evaluation_source(results, bundle) == report
+    rows = evaluation_rows(json.loads(report.read_text()))
+    assert rows == [("model", {"ndcg@10": 0.12}, {"recall@10": 0.07}), ("als", {"ndcg@10": 0.09}, {})]
+    assert evaluation_rows(json.loads(results.read_text())) == [("als", {"ndcg@10": 0.09}, {})]

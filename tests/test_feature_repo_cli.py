@@ -54,8 +54,14 @@ def test_feast_cli_apply_and_materialize_incremental(kind, tmp_path, request):
         url = request.getfixturevalue("redis_url")
         env = {ENV_FEAST_REDIS: redis_connection_string(url)}
         flags = ["-f", "feature_store.redis.yaml"]
-    out = _feast(repo, *flags, "apply", env=env)
-    assert "user_behaviour" in out and "recommend_user" in out
+    _feast(repo, *flags, "apply", env=env)
+    from online.features.store import open_store
+
+    applied = open_store(repo, kind, url)
+    assert sorted(s.name for s in applied.list_feature_services()) == sorted(fn.SERVICES)
+    assert sorted(v.name for v in applied.list_feature_views()) == sorted(fn.VIEWS)
+    sources = {d.name for d in applied.list_data_sources()}
+    assert {fn.push_source_name(v) for v in fn.VIEWS} <= sources
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
     _feast(repo, *flags, "materialize-incremental", now, env=env)
     client = OnlineFeatureClient.open(repo, kind, url, default_timeout_s=5.0)

@@ -169,7 +169,8 @@ def _root_serving(root: Path, bundle: Path) -> Path:
     return served
 
 
-def test_worse_candidate_is_refused_and_latest_stays(bundles, tmp_path: Path) -> None:
+@pytest.mark.parametrize("judge", ["retrieval", "served"])
+def test_worse_candidate_is_refused_and_latest_stays(bundles, tmp_path: Path, judge: str) -> None:
     from fulcrum.cli import app
 
     root = tmp_path / "bundles"
@@ -184,6 +185,8 @@ def test_worse_candidate_is_refused_and_latest_stays(bundles, tmp_path: Path) ->
             str(root),
             "--candidate",
             str(bundles["worse"]),
+            "--judge",
+            judge,
             "--no-progress",
         ],
     )

@@ -109,7 +109,8 @@ def _online(
     if not (lay.bundle / "manifest.json").is_file():
         note = f"no bundle at {lay.bundle} (train/export not available or failed)"
         console.print(
-            f"[bold cyan][{index}/{total}] serve and replay[/bold cyan]\n  [yellow]not available:[/yellow] {note}"
+            f"[bold cyan][{index}/{total}] serve and replay[/bold cyan]\n"
+            f"  [yellow]not available:[/yellow] {note}"
         )
         timeline.add(StepResult("serve", "serve and replay", "not available", note=note))
         return
@@ -209,7 +210,7 @@ def _online(
         console.rule("cold start")
         show.show_cold_start(console, stub, text)
         console.rule("evaluation")
-        show.show_evaluation(console, lay.evaluation / "results.json")
+        show.show_evaluation(console, lay.evaluation / "results.json", bundle)
         files = show.report_files(lay.evaluation, bundle)
         if files:
             console.print("report and plots:")

@@ -189,9 +189,12 @@ def evaluate_step(lay: Layout) -> Step:
         argv += ["--baseline", name]
     inputs: tuple[Path, ...] = (lay.data / "events.parquet",)
     note = None
+    outputs: tuple[Path, ...] = (lay.evaluation / "results.json",)
     if command_has_option(("evaluate",), "bundle"):
+        # the bundle report: <bundle>/report/{report.md, metrics.json, *.png} (offline/report)
         argv += ["--bundle", str(lay.bundle)]
         inputs += (lay.bundle,)
+        outputs = (lay.bundle / "report" / "metrics.json",)
     else:
         note = "model column (`fulcrum evaluate --bundle`)"
     step = Step(
@@ -199,7 +202,7 @@ def evaluate_step(lay: Layout) -> Step:
         "evaluate the model against the baselines (OR-temporal, test split)",
         tuple(argv),
         inputs,
-        (lay.evaluation / "results.json",),
+        outputs,
         unavailable=_missing("evaluate"),
     )
     return step if note is None or step.unavailable else _with_note(step, note)

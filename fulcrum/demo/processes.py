@@ -74,11 +74,6 @@ class Processes:
         """Run ``fn`` on exit (e.g. `kafka.sh stop`), in reverse order of registration."""
         self._stack.append((name, fn))
 
-    def stop(self, proc: subprocess.Popen, timeout: float = 20.0) -> int | None:
-        """Stop one started process now (and drop it from the exit list); returns its exit code."""
-        terminate(proc, timeout)
-        return proc.returncode
-
     def stop_all(self) -> None:
         while self._stack:
             name, fn = self._stack.pop()

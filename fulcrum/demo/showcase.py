@@ -186,31 +186,58 @@ def show_model_info(console, stub) -> dict:
     return {"version": info.bundle_version, "provider": info.execution_provider}
 
 
-def show_evaluation(console, results_json: Path) -> None:
-    """The evaluation table (warm users, discovery) from `fulcrum evaluate`'s results.json."""
+def evaluation_source(results_json: Path, bundle: Path | None = None) -> Path | None:
+    """The bundle report's metrics.json (model + baselines) when present, else `fulcrum
+    evaluate`'s results.json (baselines only), else None."""
+    bundle = bundle if bundle is not None else Path(results_json).parent.parent / "bundles" / "LATEST"
+    for path in (Path(bundle) / "report" / "metrics.json", Path(results_json)):
+        if path.is_file():
+            return path
+    return None
+
+
+def evaluation_rows(doc: dict) -> list[tuple[str, dict, dict]]:
+    """(name, warm metrics, cold metrics) from either file format: the bundle report
+    (``recommenders``) or `fulcrum evaluate`'s results.json (``results``)."""
+    entries = doc.get("recommenders") or doc.get("results") or {}
+    rows = []
+    for name, entry in entries.items():
+        m = entry.get("metrics", entry)
+        rows.append((name, m.get("warm", {}), m.get("cold", {})))
+    return rows
+
+
+def show_evaluation(console, results_json: Path, bundle: Path | None = None) -> None:
+    """The evaluation table (test split, warm users, discovery): model vs baselines."""
     from rich.table import Table
 
-    if not results_json.is_file():
-        console.print(f"[yellow]not available: {results_json} (the evaluate step did not run)[/yellow]")
+    source = evaluation_source(results_json, bundle)
+    if source is None:
+        console.print(
+            f"[yellow]not available: evaluation results ({results_json}; the evaluate step did "
+            f"not run)[/yellow]"
+        )
         return
-    doc = json.loads(results_json.read_text())
-    table = Table(
-        title=f"OR-temporal, test split, warm users (discovery) - {results_json}", title_justify="left"
-    )
+    doc = json.loads(source.read_text())
+    table = Table(title=f"OR-temporal, test split, warm users (discovery) - {source}", title_justify="left")
     cols = ("ndcg@10", "recall@10", "hit_rate@10", "coverage@10", "tail_share@10")
     table.add_column("recommender")
     for c in cols:
         table.add_column(c, justify="right")
     table.add_column("cold recall@10", justify="right")
-    for name, entry in doc.get("results", {}).items():
-        m = entry.get("metrics", entry)
-        warm, cold = m.get("warm", {}), m.get("cold", {})
+    for name, warm, cold in evaluation_rows(doc):
         table.add_row(
             name,
             *(f"{warm[c]:.4f}" if c in warm else "" for c in cols),
             f"{cold['recall@10']:.4f}" if "recall@10" in cold else "",
         )
     console.print(table)
+    best = (doc.get("tradeoff") or {}).get("best")
+    if best:
+        console.print(
+            f"re-rank trade-off: tail share@10 {best.get('tail_share@10', 0):.3f} at NDCG@10 "
+            f"{best.get('ndcg@10', 0):.4f} (boost {best.get('boost')}, MMR {best.get('mmr_weight')})"
+        )
 
 
 def report_files(*folders: Path) -> list[Path]:
@@ -220,6 +247,6 @@ def report_files(*folders: Path) -> list[Path]:
         folder = Path(folder)
         if not folder.is_dir():
             continue
-        for pattern in ("report.md", "metrics.json", "results.json", "*.png", "*/report.md", "*/*.png"):
+        for pattern in ("report.md", "metrics.json", "results.json", "*.png", "report/*"):
             out += sorted(p for p in folder.glob(pattern) if p not in out)
     return out

@@ -55,7 +55,8 @@ def _comparison(outcome, console) -> None:
 
     m = outcome.metrics
     names = [n for n in ("serving", "candidate") if n in m]
-    table = Table(title="validation slice, warm users (discovery)", title_justify="left")
+    judge = next(iter(m.values()), {}).get("judge", "")
+    table = Table(title=f"validation slice, warm users (discovery), judged by {judge}", title_justify="left")
     table.add_column("metric")
     for n in names:
         table.add_column(f"{n}\n{m[n].get('bundle_version', '')}", justify="right")
@@ -125,6 +126,12 @@ def retrain(
     ] = None,
     metric: Annotated[str, typer.Option(help="Warm-user metric that decides.")] = "ndcg@10",
     tolerance: Annotated[float, typer.Option(min=0.0, help="Promote if >= serving - tolerance.")] = 0.0,
+    judge_by: Annotated[
+        str,
+        typer.Option(
+            "--judge", help="retrieval (user encoder + item embeddings) or served (then the ranking head)."
+        ),
+    ] = "retrieval",
     reload_path: Annotated[
         str | None,
         typer.Option(
@@ -154,6 +161,10 @@ def retrain(
         offline_dir = Path("feature_repo/data/ingested")
     if offline_dir is not None and not offline_dir.is_dir():
         raise _fail(f"--offline-dir {offline_dir}: folder not found")
+    from offline.pipeline.bundle_eval import JUDGES
+
+    if judge_by not in JUDGES:
+        raise typer.BadParameter(f"{judge_by!r} is not one of {', '.join(JUDGES)}", param_hint="--judge")
     servers = _servers(server)
     serving = serving_bundle.resolve() if serving_bundle is not None else current(out)
     console.print(f"serving bundle: {serving or 'none (the first promotion needs no comparison)'}")
@@ -185,7 +196,7 @@ def retrain(
         )
     else:
         judged_on = data
-    outcome = judge(candidate, serving, judged_on, out, metric, tolerance, timings=timings)
+    outcome = judge(candidate, serving, judged_on, out, metric, tolerance, timings=timings, by=judge_by)
     outcome.merge = merge
     _comparison(outcome, console)
     d = outcome.decision

@@ -123,23 +123,48 @@ class BundleRecommender:
         return out
 
 
+JUDGES = ("retrieval", "served")
+
+
+def _served(bundle: Path, val, protocol):
+    """The bundle as serving ranks (retrieval -> ranking head), through offline/report's
+    BundleModel; returns (recommend_fn, version)."""
+    from offline.report.bundle_model import BundleModel
+    from offline.report.tradeoff import recommend_fn
+
+    model = BundleModel(Path(bundle), val)
+    version = json.loads((Path(bundle) / bf.MANIFEST).read_text()).get("version", Path(bundle).name)
+    return recommend_fn(model, protocol.head_items, "ranker"), str(version)
+
+
 def evaluate_bundles(
-    bundles: dict[str, Path], data_dir: Path, k_list: Sequence[int] = (10, 20)
+    bundles: dict[str, Path], data_dir: Path, k_list: Sequence[int] = (10, 20), judge: str = "retrieval"
 ) -> dict[str, dict]:
     """``{name: evaluate_recommender(...) result}`` on the VALIDATION slice of ``data_dir``
-    (the last ``validation_days`` of its train split; never its test split)."""
+    (the last ``validation_days`` of its train split; never its test split).
+
+    ``judge``: ``retrieval`` (user encoder + item embeddings, this module) or ``served``
+    (retrieval then the ranking head, as serving orders candidates before its re-ranking rules).
+    """
     from offline.data.dataset import load_prepared
     from offline.eval.harness import evaluate_recommender
     from offline.eval.protocol import protocol_for
 
+    if judge not in JUDGES:
+        raise ValueError(f"judge: {judge!r} is not one of {JUDGES}")
     val = load_prepared(data_dir).validation_split()
     protocol = protocol_for(val)
     at = pd.Timestamp(val.split.cutoff)
     train = val.train_events()
     results = {}
     for name, path in bundles.items():
-        rec = BundleRecommender(Path(path), train, at, sorted(protocol.candidate_pool))
+        if judge == "served":
+            rec, version = _served(Path(path), val, protocol)
+        else:
+            rec = BundleRecommender(Path(path), train, at, sorted(protocol.candidate_pool))
+            version = rec.version
         res = evaluate_recommender(rec, val, k_list=k_list, protocol=protocol)
-        res["bundle_version"] = rec.version
+        res["bundle_version"] = version
+        res["judge"] = judge
         results[name] = res
     return results

@@ -35,10 +35,10 @@ class RetrainOutcome:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _evaluate_default(bundles: dict[str, Path], data: Path) -> dict[str, dict]:
+def _evaluator(by: str) -> EvaluateFn:
     from offline.pipeline.bundle_eval import evaluate_bundles
 
-    return evaluate_bundles(bundles, data)
+    return lambda bundles, data: evaluate_bundles(bundles, data, judge=by)
 
 
 def train_candidate(
@@ -79,10 +79,12 @@ def judge(
     tolerance: float = 0.0,
     evaluate: EvaluateFn | None = None,
     timings: dict[str, float] | None = None,
+    by: str = "retrieval",
 ) -> RetrainOutcome:
-    """Evaluate both bundles on ``data``'s validation slice, decide, publish when promoted."""
+    """Evaluate both bundles on ``data``'s validation slice, decide, publish when promoted.
+    ``by``: the judge of offline.pipeline.bundle_eval (retrieval | served)."""
     timings = {} if timings is None else timings
-    evaluate = evaluate or _evaluate_default
+    evaluate = evaluate or _evaluator(by)
     t = time.perf_counter()
     bundles = {"candidate": Path(candidate)}
     if serving is not None:
@@ -118,6 +120,7 @@ def retrain(
     tolerance: float = 0.0,
     progress: bool = True,
     evaluate: EvaluateFn | None = None,
+    by: str = "retrieval",
 ) -> RetrainOutcome:
     """The whole job. ``serving`` defaults to what ``<bundles_root>/LATEST`` points to;
     ``candidate`` (an existing bundle) skips merging and training and is judged on ``data_dir``."""
@@ -130,6 +133,6 @@ def retrain(
         )
     else:
         data = Path(data_dir)
-    outcome = judge(candidate, serving, data, bundles_root, metric, tolerance, evaluate, timings)
+    outcome = judge(candidate, serving, data, bundles_root, metric, tolerance, evaluate, timings, by)
     outcome.merge = merge
     return outcome
