@@ -91,6 +91,26 @@ def _bare_forward(model, profile, config, repeats: int) -> tuple[list[float], li
     return rec, srch
 
 
+async def _pipeline_only(server, config, users: list[str], n: int) -> list[float]:
+    """Per-call seconds of the Recommend pipeline called in-process (features, encode, retrieve,
+    rank, re-rank; no gRPC, no serialisation): where the time goes between forward and reply."""
+    from fulcrum.v1 import recommender_pb2 as pb
+    from online.server.recommend import recommend
+    from online.server.validation import recommend_query
+
+    servicer = server.servicer
+    out = []
+    for i in range(n):
+        q = recommend_query(pb.RecommendRequest(user_id=users[i % len(users)], k=10), config)
+        t0 = time.perf_counter()
+        with servicer.in_flight:
+            await recommend(
+                servicer.holder.current, servicer.features, servicer.feature_executor, config, q, 30.0
+            )
+        out.append(time.perf_counter() - t0)
+    return out
+
+
 def _batch_totals() -> dict[str, tuple[float, float]]:
     """model -> (requests, batches) so far, from the server's batch-size histogram."""
     from online.server import metrics
@@ -149,6 +169,7 @@ async def _run(bundle: Path, n: int, high: int, n_users: int, seed: int, provide
         high_run = await _client(target, "qps", ids, max(n, high * 8), high)
         after = _batch_totals()
         bare_rec, bare_search = _bare_forward(model, users[0], config, n)
+        pipeline = await _pipeline_only(server, config, ids, n)
     finally:
         await server.stop(0)
     rec_lat, search_lat, info_lat = lat["recommend_s"], lat["search_s"], lat["model_info_s"]
@@ -180,6 +201,7 @@ async def _run(bundle: Path, n: int, high: int, n_users: int, seed: int, provide
             "mean": statistics.fmean(rec_lat) * ms,
         },
         "transport_floor_ms": {"p50": _pct(info_lat, 50) * ms, "p99": _pct(info_lat, 99) * ms},
+        "recommend_pipeline_no_grpc_ms": {"p50": _pct(pipeline, 50) * ms, "p99": _pct(pipeline, 99) * ms},
         "search_ms": {
             "p50": _pct(search_lat, 50) * ms,
             "p99": _pct(search_lat, 99) * ms,
@@ -229,6 +251,7 @@ def print_table(r: dict) -> None:
         ("bare ORT forward (Search inputs)", "bare_forward_search_ms"),
         ("Search, concurrency 1", "search_ms"),
         ("GetModelInfo (gRPC round-trip floor)", "transport_floor_ms"),
+        ("Recommend pipeline in-process, no gRPC", "recommend_pipeline_no_grpc_ms"),
     ):
         t.add_row(name, f"{r[key]['p50']:.3f}", f"{r[key]['p99']:.3f}")
     console.print(t)

@@ -87,12 +87,16 @@ class RetrievalConfig(_Frozen):
     id_embedding: bool = True
     #: probability of dropping an item's id residual in a step (trains the text-only path)
     id_dropout: float = Field(0.2, ge=0.0, le=1.0)
+    #: start of the id residuals: zero, or a truncated SVD of the purchase matrix (co-purchase
+    #: informed, offline.model.cooccurrence_init) rescaled to a mean norm of id_init_scale
+    id_init: Literal["zero", "svd"] = "svd"
+    id_init_scale: float = Field(1.0, gt=0.0)
     negatives: Literal["full", "in_batch", "mixed"] = "mixed"
     #: uniform random negatives added to the in-batch ones (negatives = mixed)
     num_negatives: int = Field(1024, ge=1)
     logq_correction: bool = True
     temperature: float = Field(0.07, gt=0.0)
-    epochs: int = Field(8, ge=1)
+    epochs: int = Field(12, ge=1)
     #: targets per step (whole histories are taken until about this many targets are covered)
     batch_size: int = Field(2048, ge=2)
     lr: float = Field(3e-3, gt=0.0)

@@ -84,6 +84,16 @@ def demo(
         console.print(f"[red]error:[/red] {e}")
         _summary(console, timeline, started)
         raise typer.Exit(1) from None
+    except Exception as e:
+        if not type(e).__module__.startswith("grpc"):
+            raise
+        detail = f"{e.code().name}: {e.details()}" if hasattr(e, "code") else str(e)
+        console.print(
+            f"[red]error:[/red] a gRPC call to the demo server failed ({detail}); "
+            f"server log: {Layout(root=artifacts).logs / 'serve.log'}"
+        )
+        _summary(console, timeline, started)
+        raise typer.Exit(1) from None
     _summary(console, timeline, started)
 
 

@@ -64,7 +64,7 @@ def apply(
     redis_url: Annotated[
         str | None,
         typer.Option(
-            help="redis://host:port[/db] for --store redis (default: $FULCRUM_REDIS_URL or redis://127.0.0.1:6379)."
+            help="redis://host:port or redis://host:port/DB for --store redis (default: $FULCRUM_REDIS_URL or redis://127.0.0.1:6379)."
         ),
     ] = None,
     bundle: Annotated[

@@ -161,6 +161,15 @@ def train_run(
         timings["examples_s"],
     )
     table = ItemTable(pooled, tower.proj, use_ids=r.id_embedding)
+    ev_user = np.repeat(np.arange(len(inter.user_ids)), np.diff(inter.user_start))
+    if r.id_embedding and r.id_init == "svd":
+        from offline.model.cooccurrence_init import svd_item_factors
+
+        fit_p = purchases & (inter.ev_time < val_start)
+        init = svd_item_factors(ev_user[fit_p], inter.ev_item[fit_p], len(inter.user_ids), inter.n_items,
+                                cfg.dim, r.id_init_scale, cfg.seed)
+        with torch.no_grad():
+            table.ids.weight.copy_(torch.from_numpy(init))
     user_kwargs = {
         "dim": cfg.dim,
         "layers": cfg.user.layers,
@@ -174,7 +183,6 @@ def train_run(
             return user(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (emb, typ, age, msk))).numpy()
 
     val_mask = purchases & (inter.ev_time >= val_start)
-    ev_user = np.repeat(np.arange(len(inter.user_ids)), np.diff(inter.user_start))
     val_pairs = (ev_user[val_mask], inter.ev_item[val_mask])
 
     def validate() -> dict[str, float]:

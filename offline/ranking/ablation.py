@@ -103,7 +103,7 @@ def ablation_markdown(result: AblationResult) -> str:
     lines = [head, "|" + "---|" * 12]
     for r in result.rows:
         c, p = r["test"]["cancel"], r["test"]["purchase"]
-        mark = " (default)" if r["method"] == result.default_method else ""
+        mark = " (validation pick)" if r["method"] == result.default_method else ""
         cells = [
             f"{r['method']}{mark}", f"{r['seconds']:.0f}",
             f"{c['pr_auc']:.4f} ({r['cancel_gain']:.2f}x)", f"{c['roc_auc']:.4f}",
@@ -120,6 +120,7 @@ def ablation_markdown(result: AblationResult) -> str:
         f"Test rows: {ctrl['n']} purchased lines, cancellation rate {ctrl['positive_rate']:.4f}. "
         f"Bar: cancellation PR-AUC >= {BAR_GAIN}x control with ECE <= {BAR_ECE} after recalibration — "
         + (f"met by {', '.join(winners)}." if winners else "met by no method."),
-        f"Default method (chosen on the validation slice): **{result.default_method}**.",
+        f"Validation pick: **{result.default_method}** "
+        "(the shipped default is `offline.ranking.train.DEFAULT_METHOD`).",
     ]
     return "\n".join(lines) + "\n"
