@@ -3,16 +3,17 @@
 Starts the real gRPC server in-process on loopback with the bundle and an in-memory feature
 store of synthetic warm users (histories drawn from the catalogue), then measures in one run:
 
-- bare ONNX Runtime forward time of exactly what one Recommend runs (user encoder on the user's
-  history + ranker on its candidates' features), and of what one Search runs (item encoder on
-  the query), called directly on the sessions, no gRPC, no batching;
-- Recommend and Search p50 / p99 at concurrency 1 (sequential calls through a gRPC channel);
-- Recommend QPS at concurrency 1 and 64.
+- latency at concurrency 1, interleaved call by call so load bursts on a shared machine hit every
+  measure alike: the bare ONNX Runtime forward of exactly what one Recommend runs (user encoder on
+  the user's history + ranker on its candidates' features) and what one Search runs (item encoder
+  on the query), called directly on the sessions; the same Recommend / Search through a gRPC
+  channel; GetModelInfo (the gRPC round-trip floor); and the Recommend pipeline called
+  in-process without gRPC (where the time between forward and reply goes);
+- Recommend QPS at concurrency 1 and 64 from a separate load-generator process
+  (benchmarks/serve_load.py), like remote clients, so client work does not share the server's GIL.
 
 Ratios: Recommend p50 / bare forward p50 (bar <= 1.2) and QPS(64) / QPS(1) (bar >= 3).
-Prints a table and writes JSON. The load generator (benchmarks/serve_load.py) runs as a separate
-process, like a remote client, on the same machine (and cores). GetModelInfo's latency is shown
-as the gRPC round-trip floor.
+Prints a table and writes JSON.
 """
 
 from __future__ import annotations
@@ -63,51 +64,75 @@ def _users(catalogue, n_users: int, hist: int, seed: int):
     return users
 
 
-def _bare_forward(model, profile, config, repeats: int) -> tuple[list[float], list[float]]:
-    """Per-call seconds of the ORT work one Recommend / one Search does, on the same inputs."""
+def _bare_feeds(model, profile, config) -> tuple[dict, dict]:
+    """The exact ONNX inputs one Recommend builds for ``profile`` (user encoder, ranker)."""
     from fulcrum.core.rank_features import rank_features
-    from online.inference.retrieval import top_candidates
+    from online.inference.retrieval import blocked_mask, top_candidates
+    from online.rerank.anti_recommendation import blocked_items
     from online.server.profiles import history_for
 
     bundle = model.bundle
     cat = model.catalogue.current
     now = time.time()
     hist = history_for(profile, cat, now, bundle.user_encoder.history_length)
-    user_feeds = bundle.user_encoder.feeds([hist])
     user_vec = bundle.user_encoder([hist])[0]
     sims = cat.embeddings @ user_vec
-    cand = top_candidates(sims, config.retrieval_candidates)
-    rank_feeds = {"features": rank_features(profile, cat.item_stats(cand), sims[cand], now)}
-    text_feeds = bundle.text_encoder.tokenize([QUERIES[0]])
-    rec, srch = [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        bundle.user_encoder.model.run(user_feeds)
-        bundle.ranker.model.run(rank_feeds)
-        rec.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        bundle.text_encoder.model.run(text_feeds)
-        srch.append(time.perf_counter() - t0)
-    return rec, srch
+    blocked = blocked_mask(len(cat), cat.indices(sorted(blocked_items(profile, False, 3))))
+    cand = top_candidates(sims, config.retrieval_candidates, blocked)
+    return bundle.user_encoder.feeds([hist]), {
+        "features": rank_features(profile, cat.item_stats(cand), sims[cand], now)
+    }
 
 
-async def _pipeline_only(server, config, users: list[str], n: int) -> list[float]:
-    """Per-call seconds of the Recommend pipeline called in-process (features, encode, retrieve,
-    rank, re-rank; no gRPC, no serialisation): where the time goes between forward and reply."""
+async def _latency(server, config, users, port: int, n: int) -> dict[str, list[float]]:
+    """Interleaved per-call seconds, so load bursts on a shared machine hit every measure alike:
+    bare ORT forward of the same inputs, then the same request through gRPC, then the pipeline
+    called in-process; for Recommend, Search and GetModelInfo (the gRPC round-trip floor)."""
+    import grpc
+
     from fulcrum.v1 import recommender_pb2 as pb
+    from fulcrum.v1 import recommender_pb2_grpc
     from online.server.recommend import recommend
     from online.server.validation import recommend_query
 
     servicer = server.servicer
-    out = []
-    for i in range(n):
-        q = recommend_query(pb.RecommendRequest(user_id=users[i % len(users)], k=10), config)
-        t0 = time.perf_counter()
-        with servicer.in_flight:
-            await recommend(
-                servicer.holder.current, servicer.features, servicer.feature_executor, config, q, 30.0
-            )
-        out.append(time.perf_counter() - t0)
+    model = servicer.holder.current
+    bundle = model.bundle
+    feeds = [_bare_feeds(model, u, config) for u in users]
+    query_feeds = [bundle.text_encoder.tokenize([q]) for q in QUERIES]
+    out: dict[str, list[float]] = {
+        k: [] for k in ("bare_rec", "rec", "bare_search", "search", "info", "pipeline")
+    }
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = recommender_pb2_grpc.RecommenderStub(channel)
+        for i in range(n + 30):  # the first 30 rounds warm up and are dropped
+            u, qi = i % len(users), i % len(QUERIES)
+            rec = pb.RecommendRequest(user_id=users[u].user_id, k=10)
+            t = [time.perf_counter()]
+            bundle.user_encoder.model.run(feeds[u][0])
+            bundle.ranker.model.run(feeds[u][1])
+            t.append(time.perf_counter())
+            await stub.Recommend(rec)
+            t.append(time.perf_counter())
+            bundle.text_encoder.model.run(query_feeds[qi])
+            t.append(time.perf_counter())
+            await stub.Search(pb.SearchRequest(query=QUERIES[qi], k=10))
+            t.append(time.perf_counter())
+            await stub.GetModelInfo(pb.GetModelInfoRequest())
+            t.append(time.perf_counter())
+            with servicer.in_flight:
+                await recommend(
+                    model,
+                    servicer.features,
+                    servicer.feature_executor,
+                    config,
+                    recommend_query(rec, config),
+                    30.0,
+                )
+            t.append(time.perf_counter())
+            if i >= 30:
+                for key, a, b in zip(out, t[:-1], t[1:], strict=True):
+                    out[key].append(b - a)
     return out
 
 
@@ -162,17 +187,16 @@ async def _run(bundle: Path, n: int, high: int, n_users: int, seed: int, provide
     target = f"127.0.0.1:{port}"
     ids = [u.user_id for u in users]
     try:
-        lat = await _client(target, "latency", ids, n, 1)
+        lat = await _latency(server, config, users, port, n)
         low_run = await _client(target, "qps", ids, n, 1)
         qps1 = low_run["qps"]
         before = _batch_totals()
         high_run = await _client(target, "qps", ids, max(n, high * 8), high)
         after = _batch_totals()
-        bare_rec, bare_search = _bare_forward(model, users[0], config, n)
-        pipeline = await _pipeline_only(server, config, ids, n)
     finally:
         await server.stop(0)
-    rec_lat, search_lat, info_lat = lat["recommend_s"], lat["search_s"], lat["model_info_s"]
+    rec_lat, search_lat, info_lat, pipeline = lat["rec"], lat["search"], lat["info"], lat["pipeline"]
+    bare_rec, bare_search = lat["bare_rec"], lat["bare_search"]
     qps_high = high_run["qps"]
     failures = low_run["failures"] + high_run["failures"]
     mean_batch = {  # requests per ORT call during the high-concurrency phase only

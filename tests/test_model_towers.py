@@ -185,3 +185,20 @@ def test_sliding_window_examples_hand_worked(tmp_path):
     assert mask_b.tolist() == [[0, 0, 1, 1, 1, 1]]
     assert sorted(age_b[0, 2:].tolist()) == [17.0, 19.0, 19.0, 20.0]
     assert (types_b[0, :2] == 0).all()
+
+
+def test_svd_init_groups_co_purchased_items():
+    from offline.model.cooccurrence_init import svd_item_factors
+
+    # users 0, 1 buy items 0 and 1; users 2, 3 buy items 2 and 3 (user 3 only item 2); item 4 unbought.
+    # Two blocks -> rank-2 factors: items of a block point the same way, blocks are orthogonal.
+    users = np.array([0, 0, 1, 1, 2, 2, 3])
+    items = np.array([0, 1, 0, 1, 2, 3, 2])
+    f = svd_item_factors(users, items, n_users=4, n_items=5, dim=2, scale=1.0)
+    assert f.shape == (5, 2)
+    cos = lambda a, b: float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))  # noqa: E731
+    assert cos(f[0], f[1]) == pytest.approx(1.0, abs=1e-5)
+    assert cos(f[2], f[3]) == pytest.approx(1.0, abs=1e-5)
+    assert abs(cos(f[0], f[2])) < 1e-5
+    assert (f[4] == 0).all()  # never bought -> no residual
+    assert np.linalg.norm(f[:4], axis=1).mean() == pytest.approx(1.0, rel=1e-5)  # rescaled to `scale`
