@@ -36,7 +36,7 @@ lint:
 
 # The whole system end to end (fulcrum/demo/): prepare, train, export, evaluate, Feast, serve,
 # replay the test period, show. Steps whose outputs are current are skipped; DEMO_ARGS passes
-# options, e.g. DEMO_ARGS="--replay-limit 0" (whole test period) or DEMO_ARGS="--redo all".
+# options, e.g. DEMO_ARGS="--replay-limit 20000" (only the first events of the test period) or DEMO_ARGS="--redo all".
 demo: install
 	$(BIN)/fulcrum demo --artifacts $(ART) $(DEMO_ARGS)
 

@@ -31,7 +31,7 @@ def demo(
     artifacts: Annotated[Path, typer.Option(help="Artifacts root.")] = Path("artifacts"),
     replay_limit: Annotated[
         int, typer.Option(help="Events of the test period to replay, from its start (0 = the whole period).")
-    ] = 20_000,
+    ] = 0,
     customers: Annotated[int, typer.Option(min=1, max=10, help="Customers shown before/after.")] = 3,
     redo: Annotated[
         list[str] | None,

@@ -221,10 +221,11 @@ def show_evaluation(console, results_json: Path, bundle: Path | None = None) -> 
     doc = json.loads(source.read_text())
     table = Table(title=f"OR-temporal, test split, warm users (discovery) - {source}", title_justify="left")
     cols = ("ndcg@10", "recall@10", "hit_rate@10", "coverage@10", "tail_share@10")
-    table.add_column("recommender")
-    for c in cols:
-        table.add_column(c, justify="right")
-    table.add_column("cold recall@10", justify="right")
+    heads = ("NDCG@10", "Rec@10", "Hit@10", "cov@10", "tail@10")
+    table.add_column("recommender", no_wrap=True)
+    for h in heads:
+        table.add_column(h, justify="right")
+    table.add_column("cold Rec@10", justify="right")
     for name, warm, cold in evaluation_rows(doc):
         table.add_row(
             name,

@@ -68,7 +68,8 @@ class FastOnlineReader:
         ]
         out: dict[str, list[Any]] = {self.key: ids}
         for view, names, _ in self.views:
-            rows = self._online.online_read(self._config, view, entity_keys, names)
+            # a fresh list: the Redis store appends its "_ts" key to the list it is given
+            rows = self._online.online_read(self._config, view, entity_keys, list(names))
             cols: dict[str, list[Any]] = {n: [None] * len(ids) for n in names}
             for j, (_, values) in enumerate(rows):
                 if values:
