@@ -48,7 +48,7 @@ def demo(
     from rich.console import Console
 
     from fulcrum.demo.freshness import Stamps
-    from fulcrum.demo.pipeline import offline_steps, run_step
+    from fulcrum.demo.pipeline import STEP_FACTORIES, STEP_NAMES, run_step
 
     console = Console()
     lay = Layout(root=artifacts)
@@ -56,8 +56,7 @@ def demo(
     stamps = Stamps(lay.stamps)
     timeline = Timeline()
     started = time.perf_counter()
-    steps = offline_steps(lay)
-    names = {s.name for s in steps}
+    names = set(STEP_NAMES)
     bad = sorted(set(redo or ()) - names - {"all"})
     if bad:
         raise typer.BadParameter(
@@ -66,9 +65,10 @@ def demo(
     forced = names if "all" in (redo or ()) else set(redo or ())
     door = "Kafka (fulcrum replay -> fulcrum ingest)" if kafka else "gRPC IngestEvents"
     console.rule(f"[bold]Fulcrum demo[/bold]: offline pipeline, then serving with events through {door}")
-    total = len(steps) + 2
+    total = len(STEP_FACTORIES) + 2
     try:
-        for i, step in enumerate(steps, start=1):
+        for i, factory in enumerate(STEP_FACTORIES, start=1):
+            step = factory(lay)  # built now: it may depend on what the previous steps wrote
             timeline.add(run_step(step, stamps, console, i, total, force=step.name in forced))
         _online(console, lay, stamps, timeline, kafka, replay_limit, customers, serve_timeout, total)
     except StepFailed as e:

@@ -192,9 +192,10 @@ def evaluate_step(lay: Layout) -> Step:
     outputs: tuple[Path, ...] = (lay.evaluation / "results.json",)
     if command_has_option(("evaluate",), "bundle"):
         # the bundle report: <bundle>/report/{report.md, metrics.json, *.png} (offline/report)
-        argv += ["--bundle", str(lay.bundle)]
-        inputs += (lay.bundle,)
-        outputs = (lay.bundle / "report" / "metrics.json",)
+        bundle = pinned(lay)
+        argv += ["--bundle", str(bundle)]
+        inputs += (bundle,)
+        outputs = (bundle / "report" / "metrics.json",)
     else:
         note = "model column (`fulcrum evaluate --bundle`)"
     step = Step(
@@ -243,14 +244,14 @@ def features_step(lay: Layout) -> Step:
         "--repo",
         str(lay.feature_repo),
         "--bundle",
-        str(lay.bundle),
+        str(pinned(lay)),
         "--full",
     )
     return Step(
         "features",
         "apply and materialise the Feast repo (SQLite)",
         argv,
-        (lay.history, lay.bundle),
+        (lay.history, pinned(lay)),
         (lay.feature_repo / "data" / "registry.db",),
         unavailable=_missing("features", "apply"),
         before=lambda: copy_feature_repo(lay),
@@ -258,14 +259,18 @@ def features_step(lay: Layout) -> Step:
 
 
 def offline_steps(lay: Layout) -> list[Step]:
-    return [
-        prepare_step(lay),
-        train_step(lay),
-        export_step(lay),
-        evaluate_step(lay),
-        history_step(lay),
-        features_step(lay),
-    ]
+    return [factory(lay) for factory in STEP_FACTORIES]
+
+
+def pinned(lay: Layout) -> Path:
+    """The bundle ``LATEST`` points to NOW, as a concrete version folder: the steps after the
+    export work on that one even if another export moves ``LATEST`` meanwhile."""
+    return lay.bundle.resolve() if lay.bundle.exists() else lay.bundle
+
+
+#: built one at a time, right before each runs (a step may depend on what the previous wrote)
+STEP_FACTORIES = (prepare_step, train_step, export_step, evaluate_step, history_step, features_step)
+STEP_NAMES = ("prepare", "train", "export", "evaluate", "history", "features")
 
 
 # ---- step actions -----------------------------------------------------------------------------
