@@ -9,19 +9,25 @@ feature's protobuf field once and builds the ``Value`` messages directly. The by
 the ones the push path writes (null ``Value`` for None / NaN, a list value for a list, event
 timestamp rounded to the microsecond like the push frame's); tests/test_feature_merge.py checks
 them against Feast's own conversion.
+
+SQLite: Feast's ``SqliteOnlineStore.online_write_batch`` runs one ``execute`` per (entity,
+feature). For the plain SQLite layout (no vector search, no ``value_num`` column) this writer runs
+the same upsert, on the same connection and table, with the same column values, as ONE
+``executemany`` in one transaction. Any other store (Redis ...) gets Feast's own
+``online_write_batch`` (Redis already pipelines it).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from feast import FeatureStore
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Feast dtype name -> (Value field, list message name or None, scalar converter)
 _SCALARS: dict[str, tuple[str, Any]] = {
@@ -104,6 +110,56 @@ class OnlineRowWriter:
         return out
 
     def write(self, ids: Sequence[str], rows: Sequence[Mapping[str, Any]], as_of_s: Sequence[float]) -> None:
-        """One ``online_write_batch`` call for all the rows (nothing when ``ids`` is empty)."""
-        if ids:
-            self._provider.online_write_batch(self._config, self.view, self.rows(ids, rows, as_of_s), None)
+        """One write of all the rows (nothing when ``ids`` is empty)."""
+        if not ids:
+            return
+        data = self.rows(ids, rows, as_of_s)
+        if self._sqlite_plain():
+            self._sqlite_write(data)
+        else:
+            self._provider.online_write_batch(self._config, self.view, data, None)
+
+    def _sqlite_plain(self) -> bool:
+        from feast.infra.online_stores.sqlite import SqliteOnlineStore
+
+        osc = self._config.online_store
+        return (
+            isinstance(self._provider.online_store, SqliteOnlineStore)
+            and not getattr(osc, "vector_enabled", False)
+            and not getattr(osc, "enable_openai_compatible_store", False)
+        )
+
+    def _sqlite_write(self, data: list[tuple[Any, dict[str, Any], datetime, None]]) -> None:
+        """``SqliteOnlineStore.online_write_batch`` for the plain layout, as one executemany."""
+        from feast.infra.key_encoding_utils import serialize_entity_key
+        from feast.infra.online_stores.helpers import extract_text_and_num
+        from feast.infra.online_stores.sqlite import _quote_id, _table_id
+
+        cfg = self._config
+        store = self._provider.online_store
+        conn = store._get_conn(cfg)
+        table = _table_id(cfg.project, self.view, cfg.registry.enable_online_feature_view_versioning)
+        sql = (
+            f"INSERT INTO {_quote_id(table)} "
+            "(entity_key, feature_name, value, value_text, event_ts, created_ts) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(entity_key, feature_name) DO UPDATE SET value = excluded.value, "
+            "value_text = excluded.value_text, event_ts = excluded.event_ts, created_ts = excluded.created_ts;"
+        )
+        version = cfg.entity_key_serialization_version
+        params = []
+        for entity_key, values, ts, created in data:
+            key_bin = serialize_entity_key(entity_key, entity_key_serialization_version=version)
+            naive = ts.astimezone(timezone.utc).replace(tzinfo=None)
+            for name, val in values.items():
+                params.append(
+                    (
+                        key_bin,
+                        name,
+                        val.SerializeToString(),
+                        extract_text_and_num(val, False)[0],
+                        naive,
+                        created,
+                    )
+                )
+        with conn:
+            conn.executemany(sql, params)

@@ -6,6 +6,18 @@ it (one read per view, through ``FastOnlineReader``), fold the events in with th
 new rows through the views' push sources. ITEM_UPSERT events are embedded with the injected
 ``item_embedder`` (the bundle's item encoder) and pushed to ``item_embedding`` with their text.
 
+Fast path (push mode "online", the default): the user and item rows are written with one
+``online_write_batch`` call per view (online/features/online_write.py: the same bytes as a push,
+without the push's per-call DataFrame validation and type inference), and the folded states are
+kept in a bounded write-through LRU cache (``cache_size`` entities per view, 0 disables it), so a
+user or item seen recently is not read back. The cache assumes this sink is the only writer of
+the ``user_behaviour`` / ``item_stats`` rows it has cached while it lives: true for one ingest
+consumer, and for users when several consumers of one group share the topic (events are keyed,
+hence partitioned, by user id). Items are shared between partitions: with more than one consumer
+process writing the same store, pass ``cache_items=False``. Anything else writing those rows
+(materialisation, another sink) must go through a fresh sink or ``clear_cache()``. Any failure
+clears the cache of the views of that batch, so a retry reads the store again.
+
 Failure: any store error raises ``SinkUnavailable`` and the caller retries the same batch. Pushes
 that already succeeded for that batch (same event ids) are not repeated on the retry, so a batch
 that failed between two pushes is never counted twice. The caller de-duplicates event ids across
@@ -16,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +36,11 @@ import numpy as np
 
 from fulcrum.core import feature_names as fn
 from fulcrum.core.events import Event
-from fulcrum.core.item_state import ItemState, item_state_from_row
-from fulcrum.core.user_state import UserState, user_state_from_row
+from fulcrum.core.item_state import ItemState, item_state_from_row, item_state_to_row
+from fulcrum.core.user_state import UserState, user_state_from_row, user_state_to_row
 from online.features import merge
 from online.features.fast_read import FastOnlineReader
+from online.features.online_write import OnlineRowWriter
 from online.ingest.sink import SinkUnavailable
 
 if TYPE_CHECKING:
@@ -35,18 +49,68 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 ItemEmbedder = Callable[[list[str]], np.ndarray]
 PUSH_MODES = ("online", "online_and_offline")
+DEFAULT_CACHE_SIZE = 200_000
+
+
+class _StateCache:
+    """A bounded LRU of entity id -> folded state (``None`` = known absent from the store)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._d: OrderedDict[str, Any] = OrderedDict()
+
+    def split(self, ids: list[str]) -> tuple[dict[str, Any], list[str]]:
+        """(cached states of ``ids``, ids to read from the store)."""
+        hits: dict[str, Any] = {}
+        misses: list[str] = []
+        d = self._d
+        for i in ids:
+            if i in d:
+                d.move_to_end(i)
+                hits[i] = d[i]
+            else:
+                misses.append(i)
+        return hits, misses
+
+    def put(self, states: dict[str, Any]) -> None:
+        if self.size <= 0:
+            return
+        d = self._d
+        for k, v in states.items():
+            d[k] = v
+            d.move_to_end(k)
+        while len(d) > self.size:
+            d.popitem(last=False)
+
+    def clear(self) -> None:
+        self._d.clear()
+
+    def __len__(self) -> int:
+        return len(self._d)
 
 
 class FeastEventSink:
     def __init__(
-        self, store: FeatureStore, item_embedder: ItemEmbedder | None = None, push_mode: str = "online"
+        self,
+        store: FeatureStore,
+        item_embedder: ItemEmbedder | None = None,
+        push_mode: str = "online",
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        cache_items: bool = True,
     ) -> None:
         if push_mode not in PUSH_MODES:
             raise ValueError(f"push_mode: {push_mode!r} is not one of {', '.join(PUSH_MODES)}")
+        if cache_size < 0:
+            raise ValueError(f"cache_size: must be >= 0, got {cache_size}")
         self._store = store
         self._embedder = item_embedder
         self._push_mode = push_mode
         self._readers: dict[str, FastOnlineReader] = {}
+        self._writers: dict[str, OnlineRowWriter] = {}
+        self._cache = {
+            fn.USER_BEHAVIOUR_VIEW: _StateCache(cache_size),
+            fn.ITEM_STATS_VIEW: _StateCache(cache_size if cache_items else 0),
+        }
         self._pending: tuple[str, ...] | None = None
         self._done: set[str] = set()
         #: seconds spent in the last apply, by step (read / merge / push), for metrics
@@ -56,7 +120,40 @@ class FeastEventSink:
         """Swap the embedder (the server does it when it reloads a bundle)."""
         self._embedder = item_embedder
 
+    def clear_cache(self) -> None:
+        """Forget every cached state (the next batches read the store again)."""
+        for c in self._cache.values():
+            c.clear()
+
     # ---- store access (every failure becomes SinkUnavailable) ----------------------------------
+
+    def _current(self, view: str, key: str, ids: list[str], from_row: Callable[[Any], Any]) -> dict[str, Any]:
+        """Current state of every id (cached, else read; ``None`` when the store has no row)."""
+        hits, misses = self._cache[view].split(ids)
+        read = self._read(view, key, misses)
+        fresh = {i: (from_row(read[i]) if i in read else None) for i in misses}
+        self._cache[view].put(fresh)
+        hits.update(fresh)
+        return hits
+
+    def _write(self, view: str, states: dict[str, Any], to_row: Callable[[Any], dict[str, Any]]) -> None:
+        """One online write of the non-empty states of ``view``, then the cache takes them."""
+        if view in self._done:
+            return
+        keys = [k for k, s in states.items() if not s.is_empty]
+        try:
+            writer = self._writers.get(view)
+            if writer is None:
+                writer = self._writers[view] = OnlineRowWriter(self._store, view, fn.VIEW_FEATURES[view])
+            writer.write(
+                keys, [to_row(states[k]) for k in keys], [float(states[k].as_of or 0.0) for k in keys]
+            )
+        except Exception as e:
+            raise SinkUnavailable(
+                f"writing {view} to the feature store failed: {type(e).__name__}: {e}"
+            ) from e
+        self._done.add(view)
+        self._cache[view].put(states)
 
     def _read(self, view: str, key: str, ids: list[str]) -> dict[str, dict[str, Any]]:
         if not ids:
@@ -108,15 +205,33 @@ class FeastEventSink:
                 )
             else:
                 embeddings = self._embedder(list(upserts.values()))
+        try:
+            t4 = self._apply_views(by_user, by_item)
+            if embeddings is not None:
+                at = {i: float(self._last_items[i].as_of or 0.0) for i in upserts}
+                self._push(fn.ITEM_EMBEDDING_VIEW, merge.item_embedding_frame(upserts, embeddings, at))
+        except Exception:
+            self.clear_cache()  # a failed batch may have half-written: the retry reads the store
+            raise
+        t5 = time.perf_counter()
+        self._pending, self._done = None, set()
+        t1, t2, t3 = self._marks
+        self.last_timings = {"embed": t1 - t0, "read": t2 - t1, "merge": t3 - t2, "push": t5 - t3}
+        log.debug(
+            "applied %d events: %d users, %d items, %d upserts (%s), push till %.1f ms",
+            len(events),
+            len(by_user),
+            len(by_item),
+            len(upserts),
+            {k: round(v * 1000, 1) for k, v in self.last_timings.items()},
+            (t4 - t3) * 1000,
+        )
+
+    def _apply_views(self, by_user: dict[str, Any], by_item: dict[str, Any]) -> float:
+        """Read (cache first), fold and write the user and item rows; returns the end time."""
         t1 = time.perf_counter()
-        users_now = {
-            u: user_state_from_row(r)
-            for u, r in self._read(fn.USER_BEHAVIOUR_VIEW, fn.USER_KEY, sorted(by_user)).items()
-        }
-        items_now = {
-            i: item_state_from_row(r)
-            for i, r in self._read(fn.ITEM_STATS_VIEW, fn.ITEM_KEY, sorted(by_item)).items()
-        }
+        users_now = self._current(fn.USER_BEHAVIOUR_VIEW, fn.USER_KEY, sorted(by_user), user_state_from_row)
+        items_now = self._current(fn.ITEM_STATS_VIEW, fn.ITEM_KEY, sorted(by_item), item_state_from_row)
         t2 = time.perf_counter()
         users_new = merge.merge_users(
             {u: s for u, s in users_now.items() if isinstance(s, UserState)}, by_user
@@ -125,22 +240,17 @@ class FeastEventSink:
             {i: s for i, s in items_now.items() if isinstance(s, ItemState)}, by_item
         )
         t3 = time.perf_counter()
-        self._push(fn.USER_BEHAVIOUR_VIEW, merge.user_push_frame(users_new))
-        self._push(fn.ITEM_STATS_VIEW, merge.item_push_frame(items_new))
-        if embeddings is not None:
-            at = {i: float(items_new[i].as_of or 0.0) for i in upserts}
-            self._push(fn.ITEM_EMBEDDING_VIEW, merge.item_embedding_frame(upserts, embeddings, at))
-        t4 = time.perf_counter()
-        self._pending, self._done = None, set()
-        self.last_timings = {"embed": t1 - t0, "read": t2 - t1, "merge": t3 - t2, "push": t4 - t3}
-        log.debug(
-            "applied %d events: %d users, %d items, %d upserts (%s)",
-            len(events),
-            len(users_new),
-            len(items_new),
-            len(upserts),
-            {k: round(v * 1000, 1) for k, v in self.last_timings.items()},
-        )
+        self._marks = (t1, t2, t3)
+        self._last_items = items_new
+        if self._push_mode == "online":
+            self._write(fn.USER_BEHAVIOUR_VIEW, users_new, user_state_to_row)
+            self._write(fn.ITEM_STATS_VIEW, items_new, item_state_to_row)
+        else:
+            self._push(fn.USER_BEHAVIOUR_VIEW, merge.user_push_frame(users_new))
+            self._cache[fn.USER_BEHAVIOUR_VIEW].put(users_new)
+            self._push(fn.ITEM_STATS_VIEW, merge.item_push_frame(items_new))
+            self._cache[fn.ITEM_STATS_VIEW].put(items_new)
+        return time.perf_counter()
 
     def close(self) -> None:
         """Nothing to release (the FeatureStore is owned by the caller)."""
