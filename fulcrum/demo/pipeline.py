@@ -92,6 +92,8 @@ class Step:
     #: when not None, the step cannot run in this build and says why
     unavailable: str | None = None
     before: Callable[[], None] | None = None
+    #: more of what the output depends on than argv and input files (e.g. embedded defaults)
+    salt: str = ""
 
 
 @dataclass
@@ -313,7 +315,7 @@ def run_step(step: Step, stamps: Stamps, console, index: int, total: int, force:
     if step.unavailable:
         console.print(f"{header}\n  [yellow]not available:[/yellow] {step.unavailable}")
         return StepResult(step.name, step.title, "not available", note=step.unavailable)
-    key = fingerprint(step.argv or (step.name,), step.inputs)
+    key = fingerprint((*(step.argv or (step.name,)), step.salt), step.inputs)
     if not force and is_current(stamps.values, step.name, key, step.outputs):
         console.print(
             f"{header}\n  [green]skipped:[/green] outputs are current "
@@ -334,7 +336,7 @@ def run_step(step: Step, stamps: Stamps, console, index: int, total: int, force:
             seconds = time.perf_counter() - started
             raise StepFailed(step, rc, seconds)
     seconds = time.perf_counter() - started
-    stamps.set(step.name, fingerprint(step.argv or (step.name,), step.inputs))
+    stamps.set(step.name, fingerprint((*(step.argv or (step.name,)), step.salt), step.inputs))
     console.print(f"  [green]done[/green] in {seconds:,.1f} s")
     return StepResult(step.name, step.title, "ran", seconds)
 

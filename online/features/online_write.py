@@ -143,13 +143,14 @@ class OnlineRowWriter:
             f"INSERT INTO {_quote_id(table)} "
             "(entity_key, feature_name, value, value_text, event_ts, created_ts) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(entity_key, feature_name) DO UPDATE SET value = excluded.value, "
-            "value_text = excluded.value_text, event_ts = excluded.event_ts, created_ts = excluded.created_ts;"
+            "value_text = excluded.value_text, event_ts = excluded.event_ts, "
+            "created_ts = excluded.created_ts;"
         )
         version = cfg.entity_key_serialization_version
         params = []
         for entity_key, values, ts, created in data:
             key_bin = serialize_entity_key(entity_key, entity_key_serialization_version=version)
-            naive = ts.astimezone(timezone.utc).replace(tzinfo=None)
+            naive = ts.astimezone(UTC).replace(tzinfo=None)
             for name, val in values.items():
                 params.append(
                     (
