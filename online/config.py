@@ -3,8 +3,9 @@
 Every field can be set in the YAML file (nested ``batching:`` block for the batcher) and
 overridden by an environment variable ``FULCRUM_<FIELD>`` (``FULCRUM_BATCHING_<FIELD>`` for the
 batcher), e.g. ``FULCRUM_PORT=50052``, ``FULCRUM_EXECUTION_PROVIDER=cpu``,
-``FULCRUM_BATCHING_MAX_BATCH=32``. ``env_var_names()`` lists them all; ``fulcrum serve --help``
-prints them. Invalid values raise ``ConfigError`` naming the field and the allowed values.
+``FULCRUM_BATCHING_MAX_BATCH=32``, ``FULCRUM_RANKING_MODE=blend``. ``env_var_names()`` lists them
+all; ``fulcrum serve --help`` prints them. Invalid values raise ``ConfigError`` naming the field and
+the allowed values.
 """
 
 from __future__ import annotations
@@ -65,6 +66,17 @@ class ServeConfig(BaseModel):
     new_item_impressions: int = Field(20, ge=0)
     #: candidates retrieved by dot product before ranking
     retrieval_candidates: int = Field(200, ge=1, le=100_000)
+    #: what orders Recommend candidates before MMR (and Search's, for a known user):
+    #: "retrieval" = the dot-product score (default: measured best through the serving path, full
+    #: Online Retail NDCG@10 0.0885 vs 0.0646 for "ranker"); "ranker" = the ranking head's
+    #: purchase_prob; "blend" = (1 - blend_weight) * z(retrieval) + blend_weight * z(purchase_prob).
+    #: See online/rerank/ordering.py.
+    ranking_mode: Literal["retrieval", "ranker", "blend"] = "retrieval"
+    #: weight of purchase_prob in "blend" mode (0 = retrieval order, 1 = ranker order)
+    blend_weight: float = Field(0.5, ge=0.0, le=1.0)
+    #: subtracted from the ordering score x the ranking head's cancel_prob (0 = off; > 0 runs the
+    #: ranking head even in "retrieval" mode)
+    cancel_risk_weight: float = Field(0.0, ge=0.0, le=100.0)
     #: weight of the user's taste in Search when a user id is given
     search_personalisation: float = Field(0.2, ge=0.0, le=1.0)
     #: time budget for one online feature read; past it Recommend degrades to popularity

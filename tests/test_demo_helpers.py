@@ -131,10 +131,29 @@ def test_evaluation_prefers_the_bundle_report_and_reads_both_formats(tmp_path: P
     assert evaluation_source(results, bundle) == results
     (bundle / "report").mkdir(parents=True)
     report = bundle / "report" / "metrics.json"
-    report.write_text(json.dumps({"recommenders": {
-        "model": {"metrics": {"warm": {"ndcg@10": 0.12}, "cold": {"recall@10": 0.07}}},
-        "als": {"metrics": {"warm": {"ndcg@10": 0.09}, "cold": {}}}}}))
+    report.write_text(
+        json.dumps(
+            {
+                "recommenders": {
+                    "model": {"metrics": {"warm": {"ndcg@10": 0.12}, "cold": {"recall@10": 0.07}}},
+                    "als": {"metrics": {"warm": {"ndcg@10": 0.09}, "cold": {}}},
+                }
+            }
+        )
+    )
     assert evaluation_source(results, bundle) == report
     rows = evaluation_rows(json.loads(report.read_text()))
     assert rows == [("model", {"ndcg@10": 0.12}, {"recall@10": 0.07}), ("als", {"ndcg@10": 0.09}, {})]
     assert evaluation_rows(json.loads(results.read_text())) == [("als", {"ndcg@10": 0.09}, {})]
+
+
+def test_the_train_step_depends_on_the_embedded_defaults(monkeypatch) -> None:
+    from fulcrum.demo.pipeline import Layout, train_step
+
+    before = train_step(Layout())
+    monkeypatch.setenv("FULCRUM_TRAIN_THREADS", "1" if '"threads":1' not in before.salt else "2")
+    after = train_step(Layout())
+    assert before.salt and after.salt != before.salt
+    assert fingerprint((*before.argv, before.salt), before.inputs) != fingerprint(
+        (*after.argv, after.salt), after.inputs
+    )

@@ -171,7 +171,19 @@ def train_step(lay: Layout) -> Step:
         (lay.data / "events.parquet", lay.data / "items.parquet"),
         (lay.run / "run.json",),
         unavailable=_missing("train"),
+        salt=_train_defaults(),
     )
+
+
+def _train_defaults() -> str:
+    """The embedded training config (with its FULCRUM_* overrides) as JSON: a change of the
+    defaults makes the old run stale."""
+    try:
+        from offline.train_config import load_config
+
+        return load_config(None).model_dump_json()
+    except Exception:  # noqa: BLE001 - no training extra or a bad override: `fulcrum train` says why
+        return ""
 
 
 def export_step(lay: Layout) -> Step:

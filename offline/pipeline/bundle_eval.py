@@ -127,14 +127,23 @@ JUDGES = ("retrieval", "served")
 
 
 def _served(bundle: Path, val, protocol):
-    """The bundle as serving ranks (retrieval -> ranking head), through offline/report's
-    BundleModel; returns (recommend_fn, version)."""
+    """The bundle as serving ranks (retrieval -> the default ``ranking_mode`` of online.config),
+    through offline/report's BundleModel; returns (recommend_fn, version)."""
     from offline.report.bundle_model import BundleModel
+    from offline.report.serving_order import serving_defaults
     from offline.report.tradeoff import recommend_fn
 
     model = BundleModel(Path(bundle), val)
     version = json.loads((Path(bundle) / bf.MANIFEST).read_text()).get("version", Path(bundle).name)
-    return recommend_fn(model, protocol.head_items, "ranker"), str(version)
+    serving = serving_defaults()
+    fn = recommend_fn(
+        model,
+        protocol.head_items,
+        serving["ranking_mode"],
+        blend_weight=serving["blend_weight"],
+        cancel_risk_weight=serving["cancel_risk_weight"],
+    )
+    return fn, str(version)
 
 
 def evaluate_bundles(

@@ -13,6 +13,26 @@ def _f(v: Any, nd: int = 4) -> str:
     return "-" if v is None else f"{float(v):.{nd}f}"
 
 
+def _is_serving_default(entry: dict[str, Any]) -> bool:
+    return bool(entry.get("settings", {}).get("serving_default"))
+
+
+def serving_sentence(p: dict[str, Any]) -> str:
+    """Which model row is the order `fulcrum serve` uses by default (online.config)."""
+    serving = p.get("serving") or {}
+    mode = serving.get("ranking_mode")
+    if mode is None:
+        return ""
+    rows = [n for n, e in p["recommenders"].items() if _is_serving_default(e)]
+    where = f"the `{rows[0]}` row" if rows else "no row of this report"
+    cancel = serving.get("cancel_risk_weight", 0.0)
+    extra = f", minus {cancel} x cancel_prob" if cancel else ""
+    return (
+        f"The server's default order (`ranking_mode: {mode}`{extra}, `online/config.py`) is {where}, "
+        "labelled **(serving default)**."
+    )
+
+
 def recommenders_table(results: dict[str, Any]) -> list[str]:
     cols = [
         ("NDCG@10", "warm", "ndcg@10"),
@@ -31,7 +51,8 @@ def recommenders_table(results: dict[str, Any]) -> list[str]:
     lines = ["| recommender | " + " | ".join(c[0] for c in cols) + " |", "|---|" + "---|" * len(cols)]
     for name, entry in results.items():
         m = entry["metrics"]
-        lines.append(f"| {name} | " + " | ".join(_f(m.get(s, {}).get(k)) for _, s, k in cols) + " |")
+        label = f"{name} **(serving default)**" if _is_serving_default(entry) else name
+        lines.append(f"| {label} | " + " | ".join(_f(m.get(s, {}).get(k)) for _, s, k in cols) + " |")
     return lines
 
 
@@ -44,7 +65,8 @@ def write_report(path: Path, p: dict[str, Any]) -> Path:
         "",
         f"Data `{p['data']}`, protocol {p['protocol']} (discovery): {p['users']['warm']:,} warm users, "
         f"{p['users']['cold']:,} cold users. `model` = two-tower retrieval (top 100 over train items) "
-        "ordered by the bundle's ranker (purchase probability); `model (retrieval only)` = cosine order.",
+        "ordered by the bundle's ranker (purchase probability); `model (retrieval only)` = cosine order. "
+        + serving_sentence(p),
         "",
         "## Model vs baselines (OR-temporal)",
         "",
@@ -55,11 +77,12 @@ def write_report(path: Path, p: dict[str, Any]) -> Path:
     if base and "model" in rec:
         best_name = max(base, key=lambda n: base[n]["metrics"]["warm"]["ndcg@10"])
         b = base[best_name]["metrics"]["warm"]["ndcg@10"]
-        for name in ("model", "model (retrieval only)"):
+        for name in [n for n in rec if n.startswith("model")]:
             m = rec[name]["metrics"]["warm"]["ndcg@10"]
             ratio = m / b if b > 0 else float("nan")
+            label = f"{name} (serving default)" if _is_serving_default(rec[name]) else name
             lines.append(
-                f"- {name}: NDCG@10 {m:.4f} = **{ratio:.2f}x** the best baseline ({best_name}, {b:.4f}); "
+                f"- {label}: NDCG@10 {m:.4f} = **{ratio:.2f}x** the best baseline ({best_name}, {b:.4f}); "
                 f"bar {NDCG_BAR}x — {'met' if ratio >= NDCG_BAR else 'NOT met'}."
             )
         lines.append("")

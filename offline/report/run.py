@@ -56,6 +56,7 @@ def evaluate_bundle(
     from offline.report.bundle_model import BundleModel
     from offline.report.markdown import write_report
     from offline.report.ranker_eval import evaluate_bundle_ranker
+    from offline.report.serving_order import serving_defaults
     from offline.report.tradeoff import recommend_fn, sweep
 
     t0 = time.perf_counter()
@@ -68,12 +69,22 @@ def evaluate_bundle(
     model = BundleModel(bundle_dir, prepared)
     results: dict[str, Any] = {}
     lists: dict[str, list[list[str]]] = {}
-    for name, rel in (("model", "ranker"), ("model (retrieval only)", "retrieval")):
+    serving = serving_defaults()
+    rows = [("model", "ranker"), ("model (retrieval only)", "retrieval")]
+    if serving["ranking_mode"] not in {rel for _, rel in rows}:
+        rows.append((f"model ({serving['ranking_mode']})", serving["ranking_mode"]))
+    for name, rel in rows:
         status(f"evaluating {name}")
         sink: list[list[str]] = []
         t = time.perf_counter()
+        is_default = rel == serving["ranking_mode"]
+        knobs = (
+            {"blend_weight": serving["blend_weight"], "cancel_risk_weight": serving["cancel_risk_weight"]}
+            if is_default
+            else {}
+        )
         m = evaluate_recommender(
-            _recording(recommend_fn(model, protocol.head_items, rel), sink),
+            _recording(recommend_fn(model, protocol.head_items, rel, **knobs), sink),
             prepared,
             k_list=(10, 20),
             protocol=protocol,
@@ -81,7 +92,7 @@ def evaluate_bundle(
         warm_lists = sink[: len(protocol.warm_users)]
         m["warm"]["intra_list_diversity@10"] = _ild(warm_lists, model)
         results[name] = {
-            "settings": {"bundle": str(bundle_dir), "relevance": rel},
+            "settings": {"bundle": str(bundle_dir), "relevance": rel, "serving_default": is_default, **knobs},
             "metrics": m,
             "total_seconds": time.perf_counter() - t,
         }
@@ -141,6 +152,7 @@ def evaluate_bundle(
         "data": str(data_dir),
         "protocol": prepared.split.protocol,
         "users": {"warm": len(protocol.warm_users), "cold": len(protocol.cold_users)},
+        "serving": serving,
         "recommenders": results,
         "tradeoff": trade,
         "tradeoffs": {k: {kk: v for kk, v in t.items() if kk != "points"} for k, t in trades.items()},

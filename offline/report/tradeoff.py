@@ -1,10 +1,11 @@
 """The accuracy/tail trade-off of the re-ranker: sweep the tail boost and the MMR weight over the
 bundle's cached candidates and find the largest tail share@10 within a 5 % NDCG@10 loss.
 
-Order per warm user: relevance (the ranker's purchase probability, or the retrieval score) ->
-``tail_boosted`` (tail = outside the protocol's head items, the 20 % most purchased train items,
-the same set the tail-share metric uses) -> the online MMR (``online.rerank.diversity.mmr``,
-pure numpy) over the item embeddings -> top k. Cold users get the popularity list throughout.
+Order per warm user: relevance (``online.rerank.ordering``: the ranker's purchase probability,
+the retrieval score, or their blend) -> ``tail_boosted`` (tail = outside the protocol's head
+items, the 20 % most purchased train items, the same set the tail-share metric uses) -> the online
+MMR (``online.rerank.diversity.mmr``, pure numpy) over the item embeddings -> top k. Cold users
+get the popularity list throughout.
 """
 
 from __future__ import annotations
@@ -22,9 +23,18 @@ MAX_NDCG_LOSS = 0.05
 
 
 def recommend_fn(
-    model, head_items: frozenset[str], relevance: str = "ranker", boost: float = 0.0, mmr_weight: float = 0.0
+    model,
+    head_items: frozenset[str],
+    relevance: str = "ranker",
+    boost: float = 0.0,
+    mmr_weight: float = 0.0,
+    blend_weight: float = 0.5,
+    cancel_risk_weight: float = 0.0,
 ):
+    """``relevance`` is a serving ``ranking_mode`` ("retrieval", "ranker", "blend"); the score is
+    ``online.rerank.ordering.ordering_scores``, the same pure function Recommend uses."""
     from online.rerank.diversity import mmr
+    from online.rerank.ordering import ordering_scores
 
     cat = model.cat
     is_tail_all = np.array([i not in head_items for i in cat.item_ids], dtype=bool)
@@ -37,7 +47,14 @@ def recommend_fn(
             if c is None or len(c.idx) == 0:
                 out.append(model.popular(exclude.get(u, set()), k))
                 continue
-            rel = c.purchase if relevance == "ranker" else c.retrieval
+            rel = ordering_scores(
+                c.retrieval,
+                c.purchase,
+                c.cancel,
+                mode=relevance,
+                blend_weight=blend_weight,
+                cancel_risk_weight=cancel_risk_weight,
+            )
             rel = tail_boosted(rel, is_tail_all[c.idx], boost)
             order = mmr(rel, cat.embeddings[c.idx], k, mmr_weight)
             out.append([str(cat.item_ids[c.idx[j]]) for j in order])

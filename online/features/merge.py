@@ -21,11 +21,13 @@ from fulcrum.core.schema import BEHAVIOUR_TYPES, EventType
 from fulcrum.core.user_state import BehaviourEvent, UserState, fold_user_events, user_state_to_row
 
 _BEHAVIOUR = frozenset(BEHAVIOUR_TYPES)
+_TYPE_VALUE: dict[Any, str] = {t: t.value for t in EventType}  # Enum.value is slow in a hot loop
 
 
 def _type(e: Event) -> str:
     t = e.event_type
-    return t.value if isinstance(t, EventType) else str(t)
+    v = _TYPE_VALUE.get(t) if isinstance(t, EventType) else None
+    return v if v is not None else str(t)
 
 
 def user_events(events: Sequence[Event]) -> dict[str, list[BehaviourEvent]]:

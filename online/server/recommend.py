@@ -1,10 +1,12 @@
 """Recommend: profile -> user encoder -> retrieve -> rank -> re-rank, or the documented fallbacks.
 
 Warm user: the user encoder reads the stored history plus the session items; candidates come
-from the dot product with the catalogue; the ranking head scores them
-(``purchase_prob * (1 - cancel_prob)``); MMR orders them; Thompson sampling fills the exploration
-slots. Cold user (no known stored history): popularity mixed with the session's context, plus
-exploration. Feature store down or slow: popularity from the bundle, ``degraded``.
+from the dot product with the catalogue; ``online.rerank.ordering`` scores them as the config's
+``ranking_mode`` says (retrieval score by default; the ranking head's purchase_prob, or a blend,
+minus ``cancel_risk_weight`` x cancel_prob; the head runs only when needed); MMR orders them;
+Thompson sampling fills the exploration slots. Cold user (no known stored history): popularity
+mixed with the session's context, plus exploration. Feature store down or slow: popularity from
+the bundle, ``degraded``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from online.rerank.anti_recommendation import blocked_items
 from online.rerank.cold_start import cold_start_scores
 from online.rerank.diversity import mmr, mmr_pool
 from online.rerank.exploration import exploration_count, exploration_positions, thompson_sample
+from online.rerank.ordering import needs_ranker, ordering_scores
 from online.rerank.reasons import Reason
 from online.rerank.slots import fill_slots
 from online.server import metrics
@@ -88,8 +91,17 @@ async def _warm_exploit(
     cand = top_candidates(sims, max(config.retrieval_candidates, k), blocked)
     if len(cand) == 0:
         return [], {}, cand
-    purchase, cancel = await model.rank(rank_features(profile, cat.item_stats(cand), sims[cand], now))
-    relevance = purchase.astype(np.float64) * (1.0 - cancel.astype(np.float64))
+    purchase = cancel = None
+    if needs_ranker(config.ranking_mode, config.cancel_risk_weight):
+        purchase, cancel = await model.rank(rank_features(profile, cat.item_stats(cand), sims[cand], now))
+    relevance = ordering_scores(
+        sims[cand],
+        purchase,
+        cancel,
+        mode=config.ranking_mode,
+        blend_weight=config.blend_weight,
+        cancel_risk_weight=config.cancel_risk_weight,
+    )
     pool = mmr_pool(relevance, k)
     order = pool[mmr(relevance[pool], cat.embeddings[cand[pool]], k, knobs.diversity)]
     rows = [int(cand[i]) for i in order]

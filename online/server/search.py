@@ -2,8 +2,10 @@
 
 Relevance is the query-item cosine, plus ``search_personalisation`` x user-item cosine when a
 known user is given. The user's anti-recommendation rules and the request's filters (price
-range, excludes) remove items before ranking. A feature-store failure only drops the
-personalisation (``degraded`` is set); the query match still answers.
+range, excludes) remove items before ranking. With a known user, ``ranking_mode`` "ranker"/"blend"
+or a positive ``cancel_risk_weight`` also run the ranking head on the candidates
+(``online.rerank.ordering``); without one (or by default) the order is the relevance above. A
+feature-store failure only drops the personalisation (``degraded`` is set); the query match still answers.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 
 import numpy as np
 
+from fulcrum.core.rank_features import rank_features
 from online.config import ServeConfig
 from online.errors import FeatureStoreUnavailable, fallback_reason
 from online.inference.catalogue import Catalogue
@@ -19,6 +22,7 @@ from online.inference.model import ServingModel
 from online.inference.retrieval import blocked_mask, top_candidates
 from online.rerank.anti_recommendation import blocked_items
 from online.rerank.diversity import mmr, mmr_pool
+from online.rerank.ordering import needs_ranker, ordering_scores
 from online.rerank.reasons import Reason
 from online.server import metrics
 from online.server.profiles import fetch_profile, history_for
@@ -66,7 +70,22 @@ async def search(
         cat, q.min_price, q.max_price
     )
     cand = top_candidates(relevance, max(config.retrieval_candidates, q.k), blocked)
-    pool = mmr_pool(relevance[cand], q.k)
-    order = pool[mmr(relevance[cand][pool], cat.embeddings[cand[pool]], q.k, q.knobs.diversity)]
-    items = [Scored(str(cat.item_ids[cand[i]]), float(relevance[cand[i]]), Reason.QUERY_MATCH) for i in order]
+    purchase = cancel = None
+    mode = "retrieval"
+    if user_vec is not None and len(cand) and needs_ranker(config.ranking_mode, config.cancel_risk_weight):
+        # the ranking head needs a known user: its retrieval feature is the user-item score
+        user_sims = cat.embeddings[cand] @ user_vec
+        purchase, cancel = await model.rank(rank_features(profile, cat.item_stats(cand), user_sims, now))
+        mode = config.ranking_mode
+    score = ordering_scores(
+        relevance[cand],
+        purchase,
+        cancel,
+        mode=mode,
+        blend_weight=config.blend_weight,
+        cancel_risk_weight=config.cancel_risk_weight if cancel is not None else 0.0,
+    )
+    pool = mmr_pool(score, q.k)
+    order = pool[mmr(score[pool], cat.embeddings[cand[pool]], q.k, q.knobs.diversity)]
+    items = [Scored(str(cat.item_ids[cand[i]]), float(score[i]), Reason.QUERY_MATCH) for i in order]
     return Reply(items, model.version, degraded, why)
