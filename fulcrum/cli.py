@@ -7,39 +7,60 @@ Register a command here with one line.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Fulcrum: e-commerce recommendation and search.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Fulcrum: e-commerce recommendation and search."
+)
 
 
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
 ) -> None:
-    level = logging.DEBUG if verbose else getattr(logging, os.environ.get("FULCRUM_LOG_LEVEL", "INFO").upper(), logging.INFO)
+    default = getattr(logging, os.environ.get("FULCRUM_LOG_LEVEL", "INFO").upper(), logging.INFO)
+    level = logging.DEBUG if verbose else default
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-# ---- command registry (one line each; modules keep heavy imports inside their functions) ------
-from online.server.command import serve; app.command("serve")(serve)  # noqa: E402, E702
-from fulcrum.bench import bench_app; app.add_typer(bench_app, name="bench")  # noqa: E402, E702
-from benchmarks.bench_serve import bench_serve; bench_app.command("serve")(bench_serve)  # noqa: E402, E702
-from offline.commands.data import data_app; app.add_typer(data_app, name="data")  # noqa: E402, E702
-from offline.commands.evaluate import evaluate; app.command("evaluate")(evaluate)  # noqa: E402, E702
-from offline.commands.ablate import ablate; app.command("ablate")(ablate)  # noqa: E402, E702
-from offline.commands.tune import tune; app.command("tune")(tune)  # noqa: E402, E702
-from online.ingest.commands import ingest; app.command("ingest")(ingest)  # noqa: E402, E702
-from online.ingest.commands import replay; app.command("replay")(replay)  # noqa: E402, E702
-from online.ingest.bench import bench_ingest; bench_app.command("ingest")(bench_ingest)  # noqa: E402, E702
-from offline.commands.train import train; app.command("train")(train)  # noqa: E402, E702
-from offline.commands.export import export; app.command("export")(export)  # noqa: E402, E702
-from offline.commands.features import features_app; app.add_typer(features_app, name="features")  # noqa: E402, E702
-from fulcrum.demo.command import demo; app.command("demo")(demo)  # noqa: E402, E702
-from offline.commands.retrain import retrain; app.command("retrain")(retrain)  # noqa: E402, E702
-from benchmarks.bench_features import bench_features; bench_app.command("features")(bench_features)  # noqa: E402, E702
+# ---- command registry: (module, attribute, group, name) --------------------------------------
+# A module's top level stays light; heavy imports live inside the command functions.
+_COMMANDS: tuple[tuple[str, str, str, str], ...] = (
+    ("offline.commands.data", "data_app", "", "data"),
+    ("offline.commands.evaluate", "evaluate", "", "evaluate"),
+    ("offline.commands.train", "train", "", "train"),
+    ("offline.commands.export", "export", "", "export"),
+    ("offline.commands.ablate", "ablate", "", "ablate"),
+    ("offline.commands.tune", "tune", "", "tune"),
+    ("offline.commands.features", "features_app", "", "features"),
+    ("offline.commands.retrain", "retrain", "", "retrain"),
+    ("online.server.command", "serve", "", "serve"),
+    ("online.ingest.commands", "ingest", "", "ingest"),
+    ("online.ingest.commands", "replay", "", "replay"),
+    ("fulcrum.demo.command", "demo", "", "demo"),
+    ("fulcrum.bench", "bench_app", "", "bench"),
+    ("benchmarks.bench_serve", "bench_serve", "bench", "serve"),
+    ("online.ingest.bench", "bench_ingest", "bench", "ingest"),
+    ("benchmarks.bench_features", "bench_features", "bench", "features"),
+)
+
+
+def _register() -> None:
+    groups: dict[str, typer.Typer] = {"": app}
+    for module, attr, group, name in _COMMANDS:
+        target = importlib.import_module(module).__dict__[attr]
+        if isinstance(target, typer.Typer):
+            groups[group].add_typer(target, name=name)
+            groups[name] = target
+        else:
+            groups[group].command(name)(target)
+
+
+_register()
 
 
 def main() -> None:

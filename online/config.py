@@ -83,6 +83,9 @@ class ServeConfig(BaseModel):
     feature_timeout_ms: float = Field(50.0, gt=0.0, le=60_000.0)
     #: the Feast repo the real feature client reads (None: in-memory features, demo/tests only)
     feature_repo: Path | None = None
+    #: folder where events accepted through IngestEvents are appended as parquet for the next
+    #: `fulcrum retrain` (the same layout `fulcrum ingest --offline-dir` writes); None: not kept
+    offline_dir: Path | None = None
     #: Kafka bootstrap HOST:PORT whose events topic this replica follows for ITEM_UPSERT
     #: (None: new items arrive only through the gRPC IngestEvents door)
     catalogue_kafka: str | None = None

@@ -63,7 +63,8 @@ def rank_features(profile: UserProfile, items: ItemStats, scores: np.ndarray, no
     out[:, 6] = np.log1p(np.maximum(items.purchases, 0.0))
     out[:, 7] = items.cancel_rate
     out[:, 8] = np.log1p(np.maximum(items.price, 0.0))
-    age = np.where(np.isnan(items.first_seen), 0.0, np.maximum(now - np.nan_to_num(items.first_seen), 0.0) / _DAY)
+    seen = np.nan_to_num(items.first_seen)
+    age = np.where(np.isnan(items.first_seen), 0.0, np.maximum(now - seen, 0.0) / _DAY)
     out[:, 9] = np.log1p(age)
     out[:, 10] = items.popularity_pct
     out[:, 11] = [1.0 if i in profile.bought else 0.0 for i in items.item_ids]

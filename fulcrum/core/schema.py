@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import Enum
 
 
-class EventType(str, Enum):
+class EventType(str, Enum):  # noqa: UP042 (str() of members is relied on as-is)
     """Event types; the names match the protobuf enum ``fulcrum.v1.EventType``."""
 
     VIEW = "VIEW"

@@ -16,17 +16,28 @@ import typer
 log = logging.getLogger(__name__)
 
 
+def _with_offline_store(cfg, sink):
+    """Also append accepted events to the offline store when ``offline_dir`` is set, so events
+    ingested through gRPC reach the next retraining just like those from Kafka."""
+    if cfg.offline_dir is None:
+        return sink
+    from online.ingest.offline_sink import OfflineAppendSink
+    from online.ingest.sink import FanoutSink
+
+    return FanoutSink([sink, OfflineAppendSink(cfg.offline_dir)])
+
+
 def _feature_side(cfg):
     from online.server.feature_source import FeastFeatureSource, InMemoryFeatures
 
     if cfg.feature_repo is None:
         features = InMemoryFeatures()
-        return features, features, None
+        return features, _with_offline_store(cfg, features), None
     from online.features.sink import FeastEventSink
 
     source = FeastFeatureSource.from_repo(str(cfg.feature_repo), cfg.feature_timeout_ms / 1000.0)
     sink = FeastEventSink(source.client.store)
-    return source, sink, sink
+    return source, _with_offline_store(cfg, sink), sink
 
 
 def _log_request_ids() -> None:
