@@ -117,7 +117,8 @@ class OnlineRowWriter:
         if self._sqlite_plain():
             self._sqlite_write(data)
         else:
-            self._provider.online_write_batch(self._config, self.view, data, None)
+            # rows are built as (EntityKey proto, {name: Value proto}, event_ts, None): Feast's shape
+            self._provider.online_write_batch(self._config, self.view, data, None)  # type: ignore[arg-type]
 
     def _sqlite_plain(self) -> bool:
         from feast.infra.online_stores.sqlite import SqliteOnlineStore
@@ -137,7 +138,7 @@ class OnlineRowWriter:
 
         cfg = self._config
         store = self._provider.online_store
-        conn = store._get_conn(cfg)
+        conn = store._get_conn(cfg)  # type: ignore[attr-defined]  # SqliteOnlineStore's own connection
         table = _table_id(cfg.project, self.view, cfg.registry.enable_online_feature_view_versioning)
         sql = (
             f"INSERT INTO {_quote_id(table)} "
