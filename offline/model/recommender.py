@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from offline.eval.vector_topk import vector_top_k
+
 
 class TwoTowerRecommender:
     def __init__(self, inter, item_vecs: np.ndarray, user_tower, t_len: int) -> None:
@@ -36,23 +38,10 @@ class TwoTowerRecommender:
         self.popular = [self.item_ids[i] for i in np.argsort(-counts, kind="stable") if counts[i] > 0]
 
     def __call__(self, user_ids: list[str], k: int, exclude: dict[str, set[str]]) -> list[list[str]]:
-        out = []
-        for uid in user_ids:
-            ban = exclude.get(uid, set())
-            vec = self.user_vecs.get(str(uid))
-            if vec is None:
-                out.append([i for i in self.popular[: k + len(ban)] if i not in ban][:k])
-                continue
-            scores = self.item_vecs @ vec
-            scores[~self.seen] = -np.inf
-            for item in ban:
-                j = self.index.get(item)
-                if j is not None:
-                    scores[j] = -np.inf
-            top = np.argpartition(-scores, k)[:k]
-            top = top[np.argsort(-scores[top])]
-            out.append([self.item_ids[j] for j in top if np.isfinite(scores[j])])
-        return out
+        return vector_top_k(
+            user_ids, k, exclude, user_vecs=self.user_vecs, item_vecs=self.item_vecs, item_ids=self.item_ids,
+            index=self.index, allowed=self.seen, popular=self.popular,
+        )
 
 
 def evaluate_run(run_dir: str | Path, data_dir: str | Path) -> dict:

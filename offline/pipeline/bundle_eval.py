@@ -22,6 +22,7 @@ import pandas as pd
 
 from fulcrum.core import bundle_format as bf
 from fulcrum.core import schema as S
+from offline.eval.vector_topk import vector_top_k
 
 _DAY = 86_400.0
 
@@ -104,23 +105,10 @@ class BundleRecommender:
         return out
 
     def __call__(self, user_ids: list[str], k: int, exclude: dict[str, set[str]]) -> list[list[str]]:
-        out = []
-        for uid in user_ids:
-            ban = exclude.get(uid, set())
-            vec = self.user_vecs.get(str(uid))
-            if vec is None:
-                out.append([i for i in self.popular[: k + len(ban)] if i not in ban][:k])
-                continue
-            scores = self.vecs @ vec
-            scores[~self.in_pool] = -np.inf
-            for item in ban:
-                j = self.index.get(item)
-                if j is not None:
-                    scores[j] = -np.inf
-            top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
-            top = top[np.argsort(-scores[top], kind="stable")]
-            out.append([self.item_ids[j] for j in top if np.isfinite(scores[j])])
-        return out
+        return vector_top_k(
+            user_ids, k, exclude, user_vecs=self.user_vecs, item_vecs=self.vecs, item_ids=self.item_ids,
+            index=self.index, allowed=self.in_pool, popular=self.popular,
+        )
 
 
 JUDGES = ("retrieval", "served")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from offline.eval.report import COLUMNS
+
 NDCG_BAR = 1.2
 TAIL_GOAL = 0.35
 
@@ -34,18 +36,15 @@ def serving_sentence(p: dict[str, Any]) -> str:
 
 
 def recommenders_table(results: dict[str, Any]) -> list[str]:
+    # the harness's columns (offline.eval.report.COLUMNS), with novelty and diversity before the
+    # cold-user columns and cold NDCG after them
+    warm = [c for c in COLUMNS if c[1] == "warm"]
+    cold = [c for c in COLUMNS if c[1] == "cold"]
     cols = [
-        ("NDCG@10", "warm", "ndcg@10"),
-        ("Recall@10", "warm", "recall@10"),
-        ("HitRate@10", "warm", "hit_rate@10"),
-        ("NDCG@20", "warm", "ndcg@20"),
-        ("Recall@20", "warm", "recall@20"),
-        ("HitRate@20", "warm", "hit_rate@20"),
-        ("coverage@10", "warm", "coverage@10"),
-        ("tail share@10", "warm", "tail_share@10"),
+        *warm,
         ("novelty@10", "warm", "novelty@10"),
         ("ILD@10", "warm", "intra_list_diversity@10"),
-        ("cold Recall@10", "cold", "recall@10"),
+        *cold,
         ("cold NDCG@10", "cold", "ndcg@10"),
     ]
     lines = ["| recommender | " + " | ".join(c[0] for c in cols) + " |", "|---|" + "---|" * len(cols)]
