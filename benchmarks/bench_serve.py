@@ -5,8 +5,9 @@ store of synthetic warm users (histories drawn from the catalogue), then measure
 
 - latency at concurrency 1, interleaved call by call so load bursts on a shared machine hit every
   measure alike: the bare ONNX Runtime forward of exactly what one Recommend runs (user encoder on
-  the user's history + ranker on its candidates' features) and what one Search runs (item encoder
-  on the query), called directly on the sessions; the same Recommend / Search through a gRPC
+  the user's history, + the ranker on its candidates' features when the config's ranking_mode /
+  cancel_risk_weight make Recommend run it) and what one Search runs (item encoder on the query),
+  called directly on the sessions; the same Recommend / Search through a gRPC
   channel; GetModelInfo (the gRPC round-trip floor); and the Recommend pipeline called
   in-process without gRPC (where the time between forward and reply goes);
 - Recommend QPS at concurrency 1 and 64 from a separate load-generator process
@@ -64,11 +65,14 @@ def _users(catalogue, n_users: int, hist: int, seed: int):
     return users
 
 
-def _bare_feeds(model, profile, config) -> tuple[dict, dict]:
-    """The exact ONNX inputs one Recommend builds for ``profile`` (user encoder, ranker)."""
+def _bare_feeds(model, profile, config) -> tuple[dict, dict | None]:
+    """The exact ONNX inputs one Recommend builds for ``profile``: the user encoder's, and the
+    ranker's only when the config makes Recommend run the ranking head (``needs_ranker``; the
+    default ``ranking_mode: retrieval`` does not), so the baseline is the ONNX work Recommend does."""
     from fulcrum.core.rank_features import rank_features
     from online.inference.retrieval import blocked_mask, top_candidates
     from online.rerank.anti_recommendation import blocked_items
+    from online.rerank.ordering import needs_ranker
     from online.server.profiles import history_for
 
     bundle = model.bundle
@@ -79,6 +83,8 @@ def _bare_feeds(model, profile, config) -> tuple[dict, dict]:
     sims = cat.embeddings @ user_vec
     blocked = blocked_mask(len(cat), cat.indices(sorted(blocked_items(profile, False, 3))))
     cand = top_candidates(sims, config.retrieval_candidates, blocked)
+    if not needs_ranker(config.ranking_mode, config.cancel_risk_weight):
+        return bundle.user_encoder.feeds([hist]), None
     return bundle.user_encoder.feeds([hist]), {
         "features": rank_features(profile, cat.item_stats(cand), sims[cand], now)
     }
@@ -110,7 +116,8 @@ async def _latency(server, config, users, port: int, n: int) -> dict[str, list[f
             rec = pb.RecommendRequest(user_id=users[u].user_id, k=10)
             t = [time.perf_counter()]
             bundle.user_encoder.model.run(feeds[u][0])
-            bundle.ranker.model.run(feeds[u][1])
+            if feeds[u][1] is not None:
+                bundle.ranker.model.run(feeds[u][1])
             t.append(time.perf_counter())
             await stub.Recommend(rec)
             t.append(time.perf_counter())

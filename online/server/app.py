@@ -30,7 +30,7 @@ from online.server.catalogue_follower import CatalogueFollower
 from online.server.catalogue_sink import CatalogueSink
 from online.server.feature_source import FeatureSource
 from online.server.in_flight import InFlight
-from online.server.interceptors import ObservedInterceptor, RequestIdInterceptor
+from online.server.interceptors import ObservedInterceptor
 from online.server.servicer import RecommenderServicer
 
 log = logging.getLogger(__name__)
@@ -122,9 +122,7 @@ async def create_server(
     pipeline = IngestPipeline(FanoutSink(sinks), door="grpc")
     servicer = RecommenderServicer(config, holder, feature_client, features, pipeline, in_flight)
 
-    server = grpc.aio.server(
-        interceptors=[RequestIdInterceptor(), ObservedInterceptor()], options=[("grpc.so_reuseport", 0)]
-    )
+    server = grpc.aio.server(interceptors=[ObservedInterceptor()], options=[("grpc.so_reuseport", 0)])
     recommender_pb2_grpc.add_RecommenderServicer_to_server(servicer, server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

@@ -36,8 +36,11 @@ def _budget(context) -> float:
 
 
 async def _within(coro, budget_s: float):
+    # asyncio.timeout, not wait_for: wait_for (Python 3.11) wraps the coroutine in a new Task,
+    # an extra task and loop iteration on every call
     try:
-        return await asyncio.wait_for(coro, budget_s)
+        async with asyncio.timeout(budget_s):
+            return await coro
     except TimeoutError as e:
         raise DeadlineExceeded("deadline exceeded") from e
 
@@ -71,6 +74,7 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
         self.feature_executor = feature_executor
         self.pipeline = pipeline
         self.in_flight = in_flight or InFlight()
+        self._metrics_json: tuple[object, str] = (None, "")
 
     async def Recommend(self, request, context):
         query = validation.recommend_query(request, self.config)
@@ -136,12 +140,14 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
     async def GetModelInfo(self, request, context):
         model = self.holder.current
         manifest = model.bundle.manifest
+        if self._metrics_json[0] is not model:  # a bundle's metrics never change: dump them once
+            self._metrics_json = (model, json.dumps(manifest.metrics, sort_keys=True, default=str))
         return pb.ModelInfo(
             bundle_version=model.version,
             bundle_path=str(manifest.path),
             execution_provider=model.bundle.provider,
             created_at=manifest.created_at,
-            metrics_json=json.dumps(manifest.metrics, sort_keys=True, default=str),
+            metrics_json=self._metrics_json[1],
             catalogue_size=len(model.catalogue.current),
         )
 
