@@ -51,7 +51,8 @@ class ServeConfig(BaseModel):
     #: use the bundle's int8 item encoder for queries and new items when the bundle has one
     #: (faster on CPU; the exporter only ships it when its cosine to fp32 is >= 0.98)
     int8_item_encoder: bool = False
-    #: ONNX Runtime intra-op threads; 0 = one per core
+    #: ONNX Runtime intra-op threads per session; 0 = auto: max(1, (cores - 1) // 2), the cores
+    #: left to the event loop shared by the two inference threads (1 on a 2-core machine)
     intra_op_threads: int = Field(0, ge=0, le=256)
     batching: BatchingConfig = BatchingConfig.model_validate({})
     #: default share of Recommend slots filled by Thompson-sampling exploration

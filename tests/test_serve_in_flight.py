@@ -86,3 +86,33 @@ def test_lone_request_runs_inline_on_the_loop_thread():
 def test_under_load_the_batch_runs_in_the_executor():
     ran_on, loop_thread = _threads_used(inline=False)
     assert len(ran_on) == 1 and loop_thread not in ran_on
+
+
+def test_concurrent_requests_that_never_await_still_batch():
+    # Each call enters InFlight and submits at once (like a handler whose feature read never
+    # suspends). Without the batcher's one-iteration yield the first call would see itself
+    # alone and run inline; with it, call 0 yields, calls 1 and 2 enter (count 2, 3: overlap),
+    # queue behind it, and all three go to the executor as ONE batch of 3.
+    sizes: list[int] = []
+    ran_on: set[int] = set()
+
+    def fn(batch):
+        sizes.append(len(batch))
+        ran_on.add(threading.get_ident())
+        return batch
+
+    async def main() -> int:
+        in_flight = InFlight()
+        with ThreadPoolExecutor(1) as ex:
+            b = MicroBatcher("t", fn, ex, inline_if=in_flight.alone)
+
+            async def call(i: int) -> int:
+                with in_flight:
+                    return await b.submit(i)
+
+            assert await asyncio.gather(call(0), call(1), call(2)) == [0, 1, 2]
+            assert not in_flight.alone()  # the overlap is remembered for quiet_s
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert sizes == [3] and loop_thread not in ran_on

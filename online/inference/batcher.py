@@ -7,10 +7,13 @@ batch runs, new requests queue up and form the next batch, so at low load a requ
 for company (``max_wait_s = 0``) and at high load batches grow by themselves: throughput grows
 with concurrency while single-request latency stays the bare forward time.
 
-``inline_if`` (optional): when it returns True (the server has a single request in flight) and
-nothing is queued or running, the batch function runs inline on the event loop thread: a lone
-request pays no thread hop. With two or more requests in flight the executor path is taken so
-the loop keeps accepting requests and batches can form.
+``inline_if`` (optional): when it returns True (the server is idle apart from this request:
+``online.server.in_flight.InFlight.alone``) and nothing is queued or running, the batch function
+runs inline on the event loop thread: a lone request pays no thread hop (~30 us). The batcher
+first yields one loop iteration and asks again, so RPCs gRPC has already handed to the loop get
+to start and count as in flight. Under load the executor path is taken, so the loop keeps
+accepting requests while ONNX Runtime runs (it releases the GIL) and batches can form; running
+those forwards inline serialised the server (mean batch 1.0 at concurrency 64).
 """
 
 from __future__ import annotations
@@ -52,13 +55,20 @@ class MicroBatcher(Generic[P, R]):
         self._worker: asyncio.Task[None] | None = None
         self._arrived: asyncio.Event | None = None
 
-    async def submit(self, payload: P) -> R:
-        if (
+    def _may_inline(self) -> bool:
+        return (
             self._inline_if is not None
             and not self._queue
             and (self._worker is None or self._worker.done())
             and self._inline_if()
-        ):
+        )
+
+    async def submit(self, payload: P) -> R:
+        if self._may_inline():
+            # one loop iteration first: RPCs gRPC has already handed to the loop start and show
+            # up in flight (a handler that never awaits would otherwise always look alone)
+            await asyncio.sleep(0)
+        if self._may_inline():
             # a lone request: run on the event loop thread, no thread hop (nobody to batch with)
             if self._on_batch is not None:
                 self._on_batch(self.name, 1)

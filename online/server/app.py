@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from fulcrum.v1 import recommender_pb2 as pb
 from fulcrum.v1 import recommender_pb2_grpc
 from online.bundle.loader import LoadedBundle, load_bundle
+from online.bundle.sessions import INFERENCE_THREADS
 from online.config import ServeConfig
 from online.inference.model import ModelHolder, ServingModel
 from online.ingest.pipeline import IngestPipeline
@@ -101,7 +102,7 @@ async def create_server(
 
     if bundle is None:
         bundle = await loop.run_in_executor(None, loader, Path(bundle_path))
-    inference = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ort")
+    inference = ThreadPoolExecutor(max_workers=INFERENCE_THREADS, thread_name_prefix="ort")
     features = ThreadPoolExecutor(max_workers=16, thread_name_prefix="features")
 
     in_flight = InFlight()
