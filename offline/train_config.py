@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class ConfigError(ValueError):
@@ -75,6 +75,29 @@ class UserConfig(_Frozen):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # 0: dropout masks cost more than they help on CPU
 
 
+class HybridConfig(_Frozen):
+    """The hybrid retrieval score (fulcrum/core/hybrid.py): two towers + co-purchase neighbours +
+    trend prior, weights chosen on the validation slice from the grids below."""
+
+    enabled: bool = True
+    #: co-purchase neighbours kept per item (item-based CF, cosine of buyer sets)
+    neighbours: int = Field(20, ge=1, le=1000)
+    #: the trend prior counts distinct buyers over this many days before the cut
+    trend_days: float = Field(14.0, gt=0.0)
+    neighbour_grid: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
+    trend_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5)
+    #: used when there is no validation slice (retrieval.validation_days = 0)
+    default_neighbour_weight: float = Field(0.2, ge=0.0)
+    default_trend_weight: float = Field(0.1, ge=0.0)
+
+    @field_validator("neighbour_grid", "trend_grid")
+    @classmethod
+    def _grid(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not v or any((not x == x) or x < 0 for x in v):
+            raise ValueError("must be a non-empty list of weights >= 0")
+        return v
+
+
 class RetrievalConfig(_Frozen):
     """Two-tower training: sliding windows over time, sampled softmax with logQ correction."""
 
@@ -108,6 +131,7 @@ class RetrievalConfig(_Frozen):
     refit_epochs: int = Field(1, ge=0)
     refit_lr_scale: float = Field(0.3, gt=0.0)
     seq_aug: SeqAugConfig = SeqAugConfig()
+    hybrid: HybridConfig = HybridConfig()
 
 
 class TrainConfig(_Frozen):

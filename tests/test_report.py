@@ -67,7 +67,16 @@ def test_evaluate_bundle_writes_report_metrics_and_plots(tiny_bundle, tmp_path):
     ):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     m = json.loads((out / "metrics.json").read_text())
-    assert set(m["recommenders"]) == {"model", "model (retrieval only)", "popularity"}
+    # the tiny bundle has a hybrid retrieval score, so the towers-only ablation row is there too
+    assert set(m["recommenders"]) == {
+        "model",
+        "model (retrieval only)",
+        "model (two towers only, no hybrid)",
+        "popularity",
+    }
+    assert m["recommenders"]["model (retrieval only)"]["settings"]["hybrid"] is True
+    assert m["recommenders"]["model (two towers only, no hybrid)"]["settings"]["hybrid"] is False
+    assert m["recommenders"]["model (two towers only, no hybrid)"]["settings"]["serving_default"] is False
     warm = m["recommenders"]["model"]["metrics"]["warm"]
     for key in (
         "ndcg@10",

@@ -30,7 +30,16 @@ def _summary(info: dict, run_dir: Path) -> None:
     c = info["counts"]
     table.add_row("items / users / train events", f"{c['items']:,} / {c['users']:,} / {c['train_events']:,}")
     table.add_row("training examples / text pairs", f"{c['examples']:,} / {c['text_pairs']:,}")
-    for name in ("validation", "test_selfcheck"):
+    h = info.get("hybrid")
+    if h:
+        best = max(h["validation_grid"], key=lambda p: p["ndcg@10"], default=None)
+        table.add_row(
+            "hybrid weights (neighbours / trend)",
+            f"{h['neighbour_weight']:g} / {h['trend_weight']:g} ({h['chosen_on']})",
+        )
+        if best is not None:
+            table.add_row("validation NDCG@10 with hybrid", f"{best['ndcg@10']:.4f}")
+    for name in ("validation", "test_selfcheck", "test_selfcheck_hybrid"):
         v = m.get(name) or {}
         if v:
             table.add_row(

@@ -7,7 +7,7 @@ items outside ``allowed`` and the user's exclusions never appear.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -23,8 +23,10 @@ def vector_top_k(
     index: Mapping[str, int],
     allowed: np.ndarray,
     popular: Sequence[str],
+    adjust: Callable[[str, np.ndarray], np.ndarray] | None = None,
 ) -> list[list[str]]:
-    """``recommend_fn`` of offline.eval.harness over dot-product scores (ties keep item order)."""
+    """``recommend_fn`` of offline.eval.harness over dot-product scores (ties keep item order);
+    ``adjust(user id, scores) -> scores`` re-scores them first (the bundle's hybrid score)."""
     out = []
     for uid in user_ids:
         ban = exclude.get(uid, set())
@@ -33,6 +35,8 @@ def vector_top_k(
             out.append([i for i in popular[: k + len(ban)] if i not in ban][:k])
             continue
         scores = item_vecs @ vec
+        if adjust is not None:
+            scores = np.asarray(adjust(str(uid), scores), dtype=np.float64)
         scores[~allowed] = -np.inf
         for item in ban:
             j = index.get(item)

@@ -90,6 +90,7 @@ def export_bundle(
         # ---- static files ------------------------------------------------------------------
         shutil.copy2(run_dir / "items.parquet", tmp / bf.ITEMS)
         np.save(tmp / bf.ITEM_EMBEDDINGS, emb)
+        hybrid = _copy_hybrid(run_dir, tmp, info.get("hybrid"), len(emb))
         tok.save(str(tmp / bf.TOKENIZER))
 
         # ---- real inputs -------------------------------------------------------------------
@@ -218,6 +219,7 @@ def export_bundle(
                 "int8_item_encoder": int8,
                 "timings": info.get("timings", {}),
             },
+            **({"hybrid": hybrid} if hybrid else {}),
             "train_created_at": info.get("created_at"),
             "counts": info.get("counts", {}),
         }
@@ -233,6 +235,33 @@ def export_bundle(
         raise
     _point_latest(out_root, final)
     return final
+
+
+def _copy_hybrid(run_dir: Path, tmp: Path, block: dict | None, n_items: int) -> dict | None:
+    """Copy the hybrid retrieval files of a run (fulcrum/core/hybrid.py) into the bundle and
+    return its manifest block (None when the run has no hybrid score)."""
+    from fulcrum.core import hybrid as hy
+
+    if not block:
+        return None
+    for name in (hy.NEIGHBOURS_FILE, hy.TREND_FILE):
+        if not (run_dir / name).is_file():
+            raise ExportError(f"{run_dir}: run.json has a hybrid block but {name} is missing")
+        shutil.copy2(run_dir / name, tmp / name)
+    table = hy.NeighbourTable.load(tmp / hy.NEIGHBOURS_FILE)
+    trend = np.load(tmp / hy.TREND_FILE)
+    if table.n_sources != n_items or trend.shape != (n_items,):
+        raise ExportError(
+            f"{run_dir}: hybrid files cover {table.n_sources} / {trend.shape} items, the catalogue {n_items}"
+        )
+    hy.weights_from_manifest({hy.MANIFEST_KEY: block})  # validates the weights
+    return {
+        **block,
+        "neighbours_file": hy.NEIGHBOURS_FILE,
+        "trend_file": hy.TREND_FILE,
+        "score": "z(cosine) + neighbour_weight * z(co-purchase neighbours of bought items) "
+        "+ trend_weight * trend (fulcrum/core/hybrid.py)",
+    }
 
 
 def _point_latest(out_root: Path, final: Path) -> None:

@@ -40,9 +40,11 @@ def discovery_eval(
     target_pairs: tuple[np.ndarray, np.ndarray],
     t_len: int,
     k: int = 10,
+    adjust: Callable[[np.ndarray, list[set[int]]], np.ndarray] | None = None,
 ) -> dict[str, float]:
     """``encode_users(hist_emb, hist_type, hist_age, hist_mask) -> [B, D]``; ``target_pairs`` =
-    (user index, item index) purchases after the cut."""
+    (user index, item index) purchases after the cut. ``adjust(scores [B, N], bought item rows of
+    each user) -> scores`` turns the cosine scores into another score (the hybrid) before the cut."""
     users, (h_items, h_types, h_age, h_mask) = user_histories(inter, at, t_len)
     before = inter.ev_time < at
     purch = before & (inter.ev_type == PURCHASE_CODE)
@@ -70,6 +72,8 @@ def discovery_eval(
         r = rows[s : s + 512]
         uvec = encode_users(item_vecs[h_items[r]], h_types[r], h_age[r], h_mask[r])
         scores = uvec @ item_vecs.T
+        if adjust is not None:
+            scores = adjust(scores, [bought[u] for u in warm[s : s + 512]])
         scores[:, ~seen] = -np.inf
         for j, u in enumerate(warm[s : s + 512]):
             scores[j, list(bought[u])] = -np.inf

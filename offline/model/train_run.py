@@ -202,6 +202,13 @@ def train_run(
         progress=progress,
     )
     timings["retrieval_s"] = fit.seconds
+    t = time.perf_counter()
+    from offline.model.hybrid_fit import choose_on_validation
+
+    hybrid_weights, hybrid_grid = choose_on_validation(
+        cfg, inter, table, encode_users, ev_user, purchases, val_start, val_pairs
+    )
+    timings["hybrid_select_s"] = time.perf_counter() - t
     refit = None
     if r.refit_epochs > 0 and r.validation_days > 0:
         all_examples = build_examples(
@@ -236,8 +243,24 @@ def train_run(
         table.ids.weight[torch.from_numpy(~seen)] = 0.0
         item_vecs = table().numpy().astype(np.float32)
 
+    hybrid_parts = None
+    if hybrid_weights is not None:
+        from offline.model.hybrid_fit import neighbour_table, trend_prior
+
+        hybrid_parts = (
+            neighbour_table(
+                ev_user[purchases], inter.ev_item[purchases], len(inter.user_ids), inter.n_items,
+                r.hybrid.neighbours,
+            ),
+            trend_prior(
+                ev_user[purchases], inter.ev_item[purchases], inter.ev_time[purchases], inter.train_end,
+                r.hybrid.trend_days, inter.n_items,
+            ),
+        )
+
     # ---- self-check on the test split (reported, never used for choices) ---------------------
     test_metrics: dict[str, float] = {}
+    test_hybrid: dict[str, float] = {}
     if len(inter.test):
         index = {i: j for j, i in enumerate(inter.items["item_id"].tolist())}
         users = {u: j for j, u in enumerate(inter.user_ids.tolist())}
@@ -251,6 +274,13 @@ def train_run(
         test_metrics = discovery_eval(
             inter, item_vecs, encode_users, inter.train_end, pairs_t, cfg.user.history_len
         )
+        if hybrid_parts is not None and hybrid_weights is not None:
+            from offline.model.hybrid_fit import bought_scores
+
+            test_hybrid = discovery_eval(
+                inter, item_vecs, encode_users, inter.train_end, pairs_t, cfg.user.history_len,
+                adjust=bought_scores(*hybrid_parts, hybrid_weights),
+            )
 
     # ---- ranking head ------------------------------------------------------------------------
     t = time.perf_counter()
@@ -276,6 +306,11 @@ def train_run(
     stats.to_parquet(out / "items.parquet", index=False)
     np.save(out / "item_embeddings.npy", item_vecs)
     np.save(out / POOLED, pooled.numpy())
+    if hybrid_parts is not None:
+        from fulcrum.core import hybrid as hy
+
+        hybrid_parts[0].save(out / hy.NEIGHBOURS_FILE)
+        np.save(out / hy.TREND_FILE, hybrid_parts[1])
     _save_samples(out / SAMPLES, inter, stats, scorer, cfg)
     timings["total_s"] = time.perf_counter() - t_start
     info = {
@@ -298,11 +333,22 @@ def train_run(
             "validation": fit.val[fit.best_epoch - 1] if fit.val and fit.best_epoch > 0 else {},
             "validation_per_epoch": fit.val,
             "test_selfcheck": test_metrics,
+            "test_selfcheck_hybrid": test_hybrid,
             "train_loss_per_epoch": fit.losses,
             "refit_loss_per_epoch": refit.losses if refit is not None else [],
             "text_loss_first_last": [text_losses[0], text_losses[-1]] if text_losses else [],
             "best_epoch": fit.best_epoch,
             "ranker": ranker.metrics,
+        },
+        "hybrid": None
+        if hybrid_weights is None
+        else {
+            "neighbour_weight": hybrid_weights.neighbour,
+            "trend_weight": hybrid_weights.trend,
+            "neighbours": r.hybrid.neighbours,
+            "trend_days": r.hybrid.trend_days,
+            "chosen_on": "validation" if hybrid_grid else "config defaults (no validation slice)",
+            "validation_grid": hybrid_grid,
         },
         "stopped_early": fit.stopped_early,
         "ranker": {"source": ranker.source, "note": ranker.note},

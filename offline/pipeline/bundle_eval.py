@@ -69,6 +69,7 @@ class BundleRecommender:
         )
         self.popular = [self.item_ids[j] for j in order if in_pool[j]]
         self.user_vecs = self._encode_users(train_events, at)
+        self.adjust = _hybrid_adjust(bundle, manifest, self.index, train_events, at)
 
     def _encode_users(self, events: pd.DataFrame, at: pd.Timestamp) -> dict[str, np.ndarray]:
         ev = events[events[S.USER_ID].notna() & events[S.EVENT_TYPE].isin(list(S.EVENT_TYPE_CODE))]
@@ -107,8 +108,31 @@ class BundleRecommender:
     def __call__(self, user_ids: list[str], k: int, exclude: dict[str, set[str]]) -> list[list[str]]:
         return vector_top_k(
             user_ids, k, exclude, user_vecs=self.user_vecs, item_vecs=self.vecs, item_ids=self.item_ids,
-            index=self.index, allowed=self.in_pool, popular=self.popular,
+            index=self.index, allowed=self.in_pool, popular=self.popular, adjust=self.adjust,
         )
+
+
+def _hybrid_adjust(bundle: Path, manifest: dict, index: dict, events: pd.DataFrame, at: pd.Timestamp):
+    """The bundle's hybrid retrieval score (fulcrum/core/hybrid.py) as ``adjust(user, cosine)``,
+    with each user's bought items from the purchases before ``at``; None without a hybrid block."""
+    from fulcrum.core import hybrid as hy
+
+    weights = hy.weights_from_manifest(manifest)
+    if not weights.active:
+        return None
+    table = hy.NeighbourTable.load(bundle / hy.NEIGHBOURS_FILE) if weights.neighbour > 0 else None
+    trend = np.load(bundle / hy.TREND_FILE) if weights.trend > 0 else None
+    p = events[(events[S.EVENT_TYPE] == S.EventType.PURCHASE.value) & events[S.USER_ID].notna()]
+    p = p[pd.to_datetime(p[S.TIMESTAMP], utc=True) < at]
+    rows = p[S.ITEM_ID].astype(str).map(index)
+    p = p.assign(_row=rows)[rows.notna()]
+    bought = p.groupby(p[S.USER_ID].astype(str))["_row"].agg(lambda x: sorted(set(int(v) for v in x)))
+
+    def adjust(user: str, cosine: np.ndarray) -> np.ndarray:
+        neighbour = table.scores(bought.get(user, []), len(cosine)) if table is not None else None
+        return hy.hybrid_scores(cosine, neighbour, trend, weights)
+
+    return adjust
 
 
 JUDGES = ("retrieval", "served")

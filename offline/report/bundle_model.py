@@ -27,7 +27,7 @@ _DAY = 86_400.0
 @dataclass
 class Candidates:
     idx: np.ndarray  # catalogue rows, retrieval order
-    retrieval: np.ndarray  # cosine scores
+    retrieval: np.ndarray  # retrieval scores (the bundle's hybrid score, or the cosine)
     purchase: np.ndarray  # ranker purchase_prob
     cancel: np.ndarray  # ranker cancel_prob
 
@@ -91,6 +91,19 @@ class BundleModel:
         self.max_len = self.bundle.user_encoder.history_length
         self._cache: dict[str, Candidates | None] = {}
 
+    def without_hybrid(self) -> BundleModel:
+        """The same bundle ranked by the two towers alone (the report's ablation row of the
+        hybrid retrieval score); shares the loaded graphs and profiles, not the candidate cache."""
+        import copy
+        import dataclasses
+
+        from fulcrum.core.hybrid import HybridWeights
+
+        other = copy.copy(self)
+        other.cat = dataclasses.replace(self.cat, hybrid=HybridWeights())
+        other._cache = {}
+        return other
+
     def popular(self, exclude: set[str], k: int) -> list[str]:
         out = []
         for j in self.cat.popular_order:
@@ -117,7 +130,7 @@ class BundleModel:
         vecs = self.bundle.user_encoder(hist)
         feats, cands = [], []
         for u, v in zip(who, vecs, strict=True):
-            s = self.cat.embeddings @ v
+            cosine, s = self.cat.retrieval_scores(v, self.profiles[u].bought)
             s = np.where(self.pool_mask, s, -np.inf)
             for item in exclude.get(u, ()):
                 j = self.cat.index.get(item)
@@ -127,7 +140,7 @@ class BundleModel:
             top = np.argpartition(-s, n - 1)[:n] if n else np.zeros(0, np.int64)
             top = top[np.argsort(-s[top], kind="stable")]
             cands.append((top, s[top]))
-            feats.append(rank_features(self.profiles[u], self.cat.item_stats(top), s[top], self.cutoff))
+            feats.append(rank_features(self.profiles[u], self.cat.item_stats(top), cosine[top], self.cutoff))
         probs = self.bundle.ranker(feats)
         for u, (top, sc), (pp, cp) in zip(who, cands, probs, strict=True):
             self._cache[u] = Candidates(top, sc, np.asarray(pp, np.float64), np.asarray(cp, np.float64))

@@ -70,21 +70,23 @@ def evaluate_bundle(
     results: dict[str, Any] = {}
     lists: dict[str, list[list[str]]] = {}
     serving = serving_defaults()
-    rows = [("model", "ranker"), ("model (retrieval only)", "retrieval")]
-    if serving["ranking_mode"] not in {rel for _, rel in rows}:
-        rows.append((f"model ({serving['ranking_mode']})", serving["ranking_mode"]))
-    for name, rel in rows:
+    rows = [("model", "ranker", model), ("model (retrieval only)", "retrieval", model)]
+    if serving["ranking_mode"] not in {rel for _, rel, _ in rows}:
+        rows.append((f"model ({serving['ranking_mode']})", serving["ranking_mode"], model))
+    if model.cat.hybrid.active:  # what the hybrid score adds over the towers alone
+        rows.append(("model (two towers only, no hybrid)", "retrieval", model.without_hybrid()))
+    for name, rel, row_model in rows:
         status(f"evaluating {name}")
         sink: list[list[str]] = []
         t = time.perf_counter()
-        is_default = rel == serving["ranking_mode"]
+        is_default = rel == serving["ranking_mode"] and row_model is model
         knobs = (
             {"blend_weight": serving["blend_weight"], "cancel_risk_weight": serving["cancel_risk_weight"]}
             if is_default
             else {}
         )
         m = evaluate_recommender(
-            _recording(recommend_fn(model, protocol.head_items, rel, **knobs), sink),
+            _recording(recommend_fn(row_model, protocol.head_items, rel, **knobs), sink),
             prepared,
             k_list=(10, 20),
             protocol=protocol,
@@ -92,7 +94,13 @@ def evaluate_bundle(
         warm_lists = sink[: len(protocol.warm_users)]
         m["warm"]["intra_list_diversity@10"] = _ild(warm_lists, model)
         results[name] = {
-            "settings": {"bundle": str(bundle_dir), "relevance": rel, "serving_default": is_default, **knobs},
+            "settings": {
+                "bundle": str(bundle_dir),
+                "relevance": rel,
+                "hybrid": row_model.cat.hybrid.active,
+                "serving_default": is_default,
+                **knobs,
+            },
             "metrics": m,
             "total_seconds": time.perf_counter() - t,
         }

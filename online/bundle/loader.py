@@ -86,8 +86,9 @@ def load_bundle(
         )
     if embeddings.ndim != 2 or "item_id" not in items.columns:
         raise BundleInvalid(f"{path}: item_embeddings must be [N, D] and items must have item_id")
+    neighbours, trend, weights = _hybrid_parts(path, manifest, len(items))
     try:
-        catalogue = Catalogue.from_frame(items, embeddings)
+        catalogue = Catalogue.from_frame(items, embeddings, neighbours, trend, weights)
     except ValueError as e:
         raise BundleInvalid(f"{path}: {e}") from e
     bundle = LoadedBundle(
@@ -103,6 +104,35 @@ def load_bundle(
         catalogue.dim,
     )
     return bundle
+
+
+def _hybrid_parts(path: Path, manifest: Manifest, n_items: int):
+    """The hybrid retrieval parts named by the manifest's ``hybrid`` block (None, None, None
+    without one). The files are listed, hence sha256-verified, like every other bundle file."""
+    from fulcrum.core import hybrid as hy
+
+    if not isinstance(manifest.raw.get(hy.MANIFEST_KEY), dict):
+        return None, None, None
+    try:
+        weights = hy.weights_from_manifest(manifest.raw)
+        neighbours = None
+        if hy.NEIGHBOURS_FILE in manifest.files:
+            neighbours = hy.NeighbourTable.load(path / hy.NEIGHBOURS_FILE)
+        trend = None
+        if hy.TREND_FILE in manifest.files:
+            trend = np.load(path / hy.TREND_FILE, allow_pickle=False)
+    except (OSError, ValueError, KeyError) as e:
+        raise BundleInvalid(f"{path}: cannot read the hybrid retrieval files ({e})") from e
+    if weights.neighbour > 0 and neighbours is None:
+        raise BundleInvalid(f"{path}: hybrid.neighbour_weight > 0 but {hy.NEIGHBOURS_FILE} is not listed")
+    if weights.trend > 0 and trend is None:
+        raise BundleInvalid(f"{path}: hybrid.trend_weight > 0 but {hy.TREND_FILE} is not listed")
+    if neighbours is not None and neighbours.n_sources != n_items:
+        raise BundleInvalid(f"{path}: {hy.NEIGHBOURS_FILE} has {neighbours.n_sources} rows, items {n_items}")
+    if trend is not None and trend.shape != (n_items,):
+        raise BundleInvalid(f"{path}: {hy.TREND_FILE} has shape {trend.shape}, expected ({n_items},)")
+    log.info("bundle %s: hybrid retrieval, weights %s", manifest.version, weights)
+    return neighbours, trend, weights
 
 
 def _warm_up(bundle: LoadedBundle) -> None:

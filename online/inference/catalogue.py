@@ -8,13 +8,14 @@ one consistent catalogue from retrieval to reply.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
+from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores
 from fulcrum.core.rank_features import ItemStats
 
 
@@ -45,6 +46,11 @@ class Catalogue:
     first_seen: np.ndarray  # epoch seconds, NaN unknown
     popularity_rank: np.ndarray  # 0 = most popular
     upserted: np.ndarray  # bool: added while serving
+    #: the bundle's hybrid retrieval parts (fulcrum/core/hybrid.py); rows past the bundle's
+    #: items (upserted while serving) have no neighbours and a trend of 0
+    neighbours: NeighbourTable | None = None
+    trend: np.ndarray | None = None
+    hybrid: HybridWeights = HybridWeights()
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -63,6 +69,28 @@ class Catalogue:
     def popular_order(self) -> np.ndarray:
         return np.argsort(self.popularity_rank, kind="stable")
 
+    @cached_property
+    def trend_all(self) -> np.ndarray | None:
+        """The trend prior padded with 0 to every row (None without one)."""
+        if self.trend is None:
+            return None
+        t = np.zeros(len(self), dtype=np.float64)
+        m = min(len(self.trend), len(self))
+        t[:m] = self.trend[:m]
+        return t
+
+    def retrieval_scores(self, user_vec: np.ndarray, bought: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(cosine scores, retrieval scores) of every row for one user vector: the retrieval score
+        is the bundle's hybrid score (cosine + co-purchase neighbours of ``bought`` + trend) when
+        the manifest gives it weights, else the cosine itself."""
+        cosine = self.embeddings @ user_vec
+        if not self.hybrid.active:
+            return cosine, cosine
+        neighbour = None
+        if self.neighbours is not None and self.hybrid.neighbour > 0:
+            neighbour = self.neighbours.scores(self.indices(sorted(bought)), len(self))
+        return cosine, hybrid_scores(cosine, neighbour, self.trend_all, self.hybrid)
+
     def indices(self, item_ids: Sequence[str]) -> np.ndarray:
         """Row indices of the known ids (unknown ids are dropped), in the given order."""
         return np.array([self.index[i] for i in item_ids if i in self.index], dtype=np.int64)
@@ -78,7 +106,14 @@ class Catalogue:
         )
 
     @classmethod
-    def from_frame(cls, items: pd.DataFrame, embeddings: np.ndarray) -> Catalogue:
+    def from_frame(
+        cls,
+        items: pd.DataFrame,
+        embeddings: np.ndarray,
+        neighbours: NeighbourTable | None = None,
+        trend: np.ndarray | None = None,
+        hybrid: HybridWeights | None = None,
+    ) -> Catalogue:
         if len(items) != len(embeddings):
             raise ValueError(f"items has {len(items)} rows but embeddings {len(embeddings)}")
         ids = items["item_id"].astype(str).to_numpy(dtype=object)
@@ -106,6 +141,9 @@ class Catalogue:
             first_seen=_epoch_seconds(items["first_seen"]) if "first_seen" in items else np.full(n, np.nan),
             popularity_rank=rank.astype(np.float64),
             upserted=np.zeros(n, dtype=bool),
+            neighbours=neighbours,
+            trend=None if trend is None else np.asarray(trend, dtype=np.float64),
+            hybrid=hybrid or HybridWeights(),
         )
 
     def with_items(
@@ -159,7 +197,15 @@ class Catalogue:
                 }
                 for name, value in extra.items():
                     arrays[name] = np.append(arrays[name], np.array([value], dtype=arrays[name].dtype))
-        return Catalogue(item_ids=np.array(ids, dtype=object), index=index, embeddings=emb, **arrays)
+        return Catalogue(
+            item_ids=np.array(ids, dtype=object),
+            index=index,
+            embeddings=emb,
+            neighbours=self.neighbours,
+            trend=self.trend,
+            hybrid=self.hybrid,
+            **arrays,
+        )
 
 
 class LiveCatalogue:

@@ -87,15 +87,16 @@ async def _warm_exploit(
     now: float,
 ) -> tuple[list[int], dict, np.ndarray]:
     user = await model.encode_user(history)
-    sims = cat.embeddings @ user
-    cand = top_candidates(sims, max(config.retrieval_candidates, k), blocked)
+    # cosine = the towers' score (a ranking feature); scores = the bundle's retrieval score
+    cosine, scores = cat.retrieval_scores(user, profile.bought)
+    cand = top_candidates(scores, max(config.retrieval_candidates, k), blocked)
     if len(cand) == 0:
         return [], {}, cand
     purchase = cancel = None
     if needs_ranker(config.ranking_mode, config.cancel_risk_weight):
-        purchase, cancel = await model.rank(rank_features(profile, cat.item_stats(cand), sims[cand], now))
+        purchase, cancel = await model.rank(rank_features(profile, cat.item_stats(cand), cosine[cand], now))
     relevance = ordering_scores(
-        sims[cand],
+        scores[cand],
         purchase,
         cancel,
         mode=config.ranking_mode,

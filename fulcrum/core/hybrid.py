@@ -1,0 +1,142 @@
+"""Hybrid retrieval score: the two towers plus a co-purchase neighbourhood and a trend prior.
+
+The one definition both sides use (offline evaluation and online Recommend)::
+
+    hybrid(u, j) = z(cosine(u, j)) + neighbour_weight * z(neighbour(u, j)) + trend_weight * trend[j]
+
+- ``cosine`` is the two-tower retrieval score (user encoder . item embedding);
+- ``neighbour(u, j)`` = sum over the items i the user bought of sim(j, i), where sim(j, .) holds
+  j's nearest co-purchase neighbours (cosine of buyer sets, computed offline) -- item-based
+  collaborative filtering; the sum is a sparse gather over the user's bought items;
+- ``trend[j]`` is a per-item prior exported with the bundle (standardised log of recent distinct
+  buyers, see offline/model/hybrid_fit.py), already on a z scale;
+- ``z`` standardises a score vector over the whole catalogue (mean 0, std 1; a constant vector
+  becomes 0), so the weights mean the same for any catalogue size or score spread.
+
+The weights are chosen offline on the validation slice and written into the bundle's manifest;
+weights of 0 give back the plain two-tower order. Everything here is pure NumPy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: bundle file of the neighbour table (npz: indptr, indices, data) and of the trend prior (npy)
+NEIGHBOURS_FILE = "item_neighbours.npz"
+TREND_FILE = "item_trend.npy"
+#: manifest key of the hybrid block
+MANIFEST_KEY = "hybrid"
+
+
+@dataclass(frozen=True)
+class HybridWeights:
+    neighbour: float = 0.0
+    trend: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("neighbour", "trend"):
+            v = getattr(self, name)
+            if not np.isfinite(v) or v < 0:
+                raise ValueError(f"hybrid.{name}_weight: must be a finite number >= 0, got {v!r}")
+
+    @property
+    def active(self) -> bool:
+        return self.neighbour > 0 or self.trend > 0
+
+
+@dataclass(frozen=True)
+class NeighbourTable:
+    """CSR rows by SOURCE item: row i lists the items j that have i among their neighbours, with
+    sim(j, i). A user's neighbour scores are then the sum of the rows of the items they bought."""
+
+    indptr: np.ndarray  # int64 [S + 1]
+    indices: np.ndarray  # int64 [nnz] target item rows
+    data: np.ndarray  # float32 [nnz] similarities
+
+    def __post_init__(self) -> None:
+        if self.indptr.ndim != 1 or len(self.indptr) < 1 or self.indptr[0] != 0:
+            raise ValueError("neighbour table: indptr must be 1-D and start at 0")
+        if int(self.indptr[-1]) != len(self.indices) or len(self.indices) != len(self.data):
+            raise ValueError(
+                f"neighbour table: indptr ends at {int(self.indptr[-1])} but there are "
+                f"{len(self.indices)} indices and {len(self.data)} values"
+            )
+        if np.any(np.diff(self.indptr) < 0):
+            raise ValueError("neighbour table: indptr must not decrease")
+
+    @property
+    def n_sources(self) -> int:
+        return len(self.indptr) - 1
+
+    def scores(self, sources: Iterable[int], n_items: int) -> np.ndarray:
+        """[n_items] sum of the rows of ``sources`` (rows beyond the table contribute nothing)."""
+        out = np.zeros(n_items, dtype=np.float64)
+        rows = [int(s) for s in sources if 0 <= int(s) < self.n_sources]
+        if not rows:
+            return out
+        starts, ends = self.indptr[rows], self.indptr[np.asarray(rows) + 1]
+        take = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
+        if len(take) == 0:
+            return out
+        idx = self.indices[take]
+        keep = idx < n_items
+        np.add.at(out, idx[keep], self.data[take][keep])
+        return out
+
+    def save(self, path: Path) -> None:
+        with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to a bare name
+            np.savez(f, indptr=self.indptr, indices=self.indices, data=self.data)
+
+    @classmethod
+    def load(cls, path: Path) -> NeighbourTable:
+        with np.load(path, allow_pickle=False) as z:
+            return cls(
+                z["indptr"].astype(np.int64), z["indices"].astype(np.int64), z["data"].astype(np.float32)
+            )
+
+
+def standardise(x: np.ndarray) -> np.ndarray:
+    """(x - mean) / std over the finite entries; a constant (or empty) vector becomes zeros."""
+    x = np.asarray(x, dtype=np.float64)
+    finite = np.isfinite(x)
+    if not finite.any():
+        return np.zeros_like(x)
+    mu = x[finite].mean()
+    sd = x[finite].std()
+    if sd <= 0:
+        return np.where(finite, 0.0, x)
+    return (x - mu) / sd
+
+
+def hybrid_scores(
+    retrieval: np.ndarray,
+    neighbour: np.ndarray | None,
+    trend: np.ndarray | None,
+    weights: HybridWeights,
+) -> np.ndarray:
+    """The hybrid score per item (same length as ``retrieval``); inactive weights return the
+    retrieval scores unchanged (so the plain two-tower path keeps its cosine scale)."""
+    r = np.asarray(retrieval, dtype=np.float64)
+    if not weights.active:
+        return r
+    out = standardise(r)
+    if weights.neighbour > 0 and neighbour is not None:
+        out = out + weights.neighbour * standardise(neighbour)
+    if weights.trend > 0 and trend is not None:
+        out = out + weights.trend * np.asarray(trend, dtype=np.float64)
+    return out
+
+
+def weights_from_manifest(raw: Mapping[str, object]) -> HybridWeights:
+    """The manifest's ``hybrid`` block -> weights (no block = inactive)."""
+    block = raw.get(MANIFEST_KEY)
+    if not isinstance(block, Mapping):
+        return HybridWeights()
+    return HybridWeights(
+        float(block.get("neighbour_weight", 0.0)),  # type: ignore[arg-type]
+        float(block.get("trend_weight", 0.0)),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,154 @@
+"""The hybrid retrieval score's offline parts (fulcrum/core/hybrid.py has the score itself).
+
+- ``neighbour_table``: item-based co-purchase neighbours (cosine of buyer sets, the
+  ``offline.baselines.itemknn`` similarity), stored by source item for serving's sparse gather;
+- ``trend_prior``: log(1 + distinct buyers in the last ``days`` before a cut), standardised over
+  the catalogue -- what is selling now, a generic signal for any shop with timestamps;
+- ``choose_weights``: a grid over (neighbour_weight, trend_weight) scored on the VALIDATION slice
+  with the model fitted before it (never the test split); ties go to the smaller weights.
+
+Why a hybrid: the two towers learn from text and sequences and are corrected for popularity
+(logQ), which keeps the tail alive but under-uses two strong, cheap signals -- direct co-purchase
+overlap with what the user bought, and what is trending at the cut. Each part is exported with
+the bundle and the weights are in its manifest, so serving computes exactly the same score.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from itertools import product
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores, standardise
+
+log = logging.getLogger(__name__)
+_DAY = 86_400.0
+
+
+def neighbour_table(
+    users: np.ndarray, items: np.ndarray, n_users: int, n_items: int, n_neighbours: int
+) -> NeighbourTable:
+    """Neighbour rows by source item from (user, item) purchase pairs (duplicates count once)."""
+    from offline.baselines.itemknn import cosine_neighbours
+
+    binary = sparse.csr_matrix(
+        (np.ones(len(users)), (np.asarray(users, np.int64), np.asarray(items, np.int64))),
+        shape=(n_users, n_items),
+    )
+    binary.sum_duplicates()
+    binary.data[:] = 1.0
+    # cosine_neighbours: row j = j's neighbours i with sim(j, i); serving gathers by source i
+    by_source = cosine_neighbours(binary, n_neighbours).T.tocsr()
+    by_source.sort_indices()
+    return NeighbourTable(
+        by_source.indptr.astype(np.int64),
+        by_source.indices.astype(np.int64),
+        by_source.data.astype(np.float32),
+    )
+
+
+def trend_prior(
+    users: np.ndarray, items: np.ndarray, times: np.ndarray, at: float, days: float, n_items: int
+) -> np.ndarray:
+    """Standardised log1p(distinct buyers of each item in [at - days, at)) as float32 [n_items]."""
+    keep = (times >= at - days * _DAY) & (times < at)
+    pairs = np.unique(np.stack([np.asarray(users)[keep], np.asarray(items)[keep]]), axis=1)
+    counts = np.bincount(pairs[1].astype(np.int64), minlength=n_items).astype(np.float64)
+    return standardise(np.log1p(counts)).astype(np.float32)
+
+
+def bought_scores(
+    table: NeighbourTable, trend: np.ndarray, weights: HybridWeights
+) -> Callable[[np.ndarray, Sequence[set[int]]], np.ndarray]:
+    """``adjust(cosine [B, N], bought item rows per user) -> hybrid [B, N]`` for the evaluations
+    (the neighbour sums as one sparse product per batch; the same numbers as
+    ``NeighbourTable.scores`` row by row, which serving uses)."""
+    n_src = table.n_sources
+
+    def adjust(scores: np.ndarray, bought: Sequence[set[int]]) -> np.ndarray:
+        n = scores.shape[1]
+        neighbour = None
+        if weights.neighbour > 0:
+            m = sparse.csr_matrix((table.data, table.indices, table.indptr), shape=(n_src, n))
+            rows = np.repeat(np.arange(len(bought)), [len(b) for b in bought])
+            cols = np.fromiter((i for b in bought for i in sorted(b)), dtype=np.int64, count=len(rows))
+            keep = cols < n_src
+            b = sparse.csr_matrix(
+                (np.ones(int(keep.sum())), (rows[keep], cols[keep])), shape=(len(bought), n_src)
+            )
+            neighbour = (b @ m).toarray()
+        out = np.empty(scores.shape, dtype=np.float64)
+        for r in range(len(scores)):
+            out[r] = hybrid_scores(scores[r], None if neighbour is None else neighbour[r], trend, weights)
+        return out
+
+    return adjust
+
+
+def choose_weights(
+    evaluate: Callable[[HybridWeights], dict[str, float]],
+    neighbour_grid: Sequence[float],
+    trend_grid: Sequence[float],
+    metric: str = "ndcg@10",
+) -> tuple[HybridWeights, list[dict[str, Any]]]:
+    """The grid point with the best ``metric`` (ties: the earlier point, i.e. smaller weights)."""
+    points: list[dict[str, Any]] = []
+    best, best_score = HybridWeights(), -np.inf
+    for wn, wt in product(sorted(neighbour_grid), sorted(trend_grid)):
+        w = HybridWeights(float(wn), float(wt))
+        m = evaluate(w)
+        points.append({"neighbour_weight": w.neighbour, "trend_weight": w.trend, **m})
+        if m.get(metric, 0.0) > best_score + 1e-12:
+            best, best_score = w, m.get(metric, 0.0)
+    return best, points
+
+
+def choose_on_validation(cfg, inter, table, encode_users, ev_user, purchases, val_start, val_pairs):
+    """(weights, validation grid) of the hybrid score for ``fulcrum train``; (None, []) when the
+    config disables it.
+
+    The weights are scored on the validation slice with the model fitted before it and the
+    neighbours / trend computed from the events before it (no look-ahead), never the test split.
+    """
+    import torch
+
+    from offline.model.holdout import discovery_eval
+
+    h = cfg.retrieval.hybrid
+    if not h.enabled:
+        return None, []
+    if cfg.retrieval.validation_days <= 0 or len(val_pairs[0]) == 0:
+        return HybridWeights(h.default_neighbour_weight, h.default_trend_weight), []
+    before = purchases & (inter.ev_time < val_start)
+    nb = neighbour_table(
+        ev_user[before], inter.ev_item[before], len(inter.user_ids), inter.n_items, h.neighbours
+    )
+    trend = trend_prior(
+        ev_user[before], inter.ev_item[before], inter.ev_time[before], val_start, h.trend_days, inter.n_items
+    )
+    with torch.no_grad():
+        vecs = table().numpy()
+
+    def evaluate(w: HybridWeights) -> dict[str, float]:
+        return discovery_eval(
+            inter,
+            vecs,
+            encode_users,
+            val_start,
+            val_pairs,
+            cfg.user.history_len,
+            adjust=bought_scores(nb, trend, w),
+        )
+
+    weights, grid = choose_weights(evaluate, h.neighbour_grid, h.trend_grid)
+    log.info(
+        "hybrid score: neighbour_weight %.2f, trend_weight %.2f chosen on validation (%d grid points)",
+        weights.neighbour,
+        weights.trend,
+        len(grid),
+    )
+    return weights, grid

@@ -1,0 +1,150 @@
+"""The hybrid retrieval score (fulcrum/core/hybrid.py) and its offline parts
+(offline/model/hybrid_fit.py), with hand-worked expectations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fulcrum.core.hybrid import (
+    HybridWeights,
+    NeighbourTable,
+    hybrid_scores,
+    standardise,
+    weights_from_manifest,
+)
+
+
+def _table() -> NeighbourTable:
+    # source 0 -> (item 1, 0.5), (item 2, 0.25); source 1 -> (item 0, 0.5); source 2 -> nothing
+    return NeighbourTable(
+        np.array([0, 2, 3, 3]), np.array([1, 2, 0]), np.array([0.5, 0.25, 0.5], np.float32)
+    )
+
+
+def test_neighbour_scores_sum_the_rows_of_bought_items() -> None:
+    t = _table()
+    # bought {0}: item 1 gets 0.5, item 2 gets 0.25
+    assert t.scores([0], 4).tolist() == [0.0, 0.5, 0.25, 0.0]
+    # bought {0, 1}: row 0 + row 1 -> item 0 gets 0.5 from source 1
+    assert t.scores([0, 1], 4).tolist() == [0.5, 0.5, 0.25, 0.0]
+    # a source past the table (an item upserted while serving) and an empty row add nothing
+    assert t.scores([2, 7], 4).tolist() == [0.0, 0.0, 0.0, 0.0]
+    # targets past n_items are dropped (a catalogue snapshot shorter than the table)
+    assert t.scores([0], 2).tolist() == [0.0, 0.5]
+
+
+def test_neighbour_table_refuses_inconsistent_arrays() -> None:
+    with pytest.raises(ValueError, match="indptr ends at 3"):
+        NeighbourTable(np.array([0, 3]), np.array([1, 2]), np.array([0.1, 0.2], np.float32))
+    with pytest.raises(ValueError, match="start at 0"):
+        NeighbourTable(np.array([1, 2]), np.array([1]), np.array([0.1], np.float32))
+
+
+def test_neighbour_table_round_trips_through_a_file(tmp_path) -> None:
+    t = _table()
+    t.save(tmp_path / "n.npz")
+    back = NeighbourTable.load(tmp_path / "n.npz")
+    assert back.indptr.tolist() == t.indptr.tolist()
+    assert back.indices.tolist() == t.indices.tolist()
+    assert np.allclose(back.data, t.data)
+
+
+def test_standardise() -> None:
+    # [1, 2, 3]: mean 2, population std sqrt(2/3) -> [-1.2247, 0, 1.2247]
+    assert np.allclose(standardise(np.array([1.0, 2.0, 3.0])), [-1.224745, 0.0, 1.224745])
+    # constant -> zeros; -inf entries are left alone and do not count
+    assert standardise(np.array([4.0, 4.0])).tolist() == [0.0, 0.0]
+    out = standardise(np.array([1.0, 3.0, -np.inf]))
+    assert out[:2].tolist() == [-1.0, 1.0] and out[2] == -np.inf
+
+
+def test_hybrid_scores_combine_the_three_parts() -> None:
+    cosine = np.array([0.9, 0.5, 0.1])  # z = [1.2247, 0, -1.2247]
+    neighbour = np.array([0.0, 0.0, 3.0])  # mean 1, std 1.4142 -> z = [-0.7071, -0.7071, 1.4142]
+    trend = np.array([0.0, 1.0, 0.0])
+    w = HybridWeights(neighbour=1.0, trend=0.5)
+    got = hybrid_scores(cosine, neighbour, trend, w)
+    # item 0: 1.2247 - 0.7071 + 0 = 0.5176; item 1: 0 - 0.7071 + 0.5 = -0.2071;
+    # item 2: -1.2247 + 1.4142 + 0 = 0.1895 -> the neighbours lift item 2 above item 1
+    assert np.allclose(got, [0.517638, -0.207107, 0.189469], atol=1e-5)
+    assert np.argsort(-got).tolist() == [0, 2, 1]
+
+
+def test_inactive_weights_keep_the_cosine() -> None:
+    cosine = np.array([0.3, 0.7])
+    assert hybrid_scores(cosine, np.array([5.0, 0.0]), np.array([1.0, 0.0]), HybridWeights()).tolist() == [
+        0.3,
+        0.7,
+    ]
+
+
+def test_weights_are_validated_and_read_from_the_manifest() -> None:
+    with pytest.raises(ValueError, match="hybrid.trend_weight"):
+        HybridWeights(0.1, -1.0)
+    assert weights_from_manifest({}) == HybridWeights()
+    assert weights_from_manifest({"hybrid": {"neighbour_weight": 0.2, "trend_weight": 0.1}}) == HybridWeights(
+        0.2, 0.1
+    )
+
+
+def test_neighbour_table_from_purchases() -> None:
+    from offline.model.hybrid_fit import neighbour_table
+
+    # users: u0 bought {0, 1}, u1 bought {0, 1, 2} (item 0 twice: counts once), u2 bought {2}
+    users = np.array([0, 0, 1, 1, 1, 1, 2])
+    items = np.array([0, 1, 0, 0, 1, 2, 2])
+    t = neighbour_table(users, items, 3, 3, n_neighbours=1)
+    # buyers: item0 {u0,u1}, item1 {u0,u1}, item2 {u1,u2}. cos(0,1) = 2/2 = 1; cos(0,2) = cos(1,2)
+    # = 1/2. Top-1 neighbour: item 0 -> 1, item 1 -> 0, item 2 -> 0 (tie with 1, lower index).
+    # By source: source 0 feeds items 1 and 2; source 1 feeds item 0.
+    assert np.allclose(t.scores([0], 3), [0.0, 1.0, 0.5])
+    assert np.allclose(t.scores([1], 3), [1.0, 0.0, 0.0])
+    assert np.allclose(t.scores([2], 3), [0.0, 0.0, 0.0])
+
+
+def test_trend_prior_counts_distinct_recent_buyers() -> None:
+    from offline.model.hybrid_fit import trend_prior
+
+    day = 86_400.0
+    at = 100 * day
+    # item 0: users 0 and 1 in the window (user 0 twice) -> 2; item 1: one buyer in the window,
+    # one too old -> 1; item 2: only at `at` itself (excluded) -> 0
+    users = np.array([0, 0, 1, 2, 3, 4])
+    items = np.array([0, 0, 0, 1, 1, 2])
+    times = np.array([99, 98, 95, 99, 80, 100]) * day
+    t = trend_prior(users, items, times, at, days=14, n_items=3)
+    expect = standardise(np.log1p(np.array([2.0, 1.0, 0.0])))
+    assert np.allclose(t, expect, atol=1e-6)
+    assert t[0] > t[1] > t[2]
+
+
+def test_bought_scores_matches_the_row_by_row_score() -> None:
+    from offline.model.hybrid_fit import bought_scores
+
+    t = _table()
+    trend = np.array([0.0, 1.0, -1.0, 0.0])
+    w = HybridWeights(0.3, 0.2)
+    cosine = np.array([[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1]])
+    bought = [{0}, {0, 1}]
+    got = bought_scores(t, trend, w)(cosine, bought)
+    for r in range(2):
+        want = hybrid_scores(cosine[r], t.scores(sorted(bought[r]), 4), trend, w)
+        assert np.allclose(got[r], want)
+
+
+def test_choose_weights_takes_the_best_point_and_smaller_weights_on_ties() -> None:
+    from offline.model.hybrid_fit import choose_weights
+
+    # a made-up validation score peaking at (0.2, 0.1); (0.3, 0.1) ties with it
+    table = {(0.2, 0.1): 0.12, (0.3, 0.1): 0.12}
+
+    def evaluate(w: HybridWeights) -> dict[str, float]:
+        return {"ndcg@10": table.get((w.neighbour, w.trend), 0.05)}
+
+    best, points = choose_weights(evaluate, [0.0, 0.3, 0.2], [0.1, 0.0])
+    assert best == HybridWeights(0.2, 0.1)
+    assert len(points) == 6
+    assert {(p["neighbour_weight"], p["trend_weight"]) for p in points} == {
+        (a, b) for a in (0.0, 0.2, 0.3) for b in (0.0, 0.1)
+    }

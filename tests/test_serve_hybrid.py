@@ -1,0 +1,101 @@
+"""The bundle's hybrid retrieval score on the serving side: loaded, verified, used by the
+catalogue exactly as fulcrum/core/hybrid.py defines it (real tiny bundle from the real trainer)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fulcrum.core import hybrid as hy
+from online.bundle.loader import load_bundle
+from online.errors import BundleInvalid
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_bundle: Path):
+    return load_bundle(tiny_bundle, execution_provider="cpu", intra_op_threads=1)
+
+
+def test_tiny_bundle_carries_the_hybrid_block(tiny_bundle: Path, loaded) -> None:
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    block = manifest["hybrid"]
+    assert block["chosen_on"] == "validation"
+    assert {hy.NEIGHBOURS_FILE, hy.TREND_FILE} <= set(manifest["files"])
+    # the grid the weights were chosen from is recorded, and the chosen point is its best
+    grid = block["validation_grid"]
+    best = max(grid, key=lambda p: p["ndcg@10"])
+    assert best["ndcg@10"] == pytest.approx(
+        next(
+            p["ndcg@10"]
+            for p in grid
+            if p["neighbour_weight"] == block["neighbour_weight"] and p["trend_weight"] == block["trend_weight"]
+        )
+    )
+    assert loaded.catalogue.hybrid == hy.weights_from_manifest(manifest)
+
+
+def test_catalogue_scores_are_the_core_hybrid_score(tiny_bundle: Path, loaded) -> None:
+    cat = loaded.catalogue
+    table = hy.NeighbourTable.load(tiny_bundle / hy.NEIGHBOURS_FILE)
+    trend = np.load(tiny_bundle / hy.TREND_FILE)
+    user = cat.embeddings[:3].mean(axis=0)
+    bought = [str(cat.item_ids[0]), str(cat.item_ids[1]), "not-in-the-catalogue"]
+    cosine, scores = cat.retrieval_scores(user, bought)
+    assert np.allclose(cosine, cat.embeddings @ user)
+    want = hy.hybrid_scores(cosine, table.scores([0, 1], len(cat)), trend, cat.hybrid)
+    assert np.allclose(scores, want)
+
+
+def test_upserted_items_get_no_neighbours_and_a_zero_trend(loaded) -> None:
+    cat = loaded.catalogue
+    vec = cat.embeddings[0] / np.linalg.norm(cat.embeddings[0])
+    grown = cat.with_items(["brand-new"], ["a brand new thing"], vec[None, :], [1.0], now=0.0)
+    assert grown.hybrid == cat.hybrid and grown.trend_all is not None
+    assert grown.trend_all[-1] == 0.0
+    cosine, scores = grown.retrieval_scores(vec, [str(cat.item_ids[0])])
+    assert len(scores) == len(cat) + 1 and np.isfinite(scores).all()
+
+
+def _rewrite_manifest(folder: Path, edit) -> None:
+    path = folder / "manifest.json"
+    m = json.loads(path.read_text())
+    edit(m)
+    path.write_text(json.dumps(m))
+
+
+def test_a_hybrid_block_without_its_file_is_refused(tiny_bundle: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bad)
+    (bad / hy.NEIGHBOURS_FILE).unlink()
+
+    def drop(m: dict) -> None:
+        m["hybrid"]["neighbour_weight"] = 0.5
+        del m["files"][hy.NEIGHBOURS_FILE]
+
+    _rewrite_manifest(bad, drop)
+    with pytest.raises(BundleInvalid, match="item_neighbours.npz is not listed"):
+        load_bundle(bad, execution_provider="cpu", intra_op_threads=1)
+
+
+def test_a_tampered_trend_file_is_refused(tiny_bundle: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bad)
+    trend = np.load(bad / hy.TREND_FILE)
+    np.save(bad / hy.TREND_FILE, trend[::-1].copy() + 1.0)
+    with pytest.raises(BundleInvalid, match="item_trend.npy"):
+        load_bundle(bad, execution_provider="cpu", intra_op_threads=1)
+
+
+def test_a_bundle_without_a_hybrid_block_serves_the_cosine(tiny_bundle: Path, tmp_path: Path) -> None:
+    plain = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, plain)
+    _rewrite_manifest(plain, lambda m: m.pop("hybrid"))
+    cat = load_bundle(plain, execution_provider="cpu", intra_op_threads=1).catalogue
+    assert not cat.hybrid.active
+    user = cat.embeddings[0]
+    cosine, scores = cat.retrieval_scores(user, [str(cat.item_ids[1])])
+    assert np.array_equal(cosine, scores)
