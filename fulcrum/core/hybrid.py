@@ -75,13 +75,19 @@ class NeighbourTable:
     def scores(self, sources: Iterable[int], n_items: int) -> np.ndarray:
         """[n_items] sum of the rows of ``sources`` (rows beyond the table contribute nothing)."""
         out = np.zeros(n_items, dtype=np.float64)
-        rows = [int(s) for s in sources if 0 <= int(s) < self.n_sources]
-        if not rows:
+        rows = np.fromiter(sources, dtype=np.int64)
+        rows = rows[(rows >= 0) & (rows < self.n_sources)]
+        if len(rows) == 0:
             return out
-        starts, ends = self.indptr[rows], self.indptr[np.asarray(rows) + 1]
-        take = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
-        if len(take) == 0:
+        starts = self.indptr[rows]
+        lens = self.indptr[rows + 1] - starts
+        total = int(lens.sum())
+        if total == 0:
             return out
+        # the positions of all the rows' entries without a Python loop: start of each row,
+        # repeated per entry, plus the entry's offset inside its row
+        first = np.cumsum(lens) - lens
+        take = np.repeat(starts - first, lens) + np.arange(total)
         idx = self.indices[take]
         keep = idx < n_items
         np.add.at(out, idx[keep], self.data[take][keep])
