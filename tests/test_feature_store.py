@@ -250,20 +250,24 @@ def test_direct_online_write_stores_the_bytes_a_push_stores(built):
         (fn.ITEM_STATS_VIEW, fn.ITEM_KEY, item, item_state_to_row, merge.item_push_frame),
     ):
         store.push(fn.push_source_name(view), frame_of({"via-push": state}))
-        OnlineRowWriter(store, view, fn.VIEW_FEATURES[view]).write(
-            ["via-writer"], [to_row(state)], [float(state.as_of)]
-        )
+        writer = OnlineRowWriter(store, view, fn.VIEW_FEATURES[view])
+        # twice, so the second entity's repeated values and the second write's keys come from
+        # the writer's memo and key map
+        writer.write(["via-writer"], [to_row(state)], [float(state.as_of)])
+        writer.write(["via-writer", "via-writer-2"], [to_row(state)] * 2, [float(state.as_of)] * 2)
         fv = store.get_feature_view(view)
         keys = [
             EntityKey(join_keys=[key], entity_values=[Value(string_val=i)])
-            for i in ("via-push", "via-writer")
+            for i in ("via-push", "via-writer", "via-writer-2")
         ]
-        (ts_a, a), (ts_b, b) = online.online_read(store.config, fv, keys, list(fn.VIEW_FEATURES[view]))
-        assert a is not None and b is not None and ts_a == ts_b
-        assert set(a) == set(b) and len(a) >= len(fn.VIEW_FEATURES[view])
-        assert {k: v.SerializeToString() for k, v in a.items()} == {
-            k: v.SerializeToString() for k, v in b.items()
-        }
+        read = online.online_read(store.config, fv, keys, list(fn.VIEW_FEATURES[view]))
+        (ts_a, a) = read[0]
+        assert a is not None and len(a) >= len(fn.VIEW_FEATURES[view])
+        for ts_b, b in read[1:]:
+            assert b is not None and ts_a == ts_b and set(a) == set(b)
+            assert {k: v.SerializeToString() for k, v in a.items()} == {
+                k: v.SerializeToString() for k, v in b.items()
+            }
 
 
 def test_point_in_time_training_rows_never_see_the_future(store_kind, tmp_path):
@@ -387,3 +391,37 @@ def test_materialize_latest_writes_what_feast_materialize_writes(shared, store_k
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     finally:
         latest.close()
+
+
+def test_writer_encodings_of_repeated_and_look_alike_values(shared):
+    """The writer's memo shares encodings of repeated ints and strings, never of floats: 0.0 and
+    -0.0 compare equal but are different bytes; NaN and None are the null Value."""
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    from online.features.online_write import OnlineRowWriter
+
+    store = shared[3].store
+    writer = OnlineRowWriter(store, fn.ITEM_STATS_VIEW, [fn.ITEM_PRICE, fn.ITEM_PURCHASES])
+    rows = writer.rows(
+        ["a", "b", "c", "d"],
+        [
+            {fn.ITEM_PRICE: 0.0, fn.ITEM_PURCHASES: 3},
+            {fn.ITEM_PRICE: -0.0, fn.ITEM_PURCHASES: 3},
+            {fn.ITEM_PRICE: float("nan"), fn.ITEM_PURCHASES: None},
+            {fn.ITEM_PRICE: 2.5, fn.ITEM_PURCHASES: True},  # an int feature: True is 1
+        ],
+        [1.0] * 4,
+    )
+    got = [{k: v.SerializeToString() for k, v in values.items()} for _, values, _, _ in rows]
+    want = [
+        (Value(double_val=0.0), Value(int64_val=3)),
+        (Value(double_val=-0.0), Value(int64_val=3)),
+        (Value(), Value()),
+        (Value(double_val=2.5), Value(int64_val=1)),
+    ]
+    assert got == [
+        {fn.ITEM_PRICE: p.SerializeToString(), fn.ITEM_PURCHASES: n.SerializeToString()} for p, n in want
+    ]
+    assert got[0][fn.ITEM_PRICE] != got[1][fn.ITEM_PRICE]
+    assert rows[0][1][fn.ITEM_PURCHASES] is rows[1][1][fn.ITEM_PURCHASES]  # one shared message
+    assert rows[0][0] is writer.rows(["a"], [{}], [1.0])[0][0]  # the entity key is built once

@@ -25,6 +25,9 @@ from fulcrum.core import feature_names as fn
 from fulcrum.core.schema import EVENT_TYPES, EventType
 
 _PRICED = frozenset({EventType.PURCHASE.value, EventType.ITEM_UPSERT.value})
+_KNOWN = frozenset(EVENT_TYPES)
+_PURCHASE, _IMPRESSION = EventType.PURCHASE.value, EventType.IMPRESSION.value
+_CLICK, _CANCEL = EventType.CLICK.value, EventType.CANCEL.value
 
 
 class ItemEvent(NamedTuple):
@@ -63,15 +66,15 @@ def fold_item_events(state: ItemState, events: Iterable[ItemEvent]) -> ItemState
     price, first, as_of = state.price, state.first_seen, state.as_of
     for e in evs:
         t = e.event_type
-        if t not in EVENT_TYPES:
+        if t not in _KNOWN:
             raise ValueError(f"event_type {t!r} is unknown; allowed: {', '.join(EVENT_TYPES)}")
-        if t == EventType.PURCHASE.value:
+        if t == _PURCHASE:
             p += 1
-        elif t == EventType.IMPRESSION.value:
+        elif t == _IMPRESSION:
             i += 1
-        elif t == EventType.CLICK.value:
+        elif t == _CLICK:
             c += 1
-        elif t == EventType.CANCEL.value:
+        elif t == _CANCEL:
             x += 1
         if t in _PRICED and e.price > 0 and math.isfinite(e.price):
             price = float(e.price)

@@ -32,6 +32,8 @@ from fulcrum.core.schema import BEHAVIOUR_TYPES, EventType
 DAY_S = 86_400.0
 _IMPRESSION = EventType.IMPRESSION.value
 _ENGAGED = frozenset({EventType.CLICK.value, EventType.ADD_TO_CART.value, EventType.PURCHASE.value})
+_PURCHASE, _CANCEL, _DISLIKE = EventType.PURCHASE.value, EventType.CANCEL.value, EventType.DISLIKE.value
+_BEHAVIOUR = frozenset(BEHAVIOUR_TYPES)
 
 
 class BehaviourEvent(NamedTuple):
@@ -81,7 +83,7 @@ def fold_user_events(state: UserState, events: Iterable[BehaviourEvent]) -> User
     as_of, last_active = state.as_of, state.last_active
     for e in evs:
         t = e.event_type
-        if t not in BEHAVIOUR_TYPES:
+        if t not in _BEHAVIOUR:
             raise ValueError(
                 f"event_type {t!r} is not a behaviour type; allowed: {', '.join(BEHAVIOUR_TYPES)}"
             )
@@ -96,11 +98,11 @@ def fold_user_events(state: UserState, events: Iterable[BehaviourEvent]) -> User
         recent.append((e.item_id, t, float(e.ts)))
         if t in _ENGAGED:
             ignored.pop(e.item_id, None)
-        if t == EventType.PURCHASE.value:
+        if t == _PURCHASE:
             bought.add(e.item_id)
-        elif t == EventType.CANCEL.value:
+        elif t == _CANCEL:
             cancelled.add(e.item_id)
-        elif t == EventType.DISLIKE.value:
+        elif t == _DISLIKE:
             disliked.add(e.item_id)
     n_old = len(state.recent)
     if 0 < n_old < len(recent) and recent[n_old][2] < recent[n_old - 1][2]:
@@ -124,17 +126,32 @@ def fold_user_events(state: UserState, events: Iterable[BehaviourEvent]) -> User
     )
 
 
+#: (event type, [(count feature, window days or None for all time)]) in COUNT_FEATURES order
+_COUNT_LAYOUT: tuple[tuple[str, tuple[tuple[str, int | None], ...]], ...] = tuple(
+    (t, tuple((fn.count_feature(t, w), days) for w, days in fn.WINDOWS.items())) for t in BEHAVIOUR_TYPES
+)
+
+
 def window_counts(state: UserState) -> dict[str, int]:
-    """Count features (``purchase_count_7d`` ...) of a state, windows anchored at ``as_of``."""
-    out: dict[str, int] = {}
+    """Count features (``purchase_count_7d`` ...) of a state, windows anchored at ``as_of``.
+
+    A day ``d`` is inside a ``w``-day window when ``d > anchor - w`` (the anchor day and the
+    ``w - 1`` days before it). One pass over the daily buckets sums every window at once (the sink
+    computes this for every user of every batch)."""
     anchor = day_of(state.as_of) if state.as_of is not None else 0
-    for t in BEHAVIOUR_TYPES:
-        for w, days in fn.WINDOWS.items():
-            if days is None:
-                n = state.counts_all.get(t, 0)
-            else:
-                n = sum(c.get(t, 0) for d, c in state.daily.items() if d > anchor - days)
-            out[fn.count_feature(t, w)] = int(n)
+    sums: dict[tuple[str, int], int] = {}
+    windows = [w for w in fn.WINDOWS.values() if w is not None]
+    for d, c in state.daily.items():
+        age = anchor - d  # 0 on the anchor day
+        for w in windows:
+            if age < w:
+                for t, n in c.items():
+                    sums[t, w] = sums.get((t, w), 0) + n
+    counts_all = state.counts_all
+    out: dict[str, int] = {}
+    for t, features in _COUNT_LAYOUT:
+        for name, days in features:
+            out[name] = int(counts_all.get(t, 0) if days is None else sums.get((t, days), 0))
     return out
 
 

@@ -9,7 +9,7 @@ the online store, and lays the results out as the frames Feast's push sources ta
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -21,43 +21,69 @@ from fulcrum.core.schema import BEHAVIOUR_TYPES, EventType
 from fulcrum.core.user_state import BehaviourEvent, UserState, fold_user_events, user_state_to_row
 
 _BEHAVIOUR = frozenset(BEHAVIOUR_TYPES)
-_TYPE_VALUE: dict[Any, str] = {t: t.value for t in EventType}  # Enum.value is slow in a hot loop
+_UPSERT = EventType.ITEM_UPSERT.value
 
 
 def _type(e: Event) -> str:
+    """The event type as its plain string (``Enum._value_``: ``Enum.value`` is slow in a hot loop)."""
     t = e.event_type
-    v = _TYPE_VALUE.get(t) if isinstance(t, EventType) else None
-    return v if v is not None else str(t)
+    return t._value_ if isinstance(t, EventType) else str(t)
+
+
+class Grouped(NamedTuple):
+    """One batch grouped by entity (see :func:`group_events`)."""
+
+    users: dict[str, list[BehaviourEvent]]
+    items: dict[str, list[ItemEvent]]
+    upserts: dict[str, str]
+
+
+def group_events(events: Sequence[Event]) -> Grouped:
+    """One pass over a batch, in batch order:
+
+    - ``users``: behaviour events grouped by user (ITEM_UPSERT and user-less events skipped);
+    - ``items``: events grouped by item (every type, ITEM_UPSERT included);
+    - ``upserts``: item id -> text of its newest ITEM_UPSERT (ties: the later one in the batch).
+    """
+    users: dict[str, list[BehaviourEvent]] = {}
+    items: dict[str, list[ItemEvent]] = {}
+    newest: dict[str, tuple[int, str]] = {}
+    behaviour = _BEHAVIOUR
+    for e in events:
+        t = _type(e)
+        ts = e.timestamp_ms / 1000.0
+        iid = e.item_id
+        if t in behaviour:
+            if e.user_id:
+                u = users.get(e.user_id)
+                if u is None:
+                    u = users[e.user_id] = []
+                u.append(BehaviourEvent(iid, t, ts))
+        elif t == _UPSERT and iid:
+            prev = newest.get(iid)
+            if prev is None or e.timestamp_ms >= prev[0]:
+                newest[iid] = (e.timestamp_ms, e.item_text)
+        if iid:
+            i = items.get(iid)
+            if i is None:
+                i = items[iid] = []
+            i.append(ItemEvent(t, ts, float(e.price)))
+    return Grouped(users, items, {k: v[1] for k, v in newest.items()})
 
 
 def user_events(events: Sequence[Event]) -> dict[str, list[BehaviourEvent]]:
     """Behaviour events grouped by user, in batch order (ITEM_UPSERT and user-less events skipped)."""
-    out: dict[str, list[BehaviourEvent]] = {}
-    for e in events:
-        t = _type(e)
-        if t in _BEHAVIOUR and e.user_id:
-            out.setdefault(e.user_id, []).append(BehaviourEvent(e.item_id, t, e.timestamp_ms / 1000.0))
-    return out
+    return group_events(events).users
 
 
 def item_events(events: Sequence[Event]) -> dict[str, list[ItemEvent]]:
     """Events grouped by item (every type, ITEM_UPSERT included), in batch order."""
-    out: dict[str, list[ItemEvent]] = {}
-    for e in events:
-        if e.item_id:
-            out.setdefault(e.item_id, []).append(ItemEvent(_type(e), e.timestamp_ms / 1000.0, float(e.price)))
-    return out
+    return group_events(events).items
 
 
 def item_upserts(events: Sequence[Event]) -> dict[str, str]:
     """item id -> text of its newest ITEM_UPSERT in the batch (ties: the later one in the batch)."""
-    newest: dict[str, tuple[int, str]] = {}
-    for e in events:
-        if _type(e) == EventType.ITEM_UPSERT.value and e.item_id:
-            prev = newest.get(e.item_id)
-            if prev is None or e.timestamp_ms >= prev[0]:
-                newest[e.item_id] = (e.timestamp_ms, e.item_text)
-    return {k: v[1] for k, v in newest.items()}
+    return group_events(events).upserts
 
 
 def merge_users(

@@ -7,14 +7,28 @@ Feast's generic type inference, before calling the same ``online_write_batch``. 
 sink's fixed views the target types are known up front, so this writer resolves the view and each
 feature's protobuf field once and builds the ``Value`` messages directly. The bytes written are
 the ones the push path writes (null ``Value`` for None / NaN, a list value for a list, event
-timestamp rounded to the microsecond like the push frame's); tests/test_feature_merge.py checks
-them against Feast's own conversion.
+timestamp rounded to the microsecond like the push frame's); tests/test_feature_store.py checks
+them against Feast's own push.
+
+Per-batch work is kept to what changes (the sink writes every feature of every touched entity,
+as a push does, and most of those values repeat):
+
+- encodings of repeated values are built once: per feature, a bounded memo of exact-typed
+  ``int`` / ``bool`` / ``str`` values (count features are small integers), plus the null and the
+  empty-list value, maps the Python value to its ``Value`` message, serialised bytes and SQLite
+  ``value_text``. Floats are always encoded afresh (``-0.0 == 0.0`` but serialise differently).
+  The shared ``Value`` messages are only read (serialised) by the online stores, never mutated;
+- entity keys are built (and for SQLite serialised with Feast's ``serialize_entity_key``) once per
+  id, kept in a bounded map.
 
 SQLite: Feast's ``SqliteOnlineStore.online_write_batch`` runs one ``execute`` per (entity,
 feature). For the plain SQLite layout (no vector search, no ``value_num`` column) this writer runs
-the same upsert, on the same connection and table, with the same column values, as ONE
-``executemany`` in one transaction. Any other store (Redis ...) gets Feast's own
-``online_write_batch`` (Redis already pipelines it).
+the same upsert, on the same connection (``SqliteOnlineStore._get_conn``) and table (``_table_id``,
+``_quote_id``), with the same column values (``extract_text_and_num`` for ``value_text``; the event
+timestamp passed through ``sqlite3.adapt``, i.e. the datetime adapter Feast's SQLite module
+registers, once per entity instead of once per feature row), as ONE ``executemany`` in one
+transaction. Any other store (Redis ...) gets Feast's own ``online_write_batch`` (Redis already
+pipelines it).
 """
 
 from __future__ import annotations
@@ -29,7 +43,7 @@ if TYPE_CHECKING:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-#: Feast dtype name -> (Value field, list message name or None, scalar converter)
+#: Feast dtype name -> (Value field, scalar converter)
 _SCALARS: dict[str, tuple[str, Any]] = {
     "Int64": ("int64_val", int),
     "Int32": ("int32_val", int),
@@ -38,6 +52,7 @@ _SCALARS: dict[str, tuple[str, Any]] = {
     "String": ("string_val", str),
     "Bool": ("bool_val", bool),
 }
+#: Feast dtype name -> (Value field, list message name)
 _LISTS: dict[str, tuple[str, str]] = {
     "Array(Int64)": ("int64_list_val", "Int64List"),
     "Array(Int32)": ("int32_list_val", "Int32List"),
@@ -48,23 +63,78 @@ _LISTS: dict[str, tuple[str, str]] = {
 }
 
 
+#: exact types whose encodings are memoised per feature (floats never: -0.0 == 0.0 but differ)
+_MEMO_TYPES = (int, bool, str)
+#: distinct values memoised per feature before the memo starts afresh
+MEMO_SIZE = 4096
+#: entity ids whose keys are kept before the map starts afresh
+KEY_CACHE_SIZE = 200_000
+
+#: (Value message, its serialised bytes, its SQLite value_text)
+Encoded = tuple[Any, bytes, "str | None"]
+
+
 def timestamp_of(seconds: float) -> datetime:
     """Epoch seconds -> UTC datetime rounded to the microsecond (the push frame's ``_stamp``)."""
     return _EPOCH + timedelta(microseconds=int(round(float(seconds) * 1e6)))
 
 
-def _is_null(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
+class _FeatureEncoder:
+    """One feature's Python value -> ``Value`` message (and its SQLite column values).
+
+    ``build`` turns a non-null value into a fresh ``Value``; null (None, or NaN for a scalar) is
+    the empty ``Value``. Repeated values of the memoised types, and the empty list, reuse one
+    encoding."""
+
+    __slots__ = ("_build", "_is_list", "_memo", "_null", "_empty", "_text")
+
+    def __init__(self, build: Any, is_list: bool, value_type: Any, text_of: Any) -> None:
+        self._build, self._is_list, self._text = build, is_list, text_of
+        self._memo: dict[Any, Encoded] = {}
+        self._null = self._encode(value_type())
+        self._empty = self._encode(build([])) if is_list else self._null
+
+    def _encode(self, value: Any) -> Encoded:
+        return value, value.SerializeToString(), self._text(value)
+
+    def _null_or_memo(self, v: Any) -> Encoded | None:
+        if v is None:
+            return self._null
+        if self._is_list:
+            return None if len(v) else self._empty
+        if isinstance(v, float):
+            return self._null if math.isnan(v) else None
+        if v.__class__ in _MEMO_TYPES:
+            memo = self._memo
+            hit = memo.get(v)
+            if hit is None:
+                if len(memo) >= MEMO_SIZE:
+                    memo.clear()
+                hit = memo[v] = self._encode(self._build(v))
+            return hit
+        return None
+
+    def value(self, v: Any) -> Any:
+        """The ``Value`` message of ``v`` (shared for repeated values: read it, never mutate it)."""
+        hit = self._null_or_memo(v)
+        return hit[0] if hit is not None else self._build(v)
+
+    def encoded(self, v: Any) -> Encoded:
+        """(``Value``, serialised bytes, SQLite ``value_text``) of ``v``."""
+        hit = self._null_or_memo(v)
+        return hit if hit is not None else self._encode(self._build(v))
 
 
 class OnlineRowWriter:
     """Builds and writes the online rows of one feature view (single string join key)."""
 
     def __init__(self, store: FeatureStore, view_name: str, features: Sequence[str]) -> None:
+        from feast.infra.online_stores.helpers import extract_text_and_num
         from feast.protos.feast.types import Value_pb2
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 
         self._Value, self._EntityKey, self._pb = Value_pb2.Value, EntityKey, Value_pb2
+        self._text_of = lambda value: extract_text_and_num(value, False)[0]
         self._config = store.config
         self._provider = store._get_provider()
         self.view = store.get_feature_view(view_name)
@@ -73,50 +143,63 @@ class OnlineRowWriter:
             raise ValueError(f"feature view {view_name}: expected one join key, got {keys}")
         self.key = keys[0]
         dtypes = {f.name: str(f.dtype) for f in self.view.features}
-        self._encoders: list[tuple[str, Any]] = []
+        self._encoders: list[tuple[str, _FeatureEncoder]] = []
         for name in features:
             if name not in dtypes:
                 raise ValueError(f"feature view {view_name} has no feature {name!r}")
             self._encoders.append((name, self._encoder(name, dtypes[name])))
+        #: entity id -> (EntityKey message, its serialised bytes or None until SQLite needs them)
+        self._keys: dict[str, list[Any]] = {}
 
-    def _encoder(self, name: str, dtype: str) -> Any:
+    def _encoder(self, name: str, dtype: str) -> _FeatureEncoder:
         Value = self._Value
         if dtype in _SCALARS:
             field, conv = _SCALARS[dtype]
 
             def scalar(v: Any) -> Any:
-                return Value() if _is_null(v) else Value(**{field: conv(v)})
+                return Value(**{field: conv(v)})
 
-            return scalar
+            return _FeatureEncoder(scalar, False, Value, self._text_of)
         if dtype in _LISTS:
             field, msg = _LISTS[dtype]
             List = getattr(self._pb, msg)
 
             def listed(v: Any) -> Any:
-                return Value() if v is None else Value(**{field: List(val=list(v))})
+                return Value(**{field: List(val=list(v))})
 
-            return listed
+            return _FeatureEncoder(listed, True, Value, self._text_of)
         raise ValueError(f"feature {name}: dtype {dtype} is not supported by the direct online writer")
+
+    def _entity_key(self, entity_id: str) -> list[Any]:
+        """[EntityKey message, serialised key or None] of one id (built once, then shared)."""
+        keys = self._keys
+        hit = keys.get(entity_id)
+        if hit is None:
+            if len(keys) >= KEY_CACHE_SIZE:
+                keys.clear()
+            ek = self._EntityKey(join_keys=[self.key], entity_values=[self._Value(string_val=entity_id)])
+            hit = keys[entity_id] = [ek, None]
+        return hit
 
     def rows(
         self, ids: Sequence[str], rows: Sequence[Mapping[str, Any]], as_of_s: Sequence[float]
     ) -> list[tuple[Any, dict[str, Any], datetime, None]]:
         """``online_write_batch`` data: (entity key, {feature: Value}, event timestamp, None) per id."""
         out = []
-        key, Value, EntityKey = self.key, self._Value, self._EntityKey
+        encoders = self._encoders
         for i, row, ts in zip(ids, rows, as_of_s, strict=True):
-            ek = EntityKey(join_keys=[key], entity_values=[Value(string_val=i)])
-            out.append((ek, {n: enc(row.get(n)) for n, enc in self._encoders}, timestamp_of(ts), None))
+            values = {n: enc.value(row.get(n)) for n, enc in encoders}
+            out.append((self._entity_key(i)[0], values, timestamp_of(ts), None))
         return out
 
     def write(self, ids: Sequence[str], rows: Sequence[Mapping[str, Any]], as_of_s: Sequence[float]) -> None:
         """One write of all the rows (nothing when ``ids`` is empty)."""
         if not ids:
             return
-        data = self.rows(ids, rows, as_of_s)
         if self._sqlite_plain():
-            self._sqlite_write(data)
+            self._sqlite_write(ids, rows, as_of_s)
         else:
+            data = self.rows(ids, rows, as_of_s)
             # rows are built as (EntityKey proto, {name: Value proto}, event_ts, None): Feast's shape
             self._provider.online_write_batch(self._config, self.view, data, None)  # type: ignore[arg-type]
 
@@ -130,10 +213,13 @@ class OnlineRowWriter:
             and not getattr(osc, "enable_openai_compatible_store", False)
         )
 
-    def _sqlite_write(self, data: list[tuple[Any, dict[str, Any], datetime, None]]) -> None:
+    def _sqlite_write(
+        self, ids: Sequence[str], rows: Sequence[Mapping[str, Any]], as_of_s: Sequence[float]
+    ) -> None:
         """``SqliteOnlineStore.online_write_batch`` for the plain layout, as one executemany."""
+        import sqlite3
+
         from feast.infra.key_encoding_utils import serialize_entity_key
-        from feast.infra.online_stores.helpers import extract_text_and_num
         from feast.infra.online_stores.sqlite import _quote_id, _table_id
 
         cfg = self._config
@@ -148,20 +234,18 @@ class OnlineRowWriter:
             "created_ts = excluded.created_ts;"
         )
         version = cfg.entity_key_serialization_version
-        params = []
-        for entity_key, values, ts, created in data:
-            key_bin = serialize_entity_key(entity_key, entity_key_serialization_version=version)
-            naive = ts.astimezone(UTC).replace(tzinfo=None)
-            for name, val in values.items():
-                params.append(
-                    (
-                        key_bin,
-                        name,
-                        val.SerializeToString(),
-                        extract_text_and_num(val, False)[0],
-                        naive,
-                        created,
-                    )
-                )
+        encoders = self._encoders
+        params: list[tuple[Any, ...]] = []
+        append = params.append
+        for i, row, ts in zip(ids, rows, as_of_s, strict=True):
+            key = self._entity_key(i)
+            if key[1] is None:
+                key[1] = serialize_entity_key(key[0], entity_key_serialization_version=version)
+            key_bin = key[1]
+            # what sqlite3 binds for the naive UTC datetime Feast's own write passes (its adapter)
+            stamp = sqlite3.adapt(timestamp_of(ts).replace(tzinfo=None), sqlite3.PrepareProtocol)
+            for name, enc in encoders:
+                _, blob, text = enc.encoded(row.get(name))
+                append((key_bin, name, blob, text, stamp, None))
         with conn:
             conn.executemany(sql, params)

@@ -193,9 +193,7 @@ class FeastEventSink:
         if key != self._pending:
             self._pending, self._done = key, set()
         t0 = time.perf_counter()
-        by_user = merge.user_events(events)
-        by_item = merge.item_events(events)
-        upserts = merge.item_upserts(events)
+        by_user, by_item, upserts = merge.group_events(events)
         embeddings = None
         if upserts and fn.ITEM_EMBEDDING_VIEW not in self._done:
             if self._embedder is None:

@@ -1,12 +1,25 @@
 """The Kafka door: a consumer-group loop feeding the ingest pipeline, at least once.
 
-One iteration: poll a batch (up to ``max_poll_records`` records from the assigned partitions) ->
-``pipeline.process`` (validate, dedupe, apply to the sinks, dead-letter the bad ones) -> commit
-the consumed offsets. Offsets are committed only after the sinks and the DLQ succeeded
-(``enable_auto_commit=False``). When a sink (or Redis, or the DLQ) is unavailable, the consumer
-seeks every partition back to the start of the batch, backs off (exponential, capped) and polls
-the same records again: nothing is committed, nothing is lost, and the lag gauge grows. Stopping
-(``stop()``, SIGTERM in ``fulcrum ingest``) finishes the batch in hand, commits, and closes.
+One iteration gathers a batch, applies it and commits:
+
+- **gather**: poll (waiting up to ``poll_timeout_ms`` for the first records), decode, and keep
+  polling what the client already fetched (``poll(timeout_ms=0)``) until the batch holds
+  ``max_batch_events`` events, or ``max_batch_wait_ms`` passed since its first records, or the
+  client has nothing more buffered (caught up). The batch is bounded by count AND time: at a
+  trickle a batch is what arrived (no added wait), under load or backlog it grows to the bound, so
+  the Feast sink writes each touched user and item once for many events. Each poll asks for at
+  most ``max_poll_records`` records, fewer when the events per record seen so far (EventBatch
+  records carry many) say the bound is near;
+- **apply**: ``pipeline.apply(events, rejected, max_batch=max_batch_events)`` (dedupe, the sinks,
+  then the DLQ); a single poll of EventBatch records may overshoot the bound, and is then applied
+  in slices of at most ``max_batch_events``, each visible as soon as it is written;
+- **commit** the consumed offsets, only after the sinks and the DLQ succeeded
+  (``enable_auto_commit=False``).
+
+When a sink (or Redis, or the DLQ) is unavailable, the consumer seeks every partition of the batch
+back to the batch's first offset, backs off (exponential, capped) and polls the same records
+again: nothing is committed, nothing is lost, and the lag gauge grows. Stopping (``stop()``,
+SIGTERM in ``fulcrum ingest``) finishes the batch in hand, commits, and closes.
 """
 
 from __future__ import annotations
@@ -17,13 +30,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from fulcrum.core.events import Event
 from online.ingest import metrics
 from online.ingest.decode import encoding_from_headers
 from online.ingest.dlq import dlq_topic_for
 from online.ingest.pipeline import IngestPipeline, RawRecord
+from online.ingest.result import Rejection
 from online.ingest.sink import SinkUnavailable
 
 log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BATCH_EVENTS = 50_000
+DEFAULT_MAX_BATCH_WAIT_MS = 200
 
 
 @dataclass(frozen=True)
@@ -35,6 +53,10 @@ class ConsumerConfig:
     dlq_topic: str = ""
     max_poll_records: int = 5000
     poll_timeout_ms: int = 500
+    #: a batch closes at this many events ...
+    max_batch_events: int = DEFAULT_MAX_BATCH_EVENTS
+    #: ... or this long after its first records were polled (or when the client is caught up)
+    max_batch_wait_ms: int = DEFAULT_MAX_BATCH_WAIT_MS
     backoff_initial_s: float = 0.1
     backoff_max_s: float = 5.0
     auto_offset_reset: str = "earliest"
@@ -55,6 +77,10 @@ class ConsumerConfig:
             raise ValueError(f"max_poll_records: must be >= 1, got {self.max_poll_records}")
         if self.poll_timeout_ms < 0:
             raise ValueError(f"poll_timeout_ms: must be >= 0, got {self.poll_timeout_ms}")
+        if self.max_batch_events < 1:
+            raise ValueError(f"max_batch_events: must be >= 1, got {self.max_batch_events}")
+        if self.max_batch_wait_ms < 0:
+            raise ValueError(f"max_batch_wait_ms: must be >= 0, got {self.max_batch_wait_ms}")
         if not 0 < self.backoff_initial_s <= self.backoff_max_s:
             raise ValueError("backoff_initial_s: must be > 0 and <= backoff_max_s")
         if self.auto_offset_reset not in ("earliest", "latest"):
@@ -115,6 +141,17 @@ def producer_settings(bootstrap: str, **overrides: Any) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _Batch:
+    """What one iteration gathered: decoded events, rejections, records and first offsets."""
+
+    events: list[Event] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    records: int = 0
+    #: partition -> offset of its first record in the batch (where a retry seeks back to)
+    starts: dict[Any, int] = field(default_factory=dict)
+
+
 class IngestConsumer:
     def __init__(self, config: ConsumerConfig, pipeline: IngestPipeline, consumer: Any | None = None) -> None:
         self.config = config
@@ -129,6 +166,8 @@ class IngestConsumer:
         self.applied = 0
         self.rejected = 0
         self.duplicates = 0
+        #: events per record of the last poll (EventBatch records carry many): sizes the next poll
+        self._events_per_record = 1.0
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def open(self) -> None:
@@ -180,36 +219,24 @@ class IngestConsumer:
 
     # ---- one iteration -------------------------------------------------------------------------
     def poll_once(self) -> int:
-        """Poll, process and commit one batch; return how many records were committed."""
+        """Gather, process and commit one batch; return how many records were committed."""
         self.open()
-        consumer = self._consumer
-        batch = consumer.poll(
-            timeout_ms=self.config.poll_timeout_ms, max_records=self.config.max_poll_records
-        )
-        if not batch:
+        batch = self._gather()
+        if batch.records == 0:
             self._update_lag()
             return 0
-        starts = {}
-        records = []
-        for tp, recs in batch.items():
-            starts[tp] = recs[0].offset
-            prefix = f"{tp.topic}/{tp.partition}/"
-            for r in recs:
-                records.append(
-                    RawRecord(r.value or b"", encoding_from_headers(r.headers), prefix + str(r.offset))
-                )
         try:
-            result = self.pipeline.process(records)
+            result = self.pipeline.apply(batch.events, batch.rejected, self.config.max_batch_events)
         except SinkUnavailable as e:
             self.retries += 1
             delay = self._backoff.next_delay()
             log.warning(
                 "sink unavailable (%s); retrying %d records in %.2fs without committing",
                 e,
-                len(records),
+                batch.records,
                 delay,
             )
-            self._seek_back(starts)
+            self._seek_back(batch.starts)
             self._update_lag(force=True)  # measured from the batch start: the backlog shows
             self._stop.wait(delay)
             return 0
@@ -220,7 +247,41 @@ class IngestConsumer:
         self.duplicates += result.duplicates
         self._commit()
         self._update_lag()
-        return len(records)
+        return batch.records
+
+    def _gather(self) -> _Batch:
+        """Poll and decode until the batch is full, old enough, or the client is caught up."""
+        config, consumer = self.config, self._consumer
+        batch = _Batch()
+        timeout_ms = config.poll_timeout_ms
+        deadline = 0.0
+        while True:
+            room = config.max_batch_events - len(batch.events) - len(batch.rejected)
+            max_records = max(1, min(config.max_poll_records, int(room / self._events_per_record)))
+            polled = consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+            if not polled:
+                return batch
+            if batch.records == 0:
+                deadline = time.monotonic() + config.max_batch_wait_ms / 1000.0
+            records = []
+            for tp, recs in polled.items():
+                batch.starts.setdefault(tp, recs[0].offset)
+                prefix = f"{tp.topic}/{tp.partition}/"
+                for r in recs:
+                    records.append(
+                        RawRecord(r.value or b"", encoding_from_headers(r.headers), prefix + str(r.offset))
+                    )
+            events, rejected, received = self.pipeline.decode(records)
+            self.pipeline.count_received(received)
+            batch.events.extend(events)
+            batch.rejected.extend(rejected)
+            batch.records += len(records)
+            self._events_per_record = max(1.0, received / len(records))
+            if len(batch.events) + len(batch.rejected) >= config.max_batch_events:
+                return batch
+            if time.monotonic() >= deadline or self._stop.is_set():
+                return batch
+            timeout_ms = 0  # only what the client already fetched: never wait to fill a batch
 
     def _seek_back(self, starts: dict[Any, int]) -> None:
         from kafka.errors import IllegalStateError

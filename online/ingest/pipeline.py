@@ -9,6 +9,13 @@ exception propagates, nothing is marked or dead-lettered, and the caller retries
 A record is any of: ``bytes`` (a protobuf Event, or JSON), a :class:`RawRecord` (bytes with the
 Kafka ``fulcrum-encoding`` header value and a source label), a parsed ``fulcrum.v1.Event``, or an
 already-built :class:`~fulcrum.core.events.Event` (validated again: every door applies the rules).
+
+``apply(..., max_batch=N)`` hands the fresh events to the sink in slices of at most N (the Kafka
+door coalesces several polls into one batch, see online/ingest/consumer.py): each slice is
+applied, then its ids are marked seen, so a slice is visible as soon as it is written; the
+rejected ones are dead-lettered once every slice succeeded. If slice k fails, slices before it are
+already marked seen and are dropped as duplicates on the retry, whose first slice is slice k
+again (same events, so a sink that remembers a half-applied batch recognises it).
 """
 
 from __future__ import annotations
@@ -107,12 +114,20 @@ class IngestPipeline:
         return events, rejected, received
 
     # ---- applying ------------------------------------------------------------------------------
-    def process(self, records: Iterable[object]) -> IngestResult:
+    def process(self, records: Iterable[object], max_batch: int | None = None) -> IngestResult:
         events, rejected, received = self.decode(records)
-        self._m_consumed.inc(received)
-        return self.apply(events, rejected)
+        self.count_received(received)
+        return self.apply(events, rejected, max_batch)
 
-    def apply(self, events: Sequence[Event], rejected: Sequence[Rejection] = ()) -> IngestResult:
+    def count_received(self, received: int) -> None:
+        """Count events received by this door (for callers that decode and apply apart)."""
+        self._m_consumed.inc(received)
+
+    def apply(
+        self, events: Sequence[Event], rejected: Sequence[Rejection] = (), max_batch: int | None = None
+    ) -> IngestResult:
+        if max_batch is not None and max_batch < 1:
+            raise ValueError(f"max_batch: must be >= 1, got {max_batch}")
         with self._lock:
             unique: list[Event] = []
             batch_ids: set[str] = set()
@@ -123,18 +138,20 @@ class IngestPipeline:
             seen = self.dedupe.seen([e.event_id for e in unique])
             fresh = [e for e, s in zip(unique, seen, strict=True) if not s]
             duplicates = len(events) - len(fresh)
-            if fresh:
+            step = max_batch or max(1, len(fresh))
+            for start in range(0, len(fresh), step):
+                part = fresh[start : start + step]
                 started = time.perf_counter()
                 try:
-                    self.sink.apply(fresh)
+                    self.sink.apply(part)
                 except SinkUnavailable:
                     self._m_unavailable.inc()
                     raise
                 self._m_push.observe(time.perf_counter() - started)
-                self.dedupe.mark([e.event_id for e in fresh])
+                self.dedupe.mark([e.event_id for e in part])
+                self._m_applied.inc(len(part))
             if rejected and self.dlq is not None:
                 self.dlq.publish(rejected)
-        self._m_applied.inc(len(fresh))
         if duplicates:
             self._m_dupes.inc(duplicates)
         for r in rejected:
