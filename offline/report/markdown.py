@@ -63,8 +63,11 @@ def write_report(path: Path, p: dict[str, Any]) -> Path:
         f"# Fulcrum evaluation — bundle {p['bundle']['version']}",
         "",
         f"Data `{p['data']}`, protocol {p['protocol']} (discovery): {p['users']['warm']:,} warm users, "
-        f"{p['users']['cold']:,} cold users. `model` = two-tower retrieval (top 100 over train items) "
-        "ordered by the bundle's ranker (purchase probability); `model (retrieval only)` = cosine order. "
+        f"{p['users']['cold']:,} cold users. `model` = the bundle's retrieval (top 100 over train items) "
+        "ordered by its ranker (purchase probability); `model (retrieval only)` = the retrieval order "
+        "itself: the hybrid score (two towers + co-purchase neighbours + trend, fulcrum/core/hybrid.py) "
+        "when the bundle has one, else the cosine; `model (two towers only, no hybrid)` = the cosine "
+        "of the towers alone. "
         + serving_sentence(p),
         "",
         "## Model vs baselines (OR-temporal)",
