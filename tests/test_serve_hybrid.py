@@ -99,3 +99,20 @@ def test_a_bundle_without_a_hybrid_block_serves_the_cosine(tiny_bundle: Path, tm
     user = cat.embeddings[0]
     cosine, scores = cat.retrieval_scores(user, [str(cat.item_ids[1])])
     assert np.array_equal(cosine, scores)
+
+
+def test_popular_now_orders_by_trend_then_all_time_rank() -> None:
+    import pandas as pd
+
+    from online.inference.catalogue import Catalogue
+
+    items = pd.DataFrame({"item_id": ["a", "b", "c", "d"], "popularity_rank": [0, 1, 2, 3]})
+    emb = np.eye(4, dtype=np.float32)
+    # trend: c sells most now; a and d tie (d is less popular all-time, so it comes after a); b last
+    cat = Catalogue.from_frame(items, emb, trend=np.array([0.5, -1.0, 2.0, 0.5]))
+    assert cat.popular_now_order.tolist() == [2, 0, 3, 1]
+    # pct: 1 for the first, then 3/4, 2/4, 1/4
+    assert cat.popular_now_pct.tolist() == [0.75, 0.25, 1.0, 0.5]
+    # without a trend prior it is the all-time order
+    plain = Catalogue.from_frame(items, emb)
+    assert plain.popular_now_order.tolist() == [0, 1, 2, 3]

@@ -4,8 +4,8 @@ Profiles are folded from the train events (``fulcrum.core.user_state``) as of th
 the user encoder (ONNX) embeds each profile's recent items; the catalogue's embeddings give the
 retrieval scores over the candidate pool (train items, minus the user's exclusions); the top
 ``n_candidates`` are scored by ``ranker.onnx`` on ``rank_features``. Users without history get
-the catalogue's popularity order (cold start). Candidates are computed once per user and cached,
-so re-rank sweeps only re-order them.
+the catalogue's popular-now order (cold start: trend prior, then popularity). Candidates are
+computed once per user and cached, so re-rank sweeps only re-order them.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class BundleModel:
 
     def popular(self, exclude: set[str], k: int) -> list[str]:
         out = []
-        for j in self.cat.popular_order:
+        for j in self.cat.popular_now_order:
             if self.pool_mask[j] and self.cat.item_ids[j] not in exclude:
                 out.append(str(self.cat.item_ids[j]))
                 if len(out) == k:

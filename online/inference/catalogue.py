@@ -70,6 +70,25 @@ class Catalogue:
         return np.argsort(self.popularity_rank, kind="stable")
 
     @cached_property
+    def popular_now_order(self) -> np.ndarray:
+        """Rows for users the model knows nothing about (cold start, degraded fallback): by the
+        bundle's trend prior -- what sells now -- ties by all-time popularity; without a trend
+        prior, all-time popularity. (On Online Retail's validation slice, cold-user Recall@10:
+        0.094 with the 14-day trend vs 0.070 by all-time distinct buyers.)"""
+        trend = self.trend_all
+        if trend is None:
+            return self.popular_order
+        return np.lexsort((self.popularity_rank, -trend))
+
+    @cached_property
+    def popular_now_pct(self) -> np.ndarray:
+        """1 for the first row of ``popular_now_order`` down to 1/N for the last."""
+        n = max(len(self), 1)
+        pct = np.empty(len(self), dtype=np.float64)
+        pct[self.popular_now_order] = 1.0 - np.arange(len(self)) / n
+        return pct
+
+    @cached_property
     def trend_all(self) -> np.ndarray | None:
         """The trend prior padded with 0 to every row (None without one)."""
         if self.trend is None:

@@ -41,8 +41,8 @@ COLD_CONTEXT_WEIGHT = 0.5
 
 def popularity_fallback(cat: Catalogue, excludes: tuple[str, ...], k: int, version: str, why: str) -> Reply:
     blocked = blocked_mask(len(cat), cat.indices(excludes))
-    rows = [r for r in cat.popular_order[: k + len(excludes)] if not blocked[r]][:k]
-    pct = cat.popularity_pct
+    rows = [r for r in cat.popular_now_order[: k + len(excludes)] if not blocked[r]][:k]
+    pct = cat.popular_now_pct
     items = [Scored(str(cat.item_ids[r]), float(pct[r]), Reason.POPULAR) for r in rows]
     return Reply(items, version, degraded=True, degraded_reason=why)
 
@@ -121,7 +121,7 @@ def _cold_exploit(
         centre = cat.embeddings[session_rows].mean(axis=0)
         centre = centre / max(float(np.linalg.norm(centre)), 1e-12)
         context = cat.embeddings @ centre
-    scores = cold_start_scores(cat.popularity_pct, context, COLD_CONTEXT_WEIGHT)
+    scores = cold_start_scores(cat.popular_now_pct, context, COLD_CONTEXT_WEIGHT)
     cand = top_candidates(scores, max(config.retrieval_candidates, k), blocked)
     pool = mmr_pool(scores[cand], k)
     order = pool[mmr(scores[cand][pool], cat.embeddings[cand[pool]], k, knobs.diversity)]
