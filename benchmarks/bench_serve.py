@@ -153,8 +153,17 @@ def _batch_totals() -> dict[str, tuple[float, float]]:
     return {m: (sums[m], counts[m]) for m in counts}
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process (the server: event loop, ORT and gRPC threads) so far."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 async def _client(target: str, phase: str, users: list[str], n: int, concurrency: int) -> dict:
-    """Run one load phase in a separate Python process (like a remote client) and parse its JSON."""
+    """Run one load phase in a separate Python process (like a remote client) and parse its JSON;
+    adds ``server_cpu_ms_per_call``: this process's CPU over the phase per call it served."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -172,10 +181,16 @@ async def _client(target: str, phase: str, users: list[str], n: int, concurrency
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+    cpu0 = _cpu_s()
     out, err = await proc.communicate()
+    cpu = _cpu_s() - cpu0
     if proc.returncode != 0:
         raise RuntimeError(f"load generator failed ({phase}): {err.decode()[-2000:]}")
-    return json.loads(out)
+    result = json.loads(out)
+    served = result.get("calls", 0) + result.get("warm_up_calls", 0)
+    if served:
+        result["server_cpu_ms_per_call"] = cpu / served * 1000.0
+    return result
 
 
 async def _run(bundle: Path, n: int, high: int, n_users: int, seed: int, provider: str) -> dict:
@@ -239,6 +254,12 @@ async def _run(bundle: Path, n: int, high: int, n_users: int, seed: int, provide
             "mean": statistics.fmean(search_lat) * ms,
         },
         "qps": {"1": qps1, str(high): qps_high},
+        # CPU per Recommend of the server process and of the load generator in each QPS phase:
+        # with both on the same cores, QPS(high) <= cpus * 1000 / (server + client ms per call)
+        "cpu_ms_per_call": {
+            c: {"server": run.get("server_cpu_ms_per_call"), "client": run.get("client_cpu_ms_per_call")}
+            for c, run in (("1", low_run), (str(high), high_run))
+        },
         "failed_calls": failures,
         "mean_batch_size": mean_batch,
     }
@@ -303,6 +324,13 @@ def print_table(r: dict) -> None:
         )
         label = RATIO_LABELS.get(name) or name.replace("qps_", "QPS(").replace("_over_QPS(", ") / QPS(") + ")"
         q.add_row(label, f"{v:.2f}", bar)
+    for c, cpu in r.get("cpu_ms_per_call", {}).items():
+        if cpu.get("server") is not None and cpu.get("client") is not None:
+            q.add_row(
+                f"CPU ms per call at concurrency {c}: server / load generator",
+                f"{cpu['server']:.3f} / {cpu['client']:.3f}",
+                "",
+            )
     q.add_row("failed calls", str(r["failed_calls"]), "")
     for m, v in r["mean_batch_size"].items():
         q.add_row(f"mean batch size at concurrency {max(int(c) for c in r['qps'])}: {m}", f"{v:.1f}", "")

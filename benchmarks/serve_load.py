@@ -3,7 +3,8 @@
 Run as its own process (``python -m benchmarks.serve_load --target HOST:PORT --phase ...``) so the
 client's Python work does not share the server's interpreter, like a remote client would.
 Phases: ``latency`` (warm-up, then sequential Recommend, Search and GetModelInfo: per-call
-seconds) and ``qps`` (Recommend at a given concurrency: calls per second).
+seconds) and ``qps`` (Recommend at a given concurrency: calls per second, and the client's own
+CPU per call).
 """
 
 from __future__ import annotations
@@ -77,10 +78,18 @@ async def qps_phase(target: str, users: list[str], total: int, concurrency: int)
                 except grpc.aio.AioRpcError:
                     failures += 1
 
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - t0
-    return {"qps": total / elapsed, "calls": total, "failures": failures, "concurrency": concurrency}
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {
+        "qps": total / elapsed,
+        "calls": total,
+        "warm_up_calls": min(total, 2 * concurrency),
+        "failures": failures,
+        "concurrency": concurrency,
+        # this process's CPU per call while the timed calls ran (all its threads)
+        "client_cpu_ms_per_call": cpu / total * 1000.0,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,7 @@ from fulcrum.v1 import recommender_pb2_grpc
 from online.config import ServeConfig
 from online.errors import DeadlineExceeded, InvalidArgument
 from online.inference.model import ModelHolder
+from online.rerank.reasons import Reason
 from online.server import metrics, validation
 from online.server.feature_source import FeatureSource
 from online.server.in_flight import InFlight
@@ -45,10 +46,13 @@ async def _within(coro, budget_s: float):
         raise DeadlineExceeded("deadline exceeded") from e
 
 
+#: protobuf enum number of each Reason, looked up once (not per item per reply)
+_REASON_NUMBER = {r: pb.Reason.Value(r.value) for r in Reason}
+
+
 def _reply(reply: Reply, message):
     items = [
-        pb.ScoredItem(item_id=s.item_id, score=s.score, reason=pb.Reason.Value(s.reason.value))
-        for s in reply.items
+        pb.ScoredItem(item_id=s.item_id, score=s.score, reason=_REASON_NUMBER[s.reason]) for s in reply.items
     ]
     return message(
         items=items,
