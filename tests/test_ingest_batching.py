@@ -1,6 +1,6 @@
 """Coalescing in the Kafka door without a broker: a batch closes at ``max_batch_events`` events,
-after ``max_batch_wait_ms``, or when the client has nothing more buffered; an oversized poll is
-applied in slices; offsets are committed once per batch, after every slice succeeded."""
+after ``max_batch_wait_ms``, or when the consumer is caught up; an oversized poll is applied in
+slices; offsets are committed once per batch, after every slice succeeded."""
 
 from __future__ import annotations
 
@@ -45,19 +45,20 @@ def batched(offset: int, ids: range) -> Record:
 
 class FakeKafka:
     """A one-partition log: each poll serves at most ``chunk`` records (what one fetch buffered)
-    and ``max_records``; ``seek`` moves the position back, like kafka-python's."""
+    and ``max_records``; ``seek`` moves the position back; the highwater is the log's end, like
+    kafka-python's once a fetch came back."""
 
     def __init__(self, records: list[Record], chunk: int) -> None:
         self.records, self.chunk = records, chunk
-        self.position = 0
+        self.position_ = 0
         self.asked: list[tuple[int, int]] = []  # (timeout_ms, max_records) of every poll
         self.commits = 0
         self.seeks: list[tuple[TP, int]] = []
 
     def poll(self, timeout_ms: int, max_records: int):
         self.asked.append((timeout_ms, max_records))
-        recs = self.records[self.position : self.position + min(self.chunk, max_records)]
-        self.position += len(recs)
+        recs = self.records[self.position_ : self.position_ + min(self.chunk, max_records)]
+        self.position_ += len(recs)
         return {PART: recs} if recs else {}
 
     def commit(self, timeout_ms: int) -> None:
@@ -65,10 +66,16 @@ class FakeKafka:
 
     def seek(self, tp: TP, offset: int) -> None:
         self.seeks.append((tp, offset))
-        self.position = offset
+        self.position_ = offset
 
     def assignment(self):
-        return set()
+        return {PART}
+
+    def highwater(self, tp: TP) -> int:
+        return len(self.records)
+
+    def position(self, tp: TP, timeout_ms: int | None = None) -> int:
+        return self.position_
 
     def close(self, autocommit: bool = False) -> None:
         pass
@@ -88,17 +95,19 @@ def test_polls_coalesce_up_to_the_event_bound_and_commit_once_per_batch() -> Non
     assert [consumer.poll_once() for _ in range(4)] == [5, 5, 2, 0]
     assert sink.apply_calls == 3 and sink.times_applied == {f"e{i}": 1 for i in range(12)}
     assert kafka.commits == 3 and consumer.batches == 3
-    # the first poll of a batch waits (100 ms), the next ones only take what is buffered (0);
-    # each asks for at most the room left at one event per record: 5, then 2 after 3 events
-    assert kafka.asked[:3] == [(100, 5), (0, 2), (100, 5)]
+    # each poll asks for at most the room left at one event per record: 5, then 2 after 3 events
+    assert [m for _, m in kafka.asked[:3]] == [5, 2, 5]
+    # the first poll of a batch waits poll_timeout_ms; the next one, with records still on the
+    # broker, waits at most what is left of max_batch_wait_ms (60 s here)
+    assert kafka.asked[0][0] == 100 and 100 < kafka.asked[1][0] <= 60_000
 
 
 def test_a_batch_closes_when_the_client_is_caught_up() -> None:
     kafka = FakeKafka([single(0), single(1)], chunk=10)
     sink = MemorySink()
     consumer = consumer_for(kafka, sink, max_batch_events=1000)
-    assert consumer.poll_once() == 2  # no waiting for the bound: the next poll came back empty
-    assert kafka.asked == [(100, 1000), (0, 998)]
+    assert consumer.poll_once() == 2  # caught up (position == highwater): no waiting for more
+    assert kafka.asked == [(100, 1000)]
     assert sink.applied_count == 2 and kafka.commits == 1
 
 

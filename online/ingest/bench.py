@@ -10,8 +10,11 @@ validate, dedupe, apply) into the in-memory sink, and reports:
   produce until all M events are applied (offsets committed after each batch),
 - sink push latency p50/p99 per batch.
 
-With ``--feature-repo R`` (an applied Feast repo) the batch mode runs once more into the real
-Feast sink (``build_sink``, as `fulcrum ingest --feature-repo R` uses), on --feast-events events.
+With ``--feature-repo R`` (an applied Feast repo) every mode runs once more into the real Feast
+sink (``build_sink``, as `fulcrum ingest --feature-repo R` uses; a fresh sink per mode, SQLite or
+``--feature-store redis``), on --feast-events events. The consumer coalesces polls into batches
+of at most ``--max-batch-events`` events / ``--max-batch-wait-ms`` (online/ingest/consumer.py);
+the table shows the events per applied batch.
 
 Without --bootstrap it starts its own broker with deploy/kafka/kafka.sh in a temporary folder.
 Event-to-visible-in-Recommend latency needs a running deployment (`fulcrum ingest --feature-repo R`
@@ -38,6 +41,8 @@ from typing import Annotated
 
 import typer
 
+from online.ingest.consumer import DEFAULT_MAX_BATCH_EVENTS, DEFAULT_MAX_BATCH_WAIT_MS
+
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +67,9 @@ def _own_broker():
 
 
 def synthetic_events(n: int, seed: int = 7, users: int = 4000, items: int = 4000) -> list:
-    """``n`` valid protobuf events with shop-like ids, types and times (deterministic)."""
+    """``n`` valid protobuf events with shop-like ids, types and times (deterministic but for a
+    run tag in the event and user ids: every call is new events of new users, so a Feast run
+    starts from the same empty user rows whatever ran against the repo before)."""
     import numpy as np
 
     from fulcrum.v1 import recommender_pb2 as pb
@@ -81,7 +88,7 @@ def synthetic_events(n: int, seed: int = 7, users: int = 4000, items: int = 4000
         pb.Event(
             event_id=f"b{run}-{k}",
             type=int(ty[k]),  # type: ignore[arg-type]
-            user_id=f"user-{u[k]}",
+            user_id=f"user-{run}-{u[k]}",
             item_id=f"sku-{it[k]}",
             quantity=float(q[k]),
             price=2.5,
@@ -143,6 +150,8 @@ def _run_mode(
     timeout_s: float,
     sink=None,
     label=None,
+    max_batch_events: int = DEFAULT_MAX_BATCH_EVENTS,
+    max_batch_wait_ms: int = DEFAULT_MAX_BATCH_WAIT_MS,
 ) -> dict:
     """Join the group first, then produce, then time the consumption alone."""
     from online.ingest.consumer import ConsumerConfig, IngestConsumer
@@ -163,6 +172,8 @@ def _run_mode(
             group_id=f"bench-{topic}",
             max_poll_records=5000,
             poll_timeout_ms=100,
+            max_batch_events=max_batch_events,
+            max_batch_wait_ms=max_batch_wait_ms,
         ),
         pipeline,
     )
@@ -204,6 +215,7 @@ def _run_mode(
         "consume_events_per_s": expected / consume_s,
         "applied": counter.applied_count,
         "batches": consumer.batches,
+        "events_per_batch": counter.applied_count / max(1, consumer.batches),
         "push_ms_p50": pct(0.5),
         "push_ms_p99": pct(0.99),
     }
@@ -240,6 +252,18 @@ def bench_ingest(
         Path | None, typer.Option("--feature-repo", help="Also measure the Feast sink of this applied repo.")
     ] = None,
     feature_store: Annotated[str | None, typer.Option("--feature-store", help="sqlite | redis.")] = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url", envvar="FULCRUM_REDIS_URL", help="redis://HOST:PORT for --feature-store redis."
+        ),
+    ] = None,
+    max_batch_events: Annotated[
+        int, typer.Option("--max-batch-events", min=1, help="The consumer's batch bound in events.")
+    ] = DEFAULT_MAX_BATCH_EVENTS,
+    max_batch_wait_ms: Annotated[
+        int, typer.Option("--max-batch-wait-ms", min=0, help="The consumer's batch bound in time.")
+    ] = DEFAULT_MAX_BATCH_WAIT_MS,
     feast_events: Annotated[
         int, typer.Option("--feast-events", min=1, help="Events for the Feast run.")
     ] = 50_000,
@@ -256,25 +280,35 @@ def bench_ingest(
         raise typer.BadParameter(f"{bad[0]!r}: allowed batch, single", param_hint="--mode")
     console = Console()
     payload = synthetic_events(events)
+    bounds = (max_batch_events, max_batch_wait_ms)
     results = []
     ctx = _own_broker() if bootstrap is None else _nullcontext(bootstrap)
     with ctx as broker:
         for mode in modes:
             topic = f"bench-{mode}-{uuid.uuid4().hex[:8]}"
             console.print(f"[bold]{mode}[/]: {events:,} events through {topic} ...")
-            results.append(_run_mode(broker, topic, payload, mode, batch_size, timeout_s))
+            results.append(
+                _run_mode(broker, topic, payload, mode, batch_size, timeout_s, None, None, *bounds)
+            )
         if feature_repo is not None:
+            from online.features.store import resolve_store
             from online.ingest.factory import SinkConfig, build_sink
 
-            feast_sink = build_sink(SinkConfig(feature_repo=feature_repo, feature_store=feature_store))
+            store_name = resolve_store(feature_store)
             n = min(events, feast_events)
-            topic = f"bench-feast-{uuid.uuid4().hex[:8]}"
-            console.print(f"[bold]batch -> Feast[/] ({feature_repo}): {n:,} events through {topic} ...")
-            results.append(
-                _run_mode(
-                    broker, topic, payload[:n], "batch", batch_size, timeout_s, feast_sink, "batch->feast"
+            for mode in modes:
+                feast_sink = build_sink(
+                    SinkConfig(feature_repo=feature_repo, feature_store=store_name, redis_url=redis_url)
                 )
-            )
+                topic = f"bench-feast-{mode}-{uuid.uuid4().hex[:8]}"
+                label = f"{mode}->{store_name}"
+                console.print(f"[bold]{label}[/] ({feature_repo}): {n:,} events through {topic} ...")
+                fresh_users = synthetic_events(n)
+                results.append(
+                    _run_mode(
+                        broker, topic, fresh_users, mode, batch_size, timeout_s, feast_sink, label, *bounds
+                    )
+                )
         latency = None
         if server:
             from online.ingest.visibility import visibility_latency
@@ -297,6 +331,7 @@ def bench_ingest(
         "produce ev/s",
         "consume ev/s",
         "vs bar",
+        "ev/batch",
         "push p50 ms",
         "push p99 ms",
     ):
@@ -309,6 +344,7 @@ def bench_ingest(
             f"{r['produce_events_per_s']:,.0f}",
             f"{r['consume_events_per_s']:,.0f}",
             f"{r['consume_events_per_s'] / 20_000:.2f}x",
+            f"{r['events_per_batch']:,.0f}",
             f"{r['push_ms_p50']:.2f}",
             f"{r['push_ms_p99']:.2f}",
         )
@@ -330,6 +366,8 @@ def bench_ingest(
                 "benchmark": "ingest",
                 "machine": {"cpus": _cpus(), "python": platform.python_version()},
                 "batch_size": batch_size,
+                "max_batch_events": max_batch_events,
+                "max_batch_wait_ms": max_batch_wait_ms,
                 "results": results,
                 "visibility_latency": latency,
                 "bar_events_per_s": 20_000,

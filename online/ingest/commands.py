@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from online.ingest.consumer import DEFAULT_MAX_BATCH_EVENTS, DEFAULT_MAX_BATCH_WAIT_MS
+
 log = logging.getLogger(__name__)
 
 
@@ -65,8 +67,20 @@ def ingest(
         str, typer.Option("--dlq-topic", help="Dead-letter topic (default <topic>.dlq).")
     ] = "",
     max_poll_records: Annotated[
-        int, typer.Option("--max-poll-records", min=1, help="Records per batch.")
+        int, typer.Option("--max-poll-records", min=1, help="Records per poll.")
     ] = 5000,
+    max_batch_events: Annotated[
+        int,
+        typer.Option(
+            "--max-batch-events", min=1, help="A batch (one store write, one commit) closes at N events."
+        ),
+    ] = DEFAULT_MAX_BATCH_EVENTS,
+    max_batch_wait_ms: Annotated[
+        int,
+        typer.Option(
+            "--max-batch-wait-ms", min=0, help="... or this long after its first records were polled."
+        ),
+    ] = DEFAULT_MAX_BATCH_WAIT_MS,
     metrics_port: Annotated[
         int, typer.Option("--metrics-port", min=0, max=65535, help="Prometheus port; 0 = off.")
     ] = 0,
@@ -94,6 +108,8 @@ def ingest(
             group_id=group,
             dlq_topic=dlq_topic,
             max_poll_records=max_poll_records,
+            max_batch_events=max_batch_events,
+            max_batch_wait_ms=max_batch_wait_ms,
         )
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e

@@ -3,13 +3,13 @@
 One iteration gathers a batch, applies it and commits:
 
 - **gather**: poll (waiting up to ``poll_timeout_ms`` for the first records), decode, and keep
-  polling what the client already fetched (``poll(timeout_ms=0)``) until the batch holds
-  ``max_batch_events`` events, or ``max_batch_wait_ms`` passed since its first records, or the
-  client has nothing more buffered (caught up). The batch is bounded by count AND time: at a
-  trickle a batch is what arrived (no added wait), under load or backlog it grows to the bound, so
-  the Feast sink writes each touched user and item once for many events. Each poll asks for at
-  most ``max_poll_records`` records, fewer when the events per record seen so far (EventBatch
-  records carry many) say the bound is near;
+  polling while the broker holds more (a partition's position is below its last known
+  highwater, from the fetch responses) until the batch holds ``max_batch_events`` events or
+  ``max_batch_wait_ms`` passed since its first records. Caught up, the batch closes at once. So
+  the batch is bounded by count AND time: at a trickle a batch is what arrived (no added wait),
+  with a backlog it grows to the bound, and the Feast sink writes each touched user and item once
+  for many events. Each poll asks for at most ``max_poll_records`` records, fewer when the events
+  per record seen so far (EventBatch records carry many) say the bound is near;
 - **apply**: ``pipeline.apply(events, rejected, max_batch=max_batch_events)`` (dedupe, the sinks,
   then the DLQ); a single poll of EventBatch records may overshoot the bound, and is then applied
   in slices of at most ``max_batch_events``, each visible as soon as it is written;
@@ -250,7 +250,7 @@ class IngestConsumer:
         return batch.records
 
     def _gather(self) -> _Batch:
-        """Poll and decode until the batch is full, old enough, or the client is caught up."""
+        """Poll and decode until the batch is full, old enough, or the consumer is caught up."""
         config, consumer = self.config, self._consumer
         batch = _Batch()
         timeout_ms = config.poll_timeout_ms
@@ -279,9 +279,25 @@ class IngestConsumer:
             self._events_per_record = max(1.0, received / len(records))
             if len(batch.events) + len(batch.rejected) >= config.max_batch_events:
                 return batch
-            if time.monotonic() >= deadline or self._stop.is_set():
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0 or self._stop.is_set() or not self._behind():
                 return batch
-            timeout_ms = 0  # only what the client already fetched: never wait to fill a batch
+            timeout_ms = left_ms  # the next records are on the broker: wait for them, not longer
+
+    def _behind(self) -> bool:
+        """True when some assigned partition has records on the broker that were not polled yet."""
+        consumer = self._consumer
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            try:
+                position = consumer.position(tp, timeout_ms=0)
+            except Exception:  # noqa: BLE001 - revoked mid-batch: its new owner resumes it
+                continue
+            if position is not None and position < high:
+                return True
+        return False
 
     def _seek_back(self, starts: dict[Any, int]) -> None:
         from kafka.errors import IllegalStateError
