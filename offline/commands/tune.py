@@ -1,9 +1,10 @@
-"""`fulcrum tune`: Optuna (TPE) over the ranking head's knobs on the validation slice; writes the
-best configuration as YAML (its ``ranker`` section is what `fulcrum ablate --config`, the export's
-ranker config and `train_ranker` read).
+"""`fulcrum tune`: Optuna (TPE) on the validation slice (never the test set).
 
-Retrieval knobs are not searched here: the retrieval training exposes no train-and-score function
-that fits a trial budget on 2 cores (a full retrieval fit takes most of the 30-minute budget).
+- ``--target ranker`` (default): the ranking head's knobs and imbalance method; writes YAML whose
+  ``ranker`` section is what `fulcrum ablate --config`, the export's ranker config and
+  `train_ranker` read.
+- ``--target retrieval``: the two towers' main knobs (offline/tune/retrieval_search.py), each
+  trial a real training run stopped after validation; writes a `fulcrum train --config` file.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ def tune(
     epochs: Annotated[int | None, typer.Option(help="Epochs per trial (default: the config's).")] = None,
     seed: Annotated[int, typer.Option(help="Sampler seed.")] = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    target: Annotated[str, typer.Option(
+        help="What to tune: 'ranker' (the ranking head) or 'retrieval' (the two towers; --config is "
+        "then a training config and --out a `fulcrum train --config` file).")] = "ranker",
 ) -> None:
-    """Search the ranking head's hyper-parameters on the validation slice (never the test set)."""
+    """Search hyper-parameters on the validation slice (never the test set)."""
     import datetime as dt
     import time
 
@@ -49,6 +53,13 @@ def tune(
         raise typer.BadParameter("must be >= 1", param_hint="--trials")
     if timeout <= 0:
         raise typer.BadParameter("must be > 0 seconds", param_hint="--timeout")
+    if target not in ("ranker", "retrieval"):
+        raise typer.BadParameter(f"{target!r}: expected ranker or retrieval", param_hint="--target")
+    if target == "retrieval":
+        from offline.commands.tune_retrieval import tune_retrieval
+
+        tune_retrieval(data, trials, timeout, out, config, seed, progress)
+        return
     if method is not None and method not in METHODS:
         raise typer.BadParameter(f"{method!r}: expected one of {', '.join(METHODS)}", param_hint="--method")
     if out.parent and not out.parent.exists():

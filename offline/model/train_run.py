@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from fulcrum.core.text import ITEM_TEXT_TEMPLATE, render_item_text
+from fulcrum.core.text import ITEM_TEXT_TEMPLATE
 from offline.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -48,15 +48,20 @@ class RunSummary:
     info: dict[str, Any]
 
 
-def _bar(desc: str, total: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
-
-
 def train_run(
-    data_dir: str | Path, cfg: TrainConfig, out_dir: str | Path, progress: bool = True
+    data_dir: str | Path,
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    progress: bool = True,
+    validation_only: bool = False,
+    text_cache: dict | None = None,
 ) -> RunSummary:
+    """Train (and save) a run. ``validation_only`` stops after the validation scores (nothing is
+    written; used by `fulcrum tune --target retrieval`); ``text_cache`` (a dict the caller keeps)
+    reuses the text stage -- tokenizer, fine-tuned BERT, pooled text features -- between calls
+    with the same text settings, data and seed, restoring the projection's post-text weights."""
+    import copy
+
     import torch
 
     from offline.export.ranker_source import build_ranker
@@ -66,15 +71,6 @@ def train_run(
     from offline.model.item_table import ItemTable
     from offline.model.retrieval_fit import fit_retrieval
     from offline.model.scorer import TwoTowerScorer
-    from offline.model.text_finetune import basket_pairs, finetune_text
-    from offline.model.text_tower import (
-        TextTower,
-        cache_lower,
-        load_bert,
-        load_tokenizer,
-        pooled_all,
-        tokenize,
-    )
     from offline.model.user_tower import UserTower
 
     t_start = time.perf_counter()
@@ -84,7 +80,8 @@ def train_run(
     rng = np.random.default_rng(cfg.seed)
     model_path = cfg.resolved_model_path()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if not validation_only:
+        out.mkdir(parents=True, exist_ok=True)
 
     inter = load_interactions(data_dir)
     stats = item_stats(inter)
@@ -93,55 +90,24 @@ def train_run(
         "data: %d items, %d users, %d train events", inter.n_items, len(inter.user_ids), len(inter.ev_item)
     )
 
-    # ---- text tower: tokenize, cache frozen lower layers, fine-tune the top ------------------
-    t = time.perf_counter()
-    tok = load_tokenizer(model_path, cfg.text.max_len)
-    ids, mask = tokenize(tok, [render_item_text(x) for x in inter.item_texts])
-    tower = TextTower(load_bert(model_path), cfg.dim, cfg.text.train_layers)
-    bar = _bar("cache lower layers", len(ids), progress)
-    lower = cache_lower(tower, ids, mask, progress=lambda d, n: bar.update(d - bar.n))
-    bar.close()
-    timings["cache_s"] = time.perf_counter() - t
-    log.info(
-        "cached lower BERT layers of %d item texts (len %d) in %.1f s",
-        len(ids),
-        ids.shape[1],
-        timings["cache_s"],
-    )
-
     val_start = inter.train_end - cfg.retrieval.validation_days * _DAY
     purchases = inter.ev_type == PURCHASE_CODE
     counts = np.bincount(inter.ev_item[purchases & (inter.ev_time < val_start)], minlength=inter.n_items)
-    item_prob = counts / max(1, counts.sum())
-    is_tail = (
-        counts <= np.quantile(counts[counts > 0], cfg.text.aug.tail_quantile)
-        if (counts > 0).any()
-        else np.ones(inter.n_items, dtype=bool)
-    )
-    t = time.perf_counter()
-    pairs = basket_pairs(inter, val_start, rng)
-    bar = _bar("fine-tune text tower", cfg.text.steps, progress)
-    text_losses = finetune_text(
-        tower,
-        lower,
-        mask,
-        pairs,
-        item_prob,
-        is_tail,
-        cfg.text,
-        cfg.seed,
-        progress=lambda s, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.3f}")),
-    )
-    bar.close()
-    pooled = pooled_all(tower, lower, mask)
-    del lower
-    timings["text_finetune_s"] = time.perf_counter() - t
-    log.info(
-        "text tower: %d steps on %d co-purchase pairs in %.1f s",
-        len(text_losses),
-        len(pairs),
-        timings["text_finetune_s"],
-    )
+    text_key = (str(model_path), cfg.text.model_dump_json(), cfg.dim, cfg.seed, val_start, inter.fingerprint)
+    cached = text_cache.get(text_key) if text_cache is not None else None
+    if cached is not None:
+        tok, tower, proj_state, pooled, pairs, text_losses = cached
+        tower.proj.load_state_dict(copy.deepcopy(proj_state))
+        log.info("text stage reused from the cache (%d items)", len(pooled))
+    else:
+        from offline.model.text_stage import text_stage
+
+        tok, tower, pooled, pairs, text_losses = text_stage(
+            inter, cfg, model_path, counts, val_start, rng, progress, timings
+        )
+        if text_cache is not None:
+            proj_state = copy.deepcopy(tower.proj.state_dict())
+            text_cache[text_key] = (tok, tower, proj_state, pooled, pairs, text_losses)
 
     # ---- two towers --------------------------------------------------------------------------
     t = time.perf_counter()
@@ -209,6 +175,23 @@ def train_run(
         cfg, inter, table, encode_users, ev_user, purchases, val_start, val_pairs
     )
     timings["hybrid_select_s"] = time.perf_counter() - t
+    if validation_only:
+        grid_best = max(hybrid_grid, key=lambda p: p["ndcg@10"]) if hybrid_grid else {}
+        return RunSummary(
+            out,
+            {
+                "metrics": {
+                    "validation": fit.val[fit.best_epoch - 1] if fit.val and fit.best_epoch > 0 else {},
+                    "validation_hybrid": grid_best,
+                    "best_epoch": fit.best_epoch,
+                },
+                "hybrid": None
+                if hybrid_weights is None
+                else {"neighbour_weight": hybrid_weights.neighbour, "trend_weight": hybrid_weights.trend},
+                "timings": timings,
+                "stopped_early": fit.stopped_early,
+            },
+        )
     refit = None
     if r.refit_epochs > 0 and r.validation_days > 0:
         all_examples = build_examples(

@@ -1,0 +1,101 @@
+"""`fulcrum tune --target retrieval`: real validation-only training runs on a synthetic shop with
+the tiny BERT; the written file is a valid `fulcrum train --config`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from offline.export.synthetic_data import write_synthetic_prepared
+from offline.export.tiny import TINY_CONFIG
+from offline.train_config import config_from_dict, load_config
+from offline.tune.retrieval_search import base_point, run_retrieval_search, trial_score, with_retrieval
+
+
+def _base(tiny_bert_dir: Path):
+    cfg = {**TINY_CONFIG, "ranker": "placeholder"}
+    cfg["text"] = {**TINY_CONFIG["text"], "model_path": str(tiny_bert_dir)}
+    return config_from_dict(cfg)
+
+
+def test_trial_score_prefers_the_hybrid_validation_score() -> None:
+    info = {"hybrid": {"neighbour_weight": 0.1}, "metrics": {"validation": {"ndcg@10": 0.1},
+                                                             "validation_hybrid": {"ndcg@10": 0.3}}}
+    assert trial_score(info) == 0.3
+    info["hybrid"] = None
+    assert trial_score(info) == 0.1
+
+
+def test_base_point_lies_in_the_space_and_round_trips(tiny_bert_dir: Path) -> None:
+    base = _base(tiny_bert_dir)
+    point = base_point(base)
+    # the tiny config has 16 negatives and 3 epochs: outside the space, so clipped / replaced
+    assert point["num_negatives"] == 1024 and point["epochs"] == 6
+    cfg = with_retrieval(base, point)
+    assert cfg.retrieval.num_negatives == 1024 and cfg.text == base.text
+
+
+def test_search_runs_real_trials_and_the_first_is_the_base(
+    tmp_path: Path, tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = write_synthetic_prepared(tmp_path / "data", seed=0)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # validation-only trials write nothing, not even into the working folder
+    base = _base(tiny_bert_dir)
+    calls = []
+
+    def train(*args, **kwargs):
+        from offline.model.train_run import train_run
+
+        calls.append(kwargs["text_cache"])
+        return train_run(*args, **kwargs)
+
+    result = run_retrieval_search(data, base, n_trials=2, timeout=600, seed=0, train=train)
+    assert result.n_trials == 2 and len(result.trials) == 2
+    assert result.best_value >= result.base_value
+    assert result.trials[0]["num_negatives"] == base_point(base)["num_negatives"]
+    # one text cache shared by the trials: the second trial reused the first one's text stage
+    assert calls[0] is calls[1] and len(calls[0]) == 1
+    assert list(cwd.iterdir()) == []
+
+
+def test_tune_command_writes_a_train_config(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    from fulcrum.cli import app
+
+    data = write_synthetic_prepared(tmp_path / "data", seed=1)
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump(_base(tiny_bert_dir).model_dump(mode="json")))
+    out = tmp_path / "best.yaml"
+    r = CliRunner().invoke(
+        app,
+        ["tune", "--target", "retrieval", "--data", str(data), "--config", str(base), "--trials", "2",
+         "--out", str(out), "--no-progress"],
+    )
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    assert text.startswith("# fulcrum tune --target retrieval") and "trial 1:" in text
+    cfg = load_config(out)  # comments aside, a valid training config
+    assert cfg.text.model_path == str(tiny_bert_dir)
+
+
+def test_tune_command_rejects_a_bad_target_and_a_missing_folder(tmp_path: Path) -> None:
+    from fulcrum.cli import app
+
+    r = CliRunner().invoke(app, ["tune", "--target", "towers"])
+    assert r.exit_code == 2 and "ranker or retrieval" in r.output
+    r = CliRunner().invoke(app, ["tune", "--target", "retrieval", "--data", str(tmp_path / "nothing"),
+                                 "--no-progress"])
+    assert r.exit_code == 2 and "not found" in r.output
+
+
+@pytest.mark.parametrize("days", [0])
+def test_tuning_needs_a_validation_slice(tmp_path: Path, tiny_bert_dir: Path, days: float) -> None:
+    base = _base(tiny_bert_dir)
+    data = base.model_dump(mode="json")
+    data["retrieval"]["validation_days"] = days
+    with pytest.raises(ValueError, match="retrieval.validation_days"):
+        run_retrieval_search(tmp_path, config_from_dict(data), n_trials=1)
