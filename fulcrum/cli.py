@@ -36,6 +36,7 @@ _COMMANDS: tuple[tuple[str, str, str, str], ...] = (
     ("offline.commands.export", "export", "", "export"),
     ("offline.commands.ablate", "ablate", "", "ablate"),
     ("offline.commands.tune", "tune", "", "tune"),
+    ("offline.commands.augment", "augment_ablation", "", "ablate-augmentation"),
     ("offline.commands.features", "features_app", "", "features"),
     ("offline.commands.retrain", "retrain", "", "retrain"),
     ("online.server.command", "serve", "", "serve"),

@@ -99,3 +99,28 @@ def test_tuning_needs_a_validation_slice(tmp_path: Path, tiny_bert_dir: Path, da
     data["retrieval"]["validation_days"] = days
     with pytest.raises(ValueError, match="retrieval.validation_days"):
         run_retrieval_search(tmp_path, config_from_dict(data), n_trials=1)
+
+
+def test_augmentation_ablation_runs_four_real_arms(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    from fulcrum.cli import app
+    from offline.model.augment_ablation import arm_config
+
+    base = _base(tiny_bert_dir)
+    assert arm_config(base, False, True).retrieval.seq_aug.enabled is False
+    assert arm_config(base, True, False).text.aug.enabled is False
+    assert arm_config(base, True, True) == base
+    data = write_synthetic_prepared(tmp_path / "data", seed=2)
+    cfg = tmp_path / "base.yaml"
+    cfg.write_text(yaml.safe_dump(base.model_dump(mode="json")))
+    out = tmp_path / "aug"
+    r = CliRunner().invoke(app, ["ablate-augmentation", "--data", str(data), "--config", str(cfg),
+                                 "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    import json
+
+    rows = json.loads((out / "augmentation.json").read_text())["arms"]
+    assert [(x["sequence_augmentation"], x["text_augmentation"]) for x in rows] == [
+        (True, True), (False, True), (True, False), (False, False)
+    ]
+    assert all(x["val_ndcg@10"] is not None and 0.0 <= x["val_ndcg@10"] <= 1.0 for x in rows)
+    assert "no augmentation" in (out / "augmentation.md").read_text()
