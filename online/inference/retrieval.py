@@ -18,15 +18,15 @@ def blocked_mask(n: int, rows: np.ndarray) -> np.ndarray:
 
 def top_candidates(scores: np.ndarray, n: int, blocked: np.ndarray | None = None) -> np.ndarray:
     """Row indices of the ``n`` best non-blocked scores, best first (argpartition, then sort)."""
-    s = np.asarray(scores, dtype=np.float64).copy()
+    neg = np.negative(scores, dtype=np.float64)  # one pass: float64 copy, best = smallest
     if blocked is not None:
-        s[blocked] = -np.inf
-    n = min(n, int(np.isfinite(s).sum()))
+        neg[blocked] = np.inf
+    n = min(n, int(np.count_nonzero(np.isfinite(neg))))
     if n <= 0:
         return np.zeros(0, dtype=np.int64)
-    if n < len(s):
-        part = np.argpartition(-s, n - 1)[:n]
+    if n < len(neg):
+        part = np.argpartition(neg, n - 1)[:n]
     else:
-        part = np.arange(len(s))
-    part = part[np.isfinite(s[part])]
-    return part[np.argsort(-s[part], kind="stable")].astype(np.int64)
+        part = np.arange(len(neg))
+    part = part[np.isfinite(neg[part])]
+    return part[np.argsort(neg[part], kind="stable")].astype(np.int64)
