@@ -51,15 +51,16 @@ _REASON_NUMBER = {r: pb.Reason.Value(r.value) for r in Reason}
 
 
 def _reply(reply: Reply, message):
-    items = [
-        pb.ScoredItem(item_id=s.item_id, score=s.score, reason=_REASON_NUMBER[s.reason]) for s in reply.items
-    ]
-    return message(
-        items=items,
+    # items added in place: passing ScoredItem messages to the constructor copies each one
+    out = message(
         bundle_version=reply.bundle_version,
         degraded=reply.degraded,
         degraded_reason=reply.degraded_reason,
     )
+    add = out.items.add
+    for s in reply.items:
+        add(item_id=s.item_id, score=s.score, reason=_REASON_NUMBER[s.reason])
+    return out
 
 
 class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
