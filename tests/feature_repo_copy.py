@@ -80,3 +80,16 @@ def synthetic_events(
             )
         )
     return events_frame(rows)
+
+
+def redis_hashes(store, entity_keys) -> tuple[list[dict[bytes, bytes]], list[int]]:
+    """The raw Redis hash (HGETALL) and TTL of each entity key, as Feast names the key."""
+    from feast.infra.key_encoding_utils import serialize_entity_key
+
+    client = store._get_provider().online_store._get_client(store.config.online_store)
+    version = store.config.entity_key_serialization_version
+    names = [
+        serialize_entity_key(k, entity_key_serialization_version=version) + store.config.project.encode()
+        for k in entity_keys
+    ]
+    return [client.hgetall(n) for n in names], [client.ttl(n) for n in names]

@@ -24,7 +24,7 @@ from online.errors import FeatureStoreUnavailable
 from online.features.client import OnlineFeatureClient
 from online.features.sink import FeastEventSink
 from online.ingest.sink import SinkUnavailable
-from tests.feature_repo_copy import DAY, ROOT, T0, copy_repo, events_frame, synthetic_events
+from tests.feature_repo_copy import DAY, ROOT, T0, copy_repo, events_frame, redis_hashes, synthetic_events
 
 STORES = ["sqlite", pytest.param("redis", marks=pytest.mark.redis)]
 
@@ -223,14 +223,16 @@ def test_sink_retry_after_a_failed_push_applies_once(built, monkeypatch):
     assert client.get_item_stats(["i4"]).purchases[0] == i0 + 2
 
 
-def test_direct_online_write_stores_the_bytes_a_push_stores(built):
-    """OnlineRowWriter (the sink's write path) vs FeatureStore.push, same states, raw rows compared."""
+def test_direct_online_write_stores_the_bytes_a_push_stores(built, store_kind):
+    """OnlineRowWriter (the sink's write path) vs FeatureStore.push, same states, raw rows compared
+    (for Redis also the raw hashes, field by field, and their TTL)."""
     from fulcrum.core.item_state import item_state_to_row
     from fulcrum.core.user_state import BehaviourEvent, user_state_to_row
     from online.features import merge
     from online.features.online_write import OnlineRowWriter
 
     events, repo, summary, client = built
+    kind = store_kind[0]
     store = client.store
     user = fold_user_events(
         UserState(),
@@ -251,6 +253,8 @@ def test_direct_online_write_stores_the_bytes_a_push_stores(built):
     ):
         store.push(fn.push_source_name(view), frame_of({"via-push": state}))
         writer = OnlineRowWriter(store, view, fn.VIEW_FEATURES[view])
+        # the direct path of each store is the one under test, not Feast's own write
+        assert (writer._is_sqlite, writer._redis is not None) == (kind == "sqlite", kind == "redis")
         # twice, so the second entity's repeated values and the second write's keys come from
         # the writer's memo and key map
         writer.write(["via-writer"], [to_row(state)], [float(state.as_of)])
@@ -268,6 +272,12 @@ def test_direct_online_write_stores_the_bytes_a_push_stores(built):
             assert {k: v.SerializeToString() for k, v in a.items()} == {
                 k: v.SerializeToString() for k, v in b.items()
             }
+        if kind == "redis":
+            hashes, ttls = redis_hashes(store, keys)
+            assert len(hashes[0]) == len(fn.VIEW_FEATURES[view]) + 1  # every feature and _ts:<view>
+            assert f"_ts:{view}".encode() in hashes[0]
+            assert hashes[1] == hashes[0] and hashes[2] == hashes[0]
+            assert ttls == [-1, -1, -1]  # no key_ttl_seconds in feature_store.redis.yaml
 
 
 def test_point_in_time_training_rows_never_see_the_future(store_kind, tmp_path):

@@ -1,5 +1,5 @@
 """``OnlineRowWriter``: writes plain feature rows of one feature view straight to the configured
-online store (``OnlineStore.online_write_batch``), in one call per batch.
+online store, in one call per batch (one SQLite transaction, one pipelined Redis round trip).
 
 ``FeatureStore.push(..., to=ONLINE)`` takes a DataFrame and, on every call, lists the registry's
 feature services, validates the frame, converts it to Arrow and then to ``Value`` protobufs with
@@ -15,11 +15,12 @@ as a push does, and most of those values repeat):
 
 - encodings of repeated values are built once: per feature, a bounded memo of exact-typed
   ``int`` / ``bool`` / ``str`` values (count features are small integers), plus the null and the
-  empty-list value, maps the Python value to its ``Value`` message, serialised bytes and SQLite
-  ``value_text``. Floats are always encoded afresh (``-0.0 == 0.0`` but serialise differently).
+  empty-list value, maps the Python value to its ``Value`` message, serialised bytes and the
+  store's own form of them (SQLite ``value_text``, or the RESP bulk string for Redis). Floats are
+  always encoded afresh (``-0.0 == 0.0`` but serialise differently).
   The shared ``Value`` messages are only read (serialised) by the online stores, never mutated;
-- entity keys are built (and for SQLite serialised with Feast's ``serialize_entity_key``) once per
-  id, kept in a bounded map.
+- entity keys are built (and for SQLite / Redis serialised with Feast's ``serialize_entity_key``)
+  once per id, kept in a bounded map.
 
 SQLite: Feast's ``SqliteOnlineStore.online_write_batch`` runs one ``execute`` per (entity,
 feature). For the plain SQLite layout (no vector search, no ``value_num`` column) this writer runs
@@ -27,8 +28,12 @@ the same upsert, on the same connection (``SqliteOnlineStore._get_conn``) and ta
 ``_quote_id``), with the same column values (``extract_text_and_num`` for ``value_text``; the event
 timestamp passed through ``sqlite3.adapt``, i.e. the datetime adapter Feast's SQLite module
 registers, once per entity instead of once per feature row), as ONE ``executemany`` in one
-transaction. Any other store (Redis ...) gets Feast's own ``online_write_batch`` (Redis already
-pipelines it).
+transaction.
+
+Redis: for a plain ``RedisOnlineStore`` config (``redis_type: redis``) the rows go through
+``RedisHashWriter`` (online/features/redis_write.py, which lists the Feast internals it relies
+on): the same hashes, fields, TTL and dedup rule as ``RedisOnlineStore.online_write_batch``, framed
+once and sent in one pipelined round trip. Any other store gets Feast's own ``online_write_batch``.
 """
 
 from __future__ import annotations
@@ -70,32 +75,39 @@ MEMO_SIZE = 4096
 #: entity ids whose keys are kept before the map starts afresh
 KEY_CACHE_SIZE = 200_000
 
-#: (Value message, its serialised bytes, its SQLite value_text)
-Encoded = tuple[Any, bytes, "str | None"]
+#: (Value message, its serialised bytes, the store's form of it: SQLite value_text, Redis RESP
+#: bulk string, or None)
+Encoded = tuple[Any, bytes, Any]
+
+
+def micros_of(seconds: float) -> int:
+    """Epoch seconds -> integer microseconds (the rounding of the push frame's ``_stamp``)."""
+    return int(round(float(seconds) * 1e6))
 
 
 def timestamp_of(seconds: float) -> datetime:
     """Epoch seconds -> UTC datetime rounded to the microsecond (the push frame's ``_stamp``)."""
-    return _EPOCH + timedelta(microseconds=int(round(float(seconds) * 1e6)))
+    return _EPOCH + timedelta(microseconds=micros_of(seconds))
 
 
 class _FeatureEncoder:
-    """One feature's Python value -> ``Value`` message (and its SQLite column values).
+    """One feature's Python value -> ``Value`` message (and the store's form of its bytes).
 
     ``build`` turns a non-null value into a fresh ``Value``; null (None, or NaN for a scalar) is
     the empty ``Value``. Repeated values of the memoised types, and the empty list, reuse one
     encoding."""
 
-    __slots__ = ("_build", "_is_list", "_memo", "_null", "_empty", "_text")
+    __slots__ = ("_build", "_is_list", "_memo", "_null", "_empty", "_form")
 
-    def __init__(self, build: Any, is_list: bool, value_type: Any, text_of: Any) -> None:
-        self._build, self._is_list, self._text = build, is_list, text_of
+    def __init__(self, build: Any, is_list: bool, value_type: Any, form_of: Any) -> None:
+        self._build, self._is_list, self._form = build, is_list, form_of
         self._memo: dict[Any, Encoded] = {}
         self._null = self._encode(value_type())
         self._empty = self._encode(build([])) if is_list else self._null
 
     def _encode(self, value: Any) -> Encoded:
-        return value, value.SerializeToString(), self._text(value)
+        blob = value.SerializeToString()
+        return value, blob, self._form(value, blob)
 
     def _null_or_memo(self, v: Any) -> Encoded | None:
         if v is None:
@@ -120,7 +132,7 @@ class _FeatureEncoder:
         return hit[0] if hit is not None else self._build(v)
 
     def encoded(self, v: Any) -> Encoded:
-        """(``Value``, serialised bytes, SQLite ``value_text``) of ``v``."""
+        """(``Value``, serialised bytes, the store's form of them) of ``v``."""
         hit = self._null_or_memo(v)
         return hit if hit is not None else self._encode(self._build(v))
 
@@ -133,8 +145,9 @@ class OnlineRowWriter:
         from feast.protos.feast.types import Value_pb2
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 
+        from online.features import redis_write
+
         self._Value, self._EntityKey, self._pb = Value_pb2.Value, EntityKey, Value_pb2
-        self._text_of = lambda value: extract_text_and_num(value, False)[0]
         self._config = store.config
         self._provider = store._get_provider()
         self.view = store.get_feature_view(view_name)
@@ -142,13 +155,24 @@ class OnlineRowWriter:
         if len(keys) != 1:
             raise ValueError(f"feature view {view_name}: expected one join key, got {keys}")
         self.key = keys[0]
+        online = self._provider.online_store
+        self._redis: redis_write.RedisHashWriter | None = None
+        self._is_sqlite = self._sqlite_plain()
+        #: the store's form of a Value's bytes, kept in the encodings (see ``Encoded``)
+        self._form_of: Any = lambda value, blob: None
+        if self._is_sqlite:
+            self._form_of = lambda value, blob: extract_text_and_num(value, False)[0]
+        elif redis_write.is_plain_redis(online, self._config):
+            self._redis = redis_write.RedisHashWriter(online, self._config, self.view, features)
+            self._form_of = lambda value, blob: redis_write.bulk(blob)
         dtypes = {f.name: str(f.dtype) for f in self.view.features}
         self._encoders: list[tuple[str, _FeatureEncoder]] = []
         for name in features:
             if name not in dtypes:
                 raise ValueError(f"feature view {view_name} has no feature {name!r}")
             self._encoders.append((name, self._encoder(name, dtypes[name])))
-        #: entity id -> (EntityKey message, its serialised bytes or None until SQLite needs them)
+        #: entity id -> [EntityKey message, its serialised bytes (SQLite) or RESP bulk Redis key,
+        #: None until a write needs it]
         self._keys: dict[str, list[Any]] = {}
 
     def _encoder(self, name: str, dtype: str) -> _FeatureEncoder:
@@ -159,7 +183,7 @@ class OnlineRowWriter:
             def scalar(v: Any) -> Any:
                 return Value(**{field: conv(v)})
 
-            return _FeatureEncoder(scalar, False, Value, self._text_of)
+            return _FeatureEncoder(scalar, False, Value, self._form_of)
         if dtype in _LISTS:
             field, msg = _LISTS[dtype]
             List = getattr(self._pb, msg)
@@ -167,11 +191,11 @@ class OnlineRowWriter:
             def listed(v: Any) -> Any:
                 return Value(**{field: List(val=list(v))})
 
-            return _FeatureEncoder(listed, True, Value, self._text_of)
+            return _FeatureEncoder(listed, True, Value, self._form_of)
         raise ValueError(f"feature {name}: dtype {dtype} is not supported by the direct online writer")
 
     def _entity_key(self, entity_id: str) -> list[Any]:
-        """[EntityKey message, serialised key or None] of one id (built once, then shared)."""
+        """[EntityKey message, store key or None] of one id (built once, then shared)."""
         keys = self._keys
         hit = keys.get(entity_id)
         if hit is None:
@@ -196,7 +220,9 @@ class OnlineRowWriter:
         """One write of all the rows (nothing when ``ids`` is empty)."""
         if not ids:
             return
-        if self._sqlite_plain():
+        if self._redis is not None:
+            self._redis_write(ids, rows, as_of_s)
+        elif self._is_sqlite:
             self._sqlite_write(ids, rows, as_of_s)
         else:
             data = self.rows(ids, rows, as_of_s)
@@ -212,6 +238,29 @@ class OnlineRowWriter:
             and not getattr(osc, "vector_enabled", False)
             and not getattr(osc, "enable_openai_compatible_store", False)
         )
+
+    def _redis_write(
+        self, ids: Sequence[str], rows: Sequence[Mapping[str, Any]], as_of_s: Sequence[float]
+    ) -> None:
+        """``RedisOnlineStore.online_write_batch``'s hashes through ``RedisHashWriter``."""
+        from feast.infra.key_encoding_utils import serialize_entity_key
+
+        from online.features.redis_write import bulk
+
+        redis = self._redis
+        if redis is None:
+            raise RuntimeError("not a plain Redis store")  # unreachable: write() checks
+        version = self._config.entity_key_serialization_version
+        project = redis.project
+        encoders = self._encoders
+        data = []
+        for i, row, ts in zip(ids, rows, as_of_s, strict=True):
+            key = self._entity_key(i)
+            if key[1] is None:
+                ser = serialize_entity_key(key[0], entity_key_serialization_version=version)
+                key[1] = bulk(ser + project)
+            data.append((key[1], micros_of(ts), [enc.encoded(row.get(n))[2] for n, enc in encoders]))
+        redis.write(data)
 
     def _sqlite_write(
         self, ids: Sequence[str], rows: Sequence[Mapping[str, Any]], as_of_s: Sequence[float]

@@ -1,0 +1,174 @@
+"""``RedisHashWriter``: the direct Redis write of ``OnlineRowWriter`` (online/features/online_write.py).
+
+What Feast 0.67's ``RedisOnlineStore.online_write_batch`` stores, per entity row, and what this
+writer stores too:
+
+- one Redis hash per entity, named ``serialize_entity_key(entity key, entity_key_serialization_
+  version) + project.encode("utf-8")`` (``helpers._redis_key``);
+- in it, for each feature ``f`` of view ``v``: field ``_mmh3(f"{v}:{f}")`` (murmur3 32-bit of the
+  name, 4 little-endian bytes) -> ``Value.SerializeToString()``; and field ``"_ts:{v}"`` (a str,
+  so the client's encoder turns it into bytes) -> ``Timestamp(seconds, nanos).SerializeToString()``
+  of the event time; ``v`` is ``compute_versioned_name(view, registry.enable_online_feature_view_
+  versioning)``. All of them in one ``HSET``, followed by ``EXPIRE key key_ttl_seconds`` when the
+  config's ``key_ttl_seconds`` is set (truthy);
+- ``skip_dedup: true`` (feature_repo/feature_store.redis.yaml): every row is written, in one
+  non-transactional pipeline. ``skip_dedup: false``: a first pipeline of ``HMGET key _ts:{v}``,
+  and a row is skipped when the stored timestamp, or an earlier row of the same batch for the
+  same key, is at or after its own (compared in nanoseconds, a zero stored timestamp counting as
+  none), exactly Feast's rule.
+
+Feast builds all of that per call: the key serialised per row, each field name hashed per row and
+feature, every ``Value`` serialised, then redis-py packs every argument into RESP in Python (most
+of the time of a large batch). Here the view's field names are hashed and RESP-framed once, the
+Redis key of each entity and each repeated ``Value``'s RESP bulk string are memoised by the row
+writer (its key map and encoders), and the whole batch is framed into one buffer and sent on one
+pooled connection in one round trip (two with dedup), replies read and checked like a pipeline's.
+
+Used only for a plain config (``OnlineRowWriter`` falls back to Feast's own call otherwise): the
+online store is exactly ``RedisOnlineStore`` (not a subclass), its config a
+``RedisOnlineStoreConfig`` with ``redis_type: redis`` (not cluster or sentinel). The ``client``
+setting (redis | glide) only concerns Feast's reads; Feast writes with redis-py either way.
+
+Feast internals relied on: ``RedisOnlineStore._get_client`` (the store's own redis-py client, so
+the same connection pool and settings), ``feast.infra.online_stores.helpers._mmh3`` and
+``compute_versioned_name``, ``feast.infra.key_encoding_utils.serialize_entity_key``, and the
+layout above. redis-py: ``Redis.get_encoder``, ``ConnectionPool.get_connection`` / ``release``,
+``Connection.send_packed_command`` / ``read_response`` / ``retry`` (as ``Pipeline.execute`` uses
+them: retried on connection errors after a disconnect; an error reply raised after all replies
+are read, so the pooled connection never desyncs). tests/test_feature_store.py compares the raw
+hashes (HGETALL, TTL) written by this path and by Feast's push on a real redis-server.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+_HSET = b"$4\r\nHSET\r\n"
+_HMGET = b"*3\r\n$5\r\nHMGET\r\n"
+_EXPIRE = b"*3\r\n$6\r\nEXPIRE\r\n"
+
+#: one entity row for ``RedisHashWriter.write``: (Redis key as a RESP bulk string, event time in
+#: microseconds since the epoch, each feature's ``Value`` bytes as a RESP bulk string, in the
+#: writer's feature order)
+Row = tuple[bytes, int, Sequence[bytes]]
+
+
+def bulk(data: bytes) -> bytes:
+    """``data`` as a RESP bulk string (what redis-py sends for one command argument)."""
+    return b"$%d\r\n%b\r\n" % (len(data), data)
+
+
+def is_plain_redis(online_store: Any, config: Any) -> bool:
+    """True when ``online_store`` / ``config`` are the plain Redis setup this writer reproduces."""
+    mod = sys.modules.get("feast.infra.online_stores.redis")
+    if mod is None:  # a RedisOnlineStore instance implies its module is imported
+        return False
+    osc = config.online_store
+    return (
+        type(online_store) is mod.RedisOnlineStore
+        and isinstance(osc, mod.RedisOnlineStoreConfig)
+        and osc.redis_type == mod.RedisType.redis
+    )
+
+
+class RedisHashWriter:
+    """Writes one feature view's rows (fixed feature list) as Feast's Redis hashes."""
+
+    def __init__(self, online_store: Any, config: Any, view: Any, features: Sequence[str]) -> None:
+        from feast.infra.online_stores.helpers import _mmh3, compute_versioned_name
+
+        osc = config.online_store
+        self._client = online_store._get_client(osc)
+        encoder = self._client.get_encoder()
+        name = compute_versioned_name(view, config.registry.enable_online_feature_view_versioning)
+        self.project = config.project.encode("utf-8")
+        self._ts_field = bulk(encoder.encode(f"_ts:{name}"))
+        self._fields = [bulk(_mmh3(f"{name}:{f}")) for f in features]
+        self._hset = b"*%d\r\n" % (2 + 2 * (1 + len(features))) + _HSET
+        ttl = osc.key_ttl_seconds
+        self._expire = bulk(encoder.encode(ttl)) if ttl else None
+        self._dedup = not osc.skip_dedup
+        from google.protobuf.timestamp_pb2 import Timestamp
+
+        self._Timestamp = Timestamp
+
+    def write(self, rows: Sequence[Row]) -> None:
+        """HSET (and EXPIRE) every row not skipped by the dedup rule, in one round trip."""
+        if self._dedup:
+            rows = self._newer(rows)
+        if not rows:
+            return
+        Timestamp, fields, hset, ts_field, expire = (
+            self._Timestamp,
+            self._fields,
+            self._hset,
+            self._ts_field,
+            self._expire,
+        )
+        parts: list[bytes] = []
+        add = parts.append
+        for key, micros, values in rows:
+            seconds, us = divmod(micros, 1_000_000)
+            add(hset)
+            add(key)
+            add(ts_field)
+            add(bulk(Timestamp(seconds=seconds, nanos=us * 1000).SerializeToString()))
+            for field, value in zip(fields, values, strict=True):
+                add(field)
+                add(value)
+            if expire is not None:
+                add(_EXPIRE)
+                add(key)
+                add(expire)
+        self._round_trip(b"".join(parts), len(rows) * (2 if expire is not None else 1))
+
+    def _newer(self, rows: Sequence[Row]) -> list[Row]:
+        """The rows Feast's dedup keeps: newer than the stored ``_ts`` and than earlier rows."""
+        payload = b"".join(_HMGET + key + self._ts_field for key, _, _ in rows)
+        stored = self._round_trip(payload, len(rows))
+        latest: dict[bytes, int] = {}
+        kept = []
+        for row, (prev,) in zip(rows, stored, strict=True):
+            key, micros, _ = row
+            new = micros * 1000
+            seen = latest.get(key, 0)
+            if prev:
+                ts = self._Timestamp()
+                ts.ParseFromString(prev)
+                seen = max(seen, ts.seconds * 1_000_000_000 + ts.nanos)
+            if seen and new <= seen:
+                continue
+            latest[key] = new
+            kept.append(row)
+        return kept
+
+    def _round_trip(self, payload: bytes, replies: int) -> list[Any]:
+        """Send ``payload`` (``replies`` commands) on one pooled connection, read every reply."""
+        pool = self._client.connection_pool
+        conn = pool.get_connection()
+        try:
+            result: list[Any] = conn.retry.call_with_retry(
+                lambda: _exchange(conn, payload, replies), lambda _error: conn.disconnect()
+            )
+            return result
+        finally:
+            pool.release(conn)
+
+
+def _exchange(conn: Any, payload: bytes, replies: int) -> list[Any]:
+    from redis.exceptions import ResponseError
+
+    conn.send_packed_command([payload])
+    out: list[Any] = []
+    error: ResponseError | None = None
+    for _ in range(replies):
+        try:
+            out.append(conn.read_response(disable_decoding=True))
+        except ResponseError as e:
+            error = error or e
+            out.append(e)
+    if error is not None:
+        raise error
+    return out
