@@ -28,13 +28,9 @@ def test_tiny_bundle_carries_the_hybrid_block(tiny_bundle: Path, loaded) -> None
     # the grid the weights were chosen from is recorded, and the chosen point is its best
     grid = block["validation_grid"]
     best = max(grid, key=lambda p: p["ndcg@10"])
-    assert best["ndcg@10"] == pytest.approx(
-        next(
-            p["ndcg@10"]
-            for p in grid
-            if p["neighbour_weight"] == block["neighbour_weight"] and p["trend_weight"] == block["trend_weight"]
-        )
-    )
+    chosen = (block["neighbour_weight"], block["trend_weight"])
+    chosen_score = next(p["ndcg@10"] for p in grid if (p["neighbour_weight"], p["trend_weight"]) == chosen)
+    assert best["ndcg@10"] == pytest.approx(chosen_score)
     assert loaded.catalogue.hybrid == hy.weights_from_manifest(manifest)
 
 
