@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,18 +287,23 @@ class IngestConsumer:
 
     def _behind(self) -> bool:
         """True when some assigned partition has records on the broker that were not polled yet."""
+        return any(lag > 0 for _, lag in self._lags(timeout_ms=0))
+
+    def _lags(self, timeout_ms: int) -> Iterator[tuple[Any, int]]:
+        """(partition, records on the broker not polled yet) of each assigned partition whose
+        highwater and position are known (a partition revoked meanwhile is skipped: its new owner
+        resumes it)."""
         consumer = self._consumer
         for tp in consumer.assignment():
             high = consumer.highwater(tp)
             if high is None:
                 continue
             try:
-                position = consumer.position(tp, timeout_ms=0)
-            except Exception:  # noqa: BLE001 - revoked mid-batch: its new owner resumes it
+                position = consumer.position(tp, timeout_ms=timeout_ms)
+            except Exception:  # noqa: BLE001 - best effort: revoked mid-batch, broker slow
                 continue
-            if position is not None and position < high:
-                return True
-        return False
+            if position is not None:
+                yield tp, max(0, high - position)
 
     def _seek_back(self, starts: dict[Any, int]) -> None:
         from kafka.errors import IllegalStateError
@@ -324,18 +330,7 @@ class IngestConsumer:
             return
         self._last_lag_update = now
         total = 0
-        consumer = self._consumer
-        for tp in consumer.assignment():
-            high = consumer.highwater(tp)
-            if high is None:
-                continue
-            try:
-                position = consumer.position(tp, timeout_ms=100)
-            except Exception:  # noqa: BLE001 - lag is best effort
-                continue
-            if position is None:
-                continue
-            lag = max(0, high - position)
+        for tp, lag in self._lags(timeout_ms=100):
             total += lag
             metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
         self.lag = total
