@@ -40,9 +40,9 @@ def tune(
 
     import yaml
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from offline.commands.ranker_options import load_ranker_config, ranking_cache_dir
+    from offline.commands.trial_progress import trial_progress
     from offline.data.errors import DataError
     from offline.ranking.config import METHODS
     from offline.ranking.slices import load_or_build_slices
@@ -76,15 +76,7 @@ def tune(
     except DataError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    with Progress(
-        TextColumn("tuning"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} trials"),
-        TextColumn("best {task.fields[best]:.4f}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not progress,
-    ) as bar:
+    with trial_progress(console, "tuning", "best", progress) as bar:
         task = bar.add_task("tune", total=trials, best=float("nan"))
         result = run_search(
             slices.fit,

@@ -14,8 +14,8 @@ def tune_retrieval(
 ) -> None:
     import yaml
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from offline.commands.trial_progress import trial_progress
     from offline.data.errors import DataError
     from offline.model.interactions import MissingDataError
     from offline.train_config import ConfigError, load_config
@@ -27,15 +27,7 @@ def tune_retrieval(
     t0 = time.perf_counter()
     try:
         base = load_config(config)
-        with Progress(
-            TextColumn("tuning retrieval"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} trials"),
-            TextColumn("best validation NDCG@10 {task.fields[best]:.4f}"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not progress,
-        ) as bar:
+        with trial_progress(console, "tuning retrieval", "best validation NDCG@10", progress) as bar:
             task = bar.add_task("tune", total=trials, best=float("nan"))
             result = run_retrieval_search(
                 data,
