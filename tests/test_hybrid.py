@@ -113,10 +113,14 @@ def test_trend_prior_counts_distinct_recent_buyers() -> None:
     users = np.array([0, 0, 1, 2, 3, 4])
     items = np.array([0, 0, 0, 1, 1, 2])
     times = np.array([99, 98, 95, 99, 80, 100]) * day
-    t = trend_prior(users, items, times, at, days=14, n_items=3)
+    t, zero = trend_prior(users, items, times, at, days=14, n_items=3)
     expect = standardise(np.log1p(np.array([2.0, 1.0, 0.0])))
     assert np.allclose(t, expect, atol=1e-6)
     assert t[0] > t[1] > t[2]
+    # item 2 had no buyer in the window, so "no buyer" standardises to its value: log1p(0) = 0,
+    # mean (log 3 + log 2) / 3 = 0.5973, std 0.4536 -> -1.3169
+    assert zero == pytest.approx(float(t[2]), abs=1e-6)
+    assert zero == pytest.approx(-1.3169, abs=1e-3)
 
 
 def test_bought_scores_matches_the_row_by_row_score() -> None:

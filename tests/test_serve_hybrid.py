@@ -46,12 +46,17 @@ def test_catalogue_scores_are_the_core_hybrid_score(tiny_bundle: Path, loaded) -
     assert np.allclose(scores, want)
 
 
-def test_upserted_items_get_no_neighbours_and_a_zero_trend(loaded) -> None:
+def test_upserted_items_get_no_neighbours_and_the_trend_of_no_buyer(tiny_bundle: Path, loaded) -> None:
     cat = loaded.catalogue
+    block = json.loads((tiny_bundle / "manifest.json").read_text())["hybrid"]
+    # the manifest carries the standardised trend of an item without recent buyers (< the mean 0)
+    assert cat.trend_pad == pytest.approx(block["trend_zero"]) and cat.trend_pad < 0
     vec = cat.embeddings[0] / np.linalg.norm(cat.embeddings[0])
     grown = cat.with_items(["brand-new"], ["a brand new thing"], vec[None, :], [1.0], now=0.0)
     assert grown.hybrid == cat.hybrid and grown.trend_all is not None
-    assert grown.trend_all[-1] == 0.0
+    assert grown.trend_all[-1] == pytest.approx(block["trend_zero"])
+    # a new item is not lifted above bundle items that had no recent buyer either
+    assert grown.trend_all[-1] <= grown.trend_all[:-1].min() + 1e-6
     cosine, scores = grown.retrieval_scores(vec, [str(cat.item_ids[0])])
     assert len(scores) == len(cat) + 1 and np.isfinite(scores).all()
 
@@ -112,3 +117,27 @@ def test_popular_now_orders_by_trend_then_all_time_rank() -> None:
     # without a trend prior it is the all-time order
     plain = Catalogue.from_frame(items, emb)
     assert plain.popular_now_order.tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("judge", ["retrieval", "served"])
+def test_the_promotion_judge_rebuilds_hybrid_parts_before_the_slice(
+    tiny_bundle: Path, tmp_path: Path, judge: str
+) -> None:
+    """`fulcrum retrain` judges on the validation slice, which lies inside the bundle's training
+    data: a bundle whose trend file holds the slice's own sales must gain nothing from it."""
+    from fulcrum.core import bundle_format as bf
+    from offline.pipeline.bundle_eval import evaluate_bundles
+
+    data = tiny_bundle.parent.parent / "data"
+    leaky = tmp_path / "leaky"
+    shutil.copytree(tiny_bundle, leaky)
+    # a different trend file (as if it held the slice's own sales), its hash updated so it loads
+    trend = np.load(leaky / hy.TREND_FILE)
+    np.save(leaky / hy.TREND_FILE, (np.arange(len(trend))[::-1] / len(trend)).astype(np.float32))
+    new_hash = bf.sha256_file(leaky / hy.TREND_FILE)
+    _rewrite_manifest(leaky, lambda m: m["files"].update({hy.TREND_FILE: new_hash}))
+    res = evaluate_bundles({"own": tiny_bundle, "leaky": leaky}, data, k_list=(10,), judge=judge)
+    own, bad = res["own"]["warm"], res["leaky"]["warm"]
+    assert own["users"] > 0
+    assert bad["ndcg@10"] == pytest.approx(own["ndcg@10"])
+    assert bad["recall@10"] == pytest.approx(own["recall@10"])

@@ -56,11 +56,31 @@ def test_search_runs_real_trials_and_the_first_is_the_base(
 
     result = run_retrieval_search(data, base, n_trials=2, timeout=600, seed=0, train=train)
     assert result.n_trials == 2 and len(result.trials) == 2
-    assert result.best_value >= result.base_value
     assert result.trials[0]["num_negatives"] == base_point(base)["num_negatives"]
     # one text cache shared by the trials: the second trial reused the first one's text stage
     assert calls[0] is calls[1] and len(calls[0]) == 1
     assert list(cwd.iterdir()) == []
+    # ... and scored exactly what a fresh (uncached) run of its config scores
+    from offline.model.train_run import train_run
+
+    knobs = {k: v for k, v in result.trials[1].items() if k not in ("number", "value", "seconds")}
+    fresh = train_run(data, with_retrieval(base, knobs), cwd, progress=False, validation_only=True)
+    assert trial_score(fresh.info) == pytest.approx(result.trials[1]["value"], abs=1e-12)
+
+
+def test_a_cached_text_stage_gives_the_same_run(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    from offline.model.train_run import train_run
+
+    data = write_synthetic_prepared(tmp_path / "data", seed=3)
+    base = _base(tiny_bert_dir)
+    fresh = train_run(data, base, tmp_path, progress=False, validation_only=True).info
+    cache: dict = {}
+    first = train_run(data, base, tmp_path, progress=False, validation_only=True, text_cache=cache).info
+    again = train_run(data, base, tmp_path, progress=False, validation_only=True, text_cache=cache).info
+    assert len(cache) == 1
+    for run in (first, again):
+        assert run["metrics"]["validation"] == fresh["metrics"]["validation"]
+        assert run["metrics"]["validation_hybrid"] == fresh["metrics"]["validation_hybrid"]
 
 
 def test_tune_command_writes_a_train_config(tmp_path: Path, tiny_bert_dir: Path) -> None:
@@ -87,6 +107,8 @@ def test_tune_command_rejects_a_bad_target_and_a_missing_folder(tmp_path: Path) 
 
     r = CliRunner().invoke(app, ["tune", "--target", "towers"])
     assert r.exit_code == 2 and "ranker or retrieval" in r.output
+    r = CliRunner().invoke(app, ["tune", "--target", "retrieval", "--method", "focal"])
+    assert r.exit_code == 2 and "--target ranker only" in r.output
     r = CliRunner().invoke(app, ["tune", "--target", "retrieval", "--data", str(tmp_path / "nothing"),
                                  "--no-progress"])
     assert r.exit_code == 2 and "not found" in r.output

@@ -58,6 +58,10 @@ def tune(
     if target == "retrieval":
         from offline.commands.tune_retrieval import tune_retrieval
 
+        for name, value in (("--method", method), ("--epochs", epochs)):
+            if value is not None:
+                raise typer.BadParameter("applies to --target ranker only", param_hint=name)
+
         tune_retrieval(data, trials, timeout, out, config, seed, progress)
         return
     if method is not None and method not in METHODS:

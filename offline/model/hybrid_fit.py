@@ -53,12 +53,17 @@ def neighbour_table(
 
 def trend_prior(
     users: np.ndarray, items: np.ndarray, times: np.ndarray, at: float, days: float, n_items: int
-) -> np.ndarray:
-    """Standardised log1p(distinct buyers of each item in [at - days, at)) as float32 [n_items]."""
+) -> tuple[np.ndarray, float]:
+    """(standardised log1p(distinct buyers of each item in [at - days, at)) as float32 [n_items],
+    the same standardised value of an item with no buyer): the second is what serving gives an
+    item that is not in the table (announced after the export)."""
     keep = (times >= at - days * _DAY) & (times < at)
     pairs = np.unique(np.stack([np.asarray(users)[keep], np.asarray(items)[keep]]), axis=1)
     counts = np.bincount(pairs[1].astype(np.int64), minlength=n_items).astype(np.float64)
-    return standardise(np.log1p(counts)).astype(np.float32)
+    raw = np.log1p(counts)
+    sd = float(raw.std())
+    zero = float(-raw.mean() / sd) if sd > 0 else 0.0  # log1p(0) = 0 on the same scale
+    return standardise(raw).astype(np.float32), zero
 
 
 def bought_scores(
@@ -127,7 +132,7 @@ def choose_on_validation(cfg, inter, table, encode_users, ev_user, purchases, va
     nb = neighbour_table(
         ev_user[before], inter.ev_item[before], len(inter.user_ids), inter.n_items, h.neighbours
     )
-    trend = trend_prior(
+    trend, _ = trend_prior(
         ev_user[before], inter.ev_item[before], inter.ev_time[before], val_start, h.trend_days, inter.n_items
     )
     with torch.no_grad():
@@ -145,6 +150,13 @@ def choose_on_validation(cfg, inter, table, encode_users, ev_user, purchases, va
         )
 
     weights, grid = choose_weights(evaluate, h.neighbour_grid, h.trend_grid)
+    if not grid or grid[0].get("users", 0) == 0:
+        log.warning(
+            "hybrid score: no warm user in the validation slice (retrieval.validation_days = %g); "
+            "using the config's default weights",
+            cfg.retrieval.validation_days,
+        )
+        return HybridWeights(h.default_neighbour_weight, h.default_trend_weight), []
     log.info(
         "hybrid score: neighbour_weight %.2f, trend_weight %.2f chosen on validation (%d grid points)",
         weights.neighbour,

@@ -96,8 +96,12 @@ def train_run(
     text_key = (str(model_path), cfg.text.model_dump_json(), cfg.dim, cfg.seed, val_start, inter.fingerprint)
     cached = text_cache.get(text_key) if text_cache is not None else None
     if cached is not None:
-        tok, tower, proj_state, pooled, pairs, text_losses = cached
+        tok, tower, proj_state, pooled, pairs, text_losses, torch_rng, np_rng = cached
         tower.proj.load_state_dict(copy.deepcopy(proj_state))
+        # the random state the text stage leaves behind, so that everything after it (tower
+        # initialisation, dropout, sampling) draws exactly what an uncached run draws
+        torch.set_rng_state(torch_rng.clone())
+        rng.bit_generator.state = copy.deepcopy(np_rng)
         log.info("text stage reused from the cache (%d items)", len(pooled))
     else:
         from offline.model.text_stage import text_stage
@@ -106,8 +110,16 @@ def train_run(
             inter, cfg, model_path, counts, val_start, rng, progress, timings
         )
         if text_cache is not None:
-            proj_state = copy.deepcopy(tower.proj.state_dict())
-            text_cache[text_key] = (tok, tower, proj_state, pooled, pairs, text_losses)
+            text_cache[text_key] = (
+                tok,
+                tower,
+                copy.deepcopy(tower.proj.state_dict()),
+                pooled,
+                pairs,
+                text_losses,
+                torch.get_rng_state(),
+                copy.deepcopy(rng.bit_generator.state),
+            )
 
     # ---- two towers --------------------------------------------------------------------------
     t = time.perf_counter()
@@ -235,7 +247,7 @@ def train_run(
                 ev_user[purchases], inter.ev_item[purchases], len(inter.user_ids), inter.n_items,
                 r.hybrid.neighbours,
             ),
-            trend_prior(
+            *trend_prior(
                 ev_user[purchases], inter.ev_item[purchases], inter.ev_time[purchases], inter.train_end,
                 r.hybrid.trend_days, inter.n_items,
             ),
@@ -262,7 +274,7 @@ def train_run(
 
             test_hybrid = discovery_eval(
                 inter, item_vecs, encode_users, inter.train_end, pairs_t, cfg.user.history_len,
-                adjust=bought_scores(*hybrid_parts, hybrid_weights),
+                adjust=bought_scores(hybrid_parts[0], hybrid_parts[1], hybrid_weights),
             )
 
     # ---- ranking head ------------------------------------------------------------------------
@@ -330,7 +342,10 @@ def train_run(
             "trend_weight": hybrid_weights.trend,
             "neighbours": r.hybrid.neighbours,
             "trend_days": r.hybrid.trend_days,
-            "chosen_on": "validation" if hybrid_grid else "config defaults (no validation slice)",
+            "chosen_on": "validation"
+            if hybrid_grid
+            else "config defaults (no validation slice, or no warm user in it)",
+            "trend_zero": hybrid_parts[2] if hybrid_parts is not None else 0.0,
             "validation_grid": hybrid_grid,
         },
         "stopped_early": fit.stopped_early,

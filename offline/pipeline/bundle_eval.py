@@ -4,8 +4,10 @@ through the same harness as the baselines.
 Per warm user: the last T behaviour events before the evaluation cut (T = the manifest's history
 length) -> item embeddings from the bundle's table, event type codes, ages in days at the cut ->
 ``user_encoder.onnx`` (ONNX Runtime, the graph serving runs) -> dot product with every item
-embedding -> top k of the candidate pool, the harness's exclusions removed. Users without history
-get the bundle's most purchased items. History items missing from a bundle's catalogue are
+embedding (the hybrid score when the bundle has one, its parts rebuilt as of the cut: see
+``hybrid_parts_at``) -> top k of the candidate pool, the harness's exclusions removed. Users
+without history get the bundle's most purchased items (with a hybrid block: what sold in its
+trend window before the cut, as serving's popular-now). History items missing from a bundle's catalogue are
 skipped (as serving does), so two bundles with different catalogues are compared on the same
 events. This measures retrieval, the part of serving that the ranking head and re-ranking rules
 then reorder; both bundles are measured the same way.
@@ -67,9 +69,14 @@ class BundleRecommender:
             if "purchases" in items.columns
             else np.arange(len(items))
         )
+        parts = hybrid_parts_at(manifest, self.index, train_events, at)
+        if parts is not None:  # cold users: what sold before the cut (as serving's popular-now)
+            trend = parts[2]
+            bought = items["purchases"].to_numpy() if "purchases" in items.columns else np.zeros(len(items))
+            order = np.lexsort((-bought, -trend))
         self.popular = [self.item_ids[j] for j in order if in_pool[j]]
         self.user_vecs = self._encode_users(train_events, at)
-        self.adjust = _hybrid_adjust(bundle, manifest, self.index, train_events, at)
+        self.adjust = _hybrid_adjust(parts, self.index, train_events, at)
 
     def _encode_users(self, events: pd.DataFrame, at: pd.Timestamp) -> dict[str, np.ndarray]:
         ev = events[events[S.USER_ID].notna() & events[S.EVENT_TYPE].isin(list(S.EVENT_TYPE_CODE))]
@@ -112,16 +119,47 @@ class BundleRecommender:
         )
 
 
-def _hybrid_adjust(bundle: Path, manifest: dict, index: dict, events: pd.DataFrame, at: pd.Timestamp):
-    """The bundle's hybrid retrieval score (fulcrum/core/hybrid.py) as ``adjust(user, cosine)``,
-    with each user's bought items from the purchases before ``at``; None without a hybrid block."""
+def hybrid_parts_at(manifest: dict, index: dict, events: pd.DataFrame, at: pd.Timestamp):
+    """The bundle's hybrid parts rebuilt from the purchases strictly before ``at``, on the
+    bundle's item rows: (weights, NeighbourTable, trend, trend of an item without buyers), or None
+    when the bundle has no active hybrid block.
+
+    A bundle's own hybrid files are computed at its training cut-off. Scored on a slice inside its
+    training data (the validation slice that `fulcrum retrain` judges on), those files would have
+    seen the slice -- the trend prior would BE the slice's sales -- so every judge rebuilds them
+    as of the slice's start, with the bundle's own settings and weights.
+    """
+    from fulcrum.core import hybrid as hy
+    from offline.model.hybrid_fit import neighbour_table, trend_prior
+
+    block = manifest.get(hy.MANIFEST_KEY)
+    weights = hy.weights_from_manifest(manifest)
+    if not isinstance(block, dict) or not weights.active:
+        return None
+    p = events[(events[S.EVENT_TYPE] == S.EventType.PURCHASE.value) & events[S.USER_ID].notna()]
+    ts = pd.to_datetime(p[S.TIMESTAMP], utc=True)
+    before = (ts < at).to_numpy()
+    rows = p[S.ITEM_ID].astype(str).map(index).to_numpy(dtype=np.float64)
+    keep = before & ~np.isnan(rows)
+    users = pd.factorize(p[S.USER_ID].astype(str).to_numpy()[keep])[0].astype(np.int64)
+    items = rows[keep].astype(np.int64)
+    times = (ts[keep] - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(np.float64)
+    n_items = len(index)
+    n_users = int(users.max()) + 1 if len(users) else 1
+    table = neighbour_table(users, items, n_users, n_items, int(block.get("neighbours", 20)))
+    days = float(block.get("trend_days", 14.0))
+    trend, zero = trend_prior(users, items, times, at.timestamp(), days, n_items)
+    return weights, table, trend, zero
+
+
+def _hybrid_adjust(parts, index: dict, events: pd.DataFrame, at: pd.Timestamp):
+    """``adjust(user, cosine)`` of the hybrid score with ``parts`` (``hybrid_parts_at``) and each
+    user's bought items from the purchases before ``at``; None without parts."""
     from fulcrum.core import hybrid as hy
 
-    weights = hy.weights_from_manifest(manifest)
-    if not weights.active:
+    if parts is None:
         return None
-    table = hy.NeighbourTable.load(bundle / hy.NEIGHBOURS_FILE) if weights.neighbour > 0 else None
-    trend = np.load(bundle / hy.TREND_FILE) if weights.trend > 0 else None
+    weights, table, trend, _ = parts
     p = events[(events[S.EVENT_TYPE] == S.EventType.PURCHASE.value) & events[S.USER_ID].notna()]
     p = p[pd.to_datetime(p[S.TIMESTAMP], utc=True) < at]
     rows = p[S.ITEM_ID].astype(str).map(index)
@@ -129,7 +167,7 @@ def _hybrid_adjust(bundle: Path, manifest: dict, index: dict, events: pd.DataFra
     bought = p.groupby(p[S.USER_ID].astype(str))["_row"].agg(lambda x: sorted(set(int(v) for v in x)))
 
     def adjust(user: str, cosine: np.ndarray) -> np.ndarray:
-        neighbour = table.scores(bought.get(user, []), len(cosine)) if table is not None else None
+        neighbour = table.scores(bought.get(user, []), len(cosine)) if weights.neighbour > 0 else None
         return hy.hybrid_scores(cosine, neighbour, trend, weights)
 
     return adjust
@@ -141,12 +179,21 @@ JUDGES = ("retrieval", "served")
 def _served(bundle: Path, val, protocol):
     """The bundle as serving ranks (retrieval -> the default ``ranking_mode`` of online.config),
     through offline/report's BundleModel; returns (recommend_fn, version)."""
+    import dataclasses
+
     from offline.report.bundle_model import BundleModel
     from offline.report.serving_order import serving_defaults
     from offline.report.tradeoff import recommend_fn
 
     model = BundleModel(Path(bundle), val)
-    version = json.loads((Path(bundle) / bf.MANIFEST).read_text()).get("version", Path(bundle).name)
+    manifest = json.loads((Path(bundle) / bf.MANIFEST).read_text())
+    version = manifest.get("version", Path(bundle).name)
+    parts = hybrid_parts_at(
+        manifest, dict(model.cat.index), val.train_events(), pd.Timestamp(val.split.cutoff)
+    )
+    if parts is not None:  # no look-ahead into the slice being judged (see hybrid_parts_at)
+        _, table, trend, zero = parts
+        model.cat = dataclasses.replace(model.cat, neighbours=table, trend=trend, trend_pad=zero)
     serving = serving_defaults()
     fn = recommend_fn(
         model,

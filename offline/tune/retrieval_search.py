@@ -4,9 +4,11 @@ Each trial is a real training run stopped after validation (``train_run(validati
 the two towers are fitted on train minus the validation slice and scored on that slice, with the
 hybrid weights chosen inside the trial as `fulcrum train` chooses them. The objective is the
 validation NDCG@10 of the score serving would use (the hybrid one when enabled). The text stage
-does not depend on the searched knobs, so it runs once and is reused by every trial. The first
-trial is the base configuration, so the best result is never worse than it on validation. The
-test split is never read by a trial's score.
+does not depend on the searched knobs, so it runs once and is reused by every trial (with the
+random state it leaves behind, so a cached trial draws what a fresh run of its config draws). The
+first trial is the base configuration's point of the space (``base_point``: values outside a
+range are clipped to it, a categorical value outside its choices replaced by the default's), so
+the best result is never worse than that point on validation. The test split is never read.
 """
 
 from __future__ import annotations
@@ -114,6 +116,11 @@ def run_retrieval_search(
         cfg = with_retrieval(base, knobs)
         t = time.perf_counter()
         run = train(data_dir, cfg, Path("."), progress=False, validation_only=True, text_cache=text_cache)
+        if trial.number == 0 and not (run.info["metrics"].get("validation") or {}).get("users"):
+            raise ValueError(
+                "retrieval.validation_days: the validation slice has no warm user (a purchase before "
+                "it and a new item in it), so trials cannot be scored; widen it"
+            )
         value = trial_score(run.info)
         trial.set_user_attr("knobs", knobs)
         trial.set_user_attr("hybrid", run.info.get("hybrid"))

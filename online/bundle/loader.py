@@ -86,9 +86,9 @@ def load_bundle(
         )
     if embeddings.ndim != 2 or "item_id" not in items.columns:
         raise BundleInvalid(f"{path}: item_embeddings must be [N, D] and items must have item_id")
-    neighbours, trend, weights = _hybrid_parts(path, manifest, len(items))
+    neighbours, trend, weights, trend_pad = _hybrid_parts(path, manifest, len(items))
     try:
-        catalogue = Catalogue.from_frame(items, embeddings, neighbours, trend, weights)
+        catalogue = Catalogue.from_frame(items, embeddings, neighbours, trend, weights, trend_pad)
     except ValueError as e:
         raise BundleInvalid(f"{path}: {e}") from e
     bundle = LoadedBundle(
@@ -107,12 +107,14 @@ def load_bundle(
 
 
 def _hybrid_parts(path: Path, manifest: Manifest, n_items: int):
-    """The hybrid retrieval parts named by the manifest's ``hybrid`` block (None, None, None
-    without one). The files are listed, hence sha256-verified, like every other bundle file."""
+    """(neighbour table, trend, weights, trend of an item without recent buyers) named by the
+    manifest's ``hybrid`` block (None, None, None, 0.0 without one). The files are listed, hence
+    sha256-verified, like every other bundle file."""
     from fulcrum.core import hybrid as hy
 
-    if not isinstance(manifest.raw.get(hy.MANIFEST_KEY), dict):
-        return None, None, None
+    block = manifest.raw.get(hy.MANIFEST_KEY)
+    if not isinstance(block, dict):
+        return None, None, None, 0.0
     try:
         weights = hy.weights_from_manifest(manifest.raw)
         neighbours = None
@@ -131,8 +133,14 @@ def _hybrid_parts(path: Path, manifest: Manifest, n_items: int):
         raise BundleInvalid(f"{path}: {hy.NEIGHBOURS_FILE} has {neighbours.n_sources} rows, items {n_items}")
     if trend is not None and trend.shape != (n_items,):
         raise BundleInvalid(f"{path}: {hy.TREND_FILE} has shape {trend.shape}, expected ({n_items},)")
+    # older bundles have no trend_zero: their lowest trend is that of an item without recent buyers
+    pad = float(trend.min()) if trend is not None and len(trend) else 0.0
+    try:
+        pad = float(block.get("trend_zero", pad))
+    except (TypeError, ValueError) as e:
+        raise BundleInvalid(f"{path}: hybrid.trend_zero must be a number ({e})") from e
     log.info("bundle %s: hybrid retrieval, weights %s", manifest.version, weights)
-    return neighbours, trend, weights
+    return neighbours, trend, weights, pad
 
 
 def _warm_up(bundle: LoadedBundle) -> None:

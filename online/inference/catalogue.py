@@ -47,10 +47,12 @@ class Catalogue:
     popularity_rank: np.ndarray  # 0 = most popular
     upserted: np.ndarray  # bool: added while serving
     #: the bundle's hybrid retrieval parts (fulcrum/core/hybrid.py); rows past the bundle's
-    #: items (upserted while serving) have no neighbours and a trend of 0
+    #: items (upserted while serving) have no neighbours and the trend of an item without recent
+    #: buyers (``trend_pad``: they earn no trend boost until a retrain counts their sales)
     neighbours: NeighbourTable | None = None
     trend: np.ndarray | None = None
     hybrid: HybridWeights = HybridWeights()
+    trend_pad: float = 0.0
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -90,10 +92,10 @@ class Catalogue:
 
     @cached_property
     def trend_all(self) -> np.ndarray | None:
-        """The trend prior padded with 0 to every row (None without one)."""
+        """The trend prior padded with ``trend_pad`` to every row (None without one)."""
         if self.trend is None:
             return None
-        t = np.zeros(len(self), dtype=np.float64)
+        t = np.full(len(self), self.trend_pad, dtype=np.float64)
         m = min(len(self.trend), len(self))
         t[:m] = self.trend[:m]
         return t
@@ -132,6 +134,7 @@ class Catalogue:
         neighbours: NeighbourTable | None = None,
         trend: np.ndarray | None = None,
         hybrid: HybridWeights | None = None,
+        trend_pad: float = 0.0,
     ) -> Catalogue:
         if len(items) != len(embeddings):
             raise ValueError(f"items has {len(items)} rows but embeddings {len(embeddings)}")
@@ -163,6 +166,7 @@ class Catalogue:
             neighbours=neighbours,
             trend=None if trend is None else np.asarray(trend, dtype=np.float64),
             hybrid=hybrid or HybridWeights(),
+            trend_pad=float(trend_pad),
         )
 
     def with_items(
@@ -223,6 +227,7 @@ class Catalogue:
             neighbours=self.neighbours,
             trend=self.trend,
             hybrid=self.hybrid,
+            trend_pad=self.trend_pad,
             **arrays,
         )
 

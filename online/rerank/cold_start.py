@@ -1,8 +1,10 @@
 """Cold start: what to show a user with no history.
 
-The score mixes global popularity with the request's context (similarity to the session's
+The score mixes a popularity percentile with the request's context (similarity to the session's
 items, when there are any): ``(1 - w) * popularity_pct + w * similarity``, similarity rescaled
-from cosine [-1, 1] to [0, 1]. Without context it is popularity alone.
+from cosine [-1, 1] to [0, 1]. Without context it is popularity alone. Recommend passes the
+catalogue's "popular now" percentile (``Catalogue.popular_now_pct``: the bundle's trend prior,
+ties by all-time popularity).
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """Recommend: profile -> user encoder -> retrieve -> rank -> re-rank, or the documented fallbacks.
 
 Warm user: the user encoder reads the stored history plus the session items; candidates come
-from the dot product with the catalogue; ``online.rerank.ordering`` scores them as the config's
-``ranking_mode`` says (retrieval score by default; the ranking head's purchase_prob, or a blend,
-minus ``cancel_risk_weight`` x cancel_prob; the head runs only when needed); MMR orders them;
-Thompson sampling fills the exploration slots. Cold user (no known stored history): popularity
-mixed with the session's context, plus exploration. Feature store down or slow: popularity from
-the bundle, ``degraded``.
+from the catalogue's retrieval score (``Catalogue.retrieval_scores``: the bundle's hybrid score
+of fulcrum/core/hybrid.py, or the dot product for a bundle without one); ``online.rerank.ordering``
+scores them as the config's ``ranking_mode`` says (retrieval score by default; the ranking head's
+purchase_prob, or a blend, minus ``cancel_risk_weight`` x cancel_prob; the head runs only when
+needed, on the cosine); MMR orders them; Thompson sampling fills the exploration slots. Cold user
+(no known stored history): "popular now" (the bundle's trend prior, ties by popularity) mixed
+with the session's context, plus exploration. Feature store down or slow: popular-now from the
+bundle, ``degraded``.
 """
 
 from __future__ import annotations
