@@ -80,6 +80,8 @@ class ServeConfig(BaseModel):
     cancel_risk_weight: float = Field(0.0, ge=0.0, le=100.0)
     #: weight of the user's taste in Search when a user id is given
     search_personalisation: float = Field(0.2, ge=0.0, le=1.0)
+    #: weight of the lexical match in Search (share of the query's words in the item's text)
+    search_lexical_weight: float = Field(0.2, ge=0.0, le=1.0)
     #: time budget for one online feature read; past it Recommend degrades to popularity
     feature_timeout_ms: float = Field(50.0, gt=0.0, le=60_000.0)
     #: the Feast repo the real feature client reads (None: in-memory features, demo/tests only)

@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fulcrum.core.profile import UserProfile
 from fulcrum.v1 import recommender_pb2 as pb
+from online.config import ServeConfig
 from online.server import metrics
 from online.server.feature_source import InMemoryFeatures
 from tests.serving_helpers import copy_bundle, make_bundle, serving
@@ -165,7 +166,9 @@ def test_search_exact_text_ranks_its_item_first(bundle, items):
     out, priced, personal = run(body())
     for item_id, r in out.items():
         assert r.items[0].item_id == item_id and r.items[0].reason == R.QUERY_MATCH
-        assert r.items[0].score == pytest.approx(1.0, abs=1e-4)  # identical text -> identical embedding
+        # identical text -> identical text vector (cosine 1) and every query word in the item's
+        # text (lexical share 1, weighted by the default search_lexical_weight)
+        assert r.items[0].score == pytest.approx(1.0 + ServeConfig().search_lexical_weight, abs=1e-4)
     price = dict(zip(items.item_id, items.price, strict=True))
     assert priced.items and all(2 <= price[i.item_id] <= 4 for i in priced.items)
     assert "sku-009" not in [i.item_id for i in priced.items]
@@ -441,7 +444,8 @@ def test_upserted_items_survive_a_reload(bundle, tmp_path):
     info, found = run(body())
     # re-embedded with the new bundle's encoder: still the exact match
     assert info.bundle_version == "test-2" and info.catalogue_size == 41
-    assert found.items[0].item_id == "late-1" and found.items[0].score == pytest.approx(1.0, abs=1e-4)
+    exact = 1.0 + ServeConfig().search_lexical_weight  # cosine 1 + every query word in the text
+    assert found.items[0].item_id == "late-1" and found.items[0].score == pytest.approx(exact, abs=1e-4)
 
 
 def test_metrics_http_endpoint_exposes_the_server_metrics(bundle):

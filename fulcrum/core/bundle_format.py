@@ -17,6 +17,8 @@ A bundle is a folder::
     items.parquet            item_id, text, price, first_seen, purchases, impressions,
                              cancel_rate, popularity_rank (row i <-> embedding row i)
     item_embeddings.npy      float32 [N, D], L2-normalised
+    item_text_embeddings.npy optional float32 [N, D]: the item encoder's own (text-only) vector of
+                             each item, the space queries live in (Search compares against it)
 
 Both sides import the names below; neither hard-codes a file name.
 """
@@ -35,6 +37,7 @@ RANKER = "ranker.onnx"
 TOKENIZER = "tokenizer.json"
 ITEMS = "items.parquet"
 ITEM_EMBEDDINGS = "item_embeddings.npy"
+ITEM_TEXT_EMBEDDINGS = "item_text_embeddings.npy"
 
 # input / output names of the ONNX graphs
 IN_INPUT_IDS = "input_ids"

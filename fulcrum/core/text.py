@@ -7,6 +7,7 @@ import re
 #: Recorded in the bundle manifest so serving renders exactly as training did.
 ITEM_TEXT_TEMPLATE = "{text}"
 _SPACES = re.compile(r"\s+")
+_WORD = re.compile(r"[^\W_]+")
 
 
 def normalise_text(text: str | None) -> str:
@@ -24,3 +25,8 @@ def render_item_text(text: str | None, template: str = ITEM_TEXT_TEMPLATE) -> st
 def render_query_text(query: str) -> str:
     """The string the query encoder sees for a search query (same tower as items)."""
     return normalise_text(query)
+
+
+def words(text: str | None) -> frozenset[str]:
+    """The distinct lower-cased words (letter/digit runs) of a text: Search's lexical match."""
+    return frozenset(_WORD.findall(normalise_text(text)))

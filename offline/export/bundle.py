@@ -91,6 +91,10 @@ def export_bundle(
         shutil.copy2(run_dir / "items.parquet", tmp / bf.ITEMS)
         np.save(tmp / bf.ITEM_EMBEDDINGS, emb)
         hybrid = _copy_hybrid(run_dir, tmp, info.get("hybrid"), len(emb))
+        if (run_dir / "text_pooled.npy").is_file():  # the text-only vectors Search compares with
+            with torch.no_grad():
+                pooled = torch.from_numpy(np.load(run_dir / "text_pooled.npy"))
+                np.save(tmp / bf.ITEM_TEXT_EMBEDDINGS, tower.project(pooled).numpy().astype(np.float32))
         tok.save(str(tmp / bf.TOKENIZER))
 
         # ---- real inputs -------------------------------------------------------------------

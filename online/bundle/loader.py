@@ -77,6 +77,11 @@ def load_bundle(
     try:
         items = pd.read_parquet(path / bf.ITEMS)
         embeddings = np.load(path / bf.ITEM_EMBEDDINGS, allow_pickle=False)
+        text_embeddings = (
+            np.load(path / bf.ITEM_TEXT_EMBEDDINGS, allow_pickle=False)
+            if bf.ITEM_TEXT_EMBEDDINGS in manifest.files
+            else None
+        )
     except Exception as e:
         raise BundleInvalid(f"{path}: cannot read items/embeddings ({e})") from e
     declared_dim = manifest.raw.get("embedding_dim")
@@ -88,7 +93,9 @@ def load_bundle(
         raise BundleInvalid(f"{path}: item_embeddings must be [N, D] and items must have item_id")
     neighbours, trend, weights, trend_pad = _hybrid_parts(path, manifest, len(items))
     try:
-        catalogue = Catalogue.from_frame(items, embeddings, neighbours, trend, weights, trend_pad)
+        catalogue = Catalogue.from_frame(
+            items, embeddings, neighbours, trend, weights, trend_pad, text_embeddings
+        )
     except ValueError as e:
         raise BundleInvalid(f"{path}: {e}") from e
     bundle = LoadedBundle(

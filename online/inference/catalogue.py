@@ -17,6 +17,7 @@ import pandas as pd
 
 from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores
 from fulcrum.core.rank_features import ItemStats
+from online.inference.lexical import WordIndex
 
 
 def _epoch_seconds(col: pd.Series) -> np.ndarray:
@@ -53,6 +54,9 @@ class Catalogue:
     trend: np.ndarray | None = None
     hybrid: HybridWeights = HybridWeights()
     trend_pad: float = 0.0
+    #: the item encoder's own (text-only) vectors, the space queries live in; None = use
+    #: ``embeddings`` (bundles without ``item_text_embeddings.npy``)
+    text_embeddings: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -70,6 +74,18 @@ class Catalogue:
     @cached_property
     def popular_order(self) -> np.ndarray:
         return np.argsort(self.popularity_rank, kind="stable")
+
+    @property
+    def search_embeddings(self) -> np.ndarray:
+        """What Search compares a query vector with: text-only item vectors when the bundle has
+        them (the catalogue's ``embeddings`` carry learned id residuals that move warm items away
+        from the text space), else ``embeddings``."""
+        return self.embeddings if self.text_embeddings is None else self.text_embeddings
+
+    @cached_property
+    def word_index(self) -> WordIndex:
+        """Word -> rows of this snapshot's item texts (Search's lexical match), built on first use."""
+        return WordIndex([str(t) for t in self.texts])
 
     @cached_property
     def popular_now_order(self) -> np.ndarray:
@@ -135,9 +151,14 @@ class Catalogue:
         trend: np.ndarray | None = None,
         hybrid: HybridWeights | None = None,
         trend_pad: float = 0.0,
+        text_embeddings: np.ndarray | None = None,
     ) -> Catalogue:
         if len(items) != len(embeddings):
             raise ValueError(f"items has {len(items)} rows but embeddings {len(embeddings)}")
+        if text_embeddings is not None and np.shape(text_embeddings) != np.shape(embeddings):
+            raise ValueError(
+                f"text embeddings have shape {np.shape(text_embeddings)}, embeddings {np.shape(embeddings)}"
+            )
         ids = items["item_id"].astype(str).to_numpy(dtype=object)
         n = len(ids)
         rank = _num(items, "popularity_rank", np.nan)
@@ -167,6 +188,9 @@ class Catalogue:
             trend=None if trend is None else np.asarray(trend, dtype=np.float64),
             hybrid=hybrid or HybridWeights(),
             trend_pad=float(trend_pad),
+            text_embeddings=None
+            if text_embeddings is None
+            else np.ascontiguousarray(text_embeddings, dtype=np.float32),
         )
 
     def with_items(
@@ -179,6 +203,7 @@ class Catalogue:
     ) -> Catalogue:
         """A new snapshot with these items added, or their text/embedding/price replaced."""
         emb = self.embeddings.copy()
+        text_emb = None if self.text_embeddings is None else self.text_embeddings.copy()
         arrays = {
             name: getattr(self, name).copy()
             for name in (
@@ -199,6 +224,8 @@ class Catalogue:
             if item in index:
                 row = index[item]
                 emb[row] = vec
+                if text_emb is not None:  # an announced text replaces the old one in both spaces
+                    text_emb[row] = vec
                 arrays["texts"][row] = text
                 if price == price and price > 0:  # keep the old price when none is announced
                     arrays["price"][row] = price
@@ -207,6 +234,8 @@ class Catalogue:
                 ids.append(item)
                 new_rows.append(len(ids) - 1)
                 emb = np.vstack([emb, vec[None, :].astype(np.float32)])
+                if text_emb is not None:
+                    text_emb = np.vstack([text_emb, vec[None, :].astype(np.float32)])
                 n_old = len(arrays["texts"])
                 extra = {
                     "texts": text,
@@ -228,6 +257,7 @@ class Catalogue:
             trend=self.trend,
             hybrid=self.hybrid,
             trend_pad=self.trend_pad,
+            text_embeddings=text_emb,
             **arrays,
         )
 

@@ -1,11 +1,14 @@
 """Search: encode the query with the item encoder, retrieve, personalise, filter, diversify.
 
-Relevance is the query-item cosine, plus ``search_personalisation`` x user-item cosine when a
-known user is given. The user's anti-recommendation rules and the request's filters (price
-range, excludes) remove items before ranking. With a known user, ``ranking_mode`` "ranker"/"blend"
-or a positive ``cancel_risk_weight`` also run the ranking head on the candidates
-(``online.rerank.ordering``); without one (or by default) the order is the relevance above. A
-feature-store failure only drops the personalisation (``degraded`` is set); the query match still answers.
+Relevance is the query-item cosine against the item encoder's own text vectors
+(``Catalogue.search_embeddings``), plus ``search_lexical_weight`` x the share of the query's words
+the item's text contains (online/inference/lexical.py), plus ``search_personalisation`` x
+user-item cosine when a known user is given. The user's anti-recommendation rules and the
+request's filters (price range, excludes) remove items before ranking. With a known user,
+``ranking_mode`` "ranker"/"blend" or a positive ``cancel_risk_weight`` also run the ranking head on
+the candidates (``online.rerank.ordering``); without one (or by default) the order is the
+relevance above. A feature-store failure only drops the personalisation (``degraded`` is set); the
+query match still answers.
 """
 
 from __future__ import annotations
@@ -63,7 +66,9 @@ async def search(
             degraded = True
             why = fallback_reason(e)
             metrics.FALLBACKS.labels("Search", why).inc()
-    relevance = cat.embeddings @ query_vec
+    relevance = cat.search_embeddings @ query_vec
+    if config.search_lexical_weight > 0:
+        relevance = relevance + config.search_lexical_weight * cat.word_index.overlap(q.query)
     if user_vec is not None:
         relevance = relevance + config.search_personalisation * (cat.embeddings @ user_vec)
     blocked = blocked_mask(len(cat), cat.indices(sorted(excludes))) | price_blocked(
