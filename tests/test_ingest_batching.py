@@ -1,6 +1,7 @@
 """Coalescing in the Kafka door without a broker: a batch closes at ``max_batch_events`` events,
-after ``max_batch_wait_ms``, or when the consumer is caught up; an oversized poll is applied in
-slices; offsets are committed once per batch, after every slice succeeded."""
+after ``max_batch_wait_ms``, when the consumer is caught up, or when a rebalance revokes partitions
+(their records leave the batch); an oversized poll is applied in slices; offsets are committed
+once per batch, after every slice succeeded, only for partitions still owned."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ TS = 1_320_969_600_000  # 2011-11-11
 TP = namedtuple("TP", "topic partition")
 Record = namedtuple("Record", "offset value headers")
 PART = TP("events", 0)
+P0, P1 = PART, TP("events", 1)
 
 
 def ev(i: int) -> pb.Event:
@@ -34,8 +36,13 @@ def ev(i: int) -> pb.Event:
     )
 
 
-def single(i: int) -> Record:
-    return Record(i, ev(i).SerializeToString(), [])
+def single(i: int, offset: int | None = None) -> Record:
+    return Record(i if offset is None else offset, ev(i).SerializeToString(), [])
+
+
+def log_of(ids: range) -> list[Record]:
+    """Single-event records e<id> at offsets 0, 1, 2 ..."""
+    return [single(i, offset) for offset, i in enumerate(ids)]
 
 
 def batched(offset: int, ids: range) -> Record:
@@ -44,44 +51,62 @@ def batched(offset: int, ids: range) -> Record:
 
 
 class FakeKafka:
-    """A one-partition log: each poll serves at most ``chunk`` records (what one fetch buffered)
-    and ``max_records``; ``seek`` moves the position back; the highwater is the log's end, like
-    kafka-python's once a fetch came back."""
+    """A log per partition: each poll serves at most ``chunk`` records of each partition (what one
+    fetch buffered) and ``max_records`` in all; ``seek`` moves a position back (ValueError for a
+    partition not assigned, as in kafka-python 3); the highwater is the log's end, like
+    kafka-python's once a fetch came back. ``during_poll[k]`` runs inside the k-th poll (0-based)
+    before it fetches, as a group rebalance does."""
 
-    def __init__(self, records: list[Record], chunk: int) -> None:
-        self.records, self.chunk = records, chunk
-        self.position_ = 0
+    def __init__(self, records: list[Record] | dict[TP, list[Record]], chunk: int) -> None:
+        self.logs = records if isinstance(records, dict) else {PART: records}
+        self.chunk = chunk
+        self.assigned = set(self.logs)
+        self.positions = dict.fromkeys(self.logs, 0)
         self.asked: list[tuple[int, int]] = []  # (timeout_ms, max_records) of every poll
         self.commits = 0
+        self.committed: list[dict[TP, int]] = []  # the offsets of every commit
         self.seeks: list[tuple[TP, int]] = []
+        self.during_poll: dict[int, object] = {}
 
     def poll(self, timeout_ms: int, max_records: int):
+        hook = self.during_poll.get(len(self.asked))
         self.asked.append((timeout_ms, max_records))
-        recs = self.records[self.position_ : self.position_ + min(self.chunk, max_records)]
-        self.position_ += len(recs)
-        return {PART: recs} if recs else {}
+        if hook is not None:
+            hook()
+        left = max_records
+        out = {}
+        for tp in sorted(self.assigned):
+            recs = self.logs[tp][self.positions[tp] : self.positions[tp] + min(self.chunk, left)]
+            if recs:
+                out[tp] = recs
+                self.positions[tp] += len(recs)
+                left -= len(recs)
+        return out
 
-    def commit(self, timeout_ms: int) -> None:
+    def commit(self, offsets, timeout_ms: int) -> None:
         self.commits += 1
+        self.committed.append({tp: o.offset for tp, o in offsets.items()})
 
     def seek(self, tp: TP, offset: int) -> None:
+        if tp not in self.assigned:
+            raise ValueError("Unassigned partition")
         self.seeks.append((tp, offset))
-        self.position_ = offset
+        self.positions[tp] = offset
 
     def assignment(self):
-        return {PART}
+        return set(self.assigned)
 
     def highwater(self, tp: TP) -> int:
-        return len(self.records)
+        return len(self.logs[tp])
 
     def position(self, tp: TP, timeout_ms: int | None = None) -> int:
-        return self.position_
+        return self.positions[tp]
 
     def close(self, autocommit: bool = False) -> None:
         pass
 
 
-def consumer_for(kafka: FakeKafka, sink: MemorySink, **config) -> IngestConsumer:
+def consumer_for(kafka, sink: MemorySink, **config) -> IngestConsumer:
     settings = {"max_batch_events": 5, "max_batch_wait_ms": 60_000, "poll_timeout_ms": 100, **config}
     pipeline = IngestPipeline(sink, MemoryDedupe(), door="test")
     return IngestConsumer(ConsumerConfig(bootstrap="127.0.0.1:9092", **settings), pipeline, consumer=kafka)
@@ -175,3 +200,84 @@ def test_pipeline_slices_mark_each_slice_and_dead_letter_after_all() -> None:
     assert sink.times_applied == {f"e{i}": 1 for i in range(5)} and len(letters) == 1
     with pytest.raises(ValueError, match="max_batch"):
         pipeline.apply(events, rejected, max_batch=0)
+
+
+def test_a_partition_revoked_while_gathering_is_left_to_its_new_owner_and_applied_once() -> None:
+    # two partitions, 2 records of each per poll; the group moves P1 to another consumer during
+    # the second poll (kafka-python calls the listener inside poll(), before fetching)
+    logs = {P0: log_of(range(0, 6)), P1: log_of(range(100, 106))}
+    kafka = FakeKafka(logs, chunk=2)
+    sink = MemorySink()
+    consumer = consumer_for(kafka, sink, max_batch_events=100)
+
+    def move_p1() -> None:
+        kafka.assigned.discard(P1)
+        consumer.partitions_revoked({P1})
+
+    kafka.during_poll[1] = move_p1
+    # poll 0: e0 e1 (P0) + e100 e101 (P1); poll 1: e2 e3 (P0), and the revoke closes the batch
+    # at once although the broker holds more and 60 s of max_batch_wait_ms are left
+    assert consumer.poll_once() == 4
+    assert len(kafka.asked) == 2 and consumer.dropped_on_revoke == 2
+    assert sink.times_applied == {"e0": 1, "e1": 1, "e2": 1, "e3": 1}  # not e100, e101
+    assert kafka.committed == [{P0: 4}]  # nothing for P1, which this consumer no longer owns
+    assert kafka.seeks == []  # P1 cannot be sought any more; its new owner resumes it
+
+    # the new owner (another process: its own dedupe, the same online store) starts P1 at its
+    # committed offset, 0, so e100 and e101 are applied there, once
+    other_kafka = FakeKafka({P1: logs[P1]}, chunk=2)
+    other = consumer_for(other_kafka, sink, max_batch_events=100)
+    assert other.poll_once() == 6 and other_kafka.committed == [{P1: 6}]
+    assert consumer.poll_once() == 2 and kafka.committed[-1] == {P0: 6}
+    assert sink.times_applied == {f"e{i}": 1 for i in [*range(0, 6), *range(100, 106)]}
+
+
+def test_partitions_revoked_and_given_back_are_polled_again_from_the_batch_start() -> None:
+    # an eager rebalance revokes every partition and the group hands both back to this consumer;
+    # kafka-python keeps the fetch position of a partition it keeps, so the records already in the
+    # batch would be skipped by the next commit unless the consumer rewinds to the batch start
+    logs = {P0: log_of(range(0, 4)), P1: log_of(range(100, 104))}
+    kafka = FakeKafka(logs, chunk=1)
+    sink = MemorySink()
+    consumer = consumer_for(kafka, sink, max_batch_events=100)
+    kafka.during_poll[1] = lambda: consumer.partitions_revoked({P0, P1})
+    # poll 0: e0, e100; poll 1 (the rebalance, positions kept): e1, e101; all four dropped
+    assert consumer.poll_once() == 0
+    assert consumer.dropped_on_revoke == 4 and sink.apply_calls == 0 and kafka.commits == 0
+    assert set(kafka.seeks) == {(P0, 0), (P1, 0)}
+    polled = 0
+    for _ in range(5):
+        polled += consumer.poll_once()
+    assert polled == 8 and kafka.committed[-1] == {P0: 4, P1: 4}
+    assert sink.times_applied == {f"e{i}": 1 for i in [*range(0, 4), *range(100, 104)]}
+
+
+def test_a_partition_lost_during_apply_is_not_committed() -> None:
+    # the member is evicted while the sink writes (heartbeat thread): the commit names only the
+    # partitions still assigned, never a position of one given up
+    kafka = FakeKafka({P0: log_of(range(0, 2)), P1: log_of(range(100, 102))}, chunk=2)
+    sink = MemorySink()
+    consumer = consumer_for(kafka, sink, max_batch_events=100)
+    real = sink.apply
+
+    def evicting_apply(batch) -> None:
+        real(batch)
+        kafka.assigned.discard(P1)
+
+    sink.apply = evicting_apply  # type: ignore[method-assign]
+    assert consumer.poll_once() == 4
+    assert kafka.committed == [{P0: 2}]
+
+
+def test_the_rebalance_listener_forwards_revoked_and_lost_partitions() -> None:
+    from kafka import ConsumerRebalanceListener
+
+    from online.ingest.rebalance import RevokeListener
+
+    got: list = []
+    listener = RevokeListener(lambda partitions: got.append(set(partitions)))
+    assert isinstance(listener, ConsumerRebalanceListener)  # KafkaConsumer.subscribe checks it
+    listener.on_partitions_revoked({P0})
+    listener.on_partitions_lost({P1})
+    listener.on_partitions_assigned({P0, P1})
+    assert got == [{P0}, {P1}]

@@ -20,6 +20,29 @@ When a sink (or Redis, or the DLQ) is unavailable, the consumer seeks every part
 back to the batch's first offset, backs off (exponential, capped) and polls the same records
 again: nothing is committed, nothing is lost, and the lag gauge grows. Stopping (``stop()``,
 SIGTERM in ``fulcrum ingest``) finishes the batch in hand, commits, and closes.
+
+**Rebalances.** A group rebalance (a member joins or leaves) happens inside ``poll()``, so it can
+fall mid-gathering, with the batch holding records of a partition about to move. Applying them
+while the new owner restarts from the committed offset would apply them twice across consumers
+(a per-process dedupe cannot see it; folds such as purchase counts double). So the consumer
+subscribes with a listener (online/ingest/rebalance.py) that records revoked (or lost)
+partitions, and when the poll returns the loop (1) takes every record of those partitions out of
+the open batch, that poll's too, and seeks each back to its first offset in the batch: a
+partition handed back to this consumer keeps its fetch position in kafka-python, so without the
+seek the next commit would skip the dropped records; one that moved cannot be sought and its new
+owner starts at the committed offset, where the dropped records start; (2) closes the batch at
+once and applies + commits the rest. The commit names offsets explicitly (after the last applied
+record of each partition in the batch) and only for partitions still assigned: never a
+commit-every-position that could carry a partition given up.
+
+Why not apply and commit the revoked records inside ``on_partitions_revoked``, as Kafka
+documents? kafka-python 3 runs the listener on its IO thread, where a blocking ``commit()``
+raises; applying there blocks the loop that sends heartbeats with Feast/Redis/DLQ writes; and a
+sink that is down could not be retried for a partition being given up. Dropping costs one batch
+fetched again (the eager default assignors revoke every partition, so a rebalance always discards
+the batch in hand). What remains is the at-least-once window: a member evicted while applying
+(over ``max_poll_interval_ms``) cannot commit, and its batch is applied again by the new owner
+unless the idempotency keys are shared (Redis, docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -27,16 +50,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from fulcrum.core.events import Event
 from online.ingest import metrics
+from online.ingest.batch import GatheredBatch
 from online.ingest.decode import encoding_from_headers
 from online.ingest.dlq import dlq_topic_for
 from online.ingest.pipeline import IngestPipeline, RawRecord
-from online.ingest.result import Rejection
 from online.ingest.sink import SinkUnavailable
 
 log = logging.getLogger(__name__)
@@ -142,17 +164,6 @@ def producer_settings(bootstrap: str, **overrides: Any) -> dict[str, Any]:
     }
 
 
-@dataclass
-class _Batch:
-    """What one iteration gathered: decoded events, rejections, records and first offsets."""
-
-    events: list[Event] = field(default_factory=list)
-    rejected: list[Rejection] = field(default_factory=list)
-    records: int = 0
-    #: partition -> offset of its first record in the batch (where a retry seeks back to)
-    starts: dict[Any, int] = field(default_factory=dict)
-
-
 class IngestConsumer:
     def __init__(self, config: ConsumerConfig, pipeline: IngestPipeline, consumer: Any | None = None) -> None:
         self.config = config
@@ -167,8 +178,13 @@ class IngestConsumer:
         self.applied = 0
         self.rejected = 0
         self.duplicates = 0
+        #: records taken out of open batches because their partition was revoked mid-gathering
+        self.dropped_on_revoke = 0
         #: events per record of the last poll (EventBatch records carry many): sizes the next poll
         self._events_per_record = 1.0
+        #: partitions the rebalance listener reported revoked, not yet handled by the loop
+        self._revoked: set[Any] = set()
+        self._revoked_lock = threading.Lock()
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def open(self) -> None:
@@ -176,14 +192,18 @@ class IngestConsumer:
             return
         try:
             from kafka import KafkaConsumer
+
+            from online.ingest.rebalance import RevokeListener
         except ImportError as e:  # pragma: no cover
             raise ImportError("Kafka ingestion needs kafka-python: pip install -e '.[serve]'") from e
+        with self._revoked_lock:
+            self._revoked.clear()  # left over from a previous consumer's close()
         self._consumer = KafkaConsumer(**consumer_settings(self.config))
         try:  # learn the topic's partitions before joining, so the first assignment includes them
             self._consumer.partitions_for_topic(self.config.topic)
         except Exception as e:  # noqa: BLE001 - best effort: the metadata refresh catches up
             log.debug("no metadata yet for %s: %s", self.config.topic, e)
-        self._consumer.subscribe([self.config.topic])
+        self._consumer.subscribe([self.config.topic], listener=RevokeListener(self.partitions_revoked))
         log.info(
             "consuming %s as group %s from %s", self.config.topic, self.config.group_id, self.config.bootstrap
         )
@@ -191,6 +211,18 @@ class IngestConsumer:
     def assigned(self) -> bool:
         """True once the group gave this consumer at least one partition."""
         return self._consumer is not None and bool(self._consumer.assignment())
+
+    def partitions_revoked(self, partitions: Iterable[Any]) -> None:
+        """The rebalance listener's hand-over (kafka-python's IO thread, while this consumer's
+        thread waits in ``poll()``): the gathering loop drops these partitions' records when the
+        poll returns."""
+        with self._revoked_lock:
+            self._revoked.update(partitions)
+
+    def _take_revoked(self) -> set[Any]:
+        with self._revoked_lock:
+            revoked, self._revoked = self._revoked, set()
+        return revoked
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand and return (safe from a signal handler)."""
@@ -246,44 +278,67 @@ class IngestConsumer:
         self.applied += result.accepted
         self.rejected += len(result.rejected)
         self.duplicates += result.duplicates
-        self._commit()
+        self._commit(batch.ends)
         self._update_lag()
         return batch.records
 
-    def _gather(self) -> _Batch:
-        """Poll and decode until the batch is full, old enough, or the consumer is caught up."""
+    def _gather(self) -> GatheredBatch:
+        """Poll and decode until the batch is full, old enough, or the consumer is caught up, or
+        a rebalance revoked partitions (their records are dropped, the rest closes the batch)."""
         config, consumer = self.config, self._consumer
-        batch = _Batch()
+        batch = GatheredBatch()
         timeout_ms = config.poll_timeout_ms
         deadline = 0.0
         while True:
-            room = config.max_batch_events - len(batch.events) - len(batch.rejected)
+            room = config.max_batch_events - batch.size
             max_records = max(1, min(config.max_poll_records, int(room / self._events_per_record)))
             polled = consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
-            if not polled:
-                return batch
-            if batch.records == 0:
+            if polled and batch.records == 0:
                 deadline = time.monotonic() + config.max_batch_wait_ms / 1000.0
-            records = []
-            for tp, recs in polled.items():
-                batch.starts.setdefault(tp, recs[0].offset)
-                prefix = f"{tp.topic}/{tp.partition}/"
-                for r in recs:
-                    records.append(
-                        RawRecord(r.value or b"", encoding_from_headers(r.headers), prefix + str(r.offset))
-                    )
-            events, rejected, received = self.pipeline.decode(records)
-            self.pipeline.count_received(received)
-            batch.events.extend(events)
-            batch.rejected.extend(rejected)
-            batch.records += len(records)
-            self._events_per_record = max(1.0, received / len(records))
-            if len(batch.events) + len(batch.rejected) >= config.max_batch_events:
+            self._add(batch, polled)
+            revoked = self._take_revoked()
+            if revoked:
+                self._release(batch, revoked)
+                return batch
+            if not polled or batch.size >= config.max_batch_events:
                 return batch
             left_ms = int((deadline - time.monotonic()) * 1000)
             if left_ms <= 0 or self._stop.is_set() or not self._behind():
                 return batch
             timeout_ms = left_ms  # the next records are on the broker: wait for them, not longer
+
+    def _add(self, batch: GatheredBatch, polled: dict[Any, list[Any]]) -> None:
+        """Decode one poll into the batch, partition by partition."""
+        records = received = 0
+        for tp, recs in polled.items():
+            prefix = f"{tp.topic}/{tp.partition}/"
+            raw = [
+                RawRecord(r.value or b"", encoding_from_headers(r.headers), f"{prefix}{r.offset}")
+                for r in recs
+            ]
+            events, rejected, n = self.pipeline.decode(raw)
+            batch.add(tp, recs[0].offset, recs[-1].offset, events, rejected, len(raw))
+            records += len(raw)
+            received += n
+        if records:
+            self.pipeline.count_received(received)
+            self._events_per_record = max(1.0, received / records)
+
+    def _release(self, batch: GatheredBatch, revoked: set[Any]) -> None:
+        """Take the revoked partitions' records out of the batch and rewind them to where the
+        batch started them: a partition given back to this consumer keeps its fetch position, so
+        its dropped records are polled again; one that moved cannot be sought (its new owner
+        starts from the committed offset, the same place)."""
+        before = batch.records
+        firsts = batch.drop(revoked)
+        self.dropped_on_revoke += before - batch.records
+        if firsts:
+            log.info(
+                "partitions %s revoked while gathering: %d records left to their next owner",
+                sorted(f"{tp.topic}/{tp.partition}" for tp in firsts),
+                before - batch.records,
+            )
+            self._seek_back(firsts)
 
     def _behind(self) -> bool:
         """True when some assigned partition has records on the broker that were not polled yet."""
@@ -311,14 +366,25 @@ class IngestConsumer:
         for tp, offset in starts.items():
             try:
                 self._consumer.seek(tp, offset)
-            except (IllegalStateError, AssertionError):
-                log.info("partition %s was revoked while retrying; its new owner resumes it", tp)
+            # kafka-python 3.0 raises ValueError for a partition no longer assigned (KeyError if
+            # the assignment changes under the call); the other two are other versions' ways
+            except (ValueError, KeyError, IllegalStateError, AssertionError):
+                log.info("partition %s is no longer assigned; its new owner resumes it", tp)
 
-    def _commit(self) -> None:
+    def _commit(self, ends: dict[Any, int]) -> None:
+        """Commit the offset after each partition's last applied record, for the partitions this
+        consumer still owns (a revoked one's records never reach here, see ``_release``)."""
         from kafka.errors import KafkaError
+        from kafka.structs import OffsetAndMetadata
 
+        owned = self._consumer.assignment()
+        offsets = {tp: OffsetAndMetadata(end, "", -1) for tp, end in ends.items() if tp in owned}
+        if len(offsets) < len(ends):
+            log.info("not committing %s: no longer assigned", sorted(set(ends) - set(offsets)))
+        if not offsets:
+            return
         try:
-            self._consumer.commit(timeout_ms=self.config.commit_timeout_ms)
+            self._consumer.commit(offsets=offsets, timeout_ms=self.config.commit_timeout_ms)
         except KafkaError as e:
             # The batch is applied and marked seen: a redelivery is dropped as duplicates, and the
             # next successful commit covers these offsets.
