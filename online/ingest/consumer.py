@@ -63,7 +63,7 @@ from online.ingest.sink import SinkUnavailable
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BATCH_EVENTS = 50_000
+DEFAULT_MAX_BATCH_EVENTS = 100_000
 DEFAULT_MAX_BATCH_WAIT_MS = 200
 
 
