@@ -78,6 +78,10 @@ class ServeConfig(BaseModel):
     #: subtracted from the ordering score x the ranking head's cancel_prob (0 = off; > 0 runs the
     #: ranking head even in "retrieval" mode)
     cancel_risk_weight: float = Field(0.0, ge=0.0, le=100.0)
+    #: lift of long-tail candidates (outside the 20 % most purchased) in Recommend, on the min-max
+    #: normalised ordering score before MMR (online/rerank/tail_boost.py; 0 = off). `fulcrum
+    #: evaluate --bundle` reports the NDCG/tail trade-off of boost x diversity for a bundle
+    tail_boost: float = Field(0.0, ge=0.0, le=10.0)
     #: weight of the user's taste in Search when a user id is given
     search_personalisation: float = Field(0.2, ge=0.0, le=1.0)
     #: weight of the lexical match in Search (share of the query's words in the item's text)

@@ -168,3 +168,15 @@ def test_mmr_pool_keeps_the_best_candidates_in_order():
     # k = 12 -> 60 best; fewer candidates than the pool -> all, best first
     assert len(mmr_pool(rel, 12)) == 60
     assert mmr_pool(np.array([0.2, 0.9, 0.5]), 4).tolist() == [1, 2, 0]
+
+
+def test_tail_mask_hand_worked():
+    from online.rerank.tail_boost import tail_mask
+
+    # 3 items were purchased -> ceil(0.2 x 3) = 1 head item (rank 0); never-purchased items are tail
+    assert tail_mask(np.array([0, 1, 2, 3, 4]), np.array([5, 4, 3, 0, 0])).tolist() == [
+        False, True, True, True, True
+    ]
+    # 10 purchased -> 2 head items (ranks 0 and 1), whatever the row order
+    ranks = np.array([9, 0, 5, 1, 2, 3, 4, 6, 7, 8])
+    assert np.flatnonzero(~tail_mask(ranks, np.ones(10))).tolist() == [1, 3]

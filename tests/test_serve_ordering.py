@@ -74,3 +74,17 @@ def test_cancel_risk_weight_lowers_the_scores(bundle):
     assert common
     # score = purchase_prob - 1.0 x cancel_prob <= purchase_prob, item by item
     assert all(after[i] <= before[i] + 1e-6 for i in common)
+
+
+def test_tail_boost_reaches_recommend(bundle):
+    from online.bundle.loader import load_bundle
+
+    cat = load_bundle(bundle, execution_provider="cpu", intra_op_threads=1).catalogue
+    tail = {str(i) for i, t in zip(cat.item_ids, cat.is_tail, strict=True) if t}
+    plain, _ = answers(bundle)
+    boosted, _ = answers(bundle, tail_boost=10.0)
+    # a boost >= 1 puts every tail candidate ahead of every head one: with more tail candidates
+    # than slots, the boosted list is all tail, while the plain one holds head items
+    assert len(tail) > 10 + len(warm_user().bought)
+    assert all(i.item_id in tail for i in boosted.items)
+    assert any(i.item_id not in tail for i in plain.items)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from offline.report.tail_boost import tail_boosted
+from online.rerank.tail_boost import tail_boosted
 
 BOOSTS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.35, 0.4, 0.5, 0.75, 1.0)
 MMR_WEIGHTS: tuple[float, ...] = (0.0, 0.2, 0.4)

@@ -18,6 +18,7 @@ import pandas as pd
 from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores
 from fulcrum.core.rank_features import ItemStats
 from online.inference.lexical import WordIndex
+from online.rerank.tail_boost import tail_mask
 
 
 def _epoch_seconds(col: pd.Series) -> np.ndarray:
@@ -74,6 +75,12 @@ class Catalogue:
     @cached_property
     def popular_order(self) -> np.ndarray:
         return np.argsort(self.popularity_rank, kind="stable")
+
+    @cached_property
+    def is_tail(self) -> np.ndarray:
+        """Items outside the 20 % most purchased (``online.rerank.tail_boost.tail_mask``);
+        upserted items are tail."""
+        return tail_mask(self.popularity_rank, self.purchases) | self.upserted
 
     @property
     def search_embeddings(self) -> np.ndarray:

@@ -31,6 +31,7 @@ from online.rerank.exploration import exploration_count, exploration_positions, 
 from online.rerank.ordering import needs_ranker, ordering_scores
 from online.rerank.reasons import Reason
 from online.rerank.slots import fill_slots
+from online.rerank.tail_boost import tail_boosted
 from online.server import metrics
 from online.server.profiles import fetch_profile, history_for, with_session
 from online.server.requests import Knobs, RecommendQuery, Reply, Scored
@@ -105,6 +106,8 @@ async def _warm_exploit(
         blend_weight=config.blend_weight,
         cancel_risk_weight=config.cancel_risk_weight,
     )
+    if config.tail_boost > 0:
+        relevance = tail_boosted(relevance, cat.is_tail[cand], config.tail_boost)
     pool = mmr_pool(relevance, k)
     order = pool[mmr(relevance[pool], cat.embeddings[cand[pool]], k, knobs.diversity)]
     rows = [int(cand[i]) for i in order]
