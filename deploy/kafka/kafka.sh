@@ -134,8 +134,12 @@ cmd_start() {
 
   local log4j="-Dlog4j2.configurationFile=$dir/log4j2.properties -Dkafka.logs.dir=$dir/logs"
   if [ ! -f "$dir/data/meta.properties" ]; then
-    local cluster_id
-    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    local cluster_id="-"
+    # a base64url id that starts with "-" is read as an option by the storage tool ("usage: ..."),
+    # 1 start in 64: draw again, as Kafka's own Uuid.randomUuid() does
+    while [ "${cluster_id#-}" != "$cluster_id" ]; do
+      cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    done
     # shellcheck disable=SC2086
     "$JAVA" -Xmx256m $JVM_OPTS $log4j -cp "$(java_cp)" kafka.tools.StorageTool format \
       --config "$dir/server.properties" --cluster-id "$cluster_id" --ignore-formatted \
