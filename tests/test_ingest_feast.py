@@ -8,8 +8,9 @@ import threading
 import pytest
 
 from fulcrum.v1 import recommender_pb2 as pb
-from online.ingest.consumer import ConsumerConfig, producer_settings
+from online.ingest.consumer import ConsumerConfig
 from online.ingest.factory import SinkConfig, build_kafka_ingest, build_sink
+from online.ingest.producer import producer_settings
 from online.ingest.topics import ensure_topic
 from tests.fixtures.services import unique_topic, wait_until
 

@@ -12,12 +12,13 @@ from contextlib import contextmanager
 import pytest
 
 from fulcrum.v1 import recommender_pb2 as pb
-from online.ingest.consumer import ConsumerConfig, IngestConsumer, producer_settings
+from online.ingest.consumer import ConsumerConfig, IngestConsumer
 from online.ingest.decode import ENCODING_BATCH, ENCODING_HEADER
 from online.ingest.dedupe import MemoryDedupe, RedisDedupe
 from online.ingest.dlq import KafkaDeadLetter, original_payload
 from online.ingest.memory_sink import MemorySink
 from online.ingest.pipeline import IngestPipeline
+from online.ingest.producer import producer_settings
 from tests.fixtures.services import unique_topic, wait_until
 
 pytestmark = pytest.mark.kafka

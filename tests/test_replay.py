@@ -91,9 +91,10 @@ def test_speed_compresses_event_time() -> None:
 def test_replayed_events_arrive_intact_through_the_pipeline(kafka_bootstrap: str) -> None:
     from kafka import KafkaProducer
 
-    from online.ingest.consumer import ConsumerConfig, IngestConsumer, producer_settings
+    from online.ingest.consumer import ConsumerConfig, IngestConsumer
     from online.ingest.memory_sink import MemorySink
     from online.ingest.pipeline import IngestPipeline
+    from online.ingest.producer import producer_settings
     from online.ingest.topics import ensure_topic
     from tests.fixtures.services import unique_topic, wait_until
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from fulcrum.v1 import recommender_pb2 as pb
-from online.ingest.consumer import producer_settings
+from online.ingest.producer import producer_settings
 from online.server.feature_source import InMemoryFeatures
 from tests.fixtures.services import unique_topic
 from tests.serving_helpers import make_bundle, serving

@@ -66,6 +66,26 @@ def trend_prior(
     return standardise(raw).astype(np.float32), zero
 
 
+def hybrid_parts(
+    users: np.ndarray,
+    items: np.ndarray,
+    times: np.ndarray,
+    at: float,
+    n_items: int,
+    neighbours: int,
+    trend_days: float,
+) -> tuple[NeighbourTable, np.ndarray, float]:
+    """(neighbour table, trend prior, trend of an item without buyers) from the (user, item, time)
+    purchases strictly before ``at``: the parts as of one cut, for training, validation and the
+    promotion judge alike."""
+    keep = np.asarray(times) < at
+    u, i, t = np.asarray(users)[keep], np.asarray(items)[keep], np.asarray(times)[keep]
+    n_users = int(u.max()) + 1 if len(u) else 1
+    table = neighbour_table(u, i, n_users, n_items, neighbours)
+    trend, zero = trend_prior(u, i, t, at, trend_days, n_items)
+    return table, trend, zero
+
+
 def bought_scores(
     table: NeighbourTable, trend: np.ndarray, weights: HybridWeights
 ) -> Callable[[np.ndarray, Sequence[set[int]]], np.ndarray]:
@@ -128,12 +148,9 @@ def choose_on_validation(cfg, inter, table, encode_users, ev_user, purchases, va
         return None, []
     if cfg.retrieval.validation_days <= 0 or len(val_pairs[0]) == 0:
         return HybridWeights(h.default_neighbour_weight, h.default_trend_weight), []
-    before = purchases & (inter.ev_time < val_start)
-    nb = neighbour_table(
-        ev_user[before], inter.ev_item[before], len(inter.user_ids), inter.n_items, h.neighbours
-    )
-    trend, _ = trend_prior(
-        ev_user[before], inter.ev_item[before], inter.ev_time[before], val_start, h.trend_days, inter.n_items
+    nb, trend, _ = hybrid_parts(
+        ev_user[purchases], inter.ev_item[purchases], inter.ev_time[purchases], val_start,
+        inter.n_items, h.neighbours, h.trend_days,
     )
     with torch.no_grad():
         vecs = table().numpy()

@@ -240,17 +240,11 @@ def train_run(
 
     hybrid_parts = None
     if hybrid_weights is not None:
-        from offline.model.hybrid_fit import neighbour_table, trend_prior
+        from offline.model.hybrid_fit import hybrid_parts as parts_at
 
-        hybrid_parts = (
-            neighbour_table(
-                ev_user[purchases], inter.ev_item[purchases], len(inter.user_ids), inter.n_items,
-                r.hybrid.neighbours,
-            ),
-            *trend_prior(
-                ev_user[purchases], inter.ev_item[purchases], inter.ev_time[purchases], inter.train_end,
-                r.hybrid.trend_days, inter.n_items,
-            ),
+        hybrid_parts = parts_at(
+            ev_user[purchases], inter.ev_item[purchases], inter.ev_time[purchases], inter.train_end,
+            inter.n_items, r.hybrid.neighbours, r.hybrid.trend_days,
         )
 
     # ---- self-check on the test split (reported, never used for choices) ---------------------

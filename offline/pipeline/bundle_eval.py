@@ -130,7 +130,7 @@ def hybrid_parts_at(manifest: dict, index: dict, events: pd.DataFrame, at: pd.Ti
     as of the slice's start, with the bundle's own settings and weights.
     """
     from fulcrum.core import hybrid as hy
-    from offline.model.hybrid_fit import neighbour_table, trend_prior
+    from offline.model.hybrid_fit import hybrid_parts
 
     block = manifest.get(hy.MANIFEST_KEY)
     weights = hy.weights_from_manifest(manifest)
@@ -138,17 +138,14 @@ def hybrid_parts_at(manifest: dict, index: dict, events: pd.DataFrame, at: pd.Ti
         return None
     p = events[(events[S.EVENT_TYPE] == S.EventType.PURCHASE.value) & events[S.USER_ID].notna()]
     ts = pd.to_datetime(p[S.TIMESTAMP], utc=True)
-    before = (ts < at).to_numpy()
     rows = p[S.ITEM_ID].astype(str).map(index).to_numpy(dtype=np.float64)
-    keep = before & ~np.isnan(rows)
+    keep = ~np.isnan(rows)
     users = pd.factorize(p[S.USER_ID].astype(str).to_numpy()[keep])[0].astype(np.int64)
-    items = rows[keep].astype(np.int64)
     times = (ts[keep] - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(np.float64)
-    n_items = len(index)
-    n_users = int(users.max()) + 1 if len(users) else 1
-    table = neighbour_table(users, items, n_users, n_items, int(block.get("neighbours", 20)))
-    days = float(block.get("trend_days", 14.0))
-    trend, zero = trend_prior(users, items, times, at.timestamp(), days, n_items)
+    table, trend, zero = hybrid_parts(
+        users, rows[keep].astype(np.int64), times, at.timestamp(), len(index),
+        int(block.get("neighbours", 20)), float(block.get("trend_days", 14.0)),
+    )
     return weights, table, trend, zero
 
 

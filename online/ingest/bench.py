@@ -103,8 +103,8 @@ def _produce(bootstrap: str, topic: str, events: list, mode: str, batch_size: in
     from kafka import KafkaProducer
 
     from fulcrum.v1 import recommender_pb2 as pb
-    from online.ingest.consumer import producer_settings
     from online.ingest.decode import ENCODING_BATCH, ENCODING_HEADER
+    from online.ingest.producer import producer_settings
 
     producer = KafkaProducer(**producer_settings(bootstrap, client_id="fulcrum-bench"))
     try:

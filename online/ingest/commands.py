@@ -190,7 +190,7 @@ def replay(
     from rich.progress import Progress
 
     from fulcrum.core import schema as S
-    from online.ingest.consumer import producer_settings
+    from online.ingest.producer import producer_settings
     from online.ingest.replay import publish, replay_frame
     from online.ingest.topics import ensure_topic
 

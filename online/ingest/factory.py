@@ -105,9 +105,10 @@ def build_kafka_ingest(consumer_config: Any, sink: EventSink, dedupe: Any = None
     """A ready :class:`IngestConsumer` with its DLQ producer: returns (consumer, producer)."""
     from kafka import KafkaProducer
 
-    from online.ingest.consumer import IngestConsumer, producer_settings
+    from online.ingest.consumer import IngestConsumer
     from online.ingest.dlq import KafkaDeadLetter
     from online.ingest.pipeline import IngestPipeline
+    from online.ingest.producer import producer_settings
 
     producer = KafkaProducer(**producer_settings(consumer_config.bootstrap, client_id="fulcrum-ingest-dlq"))
     dlq = KafkaDeadLetter(producer, consumer_config.dead_letter_topic)

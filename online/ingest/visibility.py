@@ -42,7 +42,7 @@ def visibility_latency(
 
     from fulcrum.v1 import recommender_pb2 as pb
     from fulcrum.v1 import recommender_pb2_grpc
-    from online.ingest.consumer import producer_settings
+    from online.ingest.producer import producer_settings
 
     own_producer = producer is None
     if own_producer:
