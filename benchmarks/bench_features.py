@@ -195,6 +195,7 @@ def bench_features(
     from rich.table import Table
 
     from fulcrum.core import feature_names as fn
+    from fulcrum.core.tables import print_table
     from offline.features.batch import item_snapshots, user_snapshots, write_parquet
     from offline.features.repo import apply_repo, materialize_latest
     from online.features.client import OnlineFeatureClient
@@ -311,7 +312,7 @@ def bench_features(
                 f"{f['p99']:.2f}",
                 f"{c['p50'] / f['p50']:.2f}",
             )
-    console.print(table)
+    print_table(console, table)
     for kind, s in results["stores"].items():
         console.print(
             f"{kind}: apply + load latest rows {s['apply_materialize_s']:.1f} s; sink "

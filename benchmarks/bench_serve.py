@@ -288,6 +288,8 @@ def print_table(r: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from fulcrum.core.tables import print_table
+
     console = Console(width=110)
     t = Table(
         title=f"fulcrum bench serve: bundle {r['bundle_version']} ({r['execution_provider']}, "
@@ -306,7 +308,7 @@ def print_table(r: dict) -> None:
         ("Recommend pipeline in-process, no gRPC", "recommend_pipeline_no_grpc_ms"),
     ):
         t.add_row(name, f"{r[key]['p50']:.3f}", f"{r[key]['p99']:.3f}")
-    console.print(t)
+    print_table(console, t)
     q = Table(title="throughput and ratios")
     q.add_column("measure", no_wrap=True)
     q.add_column("value", justify="right", no_wrap=True)
@@ -334,7 +336,7 @@ def print_table(r: dict) -> None:
     q.add_row("failed calls", str(r["failed_calls"]), "")
     for m, v in r["mean_batch_size"].items():
         q.add_row(f"mean batch size at concurrency {max(int(c) for c in r['qps'])}: {m}", f"{v:.1f}", "")
-    console.print(q)
+    print_table(console, q)
 
 
 def bench_serve(

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.serving_helpers import make_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,8 +47,13 @@ def test_bench_serve_writes_table_and_json(tmp_path):
     assert "QPS(4) / QPS(1)" in proc.stdout
     r = json.loads(out.read_text())
     assert r["failed_calls"] == 0 and r["bundle_version"] == "test-1"
+    assert r["requests_per_measurement"] == 20
     for key in ("bare_forward_recommend_ms", "recommend_ms", "search_ms", "transport_floor_ms"):
-        assert r[key]["p50"] > 0 and r[key]["p99"] >= r[key]["p50"]
+        assert 0 < r[key]["p50"] < float("inf") and 0 < r[key]["p99"] < float("inf"), key
+        # the table prints the JSON's figures, not others
+        assert f"{r[key]['p50']:.3f}" in proc.stdout and f"{r[key]['p99']:.3f}" in proc.stdout, key
+    ratio = r["ratios"]["recommend_p50_over_bare_forward_p50"]
+    assert ratio == pytest.approx(r["recommend_ms"]["p50"] / r["bare_forward_recommend_ms"]["p50"])
     assert set(r["qps"]) == {"1", "4"} and all(v > 0 for v in r["qps"].values())
     assert set(r["ratios"]) == {
         "recommend_p50_over_bare_forward_p50",

@@ -364,6 +364,8 @@ def _train_users(lay: Layout) -> set[str]:
 def _summary(console, timeline: Timeline, started: float) -> None:
     from rich.table import Table
 
+    from fulcrum.core.tables import print_table
+
     total = time.perf_counter() - started
     table = Table(title=f"fulcrum demo: {total / 60:.1f} min wall time", title_justify="left")
     table.add_column("step")
@@ -377,4 +379,4 @@ def _summary(console, timeline: Timeline, started: float) -> None:
             f"{r.seconds:,.1f}" if r.seconds else "",
             f"{r.seconds / total:.0%}" if r.seconds else "",
         )
-    console.print(table)
+    print_table(console, table)

@@ -115,6 +115,8 @@ def show_before_after(
     """One table per customer; returns how many purchased items were recommended again."""
     from rich.table import Table
 
+    from fulcrum.core.tables import print_table
+
     again = 0
     for user in customers:
         got = bought.get(user, [])
@@ -129,7 +131,7 @@ def show_before_after(
         table.add_column(f"AFTER (events applied via {door})")
         for row in before_after_rows(before[user], after[user], got, text):
             table.add_row(*row)
-        console.print(table)
+        print_table(console, table)
         back = reappeared(after[user], got)
         again += len(back)
         if back:
@@ -142,6 +144,7 @@ def show_search(
 ) -> None:
     from rich.table import Table
 
+    from fulcrum.core.tables import print_table
     from fulcrum.v1 import recommender_pb2 as pb
 
     for q in queries:
@@ -155,11 +158,13 @@ def show_search(
             table.add_row(
                 str(r), _label(x.item_id, text, 50), f"{x.score:.3f}", REASONS.get(x.reason, str(x.reason))
             )
-        console.print(table)
+        print_table(console, table)
 
 
 def show_cold_start(console, stub, text: Mapping[str, str], k: int = 8) -> None:
     from rich.table import Table
+
+    from fulcrum.core.tables import print_table
 
     reply = recommend(stub, COLD_USER, k=k, seed=11, exploration=0.25)
     table = Table(
@@ -170,7 +175,7 @@ def show_cold_start(console, stub, text: Mapping[str, str], k: int = 8) -> None:
     table.add_column("reason")
     for r, x in enumerate(reply.items, start=1):
         table.add_row(str(r), _label(x.item_id, text, 50), REASONS.get(x.reason, str(x.reason)))
-    console.print(table)
+    print_table(console, table)
     if reply.degraded:
         console.print(f"  [yellow]degraded: {reply.degraded_reason}[/yellow]")
 
@@ -211,6 +216,8 @@ def show_evaluation(console, results_json: Path, bundle: Path | None = None) -> 
     """The evaluation table (test split, warm users, discovery): model vs baselines."""
     from rich.table import Table
 
+    from fulcrum.core.tables import print_table
+
     source = evaluation_source(results_json, bundle)
     if source is None:
         console.print(
@@ -232,7 +239,7 @@ def show_evaluation(console, results_json: Path, bundle: Path | None = None) -> 
             *(f"{warm[c]:.4f}" if c in warm else "" for c in cols),
             f"{cold['recall@10']:.4f}" if "recall@10" in cold else "",
         )
-    console.print(table)
+    print_table(console, table)
     best = (doc.get("tradeoff") or {}).get("best")
     if best:
         console.print(

@@ -28,6 +28,8 @@ def _summary(prepared, seconds: float, out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from fulcrum.core.tables import print_table
+
     console = Console()
     cleaning = prepared.split.cleaning
     counts = prepared.split.counts
@@ -45,7 +47,7 @@ def _summary(prepared, seconds: float, out: Path) -> None:
     for etype, n in cleaning["events_by_type"].items():
         table.add_row(f"events written: {etype}", _fmt(n))
     table.add_row("items written", _fmt(cleaning["items_written"]))
-    console.print(table)
+    print_table(console, table)
 
     cut = prepared.split.cutoff
     when = f", cutoff {cut:%Y-%m-%d %H:%M} UTC" if cut is not None else ""
@@ -59,7 +61,7 @@ def _summary(prepared, seconds: float, out: Path) -> None:
         ref = reference.get(key)
         mark = "" if ref is None else ("[green]ok[/green]" if ref == value else "[red]DIFFERS[/red]")
         split.add_row(key, _fmt(value), "" if ref is None else _fmt(ref), mark)
-    console.print(split)
+    print_table(console, split)
     console.print(f"wrote {out}/ in {seconds:.1f} s")
 
 

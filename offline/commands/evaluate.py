@@ -91,6 +91,8 @@ def evaluate(
     variant = "repeat-allowed" if repeat_allowed else "discovery"
     title = (f"{prepared.split.protocol} ({variant}): {len(protocol.warm_users):,} warm users, "
              f"{len(protocol.cold_users):,} cold users")
-    console.print(results_table(results, title))
+    from fulcrum.core.tables import print_table
+
+    print_table(console, results_table(results, title))
     path = write_results(out, results, prepared, data)
     console.print(f"wrote {path}")

@@ -19,6 +19,7 @@ def export_run(run: Path, out: Path, int8_min_cosine: float | None = None) -> Pa
     from rich.console import Console
     from rich.table import Table
 
+    from fulcrum.core.tables import print_table
     from offline.export.bundle import export_bundle
     from offline.export.errors import ExportError
 
@@ -42,7 +43,7 @@ def export_run(run: Path, out: Path, int8_min_cosine: float | None = None) -> Pa
     table.add_row("int8 item encoder cosine (mean / min)", f"{q['cosine_mean']:.4f} / {q['cosine_min']:.4f}")
     table.add_row("int8 speed-up", f"{q['speedup']:.2f}x")
     table.add_row("int8 kept", str(q["kept"]))
-    Console().print(table)
+    print_table(Console(), table)
     return bundle
 
 

@@ -88,6 +88,7 @@ def apply(
 
     from fulcrum.core import feature_names as fn
     from fulcrum.core import schema as S
+    from fulcrum.core.tables import print_table
 
     store = store.strip().lower()
     if store not in STORES:
@@ -165,7 +166,7 @@ def apply(
     for step, secs in summary.seconds.items():
         rows = summary.rows.get(views.get(step, ""), None)
         table.add_row(step, f"{secs:.2f}", "" if rows is None else f"{rows:,}")
-    console.print(table)
+    print_table(console, table)
     console.print(
         "views: "
         + ", ".join(f"{v} {n:,} rows" for v, n in summary.rows.items())

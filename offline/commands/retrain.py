@@ -53,6 +53,8 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def _comparison(outcome, console) -> None:
     from rich.table import Table
 
+    from fulcrum.core.tables import print_table
+
     m = outcome.metrics
     names = [n for n in ("serving", "candidate") if n in m]
     judge = next(iter(m.values()), {}).get("judge", "")
@@ -73,7 +75,7 @@ def _comparison(outcome, console) -> None:
             cells.append("")
         marker = " *" if row == outcome.decision.metric else ""
         table.add_row(row + marker, *cells)
-    console.print(table)
+    print_table(console, table)
 
 
 def _servers(values: list[str] | None) -> list[str]:

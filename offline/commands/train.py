@@ -23,6 +23,8 @@ def _summary(info: dict, run_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from fulcrum.core.tables import print_table
+
     m = info["metrics"]
     table = Table(title=f"fulcrum train -> {run_dir}")
     table.add_column("what")
@@ -55,7 +57,7 @@ def _summary(info: dict, run_dir: Path) -> None:
         table.add_row(f"time {k.removesuffix('_s')}", f"{v:.1f} s")
     if info.get("stopped_early"):
         table.add_row("[yellow]stopped early[/yellow]", info["stopped_early"])
-    Console().print(table)
+    print_table(Console(), table)
 
 
 def train(

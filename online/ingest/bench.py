@@ -274,6 +274,8 @@ def bench_ingest(
     from rich.console import Console
     from rich.table import Table
 
+    from fulcrum.core.tables import print_table
+
     modes = modes or ["batch", "single"]
     bad = [m for m in modes if m not in ("batch", "single")]
     if bad:
@@ -348,7 +350,7 @@ def bench_ingest(
             f"{r['push_ms_p50']:.2f}",
             f"{r['push_ms_p99']:.2f}",
         )
-    console.print(table)
+    print_table(console, table)
     console.print(
         "bar: sustained consume >= 20,000 events/s; event-to-visible latency: "
         + (
