@@ -77,5 +77,15 @@ demo: install
 demo-kafka: install kafka-jars
 	$(BIN)/fulcrum demo --kafka --artifacts $(ART) $(DEMO_ARGS)
 
+# Containers (docs/deployment.md): serve (no torch), ingest, train images; without a registry a
+# Debian base is built with debootstrap and Kafka/Redis stand-ins locally. DOCKER=... picks the CLI.
+images:
+	deploy/docker/build-images.sh
+
+# The stack in compose (KRaft Kafka, Redis, server, ingest consumer): events produced, health and
+# Recommend checked through a real client, torn down. Needs `make images` and a bundle (`make demo`).
+compose-test:
+	deploy/compose/compose-test.sh
+
 clean:
 	rm -rf $(ART) .pytest_cache

@@ -32,7 +32,7 @@ DEPLOY_COMMANDS: dict[tuple[str, ...], set[str]] = {
 }
 
 SERVE_ARGV = ["fulcrum", "serve", "--bundle", "/bundle", "--config", "/etc/fulcrum/serve.yaml"]
-SERVE_IMAGE, TRAIN_IMAGE = "fulcrum-serve", "fulcrum-train"
+SERVE_IMAGE, INGEST_IMAGE, TRAIN_IMAGE = "fulcrum-serve", "fulcrum-ingest", "fulcrum-train"
 HEAVY_TRAINING_PACKAGES = {"torch", "transformers", "imbalanced-learn", "optuna", "implicit"}
 
 

@@ -68,8 +68,11 @@ def test_serving_image_never_installs_torch_or_the_train_extra() -> None:
         extras = set(re.findall(r"\[([a-z,]+)\]", cmd))
         assert extras <= {"serve"}, cmd
     froms = [rest.split()[0] for word, rest in instructions if word == "FROM"]
+    stages = {rest.split()[-1] for word, rest in instructions if word == "FROM" and " AS " in rest.upper()}
     args = dict(rest.split("=", 1) for word, rest in instructions if word == "ARG" and "=" in rest)
-    assert {args.get(f.strip("${}"), f) for f in froms} <= {"python:3.11-slim", "build"}
+    # the base is a build argument (a local base where no registry is reachable); the rest are stages
+    assert {args.get(f.strip("${}"), f) for f in froms} - stages == {"python:3.11-slim"}
+    assert stages == {"build", "runtime", "ingest", "serve"}
 
 
 def test_the_serve_extra_does_not_pull_training_packages() -> None:
@@ -83,8 +86,10 @@ def test_serving_image_user_entrypoint_and_healthcheck() -> None:
     instructions = df.dockerfile(df.DOCKER / "Dockerfile.serve")
     users = [rest for word, rest in instructions if word == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")
-    (entrypoint,) = [rest for word, rest in instructions if word == "ENTRYPOINT"]
-    assert yaml.safe_load(entrypoint) == df.SERVE_ARGV
+    # the last stage (the default target) serves; the ingest stage runs the consumer
+    entrypoints = [rest for word, rest in instructions if word == "ENTRYPOINT"]
+    assert yaml.safe_load(entrypoints[-1]) == df.SERVE_ARGV
+    assert [yaml.safe_load(e) for e in entrypoints[:-1]] == [["fulcrum", "ingest"]]
     (health,) = [rest for word, rest in instructions if word == "HEALTHCHECK"]
     assert "/app/healthcheck.py" in health
     copies = [rest for word, rest in instructions if word == "COPY"]
@@ -112,16 +117,19 @@ def _ignore_allows(patterns: list[str], path: str) -> bool:
     return allowed
 
 
-def test_images_contain_every_python_package_the_project_installs() -> None:
-    """`fulcrum.cli` imports every registered command's module: a package missing from an image
-    breaks every command in it."""
+def test_images_contain_the_python_packages_they_need() -> None:
+    """The training image holds every package of the project; the serving images only fulcrum/
+    and online/ (the CLI imports a command's module on first use, tests/test_cli_lazy.py)."""
     find = tomllib.loads((df.ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     packages = {pattern.rstrip("*").rstrip(".") for pattern in find["include"]}
-    assert {"fulcrum", "online", "offline"} <= packages
-    for dockerfile in ("Dockerfile.serve", "Dockerfile.train"):
+    assert {"fulcrum", "online", "offline", "benchmarks"} <= packages
+    wanted = {"Dockerfile.serve": {"fulcrum", "online"}, "Dockerfile.train": packages}
+    for dockerfile, needs in wanted.items():
         copied = {rest.split()[-2] for word, rest in df.dockerfile(df.DOCKER / dockerfile)
                   if word == "COPY" and "--from" not in rest}
-        assert packages <= copied, f"{dockerfile} does not copy {sorted(packages - copied)}"
+        assert needs <= copied, f"{dockerfile} does not copy {sorted(needs - copied)}"
+        if dockerfile == "Dockerfile.serve":
+            assert not copied & {"offline", "benchmarks"}, copied
         ignore = [line.strip() for line in (df.DOCKER / f"{dockerfile}.dockerignore").read_text().splitlines()
                   if line.strip() and not line.startswith("#")]
         for source in copied | {"pyproject.toml"}:

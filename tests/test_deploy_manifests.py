@@ -264,7 +264,7 @@ def test_pods_reference_only_defined_volumes_claims_and_config() -> None:
 def test_pods_run_as_the_images_non_root_user() -> None:
     for owner, spec, _ in df.pod_specs():
         images = {df.image_name(c["image"]) for c in df.containers(spec)}
-        if images & {df.SERVE_IMAGE, df.TRAIN_IMAGE}:
+        if images & {df.SERVE_IMAGE, df.INGEST_IMAGE, df.TRAIN_IMAGE}:
             ctx = spec["securityContext"]
             assert ctx["runAsNonRoot"] is True and ctx["runAsUser"] == 10001, owner
 
@@ -272,9 +272,10 @@ def test_pods_run_as_the_images_non_root_user() -> None:
 def test_images_are_consistent_across_k8s_and_compose() -> None:
     pom = (df.ROOT / "deploy" / "kafka" / "pom.xml").read_text()
     kafka_version = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom).group(1)
-    expected = {("fulcrum-server", "server"): df.SERVE_IMAGE, ("fulcrum-ingest", "ingest"): df.SERVE_IMAGE,
+    expected = {("fulcrum-server", "server"): df.SERVE_IMAGE, ("fulcrum-ingest", "ingest"): df.INGEST_IMAGE,
                 ("fulcrum-features-apply", "prepare-data"): df.TRAIN_IMAGE,  # the vendored dataset
-                ("fulcrum-features-apply", "features-apply"): df.SERVE_IMAGE,
+                # batch features are offline/ code: the serving images leave it out
+                ("fulcrum-features-apply", "features-apply"): df.TRAIN_IMAGE,
                 ("fulcrum-retrain", "prepare-data"): df.TRAIN_IMAGE,
                 ("fulcrum-retrain", "retrain"): df.TRAIN_IMAGE,
                 ("fulcrum-kafka-topics", "topics"): "apache/kafka"}
@@ -289,12 +290,13 @@ def test_images_are_consistent_across_k8s_and_compose() -> None:
     assert seen == set(expected)
     assert k8s_tags["apache/kafka"] == {kafka_version}
     project_version = tomllib.loads((df.ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert k8s_tags[df.SERVE_IMAGE] == k8s_tags[df.TRAIN_IMAGE] == {project_version}
+    for image in (df.SERVE_IMAGE, df.INGEST_IMAGE, df.TRAIN_IMAGE):
+        assert k8s_tags[image] == {project_version}, image
 
     services = df.compose()["services"]
     serve, train = df.SERVE_IMAGE, df.TRAIN_IMAGE
-    compose_expected = {"server": serve, "ingest": serve, "features-apply": serve, "seed-bundle": serve,
-                        "prepare-data": train, "retrain": train,
+    compose_expected = {"server": serve, "ingest": df.INGEST_IMAGE, "features-apply": train,
+                        "seed-bundle": serve, "prepare-data": train, "retrain": train,
                         "kafka": "apache/kafka", "kafka-topics": "apache/kafka", "redis": "redis"}
     assert set(services) == set(compose_expected)
     for name, image in compose_expected.items():
@@ -302,6 +304,7 @@ def test_images_are_consistent_across_k8s_and_compose() -> None:
     assert df.image_tag(services["kafka"]["image"]) == kafka_version
     assert df.image_tag(services["kafka-topics"]["image"]) == kafka_version
     dockerfiles = {df.SERVE_IMAGE: "deploy/docker/Dockerfile.serve",
+                   df.INGEST_IMAGE: "deploy/docker/Dockerfile.serve",
                    df.TRAIN_IMAGE: "deploy/docker/Dockerfile.train"}
     for name, svc in services.items():
         if "build" in svc:

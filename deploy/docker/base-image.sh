@@ -16,7 +16,8 @@ MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 die() { echo "base-image.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap and chroot); run it with sudo"
 command -v debootstrap >/dev/null || die "debootstrap not found; install it (Debian: apt-get install -y debootstrap)"
-command -v docker >/dev/null || die "docker not found; install a Docker engine (Debian: apt-get install -y docker.io)"
+DOCKER="${DOCKER:-docker}"
+command -v "$DOCKER" >/dev/null || die "docker not found; install a Docker engine (Debian: apt-get install -y docker.io)"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -32,9 +33,9 @@ rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache
 # the build host's resolver is not the container's
 : >"$root/etc/resolv.conf"; : >"$root/etc/hostname"
 echo "base-image.sh: docker import as $TAG"
-tar -C "$root" -c . | docker import \
+tar -C "$root" -c . | "$DOCKER" import \
   --change 'ENV PATH=/usr/local/python/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'ENV LANG=C.UTF-8' \
   --change 'CMD ["python3"]' \
   - "$TAG" >/dev/null
-docker image ls "$TAG"
+"$DOCKER" image ls "$TAG"
