@@ -28,13 +28,16 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from fulcrum.core.percentiles import percentile
+from fulcrum.core.ports import free_port
+
 DEFAULT_DATA = Path("artifacts/data")
 DEFAULT_OUT = Path("artifacts/bench/features.json")
 _ROOT = Path(__file__).resolve().parents[1]
 
 
 def _pct(xs: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
+    return percentile(xs, q)
 
 
 def _timed(fn, calls: int, warmup: int = 20) -> list[float]:
@@ -56,9 +59,7 @@ def _start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
         raise typer.BadParameter(
             "redis-server is not installed (make redis), or pass --redis-url", param_hint="--redis-url"
         )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [
             server,

@@ -32,13 +32,14 @@ import numpy as np
 import typer
 
 from benchmarks.serve_load import QUERIES
+from fulcrum.core.percentiles import percentile
 
 DEFAULT_BUNDLE = Path("artifacts/bundles/LATEST")
 DEFAULT_OUT = Path("artifacts/bench/serve.json")
 
 
 def _pct(xs: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
+    return percentile(xs, q)
 
 
 def _users(catalogue, n_users: int, hist: int, seed: int):

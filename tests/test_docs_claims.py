@@ -171,3 +171,14 @@ def test_every_fulcrum_command_and_option_in_the_docs_exists(doc: Path):
         if problem:
             wrong.append(f"{doc.relative_to(ROOT)}:{line}: fulcrum {' '.join(words)}  ->  {problem}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_deployment_lists_every_server_environment_variable():
+    # docs/deployment.md's server table names every FULCRUM_<FIELD> the server config reads
+    from online.config import env_var_names
+
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    section = text[text.index("## Environment variables"):]
+    section = section[: section.find("\n## ", 1) if "\n## " in section[1:] else len(section)]
+    missing = [name for name in env_var_names() if f"`{name}`" not in section]
+    assert not missing, f"docs/deployment.md, Environment variables: add {missing}"

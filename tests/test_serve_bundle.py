@@ -16,6 +16,7 @@ from online.bundle.manifest import read_manifest, verify_files
 from online.errors import BundleInvalid, NotFound
 from online.inference.batcher import MicroBatcher
 from tests.fixtures.minimal_bundle import build_minimal_bundle
+from tests.fixtures.services import async_wait_until
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +120,8 @@ def test_batcher_forms_the_next_batch_while_one_runs():
         with ThreadPoolExecutor(1) as ex:
             b = MicroBatcher("t", slow, ex, max_batch=64)
             first = asyncio.create_task(b.submit(0))
-            while not sizes:  # the first batch (size 1) is running in the executor
-                await asyncio.sleep(0.001)
+            # the first batch (size 1) is running in the executor
+            await async_wait_until(lambda: sizes, 30, interval=0.001, what="the first batch")
             rest = [asyncio.create_task(b.submit(i)) for i in range(1, 6)]
             await asyncio.sleep(0)
             release.set()

@@ -18,6 +18,7 @@ from fulcrum.v1 import recommender_pb2 as pb
 from online.config import ServeConfig
 from online.server import metrics
 from online.server.feature_source import InMemoryFeatures
+from tests.fixtures.services import async_wait_until
 from tests.serving_helpers import copy_bundle, make_bundle, serving
 
 R = pb.Reason
@@ -234,15 +235,15 @@ def test_feature_store_failure_and_timeout_degrade_to_popularity(bundle):
             failed = await stub.Recommend(
                 pb.RecommendRequest(user_id="alice", k=4, exclude_item_ids=["sku-000"])
             )
+            # the store now takes 3 s, longer than the client's 2 s deadline: a reply at all (not
+            # DEADLINE_EXCEEDED) means the server answered without waiting for the store
             features.fail, features.delay_s = False, 3.0
-            t0 = time.perf_counter()
             slow = await stub.Recommend(pb.RecommendRequest(user_id="alice", k=4), timeout=2.0)
-            elapsed = time.perf_counter() - t0
             searched = await stub.Search(pb.SearchRequest(query="red", user_id="alice", k=3), timeout=2.0)
-            return failed, slow, elapsed, searched
+            return failed, slow, searched
 
     before = (fallbacks("feature_store_unavailable"), fallbacks("feature_store_timeout"))
-    failed, slow, elapsed, searched = run(body())
+    failed, slow, searched = run(body())
     assert failed.degraded and failed.degraded_reason == "feature_store_unavailable"
     assert [i.item_id for i in failed.items] == [
         "sku-001",
@@ -252,7 +253,6 @@ def test_feature_store_failure_and_timeout_degrade_to_popularity(bundle):
     ]  # popular, minus exclude
     assert {i.reason for i in failed.items} == {R.POPULAR}
     assert slow.degraded and slow.degraded_reason == "feature_store_timeout" and len(slow.items) == 4
-    assert elapsed < 2.0  # answered inside the client's deadline although the store takes 3 s
     assert searched.degraded and len(searched.items) == 3  # search still answers, unpersonalised
     assert fallbacks("feature_store_unavailable") == before[0] + 1
     assert fallbacks("feature_store_timeout") == before[1] + 1
@@ -263,13 +263,14 @@ def test_client_deadline_is_honoured(bundle):
         features = InMemoryFeatures([warm_user()])
         features.delay_s = 3.0
         async with serving(bundle, features, feature_timeout_ms=10_000) as (stub, *_):
-            t0 = time.perf_counter()
-            r = await stub.Recommend(pb.RecommendRequest(user_id="alice", k=3), timeout=0.5)
-            return r, time.perf_counter() - t0
+            # the store takes 3 s and the server's own budget is 10 s: only the client's 0.5 s
+            # deadline can make the server give up early, and a reply (not DEADLINE_EXCEEDED)
+            # proves it did so in time
+            return await stub.Recommend(pb.RecommendRequest(user_id="alice", k=3), timeout=0.5)
 
-    r, elapsed = run(body())
+    r = run(body())
     # the feature read gets half the remaining budget (~0.25 s), then the popularity fallback answers
-    assert r.degraded and elapsed < 0.5
+    assert r.degraded and r.degraded_reason == "feature_store_timeout" and len(r.items) == 3
 
 
 def test_ingest_upsert_purchase_duplicates_and_rejections(bundle):
@@ -353,19 +354,16 @@ def test_reload_under_load_has_zero_failed_calls_and_refuses_a_bad_bundle(bundle
                         errors.append(e)
 
             tasks = [asyncio.create_task(client(i)) for i in range(8)]
-            while calls < 40:
-                await asyncio.sleep(0.01)
+            await async_wait_until(lambda: calls >= 40, 120, what=f"40 calls (errors: {errors[:3]})")
             swapped = await stub.ReloadModel(pb.ReloadModelRequest(bundle_path=str(v2)))
             mark = calls
-            while calls < mark + 40:
-                await asyncio.sleep(0.01)
+            await async_wait_until(lambda: calls >= mark + 40, 120, what="40 calls after the swap")
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await stub.ReloadModel(pb.ReloadModelRequest(bundle_path=str(broken)))
             with pytest.raises(grpc.aio.AioRpcError) as missing:
                 await stub.ReloadModel(pb.ReloadModelRequest(bundle_path=str(tmp_path / "nowhere")))
             mark = calls
-            while calls < mark + 40:
-                await asyncio.sleep(0.01)
+            await async_wait_until(lambda: calls >= mark + 40, 120, what="40 calls after the refusals")
             stop.set()
             await asyncio.gather(*tasks)
             info = await stub.GetModelInfo(pb.GetModelInfoRequest())

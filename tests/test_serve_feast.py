@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from fulcrum.v1 import recommender_pb2 as pb
+from tests.fixtures.services import async_wait_until
 from tests.serving_helpers import serving
 
 pytest.importorskip("feast")
@@ -148,14 +149,12 @@ def test_tiny_bundle_reload_and_corruption(tiny_bundle, feast_side, tmp_path):
                         errors.append(e)
 
             tasks = [asyncio.create_task(load()) for _ in range(4)]
-            while calls[0] < 20:
-                await asyncio.sleep(0.01)
+            await async_wait_until(lambda: calls[0] >= 20, 120, what=f"20 calls (errors: {errors[:3]})")
             swapped = await stub.ReloadModel(pb.ReloadModelRequest(bundle_path=str(v2)))
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await stub.ReloadModel(pb.ReloadModelRequest(bundle_path=str(bad)))
             mark = calls[0]
-            while calls[0] < mark + 20:
-                await asyncio.sleep(0.01)
+            await async_wait_until(lambda: calls[0] >= mark + 20, 120, what="20 calls after the swap")
             stop.set()
             await asyncio.gather(*tasks)
             info = await stub.GetModelInfo(pb.GetModelInfoRequest())

@@ -30,7 +30,6 @@ import json
 import logging
 import platform
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -51,9 +50,9 @@ KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
 
 @contextmanager
 def _own_broker():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from fulcrum.core.ports import free_port
+
+    port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="fulcrum-bench-kafka-"))
     subprocess.run([str(KAFKA_SH), "fetch"], check=True, capture_output=True)
     subprocess.run(
@@ -202,7 +201,9 @@ def _run_mode(
     pushes = sorted(timed.push_s)
 
     def pct(p: float) -> float:
-        return pushes[min(len(pushes) - 1, int(p * len(pushes)))] * 1000 if pushes else 0.0
+        from fulcrum.core.percentiles import percentile
+
+        return percentile(pushes, p * 100) * 1000
 
     return {
         "mode": label or mode,

@@ -13,18 +13,14 @@ import time
 import uuid
 from typing import Any
 
-import numpy as np
-
 
 def _percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {"p50_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan")}
-    arr = np.asarray(values) * 1000.0
-    return {
-        "p50_ms": float(np.percentile(arr, 50)),
-        "p99_ms": float(np.percentile(arr, 99)),
-        "max_ms": float(arr.max()),
-    }
+    from fulcrum.core.percentiles import percentile
+
+    ms = [v * 1000.0 for v in values]
+    return {"p50_ms": percentile(ms, 50), "p99_ms": percentile(ms, 99), "max_ms": max(ms)}
 
 
 def visibility_latency(
