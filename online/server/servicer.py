@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 from concurrent.futures import Executor
+from importlib import metadata
 
 from fulcrum.v1 import recommender_pb2 as pb
 from fulcrum.v1 import recommender_pb2_grpc
@@ -27,6 +28,8 @@ from online.server.search import search
 log = logging.getLogger(__name__)
 
 DEFAULT_BUDGET_S = 30.0
+#: ModelInfo.api_version: the contract this server was built from (the proto's package)
+API_VERSION = pb.DESCRIPTOR.package
 MAX_REJECTIONS = 100
 INGEST_CHUNK = 512
 
@@ -48,6 +51,14 @@ async def _within(coro, budget_s: float):
 
 #: protobuf enum number of each Reason, looked up once (not per item per reply)
 _REASON_NUMBER = {r: pb.Reason.Value(r.value) for r in Reason}
+
+
+def server_version() -> str:
+    """ModelInfo.server_version: the installed fulcrum release, "" from an uninstalled source tree."""
+    try:
+        return metadata.version("fulcrum")
+    except metadata.PackageNotFoundError:
+        return ""
 
 
 def _reply(reply: Reply, message):
@@ -80,6 +91,7 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
         self.pipeline = pipeline
         self.in_flight = in_flight or InFlight()
         self._metrics_json: tuple[object, str] = (None, "")
+        self._server_version = server_version()
 
     async def Recommend(self, request, context):
         query = validation.recommend_query(request, self.config)
@@ -154,6 +166,8 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
             created_at=manifest.created_at,
             metrics_json=self._metrics_json[1],
             catalogue_size=len(model.catalogue.current),
+            api_version=API_VERSION,
+            server_version=self._server_version,
         )
 
     async def ReloadModel(self, request, context):
