@@ -6,14 +6,15 @@
 //
 //   - New: a client whose channel carries the Fulcrum service config: a default deadline
 //     for calls whose context has none, and retries of UNAVAILABLE with exponential backoff
-//     (safe for every Fulcrum RPC: reads have no effect, IngestEvents is idempotent on event_id);
-//
+//     (safe for every Fulcrum RPC: reads have no effect, IngestEvents is idempotent on event_id).
 //   - InvalidField and Retryable: what a failed call means, without string matching.
 //
-//     c, err := fulcrum.New("localhost:50051", grpc.WithTransportCredentials(insecure.NewCredentials()))
-//     ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-//     defer cancel()
-//     reply, err := c.Recommend(ctx, &fulcrumv1.RecommendRequest{UserId: "u-7", K: 10})
+// A call:
+//
+//	c, err := fulcrum.New("localhost:50051", grpc.WithTransportCredentials(insecure.NewCredentials()))
+//	ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+//	defer cancel()
+//	reply, err := c.Recommend(ctx, &fulcrumv1.RecommendRequest{UserId: "u-7", K: 10})
 package fulcrum
 
 import (
