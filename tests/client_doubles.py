@@ -25,6 +25,8 @@ class FlakyFront(recommender_pb2_grpc.RecommenderServicer):
         self.attempts = 0
         #: seconds left on each attempt's deadline (None: the call had none)
         self.time_remaining: list[float | None] = []
+        #: the invocation metadata of each attempt
+        self.metadata: list[dict[str, str]] = []
         self._lock = threading.Lock()
         self._upstream_channel = grpc.insecure_channel(upstream)
         self._upstream = recommender_pb2_grpc.RecommenderStub(self._upstream_channel)
@@ -50,6 +52,7 @@ class FlakyFront(recommender_pb2_grpc.RecommenderServicer):
             self.attempts += 1
             n = self.attempts
             self.time_remaining.append(context.time_remaining())
+            self.metadata.append(dict(context.invocation_metadata()))
         if self.block:
             self.release.wait(timeout=60)
         if n <= self.failures:

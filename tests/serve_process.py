@@ -22,12 +22,23 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "fulcrum.cli"]
 
 
+def write_loopback_config(path: Path) -> Path:
+    """A serving config for 127.0.0.1, port 0, no metrics port, plaintext and no credentials
+    (said explicitly when the server has a ``security`` block that would refuse them)."""
+    from online.config import ServeConfig
+
+    text = "host: 127.0.0.1\nport: 0\nmetrics_port: 0\n"
+    if "security" in ServeConfig.model_fields:
+        text += "security: {allow_plaintext: true, allow_unauthenticated: true}\n"
+    path.write_text(text)
+    return path
+
+
 @contextlib.contextmanager
 def fulcrum_serve(bundle: Path, workdir: Path, start_timeout_s: float = 120.0) -> Iterator[int]:
     """Start `fulcrum serve --bundle BUNDLE` on 127.0.0.1, port 0; yield the port once the health
     service answers SERVING; SIGTERM it afterwards. Its output goes to ``workdir/serve.log``."""
-    cfg = workdir / "serve.yaml"
-    cfg.write_text("host: 127.0.0.1\nport: 0\nmetrics_port: 0\n")
+    cfg = write_loopback_config(workdir / "serve.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FULCRUM_")}
     log_path = workdir / "serve.log"
     proc = subprocess.Popen(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.serve_process import write_loopback_config
 from tests.serving_helpers import make_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +93,11 @@ def test_plain_protoc_with_the_go_plugins_needs_no_extra_flags(plugins, tmp_path
 def test_go_client_against_fulcrum_serve(tmp_path):
     bundle = make_bundle(tmp_path / "bundle", version="go-client-1")
     env = _go_env()
-    env.update(GOCLIENT_PYTHON=sys.executable, GOCLIENT_REPO=str(ROOT), GOCLIENT_BUNDLE=str(bundle))
+    config = write_loopback_config(tmp_path / "serve.yaml")
+    env.update(
+        GOCLIENT_PYTHON=sys.executable, GOCLIENT_REPO=str(ROOT), GOCLIENT_BUNDLE=str(bundle),
+        GOCLIENT_CONFIG=str(config),
+    )
     _run([_go(), "vet", "./..."], GO_DIR, env)
     out = _run([_go(), "test", "-count=1", "-v", "./..."], GO_DIR, env)
     print(out.stdout)  # per-test timings and the latency line (pytest -s shows them)

@@ -132,6 +132,19 @@ def test_deadlines_explicit_and_from_the_service_config(target):
     assert front.time_remaining[0] is not None and front.time_remaining[0] <= 0.3
 
 
+def test_token_and_request_id_travel_as_metadata(target):
+    with FlakyFront(target) as front:
+        with FulcrumClient(front.target, token="tok-1") as client:
+            client.get_model_info(timeout=10, request_id="rid-1")
+            client.get_model_info(timeout=10)
+        first, second = front.metadata
+        assert first["authorization"] == "Bearer tok-1" and first["x-request-id"] == "rid-1"
+        assert second["x-request-id"] and second["x-request-id"] != "rid-1"  # a fresh id per call
+        with FulcrumClient(front.target) as client:
+            client.get_model_info(timeout=10)
+        assert "authorization" not in front.metadata[2]
+
+
 def test_service_config_shape_and_validation():
     config = service_config(RetryPolicy(max_attempts=4, timeout_s=2.5))
     everything, long_calls = config["methodConfig"]

@@ -71,6 +71,18 @@ class InternalError(FulcrumError):
     CODE = "INTERNAL"
 
 
+class UnauthenticatedError(FulcrumError):
+    """The server wants a credential (bearer token or client certificate) the call lacked."""
+
+    CODE = "UNAUTHENTICATED"
+
+
+class PermissionDeniedError(FulcrumError):
+    """The credential's role does not allow this RPC."""
+
+    CODE = "PERMISSION_DENIED"
+
+
 class UnimplementedError(FulcrumError):
     """The server does not know the RPC (an older server: see docs/api.md, versioning)."""
 
@@ -87,6 +99,8 @@ _BY_CODE: dict[str, type[FulcrumError]] = {
         DeadlineExceededError,
         ResourceExhaustedError,
         InternalError,
+        UnauthenticatedError,
+        PermissionDeniedError,
         UnimplementedError,
     )
 }

@@ -30,8 +30,10 @@ class FulcrumClient:
     """A blocking client; thread-safe (gRPC channels and stubs are).
 
     ``target`` is a gRPC target (``host:port``, ``dns:///host:port``...). ``credentials``:
-    ``grpc.ssl_channel_credentials(...)`` for TLS, ``None`` for plaintext. ``retry`` sets the
-    default deadlines and the retry policy; ``channel_options`` are passed to gRPC as they are.
+    ``grpc.ssl_channel_credentials(...)`` for TLS, ``None`` for plaintext. ``token``: a bearer
+    token sent as ``authorization: Bearer <token>`` on every call (use it with TLS: over
+    plaintext anyone on the path can read it). ``retry`` sets the default deadlines and the
+    retry policy; ``channel_options`` are passed to gRPC as they are.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class FulcrumClient:
         *,
         retry: RetryPolicy | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        token: str | None = None,
         channel_options: Sequence[tuple[str, object]] = (),
     ) -> None:
         options = [
@@ -52,6 +55,7 @@ class FulcrumClient:
         else:
             self._channel = grpc.secure_channel(target, credentials, options=options)
         self._stub = recommender_pb2_grpc.RecommenderStub(self._channel)
+        self._auth = (("authorization", f"Bearer {token}"),) if token else ()
 
     def close(self) -> None:
         self._channel.close()
@@ -63,7 +67,7 @@ class FulcrumClient:
         self.close()
 
     def _call(self, method, request, timeout: float | None, request_id: str | None):
-        metadata = ((REQUEST_ID_HEADER, request_id or uuid.uuid4().hex),)
+        metadata = ((REQUEST_ID_HEADER, request_id or uuid.uuid4().hex), *self._auth)
         try:
             return method(request, timeout=timeout, metadata=metadata)
         except grpc.RpcError as e:

@@ -6,6 +6,8 @@ package fulcrum_test
 //   GOCLIENT_PYTHON  the Python interpreter with Fulcrum installed (the project's .venv)
 //   GOCLIENT_REPO    the repository root (the server's working directory)
 //   GOCLIENT_BUNDLE  a bundle folder (tests/fixtures/minimal_bundle.py builds a tiny one)
+//   GOCLIENT_CONFIG  a serving config listening on 127.0.0.1 port 0 in plaintext
+//                    (tests/serve_process.py write_loopback_config)
 
 import (
 	"bufio"
@@ -13,7 +15,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -44,23 +45,16 @@ func TestMain(m *testing.M) {
 func needServer(t *testing.T) string {
 	t.Helper()
 	if serverTarget == "" {
-		t.Skip("GOCLIENT_PYTHON, GOCLIENT_REPO and GOCLIENT_BUNDLE not set: run through tests/test_client_go.py")
+		t.Skip("GOCLIENT_PYTHON, GOCLIENT_REPO, GOCLIENT_BUNDLE and GOCLIENT_CONFIG not set: run through tests/test_client_go.py")
 	}
 	return serverTarget
 }
 
 func startServer() (stop func(), err error) {
-	python, repo, bundle := os.Getenv("GOCLIENT_PYTHON"), os.Getenv("GOCLIENT_REPO"), os.Getenv("GOCLIENT_BUNDLE")
-	if python == "" || repo == "" || bundle == "" {
+	python, repo := os.Getenv("GOCLIENT_PYTHON"), os.Getenv("GOCLIENT_REPO")
+	bundle, config := os.Getenv("GOCLIENT_BUNDLE"), os.Getenv("GOCLIENT_CONFIG")
+	if python == "" || repo == "" || bundle == "" || config == "" {
 		return func() {}, nil
-	}
-	work, err := os.MkdirTemp("", "fulcrum-go-client-")
-	if err != nil {
-		return nil, err
-	}
-	config := filepath.Join(work, "serve.yaml")
-	if err := os.WriteFile(config, []byte("host: 127.0.0.1\nport: 0\nmetrics_port: 0\n"), 0o644); err != nil {
-		return nil, err
 	}
 	cmd := exec.Command(python, "-m", "fulcrum.cli", "serve", "--bundle", bundle, "--config", config)
 	cmd.Dir = repo
@@ -87,7 +81,6 @@ func startServer() (stop func(), err error) {
 			_ = cmd.Process.Kill()
 			<-done
 		}
-		_ = os.RemoveAll(work)
 	}
 	ports := make(chan string, 1)
 	var seen strings.Builder
