@@ -64,6 +64,9 @@ def test_every_rpc_against_the_real_server(target):
         assert summary.rejections[0].reason.startswith("timestamp_ms:")
         again = client.ingest_events([_event("py-1", "py-user", "sku-001")], timeout=30)
         assert (again.accepted, again.duplicates) == (0, 1)
+        with pytest.raises(InvalidArgumentError) as caught:  # nothing usable in the stream
+            client.ingest_events([_event("py-neg", "py-user", "sku-004", ts_ms=-1)], timeout=30)
+        assert caught.value.field == "timestamp_ms"
 
         reply = client.recommend("py-user", 5, timeout=10)
         ids = [item.item_id for item in reply.items]
