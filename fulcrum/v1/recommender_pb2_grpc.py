@@ -28,9 +28,9 @@ if _version_not_supported:
 class RecommenderStub:
     """Recommendations, search and event ingestion for one shop.
 
-    Every RPC: a request without a deadline gets a 30 s server budget; the caller's
-    `x-request-id` metadata (or a fresh id) is echoed in the trailing metadata and in the
-    server's logs. Status codes (mapped in one place, online/server/error_mapping.py):
+    Every RPC: the caller's `x-request-id` metadata (or a fresh id) is echoed in the trailing
+    metadata and in the server's logs. Recommend and Search without a deadline get a 30 s
+    budget. Status codes (mapped in one place, online/server/error_mapping.py):
     INVALID_ARGUMENT   the message names the field, e.g. "k: is 0, must be in 1..100";
     never retry unchanged.
     DEADLINE_EXCEEDED  the deadline passed before the answer was ready.
@@ -78,9 +78,9 @@ class RecommenderStub:
 class RecommenderServicer:
     """Recommendations, search and event ingestion for one shop.
 
-    Every RPC: a request without a deadline gets a 30 s server budget; the caller's
-    `x-request-id` metadata (or a fresh id) is echoed in the trailing metadata and in the
-    server's logs. Status codes (mapped in one place, online/server/error_mapping.py):
+    Every RPC: the caller's `x-request-id` metadata (or a fresh id) is echoed in the trailing
+    metadata and in the server's logs. Recommend and Search without a deadline get a 30 s
+    budget. Status codes (mapped in one place, online/server/error_mapping.py):
     INVALID_ARGUMENT   the message names the field, e.g. "k: is 0, must be in 1..100";
     never retry unchanged.
     DEADLINE_EXCEEDED  the deadline passed before the answer was ready.
@@ -112,9 +112,9 @@ class RecommenderServicer:
     def IngestEvents(self, request_iterator, context):
         """A stream of events, applied in chunks as they arrive; bad events are rejected one by one
         and listed in the summary (a mixed stream succeeds). Errors: INVALID_ARGUMENT when every
-        event of the stream was rejected (names the first one's field); UNAVAILABLE when the
-        feature, offline or idempotency store is down (events applied before stay applied; resend
-        the stream: they count as duplicates); DEADLINE_EXCEEDED likewise.
+        event of the stream was rejected (names the first one's field); UNAVAILABLE when a store
+        the events go to (feature store, offline store) is down (events applied before stay
+        applied; resend the stream: they count as duplicates); DEADLINE_EXCEEDED likewise.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -175,9 +175,9 @@ def add_RecommenderServicer_to_server(servicer, server):
 class Recommender:
     """Recommendations, search and event ingestion for one shop.
 
-    Every RPC: a request without a deadline gets a 30 s server budget; the caller's
-    `x-request-id` metadata (or a fresh id) is echoed in the trailing metadata and in the
-    server's logs. Status codes (mapped in one place, online/server/error_mapping.py):
+    Every RPC: the caller's `x-request-id` metadata (or a fresh id) is echoed in the trailing
+    metadata and in the server's logs. Recommend and Search without a deadline get a 30 s
+    budget. Status codes (mapped in one place, online/server/error_mapping.py):
     INVALID_ARGUMENT   the message names the field, e.g. "k: is 0, must be in 1..100";
     never retry unchanged.
     DEADLINE_EXCEEDED  the deadline passed before the answer was ready.

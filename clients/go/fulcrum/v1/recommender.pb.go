@@ -123,7 +123,7 @@ const (
 	Reason_POPULAR Reason = 4
 	// A Search result.
 	Reason_QUERY_MATCH Reason = 5
-	// A recently added item given an exploration slot.
+	// An exploration slot given to an item with few impressions yet (new to the catalogue).
 	Reason_NEW_ITEM Reason = 6
 )
 
@@ -199,7 +199,7 @@ type Event struct {
 	// Optional session id, at most 128 characters.
 	SessionId string `protobuf:"bytes,8,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// ITEM_UPSERT only (required there, at most 2000 characters): the item's name and
-	// description, embedded with the bundle's item encoder. Must be empty for other types.
+	// description, embedded with the bundle's item encoder. Other types leave it empty.
 	ItemText      string `protobuf:"bytes,9,opt,name=item_text,json=itemText,proto3" json:"item_text,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -347,9 +347,10 @@ func (x *EventBatch) GetEvents() []*Event {
 type ScoredItem struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	ItemId string                 `protobuf:"bytes,1,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
-	// Higher is better, comparable only within one reply: the ordering score before diversity
-	// re-ranking (a relevance score, or a popularity percentile in [0, 1] for POPULAR items).
-	// Items come in reply order; clients should use the order, not sort by score.
+	// Higher is better among items of the same reason; the kinds differ: the ordering score
+	// (PERSONALISED, COLD_START, QUERY_MATCH), the estimated purchase rate in (0, 1)
+	// (EXPLORATION, NEW_ITEM), the popularity percentile in [0, 1] (POPULAR). Items come in reply
+	// order (diversity re-ranking included): use the order, do not re-sort by score.
 	Score         float32 `protobuf:"fixed32,2,opt,name=score,proto3" json:"score,omitempty"`
 	Reason        Reason  `protobuf:"varint,3,opt,name=reason,proto3,enum=fulcrum.v1.Reason" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields

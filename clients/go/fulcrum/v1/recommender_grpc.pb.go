@@ -46,9 +46,9 @@ const (
 //
 // Recommendations, search and event ingestion for one shop.
 //
-// Every RPC: a request without a deadline gets a 30 s server budget; the caller's
-// `x-request-id` metadata (or a fresh id) is echoed in the trailing metadata and in the
-// server's logs. Status codes (mapped in one place, online/server/error_mapping.py):
+// Every RPC: the caller's `x-request-id` metadata (or a fresh id) is echoed in the trailing
+// metadata and in the server's logs. Recommend and Search without a deadline get a 30 s
+// budget. Status codes (mapped in one place, online/server/error_mapping.py):
 //
 //	INVALID_ARGUMENT   the message names the field, e.g. "k: is 0, must be in 1..100";
 //	                   never retry unchanged.
@@ -70,9 +70,9 @@ type RecommenderClient interface {
 	Search(ctx context.Context, in *SearchRequest, opts ...grpc.CallOption) (*SearchResponse, error)
 	// A stream of events, applied in chunks as they arrive; bad events are rejected one by one
 	// and listed in the summary (a mixed stream succeeds). Errors: INVALID_ARGUMENT when every
-	// event of the stream was rejected (names the first one's field); UNAVAILABLE when the
-	// feature, offline or idempotency store is down (events applied before stay applied; resend
-	// the stream: they count as duplicates); DEADLINE_EXCEEDED likewise.
+	// event of the stream was rejected (names the first one's field); UNAVAILABLE when a store
+	// the events go to (feature store, offline store) is down (events applied before stay
+	// applied; resend the stream: they count as duplicates); DEADLINE_EXCEEDED likewise.
 	IngestEvents(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Event, IngestSummary], error)
 	// The serving bundle and contract version. Never fails while the server is up.
 	GetModelInfo(ctx context.Context, in *GetModelInfoRequest, opts ...grpc.CallOption) (*ModelInfo, error)
@@ -149,9 +149,9 @@ func (c *recommenderClient) ReloadModel(ctx context.Context, in *ReloadModelRequ
 //
 // Recommendations, search and event ingestion for one shop.
 //
-// Every RPC: a request without a deadline gets a 30 s server budget; the caller's
-// `x-request-id` metadata (or a fresh id) is echoed in the trailing metadata and in the
-// server's logs. Status codes (mapped in one place, online/server/error_mapping.py):
+// Every RPC: the caller's `x-request-id` metadata (or a fresh id) is echoed in the trailing
+// metadata and in the server's logs. Recommend and Search without a deadline get a 30 s
+// budget. Status codes (mapped in one place, online/server/error_mapping.py):
 //
 //	INVALID_ARGUMENT   the message names the field, e.g. "k: is 0, must be in 1..100";
 //	                   never retry unchanged.
@@ -173,9 +173,9 @@ type RecommenderServer interface {
 	Search(context.Context, *SearchRequest) (*SearchResponse, error)
 	// A stream of events, applied in chunks as they arrive; bad events are rejected one by one
 	// and listed in the summary (a mixed stream succeeds). Errors: INVALID_ARGUMENT when every
-	// event of the stream was rejected (names the first one's field); UNAVAILABLE when the
-	// feature, offline or idempotency store is down (events applied before stay applied; resend
-	// the stream: they count as duplicates); DEADLINE_EXCEEDED likewise.
+	// event of the stream was rejected (names the first one's field); UNAVAILABLE when a store
+	// the events go to (feature store, offline store) is down (events applied before stay
+	// applied; resend the stream: they count as duplicates); DEADLINE_EXCEEDED likewise.
 	IngestEvents(grpc.ClientStreamingServer[Event, IngestSummary]) error
 	// The serving bundle and contract version. Never fails while the server is up.
 	GetModelInfo(context.Context, *GetModelInfoRequest) (*ModelInfo, error)
