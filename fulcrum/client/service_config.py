@@ -6,8 +6,9 @@ clients/go/ ships the same policy), so a retried call is one call for the caller
 - every method is retried on UNAVAILABLE only, with exponential backoff (0.1 s doubling up to
   2 s, randomised by gRPC), at most ``max_attempts`` attempts in all. That is safe for every
   Fulcrum RPC: Recommend, Search and GetModelInfo only read, IngestEvents is idempotent on
-  ``event_id`` and ReloadModel on its bundle path. Nothing else is retried: INVALID_ARGUMENT
-  would fail again, and DEADLINE_EXCEEDED means the caller's time is up.
+  ``event_id`` (per server process: docs/api.md) and ReloadModel on its bundle path.
+  Nothing else is retried: INVALID_ARGUMENT would fail again, and DEADLINE_EXCEEDED means the
+  caller's time is up.
 - a call without its own deadline gets ``timeout_s`` (IngestEvents and ReloadModel, which can
   take long, get ``long_timeout_s``); a call's own deadline wins when shorter.
 - retry throttling stops retries when most calls fail (a server down for good is not hammered).

@@ -36,7 +36,7 @@ class RecommenderStub:
     DEADLINE_EXCEEDED  the deadline passed before the answer was ready.
     UNAVAILABLE        the server is starting, draining or unreachable, or (IngestEvents) a
     store is down; safe to retry with backoff: reads have no effect and
-    ingestion is idempotent on event_id.
+    ingestion is idempotent on event_id (per server, see Event.event_id).
     INTERNAL           a server bug; the message carries the request id to find it in the log.
     RESOURCE_EXHAUSTED a message over gRPC's 4 MiB default limit.
     A failing feature store does not fail Recommend or Search: they answer degraded.
@@ -86,7 +86,7 @@ class RecommenderServicer:
     DEADLINE_EXCEEDED  the deadline passed before the answer was ready.
     UNAVAILABLE        the server is starting, draining or unreachable, or (IngestEvents) a
     store is down; safe to retry with backoff: reads have no effect and
-    ingestion is idempotent on event_id.
+    ingestion is idempotent on event_id (per server, see Event.event_id).
     INTERNAL           a server bug; the message carries the request id to find it in the log.
     RESOURCE_EXHAUSTED a message over gRPC's 4 MiB default limit.
     A failing feature store does not fail Recommend or Search: they answer degraded.
@@ -183,7 +183,7 @@ class Recommender:
     DEADLINE_EXCEEDED  the deadline passed before the answer was ready.
     UNAVAILABLE        the server is starting, draining or unreachable, or (IngestEvents) a
     store is down; safe to retry with backoff: reads have no effect and
-    ingestion is idempotent on event_id.
+    ingestion is idempotent on event_id (per server, see Event.event_id).
     INTERNAL           a server bug; the message carries the request id to find it in the log.
     RESOURCE_EXHAUSTED a message over gRPC's 4 MiB default limit.
     A failing feature store does not fail Recommend or Search: they answer degraded.

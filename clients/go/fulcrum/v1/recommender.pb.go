@@ -181,7 +181,9 @@ func (Reason) EnumDescriptor() ([]byte, []int) {
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required, an id (1..128 characters), unique per event: ingestion is idempotent on it (a
-	// repeated id within the idempotency window counts as a duplicate and is not applied again).
+	// repeated id counts as a duplicate and is not applied again). The window: IngestEvents
+	// remembers the last 1,000,000 ids per server process; the Kafka consumer can share its
+	// memory through Redis.
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	// Required: one of the EventType values other than EVENT_TYPE_UNSPECIFIED.
 	Type EventType `protobuf:"varint,2,opt,name=type,proto3,enum=fulcrum.v1.EventType" json:"type,omitempty"`

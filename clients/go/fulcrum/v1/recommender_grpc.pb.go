@@ -55,7 +55,7 @@ const (
 //	DEADLINE_EXCEEDED  the deadline passed before the answer was ready.
 //	UNAVAILABLE        the server is starting, draining or unreachable, or (IngestEvents) a
 //	                   store is down; safe to retry with backoff: reads have no effect and
-//	                   ingestion is idempotent on event_id.
+//	                   ingestion is idempotent on event_id (per server, see Event.event_id).
 //	INTERNAL           a server bug; the message carries the request id to find it in the log.
 //	RESOURCE_EXHAUSTED a message over gRPC's 4 MiB default limit.
 //
@@ -158,7 +158,7 @@ func (c *recommenderClient) ReloadModel(ctx context.Context, in *ReloadModelRequ
 //	DEADLINE_EXCEEDED  the deadline passed before the answer was ready.
 //	UNAVAILABLE        the server is starting, draining or unreachable, or (IngestEvents) a
 //	                   store is down; safe to retry with backoff: reads have no effect and
-//	                   ingestion is idempotent on event_id.
+//	                   ingestion is idempotent on event_id (per server, see Event.event_id).
 //	INTERNAL           a server bug; the message carries the request id to find it in the log.
 //	RESOURCE_EXHAUSTED a message over gRPC's 4 MiB default limit.
 //
