@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -83,7 +84,15 @@ func startServer() (stop func(), err error) {
 		}
 	}
 	ports := make(chan string, 1)
-	var seen strings.Builder
+	var (
+		mu   sync.Mutex
+		seen strings.Builder // the server's first output, for the error message
+	)
+	output := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen.String()
+	}
 	go func() { // keep reading: the server must never block on a full pipe
 		scanner := bufio.NewScanner(out)
 		for scanner.Scan() {
@@ -94,9 +103,11 @@ func startServer() (stop func(), err error) {
 				default:
 				}
 			}
+			mu.Lock()
 			if seen.Len() < 20000 {
 				seen.WriteString(line + "\n")
 			}
+			mu.Unlock()
 		}
 		close(ports)
 	}()
@@ -105,12 +116,12 @@ func startServer() (stop func(), err error) {
 	case p, ok := <-ports:
 		if !ok {
 			stop()
-			return nil, fmt.Errorf("exited before listening")
+			return nil, fmt.Errorf("exited before listening:\n%s", output())
 		}
 		port = p
 	case <-time.After(120 * time.Second):
 		stop()
-		return nil, fmt.Errorf("did not report its port within 120 s")
+		return nil, fmt.Errorf("did not report its port within 120 s:\n%s", output())
 	}
 	serverTarget = "127.0.0.1:" + port
 	if err := waitServing(serverTarget, 120*time.Second); err != nil {
