@@ -40,7 +40,9 @@ def _go() -> str:
 
 def _go_env() -> dict[str, str]:
     env = dict(os.environ)
-    env["GOFLAGS"] = "-buildvcs=false"  # the module is a folder of a larger repository
+    flags = env.get("GOFLAGS", "")
+    if "-buildvcs" not in flags:  # the module is a folder of a larger repository
+        env["GOFLAGS"] = f"{flags} -buildvcs=false".strip()
     return env
 
 
