@@ -1134,9 +1134,8 @@ func (x *ModelInfo) GetServerVersion() string {
 }
 
 type ReloadModelRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// A bundle folder on the server; empty: reload the configured bundle path.
-	BundlePath    string `protobuf:"bytes,1,opt,name=bundle_path,json=bundlePath,proto3" json:"bundle_path,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BundlePath    string                 `protobuf:"bytes,1,opt,name=bundle_path,json=bundlePath,proto3" json:"bundle_path,omitempty"` // empty: reload the configured path
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
