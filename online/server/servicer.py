@@ -7,10 +7,10 @@ in one place (``error_mapping``). Client deadlines bound the whole call and the 
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import logging
 from concurrent.futures import Executor
-from importlib import metadata
 
 from fulcrum.v1 import recommender_pb2 as pb
 from fulcrum.v1 import recommender_pb2_grpc
@@ -56,9 +56,13 @@ _REASON_NUMBER = {r: pb.Reason.Value(r.value) for r in Reason}
 def server_version() -> str:
     """ModelInfo.server_version: the installed fulcrum release, "" from an uninstalled source tree."""
     try:
-        return metadata.version("fulcrum")
-    except metadata.PackageNotFoundError:
+        return importlib.metadata.version("fulcrum")
+    except importlib.metadata.PackageNotFoundError:
         return ""
+
+
+#: read once: the installed release does not change while the process runs
+SERVER_VERSION = server_version()
 
 
 def _reply(reply: Reply, message):
@@ -91,7 +95,6 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
         self.pipeline = pipeline
         self.in_flight = in_flight or InFlight()
         self._metrics_json: tuple[object, str] = (None, "")
-        self._server_version = server_version()
 
     async def Recommend(self, request, context):
         query = validation.recommend_query(request, self.config)
@@ -167,7 +170,7 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
             metrics_json=self._metrics_json[1],
             catalogue_size=len(model.catalogue.current),
             api_version=API_VERSION,
-            server_version=self._server_version,
+            server_version=SERVER_VERSION,
         )
 
     async def ReloadModel(self, request, context):
