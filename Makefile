@@ -16,16 +16,16 @@ install: $(BIN)/python
 	$(BIN)/pip install "torch==2.13.0"
 	$(BIN)/pip install -e '.[serve,train,dev]'
 
-# The wire contract: Python code (fulcrum/v1/) and the descriptor set that grpcurl, ghz and
-# gateways load (docs/api.md). Both are committed; tests/test_protos_current.py proves they are current.
-PROTO := protos/fulcrum/v1/recommender.proto
 protos: $(BIN)/python
-	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=. --pyi_out=. --grpc_python_out=. $(PROTO)
+	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=. --pyi_out=. --grpc_python_out=. protos/fulcrum/v1/recommender.proto
 	$(BIN)/python -m grpc_tools.protoc -I protos --include_imports --include_source_info \
-		--descriptor_set_out=protos/fulcrum-v1.protoset $(PROTO)
+		--descriptor_set_out=protos/fulcrum-v1.protoset protos/fulcrum/v1/recommender.proto
 
-# The Go client's generated code (clients/go/fulcrum/v1/), with the protoc plugins pinned as tools
-# in clients/go/go.mod (built from the Go module proxy into clients/go/.bin/).
+# `make protos` writes the Python code (fulcrum/v1/) and the descriptor set that grpcurl, ghz and
+# gateways load (protos/fulcrum-v1.protoset, docs/api.md); `make clients` the Go client's code
+# (clients/go/fulcrum/v1/), with the protoc plugins pinned as tools in clients/go/go.mod (built
+# from the Go module proxy into clients/go/.bin/). All committed; tests/test_protos_current.py
+# and tests/test_client_go.py prove they are current.
 GO ?= go
 .PHONY: clients
 clients: $(BIN)/python
@@ -33,7 +33,7 @@ clients: $(BIN)/python
 	$(BIN)/python -m grpc_tools.protoc -I protos \
 		--plugin=protoc-gen-go=clients/go/.bin/protoc-gen-go --plugin=protoc-gen-go-grpc=clients/go/.bin/protoc-gen-go-grpc \
 		--go_out=clients/go --go_opt=paths=source_relative \
-		--go-grpc_out=clients/go --go-grpc_opt=paths=source_relative $(PROTO)
+		--go-grpc_out=clients/go --go-grpc_opt=paths=source_relative protos/fulcrum/v1/recommender.proto
 
 kafka-jars:
 	deploy/kafka/kafka.sh fetch
