@@ -39,6 +39,22 @@ install: $(INSTALLED)
 protos: | $(BIN)/python
 	@$(BIN)/python -c 'import grpc_tools' 2>/dev/null || { echo "make: installing $(GRPC_TOOLS) into $(VENV)"; $(BIN)/pip install --quiet "$(GRPC_TOOLS)"; }
 	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=. --pyi_out=. --grpc_python_out=. protos/fulcrum/v1/recommender.proto
+	$(BIN)/python -m grpc_tools.protoc -I protos --include_imports --include_source_info \
+		--descriptor_set_out=protos/fulcrum-v1.protoset protos/fulcrum/v1/recommender.proto
+
+# `make protos` writes the Python code (fulcrum/v1/) and the descriptor set that grpcurl, ghz and
+# gateways load (protos/fulcrum-v1.protoset, docs/api.md); `make clients` the Go client's code
+# (clients/go/fulcrum/v1/), with the protoc plugins pinned as tools in clients/go/go.mod (built
+# from the Go module proxy into clients/go/.bin/). All committed; tests/test_protos_current.py
+# and tests/test_client_go.py prove they are current.
+GO ?= go
+.PHONY: clients
+clients: $(BIN)/python
+	cd clients/go && $(GO) build -o .bin/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	$(BIN)/python -m grpc_tools.protoc -I protos \
+		--plugin=protoc-gen-go=clients/go/.bin/protoc-gen-go --plugin=protoc-gen-go-grpc=clients/go/.bin/protoc-gen-go-grpc \
+		--go_out=clients/go --go_opt=paths=source_relative \
+		--go-grpc_out=clients/go --go-grpc_opt=paths=source_relative protos/fulcrum/v1/recommender.proto
 
 # Apache Kafka jars from Maven Central into deploy/kafka/lib (nothing when already there; as root
 # on Debian it installs Maven and a JDK with apt-get when they are missing).

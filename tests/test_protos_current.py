@@ -20,6 +20,31 @@ def test_generated_code_is_current(tmp_path: Path) -> None:
         assert fresh == committed, f"fulcrum/v1/{name} is stale: run `make protos`"
 
 
+def test_descriptor_set_is_current(tmp_path: Path) -> None:
+    """protos/fulcrum-v1.protoset (for grpcurl, ghz, gateways) is what `make protos` writes today."""
+    out = tmp_path / "fulcrum-v1.protoset"
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", "-I", str(ROOT / "protos"), "--include_imports",
+         "--include_source_info", f"--descriptor_set_out={out}", "fulcrum/v1/recommender.proto"],
+        check=True, cwd=ROOT,
+    )
+    assert out.read_bytes() == (ROOT / "protos" / "fulcrum-v1.protoset").read_bytes(), (
+        "protos/fulcrum-v1.protoset is stale: run `make protos`"
+    )
+
+
+def test_descriptor_set_describes_the_service_with_its_docs() -> None:
+    from google.protobuf import descriptor_pb2
+
+    fds = descriptor_pb2.FileDescriptorSet.FromString((ROOT / "protos" / "fulcrum-v1.protoset").read_bytes())
+    (proto,) = [f for f in fds.file if f.name == "fulcrum/v1/recommender.proto"]
+    methods = [m.name for s in proto.service if s.name == "Recommender" for m in s.method]
+    assert {"Recommend", "Search", "IngestEvents", "GetModelInfo", "ReloadModel"} <= set(methods)
+    assert proto.options.go_package.endswith("/clients/go/fulcrum/v1;fulcrumv1")
+    # source info kept: grpcurl `describe` shows the field docs (units, ranges, defaults)
+    assert any("max_k" in loc.leading_comments for loc in proto.source_code_info.location)
+
+
 def test_event_types_match_schema() -> None:
     from fulcrum.core.schema import EVENT_TYPES
     from fulcrum.v1 import recommender_pb2 as pb

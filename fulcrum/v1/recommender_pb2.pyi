@@ -182,20 +182,24 @@ class GetModelInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("bundle_version", "bundle_path", "execution_provider", "created_at", "metrics_json", "catalogue_size")
+    __slots__ = ("bundle_version", "bundle_path", "execution_provider", "created_at", "metrics_json", "catalogue_size", "api_version", "server_version")
     BUNDLE_VERSION_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_PATH_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_PROVIDER_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     METRICS_JSON_FIELD_NUMBER: _ClassVar[int]
     CATALOGUE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    API_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     bundle_version: str
     bundle_path: str
     execution_provider: str
     created_at: str
     metrics_json: str
     catalogue_size: int
-    def __init__(self, bundle_version: _Optional[str] = ..., bundle_path: _Optional[str] = ..., execution_provider: _Optional[str] = ..., created_at: _Optional[str] = ..., metrics_json: _Optional[str] = ..., catalogue_size: _Optional[int] = ...) -> None: ...
+    api_version: str
+    server_version: str
+    def __init__(self, bundle_version: _Optional[str] = ..., bundle_path: _Optional[str] = ..., execution_provider: _Optional[str] = ..., created_at: _Optional[str] = ..., metrics_json: _Optional[str] = ..., catalogue_size: _Optional[int] = ..., api_version: _Optional[str] = ..., server_version: _Optional[str] = ...) -> None: ...
 
 class ReloadModelRequest(_message.Message):
     __slots__ = ("bundle_path",)

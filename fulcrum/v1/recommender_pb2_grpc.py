@@ -26,7 +26,21 @@ if _version_not_supported:
 
 
 class RecommenderStub:
-    """Missing associated documentation comment in .proto file."""
+    """Recommendations, search and event ingestion for one shop.
+
+    Every RPC: the caller's `x-request-id` metadata (or a fresh id) is echoed in the trailing
+    metadata and in the server's logs. Recommend and Search without a deadline get a 30 s
+    budget. Status codes (mapped in one place, online/server/error_mapping.py):
+    INVALID_ARGUMENT   the message names the field, e.g. "k: is 0, must be in 1..100";
+    never retry unchanged.
+    DEADLINE_EXCEEDED  the deadline passed before the answer was ready.
+    UNAVAILABLE        the server is starting, draining or unreachable, or (IngestEvents) a
+    store is down; safe to retry with backoff: reads have no effect and
+    ingestion is idempotent on event_id (per server, see Event.event_id).
+    INTERNAL           a server bug; the message carries the request id to find it in the log.
+    RESOURCE_EXHAUSTED a message over gRPC's 4 MiB default limit.
+    A failing feature store does not fail Recommend or Search: they answer degraded.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -62,34 +76,62 @@ class RecommenderStub:
 
 
 class RecommenderServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Recommendations, search and event ingestion for one shop.
+
+    Every RPC: the caller's `x-request-id` metadata (or a fresh id) is echoed in the trailing
+    metadata and in the server's logs. Recommend and Search without a deadline get a 30 s
+    budget. Status codes (mapped in one place, online/server/error_mapping.py):
+    INVALID_ARGUMENT   the message names the field, e.g. "k: is 0, must be in 1..100";
+    never retry unchanged.
+    DEADLINE_EXCEEDED  the deadline passed before the answer was ready.
+    UNAVAILABLE        the server is starting, draining or unreachable, or (IngestEvents) a
+    store is down; safe to retry with backoff: reads have no effect and
+    ingestion is idempotent on event_id (per server, see Event.event_id).
+    INTERNAL           a server bug; the message carries the request id to find it in the log.
+    RESOURCE_EXHAUSTED a message over gRPC's 4 MiB default limit.
+    A failing feature store does not fail Recommend or Search: they answer degraded.
+    """
 
     def Recommend(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Top-k items for a user. Errors: INVALID_ARGUMENT (user_id, k, session_item_ids[i],
+        exclude_item_ids[i], options.*), DEADLINE_EXCEEDED.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Search(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Top-k items for a text query, optionally personalised. Errors: INVALID_ARGUMENT (query, k,
+        user_id, filters.min_price, filters.max_price, filters.exclude_item_ids[i], options.*),
+        DEADLINE_EXCEEDED.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def IngestEvents(self, request_iterator, context):
-        """Missing associated documentation comment in .proto file."""
+        """A stream of events, applied in chunks as they arrive; bad events are rejected one by one
+        and listed in the summary (a mixed stream succeeds). Errors: INVALID_ARGUMENT when every
+        event of the stream was rejected (names the first one's field); UNAVAILABLE when a store
+        the events go to (feature store, offline store) is down (events applied before stay
+        applied; resend the stream: they count as duplicates); DEADLINE_EXCEEDED likewise.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetModelInfo(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The serving bundle and contract version. Never fails while the server is up.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ReloadModel(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Load, verify and swap in a bundle without downtime (an operator call). Errors: NOT_FOUND
+        (no such folder), FAILED_PRECONDITION (the bundle failed verification; the previous one
+        keeps serving).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -131,7 +173,21 @@ def add_RecommenderServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Recommender:
-    """Missing associated documentation comment in .proto file."""
+    """Recommendations, search and event ingestion for one shop.
+
+    Every RPC: the caller's `x-request-id` metadata (or a fresh id) is echoed in the trailing
+    metadata and in the server's logs. Recommend and Search without a deadline get a 30 s
+    budget. Status codes (mapped in one place, online/server/error_mapping.py):
+    INVALID_ARGUMENT   the message names the field, e.g. "k: is 0, must be in 1..100";
+    never retry unchanged.
+    DEADLINE_EXCEEDED  the deadline passed before the answer was ready.
+    UNAVAILABLE        the server is starting, draining or unreachable, or (IngestEvents) a
+    store is down; safe to retry with backoff: reads have no effect and
+    ingestion is idempotent on event_id (per server, see Event.event_id).
+    INTERNAL           a server bug; the message carries the request id to find it in the log.
+    RESOURCE_EXHAUSTED a message over gRPC's 4 MiB default limit.
+    A failing feature store does not fail Recommend or Search: they answer degraded.
+    """
 
     @staticmethod
     def Recommend(request,

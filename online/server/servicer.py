@@ -7,6 +7,7 @@ in one place (``error_mapping``). Client deadlines bound the whole call and the 
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import logging
 from concurrent.futures import Executor
@@ -27,6 +28,8 @@ from online.server.search import search
 log = logging.getLogger(__name__)
 
 DEFAULT_BUDGET_S = 30.0
+#: ModelInfo.api_version: the contract this server was built from (the proto's package)
+API_VERSION = pb.DESCRIPTOR.package
 MAX_REJECTIONS = 100
 INGEST_CHUNK = 512
 
@@ -48,6 +51,18 @@ async def _within(coro, budget_s: float):
 
 #: protobuf enum number of each Reason, looked up once (not per item per reply)
 _REASON_NUMBER = {r: pb.Reason.Value(r.value) for r in Reason}
+
+
+def server_version() -> str:
+    """ModelInfo.server_version: the installed fulcrum release, "" from an uninstalled source tree."""
+    try:
+        return importlib.metadata.version("fulcrum")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+#: read once: the installed release does not change while the process runs
+SERVER_VERSION = server_version()
 
 
 def _reply(reply: Reply, message):
@@ -154,6 +169,8 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
             created_at=manifest.created_at,
             metrics_json=self._metrics_json[1],
             catalogue_size=len(model.catalogue.current),
+            api_version=API_VERSION,
+            server_version=SERVER_VERSION,
         )
 
     async def ReloadModel(self, request, context):

@@ -1,0 +1,97 @@
+"""`fulcrum serve` as a child process on a free loopback port, for the client tests.
+
+Used the way a client's user runs the server: the real CLI, a config file, a bundle folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "fulcrum.cli"]
+
+
+def write_loopback_config(path: Path) -> Path:
+    """A serving config for 127.0.0.1, port 0, no metrics port, plaintext and no credentials
+    (said explicitly when the server has a ``security`` block that would refuse them)."""
+    from online.config import ServeConfig
+
+    text = "host: 127.0.0.1\nport: 0\nmetrics_port: 0\n"
+    if "security" in ServeConfig.model_fields:
+        text += "security: {allow_plaintext: true, allow_unauthenticated: true}\n"
+    path.write_text(text)
+    return path
+
+
+@contextlib.contextmanager
+def fulcrum_serve(bundle: Path, workdir: Path, start_timeout_s: float = 120.0) -> Iterator[int]:
+    """Start `fulcrum serve --bundle BUNDLE` on 127.0.0.1, port 0; yield the port once the health
+    service answers SERVING; SIGTERM it afterwards. Its output goes to ``workdir/serve.log``."""
+    cfg = write_loopback_config(workdir / "serve.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FULCRUM_")}
+    log_path = workdir / "serve.log"
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--bundle", str(bundle), "--config", str(cfg)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    found: list[int] = []
+    ready = threading.Event()
+
+    def pump() -> None:  # keep reading so the server never blocks on a full pipe
+        with log_path.open("w") as log:
+            for line in proc.stdout:
+                lines.append(line)
+                log.write(line)
+                log.flush()
+                m = re.search(r"on port (\d+)", line)
+                if m and not found:
+                    found.append(int(m.group(1)))
+                    ready.set()
+        ready.set()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        if not ready.wait(start_timeout_s) or not found:
+            raise RuntimeError("fulcrum serve did not start:\n" + "".join(lines))
+        port = found[0]
+        deadline = time.monotonic() + start_timeout_s
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while True:
+                try:
+                    status = health.Check(health_pb2.HealthCheckRequest(), timeout=5, wait_for_ready=True)
+                    if status.status == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                except grpc.RpcError:
+                    if time.monotonic() > deadline:
+                        raise
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"fulcrum serve on port {port} never reported SERVING")
+                time.sleep(0.05)
+        yield port
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        reader.join(timeout=10)
