@@ -26,6 +26,7 @@ from online.config import ServeConfig
 from online.inference.model import ModelHolder, ServingModel
 from online.ingest.pipeline import IngestPipeline
 from online.ingest.sink import EventSink, FanoutSink
+from online.security.transport import auth_interceptors, bind, check_security
 from online.server import metrics
 from online.server.catalogue_follower import CatalogueFollower
 from online.server.catalogue_sink import CatalogueSink
@@ -94,7 +95,10 @@ async def create_server(
     *,
     bundle: LoadedBundle | None = None,
 ) -> tuple[ServingServer, int]:
-    """Load and verify the bundle, wire everything, bind ``config.host:config.port`` (0 = any)."""
+    """Load and verify the bundle, wire everything, bind ``config.host:config.port`` (0 = any)
+    with TLS or the explicitly allowed plaintext (``config.security``)."""
+    security = config.security
+    check_security(security, config.host)  # before the slow bundle load: fail fast on config
     loop = asyncio.get_running_loop()
 
     def loader(path: Path) -> LoadedBundle:
@@ -123,16 +127,18 @@ async def create_server(
     pipeline = IngestPipeline(FanoutSink(sinks), door="grpc")
     servicer = RecommenderServicer(config, holder, feature_client, features, pipeline, in_flight)
 
-    server = grpc.aio.server(interceptors=[ObservedInterceptor()], options=[("grpc.so_reuseport", 0)])
+    # the auth layer sits inside ObservedInterceptor: refused calls are counted by code too
+    interceptors = [ObservedInterceptor(), *auth_interceptors(security)]
+    server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
     recommender_pb2_grpc.add_RecommenderServicer_to_server(servicer, server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    reflection.enable_server_reflection(
-        (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
-    )
-    port = server.add_insecure_port(f"{config.host}:{config.port}")
-    if port == 0:
-        raise OSError(f"could not bind {config.host}:{config.port}")
+    if security.reflection_on:
+        reflection.enable_server_reflection(
+            (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            server,
+        )
+    port = bind(server, security, f"{config.host}:{config.port}")
     follower = None
     if config.catalogue_kafka:
         follower = CatalogueFollower(config.catalogue_kafka, config.catalogue_topic, catalogue_sink)
