@@ -202,7 +202,8 @@ def test_rotated_certificate_files_are_used_without_a_restart(bundle, tmp_path):
     async def health_via(port, trust) -> int:
         channel = grpc.aio.secure_channel(f"localhost:{port}", grpc.ssl_channel_credentials(trust.cert_pem))
         async with channel:
-            reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+            health = health_pb2_grpc.HealthStub(channel)
+            reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=10)
             return reply.status
 
     async def body():
