@@ -100,6 +100,9 @@ class ServeConfig(BaseModel):
     catalogue_topic: str = "events"
     #: grace period for in-flight calls on shutdown
     grace_s: float = Field(5.0, ge=0.0, le=600.0)
+    #: the folder of published bundle versions (``<root>/<version>/``, ``<root>/LATEST``) that
+    #: ReloadModel may name; None: ReloadModel only reloads the bundle the server started with
+    bundles_root: Path | None = None
     #: TLS, credentials, roles, reflection (online/security/config.py; docs/security.md)
     security: SecurityConfig = SecurityConfig.model_validate({})
 

@@ -14,7 +14,7 @@ from fulcrum.core import bundle_format as bf
 from online.bundle.manifest import Manifest, load_verified_manifest
 from online.bundle.providers import CPU, CUDA, ProviderChoice, choose_provider, gpu_present
 from online.bundle.sessions import OrtModel
-from online.errors import BundleInvalid
+from online.errors import BundleInvalid, NotFound
 from online.inference.catalogue import Catalogue
 from online.inference.encoders import History, Ranker, TextEncoder, UserEncoder
 
@@ -57,7 +57,12 @@ def load_bundle(
     manifest lists it (the catalogue's embeddings stay the bundle's fp32 ones).
     """
     started = time.perf_counter()
-    path = Path(path)
+    try:
+        # resolved ONCE: every file below is verified and opened under this same real folder,
+        # even if a symlink such as LATEST is repointed while the bundle loads
+        path = Path(path).resolve(strict=True)
+    except (OSError, RuntimeError) as e:
+        raise NotFound(f"bundle folder not found: {path}") from e
     manifest = load_verified_manifest(path)
     choice = choose_provider(execution_provider, _available_providers(), gpu_present())
     item_file = bf.ITEM_ENCODER

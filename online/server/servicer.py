@@ -10,9 +10,11 @@ import asyncio
 import json
 import logging
 from concurrent.futures import Executor
+from pathlib import Path
 
 from fulcrum.v1 import recommender_pb2 as pb
 from fulcrum.v1 import recommender_pb2_grpc
+from online.bundle.versions import resolve_version
 from online.config import ServeConfig
 from online.errors import DeadlineExceeded, InvalidArgument
 from online.inference.model import ModelHolder
@@ -156,14 +158,31 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
             catalogue_size=len(model.catalogue.current),
         )
 
+    def _reload_target(self, request) -> Path | None:
+        if request.bundle_path:
+            raise InvalidArgument(
+                "bundle_path", "paths are not accepted; name a published version in 'version'"
+            )
+        if not request.version:
+            return None
+        if self.config.bundles_root is None:
+            raise InvalidArgument(
+                "version", "this server has no bundles_root configured; send an empty request to "
+                "reload the bundle it started with"
+            )
+        return resolve_version(self.config.bundles_root, request.version)
+
     async def ReloadModel(self, request, context):
+        """Load a published version by name (``version``, under ``bundles_root``) or, with an
+        empty request, the bundle the server started with; never an arbitrary path."""
         try:
-            new, previous = await self.holder.reload(request.bundle_path or None)
+            target = self._reload_target(request)
+            new, previous = await self.holder.reload(target, allow_rollback=request.allow_rollback)
         except Exception:
             metrics.RELOADS.labels("refused").inc()
             log.warning(
                 "reload of %s refused; still serving %s",
-                request.bundle_path or self.holder.path,
+                request.version or self.holder.start_path,
                 self.holder.current.version,
                 exc_info=True,
             )
