@@ -165,3 +165,36 @@ def test_cancelled_and_concurrent_reloads_run_one_load(root):
     assert swapped_to == "v2"  # the shielded load finished and swapped though its caller left
     assert running["max"] == 1 and running["started"] == 2
     assert after.bundle_version == "v2" and served.bundle_version == "v2"
+
+
+def test_the_reload_client_uses_tls_and_the_admin_token(root, tmp_path):
+    from fulcrum.client.channel import ClientSecurity
+    from fulcrum.client.reload import reload_servers
+    from tests.security_helpers import make_pki, tls_serving
+
+    pki = make_pki(tmp_path / "pki")
+    for role, token in pki.tokens.items():
+        (tmp_path / f"{role}.token").write_text(token + "\n")
+
+    def client(role: str | None, ca: bool = True) -> ClientSecurity:
+        return ClientSecurity(
+            ca_file=pki.path("ca.crt") if ca else None,
+            token_file=tmp_path / f"{role}.token" if role else None,
+            tls_name="localhost",
+        )
+
+    async def body():
+        features = InMemoryFeatures()
+        async with tls_serving(root / "v1", features, pki.security(), bundles_root=str(root)) as (_s, port):
+            target = [f"127.0.0.1:{port}"]
+            run = asyncio.to_thread
+            return (
+                await run(reload_servers, target, "v2", 60.0, False, client("admin")),
+                await run(reload_servers, target, "v2", 60.0, False, client("recommend")),
+                await run(reload_servers, target, "v2", 60.0, False, client("admin", ca=False)),
+            )
+
+    admin, recommend, plaintext = asyncio.run(body())
+    assert [(r.ok, r.version, r.previous) for r in admin] == [(True, "v2", "v1")]
+    assert not recommend[0].ok and recommend[0].error.startswith("PERMISSION_DENIED")
+    assert not plaintext[0].ok and "never sent in plaintext" in plaintext[0].error
