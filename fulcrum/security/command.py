@@ -48,3 +48,44 @@ def hash_token_command(
             typer.echo("error: no token on stdin (or use --new)", err=True)
             raise typer.Exit(2)
     typer.echo(hash_token(token))
+
+
+@security_app.command("bundle-keygen")
+def bundle_keygen_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for bundle-signing.key (0600) and .pub.")],
+) -> None:
+    """An ed25519 key pair for bundle signatures (signing key: export/retrain; public: serve)."""
+    import os
+
+    from fulcrum.core.bundle_signature import new_keypair
+
+    key, pub = out / "bundle-signing.key", out / "bundle-signing.pub"
+    if key.exists():
+        typer.echo(f"error: {key} exists; delete it first (servers trust its public key)", err=True)
+        raise typer.Exit(2)
+    private, public = new_keypair()
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(private)
+    pub.write_bytes(public)
+    typer.echo(
+        f"wrote {key} (FULCRUM_BUNDLE_SIGNING_KEY_FILE for export/retrain) and {pub} "
+        "(security.bundle_public_key_file for serve)"
+    )
+
+
+@security_app.command("sign-bundle")
+def sign_bundle_command(
+    bundle: Annotated[Path, typer.Option("--bundle", help="Bundle folder (its manifest.json is signed).")],
+    key: Annotated[Path, typer.Option("--key", help="ed25519 private key (PEM).")],
+) -> None:
+    """Sign a published bundle's manifest (export and promotion do it when the key is configured)."""
+    from fulcrum.core.bundle_signature import sign_bundle
+
+    try:
+        out = sign_bundle(bundle, key.read_bytes())
+    except (OSError, ValueError) as e:
+        typer.echo(f"error: cannot sign {bundle}: {e}", err=True)
+        raise typer.Exit(2) from e
+    typer.echo(f"wrote {out}")

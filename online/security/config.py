@@ -66,6 +66,9 @@ class SecurityConfig(BaseModel):
     tokens: tuple[TokenEntry, ...] = ()
     #: mTLS identities: a client certificate's subject CN or a SAN (DNS, URI, e-mail, IP) -> roles
     identities: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    #: ed25519 public key (PEM) whose signature (manifest.sig) every bundle must carry; None:
+    #: signatures are not checked (a warning at start-up)
+    bundle_public_key_file: Path | None = None
     #: gRPC server reflection; None = on only for a plaintext server (the demo)
     reflection: bool | None = None
 

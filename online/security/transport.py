@@ -73,3 +73,19 @@ def auth_interceptors(security: SecurityConfig) -> list[grpc.aio.ServerIntercept
     from online.security.interceptor import AuthInterceptor
 
     return [AuthInterceptor(Authenticator(security))]
+
+
+def bundle_public_key(security: SecurityConfig):
+    """The ed25519 key bundles must be signed with, or None (logged: signatures not checked)."""
+    if security.bundle_public_key_file is None:
+        log.warning("bundle signatures are not checked (security.bundle_public_key_file not set)")
+        return None
+    from fulcrum.core.bundle_signature import load_public_key
+
+    path = security.bundle_public_key_file
+    try:
+        return load_public_key(path.read_bytes())
+    except OSError as e:
+        raise ConfigError(f"security.bundle_public_key_file: cannot read {path} ({e.strerror})") from e
+    except ValueError as e:
+        raise ConfigError(f"security.bundle_public_key_file: {path}: {e}") from e

@@ -26,7 +26,7 @@ from online.config import ServeConfig
 from online.inference.model import ModelHolder, ServingModel
 from online.ingest.pipeline import IngestPipeline
 from online.ingest.sink import EventSink, FanoutSink
-from online.security.transport import auth_interceptors, bind, check_security
+from online.security.transport import auth_interceptors, bind, bundle_public_key, check_security
 from online.server import metrics
 from online.server.catalogue_follower import CatalogueFollower
 from online.server.catalogue_sink import CatalogueSink
@@ -101,8 +101,12 @@ async def create_server(
     check_security(security, config.host)  # before the slow bundle load: fail fast on config
     loop = asyncio.get_running_loop()
 
+    public_key = bundle_public_key(security)
+
     def loader(path: Path) -> LoadedBundle:
-        return load_bundle(path, config.execution_provider, config.intra_op_threads, config.int8_item_encoder)
+        return load_bundle(
+            path, config.execution_provider, config.intra_op_threads, config.int8_item_encoder, public_key
+        )
 
     if bundle is None:
         bundle = await loop.run_in_executor(None, loader, Path(bundle_path))
