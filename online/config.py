@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from online.errors import ConfigError
 from online.security.config import SecurityConfig
+from online.security.limits import LimitsConfig
 
 ENV_PREFIX = "FULCRUM_"
 
@@ -105,10 +106,16 @@ class ServeConfig(BaseModel):
     bundles_root: Path | None = None
     #: TLS, credentials, roles, reflection (online/security/config.py; docs/security.md)
     security: SecurityConfig = SecurityConfig.model_validate({})
+    #: concurrency, message sizes, IngestEvents caps, keepalive (online/security/limits.py)
+    limits: LimitsConfig = LimitsConfig.model_validate({})
 
 
 #: nested blocks whose scalar fields have FULCRUM_<BLOCK>_<FIELD> variables
-_BLOCKS: dict[str, type[BaseModel]] = {"batching": BatchingConfig, "security": SecurityConfig}
+_BLOCKS: dict[str, type[BaseModel]] = {
+    "batching": BatchingConfig,
+    "security": SecurityConfig,
+    "limits": LimitsConfig,
+}
 #: block fields that are lists/mappings: set in the file, not by environment variables
 _NO_ENV = {"security": {"tokens", "identities"}}
 

@@ -26,6 +26,7 @@ from online.config import ServeConfig
 from online.inference.model import ModelHolder, ServingModel
 from online.ingest.pipeline import IngestPipeline
 from online.ingest.sink import EventSink, FanoutSink
+from online.security.limits import server_options
 from online.security.transport import auth_interceptors, bind, bundle_public_key, check_security
 from online.server import metrics
 from online.server.catalogue_follower import CatalogueFollower
@@ -133,7 +134,11 @@ async def create_server(
 
     # the auth layer sits inside ObservedInterceptor: refused calls are counted by code too
     interceptors = [ObservedInterceptor(), *auth_interceptors(security)]
-    server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=[("grpc.so_reuseport", 0), *server_options(config.limits)],
+        maximum_concurrent_rpcs=config.limits.max_concurrent_rpcs,
+    )
     recommender_pb2_grpc.add_RecommenderServicer_to_server(servicer, server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

@@ -16,9 +16,10 @@ from fulcrum.v1 import recommender_pb2 as pb
 from fulcrum.v1 import recommender_pb2_grpc
 from online.bundle.versions import resolve_version
 from online.config import ServeConfig
-from online.errors import DeadlineExceeded, InvalidArgument
+from online.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted
 from online.inference.model import ModelHolder
 from online.rerank.reasons import Reason
+from online.security.limits import IngestStreams
 from online.server import metrics, validation
 from online.server.feature_source import FeatureSource
 from online.server.in_flight import InFlight
@@ -82,6 +83,7 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
         self.pipeline = pipeline
         self.in_flight = in_flight or InFlight()
         self._metrics_json: tuple[object, str] = (None, "")
+        self.ingest_streams = IngestStreams(config.limits)
 
     async def Recommend(self, request, context):
         query = validation.recommend_query(request, self.config)
@@ -128,11 +130,16 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
                 if len(rejections) < MAX_REJECTIONS:
                     rejections.append(pb.Rejection(event_id=r.event_id, reason=r.reason))
 
-        async for event in request_iterator:
-            chunk.append(event)
-            if len(chunk) >= INGEST_CHUNK:
-                await flush()
-        await flush()
+        async with self.ingest_streams.stream():  # caps: streams, events, time (limits.py)
+            try:
+                async for event in self.ingest_streams.events(request_iterator):
+                    chunk.append(event)
+                    if len(chunk) >= INGEST_CHUNK:
+                        await flush()
+            except ResourceExhausted:
+                await flush()  # what the caller was told: every event before the cap is applied
+                raise
+            await flush()
         if rejected and not accepted and not duplicates:
             # nothing usable in the whole stream: a caller mistake, named like any bad input
             first = rejections[0] if rejections else None
