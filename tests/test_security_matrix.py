@@ -224,3 +224,22 @@ def test_rotated_certificate_files_are_used_without_a_restart(bundle, tmp_path):
     before, after, old_trusted = asyncio.run(body())
     serving = health_pb2.HealthCheckResponse.SERVING
     assert before == serving and after == serving and not old_trusted
+
+
+def test_the_health_only_listener_is_plaintext_and_serves_nothing_else(bundle, pki):
+    async def body():
+        security = pki.security(health_port=0)
+        async with tls_serving(bundle, InMemoryFeatures(), security) as (server, _port):
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{server.health_port}") as channel:
+                reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+                stub = recommender_pb2_grpc.RecommenderStub(channel)
+                try:
+                    await stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=10)
+                    other = grpc.StatusCode.OK
+                except grpc.aio.AioRpcError as e:
+                    other = e.code()
+            return reply.status, other
+
+    status, other = asyncio.run(body())
+    assert status == health_pb2.HealthCheckResponse.SERVING
+    assert other == grpc.StatusCode.UNIMPLEMENTED

@@ -69,6 +69,9 @@ class SecurityConfig(BaseModel):
     #: ed25519 public key (PEM) whose signature (manifest.sig) every bundle must carry; None:
     #: signatures are not checked (a warning at start-up)
     bundle_public_key_file: Path | None = None
+    #: a second, PLAINTEXT listener on this port serving only grpc.health.v1.Health (for probes
+    #: that cannot speak TLS, e.g. Kubernetes' native gRPC probes); None: no such listener
+    health_port: int | None = Field(None, ge=0, le=65535)
     #: gRPC server reflection; None = on only for a plaintext server (the demo)
     reflection: bool | None = None
 

@@ -52,8 +52,12 @@ class ServingServer:
         grace_s: float,
         catalogue_sink: CatalogueSink,
         follower: CatalogueFollower | None = None,
+        probe_server: grpc.aio.Server | None = None,
     ) -> None:
         self.grpc_server = server
+        #: the plaintext health-only listener (security.health_port), or None
+        self.probe_server = probe_server
+        self.health_port: int | None = None
         self.health = health
         self.holder = holder
         self.servicer = servicer
@@ -65,6 +69,8 @@ class ServingServer:
 
     async def start(self) -> None:
         await self.grpc_server.start()
+        if self.probe_server is not None:
+            await self.probe_server.start()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
         if self.follower is not None:
@@ -74,6 +80,8 @@ class ServingServer:
     async def stop(self, grace_s: float | None = None) -> None:
         await self.health.enter_graceful_shutdown()
         await self.grpc_server.stop(self._grace_s if grace_s is None else grace_s)
+        if self.probe_server is not None:
+            await self.probe_server.stop(0)
         if self.follower is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.follower.stop)
         for ex in self._executors:
@@ -148,12 +156,20 @@ async def create_server(
             server,
         )
     port = bind(server, security, f"{config.host}:{config.port}")
+    probe_server, health_port = None, None
+    if security.health_port is not None:
+        # health only, no credential, plaintext: nothing else is registered on this server
+        probe_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        health_pb2_grpc.add_HealthServicer_to_server(health, probe_server)
+        health_port = probe_server.add_insecure_port(f"{config.host}:{security.health_port}")
+        if health_port == 0:
+            raise OSError(f"security.health_port: could not bind {config.host}:{security.health_port}")
     follower = None
     if config.catalogue_kafka:
         follower = CatalogueFollower(config.catalogue_kafka, config.catalogue_topic, catalogue_sink)
-    return (
-        ServingServer(
-            server, health, holder, servicer, [inference, features], config.grace_s, catalogue_sink, follower
-        ),
-        port,
+    serving = ServingServer(
+        server, health, holder, servicer, [inference, features], config.grace_s, catalogue_sink, follower,
+        probe_server,
     )
+    serving.health_port = health_port
+    return serving, port
