@@ -19,6 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+ENV_VARS = (
+    "FULCRUM_CLIENT_CA_FILE",
+    "FULCRUM_CLIENT_CERT_FILE",
+    "FULCRUM_CLIENT_KEY_FILE",
+    "FULCRUM_CLIENT_TOKEN_FILE",
+    "FULCRUM_CLIENT_TLS_NAME",
+)
+
 
 @dataclass(frozen=True)
 class ClientSecurity:

@@ -14,12 +14,16 @@ security_app = typer.Typer(no_args_is_help=True, help="TLS certificates and toke
 def dev_setup_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for the CA, certificates, tokens, serve.yaml.")],
     force: Annotated[bool, typer.Option("--force", help="Replace an existing set.")] = False,
+    host: Annotated[
+        list[str] | None,
+        typer.Option("--host", help="Another server certificate name or IP (repeatable), e.g. server."),
+    ] = None,
 ) -> None:
     """A development CA, server certificate (localhost), client certificates and one token per role."""
-    from fulcrum.security.dev_setup import dev_setup
+    from fulcrum.security.dev_setup import DEFAULT_HOSTS, dev_setup
 
     try:
-        dev_setup(out, force=force)
+        dev_setup(out, force=force, hosts=(*DEFAULT_HOSTS, *(host or ())))
     except FileExistsError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e

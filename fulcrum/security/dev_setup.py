@@ -48,9 +48,10 @@ def _write(path: Path, data: bytes, private: bool = False) -> None:
         path.write_bytes(data)
 
 
-def dev_setup(
-    out: Path, force: bool = False, hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
-) -> dict:
+DEFAULT_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def dev_setup(out: Path, force: bool = False, hosts: tuple[str, ...] = DEFAULT_HOSTS) -> dict:
     """Write the development set into ``out``; refuses to overwrite an existing set unless
     ``force``. Returns {role: token} (for tests)."""
     import yaml
