@@ -196,10 +196,19 @@ async def _client(target: str, phase: str, users: list[str], n: int, concurrency
 
 async def _run(bundle: Path, n: int, high: int, n_users: int, seed: int, provider: str) -> dict:
     from online.config import build_config
+    from online.security.config import LOOPBACK_DEMO
     from online.server.app import create_server
     from online.server.feature_source import InMemoryFeatures
 
-    config = build_config({"host": "127.0.0.1", "port": 0, "metrics_port": 0, "execution_provider": provider})
+    config = build_config(
+        {
+            "host": "127.0.0.1",
+            "port": 0,
+            "metrics_port": 0,
+            "execution_provider": provider,
+            "security": LOOPBACK_DEMO,
+        }
+    )
     features = InMemoryFeatures()
     server, port = await create_server(config, bundle, features)
     await server.start()

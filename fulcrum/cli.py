@@ -39,6 +39,7 @@ _COMMANDS: tuple[tuple[str, str, str, str], ...] = (
     ("offline.commands.features", "features_app", "", "features"),
     ("offline.commands.retrain", "retrain", "", "retrain"),
     ("online.server.command", "serve", "", "serve"),
+    ("fulcrum.security.command", "security_app", "", "security"),
     ("online.ingest.commands", "ingest", "", "ingest"),
     ("online.ingest.commands", "replay", "", "replay"),
     ("fulcrum.demo.command", "demo", "", "demo"),

@@ -18,6 +18,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from online.errors import ConfigError
+from online.security.config import SecurityConfig
+from online.security.limits import LimitsConfig
 
 ENV_PREFIX = "FULCRUM_"
 
@@ -99,14 +101,35 @@ class ServeConfig(BaseModel):
     catalogue_topic: str = "events"
     #: grace period for in-flight calls on shutdown
     grace_s: float = Field(5.0, ge=0.0, le=600.0)
+    #: the folder of published bundle versions (``<root>/<version>/``, ``<root>/LATEST``) that
+    #: ReloadModel may name; None: ReloadModel only reloads the bundle the server started with
+    bundles_root: Path | None = None
+    #: TLS, credentials, roles, reflection (online/security/config.py; docs/security.md)
+    security: SecurityConfig = SecurityConfig.model_validate({})
+    #: concurrency, message sizes, IngestEvents caps, keepalive (online/security/limits.py)
+    limits: LimitsConfig = LimitsConfig.model_validate({})
+
+
+#: nested blocks whose scalar fields have FULCRUM_<BLOCK>_<FIELD> variables
+_BLOCKS: dict[str, type[BaseModel]] = {
+    "batching": BatchingConfig,
+    "security": SecurityConfig,
+    "limits": LimitsConfig,
+}
+#: block fields that are lists/mappings: set in the file, not by environment variables
+_NO_ENV = {"security": {"tokens", "identities"}}
+
+
+def _block_fields(block: str) -> list[str]:
+    return [s for s in _BLOCKS[block].model_fields if s not in _NO_ENV.get(block, set())]
 
 
 def env_var_names() -> list[str]:
     """The documented environment variables, one per field."""
     names = []
     for name in ServeConfig.model_fields:
-        if name == "batching":
-            names += [f"{ENV_PREFIX}BATCHING_{sub.upper()}" for sub in BatchingConfig.model_fields]
+        if name in _BLOCKS:
+            names += [f"{ENV_PREFIX}{name.upper()}_{sub.upper()}" for sub in _block_fields(name)]
         else:
             names.append(f"{ENV_PREFIX}{name.upper()}")
     return names
@@ -115,14 +138,11 @@ def env_var_names() -> list[str]:
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in ServeConfig.model_fields:
-        if name == "batching":
-            sub = {
-                s: env[f"{ENV_PREFIX}BATCHING_{s.upper()}"]
-                for s in BatchingConfig.model_fields
-                if f"{ENV_PREFIX}BATCHING_{s.upper()}" in env
-            }
+        if name in _BLOCKS:
+            prefix = f"{ENV_PREFIX}{name.upper()}_"
+            sub = {s: env[prefix + s.upper()] for s in _block_fields(name) if prefix + s.upper() in env}
             if sub:
-                out["batching"] = sub
+                out[name] = sub
         elif f"{ENV_PREFIX}{name.upper()}" in env:
             out[name] = env[f"{ENV_PREFIX}{name.upper()}"]
     return out
@@ -146,11 +166,12 @@ def build_config(
     """Validate ``values`` with ``env`` overrides on top (``FULCRUM_*``)."""
     merged: dict[str, Any] = dict(values)
     overrides = _env_overrides(os.environ if env is None else env)
-    if "batching" in overrides:
-        base = merged.get("batching") or {}
-        if not isinstance(base, Mapping):
-            raise ConfigError(f"invalid serving config ({source}): batching: must be a mapping")
-        merged["batching"] = {**base, **overrides.pop("batching")}
+    for block in _BLOCKS:
+        if block in overrides:
+            base = merged.get(block) or {}
+            if not isinstance(base, Mapping):
+                raise ConfigError(f"invalid serving config ({source}): {block}: must be a mapping")
+            merged[block] = {**base, **overrides.pop(block)}
     merged.update(overrides)
     try:
         return ServeConfig.model_validate(merged)

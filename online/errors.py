@@ -55,5 +55,21 @@ class BundleInvalid(OnlineError):
     """
 
 
+class Unauthenticated(OnlineError):
+    """No credential, or one the server does not accept (mapped to UNAUTHENTICATED)."""
+
+
+class PermissionDenied(OnlineError):
+    """A known caller without the role the method needs (mapped to PERMISSION_DENIED)."""
+
+
+class ResourceExhausted(OnlineError):
+    """A server limit was reached (mapped to RESOURCE_EXHAUSTED); ``limit`` names it."""
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(f"{limit}: {message}")
+        self.limit = limit
+
+
 class ConfigError(OnlineError, ValueError):
     """The serving configuration is invalid; the message names the field and allowed values."""

@@ -10,6 +10,7 @@ import grpc
 
 from fulcrum.v1 import recommender_pb2_grpc
 from online.config import build_config
+from online.security.config import LOOPBACK_DEMO
 from online.server.app import create_server
 
 
@@ -28,6 +29,7 @@ def copy_bundle(src: Path, dst: Path) -> Path:
 @contextlib.asynccontextmanager
 async def serving(bundle: Path, features, sink=None, **config):
     """Yields (stub, server, port, channel); stops the server (grace 0) afterwards."""
+    config.setdefault("security", LOOPBACK_DEMO)
     cfg = build_config({"host": "127.0.0.1", "port": 0, "metrics_port": 0, **config}, env={})
     server, port = await create_server(cfg, bundle, features, sink)
     await server.start()

@@ -39,7 +39,8 @@ def test_serve_yaml_is_a_valid_server_config_matching_the_ports() -> None:
     assert int(compose_server["stop_grace_period"].removesuffix("s")) > config.grace_s
     targets = {int(str(m).rsplit(":", 1)[1]) for m in compose_server["ports"]}
     assert targets == {config.port, config.metrics_port}
-    assert f"127.0.0.1:{config.port}" in " ".join(compose_server["healthcheck"]["test"])
+    assert all(str(m).startswith("127.0.0.1:") for m in compose_server["ports"])  # loopback only
+    assert f"127.0.0.1:{config.security.health_port}" in " ".join(compose_server["healthcheck"]["test"])
     # The Feast repo the config names is where the serving image puts it.
     instructions = df.dockerfile(df.DOCKER / "Dockerfile.serve")
     workdir = [rest for word, rest in instructions if word == "WORKDIR"][-1]
@@ -47,7 +48,7 @@ def test_serve_yaml_is_a_valid_server_config_matching_the_ports() -> None:
     assert ["feature_repo", "./feature_repo"] in copies and workdir == "/app"
     assert str(config.feature_repo) == "/app/feature_repo"
     exposed = {int(p) for word, rest in instructions if word == "EXPOSE" for p in rest.split()}
-    assert exposed == {config.port, config.metrics_port}
+    assert exposed == {config.port, config.metrics_port, config.security.health_port}
 
 
 @pytest.mark.slow  # importing feast costs about 11 s of CPU
@@ -89,10 +90,13 @@ def test_redis_settings_agree_and_validate_through_feast() -> None:
 
 
 def _known_env_vars() -> set[str]:
+    from fulcrum.client.channel import ENV_VARS as CLIENT_VARS
+    from fulcrum.core.bundle_signature import KEY_ENV
     from online.config import env_var_names
     from online.features import store
 
-    read_elsewhere = {"FULCRUM_LOG_LEVEL", store.ENV_STORE, store.ENV_REDIS_URL, store.ENV_FEAST_REDIS}
+    read_elsewhere = {"FULCRUM_LOG_LEVEL", store.ENV_STORE, store.ENV_REDIS_URL, store.ENV_FEAST_REDIS,
+                      *CLIENT_VARS, KEY_ENV}
     return set(env_var_names()) | read_elsewhere
 
 

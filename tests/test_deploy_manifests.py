@@ -66,16 +66,19 @@ def test_kustomization_lists_exactly_the_manifests() -> None:
         assert entry["name"] in used, f"kustomization images: {entry['name']} is used by no container"
 
 
-def test_server_probes_use_grpc_health_on_the_container_port() -> None:
+def test_server_probes_use_grpc_health_on_the_health_only_port() -> None:
     server = df.by_kind("Deployment")["fulcrum-server"]
     (container,) = server["spec"]["template"]["spec"]["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    grpc_port = ports["grpc"]
+    # kubelet's native gRPC probes cannot speak TLS: they use the plaintext health-only listener
+    health_port = ports["health"]
+    config = yaml.safe_load(df.by_kind("ConfigMap")["fulcrum-config"]["data"]["serve.yaml"])
+    assert config["security"]["health_port"] == health_port != ports["grpc"]
     for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
         assert probe in container, probe
         # Native gRPC probes: grpc.health.v1.Health/Check on a numeric port (names are not allowed).
         assert set(container[probe]) & {"httpGet", "tcpSocket", "exec"} == set(), probe
-        assert container[probe]["grpc"]["port"] == grpc_port, probe
+        assert container[probe]["grpc"]["port"] == health_port, probe
     # The entrypoint the brief fixes, and the server's config port (if the file says one) agrees.
     assert container["command"] == df.SERVE_ARGV
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}

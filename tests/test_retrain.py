@@ -208,7 +208,7 @@ def test_better_candidate_is_promoted_and_the_server_reloads_it(bundles, tmp_pat
     served = _root_serving(root, bundles["worse"])
 
     async def body() -> None:
-        async with serving(served, InMemoryFeatures()) as (stub, _server, port, _channel):
+        async with serving(served, InMemoryFeatures(), bundles_root=str(root)) as (stub, _srv, port, _ch):
             before = await stub.GetModelInfo(pb.GetModelInfoRequest())
             assert before.bundle_version == "worse-1"
             loop = asyncio.get_running_loop()

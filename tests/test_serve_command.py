@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "fulcrum.cli"]
 
 
+PLAINTEXT = "security: {allow_plaintext: true, allow_unauthenticated: true}\n"
+
+
 def _env():
     env = dict(os.environ)
     env.pop("FULCRUM_PORT", None)
@@ -28,7 +31,7 @@ def _env():
 def test_serve_starts_serves_and_stops_on_sigterm(tmp_path):
     bundle = make_bundle(tmp_path / "b")
     cfg = tmp_path / "serve.yaml"
-    cfg.write_text("host: 127.0.0.1\nport: 0\nmetrics_port: 0\n")
+    cfg.write_text("host: 127.0.0.1\nport: 0\nmetrics_port: 0\n" + PLAINTEXT)
     proc = subprocess.Popen(
         [*CLI, "serve", "--bundle", str(bundle), "--config", str(cfg)],
         cwd=ROOT,
@@ -72,7 +75,7 @@ def test_bad_config_and_bad_bundle_exit_2_with_a_clear_message(tmp_path):
         timeout=60,
     )
     assert out.returncode == 2 and "execution_provider" in out.stderr and "Traceback" not in out.stderr
-    cfg.write_text("port: 0\nmetrics_port: 0\n")
+    cfg.write_text("port: 0\nmetrics_port: 0\n" + PLAINTEXT)
     out = subprocess.run(
         [*CLI, "serve", "--bundle", str(tmp_path / "nope"), "--config", str(cfg)],
         cwd=ROOT,

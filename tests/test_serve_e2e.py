@@ -334,7 +334,7 @@ def test_reload_under_load_has_zero_failed_calls_and_refuses_a_bad_bundle(bundle
 
     async def body():
         features = InMemoryFeatures([warm_user()])
-        async with serving(bundle, features) as (stub, server, *_):
+        async with serving(bundle, features, bundles_root=str(tmp_path)) as (stub, server, *_):
             stop = asyncio.Event()
             versions: set[str] = set()
             errors: list[BaseException] = []
@@ -355,13 +355,13 @@ def test_reload_under_load_has_zero_failed_calls_and_refuses_a_bad_bundle(bundle
 
             tasks = [asyncio.create_task(client(i)) for i in range(8)]
             await async_wait_until(lambda: calls >= 40, 120, what=f"40 calls (errors: {errors[:3]})")
-            swapped = await stub.ReloadModel(pb.ReloadModelRequest(bundle_path=str(v2)))
+            swapped = await stub.ReloadModel(pb.ReloadModelRequest(version="b2"))
             mark = calls
             await async_wait_until(lambda: calls >= mark + 40, 120, what="40 calls after the swap")
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.ReloadModel(pb.ReloadModelRequest(bundle_path=str(broken)))
+                await stub.ReloadModel(pb.ReloadModelRequest(version="broken"))
             with pytest.raises(grpc.aio.AioRpcError) as missing:
-                await stub.ReloadModel(pb.ReloadModelRequest(bundle_path=str(tmp_path / "nowhere")))
+                await stub.ReloadModel(pb.ReloadModelRequest(version="nowhere"))
             mark = calls
             await async_wait_until(lambda: calls >= mark + 40, 120, what="40 calls after the refusals")
             stop.set()
@@ -420,11 +420,11 @@ def test_health_request_id_reflection_metrics_and_graceful_shutdown(bundle):
 
 
 def test_upserted_items_survive_a_reload(bundle, tmp_path):
-    v2 = make_bundle(tmp_path / "b2", version="test-2", seed=1)
+    make_bundle(tmp_path / "b2", version="test-2", seed=1)
     ms = int(NOW * 1000)
 
     async def body():
-        async with serving(bundle, InMemoryFeatures()) as (stub, *_):
+        async with serving(bundle, InMemoryFeatures(), bundles_root=str(tmp_path)) as (stub, *_):
             up = pb.Event(
                 event_id="u1",
                 type=pb.ITEM_UPSERT,
@@ -434,7 +434,7 @@ def test_upserted_items_survive_a_reload(bundle, tmp_path):
                 timestamp_ms=ms,
             )
             await stub.IngestEvents(iter([up]))
-            await stub.ReloadModel(pb.ReloadModelRequest(bundle_path=str(v2)))
+            await stub.ReloadModel(pb.ReloadModelRequest(version="b2"))
             info = await stub.GetModelInfo(pb.GetModelInfoRequest())
             found = await stub.Search(pb.SearchRequest(query="pink bird house lantern", k=1))
             return info, found

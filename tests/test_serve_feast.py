@@ -136,7 +136,9 @@ def test_tiny_bundle_reload_and_corruption(tiny_bundle, feast_side, tmp_path):
 
     async def body():
         source, sink = _source_and_sink(client)
-        async with serving(tiny_bundle, source, sink, feature_timeout_ms=5000) as (stub, *_):
+        async with serving(
+            tiny_bundle, source, sink, feature_timeout_ms=5000, bundles_root=str(tmp_path)
+        ) as (stub, *_):
             stop, errors, calls = asyncio.Event(), [], [0]
 
             async def load():
@@ -150,9 +152,9 @@ def test_tiny_bundle_reload_and_corruption(tiny_bundle, feast_side, tmp_path):
 
             tasks = [asyncio.create_task(load()) for _ in range(4)]
             await async_wait_until(lambda: calls[0] >= 20, 120, what=f"20 calls (errors: {errors[:3]})")
-            swapped = await stub.ReloadModel(pb.ReloadModelRequest(bundle_path=str(v2)))
+            swapped = await stub.ReloadModel(pb.ReloadModelRequest(version="v2"))
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.ReloadModel(pb.ReloadModelRequest(bundle_path=str(bad)))
+                await stub.ReloadModel(pb.ReloadModelRequest(version="bad"))
             mark = calls[0]
             await async_wait_until(lambda: calls[0] >= mark + 20, 120, what="20 calls after the swap")
             stop.set()

@@ -6,9 +6,11 @@ Used by the serving image's HEALTHCHECK and by compose. Kubernetes does not need
 
     python healthcheck.py [--address HOST:PORT] [--service NAME] [--timeout SECONDS]
 
-Defaults come from the environment: FULCRUM_HEALTH_ADDRESS, else 127.0.0.1:$FULCRUM_PORT (the
-server's own port override, see online/config.py; 50051 when unset), and FULCRUM_HEALTH_SERVICE
-("" = the server as a whole).
+Defaults come from the environment: FULCRUM_HEALTH_ADDRESS, else
+127.0.0.1:$FULCRUM_SECURITY_HEALTH_PORT (the server's plaintext health-only listener), else
+127.0.0.1:$FULCRUM_PORT (the server's port override, see online/config.py; 50051 when unset: a
+plaintext server), and FULCRUM_HEALTH_SERVICE ("" = the server as a whole). The API port of a
+TLS server needs no health check of its own: the health-only port answers for the same server.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ def _default_address() -> str:
     explicit = os.environ.get("FULCRUM_HEALTH_ADDRESS")
     if explicit:
         return explicit
+    health_port = os.environ.get("FULCRUM_SECURITY_HEALTH_PORT")
+    if health_port:
+        return f"127.0.0.1:{health_port}"
     return f"127.0.0.1:{os.environ.get('FULCRUM_PORT', '50051')}"
 
 

@@ -3,6 +3,8 @@
 A target is ``HOST:PORT``; the host is resolved and EVERY address gets the call, so a
 Kubernetes headless Service (one A record per ready pod) reaches each replica. A server that
 refuses the bundle (it failed verification) keeps serving its old one and is reported here.
+The call names a version (resolved by each server under its bundles_root), never a path;
+credentials come from ``FULCRUM_CLIENT_*`` (fulcrum/client/channel.py).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from fulcrum.client.channel import ClientSecurity
 
 
 @dataclass(frozen=True)
@@ -44,12 +48,25 @@ def addresses(target: str) -> list[str]:
     return out
 
 
-def reload_servers(targets: Iterable[str], bundle_path: str, timeout_s: float = 300.0) -> list[ReloadResult]:
+def reload_servers(
+    targets: Iterable[str],
+    version: str,
+    timeout_s: float = 300.0,
+    allow_rollback: bool = False,
+    security: ClientSecurity | None = None,
+) -> list[ReloadResult]:
+    """``ReloadModel(version=...)`` (a published version name under the servers' bundles_root)
+    on every address, with the credentials of ``security`` (default: ``FULCRUM_CLIENT_*``)."""
     import grpc
 
     from fulcrum.v1 import recommender_pb2 as pb
     from fulcrum.v1 import recommender_pb2_grpc
 
+    security = ClientSecurity.from_env() if security is None else security
+    try:
+        metadata = security.metadata()
+    except ValueError as e:
+        return [ReloadResult(t, False, error=str(e)) for t in targets]
     results = []
     for target in targets:
         try:
@@ -58,11 +75,17 @@ def reload_servers(targets: Iterable[str], bundle_path: str, timeout_s: float = 
             results.append(ReloadResult(target, False, error=str(e)))
             continue
         for addr in addrs:
-            with grpc.insecure_channel(addr) as channel:
+            try:
+                channel = security.channel(addr)
+            except ValueError as e:
+                results.append(ReloadResult(addr, False, error=str(e)))
+                continue
+            with channel:
                 stub = recommender_pb2_grpc.RecommenderStub(channel)
                 try:
                     reply = stub.ReloadModel(
-                        pb.ReloadModelRequest(bundle_path=bundle_path),
+                        pb.ReloadModelRequest(version=version, allow_rollback=allow_rollback),
+                        metadata=metadata,
                         timeout=timeout_s,
                         wait_for_ready=False,
                     )

@@ -130,7 +130,13 @@ def _online(
         t = time.perf_counter()
         port = free_port()
         address = f"127.0.0.1:{port}"
-        env = {"FULCRUM_HOST": "127.0.0.1", "FULCRUM_METRICS_PORT": "0"}
+        # plaintext, no credentials: the demo listens on loopback only (docs/security.md)
+        env = {
+            "FULCRUM_HOST": "127.0.0.1",
+            "FULCRUM_METRICS_PORT": "0",
+            "FULCRUM_SECURITY_ALLOW_PLAINTEXT": "true",
+            "FULCRUM_SECURITY_ALLOW_UNAUTHENTICATED": "true",
+        }
         has_store = (lay.feature_repo / "data" / "registry.db").is_file()
         if has_store:
             env["FULCRUM_FEATURE_REPO"] = str(lay.feature_repo.resolve())

@@ -202,10 +202,14 @@ class ModelInfo(_message.Message):
     def __init__(self, bundle_version: _Optional[str] = ..., bundle_path: _Optional[str] = ..., execution_provider: _Optional[str] = ..., created_at: _Optional[str] = ..., metrics_json: _Optional[str] = ..., catalogue_size: _Optional[int] = ..., api_version: _Optional[str] = ..., server_version: _Optional[str] = ...) -> None: ...
 
 class ReloadModelRequest(_message.Message):
-    __slots__ = ("bundle_path",)
+    __slots__ = ("bundle_path", "version", "allow_rollback")
     BUNDLE_PATH_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_ROLLBACK_FIELD_NUMBER: _ClassVar[int]
     bundle_path: str
-    def __init__(self, bundle_path: _Optional[str] = ...) -> None: ...
+    version: str
+    allow_rollback: bool
+    def __init__(self, bundle_path: _Optional[str] = ..., version: _Optional[str] = ..., allow_rollback: _Optional[bool] = ...) -> None: ...
 
 class ReloadModelResponse(_message.Message):
     __slots__ = ("bundle_version", "previous_version")

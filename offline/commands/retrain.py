@@ -134,10 +134,11 @@ def retrain(
             "--judge", help="retrieval (user encoder + item embeddings) or served (then the ranking head)."
         ),
     ] = "retrieval",
-    reload_path: Annotated[
+    reload_version: Annotated[
         str | None,
         typer.Option(
-            help="Bundle path to send in ReloadModel (default: the promoted folder's absolute path)."
+            help="Version name to send in ReloadModel (default: the promoted one; servers resolve it "
+            "under their bundles_root). Credentials: FULCRUM_CLIENT_* (docs/security.md)."
         ),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Progress bars.")] = True,
@@ -213,8 +214,7 @@ def retrain(
     if servers:
         from fulcrum.client.reload import reload_servers
 
-        path = reload_path or str(outcome.published.resolve())
-        for r in reload_servers(servers, path):
+        for r in reload_servers(servers, reload_version or outcome.published.name):
             if r.ok:
                 console.print(f"  reloaded {r.address}: {r.previous} -> {r.version}")
             else:

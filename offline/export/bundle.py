@@ -67,7 +67,11 @@ def _text_feeds(tok, texts: list[str], batch: int = 16) -> list[dict[str, np.nda
 
 
 def export_bundle(
-    run_dir: str | Path, out_root: str | Path, int8_min_cosine: float | None = None, tamper: Any = None
+    run_dir: str | Path,
+    out_root: str | Path,
+    int8_min_cosine: float | None = None,
+    tamper: Any = None,
+    sign: bool = True,
 ) -> Path:
     """Build, check and publish a bundle; returns ``<out_root>/<version>`` (LATEST points to it).
 
@@ -228,6 +232,10 @@ def export_bundle(
             "counts": info.get("counts", {}),
         }
         manifest = write_manifest(tmp, body)
+        if sign:  # published bundles only: a staged candidate is signed when promoted
+            from fulcrum.core.bundle_signature import sign_if_configured
+
+            sign_if_configured(tmp)
         final = out_root / manifest["version"]
         if final.exists():
             raise ExportError(f"{final}: already exists")

@@ -96,6 +96,8 @@ def publish(candidate: Path, root: Path, move: bool = True) -> Path:
     """Put ``candidate`` at ``root/<name>`` (moved when ``move`` and on the same file system, else
     copied under a temporary name and renamed) and point ``root/LATEST`` at it; returns the
     published folder."""
+    from fulcrum.core.bundle_signature import sign_if_configured
+
     candidate, root = Path(candidate), Path(root)
     final = root / candidate.name
     if final.resolve() != candidate.resolve():
@@ -107,6 +109,7 @@ def publish(candidate: Path, root: Path, move: bool = True) -> Path:
             tmp = root / f".{candidate.name}.{os.getpid()}.copy"
             shutil.copytree(candidate, tmp)
             os.replace(tmp, final)
+    sign_if_configured(final)  # what a signature vouches for (FULCRUM_BUNDLE_SIGNING_KEY_FILE)
     point_latest(root, final)
     return final
 

@@ -14,7 +14,7 @@ from fulcrum.core import bundle_format as bf
 from online.bundle.manifest import Manifest, load_verified_manifest
 from online.bundle.providers import CPU, CUDA, ProviderChoice, choose_provider, gpu_present
 from online.bundle.sessions import OrtModel
-from online.errors import BundleInvalid
+from online.errors import BundleInvalid, NotFound
 from online.inference.catalogue import Catalogue
 from online.inference.encoders import History, Ranker, TextEncoder, UserEncoder
 
@@ -49,16 +49,27 @@ def _open(path: Path, choice: ProviderChoice, threads: int) -> tuple[OrtModel, P
 
 
 def load_bundle(
-    path: Path, execution_provider: str = "auto", intra_op_threads: int = 0, int8_item_encoder: bool = False
+    path: Path,
+    execution_provider: str = "auto",
+    intra_op_threads: int = 0,
+    int8_item_encoder: bool = False,
+    public_key=None,
 ) -> LoadedBundle:
     """Everything or nothing: any problem raises ``BundleInvalid`` (or ``NotFound``).
 
     ``int8_item_encoder``: encode queries and new items with ``item_encoder.int8.onnx`` when the
     manifest lists it (the catalogue's embeddings stay the bundle's fp32 ones).
+    ``public_key`` (ed25519): the manifest must be signed by it (``manifest.sig``).
+    Non-finite embeddings and a text template other than the plain placeholder are refused.
     """
     started = time.perf_counter()
-    path = Path(path)
-    manifest = load_verified_manifest(path)
+    try:
+        # resolved ONCE: every file below is verified and opened under this same real folder,
+        # even if a symlink such as LATEST is repointed while the bundle loads
+        path = Path(path).resolve(strict=True)
+    except (OSError, RuntimeError) as e:
+        raise NotFound(f"bundle folder not found: {path}") from e
+    manifest = load_verified_manifest(path, public_key)
     choice = choose_provider(execution_provider, _available_providers(), gpu_present())
     item_file = bf.ITEM_ENCODER
     if int8_item_encoder and bf.ITEM_ENCODER_INT8 in manifest.files:
@@ -91,6 +102,9 @@ def load_bundle(
         )
     if embeddings.ndim != 2 or "item_id" not in items.columns:
         raise BundleInvalid(f"{path}: item_embeddings must be [N, D] and items must have item_id")
+    for name, table in ((bf.ITEM_EMBEDDINGS, embeddings), (bf.ITEM_TEXT_EMBEDDINGS, text_embeddings)):
+        if table is not None and not _all_finite(table):
+            raise BundleInvalid(f"{path}: {name} holds NaN or infinite values")
     neighbours, trend, weights, trend_pad = _hybrid_parts(path, manifest, len(items))
     try:
         catalogue = Catalogue.from_frame(
@@ -111,6 +125,10 @@ def load_bundle(
         catalogue.dim,
     )
     return bundle
+
+
+def _all_finite(table: np.ndarray) -> bool:
+    return np.issubdtype(table.dtype, np.number) and bool(np.isfinite(table).all())
 
 
 def _hybrid_parts(path: Path, manifest: Manifest, n_items: int):
@@ -140,6 +158,8 @@ def _hybrid_parts(path: Path, manifest: Manifest, n_items: int):
         raise BundleInvalid(f"{path}: {hy.NEIGHBOURS_FILE} has {neighbours.n_sources} rows, items {n_items}")
     if trend is not None and trend.shape != (n_items,):
         raise BundleInvalid(f"{path}: {hy.TREND_FILE} has shape {trend.shape}, expected ({n_items},)")
+    if trend is not None and not _all_finite(trend):
+        raise BundleInvalid(f"{path}: {hy.TREND_FILE} holds NaN or infinite values")
     # older bundles have no trend_zero: their lowest trend is that of an item without recent buyers
     pad = float(trend.min()) if trend is not None and len(trend) else 0.0
     try:

@@ -88,8 +88,11 @@ def _check_shared_definitions(raw: Mapping[str, Any], mpath: Path) -> None:
         raise BundleInvalid(f"{mpath}: rank_features differ from fulcrum.core.rank_features.RANK_FEATURES")
 
 
-def read_manifest(folder: Path) -> Manifest:
-    """Parse the manifest (no hashing); ``NotFound`` when the folder or manifest is missing."""
+def read_manifest(folder: Path, public_key=None) -> Manifest:
+    """Parse the manifest (no hashing); ``NotFound`` when the folder or manifest is missing.
+
+    ``public_key`` (ed25519): the manifest's bytes must carry a valid ``manifest.sig`` by it;
+    the bytes verified are the bytes parsed."""
     folder = Path(folder)
     if not folder.is_dir():
         raise NotFound(f"bundle folder not found: {folder}")
@@ -97,8 +100,14 @@ def read_manifest(folder: Path) -> Manifest:
     if not mpath.is_file():
         raise BundleInvalid(f"{folder}: no {bf.MANIFEST}")
     try:
-        raw = json.loads(mpath.read_text())
-    except (OSError, ValueError) as e:
+        data = mpath.read_bytes()
+    except OSError as e:
+        raise BundleInvalid(f"{mpath}: cannot read ({e.strerror})") from e
+    if public_key is not None:
+        _verify_signature(folder, data, public_key)
+    try:
+        raw = json.loads(data)
+    except ValueError as e:
         raise BundleInvalid(f"{mpath}: not valid JSON ({e})") from e
     if not isinstance(raw, Mapping):
         raise BundleInvalid(f"{mpath}: the top level must be an object")
@@ -128,6 +137,29 @@ def read_manifest(folder: Path) -> Manifest:
     )
 
 
+def _verify_signature(folder: Path, data: bytes, public_key) -> None:
+    from fulcrum.core.bundle_signature import SIGNATURE, verify_manifest
+
+    try:
+        signature = (folder / SIGNATURE).read_text()
+    except OSError as e:
+        raise BundleInvalid(f"{folder}: no readable {SIGNATURE}: the bundle is not signed") from e
+    try:
+        verify_manifest(data, signature, public_key)
+    except ValueError as e:
+        raise BundleInvalid(f"{folder}: {e}") from e
+
+
+def check_text_template(manifest: Manifest) -> None:
+    """Only the plain placeholder: a template is applied to untrusted item texts with
+    ``str.format``, so anything else (attribute access, format specs) is refused."""
+    if manifest.text_template != ITEM_TEXT_TEMPLATE:
+        raise BundleInvalid(
+            f"{manifest.path}: text_template {manifest.text_template[:64]!r} is not the plain "
+            f"{ITEM_TEXT_TEMPLATE!r}"
+        )
+
+
 def verify_files(manifest: Manifest) -> None:
     """Hash every listed file; raise ``BundleInvalid`` on the first problem."""
     root = manifest.path.resolve()
@@ -143,7 +175,8 @@ def verify_files(manifest: Manifest) -> None:
     log.info("bundle %s: %d files verified", manifest.version, len(manifest.files))
 
 
-def load_verified_manifest(folder: Path) -> Manifest:
-    manifest = read_manifest(folder)
+def load_verified_manifest(folder: Path, public_key=None) -> Manifest:
+    manifest = read_manifest(folder, public_key)
+    check_text_template(manifest)
     verify_files(manifest)
     return manifest

@@ -78,8 +78,21 @@ class ServingModel:
         self.catalogue.upsert(item_ids, texts, embeddings, prices, time.time())
 
 
+def _log_unawaited(task: asyncio.Task) -> None:
+    """Retrieve a finished load's exception (its callers may all have been cancelled)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.info("bundle load ended with %s: %s", type(task.exception()).__name__, task.exception())
+
+
 class ModelHolder:
-    """The one reference to the serving model, plus the upserts to replay after a reload."""
+    """The one reference to the serving model, plus the upserts to replay after a reload.
+
+    Reloads run as ONE shielded task at a time: a caller that is cancelled (client gone,
+    deadline) leaves its load running to completion (it swaps if it succeeds), and a caller that
+    arrives while a load runs waits for it to end before starting its own, so cancelled or
+    concurrent calls never load in parallel. The bundle path is resolved (symlinks such as
+    ``LATEST`` followed) once per load, so the files verified are the files opened.
+    """
 
     def __init__(
         self,
@@ -89,11 +102,17 @@ class ModelHolder:
         loader: Callable[[Path], LoadedBundle] = load_bundle,
     ) -> None:
         self.current = model
+        #: the folder the serving bundle was loaded from (resolved)
         self.path = Path(path)
+        #: what an empty ReloadModel reloads: the path the server was started with (e.g. LATEST)
+        self.start_path = Path(path)
         self._factory = factory
         self._loader = loader
         self._upserts: dict[str, tuple[str, float]] = {}
-        self._lock = asyncio.Lock()
+        self._task: asyncio.Task | None = None
+        #: loads started and running (for the metrics and the tests)
+        self.loads_started = 0
+        self.loads_running = 0
 
     def record_upserts(self, item_ids: Sequence[str], texts: Sequence[str], prices: Sequence[float]) -> None:
         for item, text, price in zip(item_ids, texts, prices, strict=True):
@@ -104,22 +123,52 @@ class ModelHolder:
         ids = list(upserts)
         model.upsert_items(ids, [upserts[i][0] for i in ids], [upserts[i][1] for i in ids])
 
-    async def reload(self, path: Path | None) -> tuple[str, str]:
-        """Load ``path`` (default: the configured one) fully, then swap; returns (new, previous)."""
-        target = Path(path) if path else self.path
+    async def reload(self, path: Path | None, allow_rollback: bool = True) -> tuple[str, str]:
+        """Load ``path`` (default: ``start_path``, resolved anew) fully, then swap; returns
+        (new, previous). ``allow_rollback=False`` refuses (``BundleInvalid``) a bundle whose
+        manifest is older than the serving one's."""
+        while self._task is not None and not self._task.done():
+            # wait for the running load without cancelling it if this caller is cancelled
+            await asyncio.wait({self._task})
+        # no await between the check above and this assignment: one task at a time
+        self._task = asyncio.get_running_loop().create_task(
+            self._load_and_swap(Path(path) if path else self.start_path, allow_rollback)
+        )
+        self._task.add_done_callback(_log_unawaited)
+        return await asyncio.shield(self._task)
+
+    async def _load_and_swap(self, target: Path, allow_rollback: bool) -> tuple[str, str]:
+        from online.bundle.versions import is_rollback
+        from online.errors import BundleInvalid, NotFound
+
         loop = asyncio.get_running_loop()
-        async with self._lock:  # one reload at a time
-            bundle = await loop.run_in_executor(None, self._loader, target)
-            model = self._factory(bundle)
-            replayed = dict(self._upserts)
-            if replayed:
-                await loop.run_in_executor(None, self._apply, model, replayed)
-            previous = self.current.version
-            self.current = model
-            self.path = target
-            # items announced while the replay ran: the sink may have given them to the old model
-            late = {k: v for k, v in self._upserts.items() if replayed.get(k) != v}
-            if late:
-                self._apply(model, late)
-            log.info("bundle swapped: %s -> %s (%s)", previous, model.version, target)
-            return model.version, previous
+        try:
+            resolved = target.resolve(strict=True)
+        except (OSError, RuntimeError) as e:
+            raise NotFound(f"bundle folder not found: {target}") from e
+        self.loads_started += 1
+        self.loads_running += 1
+        try:
+            bundle = await loop.run_in_executor(None, self._loader, resolved)
+        finally:
+            self.loads_running -= 1
+        serving = self.current.bundle.manifest
+        if not allow_rollback and is_rollback(bundle.manifest.created_at, serving.created_at):
+            raise BundleInvalid(
+                f"{bundle.manifest.version} (created {bundle.manifest.created_at or 'unknown'}) is older "
+                f"than the serving {serving.version} ({serving.created_at or 'unknown'}): a rollback "
+                "needs allow_rollback"
+            )
+        model = self._factory(bundle)
+        replayed = dict(self._upserts)
+        if replayed:
+            await loop.run_in_executor(None, self._apply, model, replayed)
+        previous = self.current.version
+        self.current = model
+        self.path = resolved
+        # items announced while the replay ran: the sink may have given them to the old model
+        late = {k: v for k, v in self._upserts.items() if replayed.get(k) != v}
+        if late:
+            self._apply(model, late)
+        log.info("bundle swapped: %s -> %s (%s)", previous, model.version, resolved)
+        return model.version, previous

@@ -105,6 +105,7 @@ def embedded_visibility(
     from online.ingest.consumer import ConsumerConfig, IngestConsumer
     from online.ingest.pipeline import IngestPipeline
     from online.ingest.topics import ensure_topic
+    from online.security.config import LOOPBACK_DEMO
     from online.server.app import create_server
     from online.server.feature_source import InMemoryFeatures
 
@@ -129,7 +130,9 @@ def embedded_visibility(
     thread.start()
 
     async def measure() -> dict[str, Any]:
-        config = build_config({"host": "127.0.0.1", "port": 0, "metrics_port": 0}, env={})
+        config = build_config(
+            {"host": "127.0.0.1", "port": 0, "metrics_port": 0, "security": LOOPBACK_DEMO}, env={}
+        )
         server, port = await create_server(config, Path(bundle), features, None)
         await server.start()
         try:

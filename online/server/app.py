@@ -26,6 +26,8 @@ from online.config import ServeConfig
 from online.inference.model import ModelHolder, ServingModel
 from online.ingest.pipeline import IngestPipeline
 from online.ingest.sink import EventSink, FanoutSink
+from online.security.limits import server_options
+from online.security.transport import auth_interceptors, bind, bundle_public_key, check_security
 from online.server import metrics
 from online.server.catalogue_follower import CatalogueFollower
 from online.server.catalogue_sink import CatalogueSink
@@ -50,8 +52,12 @@ class ServingServer:
         grace_s: float,
         catalogue_sink: CatalogueSink,
         follower: CatalogueFollower | None = None,
+        probe_server: grpc.aio.Server | None = None,
     ) -> None:
         self.grpc_server = server
+        #: the plaintext health-only listener (security.health_port), or None
+        self.probe_server = probe_server
+        self.health_port: int | None = None
         self.health = health
         self.holder = holder
         self.servicer = servicer
@@ -63,6 +69,8 @@ class ServingServer:
 
     async def start(self) -> None:
         await self.grpc_server.start()
+        if self.probe_server is not None:
+            await self.probe_server.start()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
         if self.follower is not None:
@@ -72,6 +80,8 @@ class ServingServer:
     async def stop(self, grace_s: float | None = None) -> None:
         await self.health.enter_graceful_shutdown()
         await self.grpc_server.stop(self._grace_s if grace_s is None else grace_s)
+        if self.probe_server is not None:
+            await self.probe_server.stop(0)
         if self.follower is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.follower.stop)
         for ex in self._executors:
@@ -94,11 +104,18 @@ async def create_server(
     *,
     bundle: LoadedBundle | None = None,
 ) -> tuple[ServingServer, int]:
-    """Load and verify the bundle, wire everything, bind ``config.host:config.port`` (0 = any)."""
+    """Load and verify the bundle, wire everything, bind ``config.host:config.port`` (0 = any)
+    with TLS or the explicitly allowed plaintext (``config.security``)."""
+    security = config.security
+    check_security(security, config.host)  # before the slow bundle load: fail fast on config
     loop = asyncio.get_running_loop()
 
+    public_key = bundle_public_key(security)
+
     def loader(path: Path) -> LoadedBundle:
-        return load_bundle(path, config.execution_provider, config.intra_op_threads, config.int8_item_encoder)
+        return load_bundle(
+            path, config.execution_provider, config.intra_op_threads, config.int8_item_encoder, public_key
+        )
 
     if bundle is None:
         bundle = await loop.run_in_executor(None, loader, Path(bundle_path))
@@ -123,22 +140,36 @@ async def create_server(
     pipeline = IngestPipeline(FanoutSink(sinks), door="grpc")
     servicer = RecommenderServicer(config, holder, feature_client, features, pipeline, in_flight)
 
-    server = grpc.aio.server(interceptors=[ObservedInterceptor()], options=[("grpc.so_reuseport", 0)])
+    # the auth layer sits inside ObservedInterceptor: refused calls are counted by code too
+    interceptors = [ObservedInterceptor(), *auth_interceptors(security)]
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=[("grpc.so_reuseport", 0), *server_options(config.limits)],
+        maximum_concurrent_rpcs=config.limits.max_concurrent_rpcs,
+    )
     recommender_pb2_grpc.add_RecommenderServicer_to_server(servicer, server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    reflection.enable_server_reflection(
-        (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
-    )
-    port = server.add_insecure_port(f"{config.host}:{config.port}")
-    if port == 0:
-        raise OSError(f"could not bind {config.host}:{config.port}")
+    if security.reflection_on:
+        reflection.enable_server_reflection(
+            (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            server,
+        )
+    port = bind(server, security, f"{config.host}:{config.port}")
+    probe_server, health_port = None, None
+    if security.health_port is not None:
+        # health only, no credential, plaintext: nothing else is registered on this server
+        probe_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        health_pb2_grpc.add_HealthServicer_to_server(health, probe_server)
+        health_port = probe_server.add_insecure_port(f"{config.host}:{security.health_port}")
+        if health_port == 0:
+            raise OSError(f"security.health_port: could not bind {config.host}:{security.health_port}")
     follower = None
     if config.catalogue_kafka:
         follower = CatalogueFollower(config.catalogue_kafka, config.catalogue_topic, catalogue_sink)
-    return (
-        ServingServer(
-            server, health, holder, servicer, [inference, features], config.grace_s, catalogue_sink, follower
-        ),
-        port,
+    serving = ServingServer(
+        server, health, holder, servicer, [inference, features], config.grace_s, catalogue_sink, follower,
+        probe_server,
     )
+    serving.health_port = health_port
+    return serving, port

@@ -11,13 +11,16 @@ import importlib.metadata
 import json
 import logging
 from concurrent.futures import Executor
+from pathlib import Path
 
 from fulcrum.v1 import recommender_pb2 as pb
 from fulcrum.v1 import recommender_pb2_grpc
+from online.bundle.versions import resolve_version
 from online.config import ServeConfig
-from online.errors import DeadlineExceeded, InvalidArgument
+from online.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted
 from online.inference.model import ModelHolder
 from online.rerank.reasons import Reason
+from online.security.limits import IngestStreams
 from online.server import metrics, validation
 from online.server.feature_source import FeatureSource
 from online.server.in_flight import InFlight
@@ -95,6 +98,7 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
         self.pipeline = pipeline
         self.in_flight = in_flight or InFlight()
         self._metrics_json: tuple[object, str] = (None, "")
+        self.ingest_streams = IngestStreams(config.limits)
 
     async def Recommend(self, request, context):
         query = validation.recommend_query(request, self.config)
@@ -141,11 +145,16 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
                 if len(rejections) < MAX_REJECTIONS:
                     rejections.append(pb.Rejection(event_id=r.event_id, reason=r.reason))
 
-        async for event in request_iterator:
-            chunk.append(event)
-            if len(chunk) >= INGEST_CHUNK:
-                await flush()
-        await flush()
+        async with self.ingest_streams.stream():  # caps: streams, events, time (limits.py)
+            try:
+                async for event in self.ingest_streams.events(request_iterator):
+                    chunk.append(event)
+                    if len(chunk) >= INGEST_CHUNK:
+                        await flush()
+            except ResourceExhausted:
+                await flush()  # what the caller was told: every event before the cap is applied
+                raise
+            await flush()
         if rejected and not accepted and not duplicates:
             # nothing usable in the whole stream: a caller mistake, named like any bad input
             first = rejections[0] if rejections else None
@@ -173,14 +182,31 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
             server_version=SERVER_VERSION,
         )
 
+    def _reload_target(self, request) -> Path | None:
+        if request.bundle_path:
+            raise InvalidArgument(
+                "bundle_path", "paths are not accepted; name a published version in 'version'"
+            )
+        if not request.version:
+            return None
+        if self.config.bundles_root is None:
+            raise InvalidArgument(
+                "version", "this server has no bundles_root configured; send an empty request to "
+                "reload the bundle it started with"
+            )
+        return resolve_version(self.config.bundles_root, request.version)
+
     async def ReloadModel(self, request, context):
+        """Load a published version by name (``version``, under ``bundles_root``) or, with an
+        empty request, the bundle the server started with; never an arbitrary path."""
         try:
-            new, previous = await self.holder.reload(request.bundle_path or None)
+            target = self._reload_target(request)
+            new, previous = await self.holder.reload(target, allow_rollback=request.allow_rollback)
         except Exception:
             metrics.RELOADS.labels("refused").inc()
             log.warning(
                 "reload of %s refused; still serving %s",
-                request.bundle_path or self.holder.path,
+                request.version or self.holder.start_path,
                 self.holder.current.version,
                 exc_info=True,
             )

@@ -1134,8 +1134,16 @@ func (x *ModelInfo) GetServerVersion() string {
 }
 
 type ReloadModelRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	BundlePath    string                 `protobuf:"bytes,1,opt,name=bundle_path,json=bundlePath,proto3" json:"bundle_path,omitempty"` // empty: reload the configured path
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Refused (INVALID_ARGUMENT): arbitrary paths are not accepted; name a version instead.
+	//
+	// Deprecated: Marked as deprecated in fulcrum/v1/recommender.proto.
+	BundlePath string `protobuf:"bytes,1,opt,name=bundle_path,json=bundlePath,proto3" json:"bundle_path,omitempty"`
+	// A published bundle version: a folder directly under the server's bundles_root (or LATEST).
+	// Empty: reload the bundle the server was started with (e.g. <bundles_root>/LATEST again).
+	Version string `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// Allow loading a bundle older (manifest created_at) than the serving one.
+	AllowRollback bool `protobuf:"varint,3,opt,name=allow_rollback,json=allowRollback,proto3" json:"allow_rollback,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1170,11 +1178,26 @@ func (*ReloadModelRequest) Descriptor() ([]byte, []int) {
 	return file_fulcrum_v1_recommender_proto_rawDescGZIP(), []int{13}
 }
 
+// Deprecated: Marked as deprecated in fulcrum/v1/recommender.proto.
 func (x *ReloadModelRequest) GetBundlePath() string {
 	if x != nil {
 		return x.BundlePath
 	}
 	return ""
+}
+
+func (x *ReloadModelRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ReloadModelRequest) GetAllowRollback() bool {
+	if x != nil {
+		return x.AllowRollback
+	}
+	return false
 }
 
 type ReloadModelResponse struct {
@@ -1319,10 +1342,12 @@ const file_fulcrum_v1_recommender_proto_rawDesc = "" +
 	"\x0ecatalogue_size\x18\x06 \x01(\x03R\rcatalogueSize\x12\x1f\n" +
 	"\vapi_version\x18\a \x01(\tR\n" +
 	"apiVersion\x12%\n" +
-	"\x0eserver_version\x18\b \x01(\tR\rserverVersion\"5\n" +
-	"\x12ReloadModelRequest\x12\x1f\n" +
-	"\vbundle_path\x18\x01 \x01(\tR\n" +
-	"bundlePath\"g\n" +
+	"\x0eserver_version\x18\b \x01(\tR\rserverVersion\"z\n" +
+	"\x12ReloadModelRequest\x12#\n" +
+	"\vbundle_path\x18\x01 \x01(\tB\x02\x18\x01R\n" +
+	"bundlePath\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12%\n" +
+	"\x0eallow_rollback\x18\x03 \x01(\bR\rallowRollback\"g\n" +
 	"\x13ReloadModelResponse\x12%\n" +
 	"\x0ebundle_version\x18\x01 \x01(\tR\rbundleVersion\x12)\n" +
 	"\x10previous_version\x18\x02 \x01(\tR\x0fpreviousVersion*\x95\x01\n" +

@@ -1,0 +1,1 @@
+"""Security tooling of the application layer: `fulcrum security dev-setup` and friends."""
