@@ -125,11 +125,11 @@ def ingest(
         log.info("metrics on :%d/metrics", metrics_port)
     from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
-    from online.ingest.topics import ensure_topic
+    from online.ingest.topics import ensure_dlq_topic, ensure_topic
 
     try:
-        for name in (config.topic, config.dead_letter_topic):
-            ensure_topic(bootstrap, name)
+        ensure_topic(bootstrap, config.topic)
+        ensure_dlq_topic(bootstrap, config.dead_letter_topic)
     except (KafkaTimeoutError, KafkaConnectionError) as e:
         raise _no_broker(bootstrap, e) from e
     consumer, producer = build_kafka_ingest(config, sink, build_dedupe(redis_url))

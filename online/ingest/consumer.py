@@ -245,15 +245,18 @@ class IngestConsumer:
             return 0
         try:
             result = self.pipeline.apply(batch.events, batch.rejected, self.config.max_batch_events)
-        except SinkUnavailable as e:
+        except Exception as e:  # noqa: BLE001 - never crash the consumer: retry, bounded below
             self.retries += 1
             delay = self._backoff.next_delay()
-            log.warning(
-                "sink unavailable (%s); retrying %d records in %.2fs without committing",
-                e,
-                batch.records,
-                delay,
-            )
+            if isinstance(e, SinkUnavailable):
+                log.warning(
+                    "sink unavailable (%s); retrying %d records in %.2fs without committing",
+                    e,
+                    batch.records,
+                    delay,
+                )
+            else:  # not a sink (those are isolated by the pipeline): dedupe or DLQ code failed
+                log.exception("applying %d records failed; retrying in %.2fs", batch.records, delay)
             self._seek_back(batch.starts)
             self._update_lag(force=True)  # measured from the batch start: the backlog shows
             self._stop.wait(delay)

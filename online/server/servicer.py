@@ -11,6 +11,8 @@ import json
 import logging
 from concurrent.futures import Executor
 
+from google.protobuf.message import DecodeError
+
 from fulcrum.v1 import recommender_pb2 as pb
 from fulcrum.v1 import recommender_pb2_grpc
 from online.config import ServeConfig
@@ -126,10 +128,20 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
                 if len(rejections) < MAX_REJECTIONS:
                     rejections.append(pb.Rejection(event_id=r.event_id, reason=r.reason))
 
-        async for event in request_iterator:
-            chunk.append(event)
-            if len(chunk) >= INGEST_CHUNK:
-                await flush()
+        received = 0
+        try:
+            async for event in request_iterator:
+                received += 1
+                chunk.append(event)
+                if len(chunk) >= INGEST_CHUNK:
+                    await flush()
+        except DecodeError as e:  # grpc decodes each message as the loop asks for it
+            await flush()
+            raise InvalidArgument(
+                "events",
+                f"message {received + 1} of the stream is not a fulcrum.v1.Event protobuf; the {received} "
+                "before it were processed (resending them is safe: event ids are de-duplicated)",
+            ) from e
         await flush()
         if rejected and not accepted and not duplicates:
             # nothing usable in the whole stream: a caller mistake, named like any bad input
