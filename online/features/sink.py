@@ -4,7 +4,10 @@ For a batch: read the current ``user_behaviour`` / ``item_stats`` rows of every 
 it (one read per view, through ``FastOnlineReader``), fold the events in with the pure rules
 (online/features/merge.py, which uses the same folds as the offline batch job), and push the
 new rows through the views' push sources. ITEM_UPSERT events are embedded with the injected
-``item_embedder`` (the bundle's item encoder) and pushed to ``item_embedding`` with their text.
+``item_embedder`` (the bundle's item encoder) and pushed to ``item_embedding`` with their text,
+``EMBED_CHUNK`` (256) items at a time so memory stays bounded however many upserts a batch
+holds; an item the bundle knows keeps its learned vector (``keep_vectors``) and only its text
+changes, unless the sink is built without ``keep_vectors``.
 
 Fast path (push mode "online", the default): the user and item rows are written with one
 ``online_write_batch`` call per view (online/features/online_write.py: the same bytes as a push,
@@ -41,6 +44,7 @@ from fulcrum.core.user_state import UserState, user_state_from_row, user_state_t
 from online.features import merge
 from online.features.fast_read import FastOnlineReader
 from online.features.online_write import OnlineRowWriter
+from online.inference.chunked import EMBED_CHUNK, chunks
 from online.ingest.sink import SinkUnavailable
 
 if TYPE_CHECKING:
@@ -97,6 +101,7 @@ class FeastEventSink:
         push_mode: str = "online",
         cache_size: int = DEFAULT_CACHE_SIZE,
         cache_items: bool = True,
+        keep_vectors: Callable[[Sequence[str]], dict[str, np.ndarray]] | None = None,
     ) -> None:
         if push_mode not in PUSH_MODES:
             raise ValueError(f"push_mode: {push_mode!r} is not one of {', '.join(PUSH_MODES)}")
@@ -104,6 +109,8 @@ class FeastEventSink:
             raise ValueError(f"cache_size: must be >= 0, got {cache_size}")
         self._store = store
         self._embedder = item_embedder
+        #: ids -> the learned vectors to keep for those of them the bundle knows (None: replace all)
+        self._keep_vectors = keep_vectors
         self._push_mode = push_mode
         self._readers: dict[str, FastOnlineReader] = {}
         self._writers: dict[str, OnlineRowWriter] = {}
@@ -116,9 +123,14 @@ class FeastEventSink:
         #: seconds spent in the last apply, by step (read / merge / push), for metrics
         self.last_timings: dict[str, float] = {}
 
-    def set_item_embedder(self, item_embedder: ItemEmbedder | None) -> None:
-        """Swap the embedder (the server does it when it reloads a bundle)."""
+    def set_item_embedder(
+        self,
+        item_embedder: ItemEmbedder | None,
+        keep_vectors: Callable[[Sequence[str]], dict[str, np.ndarray]] | None = None,
+    ) -> None:
+        """Swap the embedder and the bundle's learned vectors to keep (the server sets both)."""
         self._embedder = item_embedder
+        self._keep_vectors = keep_vectors
 
     def clear_cache(self) -> None:
         """Forget every cached state (the next batches read the store again)."""
@@ -170,10 +182,11 @@ class FeastEventSink:
             ) from e
         return merge.rows_by_key(cols, key, features)
 
-    def _push(self, view: str, frame: Any) -> None:
+    def _push(self, view: str, frame: Any, tag: str | None = None) -> None:
         from feast.data_source import PushMode
 
-        if frame.empty or view in self._done:
+        tag = tag or view
+        if frame.empty or tag in self._done:
             return
         mode = PushMode.ONLINE_AND_OFFLINE if self._push_mode == "online_and_offline" else PushMode.ONLINE
         try:
@@ -182,7 +195,7 @@ class FeastEventSink:
             raise SinkUnavailable(
                 f"pushing {view} to the feature store failed: {type(e).__name__}: {e}"
             ) from e
-        self._done.add(view)
+        self._done.add(tag)
 
     # ---- the EventSink protocol ----------------------------------------------------------------
 
@@ -194,27 +207,22 @@ class FeastEventSink:
             self._pending, self._done = key, set()
         t0 = time.perf_counter()
         by_user, by_item, upserts = merge.group_events(events)
-        embeddings = None
-        if upserts and fn.ITEM_EMBEDDING_VIEW not in self._done:
-            if self._embedder is None:
-                log.warning(
-                    "%d ITEM_UPSERT events but no item embedder: their embeddings are not pushed",
-                    len(upserts),
-                )
-            else:
-                embeddings = self._embedder(list(upserts.values()))
         try:
             t4 = self._apply_views(by_user, by_item)
-            if embeddings is not None:
-                at = {i: float(self._last_items[i].as_of or 0.0) for i in upserts}
-                self._push(fn.ITEM_EMBEDDING_VIEW, merge.item_embedding_frame(upserts, embeddings, at))
+            embed_s = self._push_embeddings(upserts)
         except Exception:
             self.clear_cache()  # a failed batch may have half-written: the retry reads the store
             raise
         t5 = time.perf_counter()
         self._pending, self._done = None, set()
         t1, t2, t3 = self._marks
-        self.last_timings = {"embed": t1 - t0, "read": t2 - t1, "merge": t3 - t2, "push": t5 - t3}
+        self.last_timings = {
+            "read": t2 - t1,
+            "merge": t3 - t2,
+            "push": t5 - t3 - embed_s,
+            "embed": embed_s,
+            "total": t5 - t0,
+        }
         log.debug(
             "applied %d events: %d users, %d items, %d upserts (%s), push till %.1f ms",
             len(events),
@@ -224,6 +232,42 @@ class FeastEventSink:
             {k: round(v * 1000, 1) for k, v in self.last_timings.items()},
             (t4 - t3) * 1000,
         )
+
+    def _push_embeddings(self, upserts: dict[str, str]) -> float:
+        """Embed and push the upserted items ``EMBED_CHUNK`` at a time (bounded memory: one
+        chunk's encoder activations and push frame at a time); returns the seconds spent
+        embedding. Items the bundle knows keep their learned vector (``keep_vectors``) with the
+        new text. A chunk pushed before a failure is not pushed again on the retry."""
+        if not upserts:
+            return 0.0
+        if self._embedder is None:
+            log.warning(
+                "%d ITEM_UPSERT events but no item embedder: their embeddings are not pushed", len(upserts)
+            )
+            return 0.0
+        ids = list(upserts)
+        embed_s = 0.0
+        for start in chunks(len(ids), EMBED_CHUNK):
+            tag = f"{fn.ITEM_EMBEDDING_VIEW}@{start}"
+            if tag in self._done:
+                continue
+            part = ids[start : start + EMBED_CHUNK]
+            kept = self._keep_vectors(part) if self._keep_vectors is not None else {}
+            fresh = [i for i in part if i not in kept]
+            t = time.perf_counter()
+            vectors = (
+                dict(zip(fresh, self._embedder([upserts[i] for i in fresh]), strict=True)) if fresh else {}
+            )
+            embed_s += time.perf_counter() - t
+            vectors.update(kept)
+            matrix = np.stack([np.asarray(vectors[i], dtype=np.float32) for i in part])
+            at = {i: float(self._last_items[i].as_of or 0.0) for i in part}
+            self._push(
+                fn.ITEM_EMBEDDING_VIEW,
+                merge.item_embedding_frame({i: upserts[i] for i in part}, matrix, at),
+                tag,
+            )
+        return embed_s
 
     def _apply_views(self, by_user: dict[str, Any], by_item: dict[str, Any]) -> float:
         """Read (cache first), fold and write the user and item rows; returns the end time."""

@@ -55,6 +55,13 @@ def ingest(
     bundle: Annotated[
         Path | None, typer.Option("--bundle", help="Bundle whose item encoder embeds ITEM_UPSERT texts.")
     ] = None,
+    replace_bundle_vectors: Annotated[
+        bool,
+        typer.Option(
+            "--replace-bundle-vectors",
+            help="An ITEM_UPSERT of a bundle item replaces its learned vector (default: only its text).",
+        ),
+    ] = False,
     redis_url: Annotated[
         str | None,
         typer.Option(
@@ -101,6 +108,7 @@ def ingest(
             feature_store=feature_store,
             redis_url=redis_url,
             bundle=bundle,
+            replace_bundle_vectors=replace_bundle_vectors,
         )
         config = ConsumerConfig(
             bootstrap=bootstrap,

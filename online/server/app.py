@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -85,6 +86,11 @@ class ServingServer:
         """Item-encoder embeddings [N, D] of raw item texts (for the feature sink's item vectors)."""
         return self.holder.current.embed_items(texts)
 
+    def learned_vectors(self, item_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The bundle's learned vectors of those ids it knows (an upsert keeps them by default)."""
+        cat = self.holder.current.bundle.catalogue
+        return {i: cat.embeddings[cat.index[i]] for i in item_ids if i in cat.index}
+
 
 async def create_server(
     config: ServeConfig,
@@ -115,6 +121,8 @@ async def create_server(
             config.batching.max_wait_ms / 1000.0,
             metrics.observe_batch,
             in_flight.alone,
+            replace_learned=config.upsert_replaces_bundle_vectors,
+            max_upserted=config.max_upserted_items,
         )
 
     holder = ModelHolder(factory(bundle), Path(bundle_path), factory, loader)

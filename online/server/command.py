@@ -79,7 +79,8 @@ def serve(
         features, sink, feast_sink = _feature_side(cfg)
         server, bound = await create_server(cfg, bundle, features, sink)
         if feast_sink is not None:
-            feast_sink.set_item_embedder(server.embed_items)
+            keep = None if cfg.upsert_replaces_bundle_vectors else server.learned_vectors
+            feast_sink.set_item_embedder(server.embed_items, keep)
         try:
             start_metrics_http(cfg.metrics_port)
         except OSError as e:
