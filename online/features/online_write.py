@@ -43,6 +43,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from online.features import applied as applied_journal
+
 if TYPE_CHECKING:
     from feast import FeatureStore
 
@@ -140,7 +142,13 @@ class _FeatureEncoder:
 class OnlineRowWriter:
     """Builds and writes the online rows of one feature view (single string join key)."""
 
-    def __init__(self, store: FeatureStore, view_name: str, features: Sequence[str]) -> None:
+    def __init__(
+        self,
+        store: FeatureStore,
+        view_name: str,
+        features: Sequence[str],
+        journal_ttl_s: int = applied_journal.DEFAULT_TTL_S,
+    ) -> None:
         from feast.infra.online_stores.helpers import extract_text_and_num
         from feast.protos.feast.types import Value_pb2
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey
@@ -171,6 +179,8 @@ class OnlineRowWriter:
             if name not in dtypes:
                 raise ValueError(f"feature view {view_name} has no feature {name!r}")
             self._encoders.append((name, self._encoder(name, dtypes[name])))
+        #: which events the rows include, written with them (online/features/applied.py)
+        self._journal = applied_journal.SqliteJournal(journal_ttl_s)
         #: entity id -> [EntityKey message, its serialised bytes (SQLite) or RESP bulk Redis key,
         #: None until a write needs it]
         self._keys: dict[str, list[Any]] = {}
@@ -216,14 +226,40 @@ class OnlineRowWriter:
             out.append((self._entity_key(i)[0], values, timestamp_of(ts), None))
         return out
 
-    def write(self, ids: Sequence[str], rows: Sequence[Mapping[str, Any]], as_of_s: Sequence[float]) -> None:
-        """One write of all the rows (nothing when ``ids`` is empty)."""
-        if not ids:
+    @property
+    def has_journal(self) -> bool:
+        """True when writes record their events atomically (online/features/applied.py)."""
+        return self._redis is not None or self._is_sqlite
+
+    def applied(self, event_ids: Sequence[str]) -> set[str]:
+        """The events whose effect this view's rows already include (empty without a journal)."""
+        if not event_ids:
+            return set()
+        if self._redis is not None:
+            keys = [applied_journal.redis_key(self._redis.project, self.view.name, e) for e in event_ids]
+            return {e for e, hit in zip(event_ids, self._redis.applied(keys), strict=True) if hit}
+        if self._is_sqlite:
+            conn = self._provider.online_store._get_conn(self._config)  # type: ignore[attr-defined]
+            return self._journal.applied(conn, self.view.name, event_ids)
+        return set()
+
+    def write(
+        self,
+        ids: Sequence[str],
+        rows: Sequence[Mapping[str, Any]],
+        as_of_s: Sequence[float],
+        applied_ids: Sequence[str] = (),
+    ) -> None:
+        """One write of all the rows (nothing when ``ids`` and ``applied_ids`` are empty), with
+        ``applied_ids`` recorded in the same transaction where the store allows it."""
+        if not ids and not applied_ids:
             return
         if self._redis is not None:
-            self._redis_write(ids, rows, as_of_s)
+            self._redis_write(ids, rows, as_of_s, applied_ids)
         elif self._is_sqlite:
-            self._sqlite_write(ids, rows, as_of_s)
+            self._sqlite_write(ids, rows, as_of_s, applied_ids)
+        elif not ids:
+            return
         else:
             data = self.rows(ids, rows, as_of_s)
             # rows are built as (EntityKey proto, {name: Value proto}, event_ts, None): Feast's shape
@@ -240,7 +276,11 @@ class OnlineRowWriter:
         )
 
     def _redis_write(
-        self, ids: Sequence[str], rows: Sequence[Mapping[str, Any]], as_of_s: Sequence[float]
+        self,
+        ids: Sequence[str],
+        rows: Sequence[Mapping[str, Any]],
+        as_of_s: Sequence[float],
+        applied_ids: Sequence[str] = (),
     ) -> None:
         """``RedisOnlineStore.online_write_batch``'s hashes through ``RedisHashWriter``."""
         from feast.infra.key_encoding_utils import serialize_entity_key
@@ -260,10 +300,15 @@ class OnlineRowWriter:
                 ser = serialize_entity_key(key[0], entity_key_serialization_version=version)
                 key[1] = bulk(ser + project)
             data.append((key[1], micros_of(ts), [enc.encoded(row.get(n))[2] for n, enc in encoders]))
-        redis.write(data)
+        journal = [applied_journal.redis_key(project, self.view.name, e) for e in applied_ids]
+        redis.write(data, journal, self._journal.ttl_s)
 
     def _sqlite_write(
-        self, ids: Sequence[str], rows: Sequence[Mapping[str, Any]], as_of_s: Sequence[float]
+        self,
+        ids: Sequence[str],
+        rows: Sequence[Mapping[str, Any]],
+        as_of_s: Sequence[float],
+        applied_ids: Sequence[str] = (),
     ) -> None:
         """``SqliteOnlineStore.online_write_batch`` for the plain layout, as one executemany."""
         import sqlite3
@@ -298,3 +343,5 @@ class OnlineRowWriter:
                 append((key_bin, name, blob, text, stamp, None))
         with conn:
             conn.executemany(sql, params)
+            if applied_ids:
+                self._journal.record(conn, self.view.name, applied_ids)

@@ -48,6 +48,10 @@ from typing import Any
 _HSET = b"$4\r\nHSET\r\n"
 _HMGET = b"*3\r\n$5\r\nHMGET\r\n"
 _EXPIRE = b"*3\r\n$6\r\nEXPIRE\r\n"
+_MULTI = b"*1\r\n$5\r\nMULTI\r\n"
+_EXEC = b"*1\r\n$4\r\nEXEC\r\n"
+_SET = b"*5\r\n$3\r\nSET\r\n"
+_ONE_EX = b"$1\r\n1\r\n$2\r\nEX\r\n"
 
 #: one entity row for ``RedisHashWriter.write``: (Redis key as a RESP bulk string, event time in
 #: microseconds since the epoch, each feature's ``Value`` bytes as a RESP bulk string, in the
@@ -94,11 +98,13 @@ class RedisHashWriter:
 
         self._Timestamp = Timestamp
 
-    def write(self, rows: Sequence[Row]) -> None:
-        """HSET (and EXPIRE) every row not skipped by the dedup rule, in one round trip."""
+    def write(self, rows: Sequence[Row], journal: Sequence[bytes] = (), journal_ttl_s: int = 0) -> None:
+        """HSET (and EXPIRE) every row not skipped by the dedup rule, in one round trip. With
+        ``journal`` keys (online/features/applied.py) the rows and ``SET key 1 EX journal_ttl_s``
+        per key go in one MULTI/EXEC transaction: all of them or none."""
         if self._dedup:
             rows = self._newer(rows)
-        if not rows:
+        if not rows and not journal:
             return
         Timestamp, fields, hset, ts_field, expire = (
             self._Timestamp,
@@ -109,6 +115,9 @@ class RedisHashWriter:
         )
         parts: list[bytes] = []
         add = parts.append
+        commands = 0
+        if journal:
+            add(_MULTI)
         for key, micros, values in rows:
             seconds, us = divmod(micros, 1_000_000)
             add(hset)
@@ -118,11 +127,36 @@ class RedisHashWriter:
             for field, value in zip(fields, values, strict=True):
                 add(field)
                 add(value)
+            commands += 1
             if expire is not None:
                 add(_EXPIRE)
                 add(key)
                 add(expire)
-        self._round_trip(b"".join(parts), len(rows) * (2 if expire is not None else 1))
+                commands += 1
+        if journal:
+            ttl = bulk(b"%d" % journal_ttl_s)
+            for jkey in journal:
+                add(_SET)
+                add(bulk(jkey))
+                add(_ONE_EX)
+                add(ttl)
+            add(_EXEC)
+            replies = self._round_trip(b"".join(parts), 2 + commands + len(journal))
+            executed = replies[-1]
+            if not isinstance(executed, list):  # nil: the transaction was discarded
+                raise ConnectionError(f"redis discarded the write transaction: {executed!r}")
+            for r in executed:
+                if isinstance(r, Exception):
+                    raise r
+            return
+        self._round_trip(b"".join(parts), commands)
+
+    def applied(self, journal: Sequence[bytes]) -> list[bool]:
+        """Which journal keys exist (MGET, 10,000 keys per command)."""
+        out: list[bool] = []
+        for start in range(0, len(journal), 10_000):
+            out.extend(v is not None for v in self._client.mget(list(journal[start : start + 10_000])))
+        return out
 
     def _newer(self, rows: Sequence[Row]) -> list[Row]:
         """The rows Feast's dedup keeps: newer than the stored ``_ts`` and than earlier rows."""

@@ -11,15 +11,21 @@ changes, unless the sink is built without ``keep_vectors``.
 
 Fast path (push mode "online", the default): the user and item rows are written with one
 ``online_write_batch`` call per view (online/features/online_write.py: the same bytes as a push,
-without the push's per-call DataFrame validation and type inference), and the folded states are
-kept in a bounded write-through LRU cache (``cache_size`` entities per view, 0 disables it), so a
-user or item seen recently is not read back. The cache assumes this sink is the only writer of
-the ``user_behaviour`` / ``item_stats`` rows it has cached while it lives: true for one ingest
-consumer, and for users when several consumers of one group share the topic (events are keyed,
-hence partitioned, by user id). Items are shared between partitions: with more than one consumer
-process writing the same store, pass ``cache_items=False``. Anything else writing those rows
-(materialisation, another sink) must go through a fresh sink or ``clear_cache()``. Any failure
-clears the cache of the views of that batch, so a retry reads the store again.
+without the push's per-call DataFrame validation and type inference), together with the ids of
+the events folded into them, in one transaction (the applied-events journal, online/features/
+applied.py, for the plain Redis and SQLite stores). Before folding, each view leaves out the
+events its rows already include, so redelivery -- also after ``kill -9`` between the write and
+the idempotency mark, or between the two views' writes -- changes every row once.
+
+Caches. The folded states may be kept in a bounded write-through LRU cache (``cache_size``
+entities per view, 0 disables it), so a user or item seen recently is not read back. A cache is
+only right while this sink is the ONE writer of the rows it caches (docs/scaling.md, "one writer
+per key"): users, when events are keyed by user id and this sink is a consumer of the group --
+the consumer clears the cache when a partition is revoked (``clear_cache``), so rows written by
+the partition's other owner meanwhile are read again; items are touched by every partition and
+every door, so ``cache_items`` defaults to False (a stale cached item row would overwrite
+another writer's newer counts). The server's sink (gRPC door, several replicas) caches nothing.
+Any failure clears the cache, so a retry reads the store again.
 
 Failure: any store error raises ``SinkUnavailable`` and the caller retries the same batch. Pushes
 that already succeeded for that batch (same event ids) are not repeated on the retry, so a batch
@@ -100,7 +106,7 @@ class FeastEventSink:
         item_embedder: ItemEmbedder | None = None,
         push_mode: str = "online",
         cache_size: int = DEFAULT_CACHE_SIZE,
-        cache_items: bool = True,
+        cache_items: bool = False,
         keep_vectors: Callable[[Sequence[str]], dict[str, np.ndarray]] | None = None,
     ) -> None:
         if push_mode not in PUSH_MODES:
@@ -120,6 +126,10 @@ class FeastEventSink:
         }
         self._pending: tuple[str, ...] | None = None
         self._done: set[str] = set()
+        #: view -> ids of the events its next write folds in (recorded with the rows)
+        self._view_events: dict[str, list[str]] = {}
+        self._upsert_at: dict[str, float] = {}
+        self._last_items: dict[str, ItemState] = {}
         #: seconds spent in the last apply, by step (read / merge / push), for metrics
         self.last_timings: dict[str, float] = {}
 
@@ -148,17 +158,66 @@ class FeastEventSink:
         hits.update(fresh)
         return hits
 
+    def _writer(self, view: str) -> OnlineRowWriter:
+        writer = self._writers.get(view)
+        if writer is None:
+            writer = self._writers[view] = OnlineRowWriter(self._store, view, fn.VIEW_FEATURES[view])
+        return writer
+
+    def _grouped(self, events: Sequence[Event]) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+        """``merge.group_events``, leaving out of each view's fold the events its rows already
+        include (the applied-events journal, online/features/applied.py): a redelivered event --
+        after a crash between the write and the id mark, or between two views' writes -- is
+        folded into each row once. Remembers which events each view's write records."""
+        by_user, by_item, upserts = merge.group_events(events)
+        self._view_events = {}
+        if self._push_mode != "online":
+            return by_user, by_item, upserts
+        per_view = {
+            fn.USER_BEHAVIOUR_VIEW: [e.event_id for e in events if e.user_id and not e.is_item_upsert],
+            fn.ITEM_STATS_VIEW: [e.event_id for e in events if e.item_id],
+        }
+        skip: dict[str, set[str]] = {}
+        for view, ids in per_view.items():
+            if view in self._done:
+                continue
+            writer = self._writer(view)
+            if not writer.has_journal:
+                continue
+            skip[view] = writer.applied(ids)
+            self._view_events[view] = [i for i in ids if i not in skip[view]]
+        if skip.get(fn.USER_BEHAVIOUR_VIEW):
+            gone = skip[fn.USER_BEHAVIOUR_VIEW]
+            by_user = merge.group_events([e for e in events if e.event_id not in gone])[0]
+        if skip.get(fn.ITEM_STATS_VIEW):
+            gone = skip[fn.ITEM_STATS_VIEW]
+            by_item = merge.group_events([e for e in events if e.event_id not in gone])[1]
+        if any(skip.values()):
+            log.info(
+                "%s of %d events already in the store (redelivered): not folded again",
+                {v: len(ids) for v, ids in skip.items()},
+                len(events),
+            )
+        return by_user, by_item, upserts
+
+    def _as_of(self, item: str) -> float:
+        state = self._last_items.get(item)
+        if state is not None and state.as_of:
+            return float(state.as_of)
+        return self._upsert_at.get(item, 0.0)
+
     def _write(self, view: str, states: dict[str, Any], to_row: Callable[[Any], dict[str, Any]]) -> None:
-        """One online write of the non-empty states of ``view``, then the cache takes them."""
+        """One online write of the non-empty states of ``view`` (recording the events folded into
+        them, in the same transaction), then the cache takes them."""
         if view in self._done:
             return
         keys = [k for k, s in states.items() if not s.is_empty]
         try:
-            writer = self._writers.get(view)
-            if writer is None:
-                writer = self._writers[view] = OnlineRowWriter(self._store, view, fn.VIEW_FEATURES[view])
-            writer.write(
-                keys, [to_row(states[k]) for k in keys], [float(states[k].as_of or 0.0) for k in keys]
+            self._writer(view).write(
+                keys,
+                [to_row(states[k]) for k in keys],
+                [float(states[k].as_of or 0.0) for k in keys],
+                self._view_events.get(view, ()),
             )
         except Exception as e:
             raise SinkUnavailable(
@@ -206,7 +265,13 @@ class FeastEventSink:
         if key != self._pending:
             self._pending, self._done = key, set()
         t0 = time.perf_counter()
-        by_user, by_item, upserts = merge.group_events(events)
+        try:
+            by_user, by_item, upserts = self._grouped(events)
+        except Exception as e:
+            raise SinkUnavailable(
+                f"reading the applied-events journal failed: {type(e).__name__}: {e}"
+            ) from e
+        self._upsert_at = {e.item_id: e.timestamp_ms / 1000.0 for e in events if e.is_item_upsert}
         try:
             t4 = self._apply_views(by_user, by_item)
             embed_s = self._push_embeddings(upserts)
@@ -261,7 +326,7 @@ class FeastEventSink:
             embed_s += time.perf_counter() - t
             vectors.update(kept)
             matrix = np.stack([np.asarray(vectors[i], dtype=np.float32) for i in part])
-            at = {i: float(self._last_items[i].as_of or 0.0) for i in part}
+            at = {i: self._as_of(i) for i in part}
             self._push(
                 fn.ITEM_EMBEDDING_VIEW,
                 merge.item_embedding_frame({i: upserts[i] for i in part}, matrix, at),

@@ -170,6 +170,7 @@ class IngestConsumer:
         #: partitions the rebalance listener reported revoked, not yet handled by the loop
         self._revoked: set[Any] = set()
         self._revoked_lock = threading.Lock()
+        self._invalidate = False
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def open(self) -> None:
@@ -203,10 +204,18 @@ class IngestConsumer:
         poll returns."""
         with self._revoked_lock:
             self._revoked.update(partitions)
+        self._invalidate = True
 
     def _take_revoked(self) -> set[Any]:
         with self._revoked_lock:
             revoked, self._revoked = self._revoked, set()
+        if self._invalidate:
+            # another consumer may have written the moved partitions' users meanwhile: cached
+            # rows would overwrite its writes (lost updates), so the sink reads the store again
+            self._invalidate = False
+            clear = getattr(self.pipeline.sink, "clear_cache", None)
+            if callable(clear):
+                clear()
         return revoked
 
     def stop(self) -> None:

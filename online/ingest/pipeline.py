@@ -1,10 +1,12 @@
 """The one ingest pipeline both doors feed (Kafka consumer, gRPC IngestEvents).
 
-``process(records)``: decode -> validate -> drop duplicates (within the batch and against the
-idempotency store) -> ``sink.apply(fresh events)`` -> mark their ids seen -> dead-letter the bad
-ones. Ids are marked seen only after the sink succeeded; if it raises ``SinkUnavailable`` the
-exception propagates, nothing is marked or dead-lettered, and the caller retries the same records
-(the Kafka consumer seeks back without committing; the gRPC door answers UNAVAILABLE).
+``process(records)``: decode -> validate -> drop duplicates (within the batch, and against the
+idempotency store, which atomically claims the new ids for this pipeline: online/ingest/dedupe.py)
+-> ``sink.apply(fresh events)`` -> mark their ids seen -> dead-letter the bad ones. Ids are
+marked seen only after the sink succeeded; if it raises ``SinkUnavailable`` the exception
+propagates, the claims are released, nothing is marked or dead-lettered, and the caller retries
+the same records (the Kafka consumer seeks back without committing; the gRPC door answers
+UNAVAILABLE).
 
 A record is any of: ``bytes`` (a protobuf Event, or JSON), a :class:`RawRecord` (bytes with the
 Kafka ``fulcrum-encoding`` header value and a source label), a parsed ``fulcrum.v1.Event``, or an
@@ -35,7 +37,7 @@ from typing import Protocol
 from fulcrum.core.events import Event, InvalidEvent, event_to_json, validate_event
 from online.ingest import metrics
 from online.ingest.decode import _one_proto, decode_payload
-from online.ingest.dedupe import IdempotencyStore, MemoryDedupe
+from online.ingest.dedupe import BUSY, MINE, IdempotencyStore, MemoryDedupe, owner_token
 from online.ingest.isolate import FailureTracker, Poison, RetryPolicy, apply_isolating
 from online.ingest.reasons import RejectCode, code_of
 from online.ingest.result import IngestResult, Rejection
@@ -89,6 +91,7 @@ class IngestPipeline:
         self.clock = clock
         self._lock = threading.Lock()  # seen -> apply -> mark is atomic across doors
         self._failures = FailureTracker(retry or RetryPolicy())
+        self._owner = owner_token()
         self._m_consumed = metrics.CONSUMED.labels(door)
         self._m_applied = metrics.APPLIED.labels(door)
         self._m_dupes = metrics.DUPLICATES.labels(door)
@@ -142,8 +145,7 @@ class IngestPipeline:
                 if e.event_id not in batch_ids:
                     batch_ids.add(e.event_id)
                     unique.append(e)
-            seen = self.dedupe.seen([e.event_id for e in unique])
-            fresh = [e for e, s in zip(unique, seen, strict=True) if not s]
+            fresh = self._claim(unique)
             duplicates = len(events) - len(fresh)
             step = max_batch or max(1, len(fresh))
             rejected = list(rejected)
@@ -151,7 +153,11 @@ class IngestPipeline:
             for start in range(0, len(fresh), step):
                 part = fresh[start : start + step]
                 started = time.perf_counter()
-                poison = self._apply_part(part)
+                try:
+                    poison = self._apply_part(part)
+                except BaseException:
+                    self._unclaim(fresh[start:])  # the retry, or another consumer, may take them at once
+                    raise
                 self._m_push.observe(time.perf_counter() - started)
                 self.dedupe.mark([e.event_id for e in part])
                 self._m_applied.inc(len(part) - len(poison))
@@ -166,6 +172,27 @@ class IngestPipeline:
         if rejected:
             log.debug("rejected %d events, first: %s", len(rejected), rejected[0].reason)
         return IngestResult(len(fresh) - poisoned, rejected, duplicates)
+
+    def _claim(self, unique: list[Event]) -> list[Event]:
+        """The events this pipeline may apply: not applied yet and now claimed by it. Raises
+        ``SinkUnavailable`` while another consumer or server holds a live claim on one of them
+        (it is applying it now): the retry finds it done (a duplicate) or its claim expired."""
+        ids = [e.event_id for e in unique]
+        reserve = getattr(self.dedupe, "reserve", None)
+        if not callable(reserve):  # a store without claims: per-process check only
+            return [e for e, s in zip(unique, self.dedupe.seen(ids), strict=True) if not s]
+        answers = reserve(ids, self._owner)
+        busy = sum(1 for a in answers if a == BUSY)
+        mine = [e for e, a in zip(unique, answers, strict=True) if a == MINE]
+        if busy:
+            self._unclaim(mine)
+            raise SinkUnavailable(f"{busy} events are being applied by another consumer; retrying")
+        return mine
+
+    def _unclaim(self, events: Sequence[Event]) -> None:
+        release = getattr(self.dedupe, "release", None)
+        if callable(release) and events:
+            release([e.event_id for e in events], self._owner)
 
     def _apply_part(self, part: list[Event]) -> list[Poison]:
         """Apply one slice; return its poison events (dead-lettered, the rest applied). A

@@ -86,6 +86,13 @@ class FanoutSink:
         self._pending_key, self._done = None, set()
         return poison
 
+    def clear_cache(self) -> None:
+        """Forward to the sinks that cache rows (a partition was revoked)."""
+        for sink in self.sinks:
+            clear = getattr(sink, "clear_cache", None)
+            if callable(clear):
+                clear()
+
     def close(self) -> None:
         for sink in self.sinks:
             close = getattr(sink, "close", None)

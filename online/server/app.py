@@ -25,6 +25,7 @@ from online.bundle.loader import LoadedBundle, load_bundle
 from online.bundle.sessions import INFERENCE_THREADS
 from online.config import ServeConfig
 from online.inference.model import ModelHolder, ServingModel
+from online.ingest.dedupe import IdempotencyStore
 from online.ingest.pipeline import IngestPipeline
 from online.ingest.sink import EventSink, FanoutSink
 from online.server import metrics
@@ -99,6 +100,7 @@ async def create_server(
     sink: EventSink | None = None,
     *,
     bundle: LoadedBundle | None = None,
+    dedupe: IdempotencyStore | None = None,
 ) -> tuple[ServingServer, int]:
     """Load and verify the bundle, wire everything, bind ``config.host:config.port`` (0 = any)."""
     loop = asyncio.get_running_loop()
@@ -128,7 +130,7 @@ async def create_server(
     holder = ModelHolder(factory(bundle), Path(bundle_path), factory, loader)
     catalogue_sink = CatalogueSink(holder)
     sinks: list[EventSink] = [catalogue_sink] + ([sink] if sink is not None else [])
-    pipeline = IngestPipeline(FanoutSink(sinks), door="grpc")
+    pipeline = IngestPipeline(FanoutSink(sinks), dedupe=dedupe, door="grpc")
     servicer = RecommenderServicer(config, holder, feature_client, features, pipeline, in_flight)
 
     server = grpc.aio.server(interceptors=[ObservedInterceptor()], options=[("grpc.so_reuseport", 0)])
