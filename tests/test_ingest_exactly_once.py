@@ -118,18 +118,63 @@ def test_a_crash_between_the_user_and_the_item_write_is_repaired_once(repo_clien
     client = repo_client
     n0 = client.get_user_profile("u2").profile.purchase_count
     i0 = client.get_item_stats(["i4"]).purchases[0]
-    real_write = OnlineRowWriter.write
+    real_write, real_checked = OnlineRowWriter.write, OnlineRowWriter.write_checked
 
     def dies_on_items(self, *args):
         if self.view.name == fn.ITEM_STATS_VIEW:
             raise ConnectionError("process killed")
         return real_write(self, *args)
 
+    def checked_dies_on_items(self, *args):  # the compare-and-set path (Redis)
+        if self.view.name == fn.ITEM_STATS_VIEW:
+            raise ConnectionError("process killed")
+        return real_checked(self, *args)
+
     batch = [_ev("c1", "PURCHASE", "u2", "i4", 85 * DAY), _ev("c2", "PURCHASE", "u2", "i4", 85 * DAY + 1)]
     monkeypatch.setattr(OnlineRowWriter, "write", dies_on_items)
+    monkeypatch.setattr(OnlineRowWriter, "write_checked", checked_dies_on_items)
     with pytest.raises(SinkUnavailable):
         FeastEventSink(client.store).apply(batch)
     monkeypatch.setattr(OnlineRowWriter, "write", real_write)
+    monkeypatch.setattr(OnlineRowWriter, "write_checked", real_checked)
     FeastEventSink(client.store).apply(batch)  # a new process: users already have the batch
     assert client.get_user_profile("u2").profile.purchase_count == n0 + 2
     assert client.get_item_stats(["i4"]).purchases[0] == i0 + 2
+
+
+# ---- several writers of one row (compare-and-set, Redis) ----------------------------------------
+
+
+@pytest.mark.redis
+def test_two_writers_of_one_item_never_lose_an_update(tmp_path, redis_url) -> None:
+    from offline.features.pipeline import build_features
+    from online.features.client import OnlineFeatureClient
+
+    repo = copy_repo(tmp_path)
+    build_features(synthetic_events(n=40), repo, store="redis", redis_url=redis_url)
+    client = OnlineFeatureClient.open(repo, "redis", redis_url, default_timeout_s=5.0)
+    try:
+        a = FeastEventSink(client.store, cache_items=True)  # caching, to prove stale caches are caught
+        b = FeastEventSink(client.store)
+        i0 = client.get_item_stats(["i5"]).purchases[0]
+        a.apply([_ev("w1", "PURCHASE", "ua", "i5", 70 * DAY)])  # a caches i5
+        b.apply([_ev("w2", "PURCHASE", "ub", "i5", 70 * DAY + 1)])  # b writes i5 behind a's back
+        # a reads i5 (its cache is stale: the version moved) ... and while a folds, b writes again
+        real_read = a._read
+        interleaved = []
+
+        def read_then_other_writer(view, key, ids):
+            out = real_read(view, key, ids)
+            if view == fn.ITEM_STATS_VIEW and not interleaved:
+                interleaved.append(True)
+                b.apply([_ev("w3", "PURCHASE", "ub", "i5", 70 * DAY + 2)])
+            return out
+
+        a._read = read_then_other_writer
+        a.apply([_ev("w4", "PURCHASE", "ua", "i5", 70 * DAY + 3)])
+        assert interleaved
+        assert client.get_item_stats(["i5"]).purchases[0] == i0 + 4
+        assert client.get_user_profile("ua").profile.purchase_count == 2
+        assert client.get_user_profile("ub").profile.purchase_count == 2
+    finally:
+        client.close()

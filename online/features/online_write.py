@@ -44,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from online.features import applied as applied_journal
+from online.features import redis_write
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -153,8 +154,6 @@ class OnlineRowWriter:
         from feast.protos.feast.types import Value_pb2
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 
-        from online.features import redis_write
-
         self._Value, self._EntityKey, self._pb = Value_pb2.Value, EntityKey, Value_pb2
         self._config = store.config
         self._provider = store._get_provider()
@@ -181,6 +180,7 @@ class OnlineRowWriter:
             self._encoders.append((name, self._encoder(name, dtypes[name])))
         #: which events the rows include, written with them (online/features/applied.py)
         self._journal = applied_journal.SqliteJournal(journal_ttl_s)
+        self._cas_writer: redis_write.CasWriter | None = None
         #: entity id -> [EntityKey message, its serialised bytes (SQLite) or RESP bulk Redis key,
         #: None until a write needs it]
         self._keys: dict[str, list[Any]] = {}
@@ -225,6 +225,61 @@ class OnlineRowWriter:
             values = {n: enc.value(row.get(n)) for n, enc in encoders}
             out.append((self._entity_key(i)[0], values, timestamp_of(ts), None))
         return out
+
+    @property
+    def checks_versions(self) -> bool:
+        """True when rows can be written compare-and-set (plain Redis, ``skip_dedup``): several
+        writers of one row then never lose each other's updates (online/features/redis_write.py)."""
+        return self._redis is not None and not self._redis._dedup
+
+    def _cas(self) -> redis_write.CasWriter:
+        if self._cas_writer is None:
+            if self._redis is None:
+                raise RuntimeError("compare-and-set writes need the plain Redis online store")
+            self._cas_writer = redis_write.CasWriter(self._redis, self.view.name)
+        return self._cas_writer
+
+    def _redis_key(self, entity_id: str) -> bytes:
+        from feast.infra.key_encoding_utils import serialize_entity_key
+
+        key = self._entity_key(entity_id)
+        if key[1] is None:
+            version = self._config.entity_key_serialization_version
+            ser = serialize_entity_key(key[0], entity_key_serialization_version=version)
+            key[1] = redis_write.bulk(ser + self._redis.project)  # type: ignore[union-attr]
+        return key[1]
+
+    def row_versions(self, ids: Sequence[str]) -> dict[str, int]:
+        """The rows' write versions; read them BEFORE the rows' values (``write_checked``)."""
+        if not ids:
+            return {}
+        found = self._cas().versions([self._redis_key(i) for i in ids])
+        return dict(zip(ids, found, strict=True))
+
+    def write_checked(
+        self,
+        ids: Sequence[str],
+        rows: Sequence[Mapping[str, Any]],
+        as_of_s: Sequence[float],
+        expected: Mapping[str, int],
+        applied_by_row: Mapping[str, Sequence[str]],
+    ) -> tuple[list[str], list[str]]:
+        """Compare-and-set write of the rows (each with the journal keys of the events folded into
+        it); returns (ids not written, ids whose version changed since it was read)."""
+        encoders = self._encoders
+        project = self._redis.project  # type: ignore[union-attr]
+        data = [
+            (self._redis_key(i), micros_of(ts), [enc.encoded(row.get(n))[2] for n, enc in encoders])
+            for i, row, ts in zip(ids, rows, as_of_s, strict=True)
+        ]
+        journal = [
+            [applied_journal.redis_key(project, self.view.name, e) for e in applied_by_row.get(i, ())]
+            for i in ids
+        ]
+        unwritten, conflicting = self._cas().write(
+            data, [expected.get(i, 0) for i in ids], journal, self._journal.ttl_s
+        )
+        return [ids[k] for k in unwritten], [ids[k] for k in conflicting]
 
     @property
     def has_journal(self) -> bool:

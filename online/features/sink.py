@@ -17,15 +17,20 @@ applied.py, for the plain Redis and SQLite stores). Before folding, each view le
 events its rows already include, so redelivery -- also after ``kill -9`` between the write and
 the idempotency mark, or between the two views' writes -- changes every row once.
 
+Several writers. With the plain Redis store (``skip_dedup``) each view's rows are written
+compare-and-set on a per-row version (online/features/checked_fold.py), so two writers of one
+row (consumers sharing items, servers' IngestEvents doors) never lose an update; SQLite is
+single-writer.
+
 Caches. The folded states may be kept in a bounded write-through LRU cache (``cache_size``
-entities per view, 0 disables it), so a user or item seen recently is not read back. A cache is
-only right while this sink is the ONE writer of the rows it caches (docs/scaling.md, "one writer
-per key"): users, when events are keyed by user id and this sink is a consumer of the group --
-the consumer clears the cache when a partition is revoked (``clear_cache``), so rows written by
-the partition's other owner meanwhile are read again; items are touched by every partition and
-every door, so ``cache_items`` defaults to False (a stale cached item row would overwrite
-another writer's newer counts). The server's sink (gRPC door, several replicas) caches nothing.
-Any failure clears the cache, so a retry reads the store again.
+entities per view, 0 disables it), so a user or item seen recently is not read back. Under
+compare-and-set a cached state is used only while the stored version is still the one this sink
+wrote; otherwise (SQLite, other stores) a cache is only right while this sink is the ONE writer of
+the rows it caches (docs/scaling.md): users, when events are keyed by user id and this sink is
+a consumer of the group -- the consumer clears the cache when a partition is revoked
+(``clear_cache``); items are touched by every partition and every door, so ``cache_items``
+defaults to False. The server's sink (gRPC door, several replicas) caches nothing. Any failure
+clears the cache, so a retry reads the store again.
 
 Failure: any store error raises ``SinkUnavailable`` and the caller retries the same batch. Pushes
 that already succeeded for that batch (same event ids) are not repeated on the retry, so a batch
@@ -37,7 +42,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +52,7 @@ from fulcrum.core.events import Event
 from fulcrum.core.item_state import ItemState, item_state_from_row, item_state_to_row
 from fulcrum.core.user_state import UserState, user_state_from_row, user_state_to_row
 from online.features import merge
+from online.features.checked_fold import CheckedFolds, StateCache
 from online.features.fast_read import FastOnlineReader
 from online.features.online_write import OnlineRowWriter
 from online.inference.chunked import EMBED_CHUNK, chunks
@@ -62,44 +67,7 @@ PUSH_MODES = ("online", "online_and_offline")
 DEFAULT_CACHE_SIZE = 200_000
 
 
-class _StateCache:
-    """A bounded LRU of entity id -> folded state (``None`` = known absent from the store)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._d: OrderedDict[str, Any] = OrderedDict()
-
-    def split(self, ids: list[str]) -> tuple[dict[str, Any], list[str]]:
-        """(cached states of ``ids``, ids to read from the store)."""
-        hits: dict[str, Any] = {}
-        misses: list[str] = []
-        d = self._d
-        for i in ids:
-            if i in d:
-                d.move_to_end(i)
-                hits[i] = d[i]
-            else:
-                misses.append(i)
-        return hits, misses
-
-    def put(self, states: dict[str, Any]) -> None:
-        if self.size <= 0:
-            return
-        d = self._d
-        for k, v in states.items():
-            d[k] = v
-            d.move_to_end(k)
-        while len(d) > self.size:
-            d.popitem(last=False)
-
-    def clear(self) -> None:
-        self._d.clear()
-
-    def __len__(self) -> int:
-        return len(self._d)
-
-
-class FeastEventSink:
+class FeastEventSink(CheckedFolds):
     def __init__(
         self,
         store: FeatureStore,
@@ -121,13 +89,16 @@ class FeastEventSink:
         self._readers: dict[str, FastOnlineReader] = {}
         self._writers: dict[str, OnlineRowWriter] = {}
         self._cache = {
-            fn.USER_BEHAVIOUR_VIEW: _StateCache(cache_size),
-            fn.ITEM_STATS_VIEW: _StateCache(cache_size if cache_items else 0),
+            fn.USER_BEHAVIOUR_VIEW: StateCache(cache_size),
+            fn.ITEM_STATS_VIEW: StateCache(cache_size if cache_items else 0),
         }
         self._pending: tuple[str, ...] | None = None
         self._done: set[str] = set()
         #: view -> ids of the events its next write folds in (recorded with the rows)
-        self._view_events: dict[str, list[str]] = {}
+        #: view -> row id -> ids of the events its next write folds into that row
+        self._view_events: dict[str, dict[str, list[str]]] = {}
+        #: view -> row id -> the write version of the cached state (compare-and-set stores)
+        self._versions: dict[str, dict[str, int]] = {fn.USER_BEHAVIOUR_VIEW: {}, fn.ITEM_STATS_VIEW: {}}
         self._upsert_at: dict[str, float] = {}
         self._last_items: dict[str, ItemState] = {}
         #: seconds spent in the last apply, by step (read / merge / push), for metrics
@@ -146,6 +117,8 @@ class FeastEventSink:
         """Forget every cached state (the next batches read the store again)."""
         for c in self._cache.values():
             c.clear()
+        for v in self._versions.values():
+            v.clear()
 
     # ---- store access (every failure becomes SinkUnavailable) ----------------------------------
 
@@ -173,10 +146,13 @@ class FeastEventSink:
         self._view_events = {}
         if self._push_mode != "online":
             return by_user, by_item, upserts
-        per_view = {
-            fn.USER_BEHAVIOUR_VIEW: [e.event_id for e in events if e.user_id and not e.is_item_upsert],
-            fn.ITEM_STATS_VIEW: [e.event_id for e in events if e.item_id],
+        rows_of = {
+            fn.USER_BEHAVIOUR_VIEW: [
+                (e.user_id, e.event_id) for e in events if e.user_id and not e.is_item_upsert
+            ],
+            fn.ITEM_STATS_VIEW: [(e.item_id, e.event_id) for e in events if e.item_id],
         }
+        per_view = {view: [eid for _, eid in pairs] for view, pairs in rows_of.items()}
         skip: dict[str, set[str]] = {}
         for view, ids in per_view.items():
             if view in self._done:
@@ -185,7 +161,11 @@ class FeastEventSink:
             if not writer.has_journal:
                 continue
             skip[view] = writer.applied(ids)
-            self._view_events[view] = [i for i in ids if i not in skip[view]]
+            by_row: dict[str, list[str]] = {}
+            for row, eid in rows_of[view]:
+                if eid not in skip[view]:
+                    by_row.setdefault(row, []).append(eid)
+            self._view_events[view] = by_row
         if skip.get(fn.USER_BEHAVIOUR_VIEW):
             gone = skip[fn.USER_BEHAVIOUR_VIEW]
             by_user = merge.group_events([e for e in events if e.event_id not in gone])[0]
@@ -217,7 +197,7 @@ class FeastEventSink:
                 keys,
                 [to_row(states[k]) for k in keys],
                 [float(states[k].as_of or 0.0) for k in keys],
-                self._view_events.get(view, ()),
+                [e for ids in self._view_events.get(view, {}).values() for e in ids],
             )
         except Exception as e:
             raise SinkUnavailable(
@@ -337,6 +317,17 @@ class FeastEventSink:
     def _apply_views(self, by_user: dict[str, Any], by_item: dict[str, Any]) -> float:
         """Read (cache first), fold and write the user and item rows; returns the end time."""
         t1 = time.perf_counter()
+        if self._push_mode == "online" and self._writer(fn.USER_BEHAVIOUR_VIEW).checks_versions:
+            self._marks = (t1, t1, t1)
+            self._fold_write_checked(
+                fn.USER_BEHAVIOUR_VIEW, fn.USER_KEY, by_user, user_state_from_row, user_state_to_row,
+                merge.merge_users, UserState,
+            )  # fmt: skip
+            self._last_items = self._fold_write_checked(
+                fn.ITEM_STATS_VIEW, fn.ITEM_KEY, by_item, item_state_from_row, item_state_to_row,
+                merge.merge_items, ItemState,
+            )  # fmt: skip
+            return time.perf_counter()
         users_now = self._current(fn.USER_BEHAVIOUR_VIEW, fn.USER_KEY, sorted(by_user), user_state_from_row)
         items_now = self._current(fn.ITEM_STATS_VIEW, fn.ITEM_KEY, sorted(by_item), item_state_from_row)
         t2 = time.perf_counter()

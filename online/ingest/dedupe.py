@@ -14,7 +14,7 @@ and answers, per id, ``MINE`` (apply it), ``DONE`` (already applied: a duplicate
 (another consumer or server holds a live claim: it is being applied right now). Redis does it in
 one Lua script (``SET NX PX`` per id, atomic), so two consumers during a rebalance, or a consumer
 and a server's IngestEvents door, never apply the same event concurrently: the pipeline backs off
-on ``BUSY`` until the id is ``DONE`` (skipped) or the claim's lease (``lease_s``, 60 s) ran out
+on ``BUSY`` until the id is ``DONE`` (skipped) or the claim's lease (``lease_s``, 20 s) ran out
 (the holder died: taken over). ``mark`` turns claims into "done" with the long TTL; ``release``
 drops this pipeline's claims after a failed apply, so the retry (or another consumer) may take
 them at once.
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CAPACITY = 1_000_000
 DEFAULT_TTL_S = 7 * 24 * 3600
 DEFAULT_PREFIX = "fulcrum:ingest:seen:"
-DEFAULT_LEASE_S = 60.0
+DEFAULT_LEASE_S = 20.0
 
 #: answers of ``reserve``
 MINE, DONE, BUSY = 0, 1, 2
