@@ -99,6 +99,12 @@ class ServeConfig(BaseModel):
     #: (None: new items arrive only through the gRPC IngestEvents door)
     catalogue_kafka: str | None = None
     catalogue_topic: str = "events"
+    #: at most this many items added to the live catalogue while serving (ITEM_UPSERT of unknown
+    #: items); beyond it new items wait for the next bundle (counted, logged)
+    max_upserted_items: int = Field(200_000, ge=0, le=10_000_000)
+    #: an ITEM_UPSERT of an item the bundle knows replaces its learned vectors (default: keeps
+    #: them, only its text and price change)
+    upsert_replaces_bundle_vectors: bool = False
     #: grace period for in-flight calls on shutdown
     grace_s: float = Field(5.0, ge=0.0, le=600.0)
     #: the folder of published bundle versions (``<root>/<version>/``, ``<root>/LATEST``) that

@@ -201,11 +201,11 @@ def test_sink_retry_after_a_failed_push_applies_once(built, monkeypatch):
     real_write = OnlineRowWriter.write
     calls = {"n": 0}
 
-    def flaky_write(self, ids, rows, as_of_s):
+    def flaky_write(self, ids, rows, as_of_s, *journal):
         calls["n"] += 1
         if self.view.name == fn.ITEM_STATS_VIEW and calls["n"] == 2:
             raise ConnectionError("store went away")
-        return real_write(self, ids, rows, as_of_s)
+        return real_write(self, ids, rows, as_of_s, *journal)
 
     monkeypatch.setattr(OnlineRowWriter, "write", flaky_write)
     sink = FeastEventSink(store)

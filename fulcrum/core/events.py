@@ -20,7 +20,8 @@ or ``timestamp`` an ISO-8601 string (UTC when no offset is given). Unknown keys 
 
 Rules: ids non-empty for event_id (and user_id, item_id for behaviour events; item_id and
 item_text for ITEM_UPSERT) and at most MAX_ID_LENGTH characters; a known type; quantity and price
-finite, in [0, MAX_QUANTITY] and >= 0; timestamp from 2000-01-01 up to one day after ``now``.
+finite, in [0, MAX_QUANTITY] and >= 0; timestamp from 2000-01-01 up to one day after ``now``; ids
+and item text valid Unicode (no lone surrogates).
 """
 
 from __future__ import annotations
@@ -101,7 +102,21 @@ def _check_id(field: str, value: object, required: bool, event_id: str) -> str:
         raise InvalidEvent(
             field, f"is {len(value)} characters, the limit is {MAX_ID_LENGTH}", "too_long", event_id
         )
+    _check_unicode(field, value, event_id)
     return value
+
+
+def _check_unicode(field: str, value: str, event_id: str) -> None:
+    """Reject text that has no UTF-8 form (a lone UTF-16 surrogate such as JSON's ``"\\ud800"``):
+    every store, key and topic downstream needs the bytes."""
+    if value.isascii():
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidEvent(
+            field, f"is not valid Unicode (a lone surrogate at character {e.start})", "bad_unicode", event_id
+        ) from None
 
 
 def _check_amount(field: str, value: object, event_id: str) -> float:
@@ -201,6 +216,7 @@ def validate_event(
             "too_long",
             eid,
         )
+    _check_unicode("item_text", item_text, eid)
     return Event(eid, etype, uid, iid, qty, prc, timestamp_ms, sid, item_text)
 
 
@@ -280,8 +296,10 @@ def event_from_json(payload: bytes | str, now_ms: int | None = None) -> Event:
         doc = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidEvent("payload", f"not valid JSON ({e.__class__.__name__})", "undecodable") from e
+    except RecursionError as e:  # an event is flat: deep nesting is hostile or broken input
+        raise InvalidEvent("payload", "JSON nested too deep to be an event", "too_deep") from e
     if not isinstance(doc, dict):
-        raise InvalidEvent("payload", f"JSON must be an object, got {type(doc).__name__}", "undecodable")
+        raise InvalidEvent("payload", f"JSON must be an object, got {type(doc).__name__}", "not_object")
     raw_id = doc.get("event_id")
     eid: str = raw_id if isinstance(raw_id, str) else ""
     unknown = sorted(set(doc) - _JSON_KEYS)

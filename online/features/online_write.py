@@ -43,6 +43,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from online.features import applied as applied_journal
+from online.features import redis_write
+
 if TYPE_CHECKING:
     from feast import FeatureStore
 
@@ -140,12 +143,16 @@ class _FeatureEncoder:
 class OnlineRowWriter:
     """Builds and writes the online rows of one feature view (single string join key)."""
 
-    def __init__(self, store: FeatureStore, view_name: str, features: Sequence[str]) -> None:
+    def __init__(
+        self,
+        store: FeatureStore,
+        view_name: str,
+        features: Sequence[str],
+        journal_ttl_s: int = applied_journal.DEFAULT_TTL_S,
+    ) -> None:
         from feast.infra.online_stores.helpers import extract_text_and_num
         from feast.protos.feast.types import Value_pb2
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-
-        from online.features import redis_write
 
         self._Value, self._EntityKey, self._pb = Value_pb2.Value, EntityKey, Value_pb2
         self._config = store.config
@@ -171,6 +178,9 @@ class OnlineRowWriter:
             if name not in dtypes:
                 raise ValueError(f"feature view {view_name} has no feature {name!r}")
             self._encoders.append((name, self._encoder(name, dtypes[name])))
+        #: which events the rows include, written with them (online/features/applied.py)
+        self._journal = applied_journal.SqliteJournal(journal_ttl_s)
+        self._cas_writer: redis_write.CasWriter | None = None
         #: entity id -> [EntityKey message, its serialised bytes (SQLite) or RESP bulk Redis key,
         #: None until a write needs it]
         self._keys: dict[str, list[Any]] = {}
@@ -216,14 +226,95 @@ class OnlineRowWriter:
             out.append((self._entity_key(i)[0], values, timestamp_of(ts), None))
         return out
 
-    def write(self, ids: Sequence[str], rows: Sequence[Mapping[str, Any]], as_of_s: Sequence[float]) -> None:
-        """One write of all the rows (nothing when ``ids`` is empty)."""
+    @property
+    def checks_versions(self) -> bool:
+        """True when rows can be written compare-and-set (plain Redis, ``skip_dedup``): several
+        writers of one row then never lose each other's updates (online/features/redis_write.py)."""
+        return self._redis is not None and not self._redis._dedup
+
+    def _cas(self) -> redis_write.CasWriter:
+        if self._cas_writer is None:
+            if self._redis is None:
+                raise RuntimeError("compare-and-set writes need the plain Redis online store")
+            self._cas_writer = redis_write.CasWriter(self._redis, self.view.name)
+        return self._cas_writer
+
+    def _redis_key(self, entity_id: str) -> bytes:
+        from feast.infra.key_encoding_utils import serialize_entity_key
+
+        key = self._entity_key(entity_id)
+        if key[1] is None:
+            version = self._config.entity_key_serialization_version
+            ser = serialize_entity_key(key[0], entity_key_serialization_version=version)
+            key[1] = redis_write.bulk(ser + self._redis.project)  # type: ignore[union-attr]
+        return key[1]
+
+    def row_versions(self, ids: Sequence[str]) -> dict[str, int]:
+        """The rows' write versions; read them BEFORE the rows' values (``write_checked``)."""
         if not ids:
+            return {}
+        found = self._cas().versions([self._redis_key(i) for i in ids])
+        return dict(zip(ids, found, strict=True))
+
+    def write_checked(
+        self,
+        ids: Sequence[str],
+        rows: Sequence[Mapping[str, Any]],
+        as_of_s: Sequence[float],
+        expected: Mapping[str, int],
+        applied_by_row: Mapping[str, Sequence[str]],
+    ) -> tuple[list[str], list[str]]:
+        """Compare-and-set write of the rows (each with the journal keys of the events folded into
+        it); returns (ids not written, ids whose version changed since it was read)."""
+        encoders = self._encoders
+        project = self._redis.project  # type: ignore[union-attr]
+        data = [
+            (self._redis_key(i), micros_of(ts), [enc.encoded(row.get(n))[2] for n, enc in encoders])
+            for i, row, ts in zip(ids, rows, as_of_s, strict=True)
+        ]
+        journal = [
+            [applied_journal.redis_key(project, self.view.name, e) for e in applied_by_row.get(i, ())]
+            for i in ids
+        ]
+        unwritten, conflicting = self._cas().write(
+            data, [expected.get(i, 0) for i in ids], journal, self._journal.ttl_s
+        )
+        return [ids[k] for k in unwritten], [ids[k] for k in conflicting]
+
+    @property
+    def has_journal(self) -> bool:
+        """True when writes record their events atomically (online/features/applied.py)."""
+        return self._redis is not None or self._is_sqlite
+
+    def applied(self, event_ids: Sequence[str]) -> set[str]:
+        """The events whose effect this view's rows already include (empty without a journal)."""
+        if not event_ids:
+            return set()
+        if self._redis is not None:
+            keys = [applied_journal.redis_key(self._redis.project, self.view.name, e) for e in event_ids]
+            return {e for e, hit in zip(event_ids, self._redis.applied(keys), strict=True) if hit}
+        if self._is_sqlite:
+            conn = self._provider.online_store._get_conn(self._config)  # type: ignore[attr-defined]
+            return self._journal.applied(conn, self.view.name, event_ids)
+        return set()
+
+    def write(
+        self,
+        ids: Sequence[str],
+        rows: Sequence[Mapping[str, Any]],
+        as_of_s: Sequence[float],
+        applied_ids: Sequence[str] = (),
+    ) -> None:
+        """One write of all the rows (nothing when ``ids`` and ``applied_ids`` are empty), with
+        ``applied_ids`` recorded in the same transaction where the store allows it."""
+        if not ids and not applied_ids:
             return
         if self._redis is not None:
-            self._redis_write(ids, rows, as_of_s)
+            self._redis_write(ids, rows, as_of_s, applied_ids)
         elif self._is_sqlite:
-            self._sqlite_write(ids, rows, as_of_s)
+            self._sqlite_write(ids, rows, as_of_s, applied_ids)
+        elif not ids:
+            return
         else:
             data = self.rows(ids, rows, as_of_s)
             # rows are built as (EntityKey proto, {name: Value proto}, event_ts, None): Feast's shape
@@ -240,7 +331,11 @@ class OnlineRowWriter:
         )
 
     def _redis_write(
-        self, ids: Sequence[str], rows: Sequence[Mapping[str, Any]], as_of_s: Sequence[float]
+        self,
+        ids: Sequence[str],
+        rows: Sequence[Mapping[str, Any]],
+        as_of_s: Sequence[float],
+        applied_ids: Sequence[str] = (),
     ) -> None:
         """``RedisOnlineStore.online_write_batch``'s hashes through ``RedisHashWriter``."""
         from feast.infra.key_encoding_utils import serialize_entity_key
@@ -260,10 +355,15 @@ class OnlineRowWriter:
                 ser = serialize_entity_key(key[0], entity_key_serialization_version=version)
                 key[1] = bulk(ser + project)
             data.append((key[1], micros_of(ts), [enc.encoded(row.get(n))[2] for n, enc in encoders]))
-        redis.write(data)
+        journal = [applied_journal.redis_key(project, self.view.name, e) for e in applied_ids]
+        redis.write(data, journal, self._journal.ttl_s)
 
     def _sqlite_write(
-        self, ids: Sequence[str], rows: Sequence[Mapping[str, Any]], as_of_s: Sequence[float]
+        self,
+        ids: Sequence[str],
+        rows: Sequence[Mapping[str, Any]],
+        as_of_s: Sequence[float],
+        applied_ids: Sequence[str] = (),
     ) -> None:
         """``SqliteOnlineStore.online_write_batch`` for the plain layout, as one executemany."""
         import sqlite3
@@ -298,3 +398,5 @@ class OnlineRowWriter:
                 append((key_bin, name, blob, text, stamp, None))
         with conn:
             conn.executemany(sql, params)
+            if applied_ids:
+                self._journal.record(conn, self.view.name, applied_ids)

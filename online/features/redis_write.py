@@ -48,6 +48,10 @@ from typing import Any
 _HSET = b"$4\r\nHSET\r\n"
 _HMGET = b"*3\r\n$5\r\nHMGET\r\n"
 _EXPIRE = b"*3\r\n$6\r\nEXPIRE\r\n"
+_MULTI = b"*1\r\n$5\r\nMULTI\r\n"
+_EXEC = b"*1\r\n$4\r\nEXEC\r\n"
+_SET = b"*5\r\n$3\r\nSET\r\n"
+_ONE_EX = b"$1\r\n1\r\n$2\r\nEX\r\n"
 
 #: one entity row for ``RedisHashWriter.write``: (Redis key as a RESP bulk string, event time in
 #: microseconds since the epoch, each feature's ``Value`` bytes as a RESP bulk string, in the
@@ -94,11 +98,13 @@ class RedisHashWriter:
 
         self._Timestamp = Timestamp
 
-    def write(self, rows: Sequence[Row]) -> None:
-        """HSET (and EXPIRE) every row not skipped by the dedup rule, in one round trip."""
+    def write(self, rows: Sequence[Row], journal: Sequence[bytes] = (), journal_ttl_s: int = 0) -> None:
+        """HSET (and EXPIRE) every row not skipped by the dedup rule, in one round trip. With
+        ``journal`` keys (online/features/applied.py) the rows and ``SET key 1 EX journal_ttl_s``
+        per key go in one MULTI/EXEC transaction: all of them or none."""
         if self._dedup:
             rows = self._newer(rows)
-        if not rows:
+        if not rows and not journal:
             return
         Timestamp, fields, hset, ts_field, expire = (
             self._Timestamp,
@@ -109,6 +115,9 @@ class RedisHashWriter:
         )
         parts: list[bytes] = []
         add = parts.append
+        commands = 0
+        if journal:
+            add(_MULTI)
         for key, micros, values in rows:
             seconds, us = divmod(micros, 1_000_000)
             add(hset)
@@ -118,11 +127,36 @@ class RedisHashWriter:
             for field, value in zip(fields, values, strict=True):
                 add(field)
                 add(value)
+            commands += 1
             if expire is not None:
                 add(_EXPIRE)
                 add(key)
                 add(expire)
-        self._round_trip(b"".join(parts), len(rows) * (2 if expire is not None else 1))
+                commands += 1
+        if journal:
+            ttl = bulk(b"%d" % journal_ttl_s)
+            for jkey in journal:
+                add(_SET)
+                add(bulk(jkey))
+                add(_ONE_EX)
+                add(ttl)
+            add(_EXEC)
+            replies = self._round_trip(b"".join(parts), 2 + commands + len(journal))
+            executed = replies[-1]
+            if not isinstance(executed, list):  # nil: the transaction was discarded
+                raise ConnectionError(f"redis discarded the write transaction: {executed!r}")
+            for r in executed:
+                if isinstance(r, Exception):
+                    raise r
+            return
+        self._round_trip(b"".join(parts), commands)
+
+    def applied(self, journal: Sequence[bytes]) -> list[bool]:
+        """Which journal keys exist (MGET, 10,000 keys per command)."""
+        out: list[bool] = []
+        for start in range(0, len(journal), 10_000):
+            out.extend(v is not None for v in self._client.mget(list(journal[start : start + 10_000])))
+        return out
 
     def _newer(self, rows: Sequence[Row]) -> list[Row]:
         """The rows Feast's dedup keeps: newer than the stored ``_ts`` and than earlier rows."""
@@ -172,3 +206,110 @@ def _exchange(conn: Any, payload: bytes, replies: int) -> list[Any]:
     if error is not None:
         raise error
     return out
+
+
+# ---- compare-and-set writes (several writers of one row) -------------------------------------
+
+#: the hash field holding a row's write version (Feast reads named fields only: it never sees it)
+VERSION_FIELD_PREFIX = "_fulcrum_v:"
+#: rows per script call (each call is atomic for its rows and their journal keys)
+CAS_CHUNK = 2_000
+
+#: KEYS: n row keys, then m journal keys. ARGV: n, m, nf (fields per row, the _ts field included),
+#: version field, journal TTL, key TTL ('' = none), then per row: expected version and nf
+#: (field, value) pairs. Writes nothing and returns the 1-based indices of the rows whose stored
+#: version is not the expected one (another writer wrote them since they were read); otherwise
+#: HSETs every row, bumps its version, sets the journal keys, returns {}.
+CAS_LUA = """
+local n, m, nf = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local vf, jttl, kttl = ARGV[4], ARGV[5], ARGV[6]
+local conflicts = {}
+local p = 7
+for i = 1, n do
+  local cur = redis.call('HGET', KEYS[i], vf) or '0'
+  if cur ~= ARGV[p] then conflicts[#conflicts + 1] = i end
+  p = p + 1 + 2 * nf
+end
+if #conflicts > 0 then return conflicts end
+p = 7
+for i = 1, n do
+  redis.call('HSET', KEYS[i], unpack(ARGV, p + 1, p + 2 * nf))
+  redis.call('HINCRBY', KEYS[i], vf, 1)
+  if kttl ~= '' then redis.call('EXPIRE', KEYS[i], kttl) end
+  p = p + 1 + 2 * nf
+end
+for k = n + 1, n + m do redis.call('SET', KEYS[k], '1', 'EX', jttl) end
+return {}
+"""
+
+
+class CasWriter:
+    """Compare-and-set writes of a ``RedisHashWriter``'s rows: each row carries the version its
+    writer read BEFORE reading the row's values; a row some other writer changed meanwhile is
+    not written (nor any row of its chunk) and is reported, so the caller re-reads and re-folds
+    it. Framed by hand like the plain writes (one EVALSHA per ``CAS_CHUNK`` rows)."""
+
+    def __init__(self, writer: RedisHashWriter, view_name: str) -> None:
+        self._w = writer
+        self.version_field = (VERSION_FIELD_PREFIX + view_name).encode()
+        self._vf = bulk(self.version_field)
+        self._sha = writer._client.script_load(CAS_LUA)
+
+    def versions(self, keys: Sequence[bytes]) -> list[int]:
+        """Stored versions (0 = never written by a CAS write) of the rows, by RESP bulk key."""
+        hmget = b"*3\r\n$5\r\nHMGET\r\n"
+        out: list[int] = []
+        for start in range(0, len(keys), 10_000):
+            part = keys[start : start + 10_000]
+            replies = self._w._round_trip(b"".join(hmget + k + self._vf for k in part), len(part))
+            out.extend(int(v[0]) if v and v[0] is not None else 0 for v in replies)
+        return out
+
+    def write(
+        self,
+        rows: Sequence[Row],
+        expected: Sequence[int],
+        journal: Sequence[Sequence[bytes]],
+        journal_ttl_s: int,
+    ) -> tuple[list[int], list[int]]:
+        """Write ``rows`` (with ``journal[i]``, the journal keys of row i's events) where the
+        stored version still equals ``expected[i]``, ``CAS_CHUNK`` rows per atomic script call.
+        Returns (indices of the rows NOT written: every row of a chunk with a conflict, indices
+        of the conflicting rows: re-read them before retrying)."""
+        w = self._w
+        unwritten: list[int] = []
+        conflicting: list[int] = []
+        nf = 1 + len(w._fields)
+        head = [bulk(b"%d" % nf), self._vf, bulk(b"%d" % journal_ttl_s), w._expire or bulk(b"")]
+        for start in range(0, len(rows), CAS_CHUNK):
+            idx = range(start, min(len(rows), start + CAS_CHUNK))
+            jkeys = [bulk(k) for i in idx for k in journal[i]]
+            args: list[bytes] = [bulk(b"%d" % len(idx)), bulk(b"%d" % len(jkeys)), *head]
+            for i in idx:
+                key, micros, values = rows[i]
+                seconds, us = divmod(micros, 1_000_000)
+                ts = w._Timestamp(seconds=seconds, nanos=us * 1000).SerializeToString()
+                args += [bulk(b"%d" % expected[i]), w._ts_field, bulk(ts)]
+                for field, value in zip(w._fields, values, strict=True):
+                    args += [field, value]
+            keys = [rows[i][0] for i in idx] + jkeys
+            body = b"".join([bulk(b"%d" % len(keys)), *keys, *args])
+            answer = self._eval(b"*%d\r\n$7\r\nEVALSHA\r\n" % (3 + len(keys) + len(args)), body)
+            if answer:
+                unwritten.extend(idx)
+                conflicting.extend(start + int(j) - 1 for j in answer)
+        return unwritten, conflicting
+
+    def _eval(self, head: bytes, body: bytes) -> Any:
+        from redis.exceptions import ResponseError
+
+        for attempt in range(2):
+            sha = self._sha.encode() if isinstance(self._sha, str) else self._sha
+            try:
+                (answer,) = self._w._round_trip(head + bulk(sha) + body, 1)
+                return answer
+            except ResponseError as e:  # NoScriptError is one: the server restarted or flushed
+                if "NOSCRIPT" not in str(e) or attempt:
+                    raise
+                self._sha = self._w._client.script_load(CAS_LUA)
+        return None

@@ -2,7 +2,8 @@
 
 A ``Catalogue`` is an immutable snapshot (row i of every array is one item); an upsert builds a
 new snapshot and ``LiveCatalogue`` swaps one reference, so a request that took a snapshot sees
-one consistent catalogue from retrieval to reply.
+one consistent catalogue from retrieval to reply. Growth is amortised (spare capacity, no copy of
+the matrix per new item): online/inference/catalogue_growth.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 
 from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores
 from fulcrum.core.rank_features import ItemStats
+from online.inference.catalogue_growth import Buffers, grow
 from online.inference.lexical import WordIndex
 from online.rerank.tail_boost import tail_mask
 
@@ -208,73 +210,31 @@ class Catalogue:
         prices: Sequence[float],
         now: float,
     ) -> Catalogue:
-        """A new snapshot with these items added, or their text/embedding/price replaced."""
-        emb = self.embeddings.copy()
-        text_emb = None if self.text_embeddings is None else self.text_embeddings.copy()
-        arrays = {
-            name: getattr(self, name).copy()
-            for name in (
-                "texts",
-                "price",
-                "purchases",
-                "impressions",
-                "cancel_rate",
-                "first_seen",
-                "popularity_rank",
-                "upserted",
-            )
-        }
-        ids = list(self.item_ids)
-        index = dict(self.index)
-        new_rows: list[int] = []
-        for item, text, vec, price in zip(item_ids, texts, embeddings, prices, strict=True):
-            if item in index:
-                row = index[item]
-                emb[row] = vec
-                if text_emb is not None:  # an announced text replaces the old one in both spaces
-                    text_emb[row] = vec
-                arrays["texts"][row] = text
-                if price == price and price > 0:  # keep the old price when none is announced
-                    arrays["price"][row] = price
-            else:
-                index[item] = len(ids)
-                ids.append(item)
-                new_rows.append(len(ids) - 1)
-                emb = np.vstack([emb, vec[None, :].astype(np.float32)])
-                if text_emb is not None:
-                    text_emb = np.vstack([text_emb, vec[None, :].astype(np.float32)])
-                n_old = len(arrays["texts"])
-                extra = {
-                    "texts": text,
-                    "price": price if price > 0 else np.nan,
-                    "purchases": 0.0,
-                    "impressions": 0.0,
-                    "cancel_rate": 0.0,
-                    "first_seen": now,
-                    "popularity_rank": float(n_old),
-                    "upserted": True,
-                }
-                for name, value in extra.items():
-                    arrays[name] = np.append(arrays[name], np.array([value], dtype=arrays[name].dtype))
-        return Catalogue(
-            item_ids=np.array(ids, dtype=object),
-            index=index,
-            embeddings=emb,
-            neighbours=self.neighbours,
-            trend=self.trend,
-            hybrid=self.hybrid,
-            trend_pad=self.trend_pad,
-            text_embeddings=text_emb,
-            **arrays,
-        )
+        """A new snapshot with these items added, or their text/price (and, for items added while
+        serving, their vectors) replaced (online/inference/catalogue_growth.py; a bundle item
+        keeps its learned vectors)."""
+        return grow(self, None, item_ids, texts, embeddings, prices, now)[0]
 
 
 class LiveCatalogue:
-    """Holds the current snapshot; upserts are serialised, readers never lock."""
+    """Holds the current snapshot; upserts are serialised, readers never lock.
 
-    def __init__(self, catalogue: Catalogue) -> None:
+    Upserts grow the snapshot through ``catalogue_growth.grow`` with buffers of spare capacity
+    (amortised O(1) per new item, no copy of the embedding matrix per item). An upsert keeps a
+    bundle item's learned vectors unless ``replace_learned``; at most ``max_upserted`` items are
+    added while serving (``last_refused`` lists the ids an upsert refused)."""
+
+    def __init__(
+        self, catalogue: Catalogue, replace_learned: bool = False, max_upserted: int | None = None
+    ) -> None:
+        if max_upserted is not None and max_upserted < 0:
+            raise ValueError(f"max_upserted: must be >= 0, got {max_upserted}")
         self._current = catalogue
         self._lock = threading.Lock()
+        self._buffers: Buffers | None = None
+        self.replace_learned = replace_learned
+        self.max_upserted = max_upserted
+        self.last_refused: list[str] = []
 
     @property
     def current(self) -> Catalogue:
@@ -287,16 +247,31 @@ class LiveCatalogue:
         embeddings: np.ndarray,
         prices: Sequence[float],
         now: float,
+        refused: list[str] | None = None,
     ) -> Catalogue:
+        """Add or update items; the ids refused by ``max_upserted`` are appended to ``refused``."""
         with self._lock:
-            self._current = self._current.with_items(item_ids, texts, embeddings, prices, now)
+            self._current, self._buffers, self.last_refused = grow(
+                self._current,
+                self._buffers,
+                item_ids,
+                texts,
+                embeddings,
+                prices,
+                now,
+                self.replace_learned,
+                self.max_upserted,
+            )
+            if refused is not None:
+                refused.extend(self.last_refused)
             return self._current
 
     def count(self, purchased: Sequence[str], shown: Sequence[str]) -> int:
         """Add live purchase / impression observations (exploration's posteriors learn online).
 
         Counts are added in place to the current snapshot's arrays (readers may see a count one
-        event late; an upsert copies the arrays, so counts survive it). Unknown ids are ignored.
+        event late; snapshots grown from it share or copy those arrays, so counts survive an
+        upsert). Unknown ids are ignored.
         Returns how many observations were counted.
         """
         with self._lock:

@@ -22,6 +22,7 @@ from fulcrum.core.text import render_item_text, render_query_text
 from online.bundle.loader import LoadedBundle, load_bundle
 from online.inference.batcher import MicroBatcher
 from online.inference.catalogue import LiveCatalogue
+from online.inference.chunked import embed_chunked
 from online.inference.encoders import History
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,11 @@ class ServingModel:
         max_wait_s: float,
         on_batch: Callable[[str, int], None] | None = None,
         inline_if: Callable[[], bool] | None = None,
+        replace_learned: bool = False,
+        max_upserted: int | None = None,
     ) -> None:
         self.bundle = bundle
-        self.catalogue = LiveCatalogue(bundle.catalogue)
+        self.catalogue = LiveCatalogue(bundle.catalogue, replace_learned, max_upserted)
         self.text_batcher: MicroBatcher[str, np.ndarray] = MicroBatcher(
             "item_encoder", bundle.text_encoder, executor, max_batch, max_wait_s, on_batch, inline_if
         )
@@ -64,18 +67,28 @@ class ServingModel:
         return await self.rank_batcher.submit(features)
 
     def embed_items(self, texts: Sequence[str]) -> np.ndarray:
-        """Item embeddings [N, D] for raw item texts (rendered as in training); thread-safe, sync."""
+        """Item embeddings [N, D] for raw item texts (rendered as in training); thread-safe, sync.
+        At most ``EMBED_CHUNK`` texts per encoder call (bounded memory), the lock held per call."""
         if not texts:
             return np.zeros((0, self.bundle.catalogue.dim), dtype=np.float32)
         template = self.bundle.manifest.text_template
         rendered = [render_item_text(t, template) for t in texts]
-        with self._embed_lock:
-            return np.stack(self.bundle.text_encoder(rendered))
 
-    def upsert_items(self, item_ids: Sequence[str], texts: Sequence[str], prices: Sequence[float]) -> None:
-        """Embed and add (or replace) items in the live retrieval index, atomically."""
+        def encode(part: list[str]) -> list[np.ndarray]:
+            with self._embed_lock:
+                return self.bundle.text_encoder(part)
+
+        return embed_chunked(encode, rendered, self.bundle.catalogue.dim)
+
+    def upsert_items(
+        self, item_ids: Sequence[str], texts: Sequence[str], prices: Sequence[float]
+    ) -> list[str]:
+        """Embed and add (or replace) items in the live retrieval index, atomically; returns the
+        new ids refused by the catalogue's ``max_upserted`` cap."""
         embeddings = self.embed_items(texts)
-        self.catalogue.upsert(item_ids, texts, embeddings, prices, time.time())
+        refused: list[str] = []
+        self.catalogue.upsert(item_ids, texts, embeddings, prices, time.time(), refused)
+        return refused
 
 
 def _log_unawaited(task: asyncio.Task) -> None:
@@ -117,6 +130,11 @@ class ModelHolder:
     def record_upserts(self, item_ids: Sequence[str], texts: Sequence[str], prices: Sequence[float]) -> None:
         for item, text, price in zip(item_ids, texts, prices, strict=True):
             self._upserts[item] = (text, price)
+
+    def forget_upserts(self, item_ids: Sequence[str]) -> None:
+        """Drop recorded upserts the catalogue refused (they are not replayed after a reload)."""
+        for item in item_ids:
+            self._upserts.pop(item, None)
 
     @staticmethod
     def _apply(model: ServingModel, upserts: dict[str, tuple[str, float]]) -> None:

@@ -55,6 +55,13 @@ def ingest(
     bundle: Annotated[
         Path | None, typer.Option("--bundle", help="Bundle whose item encoder embeds ITEM_UPSERT texts.")
     ] = None,
+    replace_bundle_vectors: Annotated[
+        bool,
+        typer.Option(
+            "--replace-bundle-vectors",
+            help="An ITEM_UPSERT of a bundle item replaces its learned vector (default: only its text).",
+        ),
+    ] = False,
     redis_url: Annotated[
         str | None,
         typer.Option(
@@ -101,6 +108,7 @@ def ingest(
             feature_store=feature_store,
             redis_url=redis_url,
             bundle=bundle,
+            replace_bundle_vectors=replace_bundle_vectors,
         )
         config = ConsumerConfig(
             bootstrap=bootstrap,
@@ -125,11 +133,11 @@ def ingest(
         log.info("metrics on :%d/metrics", metrics_port)
     from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
-    from online.ingest.topics import ensure_topic
+    from online.ingest.topics import ensure_dlq_topic, ensure_topic
 
     try:
-        for name in (config.topic, config.dead_letter_topic):
-            ensure_topic(bootstrap, name)
+        ensure_topic(bootstrap, config.topic)
+        ensure_dlq_topic(bootstrap, config.dead_letter_topic)
     except (KafkaTimeoutError, KafkaConnectionError) as e:
         raise _no_broker(bootstrap, e) from e
     consumer, producer = build_kafka_ingest(config, sink, build_dedupe(redis_url))

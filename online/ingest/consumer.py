@@ -170,6 +170,7 @@ class IngestConsumer:
         #: partitions the rebalance listener reported revoked, not yet handled by the loop
         self._revoked: set[Any] = set()
         self._revoked_lock = threading.Lock()
+        self._invalidate = False
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def open(self) -> None:
@@ -203,10 +204,18 @@ class IngestConsumer:
         poll returns."""
         with self._revoked_lock:
             self._revoked.update(partitions)
+        self._invalidate = True
 
     def _take_revoked(self) -> set[Any]:
         with self._revoked_lock:
             revoked, self._revoked = self._revoked, set()
+        if self._invalidate:
+            # another consumer may have written the moved partitions' users meanwhile: cached
+            # rows would overwrite its writes (lost updates), so the sink reads the store again
+            self._invalidate = False
+            clear = getattr(self.pipeline.sink, "clear_cache", None)
+            if callable(clear):
+                clear()
         return revoked
 
     def stop(self) -> None:
@@ -245,15 +254,18 @@ class IngestConsumer:
             return 0
         try:
             result = self.pipeline.apply(batch.events, batch.rejected, self.config.max_batch_events)
-        except SinkUnavailable as e:
+        except Exception as e:  # noqa: BLE001 - never crash the consumer: retry, bounded below
             self.retries += 1
             delay = self._backoff.next_delay()
-            log.warning(
-                "sink unavailable (%s); retrying %d records in %.2fs without committing",
-                e,
-                batch.records,
-                delay,
-            )
+            if isinstance(e, SinkUnavailable):
+                log.warning(
+                    "sink unavailable (%s); retrying %d records in %.2fs without committing",
+                    e,
+                    batch.records,
+                    delay,
+                )
+            else:  # not a sink (those are isolated by the pipeline): dedupe or DLQ code failed
+                log.exception("applying %d records failed; retrying in %.2fs", batch.records, delay)
             self._seek_back(batch.starts)
             self._update_lag(force=True)  # measured from the batch start: the backlog shows
             self._stop.wait(delay)

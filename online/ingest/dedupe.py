@@ -9,13 +9,31 @@ calls ``mark(ids)`` only after every sink succeeded, so a redelivered batch chan
   restart and is shared by every consumer of the group and by the gRPC door. Redis unreachable ->
   ``SinkUnavailable``: the caller backs off and retries, nothing is committed.
 
-The remaining window (a crash after the sinks applied a batch but before ``mark``) is the usual
-at-least-once one; it is as small as one batch.
+**Atomic reservation.** ``reserve(ids)`` claims each id for this pipeline before the sinks run
+and answers, per id, ``MINE`` (apply it), ``DONE`` (already applied: a duplicate) or ``BUSY``
+(another consumer or server holds a live claim: it is being applied right now). Redis does it in
+one Lua script (``SET NX PX`` per id, atomic), so two consumers during a rebalance, or a consumer
+and a server's IngestEvents door, never apply the same event concurrently: the pipeline backs off
+on ``BUSY`` until the id is ``DONE`` (skipped) or the claim's lease (``lease_s``, 20 s) ran out
+(the holder died: taken over). ``mark`` turns claims into "done" with the long TTL; ``release``
+drops this pipeline's claims after a failed apply, so the retry (or another consumer) may take
+them at once.
+
+The window left by ids alone (a crash after a sink wrote but before ``mark``) is closed in the
+store itself: the Feast sink records the events folded into each row write in the same
+transaction (online/features/applied.py), so a redelivered event changes no row twice.
+
+TTL: an id must be remembered at least as long as the topic may redeliver it, so ``ttl_s`` must
+be >= the events topic's ``retention.ms`` (default 7 days both; docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -27,6 +45,15 @@ log = logging.getLogger(__name__)
 DEFAULT_CAPACITY = 1_000_000
 DEFAULT_TTL_S = 7 * 24 * 3600
 DEFAULT_PREFIX = "fulcrum:ingest:seen:"
+DEFAULT_LEASE_S = 20.0
+
+#: answers of ``reserve``
+MINE, DONE, BUSY = 0, 1, 2
+
+
+def owner_token() -> str:
+    """A claim's owner: this process (host, pid) and this pipeline."""
+    return f"r:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 class IdempotencyStore(Protocol):
@@ -43,6 +70,27 @@ class MemoryDedupe:
             raise ValueError(f"capacity: must be >= 1, got {capacity}")
         self.capacity = capacity
         self._ids: OrderedDict[str, None] = OrderedDict()
+        self._claims: dict[str, str] = {}  # id -> owner, while being applied
+        self._lock = threading.Lock()
+
+    def reserve(self, ids: Sequence[str], owner: str) -> list[int]:
+        """Claim ``ids`` for ``owner`` (in this process; pipelines sharing this store)."""
+        with self._lock:
+            out = []
+            for i in ids:
+                if i in self._ids:
+                    out.append(DONE)
+                elif self._claims.setdefault(i, owner) == owner:
+                    out.append(MINE)
+                else:
+                    out.append(BUSY)
+            return out
+
+    def release(self, ids: Sequence[str], owner: str) -> None:
+        with self._lock:
+            for i in ids:
+                if self._claims.get(i) == owner:
+                    del self._claims[i]
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -55,8 +103,13 @@ class MemoryDedupe:
         return [i in known for i in ids]
 
     def mark(self, ids: Sequence[str]) -> None:
+        with self._lock:
+            self._mark(ids)
+
+    def _mark(self, ids: Sequence[str]) -> None:
         known = self._ids
         for i in ids:
+            self._claims.pop(i, None)
             if i in known:
                 known.move_to_end(i)
             else:
@@ -75,11 +128,17 @@ class RedisDedupe:
         ttl_s: int = DEFAULT_TTL_S,
         prefix: str = DEFAULT_PREFIX,
         local: MemoryDedupe | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
     ) -> None:
         if ttl_s < 1:
             raise ValueError(f"ttl_s: must be >= 1, got {ttl_s}")
+        if lease_s <= 0:
+            raise ValueError(f"lease_s: must be > 0, got {lease_s}")
         self.client = client
         self.ttl_s = ttl_s
+        self.lease_ms = int(lease_s * 1000)
+        self._reserve_script: Any = None
+        self._release_script: Any = None
         self.prefix = prefix
         self.local = local or MemoryDedupe()
 
@@ -108,6 +167,43 @@ class RedisDedupe:
                 result[k] = True
         return result
 
+    def reserve(self, ids: Sequence[str], owner: str) -> list[int]:
+        """Claim every id not known done, atomically per id (one Lua script per 10,000 ids)."""
+        result = [DONE if hit else MINE for hit in self.local.seen(ids)]
+        ask = [k for k, r in enumerate(result) if r == MINE]
+        if not ask:
+            return result
+        import redis
+
+        if self._reserve_script is None:
+            self._reserve_script = self.client.register_script(_RESERVE_LUA)
+        try:
+            for start in range(0, len(ask), _SCRIPT_KEYS):
+                part = ask[start : start + _SCRIPT_KEYS]
+                answers = self._reserve_script(
+                    keys=[self.prefix + ids[k] for k in part], args=[owner, self.lease_ms]
+                )
+                for k, answer in zip(part, answers, strict=True):
+                    result[k] = int(answer)
+        except redis.RedisError as e:
+            raise SinkUnavailable(f"redis idempotency store: {e}") from e
+        return result
+
+    def release(self, ids: Sequence[str], owner: str) -> None:
+        if not ids:
+            return
+        import redis
+
+        if self._release_script is None:
+            self._release_script = self.client.register_script(_RELEASE_LUA)
+        try:
+            for start in range(0, len(ids), _SCRIPT_KEYS):
+                self._release_script(
+                    keys=[self.prefix + i for i in ids[start : start + _SCRIPT_KEYS]], args=[owner]
+                )
+        except redis.RedisError as e:  # the claims then expire with their lease
+            log.warning("releasing %d claims failed (%s); they expire with their lease", len(ids), e)
+
     def mark(self, ids: Sequence[str]) -> None:
         if not ids:
             return
@@ -121,3 +217,37 @@ class RedisDedupe:
         except redis.RedisError as e:
             raise SinkUnavailable(f"redis idempotency store: {e}") from e
         self.local.mark(ids)
+
+
+_SCRIPT_KEYS = 10_000
+#: KEYS: the ids' keys; ARGV[1]: owner token ("r:..."), ARGV[2]: lease in ms.
+#: Returns per key 0 (MINE: claimed, or already ours), 1 (DONE) or 2 (BUSY: another owner's claim).
+_RESERVE_LUA = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, ARGV[1], 'NX', 'PX', ARGV[2]) then
+    out[i] = 0
+  else
+    local v = redis.call('GET', key)
+    if v == ARGV[1] then
+      redis.call('PEXPIRE', key, ARGV[2])
+      out[i] = 0
+    elseif v == false then
+      redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+      out[i] = 0
+    elseif string.sub(v, 1, 2) == 'r:' then
+      out[i] = 2
+    else
+      out[i] = 1
+    end
+  end
+end
+return out
+"""
+#: delete the keys still claimed by ARGV[1] (never a "done" mark, never another owner's claim)
+_RELEASE_LUA = """
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+end
+return 0
+"""

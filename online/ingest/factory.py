@@ -36,6 +36,9 @@ class SinkConfig:
     redis_url: str | None = None
     #: the serving bundle, whose item encoder embeds ITEM_UPSERT texts
     bundle: Path | None = None
+    #: an ITEM_UPSERT of an item the bundle knows replaces its learned vector (default: keeps it,
+    #: only the text changes)
+    replace_bundle_vectors: bool = False
 
     def __post_init__(self) -> None:
         if self.feature_repo is None and self.offline_dir is None and not self.memory:
@@ -49,14 +52,25 @@ class SinkConfig:
             raise ValueError(f"bundle: {self.bundle} is not a folder")
 
 
-def _item_embedder(bundle: Path) -> Any:
-    """The bundle's item text encoder as ``texts -> (n, d) array`` (ONNX Runtime, no torch)."""
-    import numpy as np
-
+def _bundle_vectors(bundle: Path, replace_learned: bool) -> tuple[Any, Any]:
+    """(texts -> (n, d) array embedded ``EMBED_CHUNK`` at a time with the bundle's item encoder
+    (ONNX Runtime, no torch); ids -> learned vectors to keep for the bundle's own items, or None
+    when upserts replace them)."""
     from online.bundle.loader import load_bundle
+    from online.inference.chunked import embed_chunked
 
-    encoder = load_bundle(Path(bundle)).text_encoder
-    return lambda texts: np.stack(encoder(list(texts))) if texts else np.zeros((0, 0), dtype=np.float32)
+    loaded = load_bundle(Path(bundle))
+    encoder, catalogue = loaded.text_encoder, loaded.catalogue
+    dim = catalogue.dim
+
+    def embed(texts: Any) -> Any:
+        return embed_chunked(encoder, list(texts), dim)
+
+    def keep(ids: Any) -> dict[str, Any]:
+        index = catalogue.index
+        return {i: catalogue.embeddings[index[i]] for i in ids if i in index}
+
+    return embed, (None if replace_learned else keep)
 
 
 def _feast_sink(config: SinkConfig) -> EventSink:
@@ -71,10 +85,12 @@ def _feast_sink(config: SinkConfig) -> EventSink:
             ) from e
         raise ImportError(f"the Feast sink needs {e.name}: pip install -e '.[serve]'") from e
     store = store_module.open_store(config.feature_repo, config.feature_store, config.redis_url)
-    embedder = _item_embedder(config.bundle) if config.bundle is not None else None
-    if embedder is None:
+    embedder = keep = None
+    if config.bundle is not None:
+        embedder, keep = _bundle_vectors(config.bundle, config.replace_bundle_vectors)
+    else:
         log.warning("no --bundle: ITEM_UPSERT events update item texts but are not embedded")
-    return sink_module.FeastEventSink(store, item_embedder=embedder)
+    return sink_module.FeastEventSink(store, item_embedder=embedder, keep_vectors=keep)
 
 
 def build_sink(config: SinkConfig) -> EventSink:

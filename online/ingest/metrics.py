@@ -3,7 +3,10 @@
 - ``fulcrum_ingest_consumed_total{door}``: records/events received (before validation)
 - ``fulcrum_ingest_applied_total{door}``: events applied to the sinks (new, valid)
 - ``fulcrum_ingest_duplicates_total{door}``: events skipped because their id was already applied
-- ``fulcrum_ingest_rejected_total{door,reason}``: invalid events, reason = ``field:kind``
+- ``fulcrum_ingest_rejected_total{door,reason}``: invalid events, reason = a fixed
+  ``online.ingest.reasons.RejectCode`` value (``field:kind``)
+- ``fulcrum_ingest_dlq_dropped_total{reason}``: dead letters the DLQ topic refused for good
+  (non-retriable), logged at ERROR instead of retried forever
 - ``fulcrum_ingest_sink_unavailable_total{door}``: batches that hit an unavailable sink (retried)
 - ``fulcrum_ingest_push_seconds{door}``: time to apply one batch to the sinks
 - ``fulcrum_ingest_consumer_lag{topic,partition}``: Kafka high-water mark minus the consumer
@@ -19,6 +22,9 @@ APPLIED = Counter("fulcrum_ingest_applied", "Events applied to the sinks", ["doo
 DUPLICATES = Counter("fulcrum_ingest_duplicates", "Events skipped as already applied", ["door"])
 REJECTED = Counter(
     "fulcrum_ingest_rejected", "Invalid events sent to the dead-letter path", ["door", "reason"]
+)
+DLQ_DROPPED = Counter(
+    "fulcrum_ingest_dlq_dropped", "Dead letters refused for good by the DLQ topic", ["reason"]
 )
 SINK_UNAVAILABLE = Counter(
     "fulcrum_ingest_sink_unavailable", "Batches that found a sink unavailable", ["door"]

@@ -59,6 +59,40 @@ class FanoutSink:
             self._done.add(i)
         self._pending_key, self._done = None, set()
 
+    def apply_isolating(self, events: Sequence[Event], error: BaseException) -> list:
+        """``online.ingest.isolate.apply_isolating`` sink by sink (the batch just failed with
+        ``error``): the sinks that already took it are skipped as in ``apply``, a failing one is
+        bisected on its own, and its poison events are kept from the sinks after it. Returns the
+        poison (event, error) pairs."""
+        from online.ingest.isolate import apply_isolating
+
+        key = _batch_key(events)
+        if key != self._pending_key:
+            self._pending_key, self._done = key, set()
+        poison: list = []
+        bad: set[str] = set()
+        for i, sink in enumerate(self.sinks):
+            if i in self._done:
+                continue
+            todo = [e for e in events if e.event_id not in bad] if bad else list(events)
+            if todo:
+                try:
+                    sink.apply(todo)
+                except Exception as e:  # noqa: BLE001 - isolated below; SinkUnavailable may propagate
+                    found = apply_isolating(sink, todo, e)
+                    poison.extend(found)
+                    bad.update(ev.event_id for ev, _ in found)
+            self._done.add(i)
+        self._pending_key, self._done = None, set()
+        return poison
+
+    def clear_cache(self) -> None:
+        """Forward to the sinks that cache rows (a partition was revoked)."""
+        for sink in self.sinks:
+            clear = getattr(sink, "clear_cache", None)
+            if callable(clear):
+                clear()
+
     def close(self) -> None:
         for sink in self.sinks:
             close = getattr(sink, "close", None)

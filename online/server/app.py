@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from online.bundle.loader import LoadedBundle, load_bundle
 from online.bundle.sessions import INFERENCE_THREADS
 from online.config import ServeConfig
 from online.inference.model import ModelHolder, ServingModel
+from online.ingest.dedupe import IdempotencyStore
 from online.ingest.pipeline import IngestPipeline
 from online.ingest.sink import EventSink, FanoutSink
 from online.security.limits import server_options
@@ -95,6 +97,11 @@ class ServingServer:
         """Item-encoder embeddings [N, D] of raw item texts (for the feature sink's item vectors)."""
         return self.holder.current.embed_items(texts)
 
+    def learned_vectors(self, item_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The bundle's learned vectors of those ids it knows (an upsert keeps them by default)."""
+        cat = self.holder.current.bundle.catalogue
+        return {i: cat.embeddings[cat.index[i]] for i in item_ids if i in cat.index}
+
 
 async def create_server(
     config: ServeConfig,
@@ -103,6 +110,7 @@ async def create_server(
     sink: EventSink | None = None,
     *,
     bundle: LoadedBundle | None = None,
+    dedupe: IdempotencyStore | None = None,
 ) -> tuple[ServingServer, int]:
     """Load and verify the bundle, wire everything, bind ``config.host:config.port`` (0 = any)
     with TLS or the explicitly allowed plaintext (``config.security``)."""
@@ -132,12 +140,14 @@ async def create_server(
             config.batching.max_wait_ms / 1000.0,
             metrics.observe_batch,
             in_flight.alone,
+            replace_learned=config.upsert_replaces_bundle_vectors,
+            max_upserted=config.max_upserted_items,
         )
 
     holder = ModelHolder(factory(bundle), Path(bundle_path), factory, loader)
     catalogue_sink = CatalogueSink(holder)
     sinks: list[EventSink] = [catalogue_sink] + ([sink] if sink is not None else [])
-    pipeline = IngestPipeline(FanoutSink(sinks), door="grpc")
+    pipeline = IngestPipeline(FanoutSink(sinks), dedupe=dedupe, door="grpc")
     servicer = RecommenderServicer(config, holder, feature_client, features, pipeline, in_flight)
 
     # the auth layer sits inside ObservedInterceptor: refused calls are counted by code too

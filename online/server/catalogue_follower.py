@@ -5,6 +5,10 @@ ITEM_UPSERT: the follower reads the topic with NO consumer group (all partitions
 from the earliest offset at start-up, so upserts announced before the replica started are
 replayed) and hands the upserts to the ``CatalogueSink``. Behaviour events are skipped (the
 ingest consumer group applies them to the feature store). Runs in a daemon thread.
+
+Memory stays bounded however many upserts a poll brings: the ``CatalogueSink`` embeds them
+``EMBED_CHUNK`` (256) at a time and the live catalogue grows in amortised O(1) per item; a
+record that does not decode is skipped (decoding never raises, online/ingest/decode.py).
 """
 
 from __future__ import annotations

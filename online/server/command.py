@@ -36,8 +36,23 @@ def _feature_side(cfg):
     from online.features.sink import FeastEventSink
 
     source = FeastFeatureSource.from_repo(str(cfg.feature_repo), cfg.feature_timeout_ms / 1000.0)
-    sink = FeastEventSink(source.client.store)
+    # several replicas write the same users and items through IngestEvents: cache no rows
+    sink = FeastEventSink(source.client.store, cache_size=0)
     return source, _with_offline_store(cfg, sink), sink
+
+
+def _shared_dedupe():
+    """With the Redis online store, IngestEvents claims and marks event ids in the same Redis keys
+    as `fulcrum ingest` (``FULCRUM_REDIS_URL``), so an event sent through both doors, or retried
+    against another replica, is applied once; otherwise ids are remembered per process."""
+    import os
+
+    from online.features.store import DEFAULT_REDIS_URL, ENV_REDIS_URL, resolve_store
+    from online.ingest.factory import build_dedupe
+
+    if resolve_store(None) != "redis":
+        return None
+    return build_dedupe(os.environ.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL)
 
 
 def _log_request_ids() -> None:
@@ -77,9 +92,10 @@ def serve(
         from online.server.metrics import start_metrics_http
 
         features, sink, feast_sink = _feature_side(cfg)
-        server, bound = await create_server(cfg, bundle, features, sink)
+        server, bound = await create_server(cfg, bundle, features, sink, dedupe=_shared_dedupe())
         if feast_sink is not None:
-            feast_sink.set_item_embedder(server.embed_items)
+            keep = None if cfg.upsert_replaces_bundle_vectors else server.learned_vectors
+            feast_sink.set_item_embedder(server.embed_items, keep)
         try:
             start_metrics_http(cfg.metrics_port)
         except OSError as e:

@@ -24,6 +24,10 @@ BATCH_SIZE = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
 UPSERTED = Counter("fulcrum_items_upserted_total", "Items added to the live catalogue")
+UPSERTS_REFUSED = Counter(
+    "fulcrum_catalogue_upserts_refused_total",
+    "New items not added to the live catalogue: max_upserted_items reached",
+)
 RELOADS = Counter("fulcrum_bundle_reloads_total", "Bundle reloads by outcome", ["outcome"])
 
 

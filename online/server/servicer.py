@@ -13,6 +13,8 @@ import logging
 from concurrent.futures import Executor
 from pathlib import Path
 
+from google.protobuf.message import DecodeError
+
 from fulcrum.v1 import recommender_pb2 as pb
 from fulcrum.v1 import recommender_pb2_grpc
 from online.bundle.versions import resolve_version
@@ -145,15 +147,24 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
                 if len(rejections) < MAX_REJECTIONS:
                     rejections.append(pb.Rejection(event_id=r.event_id, reason=r.reason))
 
+        received = 0
         async with self.ingest_streams.stream():  # caps: streams, events, time (limits.py)
             try:
                 async for event in self.ingest_streams.events(request_iterator):
+                    received += 1
                     chunk.append(event)
                     if len(chunk) >= INGEST_CHUNK:
                         await flush()
             except ResourceExhausted:
                 await flush()  # what the caller was told: every event before the cap is applied
                 raise
+            except DecodeError as e:  # grpc decodes each message as the loop asks for it
+                await flush()
+                raise InvalidArgument(
+                    "events",
+                    f"message {received + 1} of the stream is not a fulcrum.v1.Event protobuf; the {received} "
+                    "before it were processed (resending them is safe: event ids are de-duplicated)",
+                ) from e
             await flush()
         if rejected and not accepted and not duplicates:
             # nothing usable in the whole stream: a caller mistake, named like any bad input

@@ -1,0 +1,189 @@
+"""Growing the live catalogue in amortised O(1) per new item, with immutable snapshots.
+
+A :class:`~online.inference.catalogue.Catalogue` is a snapshot: row i of every array is one
+item, and a request that took a snapshot must see it unchanged. Building each new snapshot by
+copying the whole embedding matrix (``np.vstack`` per new item) makes a stream of upserts
+quadratic: 20,000 new items into a 4,000-item catalogue copied ~100 million float rows.
+
+``Buffers`` keeps every per-row array with spare capacity (doubling when full); a snapshot holds
+views of the first ``n`` rows. Appending writes rows ``n..n+k`` of the buffers -- invisible to
+the older snapshots, whose views stop at their own ``n`` -- and the new snapshot views ``n+k``
+rows. Only the newest snapshot may append (``Buffers.owner``): a second branch from an older
+snapshot would overwrite the newer one's rows, so it gets fresh buffers instead.
+
+Changing an existing row is copy-on-write of the arrays that change (text and price; the vectors
+only when they change), once per batch, never per item: older snapshots keep their values.
+
+Rules of an upsert (``grow``):
+
+- an item the bundle brought keeps its learned vector (``embeddings`` carries the id residuals
+  training learned; ``text_embeddings`` the bundle's text vector) unless ``replace_learned``;
+  its text and (when one is announced) price change. An item added while serving gets the new
+  vector in both spaces;
+- at most ``max_upserted`` items added while serving: the rest of the new ones are refused (not
+  retrievable until a bundle includes them) and counted by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from online.inference.catalogue import Catalogue
+
+#: the per-row arrays of a Catalogue, besides the two vector matrices
+ROW_ARRAYS = (
+    "item_ids",
+    "texts",
+    "price",
+    "purchases",
+    "impressions",
+    "cancel_rate",
+    "first_seen",
+    "popularity_rank",
+    "upserted",
+)
+MIN_CAPACITY = 64
+
+
+@dataclass
+class Buffers:
+    """Arrays with spare rows; ``n`` rows are in use by ``owner`` (the newest snapshot)."""
+
+    arrays: dict[str, np.ndarray]
+    n: int
+    owner: Any = None
+
+    @property
+    def capacity(self) -> int:
+        return len(self.arrays["item_ids"])
+
+    @classmethod
+    def of(cls, arrays: dict[str, np.ndarray], n: int, capacity: int) -> Buffers:
+        out = {}
+        for name, a in arrays.items():
+            buf = np.empty((capacity, *a.shape[1:]), dtype=a.dtype)
+            buf[:n] = a[:n]
+            out[name] = buf
+        return cls(out, n)
+
+
+def _arrays(cat: Catalogue) -> dict[str, np.ndarray]:
+    arrays = {name: getattr(cat, name) for name in ROW_ARRAYS}
+    arrays["embeddings"] = cat.embeddings
+    if cat.text_embeddings is not None:
+        arrays["text_embeddings"] = cat.text_embeddings
+    return arrays
+
+
+def grow(
+    cat: Catalogue,
+    buffers: Buffers | None,
+    item_ids: Sequence[str],
+    texts: Sequence[str],
+    embeddings: np.ndarray,
+    prices: Sequence[float],
+    now: float,
+    replace_learned: bool = False,
+    max_upserted: int | None = None,
+) -> tuple[Catalogue, Buffers | None, list[str]]:
+    """The snapshot with these items added or updated, the buffers to grow it further, and the
+    ids refused by ``max_upserted``."""
+    vectors = np.asarray(embeddings, dtype=np.float32)
+    if len(vectors) != len(item_ids) or len(texts) != len(item_ids) or len(prices) != len(item_ids):
+        raise ValueError("item_ids, texts, embeddings and prices must have the same length")
+    latest: dict[str, int] = {}
+    for j, item in enumerate(item_ids):  # the last announcement of an item in the call wins
+        latest.pop(item, None)
+        latest[item] = j
+    index = cat.index
+    updates = [(item, j) for item, j in latest.items() if item in index]
+    new = [(item, j) for item, j in latest.items() if item not in index]
+    refused: list[str] = []
+    if max_upserted is not None:
+        room = max(0, max_upserted - int(np.count_nonzero(cat.upserted)))
+        refused = [item for item, _ in new[room:]]
+        new = new[:room]
+
+    arrays = _arrays(cat)
+    if updates:
+        arrays, changed = _updated(
+            arrays, [(index[item], j) for item, j in updates], texts, vectors, prices, replace_learned
+        )
+        if changed:
+            buffers = None  # the copied arrays no longer live in the buffers
+    n, k = len(cat), len(new)
+    if not k and all(arrays[name] is a for name, a in _arrays(cat).items()):
+        return cat, buffers, refused  # nothing changed
+    new_index: Any = index
+    if k:
+        usable = buffers is not None and buffers.owner is cat and buffers.n == n
+        if not usable or buffers is None or buffers.capacity < n + k:
+            buffers = Buffers.of(arrays, n, max(MIN_CAPACITY, 2 * (n + k)))
+        rows = slice(n, n + k)
+        a = buffers.arrays
+        js = [j for _, j in new]
+        a["item_ids"][rows] = np.array([item for item, _ in new], dtype=object)
+        a["texts"][rows] = np.array([texts[j] for j in js], dtype=object)
+        a["price"][rows] = [prices[j] if prices[j] > 0 else np.nan for j in js]
+        a["purchases"][rows] = 0.0
+        a["impressions"][rows] = 0.0
+        a["cancel_rate"][rows] = 0.0
+        a["first_seen"][rows] = now
+        a["popularity_rank"][rows] = np.arange(n, n + k, dtype=np.float64)
+        a["upserted"][rows] = True
+        a["embeddings"][rows] = vectors[js]
+        if "text_embeddings" in a:
+            a["text_embeddings"][rows] = vectors[js]
+        arrays = {name: buf[: n + k] for name, buf in a.items()}
+        buffers.n = n + k
+        new_index = dict(index)
+        for offset, (item, _) in enumerate(new):
+            new_index[item] = n + offset
+    grown = replace(
+        cat,
+        index=new_index,
+        text_embeddings=arrays.get("text_embeddings"),
+        **{name: arrays[name] for name in (*ROW_ARRAYS, "embeddings")},
+    )
+    if buffers is not None:
+        buffers.owner = grown
+    return grown, buffers, refused
+
+
+def _updated(
+    arrays: dict[str, np.ndarray],
+    rows: list[tuple[int, int]],
+    texts: Sequence[str],
+    vectors: np.ndarray,
+    prices: Sequence[float],
+    replace_learned: bool,
+) -> tuple[dict[str, np.ndarray], bool]:
+    """Copy-on-write of the arrays the updates (catalogue row, input position) change, once per
+    call; returns (arrays, whether any was copied)."""
+    out = dict(arrays)
+    upserted = arrays["upserted"]
+    changed = False
+
+    def writable(name: str) -> np.ndarray:
+        nonlocal changed
+        if out[name] is arrays[name]:
+            out[name] = arrays[name].copy()
+            changed = True
+        return out[name]
+
+    for row, j in rows:
+        if out["texts"][row] != texts[j]:
+            writable("texts")[row] = texts[j]
+        price = prices[j]
+        if price == price and price > 0 and out["price"][row] != price:  # none announced: keep it
+            writable("price")[row] = price
+        if replace_learned or upserted[row]:  # a bundle item keeps its learned vectors by default
+            writable("embeddings")[row] = vectors[j]
+            if "text_embeddings" in out:
+                writable("text_embeddings")[row] = vectors[j]
+    return out, changed
