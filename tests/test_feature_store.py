@@ -327,8 +327,10 @@ def test_point_in_time_training_rows_never_see_the_future(store_kind, tmp_path):
 
 def test_slow_store_times_out_as_feature_store_unavailable(shared, monkeypatch):
     events, repo, summary, client = shared
-    online_store = client.store._get_provider().online_store  # what both read paths end in
-    real = online_store.online_read
+    from online.features.fast_read import FastOnlineReader
+
+    online_store = client.store._get_provider().online_store  # Feast's read path
+    real, real_fetch = online_store.online_read, FastOnlineReader.fetch  # and the direct one
 
     # the store's read blocks until the test releases it: a client that waited for the read
     # instead of giving up at its deadline would return only after `finished` is set
@@ -339,7 +341,13 @@ def test_slow_store_times_out_as_feature_store_unavailable(shared, monkeypatch):
         finished.set()
         return real(*a, **kw)
 
+    def slow_fetch(self, ids, nonblocking=False):
+        release.wait(30)
+        finished.set()
+        return real_fetch(self, ids, nonblocking)
+
     monkeypatch.setattr(online_store, "online_read", slow)
+    monkeypatch.setattr(FastOnlineReader, "fetch", slow_fetch)
     try:
         with pytest.raises(FeatureStoreUnavailable, match="within 50 ms"):
             client.get_user_profile("u1", timeout_s=0.05)

@@ -2,12 +2,14 @@
 
 ``OnlineFeatureClient`` reads through the feature services named in
 ``fulcrum.core.feature_names`` (``recommend_user``, ``recommend_items``, ``search_items``), runs
-every Feast call in a worker thread with a deadline, and turns any failure or timeout into
+every store read in a worker thread with a deadline (except the async user read from a SQLite
+file, done on the event loop when it needs no waiting, see ``get_user_profile_async``), and
+turns any failure or timeout into
 :class:`online.errors.FeatureStoreUnavailable` (the server answers degraded). An unknown user or
 item is a *miss*: an empty profile / NaN statistics with ``found`` False, never invented values.
 
 Reads go through ``FastOnlineReader`` (online/features/fast_read.py: the services' views read
-straight from the configured online store) unless ``fast_path=False``, which uses
+straight from the configured online store's rows) unless ``fast_path=False``, which uses
 ``FeatureStore.get_online_features``; both return the same values (tested), the first faster.
 
 No torch, no offline/ import. Feast itself is imported when a store is opened.
@@ -35,6 +37,7 @@ from fulcrum.core.rank_features import ItemStats
 from fulcrum.core.user_state import UserState, user_profile, user_state_from_row, window_counts
 from online.errors import FeatureStoreUnavailable
 from online.features.fast_read import FastOnlineReader
+from online.features.row_fetch import StoreBusy
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -196,25 +199,37 @@ class OnlineFeatureClient:
 
     def get_user_profile(self, user_id: str, timeout_s: float | None = None) -> UserFeatures:
         """Everything Recommend reads about one user (``miss`` True when the store has no row)."""
-        cols = self._call(
-            "get_user_profile",
-            lambda: self._online(fn.RECOMMEND_USER_SERVICE, fn.USER_KEY, [user_id]),
-            timeout_s,
-        )
-        return self._user_from_columns(user_id, cols)
+        row = self._call("get_user_profile", lambda: self._user_row(user_id), timeout_s)
+        return self._user_from_row(user_id, row)
 
     async def get_user_profile_async(self, user_id: str, timeout_s: float | None = None) -> UserFeatures:
-        """``get_user_profile`` for asyncio callers (the read runs in the worker pool)."""
-        cols = await self._acall(
-            "get_user_profile",
-            lambda: self._online(fn.RECOMMEND_USER_SERVICE, fn.USER_KEY, [user_id]),
-            timeout_s,
-        )
-        return self._user_from_columns(user_id, cols)
+        """``get_user_profile`` for asyncio callers.
+
+        A SQLite file is read right here on the event loop when that needs no waiting (a point
+        read of one user's rows, tens of microseconds: cheaper than the hop to a worker thread);
+        while a writer commits (``StoreBusy``), and for network stores (Redis), the read runs in
+        the worker pool under the deadline."""
+        reader = self._readers.get(fn.RECOMMEND_USER_SERVICE) if self._fast else None
+        if reader is not None and not reader.may_block:
+            try:
+                return self._user_from_row(user_id, reader.read_one(user_id, nonblocking=True))
+            except StoreBusy:
+                pass  # a writer is committing: wait for it in a worker thread, bounded by the deadline
+            except Exception as e:
+                raise FeatureStoreUnavailable(
+                    f"get_user_profile: feature store failed: {type(e).__name__}: {e}"
+                ) from e
+        row = await self._acall("get_user_profile", lambda: self._user_row(user_id), timeout_s)
+        return self._user_from_row(user_id, row)
+
+    def _user_row(self, user_id: str) -> dict[str, Any]:
+        if self._fast:
+            return self._readers[fn.RECOMMEND_USER_SERVICE].read_one(user_id)
+        cols = self._online(fn.RECOMMEND_USER_SERVICE, fn.USER_KEY, [user_id])
+        return {k: v[0] for k, v in cols.items()}
 
     @staticmethod
-    def _user_from_columns(user_id: str, cols: dict[str, list[Any]]) -> UserFeatures:
-        row = {k: v[0] for k, v in cols.items()}
+    def _user_from_row(user_id: str, row: dict[str, Any]) -> UserFeatures:
         state = user_state_from_row(row)
         emb = row.get(fn.USER_EMBEDDING)
         embedding = np.asarray(emb, dtype=np.float32) if emb else None
