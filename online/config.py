@@ -82,10 +82,19 @@ class ServeConfig(BaseModel):
     #: normalised ordering score before MMR (online/rerank/tail_boost.py; 0 = off). `fulcrum
     #: evaluate --bundle` reports the NDCG/tail trade-off of boost x diversity for a bundle
     tail_boost: float = Field(0.0, ge=0.0, le=10.0)
-    #: weight of the user's taste in Search when a user id is given
-    search_personalisation: float = Field(0.2, ge=0.0, le=1.0)
-    #: weight of the lexical match in Search (share of the query's words in the item's text)
-    search_lexical_weight: float = Field(0.2, ge=0.0, le=1.0)
+    #: how far a known user's taste may move a Search result, as a share of the query's fused
+    #: score spread (fulcrum/core/search/fusion.py ``personalise``; 0 = no personalisation)
+    search_personalisation: float = Field(0.05, ge=0.0, le=1.0)
+    #: how Search fuses its BM25 and dense rankings: "rrf" (reciprocal rank fusion) or
+    #: "weighted" (lexical_weight x BM25/max + (1 - lexical_weight) x cosine); docs/search.md.
+    #: Defaults: chosen by `fulcrum evaluate-search` on validation queries of the shared set
+    search_fusion: Literal["rrf", "weighted"] = "rrf"
+    #: share of the lexical (BM25) ranking in the fusion
+    search_lexical_weight: float = Field(0.5, ge=0.0, le=1.0)
+    #: RRF's rank offset k (larger = flatter; only used by "rrf")
+    search_rrf_k: float = Field(60.0, gt=0.0, le=10_000.0)
+    #: rows each of the two rankings contributes to the fusion
+    search_depth: int = Field(200, ge=1, le=100_000)
     #: time budget for one online feature read; past it Recommend degrades to popularity
     feature_timeout_ms: float = Field(50.0, gt=0.0, le=60_000.0)
     #: the Feast repo the real feature client reads (None: in-memory features, demo/tests only)

@@ -77,6 +77,7 @@ def export_bundle(
     import torch
 
     from offline.export import onnx_graphs as og
+    from offline.export.lexical import write_lexical_index
     from offline.export.manifest import write_manifest
     from offline.export.parity import check_parity
     from offline.export.quantize import quantize_item_encoder
@@ -96,6 +97,7 @@ def export_bundle(
                 pooled = torch.from_numpy(np.load(run_dir / "text_pooled.npy"))
                 np.save(tmp / bf.ITEM_TEXT_EMBEDDINGS, tower.project(pooled).numpy().astype(np.float32))
         tok.save(str(tmp / bf.TOKENIZER))
+        lexical = write_lexical_index(tmp)  # Search's BM25 index (offline/export/lexical.py)
 
         # ---- real inputs -------------------------------------------------------------------
         import pandas as pd
@@ -224,6 +226,7 @@ def export_bundle(
                 "timings": info.get("timings", {}),
             },
             **({"hybrid": hybrid} if hybrid else {}),
+            "lexical_index": lexical,
             "train_created_at": info.get("created_at"),
             "counts": info.get("counts", {}),
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from online.bundle.sessions import OrtModel
 from online.errors import BundleInvalid
 from online.inference.catalogue import Catalogue
 from online.inference.encoders import History, Ranker, TextEncoder, UserEncoder
+from online.inference.lexical import load_lexical
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,10 @@ def load_bundle(
         catalogue = Catalogue.from_frame(
             items, embeddings, neighbours, trend, weights, trend_pad, text_embeddings
         )
-    except ValueError as e:
+        catalogue = dataclasses.replace(
+            catalogue, lexical=load_lexical(path, manifest.files, [str(t) for t in catalogue.texts])
+        )
+    except (ValueError, OSError) as e:
         raise BundleInvalid(f"{path}: {e}") from e
     bundle = LoadedBundle(
         manifest, choice.provider, choice.reason, text_encoder, user_encoder, ranker, catalogue

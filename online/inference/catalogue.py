@@ -17,7 +17,8 @@ import pandas as pd
 
 from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores
 from fulcrum.core.rank_features import ItemStats
-from online.inference.lexical import WordIndex
+from fulcrum.core.search.lexical_index import LexicalIndex
+from online.inference.lexical import grown
 from online.rerank.tail_boost import tail_mask
 
 
@@ -58,6 +59,8 @@ class Catalogue:
     #: the item encoder's own (text-only) vectors, the space queries live in; None = use
     #: ``embeddings`` (bundles without ``item_text_embeddings.npy``)
     text_embeddings: np.ndarray | None = None
+    #: Search's BM25 index over ``texts`` (online/inference/lexical.py); None: no lexical match
+    lexical: LexicalIndex | None = None
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -88,11 +91,6 @@ class Catalogue:
         them (the catalogue's ``embeddings`` carry learned id residuals that move warm items away
         from the text space), else ``embeddings``."""
         return self.embeddings if self.text_embeddings is None else self.text_embeddings
-
-    @cached_property
-    def word_index(self) -> WordIndex:
-        """Word -> rows of this snapshot's item texts (Search's lexical match), built on first use."""
-        return WordIndex([str(t) for t in self.texts])
 
     @cached_property
     def popular_now_order(self) -> np.ndarray:
@@ -256,7 +254,7 @@ class Catalogue:
                 }
                 for name, value in extra.items():
                     arrays[name] = np.append(arrays[name], np.array([value], dtype=arrays[name].dtype))
-        return Catalogue(
+        new = Catalogue(
             item_ids=np.array(ids, dtype=object),
             index=index,
             embeddings=emb,
@@ -267,6 +265,7 @@ class Catalogue:
             text_embeddings=text_emb,
             **arrays,
         )
+        return grown(self, new, item_ids, texts)
 
 
 class LiveCatalogue:
