@@ -81,6 +81,7 @@ def export_bundle(
     from offline.export.manifest import write_manifest
     from offline.export.parity import check_parity
     from offline.export.quantize import quantize_item_encoder
+    from offline.export.search_space import write_search_space
 
     run_dir, out_root = Path(run_dir), Path(out_root)
     info, tower, user, ranker, tok, samples = _load_run(run_dir)
@@ -173,6 +174,8 @@ def export_bundle(
             int8 = quantize_item_encoder(
                 tmp / bf.ITEM_ENCODER, tmp / bf.ITEM_ENCODER_INT8, text_feeds, min_cos
             )
+            # Search's dense space: the pooled text graph and item vectors (search_space.py)
+            search = write_search_space(tmp, run_dir, tower, tok, text_feeds, pick, min_cos)
         finally:
             root.setLevel(level)
         log.info(
@@ -227,6 +230,7 @@ def export_bundle(
             },
             **({"hybrid": hybrid} if hybrid else {}),
             "lexical_index": lexical,
+            "search_space": search,
             "train_created_at": info.get("created_at"),
             "counts": info.get("counts", {}),
         }

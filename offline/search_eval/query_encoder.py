@@ -1,6 +1,7 @@
-"""The bundle's item encoder as a query encoder, run the way serving runs it: ONNX Runtime on
-``item_encoder.onnx`` (or its int8 variant), the bundle's ``tokenizer.json`` truncated to the
-manifest's text length, no padding for a single query, L2-normalised output."""
+"""A bundle's Search query encoder, run the way serving runs it: ONNX Runtime on the bundle's
+search encoder (``fulcrum.core.search.space``; older bundles: ``item_encoder.onnx`` or its int8
+variant), the bundle's ``tokenizer.json`` truncated to the manifest's text length, no padding
+for a single query, L2-normalised output."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from fulcrum.core import bundle_format as bf
+from fulcrum.core.search import space
 
 
 class BundleQueryEncoder:
@@ -18,7 +20,13 @@ class BundleQueryEncoder:
         from tokenizers import Tokenizer
 
         manifest = json.loads((bundle / bf.MANIFEST).read_text())
-        name = bf.ITEM_ENCODER_INT8 if int8 and bf.ITEM_ENCODER_INT8 in manifest["files"] else bf.ITEM_ENCODER
+        name = space.encoder_file(manifest["files"])  # the pooled search space, as serving
+        if name is None:
+            name = (
+                bf.ITEM_ENCODER_INT8
+                if int8 and bf.ITEM_ENCODER_INT8 in manifest["files"]
+                else bf.ITEM_ENCODER
+            )
         self.file = name
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads

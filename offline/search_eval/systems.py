@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from fulcrum.core import bundle_format as bf
+from fulcrum.core.search import space
 from fulcrum.core.search.analyzer import fold, singular
 from fulcrum.core.search.engine import SearchSettings, prepare_query, rank
 from fulcrum.core.search.lexical_index import FOLDER, LexicalIndex
@@ -113,6 +114,8 @@ class FulcrumSearch:
         items = bundle_items(bundle)
         self.ids = items["item_id"].to_numpy(dtype=object)
         name = bf.ITEM_TEXT_EMBEDDINGS if bf.ITEM_TEXT_EMBEDDINGS in manifest["files"] else bf.ITEM_EMBEDDINGS
+        if space.ITEM_SEARCH_VECTORS in manifest["files"] and space.encoder_file(manifest["files"]):
+            name = space.ITEM_SEARCH_VECTORS  # as Catalogue.search_embeddings
         self.vecs = np.load(bundle / name).astype(np.float32)
         self.embeddings = np.load(bundle / bf.ITEM_EMBEDDINGS).astype(np.float32)
         self.index, self.lexical_source = load_lexical(bundle, items["text"].tolist())

@@ -61,6 +61,8 @@ class Catalogue:
     text_embeddings: np.ndarray | None = None
     #: Search's BM25 index over ``texts`` (online/inference/lexical.py); None: no lexical match
     lexical: LexicalIndex | None = None
+    #: Search's pooled text vectors [N, H] (online/inference/search_space.py); None: bundle has none
+    search_vectors: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -89,7 +91,10 @@ class Catalogue:
     def search_embeddings(self) -> np.ndarray:
         """What Search compares a query vector with: text-only item vectors when the bundle has
         them (the catalogue's ``embeddings`` carry learned id residuals that move warm items away
-        from the text space), else ``embeddings``."""
+        from the text space), else ``embeddings``; the bundle's pooled search space when it has one
+        (``search_vectors``, fulcrum/core/search/space.py) before both."""
+        if self.search_vectors is not None:
+            return self.search_vectors
         return self.embeddings if self.text_embeddings is None else self.text_embeddings
 
     @cached_property
@@ -205,8 +210,10 @@ class Catalogue:
         embeddings: np.ndarray,
         prices: Sequence[float],
         now: float,
+        search_vectors: np.ndarray | None = None,
     ) -> Catalogue:
-        """A new snapshot with these items added, or their text/embedding/price replaced."""
+        """A new snapshot with these items added, or their text/embedding/price replaced
+        (``search_vectors``: their pooled search vectors, when the catalogue has a search space)."""
         emb = self.embeddings.copy()
         text_emb = None if self.text_embeddings is None else self.text_embeddings.copy()
         arrays = {
@@ -265,7 +272,7 @@ class Catalogue:
             text_embeddings=text_emb,
             **arrays,
         )
-        return grown(self, new, item_ids, texts)
+        return grown(self, new, item_ids, texts, search_vectors)
 
 
 class LiveCatalogue:
@@ -286,9 +293,10 @@ class LiveCatalogue:
         embeddings: np.ndarray,
         prices: Sequence[float],
         now: float,
+        search_vectors: np.ndarray | None = None,
     ) -> Catalogue:
         with self._lock:
-            self._current = self._current.with_items(item_ids, texts, embeddings, prices, now)
+            self._current = self._current.with_items(item_ids, texts, embeddings, prices, now, search_vectors)
             return self._current
 
     def count(self, purchased: Sequence[str], shown: Sequence[str]) -> int:

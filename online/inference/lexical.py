@@ -8,9 +8,10 @@ same code. Here:
   it (its files are sha256-verified with the rest of the bundle), else -- bundles exported
   before the index existed -- one built from the item texts at load time, with a warning naming
   the fix (re-export). Either way the index exists before the server answers.
-- ``grown(old, new, item_ids, texts)``: the snapshot ``new`` (made by ``Catalogue.with_items``)
-  with ``item_ids`` indexed under their new texts: an append segment, or a full rebuild once
-  the segment is large (upserts run in the ingest thread, never on the event loop).
+- ``grown(old, new, item_ids, texts, search_vectors)``: the snapshot ``new`` (made by
+  ``Catalogue.with_items``) with ``item_ids`` indexed under their new texts -- an append segment,
+  or a full rebuild once the segment is large (upserts run in the ingest thread, never on the
+  event loop) -- and their pooled search vectors in place.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from fulcrum.core.search.lexical_index import FOLDER, LexicalIndex
+from online.inference.search_space import grown_vectors
 
 if TYPE_CHECKING:
     from online.inference.catalogue import Catalogue
@@ -52,9 +56,17 @@ def load_lexical(path: Path, files: Collection[str], texts: Sequence[str]) -> Le
     return index
 
 
-def grown(old: Catalogue, new: Catalogue, item_ids: Sequence[str], texts: Sequence[str]) -> Catalogue:
-    if old.lexical is None:
-        return new
+def grown(
+    old: Catalogue,
+    new: Catalogue,
+    item_ids: Sequence[str],
+    texts: Sequence[str],
+    search_vectors: np.ndarray | None = None,
+) -> Catalogue:
+    """``new`` with Search's parts (lexical index, search vectors) updated for the upserted items."""
     rows = [new.index[i] for i in item_ids]
-    index = old.lexical.with_docs(rows, [str(t) for t in texts], [str(t) for t in new.texts])
-    return dataclasses.replace(new, lexical=index)
+    index = old.lexical
+    if index is not None:
+        index = index.with_docs(rows, [str(t) for t in texts], [str(t) for t in new.texts])
+    vectors = grown_vectors(old.search_vectors, rows, len(new), search_vectors)
+    return dataclasses.replace(new, lexical=index, search_vectors=vectors)

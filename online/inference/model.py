@@ -48,6 +48,11 @@ class ServingModel:
         self.rank_batcher: MicroBatcher[np.ndarray, tuple[np.ndarray, np.ndarray]] = MicroBatcher(
             "ranker", bundle.ranker, executor, max_batch, max_wait_s, on_batch, inline_if
         )
+        self.search_batcher: MicroBatcher[str, np.ndarray] | None = None
+        if bundle.search_encoder is not None:
+            self.search_batcher = MicroBatcher(
+                "search_encoder", bundle.search_encoder, executor, max_batch, max_wait_s, on_batch, inline_if
+            )
         self._embed_lock = threading.Lock()
 
     @property
@@ -56,6 +61,13 @@ class ServingModel:
 
     async def encode_query(self, query: str) -> np.ndarray:
         return await self.text_batcher.submit(render_query_text(query))
+
+    async def encode_search_query(self, query: str) -> np.ndarray:
+        """A Search query in the catalogue's search space (the bundle's pooled search encoder
+        when it has one, else the item encoder)."""
+        if self.search_batcher is None:
+            return await self.encode_query(query)
+        return await self.search_batcher.submit(render_query_text(query))
 
     async def encode_user(self, history: History) -> np.ndarray:
         return await self.user_batcher.submit(history)
@@ -75,7 +87,13 @@ class ServingModel:
     def upsert_items(self, item_ids: Sequence[str], texts: Sequence[str], prices: Sequence[float]) -> None:
         """Embed and add (or replace) items in the live retrieval index, atomically."""
         embeddings = self.embed_items(texts)
-        self.catalogue.upsert(item_ids, texts, embeddings, prices, time.time())
+        search_vectors = None
+        if self.bundle.search_encoder is not None and texts:
+            template = self.bundle.manifest.text_template
+            with self._embed_lock:
+                rendered = [render_item_text(t, template) for t in texts]
+                search_vectors = np.stack(self.bundle.search_encoder(rendered))
+        self.catalogue.upsert(item_ids, texts, embeddings, prices, time.time(), search_vectors)
 
 
 class ModelHolder:

@@ -2,10 +2,11 @@
 
 The scoring is ``fulcrum.core.search.engine`` -- the same function `fulcrum evaluate-search`
 measures -- over the live catalogue snapshot: BM25 over the catalogue's lexical index
-(online/inference/lexical.py), the query-item cosine against the item encoder's own text
-vectors (``Catalogue.search_embeddings``; the query encoder sees the spelling-corrected query),
-fused by ``search_fusion`` (RRF by default), then moved by at most ``search_personalisation`` of
-the query's score spread toward a known user's taste. The user's anti-recommendation rules and
+(online/inference/lexical.py), the query-item cosine in the catalogue's search space
+(``Catalogue.search_embeddings``: the item encoder's pooled text space when the bundle has one,
+fulcrum/core/search/space.py; the query encoder sees the spelling-corrected query), fused by
+``search_fusion`` (RRF by default), then moved by at most ``search_personalisation`` of the
+query's score spread toward a known user's taste. The user's anti-recommendation rules and
 the request's filters (price range, excludes) remove items before fusion. With a known user,
 ``ranking_mode`` "ranker"/"blend" or a positive ``cancel_risk_weight`` order the candidates
 with the ranking head (``online.rerank.ordering``).
@@ -68,7 +69,7 @@ async def search(
     cat = model.catalogue.current
     now = time.time()
     prepared = prepare_query(cat.lexical, q.query)
-    query_vec = await model.encode_query(prepared.dense_text)
+    query_vec = await model.encode_search_query(prepared.dense_text)
     excludes = set(q.excludes)
     degraded, why, user_vec, profile = False, "", None, None
     if q.user_id is not None:
