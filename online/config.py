@@ -95,6 +95,12 @@ class ServeConfig(BaseModel):
     search_rrf_k: float = Field(60.0, gt=0.0, le=10_000.0)
     #: rows each of the two rankings contributes to the fusion
     search_depth: int = Field(200, ge=1, le=100_000)
+    #: answer a query with a word the catalogue's vocabulary lacks (after spelling correction)
+    #: from the dense ranking alone (BM25 could only match its other words)
+    search_dense_only_for_unknown_words: bool = True
+    #: query vectors kept per loaded bundle (LRU, by query text; 0 = off): a repeated query
+    #: skips the encoder. Dropped with the bundle on reload
+    search_query_cache: int = Field(10_000, ge=0, le=10_000_000)
     #: time budget for one online feature read; past it Recommend degrades to popularity
     feature_timeout_ms: float = Field(50.0, gt=0.0, le=60_000.0)
     #: the Feast repo the real feature client reads (None: in-memory features, demo/tests only)

@@ -67,3 +67,18 @@ def test_validation_split_is_a_deterministic_hash_of_the_query_id() -> None:
     assert chosen == [i for i in ids if is_validation(i, 0.3)]
     assert 40 <= len(chosen) <= 80  # about 30 % of 200
     assert not any(is_validation(i, 0.0) for i in ids)
+
+
+def test_fusion_choice_prefers_a_hybrid_within_the_margin() -> None:
+    from offline.search_eval.tuning import pick
+
+    rows = [
+        {"validation_ndcg@10": 0.920, "hybrid": False},
+        {"validation_ndcg@10": 0.905, "hybrid": True},  # 0.015 behind: outside the 0.01 margin
+        {"validation_ndcg@10": 0.912, "hybrid": True},  # 0.008 behind: chosen
+        {"validation_ndcg@10": 0.912, "hybrid": True},  # a tie: the earlier one wins
+    ]
+    assert pick(rows) == 2
+    assert pick(rows, margin=0.0) == 0  # no margin: the best, one-sided or not
+    far = [{"validation_ndcg@10": 0.8, "hybrid": True}, {"validation_ndcg@10": 0.9, "hybrid": False}]
+    assert pick(far) == 1

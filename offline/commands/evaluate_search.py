@@ -58,6 +58,8 @@ def evaluate_search(
     ] = True,
 ) -> None:
     """Measure Search on judged queries: NDCG@10, Recall@50, MRR, zero-result rate, judged share, latency."""
+    import dataclasses
+
     import numpy as np
 
     from fulcrum.core.search.engine import SearchSettings
@@ -88,11 +90,12 @@ def evaluate_search(
     base = SearchSettings(personalisation=personalisation)
     fulcrum = FulcrumSearch(bundle.resolve(), base, int8=int8)
     if fusion is not None:
-        chosen, grid, how = _parse_fusion(fusion), [], "given by --fusion"
+        settings, grid, how = dataclasses.replace(base, fusion=_parse_fusion(fusion)), [], "given by --fusion"
     else:
-        chosen, grid = choose_fusion(fulcrum, validation, base)
+        settings, grid = choose_fusion(fulcrum, validation, base)
         how = f"best NDCG@10 of {len(grid)} candidates on {len(validation)} validation queries"
-    fulcrum = fulcrum.with_settings(SearchSettings(fusion=chosen, personalisation=personalisation))
+    fulcrum = fulcrum.with_settings(settings)
+    chosen = settings.fusion
 
     items = bundle_items(bundle)
     ids = items["item_id"].to_numpy(dtype=object)
@@ -113,7 +116,13 @@ def evaluate_search(
         "test_count": len(test),
         "lexical_index": fulcrum.lexical_source,
         "query_encoder": fulcrum.encoder.file,
-        "fusion": {"chosen": chosen.describe(), "how": how, "grid": grid, "serve_env": _serve_env(chosen)},
+        "fusion": {
+            "chosen": chosen.describe(),
+            "how": how,
+            "grid": grid,
+            "dense_only_for_unknown_words": settings.dense_only_for_unknown_words,
+            "serve_env": _serve_env(chosen),
+        },
         "splits": {},
         "latency": {},
     }

@@ -63,7 +63,8 @@ def markdown(result: dict) -> str:
         f"- queries: {result['queries']} ({result['queries_file']}), judgments: {result['judgments']}",
         "- unjudged items count as grade 0; NDCG@10 gain 2^grade - 1; Recall@50 of grade >= 2; "
         "MRR of the first grade-3 item",
-        f"- fusion: {result['fusion']['chosen']} ({result['fusion']['how']})",
+        f"- fusion: {result['fusion']['chosen']}, dense only for words the catalogue lacks: "
+        f"{result['fusion']['dense_only_for_unknown_words']} ({result['fusion']['how']})",
         f"- lexical index: {result['lexical_index']}; query encoder: {result['query_encoder']}",
         f"- validation split: {len(result['validation_ids'])} queries (sha256 of query_id < "
         f"{result['validation_fraction']}); test: {result['test_count']} queries",
@@ -90,8 +91,17 @@ def markdown(result: dict) -> str:
             f"(difference {p['difference']:+.4f}, all queries).",
         ]
     if result["fusion"].get("grid"):
-        lines += ["", "## Fusion grid (validation queries only)", "", "| fusion | NDCG@10 |", "|---|---|"]
-        lines += [f"| {r['fusion']} | {r['validation_ndcg@10']:.4f} |" for r in result["fusion"]["grid"]]
+        lines += [
+            "",
+            "## Fusion grid (validation queries only)",
+            "",
+            "| fusion | dense only for unknown words | NDCG@10 |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {r['fusion']} | {r['dense_only_for_unknown_words']} | {r['validation_ndcg@10']:.4f} |"
+            for r in result["fusion"]["grid"]
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
@@ -54,6 +55,7 @@ class ServingModel:
                 "search_encoder", bundle.search_encoder, executor, max_batch, max_wait_s, on_batch, inline_if
             )
         self._embed_lock = threading.Lock()
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @property
     def version(self) -> str:
@@ -62,12 +64,24 @@ class ServingModel:
     async def encode_query(self, query: str) -> np.ndarray:
         return await self.text_batcher.submit(render_query_text(query))
 
-    async def encode_search_query(self, query: str) -> np.ndarray:
+    async def encode_search_query(self, query: str, cache_size: int = 0) -> np.ndarray:
         """A Search query in the catalogue's search space (the bundle's pooled search encoder
-        when it has one, else the item encoder)."""
+        when it has one, else the item encoder); the last ``cache_size`` distinct queries'
+        vectors are kept (LRU) and reused."""
+        text = render_query_text(query)
+        cached = self._query_cache.get(text)
+        if cached is not None:
+            self._query_cache.move_to_end(text)
+            return cached
         if self.search_batcher is None:
-            return await self.encode_query(query)
-        return await self.search_batcher.submit(render_query_text(query))
+            vec = await self.text_batcher.submit(text)
+        else:
+            vec = await self.search_batcher.submit(text)
+        if cache_size > 0:
+            self._query_cache[text] = vec
+            while len(self._query_cache) > cache_size:
+                self._query_cache.popitem(last=False)
+        return vec
 
     async def encode_user(self, history: History) -> np.ndarray:
         return await self.user_batcher.submit(history)

@@ -60,6 +60,7 @@ def search_settings(config: ServeConfig) -> SearchSettings:
             config.search_fusion, config.search_lexical_weight, config.search_rrf_k, config.search_depth
         ),
         personalisation=config.search_personalisation,
+        dense_only_for_unknown_words=config.search_dense_only_for_unknown_words,
     )
 
 
@@ -69,7 +70,7 @@ async def search(
     cat = model.catalogue.current
     now = time.time()
     prepared = prepare_query(cat.lexical, q.query)
-    query_vec = await model.encode_search_query(prepared.dense_text)
+    query_vec = await model.encode_search_query(prepared.dense_text, config.search_query_cache)
     excludes = set(q.excludes)
     degraded, why, user_vec, profile = False, "", None, None
     if q.user_id is not None:

@@ -92,23 +92,27 @@ def query_terms(
     query: str,
     vocabulary: Container[str],
     correct: Callable[[str], str | None] | None = None,
+    unknown: list[str] | None = None,
 ) -> tuple[list[str], list[str]]:
     """(terms, corrected words) of a query against an index whose term set is ``vocabulary``.
 
     ``correct(word)`` returns the catalogue word a misspelt word most likely means (or None);
     it is asked only for words none of whose terms the index knows. Duplicated terms count once
-    (a shopper repeating a word is not asking for it twice as much).
+    (a shopper repeating a word is not asking for it twice as much). Words the index does not
+    know even after correction are appended to ``unknown`` when given.
     """
     words = surface_words(query)
     fixed: list[str] = []
     corrections: list[str] = []
     for w in words:
         terms = [singular(t) for t in word_terms(w)]
-        if correct is not None and not any(t in vocabulary for t in terms):
-            better = correct(w)
+        if not any(t in vocabulary for t in terms):
+            better = correct(w) if correct is not None else None
             if better is not None:
                 corrections.append(f"{w}->{better}")
                 w = better
+            elif unknown is not None:
+                unknown.append(w)
         fixed.append(w)
     terms: list[str] = []
     for w in fixed:

@@ -11,7 +11,7 @@ personalisation weight; the serving config builds them (``online.config``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -26,6 +26,10 @@ class SearchSettings:
     fusion: Fusion = field(default_factory=Fusion)
     #: how far a known user's taste may move an item, as a share of the query's score spread
     personalisation: float = 0.05
+    #: a query with a word the catalogue's vocabulary lacks (after spelling correction) is
+    #: answered by the dense ranking alone: BM25 can only match the other words, and ranking by
+    #: them alone promotes the wrong product type ("jewelry box" -> any box)
+    dense_only_for_unknown_words: bool = True
 
 
 @dataclass(frozen=True)
@@ -34,14 +38,17 @@ class PreparedQuery:
     corrections: list[str]
     #: what the query encoder sees: the rendered query with spelling corrections applied
     dense_text: str
+    #: query words the lexical index cannot match, even after spelling correction
+    unknown: list[str] = field(default_factory=list)
 
 
 def prepare_query(index: LexicalIndex | None, query: str) -> PreparedQuery:
     if index is None:
         return PreparedQuery([], [], render_query_text(query))
-    terms, corrections = index.terms(query)
+    unknown: list[str] = []
+    terms, corrections = index.terms(query, unknown)
     text = corrected_query(render_query_text(query), corrections) if corrections else render_query_text(query)
-    return PreparedQuery(terms, corrections, text)
+    return PreparedQuery(terms, corrections, text, unknown)
 
 
 def rank(
@@ -59,7 +66,10 @@ def rank(
     """
     n = len(dense)
     lexical = index.scores(prepared.terms, n) if index is not None else np.zeros(n)
-    rows, scores = fuse(lexical, dense, settings.fusion, blocked)
+    fusion = settings.fusion
+    if prepared.unknown and settings.dense_only_for_unknown_words:
+        fusion = replace(fusion, lexical_weight=0.0)
+    rows, scores = fuse(lexical, dense, fusion, blocked)
     if user_affinity is not None and settings.personalisation > 0 and len(rows):
         scores = personalise(scores, user_affinity[rows], settings.personalisation)
         order = np.lexsort((rows, -scores))

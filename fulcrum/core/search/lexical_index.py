@@ -142,9 +142,10 @@ class LexicalIndex:
     def __contains__(self, term: str) -> bool:
         return term in self.vocab or term in self._seg_post
 
-    def terms(self, query: str) -> tuple[list[str], list[str]]:
-        """(query terms, spelling corrections) of a query against this index."""
-        return query_terms(query, self, self.speller.correct)
+    def terms(self, query: str, unknown: list[str] | None = None) -> tuple[list[str], list[str]]:
+        """(query terms, spelling corrections) of a query against this index; words it cannot
+        match even after correction are appended to ``unknown`` when given."""
+        return query_terms(query, self, self.speller.correct, unknown)
 
     def scores(self, terms: Sequence[str], n_rows: int) -> np.ndarray:
         """[n_rows] BM25 score of every catalogue row for these query terms (0 = no match)."""
