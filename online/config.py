@@ -84,10 +84,25 @@ class ServeConfig(BaseModel):
     #: normalised ordering score before MMR (online/rerank/tail_boost.py; 0 = off). `fulcrum
     #: evaluate --bundle` reports the NDCG/tail trade-off of boost x diversity for a bundle
     tail_boost: float = Field(0.0, ge=0.0, le=10.0)
-    #: weight of the user's taste in Search when a user id is given
-    search_personalisation: float = Field(0.2, ge=0.0, le=1.0)
-    #: weight of the lexical match in Search (share of the query's words in the item's text)
-    search_lexical_weight: float = Field(0.2, ge=0.0, le=1.0)
+    #: how far a known user's taste may move a Search result, as a share of the query's fused
+    #: score spread (fulcrum/core/search/fusion.py ``personalise``; 0 = no personalisation)
+    search_personalisation: float = Field(0.05, ge=0.0, le=1.0)
+    #: how Search fuses its BM25 and dense rankings: "rrf" (reciprocal rank fusion) or
+    #: "weighted" (lexical_weight x BM25/max + (1 - lexical_weight) x cosine); docs/search.md.
+    #: Defaults: chosen by `fulcrum evaluate-search` on validation queries of the shared set
+    search_fusion: Literal["rrf", "weighted"] = "rrf"
+    #: share of the lexical (BM25) ranking in the fusion
+    search_lexical_weight: float = Field(0.5, ge=0.0, le=1.0)
+    #: RRF's rank offset k (larger = flatter; only used by "rrf")
+    search_rrf_k: float = Field(60.0, gt=0.0, le=10_000.0)
+    #: rows each of the two rankings contributes to the fusion
+    search_depth: int = Field(200, ge=1, le=100_000)
+    #: answer a query with a word the catalogue's vocabulary lacks (after spelling correction)
+    #: from the dense ranking alone (BM25 could only match its other words)
+    search_dense_only_for_unknown_words: bool = True
+    #: query vectors kept per loaded bundle (LRU, by query text; 0 = off): a repeated query
+    #: skips the encoder. Dropped with the bundle on reload
+    search_query_cache: int = Field(10_000, ge=0, le=10_000_000)
     #: time budget for one online feature read; past it Recommend degrades to popularity
     feature_timeout_ms: float = Field(50.0, gt=0.0, le=60_000.0)
     #: the Feast repo the real feature client reads (None: in-memory features, demo/tests only)

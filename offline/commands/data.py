@@ -83,6 +83,10 @@ def prepare(
         "--drop-non-product/--keep-non-product",
         help="Online Retail: remove POST, M, DOT, BANK CHARGES ... rows (OR-temporal keeps them).")] = False,
     out: Annotated[Path, typer.Option(help="Output folder.")] = DEFAULT_OUT,
+    keep_unsold_items: Annotated[bool, typer.Option(
+        "--keep-unsold-items",
+        help="Generic source with --items: also write catalogue items no event mentions "
+        "(never sold: searchable and offered as new items); default: counted and dropped.")] = False,
 ) -> None:
     """Read, clean and split raw data; write events.parquet, items.parquet and split.json."""
     import pandas as pd
@@ -104,6 +108,9 @@ def prepare(
         raise typer.BadParameter(f"{split!r} is not one of {SPLIT_KINDS}", param_hint="--split")
     if source == "generic" and events is None:
         raise typer.BadParameter("the generic source needs --events FILE", param_hint="--events")
+    if keep_unsold_items and (source != "generic" or items is None):
+        raise typer.BadParameter("needs the generic source with --items FILE (the catalogue)",
+                                 param_hint="--keep-unsold-items")
     cut = None
     if cutoff is not None:
         try:
@@ -139,7 +146,8 @@ def prepare(
                 reference = online_retail.REFERENCE if exact else {}
             else:
                 on_stage(f"reading {events.name}")
-                ev, it, report = generic.load(events, items, progress=on_progress)
+                ev, it, report = generic.load(events, items, progress=on_progress,
+                                              keep_unsold_items=keep_unsold_items)
                 protocol, reference = f"generic/{split}", {}
             on_stage("splitting and counting")
             prepared = finalize(ev, it, report, split, protocol, cutoff=cut, reference=reference)

@@ -20,7 +20,7 @@ import pandas as pd
 from fulcrum.core import schema as S
 from offline.data.csv_reader import LINE_COLUMN, ProgressFn, read_csv_strict
 from offline.data.errors import DataError
-from offline.data.items import build_items
+from offline.data.items import build_items, unsold_items
 from offline.data.parsing import parse_numbers, parse_timestamps
 from offline.data.report import CleaningReport
 
@@ -90,8 +90,13 @@ def load(
     events_path: str | Path,
     items_path: str | Path | None = None,
     progress: ProgressFn | None = None,
+    keep_unsold_items: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame, CleaningReport]:
-    """Read and clean generic events (and items): returns (events without split, items, report)."""
+    """Read and clean generic events (and items): returns (events without split, items, report).
+
+    ``keep_unsold_items``: items-file rows that no event mentions are written too (new arrivals
+    become searchable and recommendable as new items); by default they are counted and dropped.
+    """
     name = str(events_path)
     raw = read_table(events_path, EVENT_REQUIRED, progress=progress)
     report = CleaningReport(source=SOURCE, path=name, raw_rows=len(raw))
@@ -141,7 +146,10 @@ def load(
         texts, prices = _load_items(items_path, report)
         known = events[S.ITEM_ID].isin(texts.index)
         report.note("events whose item is not in the items file (kept, empty text)", int((~known).sum()))
-        report.note("catalogue items without events (not written)",
-                    int((~texts.index.isin(events[S.ITEM_ID])).sum()))
+        unsold = int((~texts.index.isin(events[S.ITEM_ID])).sum())
+        fate = "kept" if keep_unsold_items else "not written"
+        report.note(f"catalogue items without events ({fate})", unsold)
     items = build_items(events, texts=texts, catalogue_prices=prices)
+    if keep_unsold_items and texts is not None and len(events):
+        items = unsold_items(items, texts, prices, events[S.TIMESTAMP].max())
     return events, items, report

@@ -63,3 +63,31 @@ def build_items(
     items[S.FIRST_SEEN] = pd.to_datetime(items[S.FIRST_SEEN], utc=True)
     order = np.lexsort((items[S.ITEM_ID].to_numpy(), items[S.FIRST_SEEN].to_numpy()))
     return items.iloc[order].reset_index(drop=True)
+
+
+def unsold_items(
+    items: pd.DataFrame, texts: pd.Series, catalogue_prices: pd.Series | None, first_seen: pd.Timestamp
+) -> pd.DataFrame:
+    """``items`` plus one row per catalogue item that no event mentions (``--keep-unsold-items``).
+
+    Their text and price come from the catalogue; ``first_seen`` is given (the newest event's
+    time: as far as the data can tell, the item arrived by then). They get no purchases in
+    training, so their vectors are the text encoder's alone and Search finds them by text.
+    """
+    known = set(items[S.ITEM_ID].astype(str))
+    ids = [str(i) for i in texts.index if str(i) not in known]
+    if not ids:
+        return items
+    price = (
+        catalogue_prices.reindex(ids).astype("float64").to_numpy()
+        if catalogue_prices is not None
+        else np.full(len(ids), np.nan)
+    )
+    extra = pd.DataFrame({
+        S.ITEM_ID: ids,
+        S.ITEM_TEXT: texts.reindex(ids).astype("string").fillna("").str.slice(0, S.MAX_ITEM_TEXT_LENGTH)
+        .astype(str).to_numpy(),
+        S.PRICE: price,
+        S.FIRST_SEEN: pd.to_datetime([first_seen] * len(ids), utc=True),
+    })
+    return pd.concat([items, extra], ignore_index=True)

@@ -81,9 +81,11 @@ def export_bundle(
     import torch
 
     from offline.export import onnx_graphs as og
+    from offline.export.lexical import write_lexical_index
     from offline.export.manifest import write_manifest
     from offline.export.parity import check_parity
     from offline.export.quantize import quantize_item_encoder
+    from offline.export.search_space import write_search_space
 
     run_dir, out_root = Path(run_dir), Path(out_root)
     info, tower, user, ranker, tok, samples = _load_run(run_dir)
@@ -100,6 +102,7 @@ def export_bundle(
                 pooled = torch.from_numpy(np.load(run_dir / "text_pooled.npy"))
                 np.save(tmp / bf.ITEM_TEXT_EMBEDDINGS, tower.project(pooled).numpy().astype(np.float32))
         tok.save(str(tmp / bf.TOKENIZER))
+        lexical = write_lexical_index(tmp)  # Search's BM25 index (offline/export/lexical.py)
 
         # ---- real inputs -------------------------------------------------------------------
         import pandas as pd
@@ -175,6 +178,8 @@ def export_bundle(
             int8 = quantize_item_encoder(
                 tmp / bf.ITEM_ENCODER, tmp / bf.ITEM_ENCODER_INT8, text_feeds, min_cos
             )
+            # Search's dense space: the pooled text graph and item vectors (search_space.py)
+            search = write_search_space(tmp, run_dir, tower, tok, text_feeds, pick, min_cos)
         finally:
             root.setLevel(level)
         log.info(
@@ -228,6 +233,8 @@ def export_bundle(
                 "timings": info.get("timings", {}),
             },
             **({"hybrid": hybrid} if hybrid else {}),
+            "lexical_index": lexical,
+            "search_space": search,
             "train_created_at": info.get("created_at"),
             "counts": info.get("counts", {}),
         }

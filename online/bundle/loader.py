@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from online.bundle.sessions import OrtModel
 from online.errors import BundleInvalid, NotFound
 from online.inference.catalogue import Catalogue
 from online.inference.encoders import History, Ranker, TextEncoder, UserEncoder
+from online.inference.lexical import load_lexical
+from online.inference.search_space import load_search_space
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,8 @@ class LoadedBundle:
     user_encoder: UserEncoder
     ranker: Ranker
     catalogue: Catalogue
+    #: Search's pooled text encoder (online/inference/search_space.py); None: bundle has none
+    search_encoder: TextEncoder | None = None
 
 
 def _available_providers() -> list[str]:
@@ -110,10 +115,24 @@ def load_bundle(
         catalogue = Catalogue.from_frame(
             items, embeddings, neighbours, trend, weights, trend_pad, text_embeddings
         )
-    except ValueError as e:
+        search_encoder, search_vectors = load_search_space(
+            path,
+            manifest.files,
+            len(catalogue),
+            lambda graph: _open(graph, choice, intra_op_threads)[0],
+            str(path / bf.TOKENIZER),
+            manifest.text_max_length,
+        )
+        catalogue = dataclasses.replace(
+            catalogue,
+            lexical=load_lexical(path, manifest.files, [str(t) for t in catalogue.texts]),
+            search_vectors=search_vectors,
+        )
+    except (ValueError, OSError) as e:
         raise BundleInvalid(f"{path}: {e}") from e
     bundle = LoadedBundle(
-        manifest, choice.provider, choice.reason, text_encoder, user_encoder, ranker, catalogue
+        manifest, choice.provider, choice.reason, text_encoder, user_encoder, ranker, catalogue,
+        search_encoder,
     )
     _warm_up(bundle)
     log.info(

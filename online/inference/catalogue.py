@@ -18,8 +18,9 @@ import pandas as pd
 
 from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores
 from fulcrum.core.rank_features import ItemStats
+from fulcrum.core.search.lexical_index import LexicalIndex
 from online.inference.catalogue_growth import Buffers, grow
-from online.inference.lexical import WordIndex
+from online.inference.lexical import grown
 from online.rerank.tail_boost import tail_mask
 
 
@@ -60,6 +61,10 @@ class Catalogue:
     #: the item encoder's own (text-only) vectors, the space queries live in; None = use
     #: ``embeddings`` (bundles without ``item_text_embeddings.npy``)
     text_embeddings: np.ndarray | None = None
+    #: Search's BM25 index over ``texts`` (online/inference/lexical.py); None: no lexical match
+    lexical: LexicalIndex | None = None
+    #: Search's pooled text vectors [N, H] (online/inference/search_space.py); None: bundle has none
+    search_vectors: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -88,13 +93,11 @@ class Catalogue:
     def search_embeddings(self) -> np.ndarray:
         """What Search compares a query vector with: text-only item vectors when the bundle has
         them (the catalogue's ``embeddings`` carry learned id residuals that move warm items away
-        from the text space), else ``embeddings``."""
+        from the text space), else ``embeddings``; the bundle's pooled search space when it has one
+        (``search_vectors``, fulcrum/core/search/space.py) before both."""
+        if self.search_vectors is not None:
+            return self.search_vectors
         return self.embeddings if self.text_embeddings is None else self.text_embeddings
-
-    @cached_property
-    def word_index(self) -> WordIndex:
-        """Word -> rows of this snapshot's item texts (Search's lexical match), built on first use."""
-        return WordIndex([str(t) for t in self.texts])
 
     @cached_property
     def popular_now_order(self) -> np.ndarray:
@@ -209,11 +212,38 @@ class Catalogue:
         embeddings: np.ndarray,
         prices: Sequence[float],
         now: float,
+        search_vectors: np.ndarray | None = None,
     ) -> Catalogue:
         """A new snapshot with these items added, or their text/price (and, for items added while
         serving, their vectors) replaced (online/inference/catalogue_growth.py; a bundle item
-        keeps its learned vectors)."""
-        return grow(self, None, item_ids, texts, embeddings, prices, now)[0]
+        keeps its learned vectors); ``search_vectors``: their pooled search vectors, when the
+        catalogue has a search space."""
+        new, _, refused = grow(self, None, item_ids, texts, embeddings, prices, now)
+        return with_search_parts(self, new, item_ids, texts, search_vectors, refused)
+
+
+def with_search_parts(
+    old: Catalogue,
+    new: Catalogue,
+    item_ids: Sequence[str],
+    texts: Sequence[str],
+    search_vectors: np.ndarray | None,
+    refused: Sequence[str],
+) -> Catalogue:
+    """``new`` (grown from ``old``) with Search's lexical index and search vectors updated for the
+    upserted items that the catalogue took (``refused`` ones are not in it)."""
+    if new is old:
+        return old
+    if refused:
+        skip = set(refused)
+        keep = [j for j, item in enumerate(item_ids) if item not in skip]
+        item_ids = [item_ids[j] for j in keep]
+        texts = [texts[j] for j in keep]
+        if search_vectors is not None:
+            search_vectors = np.asarray(search_vectors)[keep]
+    if not item_ids:
+        return new
+    return grown(old, new, item_ids, texts, search_vectors)
 
 
 class LiveCatalogue:
@@ -248,11 +278,13 @@ class LiveCatalogue:
         prices: Sequence[float],
         now: float,
         refused: list[str] | None = None,
+        search_vectors: np.ndarray | None = None,
     ) -> Catalogue:
         """Add or update items; the ids refused by ``max_upserted`` are appended to ``refused``."""
         with self._lock:
-            self._current, self._buffers, self.last_refused = grow(
-                self._current,
+            old = self._current
+            new, self._buffers, self.last_refused = grow(
+                old,
                 self._buffers,
                 item_ids,
                 texts,
@@ -262,6 +294,9 @@ class LiveCatalogue:
                 self.replace_learned,
                 self.max_upserted,
             )
+            self._current = with_search_parts(old, new, item_ids, texts, search_vectors, self.last_refused)
+            if self._buffers is not None:
+                self._buffers.owner = self._current  # the snapshot that may append next
             if refused is not None:
                 refused.extend(self.last_refused)
             return self._current

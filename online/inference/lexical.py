@@ -1,38 +1,72 @@
-"""Lexical match for Search: the share of the query's words an item's text contains.
+"""The live catalogue's lexical index: load it from the bundle, keep it current on upserts.
 
-``WordIndex`` maps each word (``fulcrum.core.text.words``) to the catalogue rows whose text holds
-it, built once per catalogue snapshot; ``overlap(query)`` is then a few array additions per query
-word instead of a pass over every item's text. Pure NumPy; no model involved. Search adds
-``search_lexical_weight`` x overlap to the semantic (query-item cosine) relevance, so an item
-naming what the shopper typed is not outranked by one that is merely near it in embedding space.
+The index itself (BM25 via bm25s over ``fulcrum.core.search.analyzer`` terms, with an append
+segment) lives in ``fulcrum.core.search.lexical_index`` so offline evaluation scores with the
+same code. Here:
+
+- ``load_lexical(path, files, texts)``: the bundle's ``lexical_index/`` when the manifest lists
+  it (its files are sha256-verified with the rest of the bundle), else -- bundles exported
+  before the index existed -- one built from the item texts at load time, with a warning naming
+  the fix (re-export). Either way the index exists before the server answers.
+- ``grown(old, new, item_ids, texts, search_vectors)``: the snapshot ``new`` (made by
+  ``Catalogue.with_items``) with ``item_ids`` indexed under their new texts -- an append segment,
+  or a full rebuild once the segment is large (upserts run in the ingest thread, never on the
+  event loop) -- and their pooled search vectors in place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import logging
+import time
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fulcrum.core.text import words
+from fulcrum.core.search.lexical_index import FOLDER, LexicalIndex
+from online.inference.search_space import grown_vectors
+
+if TYPE_CHECKING:
+    from online.inference.catalogue import Catalogue
+
+log = logging.getLogger(__name__)
 
 
-class WordIndex:
-    def __init__(self, texts: Sequence[str]) -> None:
-        postings: dict[str, list[int]] = {}
-        for row, text in enumerate(texts):
-            for w in words(text):
-                postings.setdefault(w, []).append(row)
-        self.n = len(texts)
-        self._rows = {w: np.asarray(r, dtype=np.int64) for w, r in postings.items()}
+def listed(files: Collection[str]) -> bool:
+    return any(f.startswith(FOLDER + "/") for f in files)
 
-    def overlap(self, query: str) -> np.ndarray:
-        """[n] share of the query's distinct words found in each item's text (0 for an empty query)."""
-        out = np.zeros(self.n, dtype=np.float64)
-        q = words(query)
-        if not q:
-            return out
-        for w in q:
-            rows = self._rows.get(w)
-            if rows is not None:
-                out[rows] += 1.0
-        return out / len(q)
+
+def load_lexical(path: Path, files: Collection[str], texts: Sequence[str]) -> LexicalIndex:
+    started = time.perf_counter()
+    if listed(files):
+        index = LexicalIndex.load(Path(path) / FOLDER)
+        if index.n_main != len(texts):
+            raise ValueError(f"{FOLDER} has {index.n_main} rows, items.parquet {len(texts)}")
+        return index
+    index = LexicalIndex.build(texts)
+    log.warning(
+        "bundle %s has no %s/: built the lexical index from items.parquet in %.2f s "
+        "(re-export the run with this version to ship it in the bundle)",
+        path,
+        FOLDER,
+        time.perf_counter() - started,
+    )
+    return index
+
+
+def grown(
+    old: Catalogue,
+    new: Catalogue,
+    item_ids: Sequence[str],
+    texts: Sequence[str],
+    search_vectors: np.ndarray | None = None,
+) -> Catalogue:
+    """``new`` with Search's parts (lexical index, search vectors) updated for the upserted items."""
+    rows = [new.index[i] for i in item_ids]
+    index = old.lexical
+    if index is not None:
+        index = index.with_docs(rows, [str(t) for t in texts], [str(t) for t in new.texts])
+    vectors = grown_vectors(old.search_vectors, rows, len(new), search_vectors)
+    return dataclasses.replace(new, lexical=index, search_vectors=vectors)

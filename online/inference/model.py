@@ -12,6 +12,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
@@ -51,7 +52,13 @@ class ServingModel:
         self.rank_batcher: MicroBatcher[np.ndarray, tuple[np.ndarray, np.ndarray]] = MicroBatcher(
             "ranker", bundle.ranker, executor, max_batch, max_wait_s, on_batch, inline_if
         )
+        self.search_batcher: MicroBatcher[str, np.ndarray] | None = None
+        if bundle.search_encoder is not None:
+            self.search_batcher = MicroBatcher(
+                "search_encoder", bundle.search_encoder, executor, max_batch, max_wait_s, on_batch, inline_if
+            )
         self._embed_lock = threading.Lock()
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @property
     def version(self) -> str:
@@ -59,6 +66,25 @@ class ServingModel:
 
     async def encode_query(self, query: str) -> np.ndarray:
         return await self.text_batcher.submit(render_query_text(query))
+
+    async def encode_search_query(self, query: str, cache_size: int = 0) -> np.ndarray:
+        """A Search query in the catalogue's search space (the bundle's pooled search encoder
+        when it has one, else the item encoder); the last ``cache_size`` distinct queries'
+        vectors are kept (LRU) and reused."""
+        text = render_query_text(query)
+        cached = self._query_cache.get(text)
+        if cached is not None:
+            self._query_cache.move_to_end(text)
+            return cached
+        if self.search_batcher is None:
+            vec = await self.text_batcher.submit(text)
+        else:
+            vec = await self.search_batcher.submit(text)
+        if cache_size > 0:
+            self._query_cache[text] = vec
+            while len(self._query_cache) > cache_size:
+                self._query_cache.popitem(last=False)
+        return vec
 
     async def encode_user(self, history: History) -> np.ndarray:
         return await self.user_batcher.submit(history)
@@ -86,8 +112,19 @@ class ServingModel:
         """Embed and add (or replace) items in the live retrieval index, atomically; returns the
         new ids refused by the catalogue's ``max_upserted`` cap."""
         embeddings = self.embed_items(texts)
+        search_vectors = None
+        if self.bundle.search_encoder is not None and texts:
+            template = self.bundle.manifest.text_template
+            rendered = [render_item_text(t, template) for t in texts]
+
+            def encode_search(part: list[str]) -> list[np.ndarray]:
+                with self._embed_lock:
+                    return self.bundle.search_encoder(part)
+
+            search_dim = self.bundle.catalogue.search_vectors.shape[1]
+            search_vectors = embed_chunked(encode_search, rendered, search_dim)
         refused: list[str] = []
-        self.catalogue.upsert(item_ids, texts, embeddings, prices, time.time(), refused)
+        self.catalogue.upsert(item_ids, texts, embeddings, prices, time.time(), refused, search_vectors)
         return refused
 
 

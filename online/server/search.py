@@ -1,14 +1,20 @@
-"""Search: encode the query with the item encoder, retrieve, personalise, filter, diversify.
+"""Search: analyse and correct the query, BM25 + dense retrieval, fuse, personalise, filter.
 
-Relevance is the query-item cosine against the item encoder's own text vectors
-(``Catalogue.search_embeddings``), plus ``search_lexical_weight`` x the share of the query's words
-the item's text contains (online/inference/lexical.py), plus ``search_personalisation`` x
-user-item cosine when a known user is given. The user's anti-recommendation rules and the
-request's filters (price range, excludes) remove items before ranking. With a known user,
-``ranking_mode`` "ranker"/"blend" or a positive ``cancel_risk_weight`` also run the ranking head on
-the candidates (``online.rerank.ordering``); without one (or by default) the order is the
-relevance above. A feature-store failure only drops the personalisation (``degraded`` is set); the
-query match still answers.
+The scoring is ``fulcrum.core.search.engine`` -- the same function `fulcrum evaluate-search`
+measures -- over the live catalogue snapshot: BM25 over the catalogue's lexical index
+(online/inference/lexical.py), the query-item cosine in the catalogue's search space
+(``Catalogue.search_embeddings``: the item encoder's pooled text space when the bundle has one,
+fulcrum/core/search/space.py; the query encoder sees the spelling-corrected query), fused by
+``search_fusion`` (RRF by default), then moved by at most ``search_personalisation`` of the
+query's score spread toward a known user's taste. The user's anti-recommendation rules and
+the request's filters (price range, excludes) remove items before fusion. With a known user,
+``ranking_mode`` "ranker"/"blend" or a positive ``cancel_risk_weight`` order the candidates
+with the ranking head (``online.rerank.ordering``).
+
+The reply's ``score`` is what ordered the reply: the fused (personalised) relevance, or the
+ranking head's ordering score in those modes; it never increases down the list. Search does not
+apply MMR diversity (a query states what the shopper wants; the ``diversity`` option is for
+Recommend). A feature-store failure only drops the personalisation (``degraded`` is set).
 """
 
 from __future__ import annotations
@@ -18,13 +24,14 @@ import time
 import numpy as np
 
 from fulcrum.core.rank_features import rank_features
+from fulcrum.core.search.engine import SearchSettings, prepare_query, rank
+from fulcrum.core.search.fusion import Fusion
 from online.config import ServeConfig
 from online.errors import FeatureStoreUnavailable, fallback_reason
 from online.inference.catalogue import Catalogue
 from online.inference.model import ServingModel
-from online.inference.retrieval import blocked_mask, top_candidates
+from online.inference.retrieval import blocked_mask
 from online.rerank.anti_recommendation import blocked_items
-from online.rerank.diversity import mmr, mmr_pool
 from online.rerank.ordering import needs_ranker, ordering_scores
 from online.rerank.reasons import Reason
 from online.server import metrics
@@ -46,14 +53,26 @@ def price_blocked(cat: Catalogue, lo: float | None, hi: float | None) -> np.ndar
     return bad
 
 
+def search_settings(config: ServeConfig) -> SearchSettings:
+    """The serving config's Search fields as the engine's settings."""
+    return SearchSettings(
+        fusion=Fusion(
+            config.search_fusion, config.search_lexical_weight, config.search_rrf_k, config.search_depth
+        ),
+        personalisation=config.search_personalisation,
+        dense_only_for_unknown_words=config.search_dense_only_for_unknown_words,
+    )
+
+
 async def search(
     model: ServingModel, source, executor, config: ServeConfig, q: SearchQuery, budget_s: float
 ) -> Reply:
     cat = model.catalogue.current
     now = time.time()
-    query_vec = await model.encode_query(q.query)
+    prepared = prepare_query(cat.lexical, q.query)
+    query_vec = await model.encode_search_query(prepared.dense_text, config.search_query_cache)
     excludes = set(q.excludes)
-    degraded, why, user_vec = False, "", None
+    degraded, why, user_vec, profile = False, "", None, None
     if q.user_id is not None:
         timeout = min(config.feature_timeout_ms / 1000.0, budget_s * 0.5)
         try:
@@ -66,31 +85,29 @@ async def search(
             degraded = True
             why = fallback_reason(e)
             metrics.FALLBACKS.labels("Search", why).inc()
-    relevance = cat.search_embeddings @ query_vec
-    if config.search_lexical_weight > 0:
-        relevance = relevance + config.search_lexical_weight * cat.word_index.overlap(q.query)
-    if user_vec is not None:
-        relevance = relevance + config.search_personalisation * (cat.embeddings @ user_vec)
     blocked = blocked_mask(len(cat), cat.indices(sorted(excludes))) | price_blocked(
         cat, q.min_price, q.max_price
     )
-    cand = top_candidates(relevance, max(config.retrieval_candidates, q.k), blocked)
-    purchase = cancel = None
-    mode = "retrieval"
+    dense = cat.search_embeddings @ query_vec
+    affinity = None if user_vec is None else cat.embeddings @ user_vec
+    cand, score = rank(cat.lexical, prepared, dense, search_settings(config), blocked, affinity)
     if user_vec is not None and len(cand) and needs_ranker(config.ranking_mode, config.cancel_risk_weight):
         # the ranking head needs a known user: its retrieval feature is the user-item score
+        cand, score = cand[: config.retrieval_candidates], score[: config.retrieval_candidates]
         user_sims = cat.embeddings[cand] @ user_vec
         purchase, cancel = await model.rank(rank_features(profile, cat.item_stats(cand), user_sims, now))
-        mode = config.ranking_mode
-    score = ordering_scores(
-        relevance[cand],
-        purchase,
-        cancel,
-        mode=mode,
-        blend_weight=config.blend_weight,
-        cancel_risk_weight=config.cancel_risk_weight if cancel is not None else 0.0,
-    )
-    pool = mmr_pool(score, q.k)
-    order = pool[mmr(score[pool], cat.embeddings[cand[pool]], q.k, q.knobs.diversity)]
-    items = [Scored(str(cat.item_ids[cand[i]]), float(score[i]), Reason.QUERY_MATCH) for i in order]
+        score = ordering_scores(
+            score,
+            purchase,
+            cancel,
+            mode=config.ranking_mode,
+            blend_weight=config.blend_weight,
+            cancel_risk_weight=config.cancel_risk_weight,
+        )
+        order = np.lexsort((cand, -score))
+        cand, score = cand[order], score[order]
+    items = [
+        Scored(str(cat.item_ids[r]), float(s), Reason.QUERY_MATCH)
+        for r, s in zip(cand[: q.k], score[: q.k], strict=True)
+    ]
     return Reply(items, model.version, degraded, why)

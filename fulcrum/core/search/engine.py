@@ -1,0 +1,77 @@
+"""Search scoring: the one function serving (online/server/search.py) and offline evaluation
+(``fulcrum evaluate-search``) both call, so what is measured is what serves.
+
+    query --analyze/correct--> terms --BM25--> lexical scores  \\
+          --(corrected text)--> query encoder --cosine--> dense  >-- fuse --> personalise
+                                                                            --> order
+The query encoder itself (ONNX Runtime) is run by the caller: serving through its micro-batcher,
+evaluation through the same graph file. ``SearchSettings`` carry the tuned fusion and the
+personalisation weight; the serving config builds them (``online.config``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from fulcrum.core.search.analyzer import corrected_query
+from fulcrum.core.search.fusion import Fusion, fuse, personalise
+from fulcrum.core.search.lexical_index import LexicalIndex
+from fulcrum.core.text import render_query_text
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    fusion: Fusion = field(default_factory=Fusion)
+    #: how far a known user's taste may move an item, as a share of the query's score spread
+    personalisation: float = 0.05
+    #: a query with a word the catalogue's vocabulary lacks (after spelling correction) is
+    #: answered by the dense ranking alone: BM25 can only match the other words, and ranking by
+    #: them alone promotes the wrong product type ("jewelry box" -> any box)
+    dense_only_for_unknown_words: bool = True
+
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    terms: list[str]
+    corrections: list[str]
+    #: what the query encoder sees: the rendered query with spelling corrections applied
+    dense_text: str
+    #: query words the lexical index cannot match, even after spelling correction
+    unknown: list[str] = field(default_factory=list)
+
+
+def prepare_query(index: LexicalIndex | None, query: str) -> PreparedQuery:
+    if index is None:
+        return PreparedQuery([], [], render_query_text(query))
+    unknown: list[str] = []
+    terms, corrections = index.terms(query, unknown)
+    text = corrected_query(render_query_text(query), corrections) if corrections else render_query_text(query)
+    return PreparedQuery(terms, corrections, text, unknown)
+
+
+def rank(
+    index: LexicalIndex | None,
+    prepared: PreparedQuery,
+    dense: np.ndarray,
+    settings: SearchSettings,
+    blocked: np.ndarray | None = None,
+    user_affinity: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(candidate rows, scores) best first: the fused score, plus the user's taste when given.
+
+    ``dense``: [N] cosine of the query vector with every row's text vector; ``user_affinity``:
+    [N] cosine of the user's vector with every row (None: anonymous).
+    """
+    n = len(dense)
+    lexical = index.scores(prepared.terms, n) if index is not None else np.zeros(n)
+    fusion = settings.fusion
+    if prepared.unknown and settings.dense_only_for_unknown_words:
+        fusion = replace(fusion, lexical_weight=0.0)
+    rows, scores = fuse(lexical, dense, fusion, blocked)
+    if user_affinity is not None and settings.personalisation > 0 and len(rows):
+        scores = personalise(scores, user_affinity[rows], settings.personalisation)
+        order = np.lexsort((rows, -scores))
+        rows, scores = rows[order], scores[order]
+    return rows, scores

@@ -1,0 +1,88 @@
+"""Fusing the lexical and the dense ranking of a query into one score (pure functions).
+
+Two methods, both over the union of each list's ``depth`` best rows:
+
+- ``rrf`` (reciprocal rank fusion): ``w / (k + rank_lexical) + (1 - w) / (k + rank_dense)``,
+  ranks from 1, a list that does not hold the row adds 0. Only ranks matter, so the two scorers'
+  scales never need calibrating (a good default for any shop).
+- ``weighted``: ``w * bm25 / max(bm25) + (1 - w) * cosine``, the lexical score scaled to [0, 1]
+  per query.
+
+Rows the lexical list holds have a positive BM25 score (an item sharing no term with the query
+is not a lexical match). Blocked rows (filters, exclusions) are in neither list. Which method
+and which ``w`` / ``k`` serve is chosen on a validation split of judged queries
+(``fulcrum evaluate-search``), never on the queries that report the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+METHODS = ("rrf", "weighted")
+
+
+@dataclass(frozen=True)
+class Fusion:
+    method: Literal["rrf", "weighted"] = "rrf"
+    lexical_weight: float = 0.5
+    rrf_k: float = 60.0
+    depth: int = 200
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"fusion method {self.method!r} is not one of {METHODS}")
+        if not 0.0 <= self.lexical_weight <= 1.0:
+            raise ValueError(f"lexical_weight {self.lexical_weight} must be in [0, 1]")
+        if self.rrf_k <= 0 or self.depth < 1:
+            raise ValueError(f"rrf_k ({self.rrf_k}) must be > 0 and depth ({self.depth}) >= 1")
+
+    def describe(self) -> str:
+        if self.method == "rrf":
+            return f"rrf(k={self.rrf_k:g}, lexical_weight={self.lexical_weight:g})"
+        return f"weighted(lexical_weight={self.lexical_weight:g})"
+
+
+def top_rows(scores: np.ndarray, n: int, eligible: np.ndarray) -> np.ndarray:
+    """Rows of the ``n`` best eligible scores, best first (ties: lower row first)."""
+    rows = np.flatnonzero(eligible)
+    if len(rows) > n:
+        part = np.argpartition(-scores[rows], n - 1)[:n]
+        rows = rows[part]
+    order = np.lexsort((rows, -scores[rows]))
+    return rows[order].astype(np.int64)
+
+
+def fuse(
+    lexical: np.ndarray, dense: np.ndarray, fusion: Fusion, blocked: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(candidate rows, fused scores), best first (ties: lower row first)."""
+    allowed = np.ones(len(dense), dtype=bool) if blocked is None else ~blocked
+    lex_rows = top_rows(lexical, fusion.depth, allowed & (lexical > 0))
+    dense_rows = top_rows(dense, fusion.depth, allowed)
+    cand = np.union1d(lex_rows, dense_rows).astype(np.int64)
+    w = fusion.lexical_weight
+    if fusion.method == "rrf":
+        score = np.zeros(len(cand), dtype=np.float64)
+        for rows, weight in ((lex_rows, w), (dense_rows, 1.0 - w)):
+            if weight > 0 and len(rows):
+                idx = np.searchsorted(cand, rows)  # cand is sorted (union1d)
+                score[idx] += weight / (fusion.rrf_k + np.arange(1, len(rows) + 1))
+    else:
+        top = float(lexical[lex_rows[0]]) if len(lex_rows) else 0.0
+        lex = lexical[cand] / top if top > 0 else np.zeros(len(cand))
+        score = w * lex + (1.0 - w) * dense[cand].astype(np.float64)
+    order = np.lexsort((cand, -score))
+    return cand[order], score[order]
+
+
+def personalise(scores: np.ndarray, user_affinity: np.ndarray, weight: float) -> np.ndarray:
+    """``score + weight * (max - min of the scores) * affinity``: a user's taste (cosine in
+    [-1, 1]) can move an item by at most ``weight`` of the query's score spread, so it reorders
+    near-ties between equally relevant items and cannot lift an unrelated item over a match."""
+    if weight <= 0 or len(scores) == 0:
+        return scores
+    spread = float(scores.max() - scores.min())
+    return scores + weight * spread * np.clip(user_affinity, -1.0, 1.0)

@@ -1,0 +1,69 @@
+"""Typo tolerance: correct a word the catalogue does not know to a catalogue word one edit away.
+
+``Speller`` holds the catalogue's surface words with their document frequencies and a
+symmetric-delete table (every word and each of its one-character deletions -> the words it came
+from), so a lookup costs a handful of dictionary probes, not a pass over the vocabulary. A
+candidate must be within Damerau-Levenshtein distance 1 of the typed word (one insertion,
+deletion, substitution or swap of neighbours); the most frequent candidate wins, ties to the
+alphabetically first. Words shorter than ``min_length`` and words with digits are never
+corrected (too many short words are one edit apart).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+def _deletes(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def within_one_edit(a: str, b: str) -> bool:
+    """Damerau-Levenshtein distance(a, b) <= 1."""
+    if a == b:
+        return True
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1:
+        return False
+    if la == lb:
+        diff = [i for i in range(la) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    if la > lb:
+        a, b = b, a  # a is the shorter
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i:] == b[i + 1 :]
+
+
+class Speller:
+    def __init__(self, frequencies: Mapping[str, int], min_length: int = 4) -> None:
+        self.frequencies = {w: int(n) for w, n in frequencies.items() if w.isalpha()}
+        self.min_length = min_length
+        table: dict[str, list[str]] = {}
+        for word in self.frequencies:
+            if len(word) < min_length - 1:
+                continue
+            for key in {word, *_deletes(word)}:
+                table.setdefault(key, []).append(word)
+        self._table = table
+
+    def correct(self, word: str) -> str | None:
+        """The catalogue word ``word`` most likely misspells, or None (known, too short, or no
+        word one edit away)."""
+        if len(word) < self.min_length or not word.isalpha() or word in self.frequencies:
+            return None
+        found: set[str] = set()
+        for key in {word, *_deletes(word)}:
+            found.update(self._table.get(key, ()))
+        candidates = [c for c in found if within_one_edit(word, c)]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda c: (-self.frequencies[c], c))

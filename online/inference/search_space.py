@@ -1,0 +1,57 @@
+"""Search's dense space at serving time (``fulcrum.core.search.space``): the bundle's pooled
+text encoder graph and item vectors, and keeping those vectors current on upserts.
+
+A bundle exported before the search space existed has neither: Search then compares queries
+with the item encoder's projected text vectors (``Catalogue.text_embeddings``), which ranks
+queries measurably worse -- the loader says so in a warning naming the fix (re-export).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from fulcrum.core.search import space
+from online.inference.encoders import TextEncoder
+
+log = logging.getLogger(__name__)
+
+
+def load_search_space(
+    path: Path, files: Collection[str], n_items: int, open_model, tokenizer: str, max_length: int
+) -> tuple[TextEncoder | None, np.ndarray | None]:
+    """(query encoder, item vectors [N, H]) of the bundle, or (None, None) without a search space.
+    ``open_model(file) -> OrtModel`` opens a graph like the bundle's others."""
+    name = space.encoder_file(files)
+    if name is None or space.ITEM_SEARCH_VECTORS not in files:
+        log.warning(
+            "bundle %s has no search space (%s, %s): Search compares queries with the item "
+            "encoder's projected vectors; re-export the run for the pooled search space",
+            path, space.SEARCH_ENCODER_INT8, space.ITEM_SEARCH_VECTORS,
+        )  # fmt: skip
+        return None, None
+    vectors = np.load(Path(path) / space.ITEM_SEARCH_VECTORS, allow_pickle=False).astype(np.float32)
+    if vectors.ndim != 2 or len(vectors) != n_items:
+        raise ValueError(f"{space.ITEM_SEARCH_VECTORS} has shape {vectors.shape}, items {n_items}")
+    encoder = TextEncoder(open_model(Path(path) / name), tokenizer, max_length)
+    dim = encoder(["warm up"])[0].shape[0]
+    if dim != vectors.shape[1]:
+        raise ValueError(f"{name} gives dimension {dim}, {space.ITEM_SEARCH_VECTORS} {vectors.shape[1]}")
+    return encoder, np.ascontiguousarray(vectors)
+
+
+def grown_vectors(
+    old: np.ndarray | None, rows: Sequence[int], n_rows: int, vectors: np.ndarray | None
+) -> np.ndarray | None:
+    """``old`` with ``rows`` set to ``vectors`` (rows past its end appended)."""
+    if old is None:
+        return None
+    if vectors is None:
+        raise ValueError("the catalogue has search vectors: upserted items need theirs")
+    out = np.zeros((n_rows, old.shape[1]), dtype=np.float32)
+    out[: len(old)] = old
+    out[np.asarray(rows, dtype=np.int64)] = vectors
+    return out

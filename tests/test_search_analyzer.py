@@ -1,0 +1,55 @@
+"""Search's text analysis and spelling correction (hand-worked)."""
+
+from __future__ import annotations
+
+from fulcrum.core.search.analyzer import analyze, corrected_query, query_terms, singular
+from fulcrum.core.search.spelling import Speller, within_one_edit
+
+
+def test_singular_strips_plurals_by_suffix() -> None:
+    assert [singular(w) for w in ("boxes", "berries", "bags", "glass", "cactus", "bus", "ies", "12")] == [
+        "box", "berry", "bag", "glass", "cactus", "bus", "ies", "12",
+    ]  # fmt: skip
+
+
+def test_analyze_splits_compounds_and_numbers_and_keeps_joined_forms() -> None:
+    # t-light -> t, light, tlight; 12pc -> 12, pc, 12pc; "three" -> 3; 003 -> 3; café -> cafe
+    assert analyze("WHITE T-LIGHT Holders") == ["white", "t", "light", "tlight", "holder"]
+    assert analyze("12pc set of three, 003 café") == ["12", "pc", "12pc", "set", "of", "3", "3", "cafe"]
+    # the joined "childrens" loses its plural s: CHILDRENS and children meet
+    assert analyze("children's") == ["children", "s", "children"]
+    assert analyze(None) == [] and analyze("  ") == []
+
+
+def test_query_terms_add_joined_and_abbreviated_pairs_only_when_the_index_has_them() -> None:
+    vocab = {"tea", "light", "tlight", "holder"}
+    terms, fixed = query_terms("Tea Lights holder", vocab)
+    # "tea light" -> "tealight" (unknown: dropped), "tlight" (known: kept); "light holder" ->
+    # "lightholder"/"lholder" unknown; each term once
+    assert terms == ["tea", "light", "holder", "tlight"] and fixed == []
+    assert query_terms("light light", vocab)[0] == ["light"]
+
+
+def test_unknown_words_are_corrected_and_the_dense_text_follows() -> None:
+    speller = Speller({"christmas": 40, "decoration": 30, "chrism": 1})
+    terms, fixed = query_terms("chrismas decorations", {"christma", "decoration"}, speller.correct)
+    assert fixed == ["chrismas->christmas"]
+    assert terms == ["christma", "decoration"]
+    assert corrected_query("Chrismas decorations", fixed) == "christmas decorations"
+
+
+def test_speller_takes_the_most_frequent_word_one_edit_away() -> None:
+    speller = Speller({"heart": 50, "hearth": 3, "cake": 9, "bake": 20, "lake": 20})
+    assert speller.correct("hearts") == "heart"  # deletion of s (hearth is a substitution, rarer)
+    assert speller.correct("haert") == "heart"  # swap of neighbours
+    assert speller.correct("dake") == "bake"  # bake and lake tie at 20 -> alphabetical; cake rarer
+    assert speller.correct("heart") is None  # known
+    assert speller.correct("cak") is None  # shorter than 4 letters
+    assert speller.correct("zzzzzz") is None  # nothing near
+
+
+def test_within_one_edit() -> None:
+    assert within_one_edit("abc", "abc") and within_one_edit("abc", "abd") and within_one_edit("abc", "ab")
+    assert within_one_edit("abc", "acb") and within_one_edit("ab", "xab")
+    assert not within_one_edit("abc", "cba") and not within_one_edit("abc", "a")
+    assert not within_one_edit("ab", "ba c")

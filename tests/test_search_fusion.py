@@ -1,0 +1,105 @@
+"""Score fusion, personalisation and the BM25 index with its append segment (hand-worked)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from fulcrum.core.search.engine import SearchSettings, prepare_query, rank
+from fulcrum.core.search.fusion import Fusion, fuse, personalise
+from fulcrum.core.search.lexical_index import LexicalIndex
+
+
+def test_rrf_adds_weighted_reciprocal_ranks_of_both_lists() -> None:
+    lexical = np.array([0.0, 3.0, 1.0, 0.0])  # lexical list: row 1 (rank 1), row 2 (rank 2)
+    dense = np.array([0.9, 0.1, 0.5, 0.2])  # dense list: rows 0, 2, 3, 1
+    rows, score = fuse(lexical, dense, Fusion("rrf", lexical_weight=0.5, rrf_k=1.0))
+    # row 2: 0.5/(1+2) + 0.5/(1+2) = 1/3; row 1: 0.5/2 + 0.5/5 = 0.35; row 0: 0.5/2 = 0.25;
+    # row 3: 0.5/(1+3) = 0.125
+    assert rows.tolist() == [1, 2, 0, 3]
+    assert score.tolist() == pytest.approx([0.35, 1 / 3, 0.25, 0.125])
+
+
+def test_weighted_fusion_scales_bm25_by_its_maximum() -> None:
+    lexical = np.array([0.0, 4.0, 2.0])
+    dense = np.array([0.8, 0.2, 0.4])
+    rows, score = fuse(lexical, dense, Fusion("weighted", lexical_weight=0.25))
+    # row 0: 0.75*0.8 = 0.6; row 1: 0.25*1 + 0.75*0.2 = 0.4; row 2: 0.25*0.5 + 0.75*0.4 = 0.425
+    assert rows.tolist() == [0, 2, 1] and score.tolist() == pytest.approx([0.6, 0.425, 0.4])
+
+
+def test_blocked_rows_are_in_neither_list_and_depth_bounds_each_list() -> None:
+    lexical = np.array([5.0, 4.0, 3.0, 0.0])
+    dense = np.array([0.1, 0.2, 0.3, 0.9])
+    blocked = np.array([True, False, False, False])
+    rows, _ = fuse(lexical, dense, Fusion("rrf", depth=1), blocked)
+    # lexical top 1 among rows 1..3: row 1; dense top 1: row 3
+    assert sorted(rows.tolist()) == [1, 3]
+
+
+def test_personalise_moves_an_item_by_at_most_its_share_of_the_spread() -> None:
+    scores = np.array([1.0, 0.9, 0.5])
+    out = personalise(scores, np.array([-1.0, 1.0, 1.0]), weight=0.1)
+    # spread 0.5 -> at most +-0.05: the near-tie (1.0 vs 0.9) closes, the far one (0.5) cannot
+    assert out.tolist() == pytest.approx([0.95, 0.95, 0.55])
+    assert personalise(scores, np.ones(3), 0.0) is scores
+
+
+def test_fusion_settings_are_validated() -> None:
+    with pytest.raises(ValueError, match="method"):
+        Fusion("max")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="lexical_weight"):
+        Fusion("rrf", lexical_weight=1.5)
+
+
+TEXTS = ["red heart lamp", "blue star", "red star candle", "white heart t-light holder"]
+
+
+def _bm25(tf: int, dl: int, avgdl: float, n: int, df: int, k1: float = 1.2, b: float = 0.75) -> float:
+    return math.log(1 + (n - df + 0.5) / (df + 0.5)) * tf / (tf + k1 * (1 - b + b * dl / avgdl))
+
+
+def test_bm25_scores_are_lucene_bm25_over_analysed_terms() -> None:
+    idx = LexicalIndex.build(TEXTS)
+    terms, _ = idx.terms("hearts")
+    assert terms == ["heart"]
+    s = idx.scores(terms, len(TEXTS))
+    # 4 docs, lengths 3, 2, 3, 6 (t-light -> t, light, tlight) -> avgdl 3.5; "heart" in docs 0, 3
+    assert s[0] == pytest.approx(_bm25(1, 3, 3.5, 4, 2), rel=1e-5)
+    assert s[3] == pytest.approx(_bm25(1, 6, 3.5, 4, 2), rel=1e-5)
+    assert s[1] == 0 and s[2] == 0
+
+
+def test_the_append_segment_scores_a_new_row_as_a_rebuilt_index_would(tmp_path) -> None:
+    idx = LexicalIndex.build(TEXTS)
+    idx.save(tmp_path / "lex")
+    loaded = LexicalIndex.load(tmp_path / "lex")
+    grown = loaded.with_docs([4], ["heart of gold"], [*TEXTS, "heart of gold"])
+    rebuilt = LexicalIndex.build([*TEXTS, "heart of gold"])
+    terms, _ = grown.terms("heart")
+    # the new row sees the statistics of all five rows, exactly as after a rebuild
+    assert grown.scores(terms, 5)[4] == pytest.approx(rebuilt.scores(terms, 5)[4], rel=1e-5)
+    # a replaced row is scored from its new text only
+    changed = loaded.with_docs([1], ["heart pillow"], ["red heart lamp", "heart pillow", *TEXTS[2:]])
+    assert changed.scores(changed.terms("star")[0], 4)[1] == 0.0
+    assert changed.scores(changed.terms("pillow")[0], 4)[1] > 0.0
+    assert loaded.scores(terms, 4).tolist() == idx.scores(terms, 4).tolist()
+
+
+def test_a_large_segment_triggers_a_full_rebuild(monkeypatch) -> None:
+    import fulcrum.core.search.lexical_index as li
+
+    monkeypatch.setattr(li, "REBUILD_MIN", 1)
+    idx = LexicalIndex.build(TEXTS)
+    grown = idx.with_docs([4, 5], ["gold", "silver"], [*TEXTS, "gold", "silver"])
+    assert grown.n_main == 6 and grown.segment == {}
+
+
+def test_engine_rank_finds_a_misspelt_word_lexically() -> None:
+    idx = LexicalIndex.build(TEXTS)
+    prepared = prepare_query(idx, "candel")
+    assert prepared.corrections == ["candel->candle"] and prepared.dense_text == "candle"
+    rows, scores = rank(idx, prepared, np.zeros(4), SearchSettings())
+    assert rows[0] == 2 and np.all(np.diff(scores) <= 0)
