@@ -136,8 +136,12 @@ def write_report(path: Path, p: dict[str, Any]) -> Path:
         "| head | rows | positive rate | PR-AUC | ROC-AUC | macro-F1 | recall 0 / 1 | ECE |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    heads = p["ranker"].get("heads", {})
     for head in ("purchase", "cancel"):
-        m = r[head]
+        m = r.get(head)
+        if m is None:
+            lines.append(f"| {head} | {heads.get(head, 'not evaluated')} | | | | | | |")
+            continue
         lines.append(
             f"| {head} | {m['n']:,} | {m['positive_rate']:.4f} | {m['pr_auc']:.4f} | {m['roc_auc']:.4f} | "
             f"{m['macro_f1']:.3f} | {m['recall_neg']:.3f} / {m['recall_pos']:.3f} | {m['ece_cal']:.4f} |"
@@ -160,13 +164,12 @@ def write_report(path: Path, p: dict[str, Any]) -> Path:
     else:
         lines += ["No ablation results found (run `fulcrum ablate` and pass `--ablation`).", ""]
     f = p["figures"]
+    lines += ["## Figures", ""]
+    lines += [f"![{name}]({f[key]})" for key, name in (
+        ("pr_curves", "PR curves"), ("calibration", "calibration"),
+        ("popularity_vs_exposure", "popularity vs exposure"), ("tail_tradeoff", "trade-off"),
+    ) if f.get(key)]
     lines += [
-        "## Figures",
-        "",
-        f"![PR curves]({f['pr_curves']})",
-        f"![calibration]({f['calibration']})",
-        f"![popularity vs exposure]({f['popularity_vs_exposure']})",
-        f"![trade-off]({f['tail_tradeoff']})",
         "",
         f"Evaluation took {p['seconds']:.0f} s.",
     ]
