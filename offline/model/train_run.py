@@ -288,7 +288,11 @@ def train_run(
     # ---- ranking head ------------------------------------------------------------------------
     t = time.perf_counter()
     scorer = TwoTowerScorer(stats["item_id"].tolist(), item_vecs, user, cfg.user.history_len)
-    ranker = build_ranker(cfg.ranker, Path(data_dir), inter, stats, scorer, cfg.seed, cfg.ranker_config)
+    # the head's validation window is the retrieval's unless the config names its own
+    ranker_cfg = dict(cfg.ranker_config)
+    if r.validation_days > 0:
+        ranker_cfg = {"val_days": r.validation_days, **ranker_cfg}
+    ranker = build_ranker(cfg.ranker, Path(data_dir), inter, stats, scorer, cfg.seed, ranker_cfg)
     timings["ranker_s"] = time.perf_counter() - t
 
     # ---- save --------------------------------------------------------------------------------

@@ -77,9 +77,9 @@ def evaluate_bundle(
     t0 = time.perf_counter()
     bundle_dir = Path(bundle_dir)
     out = Path(out_dir) if out_dir else bundle_dir / REPORT_DIR
-    out.mkdir(parents=True, exist_ok=True)
     prepared = load_prepared(data_dir)
-    guard_bundle(bundle_dir, data_dir, prepared)
+    guard_bundle(bundle_dir, data_dir, prepared)  # before anything is written
+    out.mkdir(parents=True, exist_ok=True)
     protocol = protocol_for(prepared)
     status("loading the bundle and folding user profiles")
     model = BundleModel(bundle_dir, prepared)
