@@ -80,7 +80,9 @@ def test_leave_last_out_trains_examples_ranker_and_evaluates(tmp_path: Path, tin
     assert "purchase" in report["ranker"]["metrics"] and "cancel" not in report["ranker"]["metrics"]
 
 
-def test_a_stage_that_cannot_train_exits_non_zero_with_its_reason(tmp_path: Path, tiny_bert_dir: Path) -> None:
+def test_a_stage_that_cannot_train_exits_non_zero_with_its_reason(
+    tmp_path: Path, tiny_bert_dir: Path
+) -> None:
     """Every user bought once: there is no sequence to learn from. Before, `fulcrum train`
     exported an untrained model and exited 0."""
     raw = tmp_path / "raw"
