@@ -98,7 +98,11 @@ def write_report(path: Path, p: dict[str, Any]) -> Path:
         for k, o in p.get("tradeoffs", {}).items()
     ]
     lines += [
-        "## Accuracy / tail trade-off of the re-ranker",
+        "## Accuracy / tail trade-off of the re-ranker (best of grid on test)",
+        "",
+        "**A picture, not a choice:** this grid is swept on the test split, so its best point is the "
+        "best of the grid on test and says nothing about what to deploy; the serving defaults "
+        "(`ranking_mode`, `tail_boost`, `diversity` in the serve config) must be chosen on validation.",
         "",
         "Tail boost (relevance' = minmax(relevance) + boost x is_tail) then MMR over item embeddings; "
         "tail = outside the 20 % most purchased train items. "
@@ -129,6 +133,16 @@ def write_report(path: Path, p: dict[str, Any]) -> Path:
         f"goal {TAIL_GOAL} — {'reached' if reach >= TAIL_GOAL else 'NOT reached'}.",
         "",
     ]
+    stages, cut = p.get("stages") or {}, p.get("training_cut") or {}
+    if stages or cut:
+        lines += ["## What the bundle was trained with", ""]
+        lines += [f"- stage `{k}`: {v}" for k, v in stages.items()]
+        if cut:
+            lines.append(
+                f"- training cut: {cut.get('split')} split, last train event {cut.get('last_train_event')} "
+                "(checked against this evaluation's cut before anything was scored)"
+            )
+        lines.append("")
     r = p["ranker"]["metrics"]
     lines += [
         "## The bundle's ranking head (held-out test rows)",
