@@ -145,8 +145,9 @@ class TrainConfig(_Frozen):
     text: TextConfig = TextConfig()
     user: UserConfig = UserConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
-    #: ranking head: auto (offline.ranking when available, else a placeholder MLP), ranking, placeholder
-    ranker: Literal["auto", "ranking", "placeholder"] = "auto"
+    #: ranking head: "ranking" (trained; a head that cannot be trained stops the run) or "off"
+    #: (switched off, `fulcrum train --no-ranker`: the bundle says so and ranks by retrieval)
+    ranker: Literal["ranking", "off"] = "ranking"
     #: fields of offline.ranking.config.RankerConfig passed to train_ranker (validated there)
     ranker_config: dict[str, Any] = Field(default_factory=dict)
     #: export an int8 variant of the item encoder when its pooled cosine vs fp32 is >= this

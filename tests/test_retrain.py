@@ -276,7 +276,7 @@ def test_retrain_trains_on_prepared_plus_ingested_events(
     )
     cfg = {
         **TINY_CONFIG,
-        "ranker": "placeholder",
+        "ranker": "off",
         "text": {**TINY_CONFIG["text"], "model_path": str(tiny_bert_dir)},
     }
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))

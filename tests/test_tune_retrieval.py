@@ -16,7 +16,7 @@ from offline.tune.retrieval_search import base_point, run_retrieval_search, tria
 
 
 def _base(tiny_bert_dir: Path):
-    cfg = {**TINY_CONFIG, "ranker": "placeholder"}
+    cfg = {**TINY_CONFIG, "ranker": "off"}
     cfg["text"] = {**TINY_CONFIG["text"], "model_path": str(tiny_bert_dir)}
     return config_from_dict(cfg)
 

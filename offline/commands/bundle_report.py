@@ -14,6 +14,7 @@ def bundle_report(
 ) -> None:
     from offline.baselines.registry import check_names
     from offline.data.errors import DataError
+    from offline.report.bundle_guard import InSampleError
     from offline.report.run import evaluate_bundle
 
     if not (Path(bundle) / "manifest.json").is_file():
@@ -32,7 +33,7 @@ def bundle_report(
                 threads=threads,
                 status=lambda s: status.update(s),
             )
-    except DataError as e:
+    except (DataError, InSampleError) as e:
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except Exception as e:
@@ -55,12 +56,14 @@ def bundle_report(
         f"re-rank: tail share@10 {best['tail_share@10']:.3f} at NDCG@10 {best['ndcg@10']:.4f} "
         f"(boost {best['boost']}, MMR {best['mmr_weight']})"
     )
-    r = payload["ranker"]["metrics"]
-    console.print(
-        f"ranker (test rows): PR-AUC purchase {r['purchase']['pr_auc']:.4f}, "
-        f"cancel {r['cancel']['pr_auc']:.4f}; "
-        f"ECE purchase {r['purchase']['ece_cal']:.4f}, cancel {r['cancel']['ece_cal']:.4f}"
-    )
+    r, heads = payload["ranker"]["metrics"], payload["ranker"].get("heads", {})
+    parts = [
+        f"{head} PR-AUC {r[head]['pr_auc']:.4f}, ECE {r[head]['ece_cal']:.4f}"
+        if head in r
+        else f"{head} head {heads.get(head, 'not evaluated')}"
+        for head in ("purchase", "cancel")
+    ]
+    console.print("ranker (test rows): " + "; ".join(parts))
     out = Path(bundle) / "report"
     console.print(
         f"wrote {out / 'report.md'}, {out / 'metrics.json'} and {len(payload['figures'])} plots "

@@ -11,7 +11,7 @@ import typer
 data_app = typer.Typer(no_args_is_help=True, help="Prepare shop data into the generic prepared folder.")
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ("online-retail", "generic")
+SOURCES = ("online-retail", "generic", "taobao")
 DEFAULT_OUT = Path("artifacts") / "data"
 
 
@@ -71,11 +71,17 @@ def prepare(
         help=f"Raw source adapter: {', '.join(SOURCES)} (generic is implied by --events).",
     )] = "online-retail",
     raw: Annotated[Path | None, typer.Option(
-        help="Online Retail raw file (default: data/online-retail.csv.gz).")] = None,
+        help="Raw file of an online-retail (default: data/online-retail.csv.gz) or taobao source.")] = None,
     events: Annotated[Path | None, typer.Option(
         help="Generic events file (CSV, CSV.gz or parquet); see docs/data-format.md.")] = None,
     items: Annotated[Path | None, typer.Option(
-        help="Generic items file (CSV, CSV.gz or parquet): item_id, text[, price].")] = None,
+        help="Generic items file (CSV, CSV.gz or parquet): item_id[, text][, price][, any "
+             "columns the text is assembled from].")] = None,
+    event_map: Annotated[list[str] | None, typer.Option(
+        "--event-map", help="RAW=TYPE: read the raw event type RAW as TYPE (e.g. fav=CLICK); "
+                            "repeatable; before the built-in aliases (docs/data-format.md).")] = None,
+    validation_days: Annotated[int, typer.Option(
+        min=1, help="Time split: the last days of train used as the validation slice.")] = 14,
     split: Annotated[str, typer.Option(help="time or leave-last-out.")] = "time",
     cutoff: Annotated[str | None, typer.Option(
         help="Time-split cut-off, ISO date/time in UTC (online-retail default: 2011-11-09).")] = None,
@@ -94,7 +100,7 @@ def prepare(
     from rich.markup import escape
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from offline.data import generic, online_retail
+    from offline.data import generic, online_retail, taobao
     from offline.data.errors import DataError
     from offline.data.prepare import finalize, write_prepared
     from offline.data.split import SPLIT_KINDS, TIME
@@ -111,6 +117,14 @@ def prepare(
     if keep_unsold_items and (source != "generic" or items is None):
         raise typer.BadParameter("needs the generic source with --items FILE (the catalogue)",
                                  param_hint="--keep-unsold-items")
+    if source == "taobao" and raw is None:
+        raise typer.BadParameter("the taobao source needs --raw FILE", param_hint="--raw")
+    from offline.data.event_names import parse_event_map
+
+    try:
+        names = parse_event_map(event_map)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--event-map") from e
     cut = None
     if cutoff is not None:
         try:
@@ -119,7 +133,7 @@ def prepare(
         except ValueError as e:
             raise typer.BadParameter(f"{cutoff!r} is not a date ({e})", param_hint="--cutoff") from e
     if split == TIME and cut is None:
-        if source == "generic":
+        if source != "online-retail":
             raise typer.BadParameter("a time split needs --cutoff DATE", param_hint="--cutoff")
         cut = online_retail.CUTOFF
 
@@ -144,13 +158,18 @@ def prepare(
                     and not drop_non_product else f"{online_retail.SOURCE}/{split}"
                 exact = protocol == online_retail.PROTOCOL and online_retail.is_reference_file(path)
                 reference = online_retail.REFERENCE if exact else {}
+            elif source == "taobao":
+                on_stage(f"reading {raw.name}")
+                ev, it, report = taobao.load(raw, progress=on_progress, event_map=names)
+                protocol, reference = f"taobao/{split}", {}
             else:
                 on_stage(f"reading {events.name}")
-                ev, it, report = generic.load(events, items, progress=on_progress,
+                ev, it, report = generic.load(events, items, progress=on_progress, event_map=names,
                                               keep_unsold_items=keep_unsold_items)
                 protocol, reference = f"generic/{split}", {}
             on_stage("splitting and counting")
-            prepared = finalize(ev, it, report, split, protocol, cutoff=cut, reference=reference)
+            prepared = finalize(ev, it, report, split, protocol, cutoff=cut, reference=reference,
+                                validation_days=validation_days)
             on_stage(f"writing {out}")
             write_prepared(prepared, out)
     except DataError as e:

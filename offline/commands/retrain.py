@@ -8,8 +8,9 @@
 2. trains the embedded default config (or ``--config``) and exports a candidate bundle into
    ``<out>/.candidates/``;
 3. evaluates the candidate and the serving bundle (``--serving-bundle``, default what
-   ``<out>/LATEST`` points to) on the VALIDATION slice of the merged data (its last
-   ``retrieval.validation_days``; never a test split) and prints the comparison;
+   ``<out>/LATEST`` points to) on the judge's slice: the newest 14 days of the merged data,
+   which the candidate never trained on (a candidate that did is refused, exit 2), and prints
+   the comparison;
 4. promotes the candidate only if ``--metric`` (warm users) is at least the serving bundle's
    (minus ``--tolerance``): moves it to ``<out>/<version>`` and repoints ``<out>/LATEST`` atomically;
 5. calls ``ReloadModel`` on every address of every ``--server`` (a DNS name with several A
@@ -123,7 +124,8 @@ def retrain(
     candidate: Annotated[
         Path | None,
         typer.Option(
-            help="Judge this existing bundle instead of training one (on --data's validation slice)."
+            help="Judge this existing bundle instead of training one (on --data's test split, which "
+            "it must not have trained on)."
         ),
     ] = None,
     metric: Annotated[str, typer.Option(help="Warm-user metric that decides.")] = "ndcg@10",
@@ -149,7 +151,7 @@ def retrain(
     from rich.console import Console
 
     from offline.pipeline.promotion import current
-    from offline.pipeline.retrain import judge, train_candidate
+    from offline.pipeline.retrain import JUDGE_DAYS, judge, train_candidate
     from offline.train_config import ConfigError, load_config
 
     console = Console()
@@ -183,6 +185,7 @@ def retrain(
         from offline.data.errors import DataError
         from offline.export.errors import ExportError
         from offline.model.interactions import MissingDataError
+        from offline.stage_error import StageError
 
         try:
             candidate, judged_on, merge = train_candidate(
@@ -192,14 +195,24 @@ def retrain(
             raise _fail(str(e)) from None
         except ExportError as e:
             raise _fail(f"export refused the candidate: {e}", code=1) from None
+        except StageError as e:
+            raise _fail(str(e), code=1) from None
         console.print(
             f"trained on {merge.merged:,} events ({merge.prepared_train:,} prepared + {merge.ingested:,} "
             f"ingested from {merge.ingested_files} file(s), {merge.duplicates_dropped:,} duplicates "
-            f"dropped, {merge.new_items} new items) up to {merge.last}; candidate {candidate}"
+            f"dropped, {merge.new_items} new items) up to {merge.last}, the newest {JUDGE_DAYS:g} days held "
+            f"out to judge on; candidate {candidate}"
         )
     else:
         judged_on = data
-    outcome = judge(candidate, serving, judged_on, out, metric, tolerance, timings=timings, by=judge_by)
+    from offline.report.bundle_guard import InSampleError
+
+    try:
+        outcome = judge(candidate, serving, judged_on, out, metric, tolerance, timings=timings, by=judge_by)
+    except InSampleError as e:
+        raise _fail(str(e)) from None
+    except ValueError as e:  # no time split / nothing to judge on
+        raise _fail(f"cannot judge: {e}") from None
     outcome.merge = merge
     _comparison(outcome, console)
     d = outcome.decision

@@ -14,9 +14,9 @@ from typing import Annotated
 import typer
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code=2)
+    return typer.Exit(code=code)
 
 
 def _summary(info: dict, run_dir: Path) -> None:
@@ -52,7 +52,8 @@ def _summary(info: dict, run_dir: Path) -> None:
                 f"{v.get('coverage@10', 0):.3f} / {v.get('tail_share@10', 0):.3f}",
             )
     table.add_row("best epoch", str(m.get("best_epoch")))
-    table.add_row("ranking head", f"{info['ranker']['source']} {info['ranker']['note']}".strip())
+    for stage, what in (info.get("stages") or {}).items():
+        table.add_row(f"stage {stage}", what)
     for k, v in info["timings"].items():
         table.add_row(f"time {k.removesuffix('_s')}", f"{v:.1f} s")
     if info.get("stopped_early"):
@@ -70,13 +71,24 @@ def train(
     out: Annotated[Path, typer.Option(help="Run folder to write.")] = Path("artifacts/run"),
     bundle_out: Annotated[Path | None, typer.Option(help="Also export a bundle into this folder.")] = None,
     progress: Annotated[bool, typer.Option(help="Progress bars.")] = True,
+    no_ranker: Annotated[bool, typer.Option(
+        "--no-ranker",
+        help="Switch the ranking head off (the bundle's ranker returns 0; serve with ranking_mode "
+        "retrieval). Without it, a head that cannot be trained stops the run.")] = False,
 ) -> None:
-    """Train the retrieval two towers (+ ranking head) and write a run folder."""
+    """Train the retrieval two towers (+ ranking head) and write a run folder.
+
+    A stage that cannot do its job (no training examples, no validation slice for the hybrid
+    weights, no labels for the ranking head, a failed fit) stops the run with exit code 1 and
+    one line naming the cause and the fix; nothing falls back to a weaker model silently."""
     from offline.model.interactions import MissingDataError
+    from offline.stage_error import StageError
     from offline.train_config import ConfigError, load_config
 
     try:
         cfg = load_config(config)
+        if no_ranker:
+            cfg = cfg.model_copy(update={"ranker": "off"})
         cfg.resolved_model_path()
     except ConfigError as e:
         raise _fail(str(e)) from None
@@ -88,6 +100,8 @@ def train(
         summary = train_run(data, cfg, out, progress=progress)
     except MissingDataError as e:
         raise _fail(str(e)) from None
+    except StageError as e:
+        raise _fail(str(e), code=1) from None
     _summary(summary.info, summary.run_dir)
     if bundle_out is not None:
         from offline.commands.export import export_run

@@ -30,9 +30,20 @@ def parse_timestamps(raw: pd.Series, column: str, path: str, lines: pd.Series | 
                      fmt: str | None = None) -> pd.Series:
     """Parse timestamps to ``datetime64[ns, UTC]``; naive values are taken as UTC.
 
-    ``fmt`` is a strptime format (fast path for a known layout); without it ISO 8601 is expected.
-    Already-parsed datetime columns (parquet) pass through, converted to UTC.
+    ``fmt`` is a strptime format (fast path for a known layout); without it ISO 8601 is expected,
+    or Unix epoch time: a column of whole numbers of 9 to 14 digits (numeric, or digit strings;
+    fewer digits would be before 1973 and may be a compact date) is read as epoch seconds, or
+    milliseconds when its values have 12 or more digits. Already-parsed datetime
+    columns (parquet) pass through, converted to UTC.
     """
+    epoch = _epoch_unit(raw)
+    if epoch is not None:  # Unix epoch seconds / milliseconds (numbers or digit strings)
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = values.isna()
+        if bad.any():
+            line, value = _first_bad(bad, raw, lines)
+            raise DataError(path, f"column {column!r}: {value!r} is not a Unix time", line=line)
+        return pd.to_datetime(values.astype("int64"), unit=epoch, utc=True).astype("datetime64[ns, UTC]")
     if pd.api.types.is_datetime64_any_dtype(raw):
         ts = raw if getattr(raw.dt, "tz", None) is not None else raw.dt.tz_localize("UTC")
         ts = ts.dt.tz_convert("UTC")
@@ -49,3 +60,21 @@ def parse_timestamps(raw: pd.Series, column: str, path: str, lines: pd.Series | 
         expected = fmt or "ISO 8601"
         raise DataError(path, f"column {column!r}: {value!r} is not a date ({expected})", line=line)
     return ts.astype("datetime64[ns, UTC]")
+
+
+def _epoch_unit(raw: pd.Series) -> str | None:
+    """"s" or "ms" when ``raw`` holds whole-number epoch times, else None."""
+    if pd.api.types.is_bool_dtype(raw) or pd.api.types.is_datetime64_any_dtype(raw) or len(raw) == 0:
+        return None
+    if pd.api.types.is_numeric_dtype(raw):
+        values = raw.dropna()
+        if len(values) == 0 or not (values == values.round()).all() or float(values.min()) < 1e8:
+            return None
+        biggest = float(values.abs().max())
+    else:
+        text = raw.astype("string").str.strip()
+        if not text.str.fullmatch(r"\d{9,14}").fillna(False).all():
+            return None
+        biggest = float(text.str.len().max())
+        return "ms" if biggest >= 12 else "s"
+    return "ms" if biggest >= 1e11 else "s"

@@ -10,7 +10,14 @@ import pandas as pd
 from fulcrum.core import schema as S
 from offline.data.dataset import PreparedData
 from offline.data.report import CleaningReport
-from offline.data.split import LEAVE_LAST_OUT, TIME, SplitInfo, leave_last_out_split, time_split
+from offline.data.split import (
+    LEAVE_LAST_OUT,
+    TIME,
+    VALIDATION_DAYS,
+    SplitInfo,
+    leave_last_out_split,
+    time_split,
+)
 from offline.eval.protocol import build_protocol
 
 _EVENT_DTYPES = {
@@ -53,6 +60,7 @@ def finalize(
     protocol: str,
     cutoff: pd.Timestamp | str | None = None,
     reference: dict | None = None,
+    validation_days: int = VALIDATION_DAYS,
 ) -> PreparedData:
     """Assign the split column, order and type the tables, and describe the split with counts."""
     events = events.sort_values([S.TIMESTAMP, S.EVENT_ID], kind="stable").reset_index(drop=True)
@@ -60,7 +68,7 @@ def finalize(
         if cutoff is None:
             raise ValueError("cutoff: required for a time split")
         events[S.SPLIT] = time_split(events[S.TIMESTAMP], cutoff)
-        info = SplitInfo.for_time(protocol, cutoff, source=report.source)
+        info = SplitInfo.for_time(protocol, cutoff, source=report.source, validation_days=validation_days)
     elif split_kind == LEAVE_LAST_OUT:
         events[S.SPLIT] = leave_last_out_split(events)
         info = SplitInfo(protocol=protocol, kind=LEAVE_LAST_OUT, source=report.source)

@@ -231,7 +231,12 @@ def export_bundle(
                 "parity_max_abs_diff": parity,
                 "int8_item_encoder": int8,
                 "timings": info.get("timings", {}),
+                # what each optional stage did (GetModelInfo returns the metrics block)
+                "stages": info.get("stages", {}),
             },
+            # the data the model learnt from: `evaluate --bundle` refuses a bundle whose
+            # training reaches the evaluation cut (offline/report/bundle_guard.py)
+            "training_cut": info.get("training_cut", {}),
             **({"hybrid": hybrid} if hybrid else {}),
             "lexical_index": lexical,
             "search_space": search,

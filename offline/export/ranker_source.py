@@ -1,14 +1,17 @@
 """Where the bundle's ranking head comes from.
 
-``source``:
-- ``ranking``: the ranking engineer's head, ``offline.ranking.train.train_ranker(data_dir,
-  config, score_fn=<two-tower scorer>)`` -> ``TrainedRanker.module`` (features [B, F] ->
-  (purchase_prob [B], cancel_prob [B])); errors propagate;
-- ``placeholder``: a small MLP over the N_RANK_FEATURES vector with two sigmoid outputs, trained
-  for a few steps on simple rows (train-split next purchases vs random items) so the bundle is
-  complete before/without the real head;
-- ``auto``: ``ranking`` when offline.ranking.train is importable and succeeds, else the
-  placeholder (the reason is logged and recorded in the manifest).
+``source`` (the training config's ``ranker``):
+- ``ranking``: the ranking head, ``offline.ranking.train.train_ranker(data_dir, config,
+  score_fn=<two-tower scorer>)`` -> ``TrainedRanker.module`` (features [B, F] ->
+  (purchase_prob [B], cancel_prob [B])). A head that cannot be trained (no labels, no validation
+  purchases, a failed fit) raises ``StageError`` naming the cause and ``--no-ranker``: there is
+  no fallback model.
+- ``off``: switched off by the user (``fulcrum train --no-ranker``). The bundle's ranker.onnx
+  then returns 0 for both heads, and the run, the manifest (``metrics.stages``) and the report
+  say the head is off; serve it with ``ranking_mode: retrieval`` (the default).
+
+``rank_feature_samples`` draws real feature rows (train histories, their next item and a random
+one) for the export's ONNX parity checks.
 """
 
 from __future__ import annotations
@@ -30,16 +33,12 @@ log = logging.getLogger(__name__)
 _CODE_NAME = {v: k for k, v in EVENT_TYPE_CODE.items()}
 
 
-class PlaceholderRanker(nn.Module):
-    def __init__(self, n_features: int = N_RANK_FEATURES, hidden: int = 32) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(n_features))
-        self.register_buffer("std", torch.ones(n_features))
-        self.net = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+class OffRanker(nn.Module):
+    """The ranker.onnx of a bundle whose ranking head was switched off: both outputs are 0."""
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        p = torch.sigmoid(self.net((features - self.mean) / self.std))
-        return p[:, 0], p[:, 1]
+        zero = features[:, 0] * 0.0
+        return zero, zero
 
 
 @dataclass
@@ -50,8 +49,9 @@ class RankerResult:
     note: str = ""
 
 
-def placeholder_rows(inter, item_stats, scorer, rng: np.random.Generator, n_users: int = 300):
-    """(features [R, F], purchase label [R], cancel label [R]) from train-split histories."""
+def rank_feature_samples(inter, item_stats, scorer, rng: np.random.Generator, n_users: int = 300):
+    """(features [R, F], next-item indicator [R], later-cancel indicator [R]) from train-split
+    histories: realistic inputs for the export's parity checks (not training labels)."""
     ids = item_stats["item_id"].astype(str).tolist()
     first = item_stats["first_seen"]
     first_s = np.array(
@@ -101,53 +101,34 @@ def placeholder_rows(inter, item_stats, scorer, rng: np.random.Generator, n_user
     return np.concatenate(xs), np.asarray(yp), np.asarray(yc)
 
 
-def train_placeholder(
-    x: np.ndarray, yp: np.ndarray, yc: np.ndarray, seed: int, steps: int = 200
-) -> PlaceholderRanker:
-    torch.manual_seed(seed)
-    m = PlaceholderRanker()
-    if len(x):
-        std = x.std(0)
-        m.mean.copy_(torch.as_tensor(x.mean(0), dtype=torch.float32))
-        m.std.copy_(torch.as_tensor(np.where(std > 1e-6, std, 1.0), dtype=torch.float32))
-        opt = torch.optim.Adam(m.parameters(), lr=1e-2)
-        xt = torch.as_tensor(x, dtype=torch.float32)
-        y = torch.as_tensor(np.stack([yp, yc], 1), dtype=torch.float32)
-        for _ in range(steps):
-            logits = m.net((xt - m.mean) / m.std)
-            loss = nn.functional.binary_cross_entropy_with_logits(logits, y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return m.eval()
+SOURCES = ("ranking", "off")
+OFF_NOTE = (
+    "switched off (--no-ranker): ranker.onnx returns 0 for both heads; serve with ranking_mode retrieval"
+)
 
 
 def build_ranker(
     source: str, data_dir: Path, inter, item_stats, scorer, seed: int, ranker_config: dict | None = None
 ) -> RankerResult:
-    if source not in ("auto", "ranking", "placeholder"):
-        raise ValueError(f"ranker source {source!r}: expected auto, ranking or placeholder")
-    note = ""
-    if source in ("auto", "ranking"):
-        try:
-            from offline.ranking.train import train_ranker
-        except ImportError as e:
-            if source == "ranking":
-                raise
-            note = f"offline.ranking.train not importable ({e})"
-        else:
-            try:
-                trained = train_ranker(
-                    data_dir, dict(ranker_config or {}), score_fn=scorer, scorer_name=f"two-tower-{seed}"
-                )
-                return RankerResult(
-                    trained.module.eval(), "ranking", dict(trained.metrics), f"method={trained.config.method}"
-                )
-            except Exception as e:  # auto: fall back, loudly
-                if source == "ranking":
-                    raise
-                note = f"train_ranker failed: {type(e).__name__}: {e}"
-                log.warning("ranking head unavailable, using the placeholder: %s", note)
-    rng = np.random.default_rng(seed)
-    x, yp, yc = placeholder_rows(inter, item_stats, scorer, rng)
-    return RankerResult(train_placeholder(x, yp, yc, seed), "placeholder", {"rows": float(len(x))}, note)
+    from offline.stage_error import StageError
+
+    if source not in SOURCES:
+        raise ValueError(f"ranker source {source!r}: expected one of {SOURCES}")
+    if source == "off":
+        heads = {"purchase": "off", "cancel": "off"}
+        return RankerResult(OffRanker().eval(), "off", {"heads": heads}, OFF_NOTE)
+    from offline.ranking.train import train_ranker
+
+    try:
+        trained = train_ranker(
+            data_dir, dict(ranker_config or {}), score_fn=scorer, scorer_name=f"two-tower-{seed}"
+        )
+    except StageError:
+        raise
+    except Exception as e:
+        raise StageError(
+            "ranking head", f"the fit failed: {type(e).__name__}: {e}",
+            "check ranker_config in the training config, or switch the head off with `--no-ranker`",
+        ) from e
+    note = f"method={trained.config.method}"
+    return RankerResult(trained.module.eval(), "ranking", dict(trained.metrics), note)

@@ -25,12 +25,12 @@ TINY_CONFIG: dict = {
 def build_tiny_bundle(
     out_dir: str | Path,
     seed: int = 0,
-    ranker: str = "placeholder",
+    ranker: str = "ranking",
     bert_dir: str | Path | None = None,
     overrides: dict | None = None,
 ) -> Path:
     """Write data/, bert/ (unless ``bert_dir``), run/ and bundles/<version> under ``out_dir``;
-    returns the bundle folder. ``ranker``: placeholder (fast, default), auto or ranking."""
+    returns the bundle folder. ``ranker``: ranking (default) or off."""
     from offline.export.bundle import export_bundle
     from offline.model.train_run import train_run
     from offline.train_config import config_from_dict

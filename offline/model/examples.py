@@ -41,12 +41,18 @@ class Examples:
 
 
 def build_examples(
-    inter: Interactions, t_lo: float, t_hi: float, horizon_days: float, new_only: bool
+    inter: Interactions, t_lo: float, t_hi: float | np.ndarray, horizon_days: float, new_only: bool
 ) -> Examples:
-    """Examples whose cut lies in [t_lo, t_hi) and whose targets lie before t_hi."""
+    """Examples whose cut lies in [t_lo, t_hi) and whose targets lie before t_hi.
+
+    ``t_hi`` is one time for everyone or one per user ([U], e.g. each user's own validation
+    basket under leave-last-out): the cuts are every user's own purchase moments, whatever the
+    calendar, so a user with two baskets gives one example however sparse the shop."""
     us, ends, times, sizes, targets = [], [], [], [], []
     horizon = horizon_days * _DAY
+    per_user = np.ndim(t_hi) > 0
     for u in range(len(inter.user_ids)):
+        hi = float(t_hi[u]) if per_user else float(t_hi)
         sl = inter.user_slice(u)
         items, codes, ts = inter.ev_item[sl], inter.ev_type[sl], inter.ev_time[sl]
         is_p = codes == PURCHASE_CODE
@@ -58,12 +64,12 @@ def build_examples(
         for it, t in zip(p_items.tolist(), p_ts.tolist(), strict=True):
             first.setdefault(it, t)
         for cut in np.unique(p_ts):
-            if cut < t_lo or cut >= t_hi:
+            if cut < t_lo or cut >= hi:
                 continue
             end = int(np.searchsorted(ts, cut, side="left"))
             if end == 0:
                 continue  # no history before the first event
-            win = (p_ts >= cut) & (p_ts <= cut + horizon) & (p_ts < t_hi)
+            win = (p_ts >= cut) & (p_ts <= cut + horizon) & (p_ts < hi)
             tgt = np.unique(p_items[win])
             if new_only:
                 tgt = np.array([i for i in tgt.tolist() if first[i] >= cut], dtype=np.int64)
@@ -99,15 +105,17 @@ def history_batch(
     return items, types, np.maximum(age, 0.0), valid.astype(np.float32)
 
 
-def user_histories(inter: Interactions, at: float, t_len: int) -> tuple[np.ndarray, tuple]:
-    """Histories of every user with an event before ``at`` (events < at) -> (user idx, batch)."""
+def user_histories(inter: Interactions, at: float | np.ndarray, t_len: int) -> tuple[np.ndarray, tuple]:
+    """Histories of every user with an event before ``at`` (events < at; one time, or one per
+    user [U]) -> (user idx, batch). Ages are taken at ``at`` (a user's own cut when per user;
+    an infinite cut means "after all their train events": ages at the training cut)."""
+    n = len(inter.user_ids)
+    at_u = np.full(n, float(at)) if np.ndim(at) == 0 else np.asarray(at, dtype=np.float64)
     ends = np.array(
-        [
-            int(np.searchsorted(inter.ev_time[inter.user_slice(u)], at, side="left"))
-            for u in range(len(inter.user_ids))
-        ],
+        [int(np.searchsorted(inter.ev_time[inter.user_slice(u)], at_u[u], side="left")) for u in range(n)],
         dtype=np.int64,
     )
     users = np.flatnonzero(ends > 0)
     hist_end = inter.user_start[users] + ends[users]
-    return users, history_batch(inter, users, hist_end, np.full(len(users), at), t_len)
+    when = np.where(np.isfinite(at_u[users]), at_u[users], inter.train_end)
+    return users, history_batch(inter, users, hist_end, when, t_len)

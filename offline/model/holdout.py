@@ -36,19 +36,24 @@ def discovery_eval(
     inter: Interactions,
     item_vecs: np.ndarray,
     encode_users: Callable,
-    at: float,
+    at: float | np.ndarray,
     target_pairs: tuple[np.ndarray, np.ndarray],
     t_len: int,
     k: int = 10,
-    adjust: Callable[[np.ndarray, list[set[int]]], np.ndarray] | None = None,
+    adjust: Callable[[np.ndarray, list[set[int]], np.ndarray], np.ndarray] | None = None,
 ) -> dict[str, float]:
     """``encode_users(hist_emb, hist_type, hist_age, hist_mask) -> [B, D]``; ``target_pairs`` =
-    (user index, item index) purchases after the cut. ``adjust(scores [B, N], bought item rows of
-    each user) -> scores`` turns the cosine scores into another score (the hybrid) before the cut."""
+    (user index, item index) purchases after the cut. ``at`` is one cut for everyone (a time
+    split) or one per user ([U]; leave-last-out: each user's own held-out basket).
+    ``adjust(scores [B, N], bought item rows of each user, cut of each row [B]) -> scores`` turns
+    the cosine scores into another score (the hybrid) before the cut."""
+    from offline.model.interactions import per_event
+
     users, (h_items, h_types, h_age, h_mask) = user_histories(inter, at, t_len)
-    before = inter.ev_time < at
+    at_u = np.full(len(inter.user_ids), float(at)) if np.ndim(at) == 0 else np.asarray(at, np.float64)
+    before = inter.ev_time < per_event(inter, at)
     purch = before & (inter.ev_type == PURCHASE_CODE)
-    ev_user = np.repeat(np.arange(len(inter.user_ids)), np.diff(inter.user_start))
+    ev_user = inter.ev_user
     bought: dict[int, set[int]] = {}
     for u, i in zip(ev_user[purch].tolist(), inter.ev_item[purch].tolist(), strict=True):
         bought.setdefault(u, set()).add(i)
@@ -73,7 +78,8 @@ def discovery_eval(
         uvec = encode_users(item_vecs[h_items[r]], h_types[r], h_age[r], h_mask[r])
         scores = uvec @ item_vecs.T
         if adjust is not None:
-            scores = adjust(scores, [bought[u] for u in warm[s : s + 512]])
+            chunk = warm[s : s + 512]
+            scores = adjust(scores, [bought[u] for u in chunk], at_u[np.asarray(chunk, dtype=np.int64)])
         scores[:, ~seen] = -np.inf
         for j, u in enumerate(warm[s : s + 512]):
             scores[j, list(bought[u])] = -np.inf

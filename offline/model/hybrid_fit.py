@@ -86,15 +86,42 @@ def hybrid_parts(
     return table, trend, zero
 
 
+class TrendAt:
+    """The trend prior as of any cut, from one set of (user, item, time) purchases: what a
+    per-user evaluation (leave-last-out: every user has their own cut) needs. ``by_day`` rounds
+    each cut down to the start of its UTC day, so a few hundred vectors serve thousands of users
+    (the prior then ignores the cut's own day: never a look-ahead). Vectors are memoised."""
+
+    def __init__(self, users, items, times, days: float, n_items: int, by_day: bool) -> None:
+        self._u, self._i, self._t = (np.asarray(a) for a in (users, items, times))
+        self.days, self.n_items, self.by_day = days, n_items, by_day
+        self._memo: dict[float, np.ndarray] = {}
+
+    def vector(self, at: float) -> np.ndarray:
+        key = float(np.floor(at / _DAY) * _DAY) if self.by_day else float(at)
+        if key not in self._memo:
+            keep = self._t < key
+            self._memo[key] = trend_prior(
+                self._u[keep], self._i[keep], self._t[keep], key, self.days, self.n_items
+            )[0]
+        return self._memo[key]
+
+    def rows(self, at_rows: np.ndarray) -> np.ndarray:
+        return np.stack([self.vector(float(a)) for a in np.asarray(at_rows, dtype=np.float64)])
+
+
 def bought_scores(
-    table: NeighbourTable, trend: np.ndarray, weights: HybridWeights
-) -> Callable[[np.ndarray, Sequence[set[int]]], np.ndarray]:
-    """``adjust(cosine [B, N], bought item rows per user) -> hybrid [B, N]`` for the evaluations
-    (the neighbour sums as one sparse product per batch; the same numbers as
-    ``NeighbourTable.scores`` row by row, which serving uses)."""
+    table: NeighbourTable, trend: np.ndarray | TrendAt, weights: HybridWeights
+) -> Callable[..., np.ndarray]:
+    """``adjust(cosine [B, N], bought item rows per user[, cut of each row [B]]) -> hybrid [B, N]``
+    for the evaluations (the neighbour sums as one sparse product per batch; the same numbers as
+    ``NeighbourTable.scores`` row by row, which serving uses). ``trend`` is one vector, or a
+    ``TrendAt`` evaluated at each row's cut."""
     n_src = table.n_sources
 
-    def adjust(scores: np.ndarray, bought: Sequence[set[int]]) -> np.ndarray:
+    def adjust(
+        scores: np.ndarray, bought: Sequence[set[int]], at_rows: np.ndarray | None = None
+    ) -> np.ndarray:
         n = scores.shape[1]
         neighbour = None
         if weights.neighbour > 0:
@@ -106,9 +133,15 @@ def bought_scores(
                 (np.ones(int(keep.sum())), (rows[keep], cols[keep])), shape=(len(bought), n_src)
             )
             neighbour = (b @ m).toarray()
+        if isinstance(trend, TrendAt):
+            if at_rows is None:
+                raise ValueError("a per-cut trend prior needs the cut of each row")
+            trends = trend.rows(at_rows) if weights.trend > 0 else [None] * len(scores)
+        else:
+            trends = [trend] * len(scores)
         out = np.empty(scores.shape, dtype=np.float64)
         for r in range(len(scores)):
-            out[r] = hybrid_scores(scores[r], None if neighbour is None else neighbour[r], trend, weights)
+            out[r] = hybrid_scores(scores[r], None if neighbour is None else neighbour[r], trends[r], weights)
         return out
 
     return adjust
@@ -132,12 +165,14 @@ def choose_weights(
     return best, points
 
 
-def choose_on_validation(cfg, inter, table, encode_users, ev_user, purchases, val_start, val_pairs):
+def choose_on_validation(cfg, inter, table, encode_users, fit_purchases, val_cut, val_pairs):
     """(weights, validation grid) of the hybrid score for ``fulcrum train``; (None, []) when the
     config disables it.
 
-    The weights are scored on the validation slice with the model fitted before it and the
-    neighbours / trend computed from the events before it (no look-ahead), never the test split.
+    ``fit_purchases`` masks the train events the model was fitted on (purchases before each
+    user's validation cut); ``val_cut`` is that cut ([U], or one time). The weights are scored on
+    the validation slice with the model fitted before it and the neighbours / trend computed from
+    the fitted events only (no look-ahead), never the test split.
     """
     import torch
 
@@ -146,12 +181,14 @@ def choose_on_validation(cfg, inter, table, encode_users, ev_user, purchases, va
     h = cfg.retrieval.hybrid
     if not h.enabled:
         return None, []
-    if cfg.retrieval.validation_days <= 0 or len(val_pairs[0]) == 0:
+    if cfg.retrieval.validation_days <= 0:  # validation switched off: the configured weights
         return HybridWeights(h.default_neighbour_weight, h.default_trend_weight), []
-    nb, trend, _ = hybrid_parts(
-        ev_user[purchases], inter.ev_item[purchases], inter.ev_time[purchases], val_start,
-        inter.n_items, h.neighbours, h.trend_days,
-    )
+    if len(val_pairs[0]) == 0:
+        raise _no_validation("the validation slice holds no purchase")
+    fp = fit_purchases
+    users, items, times = inter.ev_user[fp], inter.ev_item[fp], inter.ev_time[fp]
+    nb = neighbour_table(users, items, len(inter.user_ids), inter.n_items, h.neighbours)
+    trend = trend_source(inter, users, items, times, h.trend_days)
     with torch.no_grad():
         vecs = table().numpy()
 
@@ -160,7 +197,7 @@ def choose_on_validation(cfg, inter, table, encode_users, ev_user, purchases, va
             inter,
             vecs,
             encode_users,
-            val_start,
+            val_cut,
             val_pairs,
             cfg.user.history_len,
             adjust=bought_scores(nb, trend, w),
@@ -168,12 +205,9 @@ def choose_on_validation(cfg, inter, table, encode_users, ev_user, purchases, va
 
     weights, grid = choose_weights(evaluate, h.neighbour_grid, h.trend_grid)
     if not grid or grid[0].get("users", 0) == 0:
-        log.warning(
-            "hybrid score: no warm user in the validation slice (retrieval.validation_days = %g); "
-            "using the config's default weights",
-            cfg.retrieval.validation_days,
+        raise _no_validation(
+            "no validation user bought an item new to them after a purchase before the slice"
         )
-        return HybridWeights(h.default_neighbour_weight, h.default_trend_weight), []
     log.info(
         "hybrid score: neighbour_weight %.2f, trend_weight %.2f chosen on validation (%d grid points)",
         weights.neighbour,
@@ -181,3 +215,20 @@ def choose_on_validation(cfg, inter, table, encode_users, ev_user, purchases, va
         len(grid),
     )
     return weights, grid
+
+
+def _no_validation(cause: str):
+    from offline.stage_error import StageError
+
+    return StageError(
+        "hybrid weights",
+        f"{cause}, so the weights cannot be chosen on validation",
+        "use a split with more history per user, or set retrieval.validation_days: 0 (the configured "
+        "default weights, no validation) or retrieval.hybrid.enabled: false",
+    )
+
+
+def trend_source(inter, users, items, times, days: float) -> TrendAt:
+    """The trend prior for evaluating ``inter``'s users at their cuts: exact cuts on a time split
+    (one shared cut), cuts rounded to the day on leave-last-out (one cut per user)."""
+    return TrendAt(users, items, times, days, inter.n_items, by_day=inter.split_kind == "leave-last-out")

@@ -22,6 +22,35 @@ _IMPRESSION = S.EventType.IMPRESSION.value
 PURCHASE_CODE = S.EVENT_TYPE_CODE[_PURCHASE]
 
 
+_DAY = 86_400.0
+
+
+def last_basket_cuts(
+    ev_user: np.ndarray, ev_type: np.ndarray, ev_time: np.ndarray, n_users: int
+) -> np.ndarray:
+    """[n_users] time of each user's last purchase moment, for users who purchased at two or
+    more distinct moments; ``inf`` for everyone else (the leave-last-out rule)."""
+    out = np.full(n_users, np.inf)
+    p = ev_type == PURCHASE_CODE
+    if not p.any():
+        return out
+    pairs = np.unique(np.stack([ev_user[p].astype(np.float64), ev_time[p]]), axis=1)
+    users, moments = pairs[0].astype(np.int64), pairs[1]
+    n_moments = np.bincount(users, minlength=n_users)
+    last = np.full(n_users, -np.inf)
+    np.maximum.at(last, users, moments)
+    ok = n_moments >= 2
+    out[ok] = last[ok]
+    return out
+
+
+def per_event(inter: Interactions, cut: float | np.ndarray) -> np.ndarray | float:
+    """A cut given per user ([U] array) as one threshold per train event ([E]); a scalar stays."""
+    if np.ndim(cut) == 0:
+        return float(cut)
+    return np.asarray(cut, dtype=np.float64)[inter.ev_user]
+
+
 class MissingDataError(FileNotFoundError):
     """The prepared data folder or one of its files is missing."""
 
@@ -35,16 +64,41 @@ class Interactions:
     ev_type: np.ndarray  # [E] int64 EVENT_TYPE_CODE
     ev_time: np.ndarray  # [E] float64 epoch seconds
     user_start: np.ndarray  # [U + 1] offsets into the event arrays
-    train_end: float  # epoch seconds: first instant after the train split
+    #: epoch seconds, the training cut: every train event is before it (time split: the cut-off;
+    #: leave-last-out: one second after the last train event)
+    train_end: float
     test: pd.DataFrame  # test events: user_id, item_id, event_type, t (epoch s)
     fingerprint: str  # sha256 of events.parquet
+    #: the prepared split's kind (offline.data.split): "time" or "leave-last-out"
+    split_kind: str = "time"
+    #: [U] epoch seconds from which each user's test events start (time split: the cut-off for
+    #: everyone; leave-last-out: the user's held-out basket, ``train_end`` for users without one)
+    test_at: np.ndarray | None = None
 
     @property
     def n_items(self) -> int:
         return len(self.items)
 
+    @property
+    def ev_user(self) -> np.ndarray:
+        """[E] user index of every train event."""
+        return np.repeat(np.arange(len(self.user_ids)), np.diff(self.user_start))
+
     def user_slice(self, u: int) -> slice:
         return slice(int(self.user_start[u]), int(self.user_start[u + 1]))
+
+    def validation_cuts(self, days: float) -> np.ndarray:
+        """[U] epoch seconds where each user's validation slice starts (``inf`` = no validation
+        events for that user): the same rule as ``PreparedData.validation_split``.
+
+        time split: the last ``days`` of train for everyone; leave-last-out: each user's last
+        train purchase moment when they purchased at two or more moments in train (their last
+        train basket), so every user with a history of their own contributes, whatever the dates.
+        """
+        n = len(self.user_ids)
+        if self.split_kind != "leave-last-out":
+            return np.full(n, self.train_end - days * _DAY)
+        return last_basket_cuts(self.ev_user, self.ev_type, self.ev_time, n)
 
 
 def _epoch(ts: pd.Series) -> np.ndarray:
@@ -59,13 +113,16 @@ def load_interactions(data_dir: str | Path) -> Interactions:
         if not p.is_file():
             raise MissingDataError(f"{p}: not found (run `fulcrum data prepare --out {data_dir}` first)")
     events = pd.read_parquet(ev_path, columns=[S.USER_ID, S.ITEM_ID, S.EVENT_TYPE, S.TIMESTAMP, S.SPLIT])
+    kind, cutoff = _split_kind(data_dir)
     items = pd.read_parquet(it_path)
     missing = [c for c in (S.ITEM_ID, S.ITEM_TEXT) if c not in items.columns]
     if missing:
         raise MissingDataError(f"{it_path}: missing columns {missing}")
     items = items.drop_duplicates(S.ITEM_ID).reset_index(drop=True)
     # events may mention items absent from the catalogue: add them with empty text
-    extra = np.setdiff1d(events[S.ITEM_ID].astype(str).unique(), items[S.ITEM_ID].astype(str).to_numpy())
+    # (a hash-based set difference: numpy's on object arrays is quadratic, minutes at 50k items)
+    known = pd.Index(items[S.ITEM_ID].astype(str))
+    extra = pd.Index(events[S.ITEM_ID].astype(str).unique()).difference(known).to_numpy(dtype=object)
     if len(extra):
         items = pd.concat([items, pd.DataFrame({S.ITEM_ID: extra, S.ITEM_TEXT: ""})], ignore_index=True)
     items[S.ITEM_ID] = items[S.ITEM_ID].astype(str)
@@ -80,7 +137,16 @@ def load_interactions(data_dir: str | Path) -> Interactions:
         raise MissingDataError(f"{ev_path}: no train events")
     users, first = np.unique(train[S.USER_ID].to_numpy(), return_index=True)
     user_start = np.append(first, len(train)).astype(np.int64)
-    train_end = float(test["t"].min()) if len(test) else float(train["t"].max()) + 1.0
+    if kind == "time" and cutoff is not None:
+        train_end = cutoff
+    elif kind == "time":
+        train_end = float(test["t"].min()) if len(test) else float(train["t"].max()) + 1.0
+    else:  # leave-last-out: the model has seen everything up to its last train event
+        train_end = float(train["t"].max()) + 1.0
+    first_test = test.groupby(S.USER_ID)["t"].min()
+    test_at = pd.Series(users).map(first_test).fillna(train_end).to_numpy(np.float64)
+    if kind == "time":
+        test_at = np.full(len(users), train_end)
     return Interactions(
         items=items,
         item_texts=items[S.ITEM_TEXT].fillna("").astype(str).tolist(),
@@ -92,7 +158,27 @@ def load_interactions(data_dir: str | Path) -> Interactions:
         train_end=train_end,
         test=test,
         fingerprint=sha256_file(ev_path),
+        split_kind=kind,
+        test_at=test_at,
     )
+
+
+def _split_kind(data_dir: Path) -> tuple[str, float | None]:
+    """(kind, cut-off epoch seconds or None) from split.json; a folder without one is a time split
+    whose cut is the first test event (older prepared folders and hand-made fixtures)."""
+    import json
+
+    path = data_dir / S.SPLIT_FILE
+    if not path.is_file():
+        return "time", None
+    raw = json.loads(path.read_text())
+    kind = str(raw.get("kind", "time"))
+    cut = raw.get("cutoff")
+    if not cut:
+        return kind, None
+    ts = pd.Timestamp(cut)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return kind, (ts - pd.Timestamp(0, tz="UTC")).total_seconds()
 
 
 def item_stats(inter: Interactions) -> pd.DataFrame:

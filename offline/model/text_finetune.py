@@ -16,16 +16,18 @@ import torch
 from torch import nn
 
 from offline.model.augment import augment_text_states
-from offline.model.interactions import PURCHASE_CODE, Interactions
+from offline.model.interactions import PURCHASE_CODE, Interactions, per_event
 from offline.model.text_tower import TextTower
 from offline.train_config import TextConfig
 
 
 def basket_pairs(
-    inter: Interactions, t_hi: float, rng: np.random.Generator, per_basket: int = 4, max_pairs: int = 400_000
+    inter: Interactions, t_hi: float | np.ndarray, rng: np.random.Generator, per_basket: int = 4,
+    max_pairs: int = 400_000,
 ) -> np.ndarray:
-    """[P, 2] item index pairs bought together (same user, same timestamp) before ``t_hi``."""
-    keep = (inter.ev_type == PURCHASE_CODE) & (inter.ev_time < t_hi)
+    """[P, 2] item index pairs bought together (same user, same timestamp) before ``t_hi`` (one
+    time, or one per user [U])."""
+    keep = (inter.ev_type == PURCHASE_CODE) & (inter.ev_time < per_event(inter, t_hi))
     ev_user = np.repeat(np.arange(len(inter.user_ids)), np.diff(inter.user_start))
     items, users, times = inter.ev_item[keep], ev_user[keep], inter.ev_time[keep]
     if len(items) < 2:

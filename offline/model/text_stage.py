@@ -25,7 +25,7 @@ def _bar(desc: str, total: int, enabled: bool):
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
 
 
-def text_stage(inter, cfg: TrainConfig, model_path: Path, counts, val_start: float, rng, progress, timings):
+def text_stage(inter, cfg: TrainConfig, model_path: Path, counts, val_cut, rng, progress, timings):
     """Tokenize, cache the frozen lower BERT layers, fine-tune the top on co-purchase pairs, pool.
     Returns (tokenizer, text tower, pooled features, pairs, losses); fills ``timings``."""
     from offline.model.text_finetune import basket_pairs, finetune_text
@@ -60,7 +60,7 @@ def text_stage(inter, cfg: TrainConfig, model_path: Path, counts, val_start: flo
         else np.ones(inter.n_items, dtype=bool)
     )
     t = time.perf_counter()
-    pairs = basket_pairs(inter, val_start, rng)
+    pairs = basket_pairs(inter, val_cut, rng)  # co-purchases before each user's validation cut
     bar = _bar("fine-tune text tower", cfg.text.steps, progress)
     text_losses = finetune_text(
         tower,

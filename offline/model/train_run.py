@@ -19,6 +19,7 @@ The run folder (input of ``fulcrum export``)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from fulcrum.core.text import ITEM_TEXT_TEMPLATE
+from offline.stage_error import StageError
 from offline.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -90,10 +92,18 @@ def train_run(
         "data: %d items, %d users, %d train events", inter.n_items, len(inter.user_ids), len(inter.ev_item)
     )
 
-    val_start = inter.train_end - cfg.retrieval.validation_days * _DAY
+    # the validation slice: the last validation_days of train (time split) or each user's last
+    # train basket (leave-last-out); everything before a user's cut is what the model fits on
+    ev_user = inter.ev_user
+    if cfg.retrieval.validation_days > 0:
+        val_cut = inter.validation_cuts(cfg.retrieval.validation_days)
+    else:
+        val_cut = np.full(len(inter.user_ids), np.inf)
+    fit_ev = inter.ev_time < val_cut[ev_user]
     purchases = inter.ev_type == PURCHASE_CODE
-    counts = np.bincount(inter.ev_item[purchases & (inter.ev_time < val_start)], minlength=inter.n_items)
-    text_key = (str(model_path), cfg.text.model_dump_json(), cfg.dim, cfg.seed, val_start, inter.fingerprint)
+    counts = np.bincount(inter.ev_item[purchases & fit_ev], minlength=inter.n_items)
+    cut_key = hashlib.sha256(val_cut.tobytes()).hexdigest()
+    text_key = (str(model_path), cfg.text.model_dump_json(), cfg.dim, cfg.seed, cut_key, inter.fingerprint)
     cached = text_cache.get(text_key) if text_cache is not None else None
     if cached is not None:
         tok, tower, proj_state, pooled, pairs, text_losses, torch_rng, np_rng = cached
@@ -107,7 +117,7 @@ def train_run(
         from offline.model.text_stage import text_stage
 
         tok, tower, pooled, pairs, text_losses = text_stage(
-            inter, cfg, model_path, counts, val_start, rng, progress, timings
+            inter, cfg, model_path, counts, val_cut, rng, progress, timings
         )
         if text_cache is not None:
             text_cache[text_key] = (
@@ -124,14 +134,15 @@ def train_run(
     # ---- two towers --------------------------------------------------------------------------
     t = time.perf_counter()
     r = cfg.retrieval
-    examples = build_examples(
-        inter,
-        -np.inf,
-        val_start if r.validation_days > 0 else inter.train_end,
-        r.horizon_days,
-        new_only=r.target == "next_new",
-    )
+    examples = build_examples(inter, -np.inf, val_cut, r.horizon_days, new_only=r.target == "next_new")
     timings["examples_s"] = time.perf_counter() - t
+    if len(examples) == 0:
+        raise StageError(
+            "retrieval",
+            f"no training examples in {inter.n_items} items / {len(inter.user_ids)} users: no user "
+            "has a purchase after an earlier event before their validation cut",
+            "prepare more history per user, or set retrieval.validation_days: 0 to fit on all of train",
+        )
     log.info(
         "%d training examples over %d history cuts (sliding windows) in %.1f s",
         len(examples),
@@ -139,11 +150,10 @@ def train_run(
         timings["examples_s"],
     )
     table = ItemTable(pooled, tower.proj, use_ids=r.id_embedding)
-    ev_user = np.repeat(np.arange(len(inter.user_ids)), np.diff(inter.user_start))
     if r.id_embedding and r.id_init == "svd":
         from offline.model.cooccurrence_init import svd_item_factors
 
-        fit_p = purchases & (inter.ev_time < val_start)
+        fit_p = purchases & fit_ev
         init = svd_item_factors(ev_user[fit_p], inter.ev_item[fit_p], len(inter.user_ids), inter.n_items,
                                 cfg.dim, r.id_init_scale, cfg.seed)
         with torch.no_grad():
@@ -160,13 +170,13 @@ def train_run(
         with torch.no_grad():
             return user(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (emb, typ, age, msk))).numpy()
 
-    val_mask = purchases & (inter.ev_time >= val_start)
+    val_mask = purchases & ~fit_ev
     val_pairs = (ev_user[val_mask], inter.ev_item[val_mask])
 
     def validate() -> dict[str, float]:
         with torch.no_grad():
             vecs = table().numpy()
-        return discovery_eval(inter, vecs, encode_users, val_start, val_pairs, cfg.user.history_len)
+        return discovery_eval(inter, vecs, encode_users, val_cut, val_pairs, cfg.user.history_len)
 
     deadline = t_start + cfg.max_minutes * 60.0
     fit = fit_retrieval(
@@ -184,7 +194,7 @@ def train_run(
     from offline.model.hybrid_fit import choose_on_validation
 
     hybrid_weights, hybrid_grid = choose_on_validation(
-        cfg, inter, table, encode_users, ev_user, purchases, val_start, val_pairs
+        cfg, inter, table, encode_users, purchases & fit_ev, val_cut, val_pairs
     )
     timings["hybrid_select_s"] = time.perf_counter() - t
     if validation_only:
@@ -207,7 +217,7 @@ def train_run(
     refit = None
     if r.refit_epochs > 0 and r.validation_days > 0:
         all_examples = build_examples(
-            inter, -np.inf, inter.train_end, r.horizon_days, new_only=r.target == "next_new"
+            inter, -np.inf, np.inf, r.horizon_days, new_only=r.target == "next_new"
         )
         refit = fit_retrieval(
             inter,
@@ -261,20 +271,28 @@ def train_run(
             tp["item_id"].astype(str).map(index).to_numpy(np.int64),
         )
         test_metrics = discovery_eval(
-            inter, item_vecs, encode_users, inter.train_end, pairs_t, cfg.user.history_len
+            inter, item_vecs, encode_users, inter.test_at, pairs_t, cfg.user.history_len
         )
         if hybrid_parts is not None and hybrid_weights is not None:
-            from offline.model.hybrid_fit import bought_scores
+            from offline.model.hybrid_fit import bought_scores, trend_source
 
+            trend = trend_source(
+                inter, ev_user[purchases], inter.ev_item[purchases], inter.ev_time[purchases],
+                r.hybrid.trend_days,
+            )
             test_hybrid = discovery_eval(
-                inter, item_vecs, encode_users, inter.train_end, pairs_t, cfg.user.history_len,
-                adjust=bought_scores(hybrid_parts[0], hybrid_parts[1], hybrid_weights),
+                inter, item_vecs, encode_users, inter.test_at, pairs_t, cfg.user.history_len,
+                adjust=bought_scores(hybrid_parts[0], trend, hybrid_weights),
             )
 
     # ---- ranking head ------------------------------------------------------------------------
     t = time.perf_counter()
     scorer = TwoTowerScorer(stats["item_id"].tolist(), item_vecs, user, cfg.user.history_len)
-    ranker = build_ranker(cfg.ranker, Path(data_dir), inter, stats, scorer, cfg.seed, cfg.ranker_config)
+    # the head's validation window is the retrieval's unless the config names its own
+    ranker_cfg = dict(cfg.ranker_config)
+    if r.validation_days > 0:
+        ranker_cfg = {"val_days": r.validation_days, **ranker_cfg}
+    ranker = build_ranker(cfg.ranker, Path(data_dir), inter, stats, scorer, cfg.seed, ranker_cfg)
     timings["ranker_s"] = time.perf_counter() - t
 
     # ---- save --------------------------------------------------------------------------------
@@ -344,6 +362,12 @@ def train_run(
         },
         "stopped_early": fit.stopped_early,
         "ranker": {"source": ranker.source, "note": ranker.note},
+        "stages": run_stages(ranker, hybrid_weights, hybrid_grid, refit is not None),
+        "training_cut": {
+            "split": inter.split_kind,
+            "train_end": datetime.fromtimestamp(inter.train_end, UTC).isoformat(),
+            "last_train_event": datetime.fromtimestamp(float(inter.ev_time.max()), UTC).isoformat(),
+        },
         "timings": timings,
         "item_embeddings": "hybrid: normalize(text vector + learned id residual) for items seen in "
         "training; text-only vector (= item_encoder.onnx output) otherwise",
@@ -352,15 +376,32 @@ def train_run(
     return RunSummary(out, info)
 
 
+def run_stages(ranker, hybrid_weights, hybrid_grid, refit: bool) -> dict[str, str]:
+    """What each optional stage of the run did, in words (run.json, the manifest's
+    ``metrics.stages`` -- which GetModelInfo returns -- and the report)."""
+    heads = (ranker.metrics or {}).get("heads", {})
+    return {
+        "ranker": "off: " + ranker.note if ranker.source == "off" else f"trained ({ranker.note})",
+        "ranker_purchase_head": str(heads.get("purchase", "trained")),
+        "ranker_cancel_head": str(heads.get("cancel", "trained")),
+        "hybrid": "off (config retrieval.hybrid.enabled: false)"
+        if hybrid_weights is None
+        else (
+            "weights chosen on validation" if hybrid_grid else "config default weights (no validation slice)"
+        ),
+        "refit": "refit on all of train after validation" if refit else "no refit",
+    }
+
+
 def _save_samples(path: Path, inter, stats, scorer, cfg: TrainConfig, n: int = 64) -> None:
     """Real user histories (as of the train cut-off) and real ranking rows for export checks."""
-    from offline.export.ranker_source import placeholder_rows
+    from offline.export.ranker_source import rank_feature_samples
     from offline.model.examples import user_histories
 
     users, (items, types, age, mask) = user_histories(inter, inter.train_end, cfg.user.history_len)
     rng = np.random.default_rng(cfg.seed + 1)
     pick = rng.choice(len(users), size=min(n, len(users)), replace=False) if len(users) else np.zeros(0, int)
-    feats, _, _ = placeholder_rows(inter, stats, scorer, rng, n_users=n // 2)
+    feats, _, _ = rank_feature_samples(inter, stats, scorer, rng, n_users=n // 2)
     np.savez(
         path,
         hist_items=items[pick],

@@ -173,7 +173,7 @@ def _hybrid_adjust(parts, index: dict, events: pd.DataFrame, at: pd.Timestamp):
 JUDGES = ("retrieval", "served")
 
 
-def _served(bundle: Path, val, protocol):
+def _served(bundle: Path, data, protocol):
     """The bundle as serving ranks (retrieval -> the default ``ranking_mode`` of online.config),
     through offline/report's BundleModel; returns (recommend_fn, version)."""
     import dataclasses
@@ -182,11 +182,11 @@ def _served(bundle: Path, val, protocol):
     from offline.report.serving_order import serving_defaults
     from offline.report.tradeoff import recommend_fn
 
-    model = BundleModel(Path(bundle), val)
+    model = BundleModel(Path(bundle), data)
     manifest = json.loads((Path(bundle) / bf.MANIFEST).read_text())
     version = manifest.get("version", Path(bundle).name)
     parts = hybrid_parts_at(
-        manifest, dict(model.cat.index), val.train_events(), pd.Timestamp(val.split.cutoff)
+        manifest, dict(model.cat.index), data.train_events(), pd.Timestamp(data.split.cutoff)
     )
     if parts is not None:  # no look-ahead into the slice being judged (see hybrid_parts_at)
         _, table, trend, zero = parts
@@ -205,31 +205,56 @@ def _served(bundle: Path, val, protocol):
 def evaluate_bundles(
     bundles: dict[str, Path], data_dir: Path, k_list: Sequence[int] = (10, 20), judge: str = "retrieval"
 ) -> dict[str, dict]:
-    """``{name: evaluate_recommender(...) result}`` on the VALIDATION slice of ``data_dir``
-    (the last ``validation_days`` of its train split; never its test split).
+    """``{name: evaluate_recommender(...) result}`` on the TEST split of ``data_dir`` (a time
+    split): for `fulcrum retrain` the newest days of the merged events, which the candidate never
+    trained on. Every bundle must be out of sample there (``offline.report.bundle_guard``): a
+    ``candidate`` that trained on the slice is refused (``InSampleError``); the serving bundle
+    is scored anyway and its result carries ``in_sample`` (the advantage can only make a
+    promotion harder, never easier).
 
     ``judge``: ``retrieval`` (user encoder + item embeddings, this module) or ``served``
     (retrieval then the ranking head, as serving orders candidates before its re-ranking rules).
     """
+    from fulcrum.core.bundle_format import sha256_file
     from offline.data.dataset import load_prepared
+    from offline.data.split import TIME
     from offline.eval.harness import evaluate_recommender
     from offline.eval.protocol import protocol_for
+    from offline.report.bundle_guard import InSampleError, check_out_of_sample
 
     if judge not in JUDGES:
         raise ValueError(f"judge: {judge!r} is not one of {JUDGES}")
-    val = load_prepared(data_dir).validation_split()
-    protocol = protocol_for(val)
-    at = pd.Timestamp(val.split.cutoff)
-    train = val.train_events()
+    data = load_prepared(data_dir)
+    if data.split.kind != TIME:
+        raise ValueError(f"{data_dir}: the judge needs a time split (one cut), not {data.split.kind!r}")
+    if len(data.test_purchases()) == 0:
+        raise ValueError(
+            f"{data_dir}: the judge's slice (the test split from {data.split.cutoff}) holds no purchase"
+        )
+    protocol = protocol_for(data)
+    at = pd.Timestamp(data.split.cutoff)
+    train = data.train_events()
+    fingerprint = sha256_file(Path(data_dir) / S.EVENTS_FILE)
     results = {}
     for name, path in bundles.items():
+        manifest = json.loads((Path(path) / bf.MANIFEST).read_text())
+        in_sample = ""
+        try:
+            check_out_of_sample(
+                manifest, f"{name} bundle {path}", fingerprint, at.timestamp(), per_user=False
+            )
+        except InSampleError as e:
+            if name != "serving":
+                raise
+            in_sample = str(e)
         if judge == "served":
-            rec, version = _served(Path(path), val, protocol)
+            rec, version = _served(Path(path), data, protocol)
         else:
             rec = BundleRecommender(Path(path), train, at, sorted(protocol.candidate_pool))
             version = rec.version
-        res = evaluate_recommender(rec, val, k_list=k_list, protocol=protocol)
+        res = evaluate_recommender(rec, data, k_list=k_list, protocol=protocol)
         res["bundle_version"] = version
         res["judge"] = judge
+        res["slice"] = {"from": at.isoformat(), "in_sample": in_sample}
         results[name] = res
     return results

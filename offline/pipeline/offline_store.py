@@ -12,10 +12,11 @@ What the merged folder holds, and why:
   (the demo replays the test period; a bounded replay leaves the rest in the future).
 - one row per ``event_id`` (a redelivered batch may be appended twice; an ingested copy of a
   prepared event replaces it), sorted by time.
-- everything is "train"; split.json is a time split whose cut-off is just after the last event,
-  so the validation slice (the last ``validation_days`` of train) is the newest data: training
-  holds it out for early stopping and the promotion compares bundles on it. The test split of
-  the original protocol is never used.
+- split.json is a time split whose cut-off is ``judge_days`` before the end of the data: the
+  newest ``judge_days`` are "test" -- the promotion judge's slice, which the candidate never
+  trains on (not for early stopping, not for its refit, not for its ranking head's calibration)
+  -- and everything before is "train" (its own last ``validation_days`` are the candidate's
+  validation slice). The test split of the original protocol is never used.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from fulcrum.core import schema as S
@@ -94,10 +96,11 @@ def merge_items(items: pd.DataFrame, upserts: pd.DataFrame | None) -> tuple[pd.D
 
 
 def write_retrain_data(
-    data_dir: Path, offline_dir: Path | None, out: Path, validation_days: int = 14
+    data_dir: Path, offline_dir: Path | None, out: Path, validation_days: int = 14, judge_days: float = 14.0
 ) -> MergeSummary:
     """Write ``out``/{events,items}.parquet + split.json: the prepared folder ``data_dir`` with the
-    events appended under ``offline_dir`` (see the module docs)."""
+    events appended under ``offline_dir``, the newest ``judge_days`` held out as the judge's slice
+    (see the module docs)."""
     from offline.data.dataset import load_prepared
     from offline.data.split import SplitInfo
 
@@ -109,7 +112,10 @@ def write_retrain_data(
     if events.empty:
         raise ValueError(f"{data_dir}: no train events to retrain on")
     last = events[S.TIMESTAMP].max()
-    cutoff = last + pd.Timedelta(seconds=1)
+    cutoff = last + pd.Timedelta(seconds=1) - pd.Timedelta(days=judge_days)
+    events[S.SPLIT] = np.where(events[S.TIMESTAMP] < cutoff, "train", "test").astype(object)
+    if not (events[S.SPLIT] == "train").any():
+        raise ValueError(f"{data_dir}: every event is in the newest {judge_days:g} days (the judge's slice)")
     out.mkdir(parents=True, exist_ok=True)
     events.to_parquet(out / S.EVENTS_FILE, index=False)
     items.to_parquet(out / S.ITEMS_FILE, index=False)

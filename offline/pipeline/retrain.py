@@ -1,5 +1,6 @@
 """One retraining run: merge the offline store -> train -> export a candidate -> evaluate the
-candidate and the serving bundle on the validation slice -> promote if at least as good.
+candidate and the serving bundle on the judge's slice (the newest ``JUDGE_DAYS`` of the merged
+events, held out of the candidate's training) -> promote if at least as good.
 
 The candidate is exported into ``<bundles>/.candidates/`` (so ``<bundles>/LATEST`` never points at
 an unjudged bundle) and moved next to the other versions only when promoted. Telling the servers
@@ -41,6 +42,10 @@ def _evaluator(by: str) -> EvaluateFn:
     return lambda bundles, data: evaluate_bundles(bundles, data, judge=by)
 
 
+#: how many of the newest days a retrain holds out to judge the candidate on
+JUDGE_DAYS = 14.0
+
+
 def train_candidate(
     data_dir: Path,
     offline_dir: Path | None,
@@ -58,7 +63,8 @@ def train_candidate(
     t = time.perf_counter()
     data = Path(work_dir) / "data"
     merge = write_retrain_data(
-        Path(data_dir), offline_dir, data, validation_days=int(cfg.retrieval.validation_days)
+        Path(data_dir), offline_dir, data, validation_days=int(cfg.retrieval.validation_days),
+        judge_days=JUDGE_DAYS,
     )
     timings["merge_s"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -81,7 +87,8 @@ def judge(
     timings: dict[str, float] | None = None,
     by: str = "retrieval",
 ) -> RetrainOutcome:
-    """Evaluate both bundles on ``data``'s validation slice, decide, publish when promoted.
+    """Evaluate both bundles on ``data``'s test split (the judge's slice; a bundle that trained on
+    it is refused by offline.report.bundle_guard), decide, publish when promoted.
     ``by``: the judge of offline.pipeline.bundle_eval (retrieval | served)."""
     timings = {} if timings is None else timings
     evaluate = evaluate or _evaluator(by)

@@ -22,6 +22,7 @@ from offline.ranking.calibration import Calibrator, fit_calibrator
 from offline.ranking.config import RankerConfig
 from offline.ranking.metrics import best_f1_threshold, head_metrics
 from offline.ranking.rows import RankRows
+from offline.stage_error import StageError
 
 log = logging.getLogger(__name__)
 LossFn = Callable[..., object]
@@ -36,6 +37,8 @@ class FittedHead:
     thresholds: tuple[float, float]
     history: list[dict] = field(default_factory=list)
     fit_seconds: float = 0.0
+    #: why the cancellation head was not trained ("" = trained); its output is then a constant
+    cancel_off: str = ""
 
     def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Raw (shifted, uncalibrated) and calibrated probabilities of both heads."""
@@ -51,10 +54,12 @@ class FittedHead:
     def evaluate(self, rows: RankRows) -> dict[str, dict[str, float]]:
         p = self.predict(rows.x)
         m = rows.cancel_mask
-        return {
-            "purchase": head_metrics(rows.purchase, p["purchase_raw"], p["purchase"], self.thresholds[0]),
-            "cancel": head_metrics(rows.cancel[m], p["cancel_raw"][m], p["cancel"][m], self.thresholds[1]),
-        }
+        out = {"purchase": head_metrics(rows.purchase, p["purchase_raw"], p["purchase"], self.thresholds[0])}
+        if not self.cancel_off:
+            out["cancel"] = head_metrics(
+                rows.cancel[m], p["cancel_raw"][m], p["cancel"][m], self.thresholds[1]
+            )
+        return out
 
     def export_module(self):
         """The torch module the bundle exports as ranker.onnx (calibrated probabilities)."""
@@ -122,8 +127,25 @@ def _fit_head(
         train = train.take(np.sort(rng.choice(len(train), cfg.max_train_rows, replace=False)))
     xp, yp = train.x, train.purchase.astype(np.float32)
     yc = yc.astype(np.float32)
-    if len(xc) == 0 or yc.min() == yc.max():
-        raise ValueError("the training rows hold no purchased line with both cancellation labels")
+    if len(xp) == 0 or yp.min() == yp.max():
+        raise StageError(
+            "ranking head",
+            f"no purchase labels: {len(xp)} fit rows, none with both a purchased and an unpurchased item "
+            "(the shop's train split has no PURCHASE events before its validation slice)",
+            "prepare data with purchases, or switch the head off with `fulcrum train --no-ranker`",
+        )
+    if len(val) == 0 or val.purchase.min() == val.purchase.max():
+        raise StageError(
+            "ranking head",
+            "the validation slice holds no purchase to calibrate the head on",
+            "give the split a validation slice with purchases (a longer time split, or users with "
+            "two or more baskets), or switch the head off with `fulcrum train --no-ranker`",
+        )
+    vm = val.cancel_mask
+    cancel_off = _cancel_off_reason(yc, val.cancel[vm])
+    if cancel_off:
+        log.warning("ranking head: cancellation head not trained (%s); cancel_prob is 0", cancel_off)
+        xc, yc = xc[:0], yc[:0]
 
     net = RankerNet(train.x.shape[1], cfg.hidden, cfg.layers, cfg.dropout)
     net.set_standardisation(xp)
@@ -135,7 +157,6 @@ def _fit_head(
     shifts = (0.0, shift_c)
     n_steps = math.ceil(len(xp) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=n_steps * cfg.epochs)
-    vm = val.cancel_mask
     best, best_state, history = -1.0, None, []
     for epoch in range(cfg.epochs):
         net.train()
@@ -147,10 +168,11 @@ def _fit_head(
         c_idx = torch.as_tensor(rng.permutation(c_idx))
         p_idx = torch.as_tensor(rng.permutation(len(xp)))
         cb = math.ceil(len(c_idx) / n_steps)
+        n_c = max(1, len(c_idx))
         total = 0.0
         for s in range(n_steps):
             bp = p_idx[s * cfg.batch_size : (s + 1) * cfg.batch_size]
-            bc = c_idx[(s * cb) % len(c_idx) : (s * cb) % len(c_idx) + cb]
+            bc = c_idx[(s * cb) % n_c : (s * cb) % n_c + cb]
             loss = loss_p(net(xp_t[bp])[:, 0], yp_t[bp])
             if len(bc):
                 loss = loss + loss_c(net(xc_t[bc])[:, 1], yc_t[bc])
@@ -160,7 +182,7 @@ def _fit_head(
             sched.step()
             total += float(loss.detach())
         z = net.logits(val.x)
-        score = _ap(val.purchase, z[:, 0]) + _ap(val.cancel[vm], z[vm, 1])
+        score = _ap(val.purchase, z[:, 0]) + (0.0 if cancel_off else _ap(val.cancel[vm], z[vm, 1]))
         history.append({"epoch": epoch + 1, "loss": total / n_steps, "val_ap_sum": score})
         log.debug("epoch %d loss %.4f val AP sum %.4f", epoch + 1, total / n_steps, score)
         if score > best:
@@ -172,12 +194,26 @@ def _fit_head(
     net.eval()
     z = net.logits(val.x) + np.asarray(shifts)
     cal_p = fit_calibrator(cfg.calibration, z[:, 0], val.purchase)
-    cal_c = fit_calibrator(cfg.calibration, z[vm, 1], val.cancel[vm])
-    thr = (
-        best_f1_threshold(val.purchase, cal_p.predict(z[:, 0])),
-        best_f1_threshold(val.cancel[vm], cal_c.predict(z[vm, 1])),
-    )
-    return FittedHead(net, cfg, shifts, (cal_p, cal_c), thr, history, time.perf_counter() - t0)
+    if cancel_off:
+        cal_c = Calibrator("platt", a=0.0, b=-60.0)  # a constant 0 (sigmoid(-60)), whatever the logit
+        thr_c = 1.0
+    else:
+        cal_c = fit_calibrator(cfg.calibration, z[vm, 1], val.cancel[vm])
+        thr_c = best_f1_threshold(val.cancel[vm], cal_c.predict(z[vm, 1]))
+    thr = (best_f1_threshold(val.purchase, cal_p.predict(z[:, 0])), thr_c)
+    return FittedHead(net, cfg, shifts, (cal_p, cal_c), thr, history, time.perf_counter() - t0, cancel_off)
+
+
+def _cancel_off_reason(fit_labels: np.ndarray, val_labels: np.ndarray) -> str:
+    """Why the cancellation head cannot be trained from these labels ("" when it can).
+
+    A shop that records no cancellations (most do not) has no cancellation label: the head's
+    cancel_prob is then a constant 0 and the run says so; the purchase head is trained either way."""
+    if len(fit_labels) == 0 or fit_labels.max() <= 0:
+        return "no purchased line in the fit slice was cancelled (the shop records no CANCEL events for them)"
+    if len(val_labels) == 0 or val_labels.min() == val_labels.max():
+        return "the validation slice holds no purchased line with both cancellation outcomes to calibrate on"
+    return ""
 
 
 def _ap(y: np.ndarray, score: np.ndarray) -> float:

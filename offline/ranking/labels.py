@@ -130,9 +130,14 @@ def label_rows(
     neg_per_pos: int,
     window_days: float,
     rng: np.random.Generator,
+    positive_events: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The slice's rows: positives (purchase 1, cancel 0/1) and sampled negatives (0, -1)."""
-    pos = positive_rows(events, start, end)
+    """The slice's rows: positives (purchase 1, cancel 0/1) and sampled negatives (0, -1).
+
+    Positives are the PURCHASE events of ``positive_events`` (default ``events``) in [start, end);
+    cancellations and the popularity of negatives come from ``events`` (what the slice may see).
+    A leave-last-out slice passes its held-out baskets as ``positive_events``."""
+    pos = positive_rows(events if positive_events is None else positive_events, start, end)
     pos["purchase"] = np.int8(1)
     pos["cancel"] = cancel_labels(pos, events, window_days, horizon)
     item_ids = items[S.ITEM_ID].astype(str).to_numpy()

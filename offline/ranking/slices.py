@@ -54,7 +54,7 @@ def _key(data_dir: Path, cfg: RankerConfig, scorer: str) -> str:
         "val": cfg.val_days,
         "seed": cfg.seed,
         "scorer": scorer,
-        "v": 2,
+        "v": 3,
     }
     for name in (S.EVENTS_FILE, S.ITEMS_FILE, S.SPLIT_FILE):
         st = (data_dir / name).stat()
@@ -62,24 +62,49 @@ def _key(data_dir: Path, cfg: RankerConfig, scorer: str) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def build_slices(data, cfg: RankerConfig, score_fn: ScoreFn | None = None, progress=None) -> RankSlices:
-    """Rows of the three slices from a ``PreparedData`` (time split)."""
-    t0 = time.perf_counter()
+def slice_plan(data, val_days: float) -> dict[str, tuple]:
+    """For each slice (fit, val, test): (events it may see, events its positives come from or
+    None = the seen ones, start, end, cancellation horizon), for either split kind:
+
+    - time split: fit = train before its last ``val_days``, val = those days, test = the test
+      split (each slice's cancellations stop at its horizon; histories at each row's time);
+    - leave-last-out: fit = train minus each user's last train basket, val = those baskets,
+      test = the held-out baskets; each slice sees only the events before it (fit: the fit part;
+      val: all of train; test: everything), histories strictly before each row's time.
+    """
+    from offline.data.split import LEAVE_LAST_OUT
+
+    inf = np.inf
+    if data.split.kind == LEAVE_LAST_OUT:
+        val = data.validation_split()
+        return {
+            "fit": (val.train_events(), None, -inf, inf, inf),
+            "val": (data.train_events(), val.test_events(), -inf, inf, inf),
+            "test": (data.events, data.test_events(), -inf, inf, inf),
+        }
     if data.split.cutoff is None:
-        raise ValueError("ranking slices need a time split (split.json 'cutoff')")
+        raise ValueError(
+            "a time split needs its cut-off (split.json 'cutoff'): re-run `fulcrum data prepare`"
+        )
     cutoff = data.split.cutoff.timestamp()
-    val_start = cutoff - cfg.val_days * 86_400.0
-    rng = np.random.default_rng(cfg.seed)
-    ev, items = data.events, data.items
-    bounds = {
-        "fit": (-np.inf, val_start, val_start),
-        "val": (val_start, cutoff, cutoff),
-        "test": (cutoff, np.inf, np.inf),
+    val_start = cutoff - val_days * 86_400.0
+    ev = data.events
+    return {
+        "fit": (ev, None, -inf, val_start, val_start),
+        "val": (ev, None, val_start, cutoff, cutoff),
+        "test": (ev, None, cutoff, inf, inf),
     }
+
+
+def build_slices(data, cfg: RankerConfig, score_fn: ScoreFn | None = None, progress=None) -> RankSlices:
+    """Rows of the three slices from a ``PreparedData`` (``slice_plan``)."""
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(cfg.seed)
     out = {}
-    for name, (start, end, horizon) in bounds.items():
-        rows = label_rows(ev, items, start, end, horizon, cfg.neg_per_pos, cfg.cancel_window_days, rng)
-        out[name] = build_rank_rows(ev, items, rows, score_fn, progress=progress)
+    for name, (seen, positives, start, end, horizon) in slice_plan(data, cfg.val_days).items():
+        rows = label_rows(seen, data.items, start, end, horizon, cfg.neg_per_pos, cfg.cancel_window_days, rng,
+                          positive_events=positives)
+        out[name] = build_rank_rows(seen, data.items, rows, score_fn, progress=progress)
         log.info("ranking slice %s: %d rows", name, len(out[name]))
     return RankSlices(out["fit"], out["val"], out["test"], time.perf_counter() - t0)
 

@@ -70,14 +70,21 @@ def train_ranker(
     head = fit_head(cfg, slices.fit, slices.val)
     metrics = {
         "val": head.evaluate(slices.val),
-        "test": head.evaluate(slices.test),
+        "test": head.evaluate(slices.test) if len(slices.test) else {},
         "rows": slices.summary(),
         "fit_seconds": head.fit_seconds,
+        "heads": {
+            "purchase": "trained",
+            "cancel": f"off: {head.cancel_off}; cancel_prob is a constant 0"
+            if head.cancel_off
+            else "trained",
+        },
     }
+    test = metrics["test"]
     log.info(
-        "ranker (%s): test PR-AUC purchase %.3f cancel %.3f",
+        "ranker (%s): test PR-AUC purchase %s cancel %s",
         cfg.method,
-        metrics["test"]["purchase"]["pr_auc"],
-        metrics["test"]["cancel"]["pr_auc"],
+        f"{test['purchase']['pr_auc']:.3f}" if test else "-",
+        f"{test['cancel']['pr_auc']:.3f}" if "cancel" in test else "- (head off)",
     )
     return TrainedRanker(head.export_module().eval(), head, cfg, metrics)

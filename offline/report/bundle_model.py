@@ -10,11 +10,13 @@ computed once per user and cached, so re-rank sweeps only re-order them.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from fulcrum.core import schema as S
 from fulcrum.core.rank_features import rank_features
@@ -52,8 +54,25 @@ def history(profile, catalogue, now: float, max_length: int):
     )
 
 
+def user_cuts(prepared) -> tuple[dict[str, float], float]:
+    """({user: the moment their evaluation starts}, the default for everyone else), epoch s.
+
+    A time split: the cut-off for everyone. Leave-last-out: each user's first test event (their
+    held-out basket); users without one are "now" = one second after the last train event."""
+    from offline.data.split import LEAVE_LAST_OUT
+    from offline.ranking.labels import epoch_seconds
+
+    if prepared.split.kind != LEAVE_LAST_OUT:
+        return {}, prepared.split.cutoff.timestamp()
+    train, test = prepared.train_events(), prepared.test_events()
+    default = float(epoch_seconds(train[S.TIMESTAMP]).max()) + 1.0 if len(train) else 0.0
+    t = pd.Series(epoch_seconds(test[S.TIMESTAMP]), index=test[S.USER_ID].astype(str).to_numpy())
+    return {str(u): float(v) for u, v in t.groupby(level=0).min().items()}, default
+
+
 def profiles_at(events, cutoff: float) -> dict:
-    """UserProfile per user from behaviour events strictly before ``cutoff`` (epoch s)."""
+    """UserProfile per user from behaviour events strictly before ``cutoff`` (epoch s): pass the
+    train events (leave-last-out: each user's train events all precede their held-out basket)."""
     from offline.ranking.labels import epoch_seconds
 
     e = events[events[S.USER_ID].notna() & events[S.EVENT_TYPE].isin(S.BEHAVIOUR_TYPES)]
@@ -83,13 +102,28 @@ class BundleModel:
 
         self.bundle = load_bundle(Path(bundle_dir), execution_provider="cpu", intra_op_threads=1)
         self.cat = self.bundle.catalogue
-        self.cutoff = prepared.split.cutoff.timestamp()
-        self.profiles = profiles_at(prepared.events, self.cutoff)
+        self.cuts, self.cutoff = user_cuts(prepared)
+        self.profiles = profiles_at(prepared.train_events(), self.cutoff if not self.cuts else np.inf)
+        self.manifest = json.loads((Path(bundle_dir) / "manifest.json").read_text())
         train_items = set(prepared.train_purchases()[S.ITEM_ID].astype(str))
         self.pool_mask = np.array([i in train_items for i in self.cat.item_ids], dtype=bool)
         self.n_candidates = n_candidates
         self.max_len = self.bundle.user_encoder.history_length
         self._cache: dict[str, Candidates | None] = {}
+
+    def now(self, user: str) -> float:
+        """The moment ``user`` is evaluated at (see ``user_cuts``)."""
+        return self.cuts.get(user, self.cutoff)
+
+    def ranker_heads(self) -> dict[str, str]:
+        """What the bundle's ranking heads are: "trained", or "off: <why>" (manifest stages)."""
+        stages = (self.manifest.get("metrics") or {}).get("stages") or {}
+        if str(stages.get("ranker", "")).startswith("off"):
+            return {"purchase": stages["ranker"], "cancel": stages["ranker"]}
+        return {
+            "purchase": str(stages.get("ranker_purchase_head", "trained")),
+            "cancel": str(stages.get("ranker_cancel_head", "trained")),
+        }
 
     def without_hybrid(self) -> BundleModel:
         """The same bundle ranked by the two towers alone (the report's ablation row of the
@@ -119,7 +153,7 @@ class BundleModel:
         hist, who = [], []
         for u in todo:
             p = self.profiles.get(u)
-            h = history(p, self.cat, self.cutoff, self.max_len) if p is not None else None
+            h = history(p, self.cat, self.now(u), self.max_len) if p is not None else None
             if h is None:
                 self._cache[u] = None
             else:
@@ -140,7 +174,7 @@ class BundleModel:
             top = np.argpartition(-s, n - 1)[:n] if n else np.zeros(0, np.int64)
             top = top[np.argsort(-s[top], kind="stable")]
             cands.append((top, s[top]))
-            feats.append(rank_features(self.profiles[u], self.cat.item_stats(top), cosine[top], self.cutoff))
+            feats.append(rank_features(self.profiles[u], self.cat.item_stats(top), cosine[top], self.now(u)))
         probs = self.bundle.ranker(feats)
         for u, (top, sc), (pp, cp) in zip(who, cands, probs, strict=True):
             self._cache[u] = Candidates(top, sc, np.asarray(pp, np.float64), np.asarray(cp, np.float64))

@@ -98,7 +98,11 @@ def write_report(path: Path, p: dict[str, Any]) -> Path:
         for k, o in p.get("tradeoffs", {}).items()
     ]
     lines += [
-        "## Accuracy / tail trade-off of the re-ranker",
+        "## Accuracy / tail trade-off of the re-ranker (best of grid on test)",
+        "",
+        "**A picture, not a choice:** this grid is swept on the test split, so its best point is the "
+        "best of the grid on test and says nothing about what to deploy; the serving defaults "
+        "(`ranking_mode`, `tail_boost`, `diversity` in the serve config) must be chosen on validation.",
         "",
         "Tail boost (relevance' = minmax(relevance) + boost x is_tail) then MMR over item embeddings; "
         "tail = outside the 20 % most purchased train items. "
@@ -129,6 +133,16 @@ def write_report(path: Path, p: dict[str, Any]) -> Path:
         f"goal {TAIL_GOAL} — {'reached' if reach >= TAIL_GOAL else 'NOT reached'}.",
         "",
     ]
+    stages, cut = p.get("stages") or {}, p.get("training_cut") or {}
+    if stages or cut:
+        lines += ["## What the bundle was trained with", ""]
+        lines += [f"- stage `{k}`: {v}" for k, v in stages.items()]
+        if cut:
+            lines.append(
+                f"- training cut: {cut.get('split')} split, last train event {cut.get('last_train_event')} "
+                "(checked against this evaluation's cut before anything was scored)"
+            )
+        lines.append("")
     r = p["ranker"]["metrics"]
     lines += [
         "## The bundle's ranking head (held-out test rows)",
@@ -136,8 +150,12 @@ def write_report(path: Path, p: dict[str, Any]) -> Path:
         "| head | rows | positive rate | PR-AUC | ROC-AUC | macro-F1 | recall 0 / 1 | ECE |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    heads = p["ranker"].get("heads", {})
     for head in ("purchase", "cancel"):
-        m = r[head]
+        m = r.get(head)
+        if m is None:
+            lines.append(f"| {head} | {heads.get(head, 'not evaluated')} | | | | | | |")
+            continue
         lines.append(
             f"| {head} | {m['n']:,} | {m['positive_rate']:.4f} | {m['pr_auc']:.4f} | {m['roc_auc']:.4f} | "
             f"{m['macro_f1']:.3f} | {m['recall_neg']:.3f} / {m['recall_pos']:.3f} | {m['ece_cal']:.4f} |"
@@ -160,13 +178,12 @@ def write_report(path: Path, p: dict[str, Any]) -> Path:
     else:
         lines += ["No ablation results found (run `fulcrum ablate` and pass `--ablation`).", ""]
     f = p["figures"]
+    lines += ["## Figures", ""]
+    lines += [f"![{name}]({f[key]})" for key, name in (
+        ("pr_curves", "PR curves"), ("calibration", "calibration"),
+        ("popularity_vs_exposure", "popularity vs exposure"), ("tail_tradeoff", "trade-off"),
+    ) if f.get(key)]
     lines += [
-        "## Figures",
-        "",
-        f"![PR curves]({f['pr_curves']})",
-        f"![calibration]({f['calibration']})",
-        f"![popularity vs exposure]({f['popularity_vs_exposure']})",
-        f"![trade-off]({f['tail_tradeoff']})",
         "",
         f"Evaluation took {p['seconds']:.0f} s.",
     ]

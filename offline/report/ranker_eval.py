@@ -12,6 +12,7 @@ from offline.ranking.config import RankerConfig
 from offline.ranking.history import build_rank_rows
 from offline.ranking.labels import label_rows
 from offline.ranking.metrics import best_f1_threshold, head_metrics
+from offline.ranking.slices import slice_plan
 from offline.report.bundle_model import history
 
 DAY_S = 86_400.0
@@ -40,29 +41,34 @@ def bundle_score_fn(model):
 
 
 def evaluate_bundle_ranker(model, prepared, cfg: RankerConfig | None = None) -> dict:
+    """Metrics of the bundle's head on the test rows (threshold from the validation rows), for
+    either split kind (``offline.ranking.slices.slice_plan``). A head that was switched off, or
+    a cancellation head that was not trained, is reported as such (``heads``) without metrics."""
     cfg = cfg or RankerConfig()
-    cutoff = prepared.split.cutoff.timestamp()
-    val_start = cutoff - cfg.val_days * DAY_S
     rng = np.random.default_rng(cfg.seed + 1)
     score_fn = bundle_score_fn(model)
+    heads = model.ranker_heads()
     out = {}
-    for name, (a, b, horizon) in {
-        "val": (val_start, cutoff, cutoff),
-        "test": (cutoff, np.inf, np.inf),
-    }.items():
+    plan = slice_plan(prepared, cfg.val_days)
+    for name in ("val", "test"):
+        seen, positives, a, b, horizon = plan[name]
         rows = label_rows(
-            prepared.events, prepared.items, a, b, horizon, cfg.neg_per_pos, cfg.cancel_window_days, rng
+            seen, prepared.items, a, b, horizon, cfg.neg_per_pos, cfg.cancel_window_days, rng,
+            positive_events=positives,
         )
-        rr = build_rank_rows(prepared.events, prepared.items, rows, score_fn)
-        probs = model.bundle.ranker([rr.x])[0]
+        rr = build_rank_rows(seen, prepared.items, rows, score_fn)
+        probs = model.bundle.ranker([rr.x])[0] if len(rr) else (np.zeros(0), np.zeros(0))
         out[name] = (rr, np.asarray(probs[0], np.float64), np.asarray(probs[1], np.float64))
     (vr, vp, vc), (tr, tp, tc) = out["val"], out["test"]
     vm, tm = vr.cancel_mask, tr.cancel_mask
-    thr_p, thr_c = best_f1_threshold(vr.purchase, vp), best_f1_threshold(vr.cancel[vm], vc[vm])
-    metrics = {
+    metrics: dict = {}
+    curves: dict = {}
+    if heads.get("purchase", "trained") == "trained" and len(tr) and len(vr):
         # the bundle emits calibrated probabilities only: raw = calibrated here
-        "purchase": head_metrics(tr.purchase, tp, tp, thr_p),
-        "cancel": head_metrics(tr.cancel[tm], tc[tm], tc[tm], thr_c),
-    }
-    curves = {"purchase": (tr.purchase.astype(int), tp), "cancellation": (tr.cancel[tm].astype(int), tc[tm])}
-    return {"metrics": metrics, "curves": curves, "rows": {"val": len(vr), "test": len(tr)}}
+        metrics["purchase"] = head_metrics(tr.purchase, tp, tp, best_f1_threshold(vr.purchase, vp))
+        curves["purchase"] = (tr.purchase.astype(int), tp)
+    if heads.get("cancel", "trained") == "trained" and tm.any() and vm.any():
+        thr_c = best_f1_threshold(vr.cancel[vm], vc[vm])
+        metrics["cancel"] = head_metrics(tr.cancel[tm], tc[tm], tc[tm], thr_c)
+        curves["cancellation"] = (tr.cancel[tm].astype(int), tc[tm])
+    return {"metrics": metrics, "curves": curves, "rows": {"val": len(vr), "test": len(tr)}, "heads": heads}

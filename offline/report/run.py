@@ -39,6 +39,21 @@ def _ild(lists: list[list[str]], model, k: int = 10) -> float:
     return float(np.mean(vals)) if vals else 0.0
 
 
+def guard_bundle(bundle_dir: Path, data_dir: Path, prepared) -> None:
+    """Refuse (``InSampleError``) a bundle that may have trained on ``prepared``'s test split."""
+    from fulcrum.core import schema as S
+    from fulcrum.core.bundle_format import sha256_file
+    from offline.data.split import LEAVE_LAST_OUT
+    from offline.report.bundle_guard import check_out_of_sample
+
+    manifest = json.loads((Path(bundle_dir) / "manifest.json").read_text())
+    per_user = prepared.split.kind == LEAVE_LAST_OUT
+    start = None if per_user else prepared.split.cutoff.timestamp()
+    check_out_of_sample(
+        manifest, f"bundle {bundle_dir}", sha256_file(Path(data_dir) / S.EVENTS_FILE), start, per_user
+    )
+
+
 def evaluate_bundle(
     bundle_dir: Path,
     data_dir: Path,
@@ -62,8 +77,9 @@ def evaluate_bundle(
     t0 = time.perf_counter()
     bundle_dir = Path(bundle_dir)
     out = Path(out_dir) if out_dir else bundle_dir / REPORT_DIR
-    out.mkdir(parents=True, exist_ok=True)
     prepared = load_prepared(data_dir)
+    guard_bundle(bundle_dir, data_dir, prepared)  # before anything is written
+    out.mkdir(parents=True, exist_ok=True)
     protocol = protocol_for(prepared)
     status("loading the bundle and folding user profiles")
     model = BundleModel(bundle_dir, prepared)
@@ -139,9 +155,10 @@ def evaluate_bundle(
     ]
     status("ranking head on held-out rows")
     ranker = evaluate_bundle_ranker(model, prepared)
+    curves = ranker["curves"]  # empty when the head is off
     figures = {
-        "pr_curves": plots.pr_curves(ranker["curves"], out / plots.PR_CURVES).name,
-        "calibration": plots.calibration(ranker["curves"], out / plots.CALIBRATION).name,
+        "pr_curves": plots.pr_curves(curves, out / plots.PR_CURVES).name if curves else None,
+        "calibration": plots.calibration(curves, out / plots.CALIBRATION).name if curves else None,
         "popularity_vs_exposure": plots.popularity_vs_exposure(
             protocol.item_train_counts, lists, out / plots.POPULARITY_EXPOSURE
         ).name,
@@ -164,7 +181,9 @@ def evaluate_bundle(
         "recommenders": results,
         "tradeoff": trade,
         "tradeoffs": {k: {kk: v for kk, v in t.items() if kk != "points"} for k, t in trades.items()},
-        "ranker": {"metrics": ranker["metrics"], "rows": ranker["rows"]},
+        "ranker": {"metrics": ranker["metrics"], "rows": ranker["rows"], "heads": ranker["heads"]},
+        "stages": (manifest.get("metrics") or {}).get("stages", {}),
+        "training_cut": manifest.get("training_cut", {}),
         "ablation": ablation,
         "figures": figures,
         "seconds": time.perf_counter() - t0,
