@@ -114,3 +114,33 @@ def test_comparison_lists_every_issue_baseline():
         "als+trend",
         "itemknn+trend",
     }
+
+
+def test_interactions_signal_learns_from_views_but_recommends_only_the_pool():
+    import pandas as pd
+
+    from fulcrum.core import schema as S
+    from offline.baselines.popularity import Popularity
+
+    t = pd.Timestamp("2024-05-01", tz="UTC")
+    events = pd.DataFrame(
+        {
+            S.USER_ID: ["u1", "u1", "u2", "u2", "u3", "u3"],
+            S.ITEM_ID: ["v", "a", "v", "b", "b", "a"],
+            S.EVENT_TYPE: ["VIEW", "PURCHASE", "VIEW", "PURCHASE", "CANCEL", "PURCHASE"],
+            S.TIMESTAMP: [t] * 6,
+        }
+    )
+    purchases = Interactions.from_events(events, "purchases")
+    assert list(purchases.item_ids) == ["a", "b"]
+    inter = Interactions.from_events(events, "interactions")
+    # views count, the cancellation does not: v has 2 users, a 2, b 1
+    assert list(inter.item_ids) == ["a", "b", "v"] and inter.distinct_buyers().tolist() == [2.0, 1.0, 2.0]
+    assert inter.ev_purchase.sum() == 3
+    model = Popularity()
+    model.fit(inter)
+    # v is the most popular interaction but was never bought: outside the candidate pool
+    recs = ScoreRecommender(model, inter, pool=frozenset({"a", "b"}))(["u9"], 3, {})
+    assert recs == [["a", "b"]]
+    with pytest.raises(ValueError, match="signal"):
+        Interactions.from_events(events, "clicks")

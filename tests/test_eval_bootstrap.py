@@ -30,12 +30,17 @@ def test_pairing_removes_shared_user_variance():
 
 
 def test_zero_baseline_resamples_are_infinite_not_nan():
-    # b scores only on user 1: a resample of user 0 alone gives 1/0 -> +inf; both zero -> 1
+    # b scores only on user 1: a resample of user 0 alone gives 1/0 -> +inf; both zero -> undefined
     ratios = resample_ratios(np.array([1.0, 0.0]), np.array([0.0, 1.0]), np.array([[0, 0], [1, 1], [0, 1]]))
     assert ratios.tolist() == [np.inf, 0.0, 1.0]
-    assert resample_ratios(np.zeros(2), np.zeros(2), np.array([[0, 1]])).tolist() == [1.0]
+    assert np.isnan(resample_ratios(np.zeros(2), np.zeros(2), np.array([[0, 1]]))).all()
     r = ratio_interval_from_indices([0.0, 0.0], [0.0, 0.0], np.array([[0, 1]]))
-    assert r["ratio"] is None and r["low"] == 1.0
+    assert r["ratio"] is None and r["low"] is None and r["undefined_resamples"] == 1
+    # a = [1, 0, 0], b = [0, 1, 0]: resamples {2,2} (0/0) are left out; {0,1}: 1, {1,1}: 0, {0,0}: inf
+    r = ratio_interval_from_indices(
+        [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], np.array([[2, 2], [0, 1], [1, 1], [0, 0]])
+    )
+    assert r["undefined_resamples"] == 1 and (r["low"], r["high"]) == (0.0, np.inf)
 
 
 def test_interval_covers_the_point_and_is_seeded():

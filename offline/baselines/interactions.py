@@ -1,8 +1,17 @@
-"""What the baselines learn from: the user × item purchase counts, plus the purchases in time.
+"""What the baselines learn from: user × item counts, plus the same events in time.
 
-Generic schema only. ``counts`` serves the count-based models (popularity, item-kNN, ALS, BPR);
-``ev_user`` / ``ev_item`` / ``ev_time`` (one row per purchase event, sorted by user then time)
-serve the models that need order or recency (SASRec, zero-shot text, the trend prior), and
+Generic schema only. Two signals (``SIGNALS``):
+
+- ``purchases``: purchase events only (the OR-temporal reference figures);
+- ``interactions``: every positive behaviour event -- views, clicks, carts, purchases, any newer
+  positive type -- but not cancellations, dislikes or impressions. On a multi-behaviour shop
+  (mostly views, few purchases) this is what makes a baseline strong; on a purchase log it is
+  the same as ``purchases``.
+
+``counts`` (events per user-item pair) serves the count-based models (popularity, item-kNN,
+ALS, BPR); ``ev_user`` / ``ev_item`` / ``ev_time`` (one row per event, sorted by user then time)
+serve the models that need order or recency (SASRec, zero-shot text); ``ev_purchase`` marks the
+purchases among them (the trend prior counts buyers, as Fulcrum's does), and
 ``cuts`` says when each user is evaluated (``offline.eval.slices.user_cuts``; one shared cut on
 a time split, one per user on leave-last-out).
 """
@@ -18,6 +27,11 @@ from scipy import sparse
 from fulcrum.core import schema as S
 from offline.eval.slices import Cuts
 
+SIGNALS = ("purchases", "interactions")
+#: behaviour types that say nothing positive about the item
+NOT_POSITIVE = frozenset({S.EventType.CANCEL.value, S.EventType.DISLIKE.value, S.EventType.IMPRESSION.value,
+                          S.EventType.ITEM_UPSERT.value})
+
 
 @dataclass(frozen=True)
 class Interactions:
@@ -32,11 +46,26 @@ class Interactions:
     ev_user: np.ndarray | None = None
     ev_item: np.ndarray | None = None
     ev_time: np.ndarray | None = None
+    ev_purchase: np.ndarray | None = None
     #: when each user is evaluated (None: one second after the last purchase, for everyone)
     cuts: Cuts | None = None
 
     @classmethod
+    def from_events(cls, train_events: pd.DataFrame, signal: str, cuts: Cuts | None = None) -> Interactions:
+        """The ``signal`` events (see the module doc) of a train side."""
+        kinds = train_events[S.EVENT_TYPE].astype(str)
+        if signal == "purchases":
+            keep = kinds == S.EventType.PURCHASE.value
+        elif signal == "interactions":
+            keep = ~kinds.isin(NOT_POSITIVE)
+        else:
+            raise ValueError(f"signal: {signal!r} is not one of {SIGNALS}")
+        keep &= train_events[S.USER_ID].notna()
+        return cls.from_purchases(train_events[keep.to_numpy()], cuts=cuts)
+
+    @classmethod
     def from_purchases(cls, purchases: pd.DataFrame, cuts: Cuts | None = None) -> Interactions:
+        """From events that are all purchases, or a mix (``ev_purchase`` tells them apart)."""
         users = pd.Categorical(purchases[S.USER_ID].astype(str))
         items = pd.Categorical(purchases[S.ITEM_ID].astype(str))
         matrix = sparse.csr_matrix(
@@ -52,6 +81,10 @@ class Interactions:
         if S.TIMESTAMP in purchases.columns and len(purchases):
             t = pd.to_datetime(purchases[S.TIMESTAMP], utc=True)
             ev_time = (t - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
+        if S.EVENT_TYPE in purchases.columns:
+            ev_purchase = (purchases[S.EVENT_TYPE].astype(str) == S.EventType.PURCHASE.value).to_numpy()
+        else:
+            ev_purchase = np.ones(len(purchases), dtype=bool)
         order = np.lexsort((ev_time, ev_user))
         if cuts is None:
             cuts = Cuts(default=float(ev_time.max()) + 1.0 if len(ev_time) else 0.0)
@@ -64,6 +97,7 @@ class Interactions:
             ev_user=ev_user[order],
             ev_item=ev_item[order],
             ev_time=ev_time[order],
+            ev_purchase=ev_purchase[order],
             cuts=cuts,
         )
 

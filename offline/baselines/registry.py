@@ -111,10 +111,10 @@ def check_names(names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _validation(prepared) -> tuple:
+def _validation(prepared, signal: str) -> tuple:
     """(validation PreparedData, its protocol, its train interactions)."""
     vp = validation_of(prepared)
-    return vp, protocol_for(vp), Interactions.from_purchases(vp.train_purchases(), cuts=user_cuts(vp))
+    return vp, protocol_for(vp), Interactions.from_events(vp.train_events(), signal, cuts=user_cuts(vp))
 
 
 def run_baselines(
@@ -128,12 +128,14 @@ def run_baselines(
     context: Context | None = None,
     per_user: bool = False,
     skip_inapplicable: bool = False,
+    signal: str = "purchases",
 ) -> dict[str, dict]:
     """Fit each named baseline on the train purchases and evaluate it with the harness.
 
     Returns ``{name: {"settings", "tuning", "fit_seconds", "score_seconds", "total_seconds",
     "metrics"}}``; with ``skip_inapplicable`` a baseline the data cannot support (zero-shot text
-    on a catalogue without text) gives ``{"skipped": reason}`` instead of raising.
+    on a catalogue without text) gives ``{"skipped": reason}`` instead of raising. ``signal``:
+    what the baselines learn from (``offline.baselines.interactions.SIGNALS``).
     """
     names = check_names(names)
     ctx = context or Context(threads=threads)
@@ -141,7 +143,7 @@ def run_baselines(
         ctx = Context(**{**ctx.__dict__, "item_text": prepared.item_text()})
     table = specs(ctx)
     protocol = protocol or protocol_for(prepared)
-    interactions = Interactions.from_purchases(prepared.train_purchases(), cuts=user_cuts(prepared))
+    interactions = Interactions.from_events(prepared.train_events(), signal, cuts=user_cuts(prepared))
     val = None
     chosen: dict[str, dict] = {}
     results: dict[str, dict] = {}
@@ -155,7 +157,7 @@ def run_baselines(
             params = dict(spec.default)
             knob = spec.default_knob
             if tune and (len(spec.grid) > 1 or spec.knobs or spec.monitored):
-                val = val or _validation(prepared)
+                val = val or _validation(prepared, signal)
                 grid = (chosen[spec.base],) if spec.base in chosen else spec.grid
                 choice = choose(spec, grid, val[2], val[0], val[1])
                 params, knob = choice.params, choice.knob
@@ -175,12 +177,13 @@ def run_baselines(
             continue
         if knob is not None:
             model.set_knob(**knob)
-        metrics = evaluate_recommender(ScoreRecommender(model, interactions), prepared, k_list=k_list,
-                                       protocol=protocol, per_user=per_user)
+        recommend = ScoreRecommender(model, interactions, protocol.candidate_pool)
+        metrics = evaluate_recommender(recommend, prepared, k_list=k_list, protocol=protocol,
+                                       per_user=per_user)
         total = time.perf_counter() - started
         log.info("baseline %s: NDCG@10 %.4f in %.1f s", name, metrics["warm"].get("ndcg@10", math.nan), total)
         results[name] = {
-            "settings": dict(model.settings),
+            "settings": {**model.settings, "signal": signal},
             "tuning": tuning,
             "fit_seconds": round(fit_seconds, 3),
             "score_seconds": metrics["recommend_seconds"],

@@ -9,7 +9,8 @@ answers: how much of the model's gain would any recommender get from the same pr
 The cut is the user's evaluation moment (``Interactions.cuts``): one shared cut on a time split;
 on leave-last-out each user's own, rounded down to the start of its UTC day (as the model's
 validation does, so a few hundred vectors serve thousands of users; the prior then ignores the
-cut's own day, never a look-ahead). Only purchases strictly before the cut count.
+cut's own day, never a look-ahead). Only purchases strictly before the cut count, whatever
+signal the base learns from.
 
 The weight is a knob (``set_knob``) chosen on the validation slice without refitting the base.
 Unknown users get the base's unknown-user scores blended with the shared cut's prior.
@@ -53,8 +54,9 @@ class TrendBlend:
         if inter.cuts is not None and inter.cuts.per_user:
             at = float(np.floor(at / _DAY) * _DAY)
         if at not in self._memo:
-            self._memo[at] = trend_prior(inter.ev_user, inter.ev_item, inter.ev_time, at, self.days,
-                                         len(inter.item_ids))[0]
+            bought = inter.ev_purchase
+            self._memo[at] = trend_prior(inter.ev_user[bought], inter.ev_item[bought], inter.ev_time[bought],
+                                         at, self.days, len(inter.item_ids))[0]
         return self._memo[at]
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:

@@ -51,8 +51,8 @@ class Choice:
 
 
 def validation_score(model, interactions: Interactions, prepared, protocol) -> float:
-    result = evaluate_recommender(ScoreRecommender(model, interactions), prepared, k_list=(10,),
-                                  protocol=protocol)
+    result = evaluate_recommender(ScoreRecommender(model, interactions, protocol.candidate_pool), prepared,
+                                  k_list=(10,), protocol=protocol)
     return float(result["warm"][METRIC])
 
 

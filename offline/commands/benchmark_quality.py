@@ -41,11 +41,15 @@ def bench_quality(
     embedding_cache: Annotated[Path | None, typer.Option(
         help="Folder caching item text embeddings by catalogue hash (default ~/.cache/fulcrum).")] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.", min=100)] = 2000,
+    signal: Annotated[str, typer.Option(
+        help="What the baselines learn from: interactions (views, clicks, carts, purchases) or "
+             "purchases.")] = "interactions",
 ) -> None:
     """Compare the model with strong baselines on one prepared folder (Markdown table + JSON)."""
     from rich.console import Console
     from rich.markup import escape
 
+    from offline.baselines.interactions import SIGNALS
     from offline.baselines.registry import COMPARISON, Context, check_names
     from offline.baselines.tuning import TuningError
     from offline.data.errors import DataError
@@ -57,6 +61,8 @@ def bench_quality(
         names = check_names(baseline or list(COMPARISON))
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--baseline") from e
+    if signal not in SIGNALS:
+        raise typer.BadParameter(f"{signal!r} is not one of {SIGNALS}", param_hint="--signal")
     if bundle is not None and not (bundle / "manifest.json").is_file():
         raise typer.BadParameter(f"{bundle}: no manifest.json (not a bundle folder)", param_hint="--bundle")
     context = Context(threads=threads, embedding_cache=embedding_cache, sasrec_seconds=sasrec_seconds,
@@ -71,6 +77,7 @@ def bench_quality(
         with console.status("quality benchmark") as status:
             payload = run_quality(data, bundle, names, tune=tune, validation=validation,
                                   repeat_allowed=repeat_allowed, context=context, resamples=resamples,
+                                  signal=signal,
                                   status=lambda s: status.update(s))
     except refused as e:
         err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)

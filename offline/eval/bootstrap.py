@@ -3,9 +3,11 @@
 Both recommenders were scored on the same users, so a resample draws USERS (with replacement)
 and takes both recommenders' values of those users: ratio* = mean(a[idx]) / mean(b[idx]). The
 interval is the (1 - level) / 2 and (1 + level) / 2 quantiles of ratio* (percentile method, no
-interpolation, so an infinite resample ratio -- a resample where b scores 0 everywhere -- cannot
-turn the bounds into NaN). Pairing removes the user-to-user variance both share, which makes the
-interval much tighter than two separate intervals would.
+interpolation, so an infinite resample ratio -- a resample where only b scores 0 everywhere --
+cannot turn the bounds into NaN); a resample where both score 0 has no ratio and is left out
+(counted in ``undefined_resamples``; all of them undefined gives no bounds). Pairing removes the
+user-to-user variance both share, which makes the interval much tighter than two separate
+intervals would.
 """
 
 from __future__ import annotations
@@ -25,15 +27,15 @@ def _pair(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarra
 
 
 def resample_ratios(a: np.ndarray, b: np.ndarray, indices: np.ndarray) -> np.ndarray:
-    """mean(a[idx]) / mean(b[idx]) per row of ``indices``; +inf when only b's mean is 0, 1 when
-    both are 0 (the two agree)."""
+    """mean(a[idx]) / mean(b[idx]) per row of ``indices``; +inf when only b's mean is 0, NaN
+    (undefined, left out of the interval) when both are."""
     idx = np.asarray(indices, dtype=np.int64)
     if idx.ndim != 2 or idx.shape[0] == 0:
         raise ValueError("indices: need a [n_resamples, n_users] array")
     num = a[idx].mean(axis=1)
     den = b[idx].mean(axis=1)
     safe = np.where(den > 0, den, 1.0)
-    return np.where(den > 0, num / safe, np.where(num > 0, np.inf, 1.0))
+    return np.where(den > 0, num / safe, np.where(num > 0, np.inf, np.nan))
 
 
 def ratio_interval_from_indices(a: Sequence[float], b: Sequence[float], indices: np.ndarray,
@@ -50,12 +52,16 @@ def _summary(a: np.ndarray, b: np.ndarray, ratios: np.ndarray, level: float) -> 
     if not 0 < level < 1:
         raise ValueError(f"level: must be in (0, 1), got {level!r}")
     tail = (1.0 - level) / 2.0
-    low, high = np.quantile(ratios, [tail, 1.0 - tail], method="inverted_cdf")
+    defined = ratios[~np.isnan(ratios)]
+    low = high = None
+    if defined.size:
+        low, high = (float(v) for v in np.quantile(defined, [tail, 1.0 - tail], method="inverted_cdf"))
     mb = float(b.mean())
     return {
         "ratio": float(a.mean()) / mb if mb > 0 else None,
-        "low": float(low),
-        "high": float(high),
+        "low": low,
+        "high": high,
+        "undefined_resamples": int(ratios.size - defined.size),
         "level": level,
         "users": int(a.size),
         "resamples": int(ratios.size),

@@ -72,6 +72,7 @@ def run_quality(
     context=None,
     resamples: int = 2000,
     k_list: Sequence[int] = (10, 20),
+    signal: str = "interactions",
     status: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
     from offline.baselines.registry import run_baselines
@@ -91,7 +92,7 @@ def run_quality(
 
         models = bundle_rows(bundle, data_dir, prepared, protocol, k_list=k_list, status=status)
     base = run_baselines(prepared, list(baselines), k_list=k_list, protocol=protocol, tune=tune,
-                         context=context, per_user=True, skip_inapplicable=True,
+                         context=context, per_user=True, skip_inapplicable=True, signal=signal,
                          on_start=lambda n: status(f"baseline {n} ({'tuning and ' if tune else ''}fitting)"))
     status("bootstrap intervals")
     ratio_list, reference = ratios(models, base, resamples)
@@ -108,6 +109,7 @@ def run_quality(
         "users": {"warm": len(protocol.warm_users), "cold": len(protocol.cold_users)},
         "candidate_pool": len(protocol.candidate_pool),
         "tuned_on_validation": tune,
+        "baseline_signal": signal,
         "model_rows": list(models),
         "rows": rows,
         "ratios": ratio_list,

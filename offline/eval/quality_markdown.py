@@ -21,6 +21,8 @@ def _f(v: Any, nd: int = 4) -> str:
 def _interval(r: dict | None) -> str:
     if not r:
         return "-"
+    if r.get("low") is None:
+        return "undefined (both score 0)"
     point = "n/a" if r.get("ratio") is None else f"{r['ratio']:.2f}×"
     return f"{point} [{r['low']:.2f}, {r['high']:.2f}]"
 
@@ -43,7 +45,8 @@ def quality_markdown(p: dict[str, Any]) -> str:
         f"{p['users']['warm']:,} warm test users, {p['users']['cold']:,} cold; candidate pool "
         f"{p['candidate_pool']:,} items. Baselines "
         + ("tuned on the validation slice (carved from train), never the test." if p["tuned_on_validation"]
-           else "at their reference settings (not tuned)."),
+           else "at their reference settings (not tuned).")
+        + f" Baselines learn from: {p.get('baseline_signal', 'purchases')}.",
         "",
         "| row | " + " | ".join(c[0] for c in METRIC_COLUMNS) + " | settings | fit s | score s |",
         "|---|" + "---:|" * len(METRIC_COLUMNS) + "---|---:|---:|",
