@@ -2,9 +2,10 @@
 
 - Sequences: each user's purchases in time order, first occurrence of each item only (a re-buy
   carries no new "next item" to learn). Items are rows 1..n of the embedding (0 = padding).
-- Model: item + learned position embeddings, ``layers`` pre-norm transformer blocks (``dim``
-  wide, one head, feed-forward = dim), a final LayerNorm; the score of item j after position t
-  is h_t . E_j (input and output embeddings shared).
+- Model: item + learned position embeddings with ``dropout``, ``layers`` pre-norm transformer
+  blocks (``dim`` wide, one head, feed-forward = dim, causal attention, no dropout inside), a
+  final LayerNorm; the score of item j after position t is h_t . E_j (input and output
+  embeddings shared).
 - Training: next-item cross-entropy at every position; over the full catalogue when it has at
   most ``full_softmax_max`` items, else over the target plus ``negatives`` uniformly sampled
   items shared by the batch. Long histories are cut into windows of ``max_len``.
@@ -78,7 +79,7 @@ class SASRec:
 
     def _refresh_settings(self, epochs_run: int, stopped: str) -> None:
         self.settings = {"dim": self.dim, "layers": self.layers, "heads": 1, "max_len": self.max_len,
-                         "dropout": self.dropout, "learning_rate": self.learning_rate,
+                         "embedding_dropout": self.dropout, "learning_rate": self.learning_rate,
                          "batch_size": self.batch_size, "max_epochs": self.max_epochs,
                          "max_seconds": self.max_seconds, "epochs_run": epochs_run, "stopped": stopped,
                          "sequence": "first occurrences of purchased items", "seed": self.seed}

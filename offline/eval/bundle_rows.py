@@ -35,7 +35,10 @@ def serving_ordering() -> dict[str, Any]:
 
 
 def training_seconds(manifest: dict) -> float | None:
+    """The manifest's training wall time: ``total_s``, else the sum of the stage timings."""
     timings = (manifest.get("metrics") or {}).get("timings") or {}
+    if isinstance(timings.get("total_s"), int | float):
+        return round(float(timings["total_s"]), 3)
     values = [float(v) for v in timings.values() if isinstance(v, int | float)]
     return round(sum(values), 3) if values else None
 
