@@ -82,7 +82,7 @@ def specs(ctx: Context) -> dict[str, Spec]:
         "bpr": Spec(make=lambda p: BPR(threads=t, **p),
                     default={"factors": 64, "learning_rate": 0.01, "regularization": 0.001,
                              "iterations": 100},
-                    grid=_grid(factors=(64, 128), learning_rate=(0.01, 0.05), regularization=(0.001, 0.01),
+                    grid=_grid(factors=(64, 128), learning_rate=(0.01, 0.05), regularization=(0.001,),
                                iterations=(100,))),
         "zeroshot-text": Spec(
             make=lambda p: ZeroShotText(ctx.item_text or {}, model_path=ctx.text_model,
