@@ -48,6 +48,7 @@ _COMMANDS: tuple[tuple[str, str, str, str], ...] = (
     ("benchmarks.bench_serve", "bench_serve", "bench", "serve"),
     ("online.ingest.bench", "bench_ingest", "bench", "ingest"),
     ("benchmarks.bench_features", "bench_features", "bench", "features"),
+    ("offline.commands.benchmark_quality", "bench_quality", "bench", "quality"),
 )
 
 

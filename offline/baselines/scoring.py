@@ -41,9 +41,17 @@ def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
 class ScoreRecommender:
     """Callable as ``recommend_fn(user_ids, k, exclude) -> list[list[str]]``."""
 
-    def __init__(self, model: ScoringModel, interactions: Interactions) -> None:
+    def __init__(self, model: ScoringModel, interactions: Interactions,
+                 pool: frozenset[str] | None = None) -> None:
+        """``pool``: the protocol's candidate items; others never get recommended (needed when the
+        model learnt from more items than were bought, e.g. viewed-only items)."""
         self.model = model
         self.interactions = interactions
+        self._outside = None
+        if pool is not None:
+            self._outside = np.array([str(i) not in pool for i in interactions.item_ids], dtype=bool)
+            if not self._outside.any():
+                self._outside = None
 
     def __call__(self, user_ids: list[str], k: int, exclude: dict[str, set[str]]) -> list[list[str]]:
         inter = self.interactions
@@ -54,6 +62,8 @@ class ScoreRecommender:
             scores[known] = self.model.score(rows[known])
         if (~known).any():
             scores[~known] = self.model.score_unknown()[None, :]
+        if self._outside is not None:
+            scores[:, self._outside] = -np.inf
         result: list[list[str]] = []
         for i, user in enumerate(user_ids):
             banned = [inter.item_index[it] for it in exclude.get(user, ()) if it in inter.item_index]

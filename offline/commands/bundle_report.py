@@ -10,7 +10,8 @@ DEFAULT_BASELINES = ["popularity", "itemknn", "als"]
 
 
 def bundle_report(
-    bundle: Path, data: Path, baselines: list[str], ablation: Path | None, threads: int, console, err
+    bundle: Path, data: Path, baselines: list[str], ablation: Path | None, threads: int, console, err,
+    out: Path | None = None,
 ) -> None:
     from offline.baselines.registry import check_names
     from offline.data.errors import DataError
@@ -29,6 +30,7 @@ def bundle_report(
                 bundle,
                 data,
                 names,
+                out_dir=out,
                 ablation_path=ablation,
                 threads=threads,
                 status=lambda s: status.update(s),
@@ -64,7 +66,7 @@ def bundle_report(
         for head in ("purchase", "cancel")
     ]
     console.print("ranker (test rows): " + "; ".join(parts))
-    out = Path(bundle) / "report"
+    out = Path(out) if out is not None else Path(bundle) / "report"
     console.print(
         f"wrote {out / 'report.md'}, {out / 'metrics.json'} and {len(payload['figures'])} plots "
         f"in {payload['seconds']:.0f} s"

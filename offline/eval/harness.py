@@ -100,12 +100,15 @@ def evaluate_recommender(
     repeat_allowed: bool = False,
     batch_size: int = 512,
     progress: ProgressFn | None = None,
+    per_user: bool = False,
 ) -> dict:
     """Evaluate ``recommend_fn`` on a PreparedData (or its ``validation_split()``).
 
     Returns ``{"warm": {"users", "ndcg@K", "recall@K", "hit_rate@K", "coverage@K",
     "tail_share@K", "novelty@K"}, "cold": {...}, "checks": {...}, "recommend_seconds": s}``.
     Pass a prebuilt ``protocol`` to evaluate many recommenders without rebuilding it.
+    ``per_user=True`` adds ``"per_user": {"users": warm users, "ndcg@K": [...], "recall@K": [...]}``
+    in ``protocol.warm_users`` order (what paired bootstrap intervals resample).
     """
     if not k_list or any(int(k) < 1 for k in k_list):
         raise ValueError(f"k_list: must hold positive integers, got {k_list!r}")
@@ -133,7 +136,7 @@ def evaluate_recommender(
     cold = {"users": len(protocol.cold_users)}
     cold.update(_accuracy(cold_lists, protocol.cold_users, protocol.cold_targets, k_list))
     cold.update(_beyond_accuracy(cold_lists, protocol, k_list))
-    return {
+    result = {
         "protocol": prepared.split.protocol + ("/repeat-allowed" if protocol.repeat_allowed else ""),
         "k": list(k_list),
         "warm": warm,
@@ -141,3 +144,12 @@ def evaluate_recommender(
         "checks": checks,
         "recommend_seconds": round(seconds, 3),
     }
+    if per_user:
+        values: dict[str, list] = {"users": list(protocol.warm_users)}
+        for k in k_list:
+            values[f"ndcg@{k}"] = [ndcg_at_k(r, protocol.targets[u], k)
+                                   for r, u in zip(warm_lists, protocol.warm_users, strict=True)]
+            values[f"recall@{k}"] = [recall_at_k(r, protocol.targets[u], k)
+                                     for r, u in zip(warm_lists, protocol.warm_users, strict=True)]
+        result["per_user"] = values
+    return result

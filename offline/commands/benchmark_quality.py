@@ -1,0 +1,90 @@
+"""`fulcrum bench quality`: the whole offline quality comparison on any prepared folder.
+
+Model rows (with ``--bundle``), every baseline tuned on the validation slice, NDCG@10, Recall@10,
+coverage@10, tail share@10, cold-user Recall@10, paired bootstrap 95 % intervals for the
+ratios, fit / score timings; one Markdown table and one JSON file (offline/eval/quality.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DEFAULT_DATA = Path("artifacts") / "data"
+DEFAULT_OUT = Path("artifacts") / "bench" / "quality"
+JSON_FILE = "quality.json"
+MARKDOWN_FILE = "quality.md"
+
+
+def bench_quality(
+    data: Annotated[Path, typer.Option(help="Prepared data folder (fulcrum data prepare); time or "
+                                            "leave-last-out split.")] = DEFAULT_DATA,
+    bundle: Annotated[Path | None, typer.Option(
+        help="A trained bundle: adds its serving-default and towers-alone rows.")] = None,
+    baseline: Annotated[list[str] | None, typer.Option(
+        "--baseline", "-b", help="Baselines to run; repeatable (default: the full comparison).")] = None,
+    out: Annotated[Path, typer.Option(help=f"Folder for {JSON_FILE} and {MARKDOWN_FILE}.")] = DEFAULT_OUT,
+    tune: Annotated[bool, typer.Option(
+        help="Tune the baselines on the validation slice (--no-tune: reference settings).")] = True,
+    validation: Annotated[bool, typer.Option(
+        help="Score on the validation slice instead of the test.")] = False,
+    repeat_allowed: Annotated[bool, typer.Option(
+        help="Repeat-allowed variant (all test items are targets, nothing excluded).")] = False,
+    threads: Annotated[int, typer.Option(help="Threads for implicit and torch.", min=1)] = 2,
+    sasrec_seconds: Annotated[float, typer.Option(
+        help="SASRec training budget per fit, seconds (validation run and refit each).", min=1.0)] = 150.0,
+    sasrec_epochs: Annotated[int, typer.Option(
+        help="SASRec epochs with --no-tune.", min=1)] = 30,
+    embedding_cache: Annotated[Path | None, typer.Option(
+        help="Folder caching item text embeddings by catalogue hash (default ~/.cache/fulcrum).")] = None,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.", min=100)] = 2000,
+    signal: Annotated[str, typer.Option(
+        help="What the baselines learn from: interactions (views, clicks, carts, purchases) or "
+             "purchases.")] = "interactions",
+) -> None:
+    """Compare the model with strong baselines on one prepared folder (Markdown table + JSON)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from offline.baselines.interactions import SIGNALS
+    from offline.baselines.registry import COMPARISON, Context, check_names
+    from offline.baselines.tuning import TuningError
+    from offline.data.errors import DataError
+    from offline.eval.quality import run_quality
+    from offline.eval.quality_markdown import quality_markdown
+
+    console, err = Console(), Console(stderr=True)
+    try:
+        names = check_names(baseline or list(COMPARISON))
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--baseline") from e
+    if signal not in SIGNALS:
+        raise typer.BadParameter(f"{signal!r} is not one of {SIGNALS}", param_hint="--signal")
+    if bundle is not None and not (bundle / "manifest.json").is_file():
+        raise typer.BadParameter(f"{bundle}: no manifest.json (not a bundle folder)", param_hint="--bundle")
+    context = Context(threads=threads, embedding_cache=embedding_cache, sasrec_seconds=sasrec_seconds,
+                      sasrec_epochs=sasrec_epochs)
+    refused: tuple[type[BaseException], ...] = (DataError, TuningError)
+    if bundle is not None:
+        from offline.report.bundle_guard import InSampleError
+        from online.errors import BundleInvalid
+
+        refused = (*refused, InSampleError, BundleInvalid)
+    try:
+        with console.status("quality benchmark") as status:
+            payload = run_quality(data, bundle, names, tune=tune, validation=validation,
+                                  repeat_allowed=repeat_allowed, context=context, resamples=resamples,
+                                  signal=signal,
+                                  status=lambda s: status.update(s))
+    except refused as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    text = quality_markdown(payload)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / JSON_FILE).write_text(json.dumps(payload, indent=2, default=float) + "\n")
+    (out / MARKDOWN_FILE).write_text(text)
+    console.print(text, markup=False, highlight=False)
+    console.print(f"wrote {out / JSON_FILE} and {out / MARKDOWN_FILE}")

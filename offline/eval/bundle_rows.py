@@ -1,0 +1,85 @@
+"""A trained bundle's rows in the quality comparison: the serving default and the towers alone.
+
+Computed through the code `fulcrum evaluate --bundle` uses (``offline.report.bundle_model``
+folds the users' profiles and runs the bundle's ONNX graphs; ``offline.report.tradeoff.
+recommend_fn`` orders the candidates with the pure functions Recommend calls), after the same
+out-of-sample guard (``offline.report.run.guard_bundle``):
+
+- **serving default**: every ordering default of ``online.config.ServeConfig`` -- the
+  ``ranking_mode`` (the hybrid retrieval score when the bundle has one), ``blend_weight``,
+  ``cancel_risk_weight``, ``tail_boost`` and the MMR ``diversity``;
+- **towers alone**: the same bundle with the hybrid weights at zero, ordered by the two-tower
+  cosine, no re-rank: what the trained encoders earn by themselves.
+
+The fit time of these rows is the training wall time the bundle's manifest records.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+SERVING = "Fulcrum (serving default)"
+TOWERS = "Fulcrum (towers alone)"
+ORDER_FIELDS = ("ranking_mode", "blend_weight", "cancel_risk_weight", "tail_boost", "diversity")
+
+
+def serving_ordering() -> dict[str, Any]:
+    """The ordering defaults `fulcrum serve` starts with (online/config.py)."""
+    from online.config import ServeConfig
+
+    return {name: ServeConfig.model_fields[name].default for name in ORDER_FIELDS}
+
+
+def training_seconds(manifest: dict) -> float | None:
+    """The manifest's training wall time: ``total_s``, else the sum of the stage timings."""
+    timings = (manifest.get("metrics") or {}).get("timings") or {}
+    if isinstance(timings.get("total_s"), int | float):
+        return round(float(timings["total_s"]), 3)
+    values = [float(v) for v in timings.values() if isinstance(v, int | float)]
+    return round(sum(values), 3) if values else None
+
+
+def bundle_rows(bundle_dir: Path, data_dir: Path, prepared, protocol, k_list=(10, 20),
+                status: Callable[[str], None] = lambda s: None) -> dict[str, dict]:
+    """``{row name: result entry with "per_user"}`` for the bundle on ``prepared``'s test split."""
+    from offline.eval.harness import evaluate_recommender
+    from offline.report.bundle_model import BundleModel
+    from offline.report.run import guard_bundle
+    from offline.report.tradeoff import recommend_fn
+
+    bundle_dir = Path(bundle_dir)
+    guard_bundle(bundle_dir, data_dir, prepared)
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    status("loading the bundle and folding user profiles")
+    started = time.perf_counter()
+    model = BundleModel(bundle_dir, prepared)
+    load_seconds = time.perf_counter() - started
+    order = serving_ordering()
+    rows = {
+        SERVING: (model, order["ranking_mode"], {
+            "boost": order["tail_boost"], "mmr_weight": order["diversity"],
+            "blend_weight": order["blend_weight"], "cancel_risk_weight": order["cancel_risk_weight"]}),
+        TOWERS: (model.without_hybrid(), "retrieval", {}),
+    }
+    out: dict[str, dict] = {}
+    for name, (row_model, relevance, knobs) in rows.items():
+        status(f"evaluating {name}")
+        t = time.perf_counter()
+        metrics = evaluate_recommender(recommend_fn(row_model, protocol.head_items, relevance, **knobs),
+                                       prepared, k_list=k_list, protocol=protocol, per_user=True)
+        out[name] = {
+            "settings": {"bundle": manifest.get("version"), "ranking_mode": relevance,
+                         "hybrid": row_model.cat.hybrid.active, **knobs},
+            "tuning": {"tuned": False, "note": "trained and chosen by `fulcrum train` (validation)"},
+            "fit_seconds": training_seconds(manifest),
+            "fit_source": "bundle manifest metrics.timings (training wall time)",
+            "load_seconds": round(load_seconds, 3),
+            "score_seconds": metrics["recommend_seconds"],
+            "total_seconds": round(time.perf_counter() - t, 3),
+            "metrics": metrics,
+        }
+    return out
