@@ -163,7 +163,8 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
                 raise InvalidArgument(
                     "events",
                     f"message {received + 1} of the stream is not a fulcrum.v1.Event protobuf; "
-                    f"the {received} before it were processed (resending them is safe: event ids are de-duplicated)",
+                    f"the {received} before it were processed "
+                    "(resending them is safe: event ids are de-duplicated)",
                 ) from e
             await flush()
         if rejected and not accepted and not duplicates:
