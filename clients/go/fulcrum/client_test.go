@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -234,6 +236,19 @@ func TestServiceConfig(t *testing.T) {
 	if all.Timeout != "10s" || long.Timeout != "300s" || all.RetryPolicy.MaxAttempts != 4 ||
 		!slices.Equal(all.RetryPolicy.RetryableStatusCodes, []string{"UNAVAILABLE"}) {
 		t.Fatalf("service config: %s", raw)
+	}
+	// the Python client's default (tests/test_client_go.py passes it): the same policy
+	if python := os.Getenv("GOCLIENT_PYTHON_SERVICE_CONFIG"); python != "" {
+		var fromGo, fromPython any
+		if err := json.Unmarshal([]byte(raw), &fromGo); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(python), &fromPython); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(fromGo, fromPython) {
+			t.Fatalf("the Go and Python default service configs differ:\n go: %s\n py: %s", raw, python)
+		}
 	}
 	bad := fulcrum.DefaultPolicy
 	bad.MaxAttempts = 6
