@@ -141,6 +141,19 @@ func TestInvalidArgumentNamesTheFieldAndEchoesTheRequestID(t *testing.T) {
 	if fulcrum.Retryable(err) {
 		t.Fatal("INVALID_ARGUMENT must not be retryable")
 	}
+
+	// a stream in which every event is bad: nothing usable, named like any bad input
+	stream, err := c.IngestEvents(timeout(t, 30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(event("go-neg", "go-user", "sku-004", fulcrumv1.EventType_VIEW, -1)); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	_, err = stream.CloseAndRecv()
+	if field, ok := fulcrum.InvalidField(err); !ok || field != "timestamp_ms" {
+		t.Fatalf("IngestEvents of only bad events: InvalidField = %q, %v (%v)", field, ok, err)
+	}
 	_, err = c.Search(timeout(t, 10*time.Second), &fulcrumv1.SearchRequest{
 		Query: "bag", K: 3, Options: &fulcrumv1.RecommendOptions{Diversity: proto.Float32(2)},
 	})
