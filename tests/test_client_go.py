@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from fulcrum.client.service_config import service_config_json
 from tests.serve_process import write_loopback_config
 from tests.serving_helpers import make_bundle
 
@@ -98,7 +99,7 @@ def test_go_client_against_fulcrum_serve(tmp_path):
     config = write_loopback_config(tmp_path / "serve.yaml")
     env.update(
         GOCLIENT_PYTHON=sys.executable, GOCLIENT_REPO=str(ROOT), GOCLIENT_BUNDLE=str(bundle),
-        GOCLIENT_CONFIG=str(config),
+        GOCLIENT_CONFIG=str(config), GOCLIENT_PYTHON_SERVICE_CONFIG=service_config_json(),
     )
     _run([_go(), "vet", "./..."], GO_DIR, env)
     out = _run([_go(), "test", "-count=1", "-v", "./..."], GO_DIR, env)

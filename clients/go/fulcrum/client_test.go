@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -139,6 +141,19 @@ func TestInvalidArgumentNamesTheFieldAndEchoesTheRequestID(t *testing.T) {
 	if fulcrum.Retryable(err) {
 		t.Fatal("INVALID_ARGUMENT must not be retryable")
 	}
+
+	// a stream in which every event is bad: nothing usable, named like any bad input
+	stream, err := c.IngestEvents(timeout(t, 30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(event("go-neg", "go-user", "sku-004", fulcrumv1.EventType_VIEW, -1)); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	_, err = stream.CloseAndRecv()
+	if field, ok := fulcrum.InvalidField(err); !ok || field != "timestamp_ms" {
+		t.Fatalf("IngestEvents of only bad events: InvalidField = %q, %v (%v)", field, ok, err)
+	}
 	_, err = c.Search(timeout(t, 10*time.Second), &fulcrumv1.SearchRequest{
 		Query: "bag", K: 3, Options: &fulcrumv1.RecommendOptions{Diversity: proto.Float32(2)},
 	})
@@ -234,6 +249,19 @@ func TestServiceConfig(t *testing.T) {
 	if all.Timeout != "10s" || long.Timeout != "300s" || all.RetryPolicy.MaxAttempts != 4 ||
 		!slices.Equal(all.RetryPolicy.RetryableStatusCodes, []string{"UNAVAILABLE"}) {
 		t.Fatalf("service config: %s", raw)
+	}
+	// the Python client's default (tests/test_client_go.py passes it): the same policy
+	if python := os.Getenv("GOCLIENT_PYTHON_SERVICE_CONFIG"); python != "" {
+		var fromGo, fromPython any
+		if err := json.Unmarshal([]byte(raw), &fromGo); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(python), &fromPython); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(fromGo, fromPython) {
+			t.Fatalf("the Go and Python default service configs differ:\n go: %s\n py: %s", raw, python)
+		}
 	}
 	bad := fulcrum.DefaultPolicy
 	bad.MaxAttempts = 6
