@@ -24,7 +24,11 @@ def _session(path: Path):
 
 def test_manifest_lists_every_file_with_its_sha256(tiny_bundle: Path):
     manifest = json.loads((tiny_bundle / bf.MANIFEST).read_text())
-    on_disk = {p.name for p in tiny_bundle.iterdir() if p.name != bf.MANIFEST}
+    on_disk = {
+        p.relative_to(tiny_bundle).as_posix()
+        for p in tiny_bundle.rglob("*")
+        if p.is_file() and p.name != bf.MANIFEST
+    }
     assert set(manifest["files"]) == on_disk
     for rel, digest in manifest["files"].items():
         assert bf.sha256_file(tiny_bundle / rel) == digest

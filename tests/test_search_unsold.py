@@ -44,7 +44,7 @@ def test_a_never_sold_item_from_the_items_file_is_returned_by_search(tmp_path, t
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
 
-    cfg = {**TINY_CONFIG, "seed": 0, "ranker": "placeholder"}
+    cfg = {**TINY_CONFIG, "seed": 0, "ranker": "off"}
     cfg["text"] = {**TINY_CONFIG["text"], "model_path": str(tiny_bert_dir)}
     run = train_run(data, config_from_dict(cfg), tmp_path / "run", progress=False)
     bundle = export_bundle(run.run_dir, tmp_path / "bundles")

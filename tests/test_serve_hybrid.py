@@ -52,7 +52,10 @@ def test_upserted_items_get_no_neighbours_and_the_trend_of_no_buyer(tiny_bundle:
     # the manifest carries the standardised trend of an item without recent buyers (< the mean 0)
     assert cat.trend_pad == pytest.approx(block["trend_zero"]) and cat.trend_pad < 0
     vec = cat.embeddings[0] / np.linalg.norm(cat.embeddings[0])
-    grown = cat.with_items(["brand-new"], ["a brand new thing"], vec[None, :], [1.0], now=0.0)
+    search = None if cat.search_vectors is None else cat.search_vectors[:1]  # Search's own space
+    grown = cat.with_items(
+        ["brand-new"], ["a brand new thing"], vec[None, :], [1.0], now=0.0, search_vectors=search
+    )
     assert grown.hybrid == cat.hybrid and grown.trend_all is not None
     assert grown.trend_all[-1] == pytest.approx(block["trend_zero"])
     # a new item is not lifted above bundle items that had no recent buyer either
