@@ -207,7 +207,16 @@ def test_sink_retry_after_a_failed_push_applies_once(built, monkeypatch):
             raise ConnectionError("store went away")
         return real_write(self, ids, rows, as_of_s, *journal)
 
+    real_checked = OnlineRowWriter.write_checked
+
+    def flaky_checked(self, *args):  # the compare-and-set path of the Redis store
+        calls["n"] += 1
+        if self.view.name == fn.ITEM_STATS_VIEW and calls["n"] == 2:
+            raise ConnectionError("store went away")
+        return real_checked(self, *args)
+
     monkeypatch.setattr(OnlineRowWriter, "write", flaky_write)
+    monkeypatch.setattr(OnlineRowWriter, "write_checked", flaky_checked)
     sink = FeastEventSink(store)
     n0 = client.get_user_profile("u2").profile.purchase_count
     i0 = client.get_item_stats(["i4"]).purchases[0]

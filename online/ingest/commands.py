@@ -91,6 +91,10 @@ def ingest(
     metrics_port: Annotated[
         int, typer.Option("--metrics-port", min=0, max=65535, help="Prometheus port; 0 = off.")
     ] = 0,
+    health_port: Annotated[
+        int,
+        typer.Option("--health-port", min=0, max=65535, help="HTTP /livez and /readyz port; 0 = off."),
+    ] = 0,
     idle_exit: Annotated[
         float | None, typer.Option("--idle-exit", help="Exit after this many idle seconds.")
     ] = None,
@@ -141,6 +145,10 @@ def ingest(
     except (KafkaTimeoutError, KafkaConnectionError) as e:
         raise _no_broker(bootstrap, e) from e
     consumer, producer = build_kafka_ingest(config, sink, build_dedupe(redis_url))
+    if health_port:
+        from online.ingest.health import IngestHealth, serve_health
+
+        serve_health(health_port, IngestHealth(consumer))
     signal.signal(signal.SIGTERM, lambda *_: consumer.stop())
     signal.signal(signal.SIGINT, lambda *_: consumer.stop())
     try:

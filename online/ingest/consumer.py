@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from online.ingest import metrics
+from online.ingest.backoff import Backoff
 from online.ingest.batch import GatheredBatch
 from online.ingest.decode import encoding_from_headers
 from online.ingest.dlq import dlq_topic_for
@@ -114,22 +115,6 @@ class ConsumerConfig:
         return self.dlq_topic or dlq_topic_for(self.topic)
 
 
-class Backoff:
-    """Exponential back-off: initial, 2x, 4x ... capped; ``reset()`` after a success."""
-
-    def __init__(self, initial_s: float, max_s: float) -> None:
-        self.initial_s, self.max_s = initial_s, max_s
-        self.failures = 0
-
-    def next_delay(self) -> float:
-        delay = min(self.max_s, self.initial_s * (2**self.failures))
-        self.failures += 1
-        return delay
-
-    def reset(self) -> None:
-        self.failures = 0
-
-
 def consumer_settings(config: ConsumerConfig) -> dict[str, Any]:
     """kafka-python settings: manual commits, big fetches, quick reconnects."""
     return {
@@ -171,6 +156,11 @@ class IngestConsumer:
         self._revoked: set[Any] = set()
         self._revoked_lock = threading.Lock()
         self._invalidate = False
+        #: progress stamps for the health probes (online/ingest/health.py), time.monotonic()
+        self.last_iteration = time.monotonic()
+        self.last_commit = time.monotonic()
+        #: an assignment arrived (possibly empty: a hot spare beyond the partition count)
+        self.joined = False
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def open(self) -> None:
@@ -189,7 +179,9 @@ class IngestConsumer:
             self._consumer.partitions_for_topic(self.config.topic)
         except Exception as e:  # noqa: BLE001 - best effort: the metadata refresh catches up
             log.debug("no metadata yet for %s: %s", self.config.topic, e)
-        self._consumer.subscribe([self.config.topic], listener=RevokeListener(self.partitions_revoked))
+        self._consumer.subscribe(
+            [self.config.topic], listener=RevokeListener(self.partitions_revoked, self.partitions_assigned)
+        )
         log.info(
             "consuming %s as group %s from %s", self.config.topic, self.config.group_id, self.config.bootstrap
         )
@@ -205,6 +197,11 @@ class IngestConsumer:
         with self._revoked_lock:
             self._revoked.update(partitions)
         self._invalidate = True
+
+    def partitions_assigned(self, partitions: Iterable[Any]) -> None:
+        """The listener's hand-over of a new assignment (kafka-python's IO thread)."""
+        self.joined = True
+        metrics.ASSIGNED.set(len(list(partitions)))
 
     def _take_revoked(self) -> set[Any]:
         with self._revoked_lock:
@@ -248,9 +245,12 @@ class IngestConsumer:
     def poll_once(self) -> int:
         """Gather, process and commit one batch; return how many records were committed."""
         self.open()
+        self.last_iteration = time.monotonic()
         batch = self._gather()
         if batch.records == 0:
             self._update_lag()
+            if self.lag == 0:
+                self.last_commit = time.monotonic()  # caught up: nothing is waiting
             return 0
         try:
             result = self.pipeline.apply(batch.events, batch.rejected, self.config.max_batch_events)
@@ -276,6 +276,7 @@ class IngestConsumer:
         self.rejected += len(result.rejected)
         self.duplicates += result.duplicates
         self._commit(batch.ends)
+        self.last_commit = time.monotonic()
         self._update_lag()
         return batch.records
 

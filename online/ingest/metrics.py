@@ -9,6 +9,7 @@
   (non-retriable), logged at ERROR instead of retried forever
 - ``fulcrum_ingest_sink_unavailable_total{door}``: batches that hit an unavailable sink (retried)
 - ``fulcrum_ingest_push_seconds{door}``: time to apply one batch to the sinks
+- ``fulcrum_ingest_assigned_partitions``: partitions this consumer owns (0: a hot spare)
 - ``fulcrum_ingest_consumer_lag{topic,partition}``: Kafka high-water mark minus the consumer
   position; it keeps growing while the sinks are down and nothing is committed
 """
@@ -35,6 +36,7 @@ PUSH_SECONDS = Histogram(
     ["door"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+ASSIGNED = Gauge("fulcrum_ingest_assigned_partitions", "Partitions assigned to this consumer")
 CONSUMER_LAG = Gauge(
     "fulcrum_ingest_consumer_lag", "High-water mark minus consumer position", ["topic", "partition"]
 )

@@ -27,8 +27,13 @@ class RevokeListener(ConsumerRebalanceListener):  # type: ignore[misc]
     """Forwards revoked and lost partitions to ``on_revoked``; must return promptly (it runs on
     the loop that also sends the heartbeats)."""
 
-    def __init__(self, on_revoked: Callable[[Iterable[Any]], None]) -> None:
+    def __init__(
+        self,
+        on_revoked: Callable[[Iterable[Any]], None],
+        on_assigned: Callable[[Iterable[Any]], None] | None = None,
+    ) -> None:
         self._on_revoked = on_revoked
+        self._on_assigned = on_assigned
 
     def on_partitions_revoked(self, revoked: Iterable[Any]) -> None:
         self._on_revoked(revoked)
@@ -38,4 +43,7 @@ class RevokeListener(ConsumerRebalanceListener):  # type: ignore[misc]
         self._on_revoked(lost)
 
     def on_partitions_assigned(self, assigned: Iterable[Any]) -> None:
+        assigned = list(assigned)
         log.info("assigned partitions %s", sorted(f"{tp.topic}/{tp.partition}" for tp in assigned))
+        if self._on_assigned is not None:
+            self._on_assigned(assigned)
