@@ -144,12 +144,8 @@ def grow(
         new_index = dict(index)
         for offset, (item, _) in enumerate(new):
             new_index[item] = n + offset
-    grown = replace(
-        cat,
-        index=new_index,
-        text_embeddings=arrays.get("text_embeddings"),
-        **{name: arrays[name] for name in (*ROW_ARRAYS, "embeddings")},
-    )
+    changes: dict[str, Any] = {name: arrays[name] for name in (*ROW_ARRAYS, "embeddings")}
+    grown = replace(cat, index=new_index, text_embeddings=arrays.get("text_embeddings"), **changes)
     if buffers is not None:
         buffers.owner = grown
     return grown, buffers, refused

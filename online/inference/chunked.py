@@ -35,7 +35,7 @@ def embed_chunked(encoder: Encoder, texts: Sequence[str], dim: int, chunk: int =
     out = np.empty((len(texts), dim), dtype=np.float32)
     for start in chunks(len(texts), chunk):
         part = list(texts[start : start + chunk])
-        vectors = np.asarray(np.stack(encoder(part)) if part else np.zeros((0, dim)), dtype=np.float32)
+        vectors = np.asarray(np.stack(list(encoder(part))) if part else np.zeros((0, dim)), dtype=np.float32)
         if vectors.shape != (len(part), dim):
             raise ValueError(f"the encoder returned shape {vectors.shape} for {len(part)} texts, dim {dim}")
         out[start : start + len(part)] = vectors
