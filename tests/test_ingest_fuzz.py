@@ -41,7 +41,12 @@ NOW = int(time.time() * 1000)
 CODES = {c.value for c in RejectCode}
 
 # text that includes lone surrogates (category Cs), which JSON can carry as \udXXX escapes
-any_text = st.text(st.characters(codec=None, categories=None), max_size=40) | st.text(max_size=40)
+surrogate = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, exclude_categories=())
+any_text = (
+    st.text(st.characters(exclude_categories=()), max_size=40)  # every code point, surrogates included
+    | st.builds(lambda a, c, b: a + c + b, st.text(max_size=10), surrogate, st.text(max_size=10))
+    | st.text(max_size=40)
+)
 json_scalars = (
     st.none()
     | st.booleans()

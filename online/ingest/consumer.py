@@ -254,7 +254,7 @@ class IngestConsumer:
             return 0
         try:
             result = self.pipeline.apply(batch.events, batch.rejected, self.config.max_batch_events)
-        except Exception as e:  # noqa: BLE001 - never crash the consumer: retry, bounded below
+        except Exception as e:  # noqa: BLE001 - never crash: back off and retry (/readyz reports it)
             self.retries += 1
             delay = self._backoff.next_delay()
             if isinstance(e, SinkUnavailable):
