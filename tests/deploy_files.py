@@ -25,7 +25,7 @@ K8S = ROOT / "deploy" / "k8s"
 DEPLOY_COMMANDS: dict[tuple[str, ...], set[str]] = {
     ("serve",): {"--bundle", "--config"},
     ("ingest",): {"--bootstrap", "--topic", "--feature-repo", "--feature-store", "--bundle", "--offline-dir",
-                  "--metrics-port"},
+                  "--metrics-port", "--health-port"},
     ("retrain",): {"--data", "--out", "--offline-dir", "--work", "--server", "--no-progress"},
     ("features", "apply"): {"--data", "--repo", "--store", "--bundle"},
     ("data", "prepare"): {"--out"},
