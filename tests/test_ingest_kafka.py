@@ -358,7 +358,7 @@ def test_a_consumer_joining_mid_batch_leaves_every_event_applied_once(kafka_boot
 
     first.pipeline.decode = decode_then_hold  # type: ignore[method-assign]
     with running(first):
-        wait_until(gathering.is_set, 60, what="a batch holding a partition that will move")
+        wait_until(gathering.is_set, 180, what="a batch holding a partition that will move")
         with running(second):
             wait_until(lambda: sink.applied_count >= len(ids), 90, what="every event applied")
             wait_until(
