@@ -41,6 +41,7 @@ _COMMANDS: tuple[tuple[str, str, str, str], ...] = (
     ("offline.commands.retrain", "retrain", "", "retrain"),
     ("online.server.command", "serve", "", "serve"),
     ("fulcrum.security.command", "security_app", "", "security"),
+    ("online.privacy.command", "forget", "", "forget"),
     ("online.ingest.commands", "ingest", "", "ingest"),
     ("online.ingest.commands", "replay", "", "replay"),
     ("fulcrum.demo.command", "demo", "", "demo"),

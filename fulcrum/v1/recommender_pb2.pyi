@@ -218,3 +218,21 @@ class ReloadModelResponse(_message.Message):
     bundle_version: str
     previous_version: str
     def __init__(self, bundle_version: _Optional[str] = ..., previous_version: _Optional[str] = ...) -> None: ...
+
+class ForgetUserRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class ForgetUserResponse(_message.Message):
+    __slots__ = ("offline_events", "online_entries", "idempotency_keys", "batch_rows")
+    OFFLINE_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    ONLINE_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEYS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ROWS_FIELD_NUMBER: _ClassVar[int]
+    offline_events: int
+    online_entries: int
+    idempotency_keys: int
+    batch_rows: int
+    def __init__(self, offline_events: _Optional[int] = ..., online_entries: _Optional[int] = ..., idempotency_keys: _Optional[int] = ..., batch_rows: _Optional[int] = ...) -> None: ...

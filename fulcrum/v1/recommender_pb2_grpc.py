@@ -73,6 +73,11 @@ class RecommenderStub:
                 request_serializer=fulcrum_dot_v1_dot_recommender__pb2.ReloadModelRequest.SerializeToString,
                 response_deserializer=fulcrum_dot_v1_dot_recommender__pb2.ReloadModelResponse.FromString,
                 _registered_method=True)
+        self.ForgetUser = channel.unary_unary(
+                '/fulcrum.v1.Recommender/ForgetUser',
+                request_serializer=fulcrum_dot_v1_dot_recommender__pb2.ForgetUserRequest.SerializeToString,
+                response_deserializer=fulcrum_dot_v1_dot_recommender__pb2.ForgetUserResponse.FromString,
+                _registered_method=True)
 
 
 class RecommenderServicer:
@@ -136,6 +141,15 @@ class RecommenderServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ForgetUser(self, request, context):
+        """Erase one user from the online and offline stores and the idempotency keys, and keep them
+        out of the next training run (an admin call). Errors: INVALID_ARGUMENT (user_id),
+        UNAVAILABLE (a store is down or of a kind that cannot erase; run it again: idempotent).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecommenderServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -163,6 +177,11 @@ def add_RecommenderServicer_to_server(servicer, server):
                     servicer.ReloadModel,
                     request_deserializer=fulcrum_dot_v1_dot_recommender__pb2.ReloadModelRequest.FromString,
                     response_serializer=fulcrum_dot_v1_dot_recommender__pb2.ReloadModelResponse.SerializeToString,
+            ),
+            'ForgetUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetUser,
+                    request_deserializer=fulcrum_dot_v1_dot_recommender__pb2.ForgetUserRequest.FromString,
+                    response_serializer=fulcrum_dot_v1_dot_recommender__pb2.ForgetUserResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -314,6 +333,33 @@ class Recommender:
             '/fulcrum.v1.Recommender/ReloadModel',
             fulcrum_dot_v1_dot_recommender__pb2.ReloadModelRequest.SerializeToString,
             fulcrum_dot_v1_dot_recommender__pb2.ReloadModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fulcrum.v1.Recommender/ForgetUser',
+            fulcrum_dot_v1_dot_recommender__pb2.ForgetUserRequest.SerializeToString,
+            fulcrum_dot_v1_dot_recommender__pb2.ForgetUserResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -108,6 +108,14 @@ def write_retrain_data(
     ingested, n_files = read_parts(Path(offline_dir) / INGESTED_EVENTS) if offline_dir else (None, 0)
     upserts, _ = read_parts(Path(offline_dir) / INGESTED_ITEMS) if offline_dir else (None, 0)
     events, dropped = merge_events(prepared.events, ingested)
+    if offline_dir:  # users erased by `fulcrum forget` / ForgetUser never come back
+        from fulcrum.core.forgotten import forgotten_mask, read_ledger
+
+        ledger = read_ledger(Path(offline_dir))
+        if ledger:
+            keep = [not f for f in forgotten_mask(events[S.USER_ID].astype(str), ledger)]
+            log.info("retrain data: %d events of forgotten users dropped", len(keep) - sum(keep))
+            events = events[keep].reset_index(drop=True)
     items, new_items = merge_items(prepared.items, upserts)
     if events.empty:
         raise ValueError(f"{data_dir}: no train events to retrain on")

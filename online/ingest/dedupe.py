@@ -102,6 +102,15 @@ class MemoryDedupe:
         known = self._ids
         return [i in known for i in ids]
 
+    def forget(self, ids: Sequence[str]) -> int:
+        """Drop ``ids`` (a forgotten user's events); returns how many were known."""
+        with self._lock:
+            known = self._ids
+            dropped = [i for i in ids if i in known]
+            for i in dropped:
+                del known[i]
+        return len(dropped)
+
     def mark(self, ids: Sequence[str]) -> None:
         with self._lock:
             self._mark(ids)
@@ -217,6 +226,19 @@ class RedisDedupe:
         except redis.RedisError as e:
             raise SinkUnavailable(f"redis idempotency store: {e}") from e
         self.local.mark(ids)
+
+    def forget(self, ids: Sequence[str]) -> int:
+        """Delete the keys of ``ids`` (a forgotten user's events); returns how many existed."""
+        if not ids:
+            return 0
+        import redis
+
+        try:
+            deleted = int(self.client.delete(*[self.prefix + i for i in ids]))
+        except redis.RedisError as e:
+            raise SinkUnavailable(f"redis idempotency store: {e}") from e
+        self.local.forget(ids)
+        return deleted
 
 
 _SCRIPT_KEYS = 10_000

@@ -28,6 +28,7 @@ from online.inference.model import ModelHolder, ServingModel
 from online.ingest.dedupe import IdempotencyStore
 from online.ingest.pipeline import IngestPipeline
 from online.ingest.sink import EventSink, FanoutSink
+from online.privacy.forget import server_forgetter
 from online.security.limits import server_options
 from online.security.transport import auth_interceptors, bind, bundle_public_key, check_security
 from online.server import metrics
@@ -149,6 +150,7 @@ async def create_server(
     sinks: list[EventSink] = [catalogue_sink] + ([sink] if sink is not None else [])
     pipeline = IngestPipeline(FanoutSink(sinks), dedupe=dedupe, door="grpc")
     servicer = RecommenderServicer(config, holder, feature_client, features, pipeline, in_flight)
+    servicer.forgetter = server_forgetter(config, feature_client, sinks, pipeline)
 
     # the auth layer sits inside ObservedInterceptor: refused calls are counted by code too
     interceptors = [ObservedInterceptor(), *auth_interceptors(security)]

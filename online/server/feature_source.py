@@ -39,6 +39,12 @@ class InMemoryFeatures:
         self.fail = False
         self.delay_s = 0.0
 
+    def forget_user(self, user_id: str) -> None:
+        """Drop everything held about ``user_id`` (ForgetUser)."""
+        with self._lock:
+            self._profiles.pop(user_id, None)
+            self._states.pop(user_id, None)
+
     def apply(self, events: Sequence) -> None:
         from fulcrum.core.user_state import BehaviourEvent, UserState, fold_user_events, user_profile
 

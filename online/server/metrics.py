@@ -29,6 +29,7 @@ UPSERTS_REFUSED = Counter(
     "New items not added to the live catalogue: max_upserted_items reached",
 )
 RELOADS = Counter("fulcrum_bundle_reloads_total", "Bundle reloads by outcome", ["outcome"])
+FORGOTTEN = Counter("fulcrum_users_forgotten_total", "Users erased through ForgetUser")
 
 
 def observe_batch(model: str, size: int) -> None:

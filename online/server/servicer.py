@@ -19,7 +19,7 @@ from fulcrum.v1 import recommender_pb2 as pb
 from fulcrum.v1 import recommender_pb2_grpc
 from online.bundle.versions import resolve_version
 from online.config import ServeConfig
-from online.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted
+from online.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
 from online.inference.model import ModelHolder
 from online.rerank.reasons import Reason
 from online.security.limits import IngestStreams
@@ -101,6 +101,9 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
         self.in_flight = in_flight or InFlight()
         self._metrics_json: tuple[object, str] = (None, "")
         self.ingest_streams = IngestStreams(config.limits)
+        #: set by create_server (online/privacy/forget.py); None: ForgetUser is UNAVAILABLE
+        self.forgetter = None
+        self._forget_lock = asyncio.Lock()
 
     async def Recommend(self, request, context):
         query = validation.recommend_query(request, self.config)
@@ -192,6 +195,21 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
             catalogue_size=len(model.catalogue.current),
             api_version=API_VERSION,
             server_version=SERVER_VERSION,
+        )
+
+    async def ForgetUser(self, request, context):
+        """Erase the user from every store this server reaches (online/privacy/forget.py)."""
+        if self.forgetter is None:
+            raise Unavailable("ForgetUser is not wired on this server")
+        loop = asyncio.get_running_loop()
+        async with self._forget_lock:  # one erasure at a time: they rewrite the same files
+            report = await loop.run_in_executor(None, self.forgetter.forget, request.user_id)
+        metrics.FORGOTTEN.inc()
+        return pb.ForgetUserResponse(
+            offline_events=report.offline_events,
+            online_entries=report.online_entries,
+            idempotency_keys=report.idempotency_keys,
+            batch_rows=report.batch_rows,
         )
 
     def _reload_target(self, request) -> Path | None:

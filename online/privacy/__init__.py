@@ -1,0 +1,1 @@
+"""Privacy: erasing a user (`fulcrum forget`, the ForgetUser RPC)."""
