@@ -25,9 +25,9 @@ UNAUTH = grpc.StatusCode.UNAUTHENTICATED
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 DOWN = grpc.StatusCode.UNAVAILABLE  # the TLS handshake fails: no call reaches the server
 
-METHODS = ("Recommend", "Search", "GetModelInfo", "IngestEvents", "ReloadModel")
+METHODS = ("Recommend", "Search", "GetModelInfo", "IngestEvents", "ReloadModel", "ForgetUser")
 ROLE_OF = {"Recommend": "recommend", "Search": "recommend", "GetModelInfo": "recommend",
-           "IngestEvents": "ingest", "ReloadModel": "admin"}
+           "IngestEvents": "ingest", "ReloadModel": "admin", "ForgetUser": "admin"}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,8 @@ def _call_sync(port: int, creds, method: str, metadata) -> grpc.StatusCode:
                 stub.IngestEvents(iter([]), metadata=metadata, timeout=10)
             elif method == "ReloadModel":
                 stub.ReloadModel(pb.ReloadModelRequest(), metadata=metadata, timeout=30)
+            elif method == "ForgetUser":
+                stub.ForgetUser(pb.ForgetUserRequest(user_id="nobody"), metadata=metadata, timeout=30)
             return OK
         except grpc.RpcError as e:
             return e.code()

@@ -21,6 +21,7 @@ from online.bundle.versions import resolve_version
 from online.config import ServeConfig
 from online.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
 from online.inference.model import ModelHolder
+from online.privacy.forget import Forgetter
 from online.rerank.reasons import Reason
 from online.security.limits import IngestStreams
 from online.server import metrics, validation
@@ -102,7 +103,7 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
         self._metrics_json: tuple[object, str] = (None, "")
         self.ingest_streams = IngestStreams(config.limits)
         #: set by create_server (online/privacy/forget.py); None: ForgetUser is UNAVAILABLE
-        self.forgetter = None
+        self.forgetter: Forgetter | None = None
         self._forget_lock = asyncio.Lock()
 
     async def Recommend(self, request, context):
