@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 if TYPE_CHECKING:  # feast is heavy: imported where used
     from feast import FeatureStore
@@ -36,15 +36,22 @@ def redis_connection_string(url: str) -> str:
     ``host:port[,db=N][,password=...],socket_timeout=S,socket_connect_timeout=S``."""
     u = urlparse(url)
     if u.scheme not in ("redis", "rediss") or not u.hostname:
-        raise ValueError(f"redis_url: expected redis://host:port[/db], got {url!r}")
+        from online.security.redact import redact_url  # never echo a password
+
+        raise ValueError(f"redis_url: expected redis://host:port[/db], got {redact_url(url)!r}")
     parts = [f"{u.hostname}:{u.port or 6379}"]
     db = u.path.strip("/")
     if db:
         if not db.isdigit():
             raise ValueError(f"redis_url: database must be a number, got {db!r}")
         parts.append(f"db={db}")
+    if u.username:  # a Redis ACL user
+        parts.append(f"username={unquote(u.username)}")
     if u.password:
-        parts.append(f"password={u.password}")
+        password = unquote(u.password)
+        if "," in password:  # Feast splits its connection string on commas
+            raise ValueError("redis_url: a password with ',' cannot go into Feast's connection string")
+        parts.append(f"password={password}")
     if u.scheme == "rediss":
         parts.append("ssl=true")
     options = dict(REDIS_SOCKET_DEFAULTS)
@@ -72,7 +79,9 @@ def repo_config_dict(repo: Path, store: str | None = None, redis_url: str | None
         )
     raw = yaml.safe_load(os.path.expandvars(path.read_text()))
     if name == "redis":
-        url = redis_url or os.environ.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL
+        from online.security.redis_credentials import with_credentials  # user/password from files
+
+        url = with_credentials(redis_url or os.environ.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL)
         raw["online_store"]["connection_string"] = redis_connection_string(url)
     return raw
 
