@@ -112,3 +112,20 @@ def test_endless_ingest_streams_are_cut(bundle):
     assert second_stream == EXHAUSTED and serving_meanwhile
     assert too_long == EXHAUSTED
     assert after.accepted == 1
+
+
+def test_rejection_metric_labels_come_from_a_fixed_set():
+    """An unknown JSON key is the sender's text: a thousand different keys give one label."""
+    import json
+
+    from fulcrum.core.events import InvalidEvent, event_from_json
+
+    codes = set()
+    for i in range(1000):
+        doc = {"event_id": f"e{i}", "type": "VIEW", "user_id": "u", "item_id": "i",
+               "timestamp_ms": NOW_MS, f"attacker_key_{i}": 1}
+        with pytest.raises(InvalidEvent) as e:
+            event_from_json(json.dumps(doc), now_ms=NOW_MS)
+        assert f"attacker_key_{i}" in str(e.value)  # the message still names the key
+        codes.add(e.value.code)
+    assert codes == {"unknown:unknown_field"}

@@ -68,8 +68,10 @@ class InvalidEvent(ValueError):
 
     @property
     def code(self) -> str:
-        """``field:kind``, e.g. ``quantity:out_of_range`` -- a low-cardinality label."""
-        return f"{self.field}:{self.kind}"
+        """``field:kind``, e.g. ``quantity:out_of_range`` -- a label from a fixed set: an unknown
+        JSON key is the sender's text, so it is never a label of its own (``unknown:unknown_field``)."""
+        field = "unknown" if self.kind == "unknown_field" else self.field
+        return f"{field}:{self.kind}"
 
 
 @dataclass(frozen=True, slots=True)
