@@ -136,3 +136,31 @@ def test_publishing_signs_with_the_configured_key(keys, tmp_path, monkeypatch):
     root.mkdir()
     published = publish(candidate, root, move=False)
     assert load_bundle(published, "cpu", public_key=keys[2]).manifest.version == "c1"
+
+
+def test_serve_time_parity_with_the_exports_golden_probes(tiny_bundle, tmp_path):
+    manifest = _manifest(tiny_bundle)
+    assert len(manifest["probes"]["texts"]) == 4  # written by the exporter
+    assert load_bundle(tiny_bundle, "cpu").manifest.version == manifest["version"]
+    drifted = copy_bundle(tiny_bundle, tmp_path / "drift")
+    manifest["probes"]["item_encoder"][2] = [-v for v in manifest["probes"]["item_encoder"][2]]
+    _write_manifest(drifted, manifest)
+    with pytest.raises(BundleInvalid, match="serve-time parity failed: probe 2"):
+        load_bundle(drifted, "cpu")
+
+
+def test_check_probes_by_hand():
+    from online.bundle.probes import check_probes
+
+    # encode returns the manifest's vectors scaled (cosine 1) or rotated by 90 degrees (cosine 0)
+    raw = {"probes": {"texts": ["a", "b"], "item_encoder": [[1.0, 0.0], [0.0, 1.0]]}}
+    scaled = [np.array([2.0, 0.0]), np.array([0.0, 3.0])]
+    assert check_probes(raw, lambda t: scaled, False, "x") == pytest.approx(1.0)
+    with pytest.raises(BundleInvalid, match="cosine 0.0000"):
+        check_probes(raw, lambda t: [np.array([0.0, 1.0]), np.array([0.0, 1.0])], False, "x")
+    # cos(10 degrees) = 0.985: refused for fp32 (0.999), accepted for the int8 encoder (0.98)
+    tilted = [np.array([np.cos(0.1745), np.sin(0.1745)]), np.array([0.0, 1.0])]
+    with pytest.raises(BundleInvalid):
+        check_probes(raw, lambda t: tilted, False, "x")
+    assert check_probes(raw, lambda t: tilted, True, "x") == pytest.approx(0.985, abs=1e-3)
+    assert check_probes({}, lambda t: [], False, "x") is None  # older bundles: skipped, logged

@@ -169,6 +169,10 @@ def export_bundle(
         }
         # the catalogue vectors of items without an id residual must equal the encoder's output
         log.info("parity (max |ORT - torch|): %s", parity)
+        # golden probes: the server re-encodes them at load (serve-time parity, online/bundle/probes.py)
+        probe_texts = texts[:3] + ["red heart"]
+        (probe_out,) = ref(tower)(_text_feeds(tok, probe_texts, batch=len(probe_texts))[0])
+        probes = {"texts": probe_texts, "item_encoder": np.round(probe_out, 6).tolist()}
 
         min_cos = info["config"].get("int8_min_cosine", 0.98) if int8_min_cosine is None else int8_min_cosine
         root = logging.getLogger()
@@ -240,6 +244,7 @@ def export_bundle(
             **({"hybrid": hybrid} if hybrid else {}),
             "lexical_index": lexical,
             "search_space": search,
+            "probes": probes,
             "train_created_at": info.get("created_at"),
             "counts": info.get("counts", {}),
         }

@@ -13,6 +13,7 @@ import pandas as pd
 
 from fulcrum.core import bundle_format as bf
 from online.bundle.manifest import Manifest, load_verified_manifest
+from online.bundle.probes import check_probes
 from online.bundle.providers import CPU, CUDA, ProviderChoice, choose_provider, gpu_present
 from online.bundle.sessions import OrtModel
 from online.errors import BundleInvalid, NotFound
@@ -88,6 +89,12 @@ def load_bundle(
     rank_model, _ = _open(path / bf.RANKER, choice, intra_op_threads)
     log.info("bundle %s: execution provider %s (%s)", manifest.version, choice.provider, choice.reason)
     text_encoder = TextEncoder(item_model, str(path / bf.TOKENIZER), manifest.text_max_length)
+    try:
+        check_probes(manifest.raw, text_encoder, item_file == bf.ITEM_ENCODER_INT8, str(path))
+    except BundleInvalid:
+        raise
+    except Exception as e:
+        raise BundleInvalid(f"{path}: encoding the golden probes failed ({e})") from e
     user_encoder = UserEncoder(user_model, manifest.history_length)
     ranker = Ranker(rank_model)
     try:
