@@ -245,3 +245,30 @@ def test_the_health_only_listener_is_plaintext_and_serves_nothing_else(bundle, p
     status, other = asyncio.run(body())
     assert status == health_pb2.HealthCheckResponse.SERVING
     assert other == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_the_admin_listener_serves_admin_rpcs_only_and_the_main_port_refuses_them(bundle, pki):
+    async def body():
+        security = pki.security(admin_port=0)
+        async with tls_serving(bundle, InMemoryFeatures(), security) as (server, port):
+            creds = pki.credentials()
+            admin = bearer(pki.tokens["admin"])
+            got = {
+                ("main", "ReloadModel"): await _call(port, creds, "ReloadModel", admin),
+                ("main", "ForgetUser"): await _call(port, creds, "ForgetUser", admin),
+                ("main", "Recommend"): await _call(port, creds, "Recommend", bearer(pki.tokens["recommend"])),
+                ("admin", "ReloadModel"): await _call(server.admin_port, creds, "ReloadModel", admin),
+                ("admin", "ForgetUser"): await _call(server.admin_port, creds, "ForgetUser", admin),
+                ("admin", "Recommend"): await _call(
+                    server.admin_port, creds, "Recommend", bearer(pki.tokens["recommend"])
+                ),
+                ("admin", "no token"): await _call(server.admin_port, creds, "ReloadModel", ()),
+            }
+        return got
+
+    got = asyncio.run(body())
+    assert got == {
+        ("main", "ReloadModel"): DENIED, ("main", "ForgetUser"): DENIED, ("main", "Recommend"): OK,
+        ("admin", "ReloadModel"): OK, ("admin", "ForgetUser"): OK, ("admin", "Recommend"): DENIED,
+        ("admin", "no token"): UNAUTH,
+    }

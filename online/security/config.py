@@ -72,6 +72,10 @@ class SecurityConfig(BaseModel):
     #: a second, PLAINTEXT listener on this port serving only grpc.health.v1.Health (for probes
     #: that cannot speak TLS, e.g. Kubernetes' native gRPC probes); None: no such listener
     health_port: int | None = Field(None, ge=0, le=65535)
+    #: a separate listener for the admin RPCs (ReloadModel, ForgetUser) on admin_host; set: the
+    #: main port refuses them. None: admin RPCs on the main port (role admin still needed)
+    admin_port: int | None = Field(None, ge=0, le=65535)
+    admin_host: str = "127.0.0.1"
     #: gRPC server reflection; None = on only for a plaintext server (the demo)
     reflection: bool | None = None
 

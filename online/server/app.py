@@ -30,6 +30,7 @@ from online.ingest.pipeline import IngestPipeline
 from online.ingest.sink import EventSink, FanoutSink
 from online.privacy.forget import server_forgetter
 from online.security.limits import server_options
+from online.security.listeners import MethodGate, admin_listener, health_listener
 from online.security.transport import auth_interceptors, bind, bundle_public_key, check_security
 from online.server import metrics
 from online.server.catalogue_follower import CatalogueFollower
@@ -55,12 +56,13 @@ class ServingServer:
         grace_s: float,
         catalogue_sink: CatalogueSink,
         follower: CatalogueFollower | None = None,
-        probe_server: grpc.aio.Server | None = None,
+        side_servers: list[grpc.aio.Server] | None = None,
     ) -> None:
         self.grpc_server = server
-        #: the plaintext health-only listener (security.health_port), or None
-        self.probe_server = probe_server
+        #: the health-only and admin listeners (online/security/listeners.py), when configured
+        self.side_servers = side_servers or []
         self.health_port: int | None = None
+        self.admin_port: int | None = None
         self.health = health
         self.holder = holder
         self.servicer = servicer
@@ -72,8 +74,8 @@ class ServingServer:
 
     async def start(self) -> None:
         await self.grpc_server.start()
-        if self.probe_server is not None:
-            await self.probe_server.start()
+        for side in self.side_servers:
+            await side.start()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
         if self.follower is not None:
@@ -82,9 +84,8 @@ class ServingServer:
 
     async def stop(self, grace_s: float | None = None) -> None:
         await self.health.enter_graceful_shutdown()
-        await self.grpc_server.stop(self._grace_s if grace_s is None else grace_s)
-        if self.probe_server is not None:
-            await self.probe_server.stop(0)
+        grace = self._grace_s if grace_s is None else grace_s
+        await asyncio.gather(self.grpc_server.stop(grace), *(s.stop(grace) for s in self.side_servers))
         if self.follower is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.follower.stop)
         for ex in self._executors:
@@ -154,9 +155,10 @@ async def create_server(
 
     # the auth layer sits inside ObservedInterceptor: refused calls are counted by code too
     interceptors = [ObservedInterceptor(), *auth_interceptors(security)]
+    options = [("grpc.so_reuseport", 0), *server_options(config.limits)]
     server = grpc.aio.server(
-        interceptors=interceptors,
-        options=[("grpc.so_reuseport", 0), *server_options(config.limits)],
+        interceptors=[*interceptors, *([MethodGate(False)] if security.admin_port is not None else [])],
+        options=options,
         maximum_concurrent_rpcs=config.limits.max_concurrent_rpcs,
     )
     recommender_pb2_grpc.add_RecommenderServicer_to_server(servicer, server)
@@ -168,20 +170,20 @@ async def create_server(
             server,
         )
     port = bind(server, security, f"{config.host}:{config.port}")
-    probe_server, health_port = None, None
-    if security.health_port is not None:
-        # health only, no credential, plaintext: nothing else is registered on this server
-        probe_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        health_pb2_grpc.add_HealthServicer_to_server(health, probe_server)
-        health_port = probe_server.add_insecure_port(f"{config.host}:{security.health_port}")
-        if health_port == 0:
-            raise OSError(f"security.health_port: could not bind {config.host}:{security.health_port}")
+    side: list[grpc.aio.Server] = []
+    health_port = admin_port = None
+    if security.health_port is not None:  # plaintext, health only
+        probe, health_port = health_listener(health, config.host, security.health_port)
+        side.append(probe)
+    if security.admin_port is not None:  # admin RPCs only, same TLS and credentials
+        admin, admin_port = admin_listener(servicer, interceptors, security, options)
+        side.append(admin)
     follower = None
     if config.catalogue_kafka:
         follower = CatalogueFollower(config.catalogue_kafka, config.catalogue_topic, catalogue_sink)
+    executors = [inference, features]
     serving = ServingServer(
-        server, health, holder, servicer, [inference, features], config.grace_s, catalogue_sink, follower,
-        probe_server,
+        server, health, holder, servicer, executors, config.grace_s, catalogue_sink, follower, side
     )
-    serving.health_port = health_port
+    serving.health_port, serving.admin_port = health_port, admin_port
     return serving, port
