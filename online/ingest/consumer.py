@@ -117,7 +117,10 @@ class ConsumerConfig:
 
 def consumer_settings(config: ConsumerConfig) -> dict[str, Any]:
     """kafka-python settings: manual commits, big fetches, quick reconnects."""
+    from online.security.kafka import kafka_security  # TLS / SASL from FULCRUM_KAFKA_* (docs/security.md)
+
     return {
+        **kafka_security(),
         "bootstrap_servers": config.bootstrap,
         "group_id": config.group_id,
         "client_id": config.client_id,

@@ -7,7 +7,10 @@ from typing import Any
 
 def producer_settings(bootstrap: str, **overrides: Any) -> dict[str, Any]:
     """kafka-python settings for producers that must not lose anything across a broker restart."""
+    from online.security.kafka import kafka_security  # TLS / SASL from FULCRUM_KAFKA_* (docs/security.md)
+
     return {
+        **kafka_security(),
         "bootstrap_servers": bootstrap,
         "acks": "all",
         "linger_ms": 5,

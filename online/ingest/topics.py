@@ -30,7 +30,9 @@ def ensure_topic(
     from kafka import KafkaAdminClient
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="fulcrum-admin")
+    from online.security.kafka import kafka_security  # TLS / SASL from FULCRUM_KAFKA_*
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="fulcrum-admin", **kafka_security())
     try:
         if topic in set(admin.list_topics()):
             if configs:

@@ -44,8 +44,11 @@ class CatalogueFollower:
                 from kafka import KafkaConsumer
             except ImportError as e:  # pragma: no cover - depends on the install
                 raise ImportError("kafka-python is not installed: pip install -e '.[serve]'") from e
+            from online.security.kafka import kafka_security  # TLS / SASL from FULCRUM_KAFKA_*
+
             self._consumer = KafkaConsumer(
                 self.topic,
+                **kafka_security(),
                 bootstrap_servers=self.bootstrap,
                 group_id=None,
                 enable_auto_commit=False,
