@@ -71,7 +71,8 @@ def serve(
     config: Path | None = typer.Option(None, "--config", help="YAML config; FULCRUM_* env vars override it."),  # noqa: B008
     port: int | None = typer.Option(None, "--port", help="Override the config's port (0 = any free port)."),
 ) -> None:
-    """Serve Recommend, Search, IngestEvents, GetModelInfo and ReloadModel over gRPC."""
+    """Serve Recommend, Search, IngestEvents, GetModelInfo, ReloadModel and ForgetUser over gRPC
+    (TLS, tokens and roles: docs/security.md; plaintext only with security.allow_plaintext)."""
     import asyncio
     import signal
 
