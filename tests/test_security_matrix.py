@@ -272,3 +272,32 @@ def test_the_admin_listener_serves_admin_rpcs_only_and_the_main_port_refuses_the
         ("admin", "ReloadModel"): OK, ("admin", "ForgetUser"): OK, ("admin", "Recommend"): DENIED,
         ("admin", "no token"): UNAUTH,
     }
+
+
+def test_a_token_is_revoked_by_updating_the_tokens_file_without_a_restart(bundle, tmp_path, monkeypatch):
+    import yaml
+
+    from online.security import authenticator
+
+    monkeypatch.setattr(authenticator, "TOKENS_RECHECK_S", 0.0)  # look at the file on every call
+    pki = make_pki(tmp_path / "pki")
+    tokens_file = pki.path("tokens.yaml")
+    entries = yaml.safe_load(tokens_file.read_text())["tokens"]
+
+    def rewrite(text: str) -> None:
+        tmp = tokens_file.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(tokens_file)  # atomic, as a Secret volume update is
+
+    async def body():
+        async with tls_serving(bundle, InMemoryFeatures(), pki.security()) as (_server, port):
+            creds, md = pki.credentials(), bearer(pki.tokens["recommend"])
+            before = await _call(port, creds, "Recommend", md)
+            rewrite("tokens: [not, valid")  # a broken update: the previous tokens stay
+            broken = await _call(port, creds, "Recommend", md)
+            rewrite(yaml.safe_dump({"tokens": [e for e in entries if e["roles"] != ["recommend"]]}))
+            revoked = await _call(port, creds, "Recommend", md)
+            others = await _call(port, creds, "IngestEvents", bearer(pki.tokens["ingest"]))
+            return before, broken, revoked, others
+
+    assert asyncio.run(body()) == (OK, OK, UNAUTH, OK)

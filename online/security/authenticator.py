@@ -10,11 +10,17 @@ another credential). A client certificate has already been verified against
 
 from __future__ import annotations
 
+import logging
+import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 from online.errors import ConfigError, Unauthenticated
 from online.security.config import SecurityConfig
 from online.security.tokens import Principal, TokenTable, bearer, read_tokens_file
+
+log = logging.getLogger(__name__)
 
 CN_KEY = "x509_common_name"
 SAN_KEY = "x509_subject_alternative_name"
@@ -30,12 +36,30 @@ def _names(auth_context: Mapping[str, Sequence[bytes]] | None) -> list[str]:
     return out
 
 
+#: how often (seconds) the tokens file's modification time is looked at
+TOKENS_RECHECK_S = 5.0
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
 class Authenticator:
+    """Tokens from the config and ``tokens_file``; the file is re-read when it changes (checked
+    every ``TOKENS_RECHECK_S`` at most), so a token is added or revoked by updating the mounted
+    Secret, without a restart. A changed file that does not parse is refused with a warning and
+    the previous tokens stay."""
+
     def __init__(self, security: SecurityConfig) -> None:
-        entries = list(security.tokens)
-        if security.tokens_file is not None:
-            entries += read_tokens_file(security.tokens_file)
-        self.tokens = TokenTable(entries)
+        self._inline = list(security.tokens)
+        self._file = Path(security.tokens_file) if security.tokens_file is not None else None
+        self._stamp = _stamp(self._file) if self._file else None
+        self._checked = time.monotonic()
+        self.tokens = self._table()
         self.identities = {name: frozenset(roles) for name, roles in security.identities.items()}
         if self.identities and not security.mutual_tls:
             raise ConfigError(
@@ -48,9 +72,32 @@ class Authenticator:
             )
         self.uses_certificates = security.mutual_tls
 
+    def _table(self) -> TokenTable:
+        entries = list(self._inline)
+        if self._file is not None:
+            entries += read_tokens_file(self._file)
+        return TokenTable(entries)
+
+    def _maybe_reload(self) -> None:
+        now = time.monotonic()
+        if self._file is None or now - self._checked < TOKENS_RECHECK_S:
+            return
+        self._checked = now
+        stamp = _stamp(self._file)
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        try:
+            self.tokens = self._table()
+        except ConfigError as e:
+            log.warning("tokens file changed but was not loaded, keeping the previous tokens: %s", e)
+            return
+        log.info("tokens file changed: %d tokens loaded", len(self.tokens))
+
     def authenticate(
         self, metadata: Iterable[tuple[str, str | bytes]] | None, auth_context: Mapping | None
     ) -> Principal:
+        self._maybe_reload()
         found: list[Principal] = []
         token = bearer(metadata)
         if token is not None:
