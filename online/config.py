@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from online.errors import ConfigError
 from online.security.config import SecurityConfig
@@ -129,6 +129,21 @@ class ServeConfig(BaseModel):
     security: SecurityConfig = SecurityConfig.model_validate({})
     #: concurrency, message sizes, IngestEvents caps, keepalive (online/security/limits.py)
     limits: LimitsConfig = LimitsConfig.model_validate({})
+
+    @model_validator(mode="after")
+    def _max_k_fits_the_mmr_pool(self) -> ServeConfig:
+        """A request's k sizes MMR's pairwise-cosine pool (online/rerank/diversity.py): bounded
+        here, so no allowed request can ask for a pool of gigabytes."""
+        from online.rerank.diversity import POOL_PER_SLOT
+        from online.security.limits import MAX_MMR_POOL
+
+        pool = min(self.retrieval_candidates, POOL_PER_SLOT * self.max_k)
+        if pool > MAX_MMR_POOL:
+            raise ValueError(
+                f"max_k {self.max_k} with retrieval_candidates {self.retrieval_candidates} gives an MMR "
+                f"pool of {pool} > {MAX_MMR_POOL}; lower max_k to {MAX_MMR_POOL // POOL_PER_SLOT} or less"
+            )
+        return self
 
 
 #: nested blocks whose scalar fields have FULCRUM_<BLOCK>_<FIELD> variables

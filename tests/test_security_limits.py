@@ -129,3 +129,17 @@ def test_rejection_metric_labels_come_from_a_fixed_set():
         assert f"attacker_key_{i}" in str(e.value)  # the message still names the key
         codes.add(e.value.code)
     assert codes == {"unknown:unknown_field"}
+
+
+def test_max_k_is_bounded_by_the_mmr_pool():
+    from online.config import build_config
+    from online.errors import ConfigError
+    from online.rerank.diversity import POOL_PER_SLOT
+    from online.security.limits import MAX_MMR_POOL
+
+    largest = MAX_MMR_POOL // POOL_PER_SLOT  # 4096 // 5 = 819 slots -> a pool of 4095
+    assert build_config({"max_k": largest, "retrieval_candidates": 100_000}, env={}).max_k == largest
+    with pytest.raises(ConfigError, match="MMR pool of 4100 > 4096"):
+        build_config({"max_k": largest + 1, "retrieval_candidates": 100_000}, env={})
+    # fewer candidates than the pool would take: k can be larger, the pool stays small
+    assert build_config({"max_k": 5000, "retrieval_candidates": 2000}, env={}).max_k == 5000

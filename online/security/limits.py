@@ -28,6 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from online.errors import ResourceExhausted
 
+#: the largest MMR candidate pool a request may cause: its pairwise cosines are pool^2 float64
+#: (4096^2 x 8 B = 128 MiB); ServeConfig bounds max_k with it
+MAX_MMR_POOL = 4096
+
 
 class LimitsConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
