@@ -87,3 +87,12 @@ def test_compose_publishes_on_loopback_only_and_mounts_the_credentials():
             "/etc/fulcrum-secrets/auth/tokens.yaml"} <= targets
     retrain = compose["services"]["retrain"]
     assert retrain["environment"]["FULCRUM_CLIENT_TOKEN_FILE"].startswith("/etc/fulcrum-secrets/")
+
+
+def test_dead_letters_have_a_retention():
+    """Rejected events hold user data too: the dead-letter topic keeps them 14 days, not forever."""
+    job = df.by_kind("Job")["fulcrum-kafka-topics"]["spec"]["template"]["spec"]["containers"][0]
+    compose = " ".join(df.compose()["services"]["kafka-topics"]["command"])
+    for script in (" ".join(job["args"]), compose):
+        dlq = script.split("--topic events.dlq", 1)[1].split("&&", 1)[0]
+        assert "--config retention.ms=1209600000" in dlq  # 14 d x 86,400,000 ms
