@@ -1254,6 +1254,120 @@ func (x *ReloadModelResponse) GetPreviousVersion() string {
 	return ""
 }
 
+// Erase one user everywhere the server can reach (role admin; docs/security.md).
+type ForgetUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetUserRequest) Reset() {
+	*x = ForgetUserRequest{}
+	mi := &file_fulcrum_v1_recommender_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetUserRequest) ProtoMessage() {}
+
+func (x *ForgetUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fulcrum_v1_recommender_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetUserRequest.ProtoReflect.Descriptor instead.
+func (*ForgetUserRequest) Descriptor() ([]byte, []int) {
+	return file_fulcrum_v1_recommender_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ForgetUserRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// What was erased (counts only; idempotent: a second call finds nothing).
+type ForgetUserResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	OfflineEvents   int64                  `protobuf:"varint,1,opt,name=offline_events,json=offlineEvents,proto3" json:"offline_events,omitempty"`       // rows removed from the offline event store used for retraining
+	OnlineEntries   int64                  `protobuf:"varint,2,opt,name=online_entries,json=onlineEntries,proto3" json:"online_entries,omitempty"`       // online feature store rows (SQLite) or hashes (Redis)
+	IdempotencyKeys int64                  `protobuf:"varint,3,opt,name=idempotency_keys,json=idempotencyKeys,proto3" json:"idempotency_keys,omitempty"` // ids of the user's events in the idempotency store
+	BatchRows       int64                  `protobuf:"varint,4,opt,name=batch_rows,json=batchRows,proto3" json:"batch_rows,omitempty"`                   // rows of the feature repo's parquet batch sources
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ForgetUserResponse) Reset() {
+	*x = ForgetUserResponse{}
+	mi := &file_fulcrum_v1_recommender_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetUserResponse) ProtoMessage() {}
+
+func (x *ForgetUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fulcrum_v1_recommender_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetUserResponse.ProtoReflect.Descriptor instead.
+func (*ForgetUserResponse) Descriptor() ([]byte, []int) {
+	return file_fulcrum_v1_recommender_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ForgetUserResponse) GetOfflineEvents() int64 {
+	if x != nil {
+		return x.OfflineEvents
+	}
+	return 0
+}
+
+func (x *ForgetUserResponse) GetOnlineEntries() int64 {
+	if x != nil {
+		return x.OnlineEntries
+	}
+	return 0
+}
+
+func (x *ForgetUserResponse) GetIdempotencyKeys() int64 {
+	if x != nil {
+		return x.IdempotencyKeys
+	}
+	return 0
+}
+
+func (x *ForgetUserResponse) GetBatchRows() int64 {
+	if x != nil {
+		return x.BatchRows
+	}
+	return 0
+}
+
 var File_fulcrum_v1_recommender_proto protoreflect.FileDescriptor
 
 const file_fulcrum_v1_recommender_proto_rawDesc = "" +
@@ -1350,7 +1464,15 @@ const file_fulcrum_v1_recommender_proto_rawDesc = "" +
 	"\x0eallow_rollback\x18\x03 \x01(\bR\rallowRollback\"g\n" +
 	"\x13ReloadModelResponse\x12%\n" +
 	"\x0ebundle_version\x18\x01 \x01(\tR\rbundleVersion\x12)\n" +
-	"\x10previous_version\x18\x02 \x01(\tR\x0fpreviousVersion*\x95\x01\n" +
+	"\x10previous_version\x18\x02 \x01(\tR\x0fpreviousVersion\",\n" +
+	"\x11ForgetUserRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"\xac\x01\n" +
+	"\x12ForgetUserResponse\x12%\n" +
+	"\x0eoffline_events\x18\x01 \x01(\x03R\rofflineEvents\x12%\n" +
+	"\x0eonline_entries\x18\x02 \x01(\x03R\ronlineEntries\x12)\n" +
+	"\x10idempotency_keys\x18\x03 \x01(\x03R\x0fidempotencyKeys\x12\x1d\n" +
+	"\n" +
+	"batch_rows\x18\x04 \x01(\x03R\tbatchRows*\x95\x01\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04VIEW\x10\x01\x12\t\n" +
@@ -1371,13 +1493,15 @@ const file_fulcrum_v1_recommender_proto_rawDesc = "" +
 	"COLD_START\x10\x03\x12\v\n" +
 	"\aPOPULAR\x10\x04\x12\x0f\n" +
 	"\vQUERY_MATCH\x10\x05\x12\f\n" +
-	"\bNEW_ITEM\x10\x062\xf0\x02\n" +
+	"\bNEW_ITEM\x10\x062\xbd\x03\n" +
 	"\vRecommender\x12H\n" +
 	"\tRecommend\x12\x1c.fulcrum.v1.RecommendRequest\x1a\x1d.fulcrum.v1.RecommendResponse\x12?\n" +
 	"\x06Search\x12\x19.fulcrum.v1.SearchRequest\x1a\x1a.fulcrum.v1.SearchResponse\x12>\n" +
 	"\fIngestEvents\x12\x11.fulcrum.v1.Event\x1a\x19.fulcrum.v1.IngestSummary(\x01\x12F\n" +
 	"\fGetModelInfo\x12\x1f.fulcrum.v1.GetModelInfoRequest\x1a\x15.fulcrum.v1.ModelInfo\x12N\n" +
-	"\vReloadModel\x12\x1e.fulcrum.v1.ReloadModelRequest\x1a\x1f.fulcrum.v1.ReloadModelResponseB\xa2\x01\n" +
+	"\vReloadModel\x12\x1e.fulcrum.v1.ReloadModelRequest\x1a\x1f.fulcrum.v1.ReloadModelResponse\x12K\n" +
+	"\n" +
+	"ForgetUser\x12\x1d.fulcrum.v1.ForgetUserRequest\x1a\x1e.fulcrum.v1.ForgetUserResponseB\xa2\x01\n" +
 	"\x1fio.github.fulcrumrec.fulcrum.v1B\x10RecommenderProtoP\x01Z=github.com/fulcrumrec/fulcrum/clients/go/fulcrum/v1;fulcrumv1\xa2\x02\x03FRC\xaa\x02\n" +
 	"Fulcrum.V1\xca\x02\n" +
 	"Fulcrum\\V1\xea\x02\vFulcrum::V1b\x06proto3"
@@ -1395,7 +1519,7 @@ func file_fulcrum_v1_recommender_proto_rawDescGZIP() []byte {
 }
 
 var file_fulcrum_v1_recommender_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_fulcrum_v1_recommender_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_fulcrum_v1_recommender_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_fulcrum_v1_recommender_proto_goTypes = []any{
 	(EventType)(0),              // 0: fulcrum.v1.EventType
 	(Reason)(0),                 // 1: fulcrum.v1.Reason
@@ -1414,6 +1538,8 @@ var file_fulcrum_v1_recommender_proto_goTypes = []any{
 	(*ModelInfo)(nil),           // 14: fulcrum.v1.ModelInfo
 	(*ReloadModelRequest)(nil),  // 15: fulcrum.v1.ReloadModelRequest
 	(*ReloadModelResponse)(nil), // 16: fulcrum.v1.ReloadModelResponse
+	(*ForgetUserRequest)(nil),   // 17: fulcrum.v1.ForgetUserRequest
+	(*ForgetUserResponse)(nil),  // 18: fulcrum.v1.ForgetUserResponse
 }
 var file_fulcrum_v1_recommender_proto_depIdxs = []int32{
 	0,  // 0: fulcrum.v1.Event.type:type_name -> fulcrum.v1.EventType
@@ -1430,13 +1556,15 @@ var file_fulcrum_v1_recommender_proto_depIdxs = []int32{
 	2,  // 11: fulcrum.v1.Recommender.IngestEvents:input_type -> fulcrum.v1.Event
 	13, // 12: fulcrum.v1.Recommender.GetModelInfo:input_type -> fulcrum.v1.GetModelInfoRequest
 	15, // 13: fulcrum.v1.Recommender.ReloadModel:input_type -> fulcrum.v1.ReloadModelRequest
-	7,  // 14: fulcrum.v1.Recommender.Recommend:output_type -> fulcrum.v1.RecommendResponse
-	10, // 15: fulcrum.v1.Recommender.Search:output_type -> fulcrum.v1.SearchResponse
-	12, // 16: fulcrum.v1.Recommender.IngestEvents:output_type -> fulcrum.v1.IngestSummary
-	14, // 17: fulcrum.v1.Recommender.GetModelInfo:output_type -> fulcrum.v1.ModelInfo
-	16, // 18: fulcrum.v1.Recommender.ReloadModel:output_type -> fulcrum.v1.ReloadModelResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
+	17, // 14: fulcrum.v1.Recommender.ForgetUser:input_type -> fulcrum.v1.ForgetUserRequest
+	7,  // 15: fulcrum.v1.Recommender.Recommend:output_type -> fulcrum.v1.RecommendResponse
+	10, // 16: fulcrum.v1.Recommender.Search:output_type -> fulcrum.v1.SearchResponse
+	12, // 17: fulcrum.v1.Recommender.IngestEvents:output_type -> fulcrum.v1.IngestSummary
+	14, // 18: fulcrum.v1.Recommender.GetModelInfo:output_type -> fulcrum.v1.ModelInfo
+	16, // 19: fulcrum.v1.Recommender.ReloadModel:output_type -> fulcrum.v1.ReloadModelResponse
+	18, // 20: fulcrum.v1.Recommender.ForgetUser:output_type -> fulcrum.v1.ForgetUserResponse
+	15, // [15:21] is the sub-list for method output_type
+	9,  // [9:15] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -1455,7 +1583,7 @@ func file_fulcrum_v1_recommender_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fulcrum_v1_recommender_proto_rawDesc), len(file_fulcrum_v1_recommender_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,6 +38,7 @@ const (
 	Recommender_IngestEvents_FullMethodName = "/fulcrum.v1.Recommender/IngestEvents"
 	Recommender_GetModelInfo_FullMethodName = "/fulcrum.v1.Recommender/GetModelInfo"
 	Recommender_ReloadModel_FullMethodName  = "/fulcrum.v1.Recommender/ReloadModel"
+	Recommender_ForgetUser_FullMethodName   = "/fulcrum.v1.Recommender/ForgetUser"
 )
 
 // RecommenderClient is the client API for Recommender service.
@@ -80,6 +81,10 @@ type RecommenderClient interface {
 	// (no such folder), FAILED_PRECONDITION (the bundle failed verification; the previous one
 	// keeps serving).
 	ReloadModel(ctx context.Context, in *ReloadModelRequest, opts ...grpc.CallOption) (*ReloadModelResponse, error)
+	// Erase one user from the online and offline stores and the idempotency keys, and keep them
+	// out of the next training run (an admin call). Errors: INVALID_ARGUMENT (user_id),
+	// UNAVAILABLE (a store is down or of a kind that cannot erase; run it again: idempotent).
+	ForgetUser(ctx context.Context, in *ForgetUserRequest, opts ...grpc.CallOption) (*ForgetUserResponse, error)
 }
 
 type recommenderClient struct {
@@ -143,6 +148,16 @@ func (c *recommenderClient) ReloadModel(ctx context.Context, in *ReloadModelRequ
 	return out, nil
 }
 
+func (c *recommenderClient) ForgetUser(ctx context.Context, in *ForgetUserRequest, opts ...grpc.CallOption) (*ForgetUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ForgetUserResponse)
+	err := c.cc.Invoke(ctx, Recommender_ForgetUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RecommenderServer is the server API for Recommender service.
 // All implementations must embed UnimplementedRecommenderServer
 // for forward compatibility.
@@ -183,6 +198,10 @@ type RecommenderServer interface {
 	// (no such folder), FAILED_PRECONDITION (the bundle failed verification; the previous one
 	// keeps serving).
 	ReloadModel(context.Context, *ReloadModelRequest) (*ReloadModelResponse, error)
+	// Erase one user from the online and offline stores and the idempotency keys, and keep them
+	// out of the next training run (an admin call). Errors: INVALID_ARGUMENT (user_id),
+	// UNAVAILABLE (a store is down or of a kind that cannot erase; run it again: idempotent).
+	ForgetUser(context.Context, *ForgetUserRequest) (*ForgetUserResponse, error)
 	mustEmbedUnimplementedRecommenderServer()
 }
 
@@ -207,6 +226,9 @@ func (UnimplementedRecommenderServer) GetModelInfo(context.Context, *GetModelInf
 }
 func (UnimplementedRecommenderServer) ReloadModel(context.Context, *ReloadModelRequest) (*ReloadModelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReloadModel not implemented")
+}
+func (UnimplementedRecommenderServer) ForgetUser(context.Context, *ForgetUserRequest) (*ForgetUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ForgetUser not implemented")
 }
 func (UnimplementedRecommenderServer) mustEmbedUnimplementedRecommenderServer() {}
 func (UnimplementedRecommenderServer) testEmbeddedByValue()                     {}
@@ -308,6 +330,24 @@ func _Recommender_ReloadModel_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Recommender_ForgetUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForgetUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommenderServer).ForgetUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recommender_ForgetUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommenderServer).ForgetUser(ctx, req.(*ForgetUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Recommender_ServiceDesc is the grpc.ServiceDesc for Recommender service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -330,6 +370,10 @@ var Recommender_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReloadModel",
 			Handler:    _Recommender_ReloadModel_Handler,
+		},
+		{
+			MethodName: "ForgetUser",
+			Handler:    _Recommender_ForgetUser_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
