@@ -54,6 +54,21 @@ def _sqlite_bytes(repo) -> bytes:
     return out
 
 
+def _sqlite_journal(repo, ids: list[str]) -> int:
+    import sqlite3
+
+    from online.features.applied import SQLITE_TABLE
+
+    found = 0
+    for path in (repo / "data").glob("online*.db"):
+        with sqlite3.connect(path) as conn:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (SQLITE_TABLE,)).fetchone():
+                marks = ",".join("?" * len(ids))
+                sql = f"SELECT count(*) FROM {SQLITE_TABLE} WHERE event_id IN ({marks})"
+                found += conn.execute(sql, ids).fetchone()[0]
+    return found
+
+
 def _redis_dump(url: str) -> list[bytes]:
     import redis
 
@@ -103,6 +118,11 @@ def test_forget_user_end_to_end(tiny_bundle, shop, tmp_path):
                 GHOST.encode() in b for b in _redis_dump(url)
             )
             assert found
+            # ... and the applied-events journal of the feature views holds their event ids
+            if store_kind == "sqlite":
+                assert _sqlite_journal(repo, ids) > 0
+            else:
+                assert any(i.encode() in b for b in _redis_dump(url) for i in ids)
             reply = await stub.ForgetUser(pb.ForgetUserRequest(user_id=GHOST), timeout=60)
             reply_known = await stub.ForgetUser(pb.ForgetUserRequest(user_id=known), timeout=60)
             again = await stub.ForgetUser(pb.ForgetUserRequest(user_id=GHOST), timeout=60)
@@ -122,6 +142,7 @@ def test_forget_user_end_to_end(tiny_bundle, shop, tmp_path):
     # ... and now it is nowhere. The online store:
     if store_kind == "sqlite":
         assert GHOST.encode() not in _sqlite_bytes(repo)  # deleted pages are zeroed too
+        assert _sqlite_journal(repo, ids) == 0  # the applied-events journal of their events
     else:
         assert not any(GHOST.encode() in b for b in _redis_dump(url))
         assert not any(i.encode() in b for b in _redis_dump(url) for i in ids)  # idempotency keys

@@ -106,7 +106,8 @@ class Forgetter:
             report.notes.append("no offline_dir: no ledger, retraining is not told")
         self._batch_sources(user_id, report)
         if self.feature_store is not None:
-            report.online_entries = self._online(user_id)
+            report.online_entries, journal = self._online(user_id, sorted(event_ids))
+            report.idempotency_keys += journal
         for store in self.dedupe if event_ids else ():
             report.idempotency_keys += int(store.forget(sorted(event_ids)))
         for obj in self.in_process:
@@ -158,7 +159,8 @@ class Forgetter:
                 report.batch_rows += n
 
     # ---- 4. Feast online store -----------------------------------------------------------------
-    def _online(self, user_id: str) -> int:
+    def _online(self, user_id: str, event_ids: list[str]) -> tuple[int, int]:
+        """(online entries deleted, applied-journal entries of the user's events deleted)."""
         from feast.infra.key_encoding_utils import serialize_entity_key
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey
         from feast.protos.feast.types.Value_pb2 import Value
@@ -172,14 +174,16 @@ class Forgetter:
         )
         kind = type(online).__name__
         if kind == "SqliteOnlineStore":
-            return self._sqlite(store, online, config, key)
+            return self._sqlite(store, online, config, key, event_ids)
         if kind == "RedisOnlineStore":
-            return self._redis(online, config, key)
+            return self._redis(online, config, key, event_ids)
         raise Unavailable(f"forgetting a user is not implemented for the {kind} online store")
 
     @staticmethod
-    def _sqlite(store, online, config, key: bytes) -> int:
+    def _sqlite(store, online, config, key: bytes, event_ids: list[str]) -> tuple[int, int]:
         from feast.infra.online_stores.sqlite import _quote_id, _table_id
+
+        from online.features.applied import SQLITE_TABLE
 
         conn = online._get_conn(config)
         # deleted rows are overwritten with zeros, not left in free pages of the file
@@ -196,20 +200,41 @@ class Forgetter:
                         continue
                     raise Unavailable(f"online store: {e}") from e
                 deleted += cur.rowcount
+            journal = 0
+            for start in range(0, len(event_ids), 500):  # the applied-events journal (applied.py)
+                part = event_ids[start : start + 500]
+                try:
+                    marks = ",".join("?" * len(part))
+                    sql = f"DELETE FROM {_quote_id(SQLITE_TABLE)} WHERE event_id IN ({marks})"
+                    cur = conn.execute(sql, part)
+                except Exception as e:  # no journal table yet: nothing to delete
+                    if "no such table" in str(e):
+                        break
+                    raise Unavailable(f"online store: {e}") from e
+                journal += cur.rowcount
         if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # no old copy left in the WAL
-        return deleted
+        return deleted, journal
 
     @staticmethod
-    def _redis(online, config, key: bytes) -> int:
+    def _redis(online, config, key: bytes, event_ids: list[str]) -> tuple[int, int]:
         import redis
 
+        from online.features.applied import redis_key
+
         client = online._get_client(config.online_store)
+        project = config.project.encode("utf-8")
+        # the applied-events journal keys of the user's events, in every view (applied.py)
+        journal_keys = [redis_key(project, view, e) for view in fn.VIEWS for e in event_ids]
         try:
             # one hash per entity, shared by every user view (online/features/redis_write.py)
-            return int(client.delete(key + config.project.encode("utf-8")))
+            rows = int(client.delete(key + project))
+            journal = sum(
+                int(client.delete(*journal_keys[s : s + 1000])) for s in range(0, len(journal_keys), 1000)
+            )
         except redis.RedisError as e:
             raise Unavailable(f"online store: {e}") from e
+        return rows, journal
 
 
 
