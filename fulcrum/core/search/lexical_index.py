@@ -127,10 +127,14 @@ class LexicalIndex:
         for row, text in zip(rows, texts, strict=True):
             segment[int(row)] = Counter(analyze(text))
         if len(segment) > max(REBUILD_MIN, REBUILD_SHARE * self.n_main):
-            return LexicalIndex.build(all_texts)
+            rebuilt = LexicalIndex.build(all_texts)
+            rebuilt.speller  # noqa: B018
+            return rebuilt
         words = self.words.copy()
         words.update(_word_counts(texts))
-        return LexicalIndex(self.model, self.n_main, self.doc_len, words, segment)
+        grown = LexicalIndex(self.model, self.n_main, self.doc_len, words, segment)
+        grown.speller  # noqa: B018 -- built in the upsert thread, not by the next query
+        return grown
 
     # ---- querying ----------------------------------------------------------------------------
     @property
