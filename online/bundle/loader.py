@@ -19,7 +19,7 @@ from online.errors import BundleInvalid, NotFound
 from online.inference.catalogue import Catalogue
 from online.inference.encoders import History, Ranker, TextEncoder, UserEncoder
 from online.inference.lexical import load_lexical
-from online.inference.search_space import load_search_space
+from online.inference.search_space import load_search_space, load_word_neighbours
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,7 @@ def load_bundle(
             catalogue,
             lexical=load_lexical(path, manifest.files, [str(t) for t in catalogue.texts]),
             search_vectors=search_vectors,
+            word_neighbours=load_word_neighbours(path, manifest.files),
         )
     except (ValueError, OSError) as e:
         raise BundleInvalid(f"{path}: {e}") from e

@@ -71,4 +71,6 @@ def grown(
     if index is not None:
         index = index.with_docs(rows, [str(t) for t in texts], [str(t) for t in new.texts])
     vectors = grown_vectors(old.search_vectors, rows, len(new), search_vectors)
-    return dataclasses.replace(new, lexical=index, search_vectors=vectors)
+    return dataclasses.replace(
+        new, lexical=index, search_vectors=vectors, word_neighbours=old.word_neighbours
+    )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fulcrum.core.search.analyzer import corrected_query
+from fulcrum.core.search.analyzer import corrected_query, surface_words
 from fulcrum.core.search.fusion import Fusion, fuse, personalise
 from fulcrum.core.search.lexical_index import LexicalIndex
 from fulcrum.core.text import render_query_text
@@ -49,6 +49,19 @@ def prepare_query(index: LexicalIndex | None, query: str) -> PreparedQuery:
     terms, corrections = index.terms(query, unknown)
     text = corrected_query(render_query_text(query), corrections) if corrections else render_query_text(query)
     return PreparedQuery(terms, corrections, text, unknown)
+
+
+def with_stand_ins(
+    index: LexicalIndex | None, prepared: PreparedQuery, stand_ins: dict[str, str]
+) -> PreparedQuery:
+    """``prepared`` with unknown words replaced by catalogue words of the same meaning
+    (``fulcrum.core.search.synonyms``) in the lexical query; the dense text stays as it was."""
+    if index is None or not stand_ins:
+        return prepared
+    words = [stand_ins.get(w, w) for w in surface_words(prepared.dense_text)]
+    again = prepare_query(index, " ".join(words))
+    notes = [f"{w}~>{c}" for w, c in stand_ins.items()]
+    return PreparedQuery(again.terms, prepared.corrections + notes, prepared.dense_text, again.unknown)
 
 
 def rank(
