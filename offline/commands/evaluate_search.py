@@ -132,6 +132,10 @@ def evaluate_search(
         ranked, latency = runner.run(fn, judged)
         per_system[name] = runner.per_query(ranked, judged)
         result["latency"][name] = runner.latency_summary(latency)
+    result["per_query"] = {
+        name: {q.query_id: {m: metrics[m][i] for m in metrics} for i, q in enumerate(judged)}
+        for name, metrics in per_system.items()
+    }
     for split_name, subset in (("test (queries not used for tuning)", test), ("all queries", judged)):
         if not subset:
             continue
