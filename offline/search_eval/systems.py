@@ -25,7 +25,7 @@ import pandas as pd
 from fulcrum.core import bundle_format as bf
 from fulcrum.core.search import space, synonyms
 from fulcrum.core.search.analyzer import fold, singular
-from fulcrum.core.search.engine import SearchSettings, prepare_query, rank, with_stand_ins
+from fulcrum.core.search.engine import SearchSettings, dense_scores, prepare_query, rank, with_stand_ins
 from fulcrum.core.search.lexical_index import FOLDER, LexicalIndex
 from fulcrum.core.search.synonyms import WordNeighbours
 
@@ -154,7 +154,7 @@ class FulcrumSearch:
         prepared = prepare_query(self.index, query)
         vec = self.encoder(prepared.dense_text) if fresh else self.query_vector(prepared.dense_text)
         prepared = self._stand_ins(prepared)
-        dense = self.vecs @ vec
+        dense = dense_scores(self.vecs, vec)
         affinity = None if user_vec is None else self.embeddings @ user_vec
         rows, _ = rank(self.index, prepared, dense, self.settings, None, affinity)
         return [str(self.ids[r]) for r in rows[:depth]]

@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from fulcrum.core.rank_features import rank_features
-from fulcrum.core.search.engine import SearchSettings, prepare_query, rank, with_stand_ins
+from fulcrum.core.search.engine import SearchSettings, dense_scores, prepare_query, rank, with_stand_ins
 from fulcrum.core.search.fusion import Fusion
 from online.config import ServeConfig
 from online.errors import FeatureStoreUnavailable, fallback_reason
@@ -98,7 +98,7 @@ async def search(
     blocked = blocked_mask(len(cat), cat.indices(sorted(excludes))) | price_blocked(
         cat, q.min_price, q.max_price
     )
-    dense = cat.search_embeddings @ query_vec
+    dense = dense_scores(cat.search_embeddings, query_vec)
     affinity = None if user_vec is None else cat.embeddings @ user_vec
     cand, score = rank(cat.lexical, prepared, dense, search_settings(config), blocked, affinity)
     if user_vec is not None and len(cand) and needs_ranker(config.ranking_mode, config.cancel_risk_weight):

@@ -42,6 +42,17 @@ class PreparedQuery:
     unknown: list[str] = field(default_factory=list)
 
 
+def dense_scores(vectors: np.ndarray, query_vec: np.ndarray) -> np.ndarray:
+    """[N] cosine of a normalised query vector with every (normalised) row of ``vectors``.
+
+    ``einsum`` rather than ``@``: one query against the catalogue is a memory-bound
+    matrix-vector product, and OpenBLAS runs a large one on all its threads, which spin against
+    ONNX Runtime and the event loop on a small box (3,684 x 384 float32 on the 2-core reference
+    machine under load: 2.4 ms CPU with ``@``, 0.47 ms with this single-threaded loop).
+    """
+    return np.einsum("ij,j->i", vectors, np.asarray(query_vec, dtype=vectors.dtype), optimize=False)
+
+
 def prepare_query(index: LexicalIndex | None, query: str) -> PreparedQuery:
     if index is None:
         return PreparedQuery([], [], render_query_text(query))
