@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 
 from fulcrum.core import bundle_format as bf
+from fulcrum.core.search import adapter as ad
 from fulcrum.core.search import space, synonyms
+from fulcrum.core.search.adapter import adapt
 from fulcrum.core.search.analyzer import fold, singular
 from fulcrum.core.search.engine import SearchSettings, dense_scores, prepare_query, rank, with_stand_ins
 from fulcrum.core.search.lexical_index import FOLDER, LexicalIndex
@@ -121,6 +123,9 @@ class FulcrumSearch:
         self.embeddings = np.load(bundle / bf.ITEM_EMBEDDINGS).astype(np.float32)
         self.index, self.lexical_source = load_lexical(bundle, items["text"].tolist())
         self.encoder = BundleQueryEncoder(bundle, int8=int8)
+        self.adapter = None
+        if ad.ADAPTER_FILE in manifest["files"]:
+            self.adapter = np.load(bundle / ad.ADAPTER_FILE).astype(np.float32)
         self.neighbours = None
         if synonyms.WORDS_FILE in manifest["files"] and synonyms.VECTORS_FILE in manifest["files"]:
             self.neighbours = WordNeighbours(
@@ -153,6 +158,7 @@ class FulcrumSearch:
     ) -> list[str]:
         prepared = prepare_query(self.index, query)
         vec = self.encoder(prepared.dense_text) if fresh else self.query_vector(prepared.dense_text)
+        vec = adapt(vec, self.adapter)
         prepared = self._stand_ins(prepared)
         dense = dense_scores(self.vecs, vec)
         affinity = None if user_vec is None else self.embeddings @ user_vec

@@ -19,7 +19,7 @@ from online.errors import BundleInvalid, NotFound
 from online.inference.catalogue import Catalogue
 from online.inference.encoders import History, Ranker, TextEncoder, UserEncoder
 from online.inference.lexical import load_lexical
-from online.inference.search_space import load_search_space, load_word_neighbours
+from online.inference.search_space import load_query_adapter, load_search_space, load_word_neighbours
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,9 @@ def load_bundle(
             lexical=load_lexical(path, manifest.files, [str(t) for t in catalogue.texts]),
             search_vectors=search_vectors,
             word_neighbours=load_word_neighbours(path, manifest.files),
+            query_adapter=load_query_adapter(
+                path, manifest.files, None if search_vectors is None else search_vectors.shape[1]
+            ),
         )
     except (ValueError, OSError) as e:
         raise BundleInvalid(f"{path}: {e}") from e

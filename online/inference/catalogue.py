@@ -68,6 +68,8 @@ class Catalogue:
     search_vectors: np.ndarray | None = None
     #: catalogue words in the search space: stand-ins for query words the catalogue lacks
     word_neighbours: WordNeighbours | None = None
+    #: Search's query-side adapter learnt from a search log (fulcrum/core/search/adapter.py)
+    query_adapter: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.item_ids)

@@ -72,5 +72,9 @@ def grown(
         index = index.with_docs(rows, [str(t) for t in texts], [str(t) for t in new.texts])
     vectors = grown_vectors(old.search_vectors, rows, len(new), search_vectors)
     return dataclasses.replace(
-        new, lexical=index, search_vectors=vectors, word_neighbours=old.word_neighbours
+        new,
+        lexical=index,
+        search_vectors=vectors,
+        word_neighbours=old.word_neighbours,
+        query_adapter=old.query_adapter,
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fulcrum.core.search import space, synonyms
+from fulcrum.core.search import adapter, space, synonyms
 from fulcrum.core.search.synonyms import WordNeighbours
 from online.inference.encoders import TextEncoder
 
@@ -66,3 +66,13 @@ def load_word_neighbours(path: Path, files: Collection[str]) -> WordNeighbours |
     words = json.loads((Path(path) / synonyms.WORDS_FILE).read_text())
     vectors = np.load(Path(path) / synonyms.VECTORS_FILE, allow_pickle=False)
     return WordNeighbours(words, vectors)
+
+
+def load_query_adapter(path: Path, files: Collection[str], dim: int | None) -> np.ndarray | None:
+    """The bundle's search-log adapter [H, H] (``fulcrum.core.search.adapter``), or None."""
+    if adapter.ADAPTER_FILE not in files:
+        return None
+    w = np.load(Path(path) / adapter.ADAPTER_FILE, allow_pickle=False).astype(np.float32)
+    if w.ndim != 2 or w.shape[0] != w.shape[1] or (dim is not None and w.shape[0] != dim):
+        raise ValueError(f"{adapter.ADAPTER_FILE} has shape {w.shape}, search space dimension {dim}")
+    return w

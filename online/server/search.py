@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from fulcrum.core.rank_features import rank_features
+from fulcrum.core.search.adapter import adapt
 from fulcrum.core.search.engine import SearchSettings, dense_scores, prepare_query, rank, with_stand_ins
 from fulcrum.core.search.fusion import Fusion
 from online.config import ServeConfig
@@ -77,7 +78,7 @@ async def search(
     vecs = await asyncio.gather(
         *(model.encode_search_query(t, config.search_query_cache) for t in (prepared.dense_text, *unknown))
     )
-    query_vec = vecs[0]
+    query_vec = adapt(vecs[0], cat.query_adapter)  # the search-log adapter, when the bundle has one
     if unknown and cat.word_neighbours is not None:
         found = {w: cat.word_neighbours.nearest(v) for w, v in zip(unknown, vecs[1:], strict=True)}
         prepared = with_stand_ins(cat.lexical, prepared, {w: c for w, c in found.items() if c})
