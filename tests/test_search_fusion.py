@@ -121,3 +121,19 @@ def test_an_unknown_word_takes_the_nearest_catalogue_word_only_when_near_enough(
     assert swapped.dense_text == "jewelry box" and swapped.corrections == ["jewelry~>jewellery"]
     rows, _ = rank(idx, swapped, np.zeros(3), SearchSettings())
     assert rows[0] == 0  # the jewellery box, lexically
+
+
+def test_word_coverage_counts_each_query_word_once_and_follows_replaced_rows() -> None:
+    idx = LexicalIndex.build(["red heart lamp", "red star", "white t-light holder"])
+    prepared = prepare_query(idx, "red hearts t-light")
+    # words: red -> [red]; hearts -> [heart]; t-light -> [t, light, tlight]
+    assert prepared.groups == [["red"], ["heart"], ["t", "light", "tlight"]]
+    assert idx.coverage(prepared.groups, 3).tolist() == pytest.approx([2 / 3, 1 / 3, 1 / 3])
+    # row 1 replaced by "blue heart": red no longer counts, heart does
+    changed = idx.with_docs([1], ["blue heart"], ["red heart lamp", "blue heart", "white t-light holder"])
+    assert changed.coverage(prepared.groups, 3).tolist() == pytest.approx([2 / 3, 1 / 3, 1 / 3])
+    assert changed.coverage([["blue"]], 3).tolist() == [0.0, 1.0, 0.0]
+    # fusion adds coverage_weight x coverage: dense ties broken by the words an item names
+    rows, scores = fuse(np.zeros(3), np.zeros(3), Fusion("weighted", 0.0, coverage_weight=0.3),
+                        coverage=np.array([0.0, 1.0, 0.5]))  # fmt: skip
+    assert rows.tolist() == [1, 2, 0] and scores.tolist() == pytest.approx([0.3, 0.15, 0.0])

@@ -61,7 +61,11 @@ def search_settings(config: ServeConfig) -> SearchSettings:
     """The serving config's Search fields as the engine's settings."""
     return SearchSettings(
         fusion=Fusion(
-            config.search_fusion, config.search_lexical_weight, config.search_rrf_k, config.search_depth
+            config.search_fusion,
+            config.search_lexical_weight,
+            config.search_rrf_k,
+            config.search_depth,
+            config.search_coverage_weight,
         ),
         personalisation=config.search_personalisation,
         dense_only_for_unknown_words=config.search_dense_only_for_unknown_words,

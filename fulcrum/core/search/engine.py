@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fulcrum.core.search.analyzer import corrected_query, surface_words
+from fulcrum.core.search.analyzer import corrected_query, singular, surface_words, word_terms
 from fulcrum.core.search.fusion import Fusion, fuse, personalise
 from fulcrum.core.search.lexical_index import LexicalIndex
 from fulcrum.core.text import render_query_text
@@ -40,6 +40,8 @@ class PreparedQuery:
     dense_text: str
     #: query words the lexical index cannot match, even after spelling correction
     unknown: list[str] = field(default_factory=list)
+    #: per query word (after correction), its index terms: what word coverage counts
+    groups: list[list[str]] = field(default_factory=list)
 
 
 def dense_scores(vectors: np.ndarray, query_vec: np.ndarray) -> np.ndarray:
@@ -59,7 +61,8 @@ def prepare_query(index: LexicalIndex | None, query: str) -> PreparedQuery:
     unknown: list[str] = []
     terms, corrections = index.terms(query, unknown)
     text = corrected_query(render_query_text(query), corrections) if corrections else render_query_text(query)
-    return PreparedQuery(terms, corrections, text, unknown)
+    groups = [[singular(t) for t in word_terms(w)] for w in dict.fromkeys(surface_words(text))]
+    return PreparedQuery(terms, corrections, text, unknown, [g for g in groups if g])
 
 
 def with_stand_ins(
@@ -72,7 +75,9 @@ def with_stand_ins(
     words = [stand_ins.get(w, w) for w in surface_words(prepared.dense_text)]
     again = prepare_query(index, " ".join(words))
     notes = [f"{w}~>{c}" for w, c in stand_ins.items()]
-    return PreparedQuery(again.terms, prepared.corrections + notes, prepared.dense_text, again.unknown)
+    return PreparedQuery(
+        again.terms, prepared.corrections + notes, prepared.dense_text, again.unknown, again.groups
+    )
 
 
 def rank(
@@ -92,8 +97,11 @@ def rank(
     lexical = index.scores(prepared.terms, n) if index is not None else np.zeros(n)
     fusion = settings.fusion
     if prepared.unknown and settings.dense_only_for_unknown_words:
-        fusion = replace(fusion, lexical_weight=0.0)
-    rows, scores = fuse(lexical, dense, fusion, blocked)
+        fusion = replace(fusion, lexical_weight=0.0, coverage_weight=0.0)
+    coverage = None
+    if index is not None and fusion.coverage_weight > 0:
+        coverage = index.coverage(prepared.groups, n)
+    rows, scores = fuse(lexical, dense, fusion, blocked, coverage)
     if user_affinity is not None and settings.personalisation > 0 and len(rows):
         scores = personalise(scores, user_affinity[rows], settings.personalisation)
         order = np.lexsort((rows, -scores))
