@@ -94,10 +94,12 @@ def rank(
     [N] cosine of the user's vector with every row (None: anonymous).
     """
     n = len(dense)
-    lexical = index.scores(prepared.terms, n) if index is not None else np.zeros(n)
     fusion = settings.fusion
     if prepared.unknown and settings.dense_only_for_unknown_words:
         fusion = replace(fusion, lexical_weight=0.0, coverage_weight=0.0)
+    lexical = np.zeros(n)
+    if index is not None and fusion.lexical_weight > 0:
+        lexical = index.scores(prepared.terms, n)
     coverage = None
     if index is not None and fusion.coverage_weight > 0:
         coverage = index.coverage(prepared.groups, n)
