@@ -32,6 +32,7 @@ _COMMANDS: tuple[tuple[str, str, str, str], ...] = (
     ("offline.commands.data", "data_app", "", "data"),
     ("offline.commands.evaluate", "evaluate", "", "evaluate"),
     ("offline.commands.evaluate_search", "evaluate_search", "", "evaluate-search"),
+    ("offline.commands.learn_search_log", "learn_search_log", "", "learn-search-log"),
     ("offline.commands.train", "train", "", "train"),
     ("offline.commands.export", "export", "", "export"),
     ("offline.commands.ablate", "ablate", "", "ablate"),

@@ -89,10 +89,13 @@ class ServeConfig(BaseModel):
     search_personalisation: float = Field(0.05, ge=0.0, le=1.0)
     #: how Search fuses its BM25 and dense rankings: "rrf" (reciprocal rank fusion) or
     #: "weighted" (lexical_weight x BM25/max + (1 - lexical_weight) x cosine); docs/search.md.
-    #: Defaults: chosen by `fulcrum evaluate-search` on validation queries of the shared set
-    search_fusion: Literal["rrf", "weighted"] = "rrf"
+    #: Defaults: chosen by `fulcrum evaluate-search` on the validation queries of the Online
+    #: Retail judged set (docs/search.md); run it on your shop's judged queries to choose yours
+    search_fusion: Literal["rrf", "weighted"] = "weighted"
     #: share of the lexical (BM25) ranking in the fusion
-    search_lexical_weight: float = Field(0.5, ge=0.0, le=1.0)
+    search_lexical_weight: float = Field(0.0, ge=0.0, le=1.0)
+    #: added x the share of the query's words an item contains (either fusion)
+    search_coverage_weight: float = Field(0.2, ge=0.0, le=10.0)
     #: RRF's rank offset k (larger = flatter; only used by "rrf")
     search_rrf_k: float = Field(60.0, gt=0.0, le=10_000.0)
     #: rows each of the two rankings contributes to the fusion

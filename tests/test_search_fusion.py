@@ -103,3 +103,37 @@ def test_engine_rank_finds_a_misspelt_word_lexically() -> None:
     assert prepared.corrections == ["candel->candle"] and prepared.dense_text == "candle"
     rows, scores = rank(idx, prepared, np.zeros(4), SearchSettings())
     assert rows[0] == 2 and np.all(np.diff(scores) <= 0)
+
+
+def test_an_unknown_word_takes_the_nearest_catalogue_word_only_when_near_enough() -> None:
+    from fulcrum.core.search.engine import with_stand_ins
+    from fulcrum.core.search.synonyms import WordNeighbours
+
+    idx = LexicalIndex.build(["silver jewellery box", "wooden box", "red heart"])
+    prepared = prepare_query(idx, "jewelry box")
+    assert prepared.unknown == ["jewelry"] and prepared.terms == ["jewelry", "box"]
+    # catalogue words in a toy 2-d space: jewellery at (1, 0), heart at (0, 1)
+    near = WordNeighbours(["jewellery", "heart"], np.array([[1.0, 0.0], [0.0, 1.0]]), min_cosine=0.9)
+    assert near.nearest(np.array([0.95, 0.312])) == "jewellery"  # cosine 0.95
+    assert near.nearest(np.array([0.8, 0.6])) is None  # cosine 0.8: related, not the same
+    swapped = with_stand_ins(idx, prepared, {"jewelry": "jewellery"})
+    assert swapped.terms == ["jewellery", "box"] and swapped.unknown == []
+    assert swapped.dense_text == "jewelry box" and swapped.corrections == ["jewelry~>jewellery"]
+    rows, _ = rank(idx, swapped, np.zeros(3), SearchSettings())
+    assert rows[0] == 0  # the jewellery box, lexically
+
+
+def test_word_coverage_counts_each_query_word_once_and_follows_replaced_rows() -> None:
+    idx = LexicalIndex.build(["red heart lamp", "red star", "white t-light holder"])
+    prepared = prepare_query(idx, "red hearts t-light")
+    # words: red -> [red]; hearts -> [heart]; t-light -> [t, light, tlight]
+    assert prepared.groups == [["red"], ["heart"], ["t", "light", "tlight"]]
+    assert idx.coverage(prepared.groups, 3).tolist() == pytest.approx([2 / 3, 1 / 3, 1 / 3])
+    # row 1 replaced by "blue heart": red no longer counts, heart does
+    changed = idx.with_docs([1], ["blue heart"], ["red heart lamp", "blue heart", "white t-light holder"])
+    assert changed.coverage(prepared.groups, 3).tolist() == pytest.approx([2 / 3, 1 / 3, 1 / 3])
+    assert changed.coverage([["blue"]], 3).tolist() == [0.0, 1.0, 0.0]
+    # fusion adds coverage_weight x coverage: dense ties broken by the words an item names
+    rows, scores = fuse(np.zeros(3), np.zeros(3), Fusion("weighted", 0.0, coverage_weight=0.3),
+                        coverage=np.array([0.0, 1.0, 0.5]))  # fmt: skip
+    assert rows.tolist() == [1, 2, 0] and scores.tolist() == pytest.approx([0.3, 0.15, 0.0])

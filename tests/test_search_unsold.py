@@ -1,6 +1,7 @@
 """A catalogue item that never sold, kept by `fulcrum data prepare --keep-unsold-items`, is
-trained (text-only vector), exported (vectors + lexical index) and returned by Search of a real
-gRPC server -- the whole path a new arrival takes."""
+trained (text-only vector), exported (vectors + lexical index), returned by Search of a real
+gRPC server and offered by Recommend in an exploration slot as NEW_ITEM -- the whole path a new
+arrival takes."""
 
 from __future__ import annotations
 
@@ -56,9 +57,17 @@ def test_a_never_sold_item_from_the_items_file_is_returned_by_search(tmp_path, t
             priced_out = await stub.Search(
                 pb.SearchRequest(query=NEW_TEXT, k=40, filters=pb.SearchFilters(max_price=4.0))
             )
-            return exact, words, priced_out
+            rec = await stub.Recommend(
+                pb.RecommendRequest(
+                    user_id="someone-new", k=60, options=pb.RecommendOptions(exploration_share=1.0, seed=1)
+                )
+            )
+            return exact, words, priced_out, rec
 
-    exact, words, priced_out = asyncio.run(body())
+    exact, words, priced_out, rec = asyncio.run(body())
+    # Recommend offers it in an exploration slot as a new item
+    reasons = {i.item_id: i.reason for i in rec.items}
+    assert reasons.get(NEW_ID) == pb.Reason.NEW_ITEM, reasons
     assert exact.items[0].item_id == NEW_ID
     assert NEW_ID in [i.item_id for i in words.items]
     # its catalogue price (4.5) came along: a max_price of 4 filters it out

@@ -167,9 +167,12 @@ def test_search_exact_text_ranks_its_item_first(bundle, items):
     out, priced, personal = run(body())
     for item_id, r in out.items():
         assert r.items[0].item_id == item_id and r.items[0].reason == R.QUERY_MATCH
-        # identical text -> first in the dense and in the BM25 ranking: the highest fused score
-        # RRF gives, w/(k+1) + (1-w)/(k+1); the reply's scores never increase down the list
-        assert r.items[0].score == pytest.approx(1.0 / (ServeConfig().search_rrf_k + 1), rel=1e-5)
+        # identical text -> cosine 1, the query's highest BM25 score and every query word: the
+        # highest score of the default weighted fusion, w * 1 + (1 - w) * 1 + coverage_weight * 1;
+        # scores never increase down the list
+        cfg = ServeConfig()
+        assert cfg.search_fusion == "weighted"
+        assert r.items[0].score == pytest.approx(1.0 + cfg.search_coverage_weight, abs=1e-4)
         assert all(a.score >= b.score for a, b in zip(r.items, r.items[1:], strict=False))
     price = dict(zip(items.item_id, items.price, strict=True))
     assert priced.items and all(2 <= price[i.item_id] <= 4 for i in priced.items)
@@ -443,7 +446,7 @@ def test_upserted_items_survive_a_reload(bundle, tmp_path):
     info, found = run(body())
     # re-embedded with the new bundle's encoder: still the exact match
     assert info.bundle_version == "test-2" and info.catalogue_size == 41
-    exact = 1.0 / (ServeConfig().search_rrf_k + 1)  # first in both rankings (RRF's maximum)
+    exact = 1.0 + ServeConfig().search_coverage_weight  # the weighted fusion's maximum
     assert found.items[0].item_id == "late-1" and found.items[0].score == pytest.approx(exact, abs=1e-4)
 
 

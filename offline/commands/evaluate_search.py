@@ -22,14 +22,17 @@ def _parse_fusion(text: str):
 
     parts = text.split(":")
     try:
-        if parts[0] == "rrf" and len(parts) == 3:
-            return Fusion("rrf", float(parts[2]), float(parts[1]))
-        if parts[0] == "weighted" and len(parts) == 2:
-            return Fusion("weighted", float(parts[1]))
+        if parts[0] == "rrf" and len(parts) in (3, 4):
+            cov = float(parts[3]) if len(parts) == 4 else 0.0
+            return Fusion("rrf", float(parts[2]), float(parts[1]), coverage_weight=cov)
+        if parts[0] == "weighted" and len(parts) in (2, 3):
+            cov = float(parts[2]) if len(parts) == 3 else 0.0
+            return Fusion("weighted", float(parts[1]), coverage_weight=cov)
     except ValueError as e:
         raise typer.BadParameter(f"{text!r}: {e}", param_hint="--fusion") from e
     raise typer.BadParameter(
-        f"{text!r}: use rrf:K:LEXICAL_WEIGHT or weighted:LEXICAL_WEIGHT", param_hint="--fusion"
+        f"{text!r}: use rrf:K:LEXICAL_WEIGHT[:COVERAGE] or weighted:LEXICAL_WEIGHT[:COVERAGE]",
+        param_hint="--fusion",
     )
 
 
@@ -44,7 +47,7 @@ def evaluate_search(
     fusion: Annotated[
         str | None,
         typer.Option(
-            help="Skip tuning and use this fusion: rrf:K:LEXICAL_WEIGHT or weighted:LEXICAL_WEIGHT."
+            help="Skip tuning: rrf:K:LEXICAL_WEIGHT[:COVERAGE] or weighted:LEXICAL_WEIGHT[:COVERAGE]."
         ),
     ] = None,
     personalisation: Annotated[
@@ -132,6 +135,10 @@ def evaluate_search(
         ranked, latency = runner.run(fn, judged)
         per_system[name] = runner.per_query(ranked, judged)
         result["latency"][name] = runner.latency_summary(latency)
+    result["per_query"] = {
+        name: {q.query_id: {m: metrics[m][i] for m in metrics} for i, q in enumerate(judged)}
+        for name, metrics in per_system.items()
+    }
     for split_name, subset in (("test (queries not used for tuning)", test), ("all queries", judged)):
         if not subset:
             continue
@@ -178,6 +185,7 @@ def _serve_env(fusion) -> dict[str, str]:
         "FULCRUM_SEARCH_FUSION": fusion.method,
         "FULCRUM_SEARCH_LEXICAL_WEIGHT": f"{fusion.lexical_weight:g}",
     }
+    env["FULCRUM_SEARCH_COVERAGE_WEIGHT"] = f"{fusion.coverage_weight:g}"
     if fusion.method == "rrf":
         env["FULCRUM_SEARCH_RRF_K"] = f"{fusion.rrf_k:g}"
     return env

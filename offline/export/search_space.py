@@ -6,7 +6,8 @@ pooling + L2 norm. It is checked against PyTorch on real item texts (max |diff| 
 quantised to int8 (per-channel dynamic); the int8 graph ships alone when its mean cosine to
 fp32 is >= the run's int8 bar, else the fp32 graph ships. The item vectors are the run's
 ``text_pooled.npy`` normalised (computed with the tower when a run has none) and must agree
-with the shipped graph on the sample texts (mean cosine >= the same bar).
+with the shipped graph on the sample texts (mean cosine >= the same bar). Every catalogue word
+is encoded by the shipped graph too (``fulcrum.core.search.synonyms``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from fulcrum.core import bundle_format as bf
-from fulcrum.core.search import space
+from fulcrum.core.search import space, synonyms
 from offline.export.errors import ExportError
 
 
@@ -104,8 +105,13 @@ def write_search_space(
             f"{shipped}: mean cosine {agree:.4f} to item_search_vectors on sample items (< {min_cosine}); "
             "the run's text_pooled.npy does not match its text tower"
         )
+    word_count = _write_word_vectors(bundle_dir, tok, sess)
     return {
         "encoder": shipped,
+        "words": synonyms.WORDS_FILE,
+        "word_vectors": synonyms.VECTORS_FILE,
+        "word_count": word_count,
+        "stand_in_min_cosine": synonyms.MIN_COSINE,
         "vectors": space.ITEM_SEARCH_VECTORS,
         "dim": int(vectors.shape[1]),
         "parity_max_abs_diff": parity,
@@ -113,3 +119,22 @@ def write_search_space(
         "sample_cosine_to_vectors": agree,
         "space": "mean-pooled, L2-normalised output of the item encoder's BERT (before its projection)",
     }
+
+
+def _write_word_vectors(bundle_dir: Path, tok, sess) -> int:
+    """Every catalogue word (the lexical index's speller vocabulary) through the shipped search
+    graph: what an unknown query word is compared with (``fulcrum.core.search.synonyms``)."""
+    import json
+
+    from fulcrum.core.search.lexical_index import FOLDER, WORDS
+    from offline.export.bundle import _text_feeds
+
+    words = sorted(w for w in json.loads((bundle_dir / FOLDER / WORDS).read_text()) if w.isalpha())
+    if words:
+        feeds = _text_feeds(tok, words, batch=256)
+        vectors = _normalised(np.concatenate([sess.run(None, f)[0] for f in feeds]))
+    else:
+        vectors = np.zeros((0, 1), dtype=np.float32)
+    np.save(bundle_dir / synonyms.VECTORS_FILE, vectors)
+    (bundle_dir / synonyms.WORDS_FILE).write_text(json.dumps(words))
+    return len(words)

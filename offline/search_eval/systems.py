@@ -23,10 +23,13 @@ import numpy as np
 import pandas as pd
 
 from fulcrum.core import bundle_format as bf
-from fulcrum.core.search import space
+from fulcrum.core.search import adapter as ad
+from fulcrum.core.search import space, synonyms
+from fulcrum.core.search.adapter import adapt
 from fulcrum.core.search.analyzer import fold, singular
-from fulcrum.core.search.engine import SearchSettings, prepare_query, rank
+from fulcrum.core.search.engine import SearchSettings, dense_scores, prepare_query, rank, with_stand_ins
 from fulcrum.core.search.lexical_index import FOLDER, LexicalIndex
+from fulcrum.core.search.synonyms import WordNeighbours
 
 log = logging.getLogger(__name__)
 _WORDS = re.compile(r"[a-z0-9]+")
@@ -120,6 +123,15 @@ class FulcrumSearch:
         self.embeddings = np.load(bundle / bf.ITEM_EMBEDDINGS).astype(np.float32)
         self.index, self.lexical_source = load_lexical(bundle, items["text"].tolist())
         self.encoder = BundleQueryEncoder(bundle, int8=int8)
+        self.adapter = None
+        if ad.ADAPTER_FILE in manifest["files"]:
+            self.adapter = np.load(bundle / ad.ADAPTER_FILE).astype(np.float32)
+        self.neighbours = None
+        if synonyms.WORDS_FILE in manifest["files"] and synonyms.VECTORS_FILE in manifest["files"]:
+            self.neighbours = WordNeighbours(
+                json.loads((bundle / synonyms.WORDS_FILE).read_text()),
+                np.load(bundle / synonyms.VECTORS_FILE),
+            )
         self.settings = settings
         self._vec_cache: dict[str, np.ndarray] = {}
 
@@ -135,12 +147,20 @@ class FulcrumSearch:
             self._vec_cache[text] = self.encoder(text)
         return self._vec_cache[text]
 
+    def _stand_ins(self, prepared):
+        if not prepared.unknown or self.neighbours is None:
+            return prepared
+        found = {w: self.neighbours.nearest(self.query_vector(w)) for w in prepared.unknown}
+        return with_stand_ins(self.index, prepared, {w: c for w, c in found.items() if c})
+
     def search(
         self, query: str, depth: int, user_vec: np.ndarray | None = None, fresh: bool = False
     ) -> list[str]:
         prepared = prepare_query(self.index, query)
         vec = self.encoder(prepared.dense_text) if fresh else self.query_vector(prepared.dense_text)
-        dense = self.vecs @ vec
+        vec = adapt(vec, self.adapter)
+        prepared = self._stand_ins(prepared)
+        dense = dense_scores(self.vecs, vec)
         affinity = None if user_vec is None else self.embeddings @ user_vec
         rows, _ = rank(self.index, prepared, dense, self.settings, None, affinity)
         return [str(self.ids[r]) for r in rows[:depth]]

@@ -1,10 +1,11 @@
 """Choose Search's fusion on the validation queries only (the rest report the result).
 
-Rule: the best mean NDCG@10 on the validation queries, except that a point which uses both
-rankings (lexical weight strictly between 0 and 1) is preferred to a one-sided one scoring at
-most ``HYBRID_MARGIN`` better. A handful of validation queries cannot tell differences of a
-few thousandths apart, and a one-sided ranker fails whole query classes another shop has
-(product codes and brand names the dense space does not know; paraphrases BM25 cannot match).
+Rule: the best mean NDCG@10 on the validation queries, except that a point which uses both the
+dense ranking and lexical evidence (BM25 or word coverage; ``uses_both``) is preferred to a
+one-sided one scoring at most ``HYBRID_MARGIN`` better. A handful of validation queries cannot
+tell differences of a few thousandths apart, and a one-sided ranker fails whole query classes
+another shop has (product codes and brand names the dense space does not know; paraphrases
+BM25 cannot match).
 Remaining ties go to the earlier grid point.
 """
 
@@ -21,10 +22,24 @@ from offline.search_eval.judged import JudgedQuery
 from offline.search_eval.metrics import ndcg_at_k
 
 #: the candidates: reciprocal rank fusion at three k and five lexical weights, and weighted
-#: score fusion at six lexical weights (the dense-only and lexical-only ends included)
+#: score fusion at six lexical weights (the dense-only and lexical-only ends included), each
+#: weighted point also with a word-coverage term of 0.1, 0.2 or 0.3
 GRID: tuple[Fusion, ...] = tuple(
     Fusion("rrf", w, k) for k in (10.0, 30.0, 60.0) for w in (0.3, 0.4, 0.5, 0.6, 0.7)
-) + tuple(Fusion("weighted", w) for w in (0.0, 0.2, 0.3, 0.4, 0.5, 1.0))
+) + tuple(
+    Fusion("weighted", w, coverage_weight=c)
+    for c in (0.0, 0.1, 0.2, 0.3)
+    for w in (0.0, 0.2, 0.3, 0.4, 0.5, 1.0)
+)
+
+
+def uses_both(fusion: Fusion) -> bool:
+    """Does the point rank by the dense space and by lexical evidence (BM25 or word coverage)?"""
+    if fusion.method == "rrf":
+        return 0.0 < fusion.lexical_weight < 1.0
+    return fusion.lexical_weight < 1.0 and (fusion.lexical_weight > 0.0 or fusion.coverage_weight > 0.0)
+
+
 HYBRID_MARGIN = 0.01
 
 
@@ -54,7 +69,7 @@ def choose_fusion(
                 {
                     "fusion": fusion.describe(),
                     "dense_only_for_unknown_words": dense_only,
-                    "hybrid": 0.0 < fusion.lexical_weight < 1.0,
+                    "hybrid": uses_both(fusion),
                     "validation_ndcg@10": score,
                 }
             )

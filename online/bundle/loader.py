@@ -20,7 +20,7 @@ from online.errors import BundleInvalid, NotFound
 from online.inference.catalogue import Catalogue
 from online.inference.encoders import History, Ranker, TextEncoder, UserEncoder
 from online.inference.lexical import load_lexical
-from online.inference.search_space import load_search_space
+from online.inference.search_space import load_query_adapter, load_search_space, load_word_neighbours
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,10 @@ def load_bundle(
             catalogue,
             lexical=load_lexical(path, manifest.files, [str(t) for t in catalogue.texts]),
             search_vectors=search_vectors,
+            word_neighbours=load_word_neighbours(path, manifest.files),
+            query_adapter=load_query_adapter(
+                path, manifest.files, None if search_vectors is None else search_vectors.shape[1]
+            ),
         )
     except (ValueError, OSError) as e:
         raise BundleInvalid(f"{path}: {e}") from e

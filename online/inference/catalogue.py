@@ -19,6 +19,7 @@ import pandas as pd
 from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores
 from fulcrum.core.rank_features import ItemStats
 from fulcrum.core.search.lexical_index import LexicalIndex
+from fulcrum.core.search.synonyms import WordNeighbours
 from online.inference.catalogue_growth import Buffers, grow
 from online.inference.lexical import grown
 from online.rerank.tail_boost import tail_mask
@@ -65,6 +66,10 @@ class Catalogue:
     lexical: LexicalIndex | None = None
     #: Search's pooled text vectors [N, H] (online/inference/search_space.py); None: bundle has none
     search_vectors: np.ndarray | None = None
+    #: catalogue words in the search space: stand-ins for query words the catalogue lacks
+    word_neighbours: WordNeighbours | None = None
+    #: Search's query-side adapter learnt from a search log (fulcrum/core/search/adapter.py)
+    query_adapter: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.item_ids)

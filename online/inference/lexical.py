@@ -44,8 +44,10 @@ def load_lexical(path: Path, files: Collection[str], texts: Sequence[str]) -> Le
         index = LexicalIndex.load(Path(path) / FOLDER)
         if index.n_main != len(texts):
             raise ValueError(f"{FOLDER} has {index.n_main} rows, items.parquet {len(texts)}")
+        index.speller  # noqa: B018 -- built now, not by the first query
         return index
     index = LexicalIndex.build(texts)
+    index.speller  # noqa: B018 -- built now, not by the first query
     log.warning(
         "bundle %s has no %s/: built the lexical index from items.parquet in %.2f s "
         "(re-export the run with this version to ship it in the bundle)",
@@ -69,4 +71,10 @@ def grown(
     if index is not None:
         index = index.with_docs(rows, [str(t) for t in texts], [str(t) for t in new.texts])
     vectors = grown_vectors(old.search_vectors, rows, len(new), search_vectors)
-    return dataclasses.replace(new, lexical=index, search_vectors=vectors)
+    return dataclasses.replace(
+        new,
+        lexical=index,
+        search_vectors=vectors,
+        word_neighbours=old.word_neighbours,
+        query_adapter=old.query_adapter,
+    )

@@ -8,13 +8,15 @@ queries measurably worse -- the loader says so in a warning naming the fix (re-e
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from fulcrum.core.search import space
+from fulcrum.core.search import adapter, space, synonyms
+from fulcrum.core.search.synonyms import WordNeighbours
 from online.inference.encoders import TextEncoder
 
 log = logging.getLogger(__name__)
@@ -55,3 +57,22 @@ def grown_vectors(
     out[: len(old)] = old
     out[np.asarray(rows, dtype=np.int64)] = vectors
     return out
+
+
+def load_word_neighbours(path: Path, files: Collection[str]) -> WordNeighbours | None:
+    """The bundle's catalogue-word vectors (``fulcrum.core.search.synonyms``), or None."""
+    if synonyms.WORDS_FILE not in files or synonyms.VECTORS_FILE not in files:
+        return None
+    words = json.loads((Path(path) / synonyms.WORDS_FILE).read_text())
+    vectors = np.load(Path(path) / synonyms.VECTORS_FILE, allow_pickle=False)
+    return WordNeighbours(words, vectors)
+
+
+def load_query_adapter(path: Path, files: Collection[str], dim: int | None) -> np.ndarray | None:
+    """The bundle's search-log adapter [H, H] (``fulcrum.core.search.adapter``), or None."""
+    if adapter.ADAPTER_FILE not in files:
+        return None
+    w = np.load(Path(path) / adapter.ADAPTER_FILE, allow_pickle=False).astype(np.float32)
+    if w.ndim != 2 or w.shape[0] != w.shape[1] or (dim is not None and w.shape[0] != dim):
+        raise ValueError(f"{adapter.ADAPTER_FILE} has shape {w.shape}, search space dimension {dim}")
+    return w

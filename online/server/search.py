@@ -5,11 +5,13 @@ measures -- over the live catalogue snapshot: BM25 over the catalogue's lexical 
 (online/inference/lexical.py), the query-item cosine in the catalogue's search space
 (``Catalogue.search_embeddings``: the item encoder's pooled text space when the bundle has one,
 fulcrum/core/search/space.py; the query encoder sees the spelling-corrected query), fused by
-``search_fusion`` (RRF by default), then moved by at most ``search_personalisation`` of the
-query's score spread toward a known user's taste. The user's anti-recommendation rules and
-the request's filters (price range, excludes) remove items before fusion. With a known user,
-``ranking_mode`` "ranker"/"blend" or a positive ``cancel_risk_weight`` order the candidates
-with the ranking head (``online.rerank.ordering``).
+``search_fusion`` (weighted by default), then moved by at most ``search_personalisation`` of the
+query's score spread toward a known user's taste. A query word the catalogue lacks is encoded
+too (in the same micro-batch as the query) and replaced in the lexical query by the catalogue
+word nearest in meaning, when near enough (fulcrum/core/search/synonyms.py). The user's
+anti-recommendation rules and the request's filters (price range, excludes) remove items
+before fusion. With a known user, ``ranking_mode`` "ranker"/"blend" or a positive
+``cancel_risk_weight`` order the candidates with the ranking head (``online.rerank.ordering``).
 
 The reply's ``score`` is what ordered the reply: the fused (personalised) relevance, or the
 ranking head's ordering score in those modes; it never increases down the list. Search does not
@@ -19,12 +21,14 @@ Recommend). A feature-store failure only drops the personalisation (``degraded``
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import numpy as np
 
 from fulcrum.core.rank_features import rank_features
-from fulcrum.core.search.engine import SearchSettings, prepare_query, rank
+from fulcrum.core.search.adapter import adapt
+from fulcrum.core.search.engine import SearchSettings, dense_scores, prepare_query, rank, with_stand_ins
 from fulcrum.core.search.fusion import Fusion
 from online.config import ServeConfig
 from online.errors import FeatureStoreUnavailable, fallback_reason
@@ -57,7 +61,11 @@ def search_settings(config: ServeConfig) -> SearchSettings:
     """The serving config's Search fields as the engine's settings."""
     return SearchSettings(
         fusion=Fusion(
-            config.search_fusion, config.search_lexical_weight, config.search_rrf_k, config.search_depth
+            config.search_fusion,
+            config.search_lexical_weight,
+            config.search_rrf_k,
+            config.search_depth,
+            config.search_coverage_weight,
         ),
         personalisation=config.search_personalisation,
         dense_only_for_unknown_words=config.search_dense_only_for_unknown_words,
@@ -70,7 +78,14 @@ async def search(
     cat = model.catalogue.current
     now = time.time()
     prepared = prepare_query(cat.lexical, q.query)
-    query_vec = await model.encode_search_query(prepared.dense_text, config.search_query_cache)
+    unknown = prepared.unknown if cat.word_neighbours is not None else []
+    vecs = await asyncio.gather(
+        *(model.encode_search_query(t, config.search_query_cache) for t in (prepared.dense_text, *unknown))
+    )
+    query_vec = adapt(vecs[0], cat.query_adapter)  # the search-log adapter, when the bundle has one
+    if unknown and cat.word_neighbours is not None:
+        found = {w: cat.word_neighbours.nearest(v) for w, v in zip(unknown, vecs[1:], strict=True)}
+        prepared = with_stand_ins(cat.lexical, prepared, {w: c for w, c in found.items() if c})
     excludes = set(q.excludes)
     degraded, why, user_vec, profile = False, "", None, None
     if q.user_id is not None:
@@ -88,7 +103,7 @@ async def search(
     blocked = blocked_mask(len(cat), cat.indices(sorted(excludes))) | price_blocked(
         cat, q.min_price, q.max_price
     )
-    dense = cat.search_embeddings @ query_vec
+    dense = dense_scores(cat.search_embeddings, query_vec)
     affinity = None if user_vec is None else cat.embeddings @ user_vec
     cand, score = rank(cat.lexical, prepared, dense, search_settings(config), blocked, affinity)
     if user_vec is not None and len(cand) and needs_ranker(config.ranking_mode, config.cancel_risk_weight):

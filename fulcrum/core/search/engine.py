@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fulcrum.core.search.analyzer import corrected_query
+from fulcrum.core.search.analyzer import corrected_query, singular, surface_words, word_terms
 from fulcrum.core.search.fusion import Fusion, fuse, personalise
 from fulcrum.core.search.lexical_index import LexicalIndex
 from fulcrum.core.text import render_query_text
@@ -40,6 +40,19 @@ class PreparedQuery:
     dense_text: str
     #: query words the lexical index cannot match, even after spelling correction
     unknown: list[str] = field(default_factory=list)
+    #: per query word (after correction), its index terms: what word coverage counts
+    groups: list[list[str]] = field(default_factory=list)
+
+
+def dense_scores(vectors: np.ndarray, query_vec: np.ndarray) -> np.ndarray:
+    """[N] cosine of a normalised query vector with every (normalised) row of ``vectors``.
+
+    ``einsum`` rather than ``@``: one query against the catalogue is a memory-bound
+    matrix-vector product, and OpenBLAS runs a large one on all its threads, which spin against
+    ONNX Runtime and the event loop on a small box (3,684 x 384 float32 on the 2-core reference
+    machine under load: 2.4 ms CPU with ``@``, 0.47 ms with this single-threaded loop).
+    """
+    return np.einsum("ij,j->i", vectors, np.asarray(query_vec, dtype=vectors.dtype), optimize=False)
 
 
 def prepare_query(index: LexicalIndex | None, query: str) -> PreparedQuery:
@@ -48,7 +61,23 @@ def prepare_query(index: LexicalIndex | None, query: str) -> PreparedQuery:
     unknown: list[str] = []
     terms, corrections = index.terms(query, unknown)
     text = corrected_query(render_query_text(query), corrections) if corrections else render_query_text(query)
-    return PreparedQuery(terms, corrections, text, unknown)
+    groups = [[singular(t) for t in word_terms(w)] for w in dict.fromkeys(surface_words(text))]
+    return PreparedQuery(terms, corrections, text, unknown, [g for g in groups if g])
+
+
+def with_stand_ins(
+    index: LexicalIndex | None, prepared: PreparedQuery, stand_ins: dict[str, str]
+) -> PreparedQuery:
+    """``prepared`` with unknown words replaced by catalogue words of the same meaning
+    (``fulcrum.core.search.synonyms``) in the lexical query; the dense text stays as it was."""
+    if index is None or not stand_ins:
+        return prepared
+    words = [stand_ins.get(w, w) for w in surface_words(prepared.dense_text)]
+    again = prepare_query(index, " ".join(words))
+    notes = [f"{w}~>{c}" for w, c in stand_ins.items()]
+    return PreparedQuery(
+        again.terms, prepared.corrections + notes, prepared.dense_text, again.unknown, again.groups
+    )
 
 
 def rank(
@@ -65,11 +94,16 @@ def rank(
     [N] cosine of the user's vector with every row (None: anonymous).
     """
     n = len(dense)
-    lexical = index.scores(prepared.terms, n) if index is not None else np.zeros(n)
     fusion = settings.fusion
     if prepared.unknown and settings.dense_only_for_unknown_words:
-        fusion = replace(fusion, lexical_weight=0.0)
-    rows, scores = fuse(lexical, dense, fusion, blocked)
+        fusion = replace(fusion, lexical_weight=0.0, coverage_weight=0.0)
+    lexical = np.zeros(n)
+    if index is not None and fusion.lexical_weight > 0:
+        lexical = index.scores(prepared.terms, n)
+    coverage = None
+    if index is not None and fusion.coverage_weight > 0:
+        coverage = index.coverage(prepared.groups, n)
+    rows, scores = fuse(lexical, dense, fusion, blocked, coverage)
     if user_affinity is not None and settings.personalisation > 0 and len(rows):
         scores = personalise(scores, user_affinity[rows], settings.personalisation)
         order = np.lexsort((rows, -scores))

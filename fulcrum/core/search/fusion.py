@@ -8,6 +8,10 @@ Two methods, both over the union of each list's ``depth`` best rows:
 - ``weighted``: ``w * bm25 / max(bm25) + (1 - w) * cosine``, the lexical score scaled to [0, 1]
   per query.
 
+Either may add ``coverage_weight x`` the share of the query's words an item contains (a word
+counts when the item has any of its terms): an item naming everything the shopper typed is
+ahead of one naming part of it, which BM25's per-term sum does not guarantee.
+
 Rows the lexical list holds have a positive BM25 score (an item sharing no term with the query
 is not a lexical match). Blocked rows (filters, exclusions) are in neither list. Which method
 and which ``w`` / ``k`` serve is chosen on a validation split of judged queries
@@ -30,19 +34,24 @@ class Fusion:
     lexical_weight: float = 0.5
     rrf_k: float = 60.0
     depth: int = 200
+    #: added x the share of the query's words an item contains (any method)
+    coverage_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"fusion method {self.method!r} is not one of {METHODS}")
         if not 0.0 <= self.lexical_weight <= 1.0:
             raise ValueError(f"lexical_weight {self.lexical_weight} must be in [0, 1]")
+        if not 0.0 <= self.coverage_weight <= 10.0:
+            raise ValueError(f"coverage_weight {self.coverage_weight} must be in [0, 10]")
         if self.rrf_k <= 0 or self.depth < 1:
             raise ValueError(f"rrf_k ({self.rrf_k}) must be > 0 and depth ({self.depth}) >= 1")
 
     def describe(self) -> str:
+        cov = f", coverage_weight={self.coverage_weight:g}" if self.coverage_weight else ""
         if self.method == "rrf":
-            return f"rrf(k={self.rrf_k:g}, lexical_weight={self.lexical_weight:g})"
-        return f"weighted(lexical_weight={self.lexical_weight:g})"
+            return f"rrf(k={self.rrf_k:g}, lexical_weight={self.lexical_weight:g}{cov})"
+        return f"weighted(lexical_weight={self.lexical_weight:g}{cov})"
 
 
 def top_rows(scores: np.ndarray, n: int, eligible: np.ndarray) -> np.ndarray:
@@ -56,9 +65,14 @@ def top_rows(scores: np.ndarray, n: int, eligible: np.ndarray) -> np.ndarray:
 
 
 def fuse(
-    lexical: np.ndarray, dense: np.ndarray, fusion: Fusion, blocked: np.ndarray | None = None
+    lexical: np.ndarray,
+    dense: np.ndarray,
+    fusion: Fusion,
+    blocked: np.ndarray | None = None,
+    coverage: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(candidate rows, fused scores), best first (ties: lower row first)."""
+    """(candidate rows, fused scores), best first (ties: lower row first). ``coverage``: [N]
+    share of the query's words each row contains, added x ``fusion.coverage_weight``."""
     allowed = np.ones(len(dense), dtype=bool) if blocked is None else ~blocked
     lex_rows = top_rows(lexical, fusion.depth, allowed & (lexical > 0))
     dense_rows = top_rows(dense, fusion.depth, allowed)
@@ -74,6 +88,8 @@ def fuse(
         top = float(lexical[lex_rows[0]]) if len(lex_rows) else 0.0
         lex = lexical[cand] / top if top > 0 else np.zeros(len(cand))
         score = w * lex + (1.0 - w) * dense[cand].astype(np.float64)
+    if coverage is not None and fusion.coverage_weight > 0:
+        score = score + fusion.coverage_weight * coverage[cand]
     order = np.lexsort((cand, -score))
     return cand[order], score[order]
 

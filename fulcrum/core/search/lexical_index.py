@@ -127,10 +127,14 @@ class LexicalIndex:
         for row, text in zip(rows, texts, strict=True):
             segment[int(row)] = Counter(analyze(text))
         if len(segment) > max(REBUILD_MIN, REBUILD_SHARE * self.n_main):
-            return LexicalIndex.build(all_texts)
+            rebuilt = LexicalIndex.build(all_texts)
+            rebuilt.speller  # noqa: B018
+            return rebuilt
         words = self.words.copy()
         words.update(_word_counts(texts))
-        return LexicalIndex(self.model, self.n_main, self.doc_len, words, segment)
+        grown = LexicalIndex(self.model, self.n_main, self.doc_len, words, segment)
+        grown.speller  # noqa: B018 -- built in the upsert thread, not by the next query
+        return grown
 
     # ---- querying ----------------------------------------------------------------------------
     @property
@@ -159,6 +163,30 @@ class LexicalIndex:
         if self.segment:
             self._score_segment(terms, out)
         return out
+
+    def coverage(self, groups: Sequence[Sequence[str]], n_rows: int) -> np.ndarray:
+        """[n_rows] share of the word groups (one per query word: its terms) each row contains;
+        a replaced row counts by its new text only."""
+        out = np.zeros(n_rows, dtype=np.float64)
+        if not groups:
+            return out
+        indptr, indices = self.model.scores["indptr"], self.model.scores["indices"]
+        stale = np.flatnonzero(self._stale) if self._stale is not None else None
+        for terms in groups:
+            hit = np.zeros(n_rows, dtype=bool)
+            for term in terms:
+                tid = self.vocab.get(term)
+                if tid is not None:
+                    rows = indices[indptr[tid] : indptr[tid + 1]]
+                    hit[rows[rows < n_rows]] = True
+            if stale is not None:
+                hit[stale[stale < n_rows]] = False
+            for term in terms:
+                for row, _ in self._seg_post.get(term, ()):
+                    if row < n_rows:
+                        hit[row] = True
+            out += hit
+        return out / len(groups)
 
     def _score_segment(self, terms: Sequence[str], out: np.ndarray) -> None:
         live_main = self.n_main - (0 if self._stale is None else int(self._stale.sum()))

@@ -790,7 +790,10 @@ func (x *SearchRequest) GetOptions() *RecommendOptions {
 
 type SearchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// At most k items, best first, every one with reason QUERY_MATCH.
+	// At most k items, best first, every one with reason QUERY_MATCH. Each score is the fused
+	// relevance that ordered the reply (dense cosine + lexical evidence, nudged by a known user's
+	// taste; the ranking head's ordering score when the server's ranking_mode asks for it): it
+	// never increases down the list. Search applies no diversity re-ranking (docs/search.md).
 	Items         []*ScoredItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
 	BundleVersion string        `protobuf:"bytes,2,opt,name=bundle_version,json=bundleVersion,proto3" json:"bundle_version,omitempty"`
 	// True when user_id was set but the feature store failed: the results are not personalised.

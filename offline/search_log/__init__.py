@@ -1,0 +1,1 @@
+"""Learning the query side of Search from a shop's search log (`fulcrum learn-search-log`)."""
