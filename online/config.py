@@ -41,7 +41,9 @@ class ServeConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    host: str = "[::]"
+    #: listen address. The default is loopback: with no ``security`` block it serves plaintext
+    #: to this machine only (online/security/transport.py); "[::]" (with TLS) serves the network
+    host: str = "127.0.0.1"
     port: int = Field(50051, ge=0, le=65535)
     #: Prometheus /metrics HTTP port; 0 disables the HTTP endpoint
     metrics_port: int = Field(9464, ge=0, le=65535)

@@ -164,7 +164,7 @@ def test_reflection_is_configurable_and_needs_a_credential(bundle, pki):
 @pytest.mark.parametrize(
     ("security", "field"),
     [
-        ({}, "no TLS configured"),
+        ({"tokens_file": "t.yaml"}, "no TLS configured"),
         ({"allow_plaintext": True}, "no credential configured"),
         ({"tls_cert_file": "x"}, "tls_key_file"),
         ({"allow_plaintext": True, "tls_client_ca_file": "ca.crt"}, "tls_client_ca_file"),
@@ -178,6 +178,24 @@ def test_the_server_refuses_to_start_open_by_omission(bundle, security, field):
 
     with pytest.raises(ConfigError, match=field):
         asyncio.run(body())
+
+
+def test_no_security_block_serves_loopback_only_in_plaintext():
+    # the loopback development mode: nothing configured + a loopback host -> plaintext, open to
+    # this machine; the same empty block on a network address is refused at start-up
+    from online.security.config import SecurityConfig
+    from online.security.transport import check_security, effective_security
+
+    loopback = effective_security(SecurityConfig(), "127.0.0.1")
+    assert loopback.allow_plaintext and loopback.allow_unauthenticated and loopback.reflection_on
+    check_security(loopback, "127.0.0.1")
+    network = effective_security(SecurityConfig(), "[::]")
+    assert network == SecurityConfig()
+    with pytest.raises(ConfigError, match="no TLS configured"):
+        check_security(network, "[::]")
+    # anything configured is taken as it is: a token file alone never turns auth off
+    tokens = effective_security(SecurityConfig(tokens_file="t.yaml"), "127.0.0.1")
+    assert not tokens.allow_plaintext and not tokens.allow_unauthenticated
 
 
 def test_a_key_that_does_not_match_the_certificate_is_refused(bundle, pki, tmp_path):

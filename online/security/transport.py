@@ -2,6 +2,11 @@
 
 TLS when ``security.tls_cert_file`` is set; plaintext only with ``allow_plaintext: true`` (and a
 warning unless the host is loopback); otherwise start-up fails with one line naming the fields.
+
+Loopback development mode (``effective_security``): a config that says nothing about transport
+or credentials and listens on a loopback address (the default ``host``, 127.0.0.1) serves
+plaintext without authentication, reachable from this machine only, with a warning at start-up.
+Anything reachable from the network needs TLS (or an explicit ``allow_plaintext``).
 ``auth_interceptors`` returns the interceptor list (empty only with ``allow_unauthenticated``).
 """
 
@@ -28,6 +33,27 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def effective_security(security: SecurityConfig, host: str) -> SecurityConfig:
+    """``security`` as the server applies it: the loopback development mode (module doc) when
+    nothing about transport or credentials is configured and ``host`` is loopback."""
+    configured = (
+        security.tls
+        or security.allow_plaintext
+        or security.allow_unauthenticated
+        or security.tokens
+        or security.tokens_file is not None
+        or security.identities
+    )
+    if configured or not is_loopback(host):
+        return security
+    log.warning(
+        "no security configured and host %s is loopback: plaintext, no authentication, reachable "
+        "from this machine only (to serve on the network configure security.*: docs/security.md)",
+        host,
+    )
+    return security.model_copy(update={"allow_plaintext": True, "allow_unauthenticated": True})
+
+
 def check_security(security: SecurityConfig, host: str) -> None:
     """The rules between fields, checked before anything binds (ConfigError names the fields)."""
     if security.tls and security.allow_plaintext:
@@ -40,7 +66,8 @@ def check_security(security: SecurityConfig, host: str) -> None:
         raise ConfigError(
             "security: no TLS configured: set security.tls_cert_file and security.tls_key_file "
             "(see docs/security.md; `fulcrum security dev-setup` writes a development set), or "
-            "security.allow_plaintext: true for a loopback demo"
+            "security.allow_plaintext: true for a loopback demo (with no security block at all, "
+            "a loopback host serves plaintext to this machine only)"
         )
     if security.allow_unauthenticated and (security.tokens or security.tokens_file or security.identities):
         raise ConfigError(

@@ -31,7 +31,13 @@ from online.ingest.sink import EventSink, FanoutSink
 from online.privacy.forget import server_forgetter
 from online.security.limits import server_options
 from online.security.listeners import MethodGate, admin_listener, health_listener
-from online.security.transport import auth_interceptors, bind, bundle_public_key, check_security
+from online.security.transport import (
+    auth_interceptors,
+    bind,
+    bundle_public_key,
+    check_security,
+    effective_security,
+)
 from online.server import metrics
 from online.server.catalogue_follower import CatalogueFollower
 from online.server.catalogue_sink import CatalogueSink
@@ -116,7 +122,7 @@ async def create_server(
 ) -> tuple[ServingServer, int]:
     """Load and verify the bundle, wire everything, bind ``config.host:config.port`` (0 = any)
     with TLS or the explicitly allowed plaintext (``config.security``)."""
-    security = config.security
+    security = effective_security(config.security, config.host)  # loopback development mode
     check_security(security, config.host)  # before the slow bundle load: fail fast on config
     loop = asyncio.get_running_loop()
 
