@@ -137,11 +137,18 @@ def train_run(
     examples = build_examples(inter, -np.inf, val_cut, r.horizon_days, new_only=r.target == "next_new")
     timings["examples_s"] = time.perf_counter() - t
     if len(examples) == 0:
+        span = (inter.train_end - float(inter.ev_time.min())) / _DAY
+        window = (
+            f" (the validation window is the last {r.validation_days:g} of the {span:.1f} days of train)"
+            if inter.split_kind == "time" and r.validation_days > 0
+            else ""
+        )
         raise StageError(
             "retrieval",
             f"no training examples in {inter.n_items} items / {len(inter.user_ids)} users: no user "
-            "has a purchase after an earlier event before their validation cut",
-            "prepare more history per user, or set retrieval.validation_days: 0 to fit on all of train",
+            f"has a purchase after an earlier event before their validation cut{window}",
+            "prepare more history per user, or set a shorter retrieval.validation_days (0 = fit on all "
+            "of train, no validation)",
         )
     log.info(
         "%d training examples over %d history cuts (sliding windows) in %.1f s",
