@@ -363,7 +363,7 @@ def train_run(
             "trend_days": r.hybrid.trend_days,
             "chosen_on": "validation"
             if hybrid_grid
-            else "config defaults (no validation slice, or no warm user in it)",
+            else "config defaults (validation switched off: retrieval.validation_days = 0)",
             "trend_zero": hybrid_parts[2] if hybrid_parts is not None else 0.0,
             "validation_grid": hybrid_grid,
         },
@@ -393,11 +393,18 @@ def run_stages(ranker, hybrid_weights, hybrid_grid, refit: bool) -> dict[str, st
         "ranker_cancel_head": str(heads.get("cancel", "trained")),
         "hybrid": "off (config retrieval.hybrid.enabled: false)"
         if hybrid_weights is None
-        else (
-            "weights chosen on validation" if hybrid_grid else "config default weights (no validation slice)"
-        ),
+        else _hybrid_stage(hybrid_grid),
         "refit": "refit on all of train after validation" if refit else "no refit",
     }
+
+
+def _hybrid_stage(grid: list[dict]) -> str:
+    if not grid:
+        return "config default weights (validation switched off)"
+    best = max(p.get("ndcg@10", 0.0) for p in grid)
+    if best <= 0.0:  # said, not hidden: a flat grid carries no information about the weights
+        return "weights from validation, but every grid point scored NDCG@10 0 (no signal): smallest kept"
+    return f"weights chosen on validation (best NDCG@10 {best:.4f} over {len(grid)} points)"
 
 
 def _save_samples(path: Path, inter, stats, scorer, cfg: TrainConfig, n: int = 64) -> None:
