@@ -61,15 +61,21 @@ def ablate(
         raise typer.Exit(2) from None
     rows_s = time.perf_counter() - t0
     methods = list(method) or list(METHODS)
-    with console.status("ablation") as status:
-        result = run_ablation(
-            slices,
-            cfg,
-            methods,
-            on_arm=lambda m, r: status.update(
-                f"{m}: test cancel PR-AUC {r['test']['cancel']['pr_auc']:.4f} ({r['seconds']:.0f} s)"
-            ),
-        )
+    from offline.stage_error import StageError
+
+    try:
+        with console.status("ablation") as status:
+            result = run_ablation(
+                slices,
+                cfg,
+                methods,
+                on_arm=lambda m, r: status.update(
+                    f"{m}: test cancel PR-AUC {r['test']['cancel']['pr_auc']:.4f} ({r['seconds']:.0f} s)"
+                ),
+            )
+    except StageError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     out.mkdir(parents=True, exist_ok=True)
     payload = result.to_dict() | {
         "rows_summary": slices.summary(),

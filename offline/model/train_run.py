@@ -137,11 +137,18 @@ def train_run(
     examples = build_examples(inter, -np.inf, val_cut, r.horizon_days, new_only=r.target == "next_new")
     timings["examples_s"] = time.perf_counter() - t
     if len(examples) == 0:
+        span = (inter.train_end - float(inter.ev_time.min())) / _DAY
+        window = (
+            f" (the validation window is the last {r.validation_days:g} of the {span:.1f} days of train)"
+            if inter.split_kind == "time" and r.validation_days > 0
+            else ""
+        )
         raise StageError(
             "retrieval",
             f"no training examples in {inter.n_items} items / {len(inter.user_ids)} users: no user "
-            "has a purchase after an earlier event before their validation cut",
-            "prepare more history per user, or set retrieval.validation_days: 0 to fit on all of train",
+            f"has a purchase after an earlier event before their validation cut{window}",
+            "prepare more history per user, or set a shorter retrieval.validation_days (0 = fit on all "
+            "of train, no validation)",
         )
     log.info(
         "%d training examples over %d history cuts (sliding windows) in %.1f s",
@@ -356,7 +363,7 @@ def train_run(
             "trend_days": r.hybrid.trend_days,
             "chosen_on": "validation"
             if hybrid_grid
-            else "config defaults (no validation slice, or no warm user in it)",
+            else "config defaults (validation switched off: retrieval.validation_days = 0)",
             "trend_zero": hybrid_parts[2] if hybrid_parts is not None else 0.0,
             "validation_grid": hybrid_grid,
         },
@@ -386,11 +393,18 @@ def run_stages(ranker, hybrid_weights, hybrid_grid, refit: bool) -> dict[str, st
         "ranker_cancel_head": str(heads.get("cancel", "trained")),
         "hybrid": "off (config retrieval.hybrid.enabled: false)"
         if hybrid_weights is None
-        else (
-            "weights chosen on validation" if hybrid_grid else "config default weights (no validation slice)"
-        ),
+        else _hybrid_stage(hybrid_grid),
         "refit": "refit on all of train after validation" if refit else "no refit",
     }
+
+
+def _hybrid_stage(grid: list[dict]) -> str:
+    if not grid:
+        return "config default weights (validation switched off)"
+    best = max(p.get("ndcg@10", 0.0) for p in grid)
+    if best <= 0.0:  # said, not hidden: a flat grid carries no information about the weights
+        return "weights from validation, but every grid point scored NDCG@10 0 (no signal): smallest kept"
+    return f"weights chosen on validation (best NDCG@10 {best:.4f} over {len(grid)} points)"
 
 
 def _save_samples(path: Path, inter, stats, scorer, cfg: TrainConfig, n: int = 64) -> None:

@@ -55,6 +55,15 @@ def run_ablation(
     for method in methods:
         t0 = time.perf_counter()
         head = fit_head(base.replace(method=method), slices.fit, slices.val)
+        if head.cancel_off:
+            from offline.stage_error import StageError
+
+            raise StageError(
+                "imbalance ablation",
+                f"this ablation compares methods on the cancellation head, which cannot train here: "
+                f"{head.cancel_off}",
+                "run it on a shop that records cancellations (CANCEL events)",
+            )
         row = {
             "method": method,
             "seconds": time.perf_counter() - t0,
