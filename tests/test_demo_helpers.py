@@ -142,6 +142,10 @@ def test_evaluation_prefers_the_bundle_report_and_reads_both_formats(tmp_path: P
         )
     )
     assert evaluation_source(results, bundle) == report
+    # `fulcrum evaluate --bundle B --out DIR` (what the demo runs) writes the report into DIR
+    beside = results.parent / "metrics.json"
+    beside.write_text(report.read_text())
+    assert evaluation_source(results, bundle) == beside
     rows = evaluation_rows(json.loads(report.read_text()))
     assert rows == [("model", {"ndcg@10": 0.12}, {"recall@10": 0.07}), ("als", {"ndcg@10": 0.09}, {})]
     assert evaluation_rows(json.loads(results.read_text())) == [("als", {"ndcg@10": 0.09}, {})]

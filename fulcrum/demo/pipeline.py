@@ -205,11 +205,11 @@ def evaluate_step(lay: Layout) -> Step:
     note = None
     outputs: tuple[Path, ...] = (lay.evaluation / "results.json",)
     if command_has_option(("evaluate",), "bundle"):
-        # the bundle report: <bundle>/report/{report.md, metrics.json, *.png} (offline/report)
+        # the bundle report: <--out>/{report.md, metrics.json, *.png} (offline/report)
         bundle = pinned(lay)
         argv += ["--bundle", str(bundle)]
         inputs += (bundle,)
-        outputs = (bundle / "report" / "metrics.json",)
+        outputs = (lay.evaluation / "metrics.json",)
     else:
         note = "model column (`fulcrum evaluate --bundle`)"
     step = Step(

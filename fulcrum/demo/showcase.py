@@ -192,10 +192,16 @@ def show_model_info(console, stub) -> dict:
 
 
 def evaluation_source(results_json: Path, bundle: Path | None = None) -> Path | None:
-    """The bundle report's metrics.json (model + baselines) when present, else `fulcrum
-    evaluate`'s results.json (baselines only), else None."""
+    """The bundle report's metrics.json (model + baselines; written next to ``results_json`` by
+    `fulcrum evaluate --bundle --out`, or in the bundle's report/ folder by default) when present,
+    else `fulcrum evaluate`'s results.json (baselines only), else None."""
     bundle = bundle if bundle is not None else Path(results_json).parent.parent / "bundles" / "LATEST"
-    for path in (Path(bundle) / "report" / "metrics.json", Path(results_json)):
+    candidates = (
+        Path(results_json).parent / "metrics.json",
+        Path(bundle) / "report" / "metrics.json",
+        Path(results_json),
+    )
+    for path in candidates:
         if path.is_file():
             return path
     return None
