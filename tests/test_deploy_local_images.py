@@ -44,3 +44,11 @@ def test_every_dockerfile_takes_its_base_as_a_build_argument_and_pulls_no_fronte
         for word, rest in df.dockerfile(dockerfile):
             if word == "RUN" and "pip " in rest and "--no-index" not in rest:
                 assert "--mount=type=secret,id=build_ca" in rest, f"{dockerfile.name}: pip without CA"
+
+
+def test_every_fulcrum_image_has_the_promoted_bundle_at_slash_bundle() -> None:
+    # compose and k8s pass `--bundle /bundle` to serve, ingest and features apply (the last one
+    # runs on the training image): each image links /bundle to the bundles root's LATEST
+    for name in ("Dockerfile.serve", "Dockerfile.train"):
+        runs = " ".join(rest for word, rest in df.dockerfile(df.DOCKER / name) if word == "RUN")
+        assert "ln -s /bundles/LATEST /bundle" in runs, name
