@@ -11,7 +11,8 @@
 # 3. events produced: `fulcrum replay` in a container publishes the first REPLAY_LIMIT events of
 #    the test period to Kafka;
 # 4. deploy/compose/smoke_client.py in a container: health SERVING, the consumer received and
-#    applied the events, Recommend answered for the replayed user with the most events;
+#    applied the events, Recommend answered for the replayed user with the most events; no
+#    long-running service restarted (a restart is a crash);
 # 5. down -v, always (volumes included), also on failure or Ctrl-C.
 # Prints the time to healthy and the Recommend answer. Where apache/kafka and redis cannot be
 # pulled it adds compose.local.yaml (images built by `make images`). A private project name and
@@ -85,4 +86,9 @@ answer="$(dc run --rm --no-deps -v "${project}_prepared-data:/artifacts/data:ro"
   --from "$REPLAY_FROM" --limit "$REPLAY_LIMIT" --timeout "$TIMEOUT" 2>&1)" \
   || { echo "$answer" >&2; dc logs --tail 40 ingest server >&2; die "client checks failed"; }
 echo "$answer" | tail -1
+# a long-running service that restarted crashed at least once, even if it answers now
+for svc in server ingest kafka redis; do
+  restarts="$(docker inspect --format '{{.RestartCount}}' "$(dc ps -q "$svc")")"
+  [ "$restarts" = 0 ] || { dc logs --tail 60 "$svc" >&2; die "$svc restarted $restarts time(s)"; }
+done
 say "passed: setup ${t_setup} s, healthy ${t_healthy} s after up, total $(( $(date +%s) - t0 )) s"
