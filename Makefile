@@ -36,8 +36,9 @@ install: $(INSTALLED)
 
 # Regenerates fulcrum/v1/ from protos/ (committed; tests/test_protos_current.py checks it is current).
 # Works before `make install`: it needs only the virtualenv and grpcio-tools.
+NEED_GRPC_TOOLS = @$(BIN)/python -c 'import grpc_tools' 2>/dev/null || { echo "make: installing $(GRPC_TOOLS) into $(VENV)"; $(BIN)/pip install --quiet "$(GRPC_TOOLS)"; }
 protos: | $(BIN)/python
-	@$(BIN)/python -c 'import grpc_tools' 2>/dev/null || { echo "make: installing $(GRPC_TOOLS) into $(VENV)"; $(BIN)/pip install --quiet "$(GRPC_TOOLS)"; }
+	$(NEED_GRPC_TOOLS)
 	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=. --pyi_out=. --grpc_python_out=. protos/fulcrum/v1/recommender.proto
 	$(BIN)/python -m grpc_tools.protoc -I protos --include_imports --include_source_info \
 		--descriptor_set_out=protos/fulcrum-v1.protoset protos/fulcrum/v1/recommender.proto
@@ -49,7 +50,8 @@ protos: | $(BIN)/python
 # and tests/test_client_go.py prove they are current.
 GO ?= go
 .PHONY: clients
-clients: $(BIN)/python
+clients: | $(BIN)/python
+	$(NEED_GRPC_TOOLS)
 	cd clients/go && $(GO) build -o .bin/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	$(BIN)/python -m grpc_tools.protoc -I protos \
 		--plugin=protoc-gen-go=clients/go/.bin/protoc-gen-go --plugin=protoc-gen-go-grpc=clients/go/.bin/protoc-gen-go-grpc \

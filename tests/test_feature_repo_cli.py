@@ -20,7 +20,7 @@ from tests.feature_repo_copy import ROOT, copy_repo, synthetic_events
 FEAST = Path(sys.executable).with_name("feast")
 
 
-def _write_sources(repo: Path) -> None:
+def _write_sources(repo: Path):
     events = synthetic_events(n=120)
     data = repo / "data"
     batch.write_parquet(batch.user_snapshots(events), fn.USER_BEHAVIOUR_VIEW, data)
@@ -29,6 +29,7 @@ def _write_sources(repo: Path) -> None:
     batch.write_parquet(
         batch.item_embedding_rows([], [], None, events.timestamp.min()), fn.ITEM_EMBEDDING_VIEW, data
     )
+    return events
 
 
 def _feast(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
@@ -48,7 +49,7 @@ def _feast(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 def test_feast_cli_apply_and_materialize_incremental(kind, tmp_path, request):
     repo = copy_repo(tmp_path)
-    _write_sources(repo)
+    events = _write_sources(repo)
     env, flags, url = None, [], None
     if kind == "redis":
         url = request.getfixturevalue("redis_url")
@@ -66,8 +67,15 @@ def test_feast_cli_apply_and_materialize_incremental(kind, tmp_path, request):
     _feast(repo, *flags, "materialize-incremental", now, env=env)
     client = OnlineFeatureClient.open(repo, kind, url, default_timeout_s=5.0)
     try:
-        got = client.get_user_profile("u1")
-        assert not got.miss and got.profile.purchase_count >= 0 and got.as_of is not None
+        # every event is in the past, so the materialised row is a user's whole history: the
+        # purchase count read back is the number of that user's PURCHASE events, counted here
+        # from the events themselves (the user with the most, so a zero read would be wrong)
+        bought = events[events.event_type == "PURCHASE"].user_id.value_counts()
+        user, purchases = str(bought.index[0]), int(bought.iloc[0])
+        got = client.get_user_profile(user)
+        assert not got.miss and got.as_of is not None
+        assert got.profile.purchase_count == purchases > 0
         assert client.get_item_stats(["i1"]).found.all()
+        assert client.get_user_profile("nobody").miss  # an unknown user is a miss, not a zero row
     finally:
         client.close()

@@ -10,8 +10,10 @@
 #    deadline) until the server's container health check says healthy;
 # 3. events produced: `fulcrum replay` in a container publishes the first REPLAY_LIMIT events of
 #    the test period to Kafka;
-# 4. deploy/compose/smoke_client.py in a container: health SERVING, the consumer received and
-#    applied the events, Recommend answered for the replayed user with the most events;
+# 4. deploy/compose/smoke_client.py in a container, over TLS with a `recommend` token made by
+#    `fulcrum security dev-setup` for this run (removed at the end): health SERVING, the consumer received and
+#    applied the events, Recommend answered for the replayed user with the most events; no
+#    long-running service restarted (a restart is a crash);
 # 5. down -v, always (volumes included), also on failure or Ctrl-C.
 # Prints the time to healthy and the Recommend answer. Where apache/kafka and redis cannot be
 # pulled it adds compose.local.yaml (images built by `make images`). A private project name and
@@ -50,8 +52,21 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 export FULCRUM_GRPC_HOST_PORT="$(free_port)" FULCRUM_METRICS_HOST_PORT="$(free_port)" FULCRUM_KAFKA_HOST_PORT="$(free_port)"
 project="fulcrum-test-$$"
 dc() { "${COMPOSE[@]}" -p "$project" "${files[@]}" "$@"; }
-teardown() { say "down -v"; dc --profile setup --profile jobs down -v --remove-orphans >/dev/null 2>&1 || true; }
+# Development credentials for this run only (the server serves TLS with tokens, docs/security.md):
+# made in the serving image as its user (uid 10001), so the server can read its 0600 key.
+secrets="$(mktemp -d)"
+chmod 0777 "$secrets"
+export FULCRUM_SECRETS="$secrets"
+in_secrets() { docker run --rm -v "$secrets:/out" --entrypoint "$1" "fulcrum-serve:${FULCRUM_TAG:-latest}" "${@:2}"; }
+teardown() {
+  say "down -v"
+  dc --profile setup --profile jobs down -v --remove-orphans >/dev/null 2>&1 || true
+  in_secrets sh -c 'rm -rf /out/* /out/.[!.]*' >/dev/null 2>&1 || true
+  rmdir "$secrets" 2>/dev/null || true
+}
 trap teardown EXIT
+in_secrets fulcrum security dev-setup --out /out --host server >/dev/null \
+  || die "fulcrum security dev-setup failed in the serving image"
 
 t0=$(date +%s)
 say "setup (seed bundles from $FULCRUM_SEED_BUNDLES, prepare data, features apply into Redis)"
@@ -80,9 +95,19 @@ dc run --rm --no-deps -v "${project}_prepared-data:/artifacts/data:ro" --entrypo
 
 say "client: health, ingest counters, Recommend"
 answer="$(dc run --rm --no-deps -v "${project}_prepared-data:/artifacts/data:ro" \
-  -v "$HERE/smoke_client.py:/app/smoke_client.py:ro" --entrypoint python server /app/smoke_client.py \
+  -v "$HERE/smoke_client.py:/app/smoke_client.py:ro" \
+  -v "$secrets/ca.crt:/etc/fulcrum-secrets/client/ca.crt:ro" \
+  -v "$secrets/tokens/recommend.token:/etc/fulcrum-secrets/client/recommend.token:ro" \
+  -e FULCRUM_CLIENT_CA_FILE=/etc/fulcrum-secrets/client/ca.crt \
+  -e FULCRUM_CLIENT_TOKEN_FILE=/etc/fulcrum-secrets/client/recommend.token \
+  --entrypoint python server /app/smoke_client.py \
   --server server:50051 --metrics http://ingest:9464/metrics --data /artifacts/data \
   --from "$REPLAY_FROM" --limit "$REPLAY_LIMIT" --timeout "$TIMEOUT" 2>&1)" \
   || { echo "$answer" >&2; dc logs --tail 40 ingest server >&2; die "client checks failed"; }
 echo "$answer" | tail -1
+# a long-running service that restarted crashed at least once, even if it answers now
+for svc in server ingest kafka redis; do
+  restarts="$(docker inspect --format '{{.RestartCount}}' "$(dc ps -q "$svc")")"
+  [ "$restarts" = 0 ] || { dc logs --tail 60 "$svc" >&2; die "$svc restarted $restarts time(s)"; }
+done
 say "passed: setup ${t_setup} s, healthy ${t_healthy} s after up, total $(( $(date +%s) - t0 )) s"

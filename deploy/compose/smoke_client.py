@@ -7,7 +7,10 @@
 2. the ingest consumer has received every replayed event and applied some (its Prometheus
    counters, polled with a deadline; the replay runs with --no-announce-items);
 3. Recommend, through a real gRPC client, for the replayed user with the most events: a
-   non-empty, non-degraded answer. Prints one JSON line with what it saw; exit 1 with the reason
+   non-empty, non-degraded answer.
+The channel is the jobs' client (fulcrum/client/channel.py): TLS with the server's CA and the
+bearer token from FULCRUM_CLIENT_CA_FILE / FULCRUM_CLIENT_TOKEN_FILE (a `recommend` token); none
+set, plaintext. Prints one JSON line with what it saw; exit 1 with the reason
    otherwise.
 """
 
@@ -42,7 +45,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=180.0)
     args = p.parse_args(argv)
 
-    import grpc
     import pandas as pd
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -78,12 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     if counts["applied"] == 0:
         return fail(f"ingest applied none of {len(sent)} events: {counts}")
 
-    with grpc.insecure_channel(args.server) as channel:
+    from fulcrum.client.channel import ClientSecurity
+
+    with ClientSecurity.from_env().channel(args.server) as channel:
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
         if health.status != health_pb2.HealthCheckResponse.SERVING:
             return fail(f"health: {health_pb2.HealthCheckResponse.ServingStatus.Name(health.status)}")
         started = time.perf_counter()
-        reply = pb_grpc.RecommenderStub(channel).Recommend(pb.RecommendRequest(user_id=user, k=5), timeout=10)
+        reply = pb_grpc.RecommenderStub(channel).Recommend(
+            pb.RecommendRequest(user_id=user, k=5), timeout=10, metadata=ClientSecurity.from_env().metadata()
+        )
         ms = (time.perf_counter() - started) * 1000
     seen = {
         "health": "SERVING",

@@ -6,8 +6,9 @@
   clipped outside the fitted range).
 - ``none``: p = sigmoid(z).
 
-Both fitted maps are also torch modules (``Calibrator.to_torch``) built only from ops that export
-to ONNX (mul/add/sigmoid, min/max), so the bundle's ranker emits calibrated probabilities.
+This module is numpy only. The torch form of a fitted map (``CalibrationModule(calibrator)`` in
+``calibration_module.py``, built only from ops that export to ONNX: mul/add/sigmoid, min/max, so
+the bundle's ranker emits calibrated probabilities) depends on this one, never the reverse.
 """
 
 from __future__ import annotations
@@ -34,11 +35,6 @@ class Calibrator:
         if self.kind == "isotonic":
             return np.interp(z, np.asarray(self.knots_x), np.asarray(self.knots_y))
         return _sigmoid(self.a * z + self.b)
-
-    def to_torch(self):  # -> torch.nn.Module mapping logits [B] to probabilities [B]
-        from offline.ranking.calibration_module import CalibrationModule
-
-        return CalibrationModule(self)
 
 
 def fit_calibrator(kind: str, logits: np.ndarray, y: np.ndarray) -> Calibrator:

@@ -63,11 +63,11 @@ class FittedHead:
 
     def export_module(self):
         """The torch module the bundle exports as ranker.onnx (calibrated probabilities)."""
+        from offline.ranking.calibration_module import CalibrationModule
         from offline.ranking.model import ExportedRanker
 
-        return ExportedRanker(
-            self.net, self.shifts, (self.calibrators[0].to_torch(), self.calibrators[1].to_torch())
-        )
+        purchase, cancel = (CalibrationModule(c) for c in self.calibrators)
+        return ExportedRanker(self.net, self.shifts, (purchase, cancel))
 
 
 def _loss_for(cfg: RankerConfig, y: np.ndarray) -> LossFn:
