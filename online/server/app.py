@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from fulcrum.v1 import recommender_pb2 as pb
 from fulcrum.v1 import recommender_pb2_grpc
 from online.bundle.loader import LoadedBundle, load_bundle
+from online.bundle.ranker_use import check_ranker_use
 from online.bundle.sessions import INFERENCE_THREADS
 from online.config import ServeConfig
 from online.inference.model import ModelHolder, ServingModel
@@ -129,12 +130,16 @@ async def create_server(
     public_key = bundle_public_key(security)
 
     def loader(path: Path) -> LoadedBundle:
-        return load_bundle(
+        loaded = load_bundle(
             path, config.execution_provider, config.intra_op_threads, config.int8_item_encoder, public_key
         )
+        check_ranker_use(loaded.manifest.raw, config.ranking_mode, config.cancel_risk_weight, str(path))
+        return loaded
 
     if bundle is None:
         bundle = await loop.run_in_executor(None, loader, Path(bundle_path))
+    else:
+        check_ranker_use(bundle.manifest.raw, config.ranking_mode, config.cancel_risk_weight, "bundle")
     inference = ThreadPoolExecutor(max_workers=INFERENCE_THREADS, thread_name_prefix="ort")
     features = ThreadPoolExecutor(max_workers=16, thread_name_prefix="features")
 
