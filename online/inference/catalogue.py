@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
@@ -155,9 +156,10 @@ class Catalogue:
         """Rows of the known ids, sorted and unique (unknown ids dropped): one dict lookup per id
         and an integer sort -- a heavy buyer's thousands of bought ids are mapped once per request
         and the order of a set's iteration never matters."""
-        get = self.index.get
-        rows = np.fromiter((r for r in map(get, item_ids) if r is not None), dtype=np.int64)
-        return np.unique(rows)
+        ids = item_ids if isinstance(item_ids, list | tuple | set | frozenset) else list(item_ids)
+        # map() with dict.get(id, -1) runs in C; unknown ids come back as -1
+        rows = np.fromiter(map(self.index.get, ids, repeat(-1, len(ids))), dtype=np.int64, count=len(ids))
+        return np.unique(rows[rows >= 0])
 
     def mask_of_rows(self, rows: np.ndarray) -> np.ndarray:
         """bool [N], True at ``rows``."""
