@@ -48,7 +48,10 @@ def _start(tmp_path: Path):
     build_features(synthetic_events(n=100), repo, store="sqlite")
     port = free_port()
     cfg = tmp_path / "serve.yaml"
-    cfg.write_text(f"host: 127.0.0.1\nport: {port}\nmetrics_port: 0\nworkers: 2\nfeature_repo: {repo}\n")
+    cfg.write_text(
+        f"host: 127.0.0.1\nport: {port}\nmetrics_port: 0\nworkers: 2\nfeature_repo: {repo}\n"
+        "security: {allow_plaintext: true, allow_unauthenticated: true}\n"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("FULCRUM_")}
     proc = subprocess.Popen(
         [*CLI, "serve", "--bundle", str(bundle), "--config", str(cfg)],

@@ -145,13 +145,13 @@ def serve(
         cfg = cfg.model_copy(update={"port": port})
 
     if cfg.workers > 1:
-        from online.server.workers import check_workers_config, run_workers
+        from online.server.workers import run_workers
 
         try:
-            check_workers_config(cfg)
+            code = run_workers(cfg, bundle, _worker_main)  # checks the settings before spawning
         except ConfigError as e:
             raise typer.BadParameter(str(e), param_hint="--config") from e
-        raise typer.Exit(run_workers(cfg, bundle, _worker_main))
+        raise typer.Exit(code)
     _log_request_ids()
     code = _serve_process(cfg, bundle)
     if code:
