@@ -1,19 +1,25 @@
-"""Serving benchmark: `fulcrum bench serve --bundle DIR` (or `python -m benchmarks.bench_serve`).
+"""Serving benchmark: `fulcrum bench serve --bundle DIR --feature-repo REPO` (or `python -m
+benchmarks.bench_serve`).
 
-Starts the real gRPC server in-process on loopback with the bundle and an in-memory feature
-store of synthetic warm users (histories drawn from the catalogue), then measures in one run:
+Starts the real gRPC server in-process on loopback with the bundle and the path users run: the
+configured Feast online store (``--feature-repo``, ``--store sqlite|redis``) and warm users drawn
+from the data the store holds (the repo's ``user_behaviour`` table, each checked to have a row).
+Without ``--feature-repo`` it falls back to an in-memory store of synthetic users and SAYS so in
+the table and the JSON (``features: in-memory``): that is not what `fulcrum serve` with a
+feature_repo runs. Then, in one run:
 
 - latency at concurrency 1, interleaved call by call so load bursts on a shared machine hit every
   measure alike: the bare ONNX Runtime forward of exactly what one Recommend runs (user encoder on
-  the user's history, + the ranker on its candidates' features when the config's ranking_mode /
-  cancel_risk_weight make Recommend run it) and what one Search runs (item encoder on the query),
-  called directly on the sessions; the same Recommend / Search through a gRPC
-  channel; GetModelInfo (the gRPC round-trip floor); and the Recommend pipeline called
-  in-process without gRPC (where the time between forward and reply goes);
-- Recommend QPS at concurrency 1 and 64 from a separate load-generator process
-  (benchmarks/serve_load.py), like remote clients, so client work does not share the server's GIL.
+  the user's history, + the ranker when the config makes Recommend run it) and what one Search
+  runs (item encoder on the query), called directly on the sessions; the same Recommend / Search
+  through a gRPC channel; GetModelInfo (the gRPC round-trip floor); and the Recommend pipeline
+  called in-process without gRPC (where the time between forward and reply goes);
+- Recommend throughput at each ``--concurrency`` level (default 1, 8, 32, 64): QPS, p50, p99 and
+  the server's CPU per call, from a separate Python load-generator process
+  (benchmarks/serve_load.py, its own CPU per call reported too) and, when ``ghz`` is on PATH, from
+  ghz (benchmarks/ghz_load.py; protoset compiled by the bench), so the client's own cost shows.
 
-Ratios: Recommend p50 / bare forward p50 (bar <= 1.2) and QPS(64) / QPS(1) (bar >= 3).
+Ratios: Recommend p50 / bare forward p50 (bar <= 1.2) and QPS(max c) / QPS(1) (bar >= 3).
 Prints a table and writes JSON.
 """
 
@@ -28,10 +34,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from benchmarks.serve_load import QUERIES
+from benchmarks.serve_users import synthetic_users, warm_users
 from fulcrum.core.percentiles import percentile
 
 DEFAULT_BUNDLE = Path("artifacts/bundles/LATEST")
@@ -40,30 +46,6 @@ DEFAULT_OUT = Path("artifacts/bench/serve.json")
 
 def _pct(xs: list[float], q: float) -> float:
     return percentile(xs, q)
-
-
-def _users(catalogue, n_users: int, hist: int, seed: int):
-    from fulcrum.core.profile import UserProfile
-
-    rng = np.random.default_rng(seed)
-    now = time.time()
-    users = []
-    for u in range(n_users):
-        rows = rng.choice(len(catalogue), size=min(hist, len(catalogue)), replace=False)
-        items = tuple(str(catalogue.item_ids[r]) for r in rows)
-        users.append(
-            UserProfile(
-                user_id=f"bench-{u}",
-                recent_items=items,
-                recent_types=("PURCHASE",) * len(items),
-                recent_times=tuple(now - 86_400.0 * (len(items) - i) for i in range(len(items))),
-                purchase_count=float(len(items)),
-                distinct_items=float(len(items)),
-                last_active=now,
-                bought=frozenset(items[: len(items) // 2]),
-            )
-        )
-    return users
 
 
 def _bare_feeds(model, profile, config) -> tuple[dict, dict | None]:
@@ -194,11 +176,47 @@ async def _client(target: str, phase: str, users: list[str], n: int, concurrency
     return result
 
 
-async def _run(bundle: Path, n: int, high: int, n_users: int, seed: int, provider: str) -> dict:
+async def _throughput(target: str, ids: list[str], n: int, levels: list[int], workdir: Path) -> dict:
+    """Per concurrency level: the Python load generator's figures, then ghz's (when on PATH), each
+    with the server's CPU per call over that phase."""
+    from benchmarks import ghz_load
+
+    ghz = ghz_load.ghz_path()
+    protoset = None
+    if ghz is not None:
+        try:
+            protoset = ghz_load.build_protoset(workdir / "recommender.protoset")
+        except RuntimeError as e:
+            typer.echo(f"bench serve: ghz found but not used: {e}", err=True)
+    out: dict[str, dict] = {}
+    for c in levels:
+        calls = max(n, c * 8)
+        row = {"python": await _client(target, "qps", ids, calls, c)}
+        if protoset is not None:
+            cpu0 = _cpu_s()
+            g = await asyncio.to_thread(ghz_load.run_ghz, ghz, protoset, target, ids, calls, c, workdir)
+            g["server_cpu_ms_per_call"] = (_cpu_s() - cpu0) / calls * 1000.0
+            row["ghz"] = g
+        out[str(c)] = row
+    return out
+
+
+async def _run(
+    bundle: Path,
+    n: int,
+    levels: list[int],
+    n_users: int,
+    seed: int,
+    provider: str,
+    repo: Path | None,
+    store: str | None,
+    redis_url: str | None,
+    workdir: Path,
+) -> dict:
     from online.config import build_config
     from online.security.config import LOOPBACK_DEMO
     from online.server.app import create_server
-    from online.server.feature_source import InMemoryFeatures
+    from online.server.feature_source import FeastFeatureSource, InMemoryFeatures
 
     config = build_config(
         {
@@ -209,29 +227,45 @@ async def _run(bundle: Path, n: int, high: int, n_users: int, seed: int, provide
             "security": LOOPBACK_DEMO,
         }
     )
-    features = InMemoryFeatures()
+    client = None
+    if repo is not None:
+        from online.features.client import OnlineFeatureClient
+
+        client = OnlineFeatureClient.open(
+            repo, store, redis_url, default_timeout_s=config.feature_timeout_ms / 1000
+        )
+        features = FeastFeatureSource(client)
+        reader = client._readers.get("recommend_user")
+        kind = f"feast {reader.backend if reader is not None else 'get_online_features'}"
+    else:
+        features = InMemoryFeatures()
+        kind = "in-memory"
     server, port = await create_server(config, bundle, features)
     await server.start()
     model = server.holder.current
-    users = _users(model.catalogue.current, n_users, 20, seed)
-    for u in users:
-        features.put(u)
-    target = f"127.0.0.1:{port}"
-    ids = [u.user_id for u in users]
     try:
+        if client is not None:
+            users = await asyncio.to_thread(warm_users, repo, client, model.catalogue.current, n_users, seed)
+        else:
+            users = synthetic_users(model.catalogue.current, n_users, 20, seed)
+            for u in users:
+                features.put(u)
+        target = f"127.0.0.1:{port}"
+        ids = [u.user_id for u in users]
         lat = await _latency(server, config, users, port, n)
-        low_run = await _client(target, "qps", ids, n, 1)
-        qps1 = low_run["qps"]
         before = _batch_totals()
-        high_run = await _client(target, "qps", ids, max(n, high * 8), high)
+        throughput = await _throughput(target, ids, n, levels, workdir)
         after = _batch_totals()
     finally:
         await server.stop(0)
+        if client is not None:
+            client.close()
     rec_lat, search_lat, info_lat, pipeline = lat["rec"], lat["search"], lat["info"], lat["pipeline"]
     bare_rec, bare_search = lat["bare_rec"], lat["bare_search"]
-    qps_high = high_run["qps"]
-    failures = low_run["failures"] + high_run["failures"]
-    mean_batch = {  # requests per ORT call during the high-concurrency phase only
+    low, high = str(levels[0]), str(levels[-1])
+    qps = {c: row["python"]["qps"] for c, row in throughput.items()}
+    failures = sum(r.get("failures", 0) for row in throughput.values() for r in row.values())
+    mean_batch = {  # requests per ORT call over all the throughput phases
         m: (after[m][0] - before.get(m, (0, 0))[0]) / (after[m][1] - before.get(m, (0, 0))[1])
         for m in after
         if after[m][1] > before.get(m, (0, 0))[1]
@@ -242,6 +276,8 @@ async def _run(bundle: Path, n: int, high: int, n_users: int, seed: int, provide
         "bundle_version": model.version,
         "execution_provider": model.bundle.provider,
         "catalogue_size": len(model.catalogue.current),
+        "features": kind,
+        "warm_users": len(users),
         "requests_per_measurement": n,
         "machine": {
             "cpus": os.cpu_count(),
@@ -263,12 +299,16 @@ async def _run(bundle: Path, n: int, high: int, n_users: int, seed: int, provide
             "p99": _pct(search_lat, 99) * ms,
             "mean": statistics.fmean(search_lat) * ms,
         },
-        "qps": {"1": qps1, str(high): qps_high},
-        # CPU per Recommend of the server process and of the load generator in each QPS phase:
-        # with both on the same cores, QPS(high) <= cpus * 1000 / (server + client ms per call)
+        "qps": qps,
+        "throughput": throughput,
+        # CPU per Recommend of the server process and of the Python load generator per level:
+        # with both on the same cores, QPS <= cpus * 1000 / (server + client ms per call)
         "cpu_ms_per_call": {
-            c: {"server": run.get("server_cpu_ms_per_call"), "client": run.get("client_cpu_ms_per_call")}
-            for c, run in (("1", low_run), (str(high), high_run))
+            c: {
+                "server": row["python"].get("server_cpu_ms_per_call"),
+                "client": row["python"].get("client_cpu_ms_per_call"),
+            }
+            for c, row in throughput.items()
         },
         "failed_calls": failures,
         "mean_batch_size": mean_batch,
@@ -278,92 +318,69 @@ async def _run(bundle: Path, n: int, high: int, n_users: int, seed: int, provide
         / result["bare_forward_recommend_ms"]["p50"],
         "search_p50_over_bare_forward_p50": result["search_ms"]["p50"]
         / result["bare_forward_search_ms"]["p50"],
-        f"qps_{high}_over_qps_1": qps_high / qps1,
+        f"qps_{high}_over_qps_{low}": qps[high] / qps[low],
     }
     result["bars"] = {
         "recommend_p50_over_bare_forward_p50 <= 1.2": result["ratios"]["recommend_p50_over_bare_forward_p50"]
         <= 1.2,
-        f"qps_{high}_over_qps_1 >= 3": result["ratios"][f"qps_{high}_over_qps_1"] >= 3.0,
+        f"qps_{high}_over_qps_{low} >= 3": result["ratios"][f"qps_{high}_over_qps_{low}"] >= 3.0,
     }
     return result
 
 
-RATIO_LABELS = {
-    "recommend_p50_over_bare_forward_p50": "Recommend p50 / bare forward p50",
-    "search_p50_over_bare_forward_p50": "Search p50 / bare forward p50",
-}
-
-
-def print_table(r: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from fulcrum.core.tables import print_table
-
-    console = Console(width=110)
-    t = Table(
-        title=f"fulcrum bench serve: bundle {r['bundle_version']} ({r['execution_provider']}, "
-        f"{r['catalogue_size']} items, {r['machine']['cpus']} cpus, "
-        f"load average {r['machine'].get('load_average_1m_at_end', float('nan')):.1f})"
-    )
-    t.add_column("measure", no_wrap=True)
-    t.add_column("p50 ms", justify="right")
-    t.add_column("p99 ms", justify="right")
-    for name, key in (
-        ("bare ORT forward (Recommend inputs)", "bare_forward_recommend_ms"),
-        ("Recommend, concurrency 1", "recommend_ms"),
-        ("bare ORT forward (Search inputs)", "bare_forward_search_ms"),
-        ("Search, concurrency 1", "search_ms"),
-        ("GetModelInfo (gRPC round-trip floor)", "transport_floor_ms"),
-        ("Recommend pipeline in-process, no gRPC", "recommend_pipeline_no_grpc_ms"),
-    ):
-        t.add_row(name, f"{r[key]['p50']:.3f}", f"{r[key]['p99']:.3f}")
-    print_table(console, t)
-    q = Table(title="throughput and ratios")
-    q.add_column("measure", no_wrap=True)
-    q.add_column("value", justify="right", no_wrap=True)
-    q.add_column("bar", no_wrap=True)
-    for c, v in r["qps"].items():
-        q.add_row(f"Recommend QPS at concurrency {c}", f"{v:.1f}", "")
-    for name, v in r["ratios"].items():
-        bar = next(
-            (
-                ("met" if ok else "MISSED") + f" ({b.split(' ', 1)[1]})"
-                for b, ok in r["bars"].items()
-                if b.startswith(name)
-            ),
-            "",
-        )
-        label = RATIO_LABELS.get(name) or name.replace("qps_", "QPS(").replace("_over_QPS(", ") / QPS(") + ")"
-        q.add_row(label, f"{v:.2f}", bar)
-    for c, cpu in r.get("cpu_ms_per_call", {}).items():
-        if cpu.get("server") is not None and cpu.get("client") is not None:
-            q.add_row(
-                f"CPU ms per call at concurrency {c}: server / load generator",
-                f"{cpu['server']:.3f} / {cpu['client']:.3f}",
-                "",
-            )
-    q.add_row("failed calls", str(r["failed_calls"]), "")
-    for m, v in r["mean_batch_size"].items():
-        q.add_row(f"mean batch size at concurrency {max(int(c) for c in r['qps'])}: {m}", f"{v:.1f}", "")
-    print_table(console, q)
-
-
 def bench_serve(
     bundle: Path = typer.Option(DEFAULT_BUNDLE, "--bundle", help="Bundle folder."),  # noqa: B008
+    feature_repo: Path | None = typer.Option(  # noqa: B008
+        None,
+        "--feature-repo",
+        help="Feast repo to read users from (what `fulcrum serve` runs); none: in-memory.",
+    ),
+    store: str | None = typer.Option(
+        None, "--store", help="sqlite | redis (default: $FULCRUM_FEATURE_STORE or sqlite)."
+    ),
+    redis_url: str | None = typer.Option(None, "--redis-url", help="redis://host:port for --store redis."),
     requests: int = typer.Option(400, "--requests", min=20, help="Calls per latency measurement."),
-    concurrency: int = typer.Option(64, "--concurrency", min=2, help="High concurrency for the QPS ratio."),
-    users: int = typer.Option(200, "--users", min=1, help="Synthetic warm users in the feature store."),
+    concurrency: str = typer.Option(
+        "1,8,32,64", "--concurrency", help="Comma-separated concurrency levels (1 is always run)."
+    ),
+    users: int = typer.Option(
+        200, "--users", min=1, help="Warm users drawn from the store (or synthetic in memory)."
+    ),
     provider: str = typer.Option("auto", "--provider", help="auto | cpu | cuda"),
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="JSON output file."),  # noqa: B008
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Serving latency and throughput against bare ONNX Runtime, with the real server."""
+    """Serving latency and throughput on the configured feature store, against bare ONNX Runtime."""
+    import tempfile
+
+    from benchmarks.serve_table import print_table
+
     if not (bundle / "manifest.json").is_file():
         raise typer.BadParameter(
             f"{bundle} has no manifest.json (train and export a bundle first)", param_hint="--bundle"
         )
-    result = asyncio.run(_run(bundle, requests, concurrency, users, seed, provider))
+    try:
+        levels = sorted({1} | {int(c) for c in concurrency.split(",") if c.strip()})
+    except ValueError as e:
+        raise typer.BadParameter(
+            f"expected numbers like 1,8,32,64, got {concurrency!r}", param_hint="--concurrency"
+        ) from e
+    if levels[0] < 1 or len(levels) < 2:
+        raise typer.BadParameter("give at least one level > 1, all >= 1", param_hint="--concurrency")
+    if feature_repo is not None and not (feature_repo / "feature_store.yaml").is_file():
+        raise typer.BadParameter(
+            f"{feature_repo} is not a Feast repo (no feature_store.yaml)", param_hint="--feature-repo"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            result = asyncio.run(
+                _run(
+                    bundle, requests, levels, users, seed, provider, feature_repo, store, redis_url, Path(tmp)
+                )
+            )
+        except RuntimeError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from e
     print_table(result)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

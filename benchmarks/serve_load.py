@@ -3,8 +3,8 @@
 Run as its own process (``python -m benchmarks.serve_load --target HOST:PORT --phase ...``) so the
 client's Python work does not share the server's interpreter, like a remote client would.
 Phases: ``latency`` (warm-up, then sequential Recommend, Search and GetModelInfo: per-call
-seconds) and ``qps`` (Recommend at a given concurrency: calls per second, and the client's own
-CPU per call).
+seconds) and ``qps`` (Recommend at a given concurrency: calls per second, p50/p99 latency, and
+the client's own CPU per call).
 """
 
 from __future__ import annotations
@@ -70,19 +70,26 @@ async def qps_phase(target: str, users: list[str], total: int, concurrency: int)
         counter = iter(reqs)
         failures = 0
 
+        latencies: list[float] = []
+
         async def worker():
             nonlocal failures
             for r in counter:
+                t = time.perf_counter()
                 try:
                     await stub.Recommend(r, timeout=30)
                 except grpc.aio.AioRpcError:
                     failures += 1
+                latencies.append(time.perf_counter() - t)
 
         t0, cpu0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    latencies.sort()
     return {
         "qps": total / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000.0,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000.0,
         "calls": total,
         "warm_up_calls": min(total, 2 * concurrency),
         "failures": failures,

@@ -127,6 +127,11 @@ class ServeConfig(BaseModel):
     upsert_replaces_bundle_vectors: bool = False
     #: grace period for in-flight calls on shutdown
     grace_s: float = Field(5.0, ge=0.0, le=600.0)
+    #: server processes sharing the port (SO_REUSEPORT, Linux; the kernel spreads CONNECTIONS over
+    #: them): one Python process serves on one core, so use one per core. > 1 needs a fixed
+    #: ``port`` and a ``feature_repo``; worker i serves /metrics on ``metrics_port + i``. Each
+    #: worker is a replica: see online/server/workers.py
+    workers: int = Field(1, ge=1, le=64)
     #: the folder of published bundle versions (``<root>/<version>/``, ``<root>/LATEST``) that
     #: ReloadModel may name; None: ReloadModel only reloads the bundle the server started with
     bundles_root: Path | None = None

@@ -75,7 +75,11 @@ class NeighbourTable:
     def scores(self, sources: Iterable[int], n_items: int) -> np.ndarray:
         """[n_items] sum of the rows of ``sources`` (rows beyond the table contribute nothing)."""
         out = np.zeros(n_items, dtype=np.float64)
-        rows = np.fromiter(sources, dtype=np.int64)
+        # an array as is (np.fromiter would walk it element by element, one Python object each)
+        if isinstance(sources, np.ndarray):
+            rows = sources.astype(np.int64, copy=False)
+        else:
+            rows = np.fromiter(sources, dtype=np.int64)
         rows = rows[(rows >= 0) & (rows < self.n_sources)]
         if len(rows) == 0:
             return out

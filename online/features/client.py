@@ -24,7 +24,8 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -53,9 +54,14 @@ class UserFeatures:
 
     profile: UserProfile
     miss: bool  # True: the store has no row for this user (a cold-start user)
-    counts: dict[str, int] = field(default_factory=dict)  # purchase_count_7d ... (see feature_names)
+    state: UserState | None = None  # the stored behaviour state (None: no row)
     as_of: float | None = None  # epoch seconds of the newest event in the row
     embedding: np.ndarray | None = None  # float32 [D], when one was pushed
+
+    @cached_property
+    def counts(self) -> dict[str, int]:
+        """purchase_count_7d ... (see feature_names); computed on first use (Recommend never asks)."""
+        return {} if self.state is None else window_counts(self.state)
 
 
 @dataclass(frozen=True)
@@ -240,7 +246,7 @@ class OnlineFeatureClient:
         return UserFeatures(
             profile=user_profile(user_id, state),
             miss=False,
-            counts=window_counts(state),
+            state=state,
             as_of=state.as_of,
             embedding=embedding,
         )

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
@@ -133,17 +134,38 @@ class Catalogue:
         t[:m] = self.trend[:m]
         return t
 
-    def retrieval_scores(self, user_vec: np.ndarray, bought: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+    # ---- retrieval scoring (per request: nothing here loops over the catalogue in Python) --------
+
+    def retrieval_scores(
+        self, user_vec: np.ndarray, bought: Iterable[str] = (), bought_rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(cosine scores, retrieval scores) of every row for one user vector: the retrieval score
-        is the bundle's hybrid score (cosine + co-purchase neighbours of ``bought`` + trend) when
-        the manifest gives it weights, else the cosine itself."""
+        is the bundle's hybrid score (cosine + co-purchase neighbours of the bought items + trend)
+        when the manifest gives it weights, else the cosine itself. ``bought_rows`` (``rows_of``
+        of the bought ids, when the caller has it already) saves mapping ``bought`` again."""
         cosine = self.embeddings @ user_vec
         if not self.hybrid.active:
             return cosine, cosine
         neighbour = None
         if self.neighbours is not None and self.hybrid.neighbour > 0:
-            neighbour = self.neighbours.scores(self.indices(sorted(bought)), len(self))
+            rows = self.rows_of(bought) if bought_rows is None else bought_rows
+            neighbour = self.neighbours.scores(rows, len(self))
         return cosine, hybrid_scores(cosine, neighbour, self.trend_all, self.hybrid)
+
+    def rows_of(self, item_ids: Iterable[str]) -> np.ndarray:
+        """Rows of the known ids, sorted and unique (unknown ids dropped): one dict lookup per id
+        and an integer sort -- a heavy buyer's thousands of bought ids are mapped once per request
+        and the order of a set's iteration never matters."""
+        ids = item_ids if isinstance(item_ids, list | tuple | set | frozenset) else list(item_ids)
+        # map() with dict.get(id, -1) runs in C; unknown ids come back as -1
+        rows = np.fromiter(map(self.index.get, ids, repeat(-1, len(ids))), dtype=np.int64, count=len(ids))
+        return np.unique(rows[rows >= 0])
+
+    def mask_of_rows(self, rows: np.ndarray) -> np.ndarray:
+        """bool [N], True at ``rows``."""
+        mask = np.zeros(len(self), dtype=bool)
+        mask[rows] = True
+        return mask
 
     def indices(self, item_ids: Sequence[str]) -> np.ndarray:
         """Row indices of the known ids (unknown ids are dropped), in the given order."""

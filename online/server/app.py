@@ -166,7 +166,8 @@ async def create_server(
 
     # the auth layer sits inside ObservedInterceptor: refused calls are counted by code too
     interceptors = [ObservedInterceptor(), *auth_interceptors(security)]
-    options = [("grpc.so_reuseport", 0), *server_options(config.limits)]
+    reuse = int(config.workers > 1)  # workers share the port (online/server/workers.py)
+    options = [("grpc.so_reuseport", reuse), *server_options(config.limits)]
     server = grpc.aio.server(
         interceptors=[*interceptors, *([MethodGate(False)] if security.admin_port is not None else [])],
         options=options,

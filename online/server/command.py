@@ -66,6 +66,67 @@ def _log_request_ids() -> None:
         )
 
 
+async def _run(cfg, bundle: Path, worker: int | None = None) -> None:
+    """One server process until SIGINT/SIGTERM (``worker``: its index among ``workers``)."""
+    import asyncio
+    import signal
+
+    from online.errors import ConfigError
+    from online.server.app import create_server
+    from online.server.metrics import start_metrics_http
+
+    features, sink, feast_sink = _feature_side(cfg)
+    server, bound = await create_server(cfg, bundle, features, sink, dedupe=_shared_dedupe())
+    if feast_sink is not None:
+        keep = None if cfg.upsert_replaces_bundle_vectors else server.learned_vectors
+        feast_sink.set_item_embedder(server.embed_items, keep)
+    try:
+        start_metrics_http(cfg.metrics_port)
+    except OSError as e:
+        await server.stop(0)
+        raise ConfigError(f"metrics_port={cfg.metrics_port}: cannot listen ({e})") from e
+    await server.start()
+    who = "fulcrum serve" if worker is None else f"fulcrum serve worker {worker}"
+    typer.echo(
+        f"{who}: bundle {server.holder.current.version} on port {bound} "
+        f"({server.holder.current.bundle.provider}); metrics port {cfg.metrics_port or 'off'}"
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    typer.echo(f"{who}: shutting down (health NOT_SERVING, then grace period)")
+    await server.stop()
+
+
+def _serve_process(cfg, bundle: Path, worker: int | None = None) -> int:
+    """Run one server process; the exit code (2 with one line naming the cause on a known error)."""
+    import asyncio
+
+    from online.errors import BundleInvalid, ConfigError, NotFound, Unavailable
+
+    if worker is not None:  # a spawned worker: logging as the CLI's entry point sets it up
+        import os
+
+        level = getattr(logging, os.environ.get("FULCRUM_LOG_LEVEL", "INFO").upper(), logging.INFO)
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _log_request_ids()
+    try:
+        asyncio.run(_run(cfg, bundle, worker))
+    except (BundleInvalid, NotFound) as e:
+        typer.echo(f"error: bundle {bundle}: {e}", err=True)
+        return 2
+    except (ConfigError, Unavailable, OSError) as e:
+        typer.echo(f"error: {e}", err=True)
+        return 2
+    return 0
+
+
+def _worker_main(cfg, bundle: Path, worker: int) -> None:
+    raise SystemExit(_serve_process(cfg, bundle, worker))
+
+
 def serve(
     bundle: Path = typer.Option(..., "--bundle", help="Bundle folder (manifest.json + ONNX files)."),  # noqa: B008
     config: Path | None = typer.Option(None, "--config", help="YAML config; FULCRUM_* env vars override it."),  # noqa: B008
@@ -73,11 +134,8 @@ def serve(
 ) -> None:
     """Serve Recommend, Search, IngestEvents, GetModelInfo, ReloadModel and ForgetUser over gRPC
     (TLS, tokens and roles: docs/security.md; plaintext only with security.allow_plaintext)."""
-    import asyncio
-    import signal
-
     from online.config import load_config
-    from online.errors import BundleInvalid, ConfigError, NotFound, Unavailable
+    from online.errors import ConfigError
 
     try:
         cfg = load_config(config)
@@ -86,40 +144,15 @@ def serve(
     if port is not None:
         cfg = cfg.model_copy(update={"port": port})
 
-    _log_request_ids()
+    if cfg.workers > 1:
+        from online.server.workers import run_workers
 
-    async def run() -> None:
-        from online.server.app import create_server
-        from online.server.metrics import start_metrics_http
-
-        features, sink, feast_sink = _feature_side(cfg)
-        server, bound = await create_server(cfg, bundle, features, sink, dedupe=_shared_dedupe())
-        if feast_sink is not None:
-            keep = None if cfg.upsert_replaces_bundle_vectors else server.learned_vectors
-            feast_sink.set_item_embedder(server.embed_items, keep)
         try:
-            start_metrics_http(cfg.metrics_port)
-        except OSError as e:
-            await server.stop(0)
-            raise ConfigError(f"metrics_port={cfg.metrics_port}: cannot listen ({e})") from e
-        await server.start()
-        typer.echo(
-            f"fulcrum serve: bundle {server.holder.current.version} on port {bound} "
-            f"({server.holder.current.bundle.provider}); metrics port {cfg.metrics_port or 'off'}"
-        )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        typer.echo("fulcrum serve: shutting down (health NOT_SERVING, then grace period)")
-        await server.stop()
-
-    try:
-        asyncio.run(run())
-    except (BundleInvalid, NotFound) as e:
-        typer.echo(f"error: bundle {bundle}: {e}", err=True)
-        raise typer.Exit(2) from e
-    except (ConfigError, Unavailable, OSError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+            code = run_workers(cfg, bundle, _worker_main)  # checks the settings before spawning
+        except ConfigError as e:
+            raise typer.BadParameter(str(e), param_hint="--config") from e
+        raise typer.Exit(code)
+    _log_request_ids()
+    code = _serve_process(cfg, bundle)
+    if code:
+        raise typer.Exit(code)

@@ -84,6 +84,7 @@ async def _warm_exploit(
     profile: UserProfile,
     history,
     blocked: np.ndarray,
+    bought_rows: np.ndarray,
     k: int,
     knobs: Knobs,
     config: ServeConfig,
@@ -91,7 +92,7 @@ async def _warm_exploit(
 ) -> tuple[list[int], dict, np.ndarray]:
     user = await model.encode_user(history)
     # cosine = the towers' score (a ranking feature); scores = the bundle's retrieval score
-    cosine, scores = cat.retrieval_scores(user, profile.bought)
+    cosine, scores = cat.retrieval_scores(user, bought_rows=bought_rows)
     cand = top_candidates(scores, max(config.retrieval_candidates, k), blocked)
     if len(cand) == 0:
         return [], {}, cand
@@ -151,10 +152,14 @@ async def recommend(
         metrics.FALLBACKS.labels("Recommend", why).inc()
         return popularity_fallback(cat, q.excludes + q.session_items, q.k, model.version, why)
     profile = with_session(stored, q.session_items, now)
-    blocked_ids = blocked_items(
-        profile, q.knobs.allow_repurchase, config.ignored_impressions_threshold, q.excludes + q.session_items
+    # the bought items as rows once (a heavy buyer has thousands): blocked mask and neighbour scores
+    bought_rows = cat.rows_of(profile.bought)
+    others = blocked_items(  # cancelled, disliked, ignored, excluded (the purchases are added below)
+        profile, True, config.ignored_impressions_threshold, q.excludes + q.session_items
     )
-    blocked = blocked_mask(len(cat), cat.indices(sorted(blocked_ids)))
+    blocked = cat.mask_of_rows(cat.rows_of(others))
+    if not q.knobs.allow_repurchase:
+        blocked[bought_rows] = True
     rng = np.random.default_rng(q.knobs.seed) if q.knobs.seed is not None else _RNG
     n_explore = exploration_count(q.k, q.knobs.exploration_share)
     history_len = model.bundle.user_encoder.history_length
@@ -167,6 +172,7 @@ async def recommend(
             profile,
             history_for(profile, cat, now, history_len),
             blocked,
+            bought_rows,
             q.k,
             q.knobs,
             config,
