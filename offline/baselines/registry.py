@@ -46,7 +46,7 @@ class Context:
     item_text: dict[str, str] | None = None
     text_model: Path | None = None
     embedding_cache: Path | None = None
-    #: SASRec's training budget per fit (seconds) and its epochs when not tuned
+    #: SASRec's training budget per fit (CPU seconds) and its epochs when not tuned
     sasrec_seconds: float = 150.0
     sasrec_epochs: int = 30
 
