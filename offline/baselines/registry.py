@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 #: the trend weights tried on validation: the hybrid's own grid (offline/train_config.py), extended
 #: past 1.0 because on Online Retail the best baseline weight sat at its edge
-TREND_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+TREND_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 
 @dataclass(frozen=True)
