@@ -91,9 +91,9 @@ def specs(ctx: Context) -> dict[str, Spec]:
             knobs=tuple({"half_life_days": h} for h in (7.0, 1.0, 30.0, math.inf))),
         "sasrec": Spec(make=lambda p: _sasrec(ctx, p), default={"epochs": ctx.sasrec_epochs}, monitored=True),
         "als+trend": Spec(make=lambda p: TrendBlend(als(p)), default=als_default, grid=als_grid,
-                          default_knob={"trend_weight": 0.1}, knobs=trend_knobs, base="als"),
+                          default_knob={"trend_weight": 0.1}, knobs=trend_knobs),
         "itemknn+trend": Spec(make=lambda p: TrendBlend(knn(p)), default={"n_neighbours": 20}, grid=knn_grid,
-                              default_knob={"trend_weight": 0.1}, knobs=trend_knobs, base="itemknn"),
+                              default_knob={"trend_weight": 0.1}, knobs=trend_knobs),
         "repurchase": Spec(make=lambda p: Repurchase()),
     }
 
