@@ -35,7 +35,8 @@ def bench_quality(
         help="Repeat-allowed variant (all test items are targets, nothing excluded).")] = False,
     threads: Annotated[int, typer.Option(help="Threads for implicit and torch.", min=1)] = 2,
     sasrec_seconds: Annotated[float, typer.Option(
-        help="SASRec training budget per fit, seconds (validation run and refit each).", min=1.0)] = 150.0,
+        help="SASRec training budget per fit in CPU seconds (validation run and refit each).",
+        min=1.0)] = 150.0,
     sasrec_epochs: Annotated[int, typer.Option(
         help="SASRec epochs with --no-tune.", min=1)] = 30,
     embedding_cache: Annotated[Path | None, typer.Option(
