@@ -179,19 +179,26 @@ class RedisHashWriter:
         return kept
 
     def _round_trip(self, payload: bytes, replies: int) -> list[Any]:
-        """Send ``payload`` (``replies`` commands) on one pooled connection, read every reply."""
-        pool = self._client.connection_pool
-        conn = pool.get_connection()
-        try:
-            result: list[Any] = conn.retry.call_with_retry(
-                lambda: _exchange(conn, payload, replies), lambda _error: conn.disconnect()
-            )
-            return result
-        finally:
-            pool.release(conn)
+        return round_trip(self._client, payload, replies)
+
+
+def round_trip(client: Any, payload: bytes, replies: int) -> list[Any]:
+    """Send ``payload`` (``replies`` RESP commands) on one of ``client``'s pooled connections and
+    read every reply (retried by the client's retry policy, the connection reset between tries)."""
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    try:
+        result: list[Any] = conn.retry.call_with_retry(
+            lambda: _exchange(conn, payload, replies), lambda _error: conn.disconnect()
+        )
+        return result
+    finally:
+        pool.release(conn)
 
 
 def _exchange(conn: Any, payload: bytes, replies: int) -> list[Any]:
+    """Send, then read EVERY reply before raising the first error (the pooled connection never
+    desyncs)."""
     from redis.exceptions import ResponseError
 
     conn.send_packed_command([payload])

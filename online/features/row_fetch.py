@@ -37,6 +37,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
+from online.features.redis_write import bulk, round_trip
+
 #: one view's rows for a batch of ids: per id, {feature name: Value bytes} ({} = no row)
 ViewRows = list[dict[str, bytes]]
 
@@ -159,11 +161,11 @@ class RedisRowFetcher:
             self._layout.append(list(names))
         self._n_fields = len(fields)
         self._head = b"*%d\r\n$5\r\nHMGET\r\n" % (2 + len(fields))
-        self._fields = b"".join(_bulk(f) for f in fields)
+        self._fields = b"".join(bulk(f) for f in fields)
 
     def fetch(self, ids: Sequence[str], nonblocking: bool = False) -> list[ViewRows]:
-        payload = b"".join(self._head + _bulk(self._key_bytes(i) + self._project) + self._fields for i in ids)
-        replies = self._round_trip(payload, len(ids))
+        payload = b"".join(self._head + bulk(self._key_bytes(i) + self._project) + self._fields for i in ids)
+        replies = round_trip(self._client, payload, len(ids))
         out: list[ViewRows] = [[] for _ in self._layout]
         for values in replies:
             if len(values) != self._n_fields:
@@ -174,36 +176,3 @@ class RedisRowFetcher:
                 out[j].append({n: values[at + k] or b"" for k, n in enumerate(names)})
                 at += len(names)
         return out
-
-    def _round_trip(self, payload: bytes, replies: int) -> list[Any]:
-        pool = self._client.connection_pool
-        conn = pool.get_connection()
-        try:
-            result: list[Any] = conn.retry.call_with_retry(
-                lambda: _exchange(conn, payload, replies), lambda _error: conn.disconnect()
-            )
-            return result
-        finally:
-            pool.release(conn)
-
-
-def _bulk(data: bytes) -> bytes:
-    return b"$%d\r\n%b\r\n" % (len(data), data)
-
-
-def _exchange(conn: Any, payload: bytes, replies: int) -> list[Any]:
-    """Send, then read EVERY reply before raising the first error (the pooled connection never
-    desyncs)."""
-    from redis.exceptions import ResponseError
-
-    conn.send_packed_command([payload])
-    out: list[Any] = []
-    error: ResponseError | None = None
-    for _ in range(replies):
-        try:
-            out.append(conn.read_response(disable_decoding=True))
-        except ResponseError as e:
-            error = error or e
-    if error is not None:
-        raise error
-    return out
