@@ -95,34 +95,32 @@ class ServingModel:
     def embed_items(self, texts: Sequence[str]) -> np.ndarray:
         """Item embeddings [N, D] for raw item texts (rendered as in training); thread-safe, sync.
         At most ``EMBED_CHUNK`` texts per encoder call (bounded memory), the lock held per call."""
-        if not texts:
-            return np.zeros((0, self.bundle.catalogue.dim), dtype=np.float32)
+        return self._embed(self.bundle.text_encoder, self._rendered(texts), self.bundle.catalogue.dim)
+
+    def _rendered(self, texts: Sequence[str]) -> list[str]:
         template = self.bundle.manifest.text_template
-        rendered = [render_item_text(t, template) for t in texts]
+        return [render_item_text(t, template) for t in texts]
+
+    def _embed(self, encoder, rendered: list[str], dim: int) -> np.ndarray:
+        """``encoder`` over already rendered texts, in chunks, the embed lock held per call."""
 
         def encode(part: list[str]) -> list[np.ndarray]:
             with self._embed_lock:
-                return self.bundle.text_encoder(part)
+                return encoder(part)
 
-        return embed_chunked(encode, rendered, self.bundle.catalogue.dim)
+        return embed_chunked(encode, rendered, dim)
 
     def upsert_items(
         self, item_ids: Sequence[str], texts: Sequence[str], prices: Sequence[float]
     ) -> list[str]:
         """Embed and add (or replace) items in the live retrieval index, atomically; returns the
         new ids refused by the catalogue's ``max_upserted`` cap."""
-        embeddings = self.embed_items(texts)
+        rendered = self._rendered(texts)
+        embeddings = self._embed(self.bundle.text_encoder, rendered, self.bundle.catalogue.dim)
         search_vectors = None
-        if self.bundle.search_encoder is not None and texts:
-            template = self.bundle.manifest.text_template
-            rendered = [render_item_text(t, template) for t in texts]
-
-            def encode_search(part: list[str]) -> list[np.ndarray]:
-                with self._embed_lock:
-                    return self.bundle.search_encoder(part)
-
-            search_dim = self.bundle.catalogue.search_vectors.shape[1]
-            search_vectors = embed_chunked(encode_search, rendered, search_dim)
+        space = self.bundle.catalogue.search_vectors
+        if self.bundle.search_encoder is not None and space is not None and texts:
+            search_vectors = self._embed(self.bundle.search_encoder, rendered, space.shape[1])
         refused: list[str] = []
         self.catalogue.upsert(item_ids, texts, embeddings, prices, time.time(), refused, search_vectors)
         return refused
