@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from fulcrum.core import serving_defaults
 from online.errors import ConfigError
 from online.security.config import SecurityConfig
 from online.security.limits import LimitsConfig
@@ -62,7 +63,7 @@ class ServeConfig(BaseModel):
     #: default share of Recommend slots filled by Thompson-sampling exploration
     exploration_share: float = Field(0.1, ge=0.0, le=1.0)
     #: default MMR diversity weight (0 = pure relevance)
-    diversity: float = Field(0.2, ge=0.0, le=1.0)
+    diversity: float = Field(serving_defaults.DIVERSITY, ge=0.0, le=1.0)
     #: allow items the user already bought (consumables)
     allow_repurchase: bool = False
     #: an item shown this many times without a click is no longer recommended to that user
@@ -76,16 +77,16 @@ class ServeConfig(BaseModel):
     #: Online Retail NDCG@10 0.0885 vs 0.0646 for "ranker"); "ranker" = the ranking head's
     #: purchase_prob; "blend" = (1 - blend_weight) * z(retrieval) + blend_weight * z(purchase_prob).
     #: See online/rerank/ordering.py.
-    ranking_mode: Literal["retrieval", "ranker", "blend"] = "retrieval"
+    ranking_mode: Literal["retrieval", "ranker", "blend"] = serving_defaults.RANKING_MODE
     #: weight of purchase_prob in "blend" mode (0 = retrieval order, 1 = ranker order)
-    blend_weight: float = Field(0.5, ge=0.0, le=1.0)
+    blend_weight: float = Field(serving_defaults.BLEND_WEIGHT, ge=0.0, le=1.0)
     #: subtracted from the ordering score x the ranking head's cancel_prob (0 = off; > 0 runs the
     #: ranking head even in "retrieval" mode)
-    cancel_risk_weight: float = Field(0.0, ge=0.0, le=100.0)
+    cancel_risk_weight: float = Field(serving_defaults.CANCEL_RISK_WEIGHT, ge=0.0, le=100.0)
     #: lift of long-tail candidates (outside the 20 % most purchased) in Recommend, on the min-max
     #: normalised ordering score before MMR (online/rerank/tail_boost.py; 0 = off). `fulcrum
     #: evaluate --bundle` reports the NDCG/tail trade-off of boost x diversity for a bundle
-    tail_boost: float = Field(0.0, ge=0.0, le=10.0)
+    tail_boost: float = Field(serving_defaults.TAIL_BOOST, ge=0.0, le=10.0)
     #: how far a known user's taste may move a Search result, as a share of the query's fused
     #: score spread (fulcrum/core/search/fusion.py ``personalise``; 0 = no personalisation)
     search_personalisation: float = Field(0.05, ge=0.0, le=1.0)

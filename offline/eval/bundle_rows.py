@@ -28,10 +28,10 @@ ORDER_FIELDS = ("ranking_mode", "blend_weight", "cancel_risk_weight", "tail_boos
 
 
 def serving_ordering() -> dict[str, Any]:
-    """The ordering defaults `fulcrum serve` starts with (online/config.py)."""
-    from online.config import ServeConfig
+    """The ordering defaults `fulcrum serve` starts with (fulcrum/core/serving_defaults.py)."""
+    from fulcrum.core import serving_defaults as sd
 
-    return {name: ServeConfig.model_fields[name].default for name in ORDER_FIELDS}
+    return {name: getattr(sd, name.upper()) for name in ORDER_FIELDS}
 
 
 def training_seconds(manifest: dict) -> float | None:
