@@ -225,11 +225,25 @@ def grpc_door(tmp_path_factory):
 ALLOWED = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAVAILABLE}
 
 
+def _client_send_race(e: grpc.aio.AioRpcError) -> bool:
+    """The server answered (e.g. INVALID_ARGUMENT after an undecodable message) while the client
+    was still sending the rest of the stream: the client's own core then fails the send with a
+    local INTERNAL ("Internal error from Core", a SendMessageOperation). That is not a status the
+    server sent; the server's INTERNAL always reads "internal error (request id ...)"."""
+    return (
+        e.code() == grpc.StatusCode.INTERNAL
+        and e.details() == "Internal error from Core"
+        and "SendMessageOperation" in (e.debug_error_string() or "")
+    )
+
+
 def _call(loop, rpc, messages) -> None:
     async def go():
         try:
             summary = await rpc(iter(messages), timeout=30)
         except grpc.aio.AioRpcError as e:
+            if _client_send_race(e):
+                return
             assert e.code() in ALLOWED, (e.code(), e.details())
             return
         assert summary.accepted + summary.rejected + summary.duplicates == len(messages)
@@ -253,6 +267,8 @@ def test_grpc_ingest_events_never_answers_internal_for_any_bytes(grpc_door, mess
         try:
             summary = await raw(iter(messages), timeout=30)
         except grpc.aio.AioRpcError as e:
+            if _client_send_race(e):
+                return
             assert e.code() in ALLOWED, (e.code(), e.details())
             return
         assert summary.accepted + summary.rejected + summary.duplicates == len(messages)
