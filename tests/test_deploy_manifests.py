@@ -109,7 +109,7 @@ def test_bundles_root_is_mounted_at_one_path_and_bundle_is_its_latest() -> None:
     """Export and retrain publish <root>/<version>/ and move <root>/LATEST; a ReloadModel names a
     path, so every container must see the bundles root at the same place (/bundles), and the
     serving image's fixed --bundle /bundle is a symlink to the promoted one."""
-    from offline.export.bundle import LATEST
+    from offline.export.publish import LATEST
 
     run_lines = [rest for word, rest in df.dockerfile(df.DOCKER / "Dockerfile.serve") if word == "RUN"]
     assert any(f"ln -s /bundles/{LATEST} /bundle" in line for line in run_lines)

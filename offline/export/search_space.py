@@ -87,12 +87,12 @@ def write_search_space(
         import pandas as pd
 
         from fulcrum.core.text import render_item_text
-        from offline.export.bundle import _text_feeds
+        from offline.export.run_inputs import text_feeds as feeds_of
 
         texts = [render_item_text(t) for t in pd.read_parquet(bundle_dir / bf.ITEMS)["text"]]
         with torch.no_grad():
             vectors = np.concatenate(
-                [module(*(torch.from_numpy(v) for v in f.values())).numpy() for f in _text_feeds(tok, texts)]
+                [module(*(torch.from_numpy(v) for v in f.values())).numpy() for f in feeds_of(tok, texts)]
             ).astype(np.float32)
     np.save(bundle_dir / space.ITEM_SEARCH_VECTORS, vectors)
 
@@ -127,11 +127,11 @@ def _write_word_vectors(bundle_dir: Path, tok, sess) -> int:
     import json
 
     from fulcrum.core.search.lexical_index import FOLDER, WORDS
-    from offline.export.bundle import _text_feeds
+    from offline.export.run_inputs import text_feeds
 
     words = sorted(w for w in json.loads((bundle_dir / FOLDER / WORDS).read_text()) if w.isalpha())
     if words:
-        feeds = _text_feeds(tok, words, batch=256)
+        feeds = text_feeds(tok, words, batch=256)
         vectors = _normalised(np.concatenate([sess.run(None, f)[0] for f in feeds]))
     else:
         vectors = np.zeros((0, 1), dtype=np.float32)

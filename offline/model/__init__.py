@@ -11,5 +11,6 @@
 - ``examples`` / ``retrieval_fit`` / ``sampled_softmax``: sliding-window next-new-purchase targets,
   histories encoded once per cut, mixed (in-batch + uniform) negatives with logQ correction and a
   temperature; best epoch on the validation weeks, then a short refit on all train weeks.
-- ``train_run``: the whole run (``fulcrum train``); ``holdout``/``recommender``: evaluation.
+- ``train_run``: the whole run (``fulcrum train``), a short orchestrator of the named steps in
+  ``steps/``; ``run_layout``: the run folder's files; ``holdout``/``recommender``: evaluation.
 """

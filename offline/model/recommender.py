@@ -50,7 +50,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path) -> dict:
 
     from offline.data.dataset import load_prepared
     from offline.eval.harness import evaluate_recommender
-    from offline.model import train_run as tr
+    from offline.model import run_layout as tr
     from offline.model.interactions import load_interactions
     from offline.model.user_tower import UserTower
 

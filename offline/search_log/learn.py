@@ -71,8 +71,8 @@ def fit_adapter(
 def publish(bundle: Path, out_root: Path, w: np.ndarray, block: dict) -> Path:
     """A copy of ``bundle`` with the adapter and a re-written manifest, as ``out_root/<version>``
     (``out_root/LATEST`` points to it)."""
-    from offline.export.bundle import _point_latest
     from offline.export.manifest import write_manifest
+    from offline.export.publish import point_latest
 
     out_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out_root))
@@ -88,5 +88,5 @@ def publish(bundle: Path, out_root: Path, w: np.ndarray, block: dict) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _point_latest(out_root, final)
+    point_latest(out_root, final)
     return final

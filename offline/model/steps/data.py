@@ -1,0 +1,59 @@
+"""Step 1 of a run: the train split, the validation cut and the event masks the later steps use."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from offline.model.interactions import PURCHASE_CODE, Interactions, item_stats, load_interactions
+from offline.train_config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunData:
+    """The train split plus the validation slice: ``val_cut`` ([U]) is each user's cut (the last
+    ``retrieval.validation_days`` of train on a time split, the last train basket on
+    leave-last-out, +inf when validation is off); everything before it is what the model fits on."""
+
+    inter: Interactions
+    stats: pd.DataFrame
+    val_cut: np.ndarray
+    fit_ev: np.ndarray  # [E] event before its user's validation cut
+    purchases: np.ndarray  # [E] event is a purchase
+    counts: np.ndarray  # [N] purchases per item in the fit window
+    val_pairs: tuple[np.ndarray, np.ndarray]  # (user row, item row) of the validation purchases
+
+    @property
+    def fit_purchases(self) -> np.ndarray:
+        return self.purchases & self.fit_ev
+
+
+def prepare_data(
+    data_dir: str | Path, cfg: TrainConfig, t_start: float, timings: dict[str, float]
+) -> RunData:
+    """Load the prepared data folder and cut the validation slice; fills ``timings["load_s"]``
+    (counted from ``t_start``, the run's start)."""
+    inter = load_interactions(data_dir)
+    stats = item_stats(inter)
+    timings["load_s"] = time.perf_counter() - t_start
+    log.info(
+        "data: %d items, %d users, %d train events", inter.n_items, len(inter.user_ids), len(inter.ev_item)
+    )
+    ev_user = inter.ev_user
+    if cfg.retrieval.validation_days > 0:
+        val_cut = inter.validation_cuts(cfg.retrieval.validation_days)
+    else:
+        val_cut = np.full(len(inter.user_ids), np.inf)
+    fit_ev = inter.ev_time < val_cut[ev_user]
+    purchases = inter.ev_type == PURCHASE_CODE
+    counts = np.bincount(inter.ev_item[purchases & fit_ev], minlength=inter.n_items)
+    val_mask = purchases & ~fit_ev
+    val_pairs = (ev_user[val_mask], inter.ev_item[val_mask])
+    return RunData(inter, stats, val_cut, fit_ev, purchases, counts, val_pairs)

@@ -1,0 +1,49 @@
+"""Step 6 of a run: the hybrid score (``fulcrum.core.hybrid``) -- its weights chosen on
+validation (``offline.model.hybrid_fit.choose_on_validation``) and its parts (neighbour table,
+trend prior) over all train purchases, which the bundle ships."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from offline.model.steps.data import RunData
+from offline.model.steps.towers import Towers
+from offline.train_config import TrainConfig
+
+
+@dataclass(frozen=True)
+class HybridChoice:
+    weights: Any  # fulcrum.core.hybrid.HybridWeights, None when the config switches it off
+    grid: list[dict]  # the validation grid (empty without validation)
+
+    @property
+    def best(self) -> dict:
+        """The grid point with the best validation NDCG@10 ({} without a grid)."""
+        return max(self.grid, key=lambda p: p["ndcg@10"]) if self.grid else {}
+
+
+def choose_hybrid(data: RunData, towers: Towers, cfg: TrainConfig, timings: dict[str, float]) -> HybridChoice:
+    from offline.model.hybrid_fit import choose_on_validation
+
+    t = time.perf_counter()
+    weights, grid = choose_on_validation(
+        cfg, data.inter, towers.table, towers.encode_users, data.fit_purchases, data.val_cut, data.val_pairs
+    )
+    timings["hybrid_select_s"] = time.perf_counter() - t
+    return HybridChoice(weights, grid)
+
+
+def hybrid_parts_at_train_end(data: RunData, cfg: TrainConfig, choice: HybridChoice):
+    """(neighbour table, trend prior, trend of an item without buyers) from every train purchase
+    (``offline.model.hybrid_fit.hybrid_parts``); None when the hybrid score is off."""
+    if choice.weights is None:
+        return None
+    from offline.model.hybrid_fit import hybrid_parts
+
+    inter, p, h = data.inter, data.purchases, cfg.retrieval.hybrid
+    return hybrid_parts(
+        inter.ev_user[p], inter.ev_item[p], inter.ev_time[p], inter.train_end,
+        inter.n_items, h.neighbours, h.trend_days,
+    )
