@@ -76,7 +76,7 @@ class ServeConfig(BaseModel):
     #: "retrieval" = the dot-product score (default: measured best through the serving path, full
     #: Online Retail NDCG@10 0.0885 vs 0.0646 for "ranker"); "ranker" = the ranking head's
     #: purchase_prob; "blend" = (1 - blend_weight) * z(retrieval) + blend_weight * z(purchase_prob).
-    #: See online/rerank/ordering.py.
+    #: See fulcrum/core/rerank/ordering.py.
     ranking_mode: Literal["retrieval", "ranker", "blend"] = serving_defaults.RANKING_MODE
     #: weight of purchase_prob in "blend" mode (0 = retrieval order, 1 = ranker order)
     blend_weight: float = Field(serving_defaults.BLEND_WEIGHT, ge=0.0, le=1.0)
@@ -84,7 +84,7 @@ class ServeConfig(BaseModel):
     #: ranking head even in "retrieval" mode)
     cancel_risk_weight: float = Field(serving_defaults.CANCEL_RISK_WEIGHT, ge=0.0, le=100.0)
     #: lift of long-tail candidates (outside the 20 % most purchased) in Recommend, on the min-max
-    #: normalised ordering score before MMR (online/rerank/tail_boost.py; 0 = off). `fulcrum
+    #: normalised ordering score before MMR (fulcrum/core/rerank/tail_boost.py; 0 = off). `fulcrum
     #: evaluate --bundle` reports the NDCG/tail trade-off of boost x diversity for a bundle
     tail_boost: float = Field(serving_defaults.TAIL_BOOST, ge=0.0, le=10.0)
     #: how far a known user's taste may move a Search result, as a share of the query's fused
@@ -143,9 +143,9 @@ class ServeConfig(BaseModel):
 
     @model_validator(mode="after")
     def _max_k_fits_the_mmr_pool(self) -> ServeConfig:
-        """A request's k sizes MMR's pairwise-cosine pool (online/rerank/diversity.py): bounded
+        """A request's k sizes MMR's pairwise-cosine pool (fulcrum/core/rerank/diversity.py): bounded
         here, so no allowed request can ask for a pool of gigabytes."""
-        from online.rerank.diversity import POOL_PER_SLOT
+        from fulcrum.core.rerank.diversity import POOL_PER_SLOT
         from online.security.limits import MAX_MMR_POOL
 
         pool = min(self.retrieval_candidates, POOL_PER_SLOT * self.max_k)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from fulcrum.core.rerank.tail_boost import tail_boosted
 from offline.report.tradeoff import best_within_loss
-from online.rerank.tail_boost import tail_boosted
 
 
 def test_tail_boost_hand_worked():

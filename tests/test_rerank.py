@@ -1,4 +1,4 @@
-"""Hand-worked tests of the pure re-ranking rules (online/rerank/), one section per rule."""
+"""Hand-worked tests of the pure re-ranking rules (fulcrum/core/rerank/), one section per rule."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from fulcrum.core.profile import UserProfile
+from fulcrum.core.rerank.anti_recommendation import blocked_items
+from fulcrum.core.rerank.cold_start import cold_start_scores
+from fulcrum.core.rerank.diversity import mmr, normalise
+from fulcrum.core.rerank.exploration import exploration_count, exploration_positions, thompson_sample
+from fulcrum.core.rerank.slots import fill_slots
 from online.inference.retrieval import top_candidates
-from online.rerank.anti_recommendation import blocked_items
-from online.rerank.cold_start import cold_start_scores
-from online.rerank.diversity import mmr, normalise
-from online.rerank.exploration import exploration_count, exploration_positions, thompson_sample
-from online.rerank.slots import fill_slots
 
 # ---- anti-recommendation -----------------------------------------------------------------------
 
@@ -160,7 +160,7 @@ def test_top_candidates_skips_blocked_and_sorts():
 
 
 def test_mmr_pool_keeps_the_best_candidates_in_order():
-    from online.rerank.diversity import POOL_MIN, mmr_pool
+    from fulcrum.core.rerank.diversity import POOL_MIN, mmr_pool
 
     rel = np.arange(100, dtype=float)  # candidate i has relevance i
     # k = 4 -> max(50, 5 * 4) = 50 best: 99, 98, ..., 50
@@ -171,7 +171,7 @@ def test_mmr_pool_keeps_the_best_candidates_in_order():
 
 
 def test_tail_mask_hand_worked():
-    from online.rerank.tail_boost import tail_mask
+    from fulcrum.core.rerank.tail_boost import tail_mask
 
     # 3 items were purchased -> ceil(0.2 x 3) = 1 head item (rank 0); never-purchased items are tail
     assert tail_mask(np.array([0, 1, 2, 3, 4]), np.array([5, 4, 3, 0, 0])).tolist() == [

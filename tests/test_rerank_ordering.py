@@ -1,4 +1,4 @@
-"""Hand-worked tests of online.rerank.ordering (the score Recommend/Search sort candidates by)."""
+"""Hand-worked tests of fulcrum.core.rerank.ordering (the score Recommend/Search sort candidates by)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from online.rerank.ordering import needs_ranker, ordering_scores, zscore
+from fulcrum.core.rerank.ordering import needs_ranker, ordering_scores, zscore
 
 RET = np.array([0.9, 0.5, 0.1])
 BUY = np.array([0.2, 0.6, 0.4])

@@ -1,7 +1,7 @@
 """ranking_mode end to end: a real grpc.aio server (port 0) per mode, Recommend and Search.
 
 blend is an affine map of z-scores, so blend_weight 0 must give the retrieval order and
-blend_weight 1 the ranker order: this checks the config reaches online.rerank.ordering.
+blend_weight 1 the ranker order: this checks the config reaches fulcrum.core.rerank.ordering.
 """
 
 from __future__ import annotations

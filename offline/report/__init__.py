@@ -2,6 +2,7 @@
 accuracy/tail trade-off of the re-ranker, plots, report.md and metrics.json next to the bundle.
 
 ``bundle_model.py`` runs a bundle the way serving does (ONNX Runtime, the same catalogue and
-encoders), ``online/rerank/tail_boost.py`` and the online MMR are the re-rank rules swept by ``tradeoff.py``,
+encoders), ``fulcrum/core/rerank/tail_boost.py`` and ``diversity.py`` (MMR) are the re-rank rules
+swept by ``tradeoff.py``,
 ``plots.py`` draws the figures, ``markdown.py`` writes the report, ``run.py`` ties them together.
 """

@@ -1,10 +1,10 @@
 """The accuracy/tail trade-off of the re-ranker: sweep the tail boost and the MMR weight over the
 bundle's cached candidates and find the largest tail share@10 within a 5 % NDCG@10 loss.
 
-Order per warm user: relevance (``online.rerank.ordering``: the ranker's purchase probability,
+Order per warm user: relevance (``fulcrum.core.rerank.ordering``: the ranker's purchase probability,
 the retrieval score, or their blend) -> ``tail_boosted`` (tail = outside the protocol's head
 items, the 20 % most purchased train items, the same set the tail-share metric uses) -> the online
-MMR (``online.rerank.diversity.mmr``, pure numpy) over the item embeddings -> top k. Cold users
+MMR (``fulcrum.core.rerank.diversity.mmr``, pure numpy) over the item embeddings -> top k. Cold users
 get the popularity list throughout.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from online.rerank.tail_boost import tail_boosted
+from fulcrum.core.rerank.tail_boost import tail_boosted
 
 BOOSTS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.35, 0.4, 0.5, 0.75, 1.0)
 MMR_WEIGHTS: tuple[float, ...] = (0.0, 0.2, 0.4)
@@ -32,9 +32,9 @@ def recommend_fn(
     cancel_risk_weight: float = 0.0,
 ):
     """``relevance`` is a serving ``ranking_mode`` ("retrieval", "ranker", "blend"); the score is
-    ``online.rerank.ordering.ordering_scores``, the same pure function Recommend uses."""
-    from online.rerank.diversity import mmr
-    from online.rerank.ordering import ordering_scores
+    ``fulcrum.core.rerank.ordering.ordering_scores``, the same pure function Recommend uses."""
+    from fulcrum.core.rerank.diversity import mmr
+    from fulcrum.core.rerank.ordering import ordering_scores
 
     cat = model.cat
     is_tail_all = np.array([i not in head_items for i in cat.item_ids], dtype=bool)

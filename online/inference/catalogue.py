@@ -19,11 +19,11 @@ import pandas as pd
 
 from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores
 from fulcrum.core.rank_features import ItemStats
+from fulcrum.core.rerank.tail_boost import tail_mask
 from fulcrum.core.search.lexical_index import LexicalIndex
 from fulcrum.core.search.synonyms import WordNeighbours
 from online.inference.catalogue_growth import Buffers, grow
 from online.inference.lexical import grown
-from online.rerank.tail_boost import tail_mask
 
 
 def _epoch_seconds(col: pd.Series) -> np.ndarray:
@@ -91,7 +91,7 @@ class Catalogue:
 
     @cached_property
     def is_tail(self) -> np.ndarray:
-        """Items outside the 20 % most purchased (``online.rerank.tail_boost.tail_mask``);
+        """Items outside the 20 % most purchased (``fulcrum.core.rerank.tail_boost.tail_mask``);
         upserted items are tail."""
         return tail_mask(self.popularity_rank, self.purchases) | self.upserted
 

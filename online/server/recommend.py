@@ -2,7 +2,7 @@
 
 Warm user: the user encoder reads the stored history plus the session items; candidates come
 from the catalogue's retrieval score (``Catalogue.retrieval_scores``: the bundle's hybrid score
-of fulcrum/core/hybrid.py, or the dot product for a bundle without one); ``online.rerank.ordering``
+of fulcrum/core/hybrid.py, or the dot product for a bundle without one); ``fulcrum.core.rerank.ordering``
 scores them as the config's ``ranking_mode`` says (retrieval score by default; the ranking head's
 purchase_prob, or a blend, minus ``cancel_risk_weight`` x cancel_prob; the head runs only when
 needed, on the cosine); MMR orders them; Thompson sampling fills the exploration slots. Cold user
@@ -19,19 +19,19 @@ import numpy as np
 
 from fulcrum.core.profile import UserProfile
 from fulcrum.core.rank_features import rank_features
+from fulcrum.core.rerank.anti_recommendation import blocked_items
+from fulcrum.core.rerank.cold_start import cold_start_scores
+from fulcrum.core.rerank.diversity import mmr, mmr_pool
+from fulcrum.core.rerank.exploration import exploration_count, exploration_positions, thompson_sample
+from fulcrum.core.rerank.ordering import needs_ranker, ordering_scores
+from fulcrum.core.rerank.reasons import Reason
+from fulcrum.core.rerank.slots import fill_slots
+from fulcrum.core.rerank.tail_boost import tail_boosted
 from online.config import ServeConfig
 from online.errors import FeatureStoreUnavailable, fallback_reason
 from online.inference.catalogue import Catalogue
 from online.inference.model import ServingModel
 from online.inference.retrieval import blocked_mask, top_candidates
-from online.rerank.anti_recommendation import blocked_items
-from online.rerank.cold_start import cold_start_scores
-from online.rerank.diversity import mmr, mmr_pool
-from online.rerank.exploration import exploration_count, exploration_positions, thompson_sample
-from online.rerank.ordering import needs_ranker, ordering_scores
-from online.rerank.reasons import Reason
-from online.rerank.slots import fill_slots
-from online.rerank.tail_boost import tail_boosted
 from online.server import metrics
 from online.server.profiles import fetch_profile, history_for, with_session
 from online.server.requests import Knobs, RecommendQuery, Reply, Scored

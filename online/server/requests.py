@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from online.rerank.reasons import Reason
+from fulcrum.core.rerank.reasons import Reason
 
 
 @dataclass(frozen=True)

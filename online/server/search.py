@@ -11,7 +11,7 @@ too (in the same micro-batch as the query) and replaced in the lexical query by 
 word nearest in meaning, when near enough (fulcrum/core/search/synonyms.py). The user's
 anti-recommendation rules and the request's filters (price range, excludes) remove items
 before fusion. With a known user, ``ranking_mode`` "ranker"/"blend" or a positive
-``cancel_risk_weight`` order the candidates with the ranking head (``online.rerank.ordering``).
+``cancel_risk_weight`` order the candidates with the ranking head (``fulcrum.core.rerank.ordering``).
 
 The reply's ``score`` is what ordered the reply: the fused (personalised) relevance, or the
 ranking head's ordering score in those modes; it never increases down the list. Search does not
@@ -27,6 +27,9 @@ import time
 import numpy as np
 
 from fulcrum.core.rank_features import rank_features
+from fulcrum.core.rerank.anti_recommendation import blocked_items
+from fulcrum.core.rerank.ordering import needs_ranker, ordering_scores
+from fulcrum.core.rerank.reasons import Reason
 from fulcrum.core.search.adapter import adapt
 from fulcrum.core.search.engine import SearchSettings, dense_scores, prepare_query, rank, with_stand_ins
 from fulcrum.core.search.fusion import Fusion
@@ -35,9 +38,6 @@ from online.errors import FeatureStoreUnavailable, fallback_reason
 from online.inference.catalogue import Catalogue
 from online.inference.model import ServingModel
 from online.inference.retrieval import blocked_mask
-from online.rerank.anti_recommendation import blocked_items
-from online.rerank.ordering import needs_ranker, ordering_scores
-from online.rerank.reasons import Reason
 from online.server import metrics
 from online.server.profiles import fetch_profile, history_for
 from online.server.requests import Reply, Scored, SearchQuery
