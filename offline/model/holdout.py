@@ -12,6 +12,7 @@ averaged over warm users: NDCG@K (binary gain, ideal over min(|targets|, K)), Re
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,6 +33,95 @@ def ndcg_recall(ranked: np.ndarray, targets: list[set[int]], k: int) -> tuple[np
     return ndcg, recall
 
 
+@dataclass
+class DiscoverySlice:
+    """One discovery slice, prepared once: its warm users (rows of ``user_histories``), their
+    histories, bought items and targets, the candidate pool and the tail. Scoring several models
+    (or several hybrid weightings of one model) on the same slice reuses all of it."""
+
+    warm: list[int]  # user indices with a target and a history before their cut
+    at: np.ndarray  # [W] cut of each warm user
+    hist: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # [W, T] items, types, ages, mask
+    bought: list[set[int]]  # items each warm user purchased before their cut
+    targets: list[set[int]]
+    seen: np.ndarray  # [N] bool: the candidate pool (any event before the cut)
+    is_tail: np.ndarray  # [N] bool
+
+    @classmethod
+    def build(
+        cls,
+        inter: Interactions,
+        at: float | np.ndarray,
+        target_pairs: tuple[np.ndarray, np.ndarray],
+        t_len: int,
+    ) -> DiscoverySlice:
+        from offline.model.interactions import per_event
+
+        users, (h_items, h_types, h_age, h_mask) = user_histories(inter, at, t_len)
+        at_u = np.full(len(inter.user_ids), float(at)) if np.ndim(at) == 0 else np.asarray(at, np.float64)
+        before = inter.ev_time < per_event(inter, at)
+        purch = before & (inter.ev_type == PURCHASE_CODE)
+        bought: dict[int, set[int]] = {}
+        for u, i in zip(inter.ev_user[purch].tolist(), inter.ev_item[purch].tolist(), strict=True):
+            bought.setdefault(u, set()).add(i)
+        targets: dict[int, set[int]] = {}
+        for u, i in zip(*(a.tolist() for a in target_pairs), strict=True):
+            if u in bought and i not in bought[u]:
+                targets.setdefault(u, set()).add(i)
+        seen = np.zeros(inter.n_items, dtype=bool)
+        seen[inter.ev_item[before]] = True
+        counts = np.bincount(inter.ev_item[purch], minlength=inter.n_items)
+        head = np.argsort(-counts, kind="stable")[: int(np.ceil(0.2 * seen.sum()))]
+        is_tail = np.ones(inter.n_items, dtype=bool)
+        is_tail[head] = False
+        pos = {u: j for j, u in enumerate(users.tolist())}
+        warm = [u for u in sorted(targets) if u in pos]
+        rows = np.array([pos[u] for u in warm], dtype=np.int64)
+        return cls(
+            warm,
+            at_u[np.asarray(warm, dtype=np.int64)],
+            (h_items[rows], h_types[rows], h_age[rows], h_mask[rows]),
+            [bought[u] for u in warm],
+            [targets[u] for u in warm],
+            seen,
+            is_tail,
+        )
+
+    def cosine(self, item_vecs: np.ndarray, encode_users: Callable, batch: int = 512) -> np.ndarray:
+        """[W, N] user tower . item vectors for every warm user."""
+        out = np.empty((len(self.warm), len(item_vecs)), dtype=np.float32)
+        h_items, h_types, h_age, h_mask = self.hist
+        for s in range(0, len(self.warm), batch):
+            r = slice(s, s + batch)
+            uvec = encode_users(item_vecs[h_items[r]], h_types[r], h_age[r], h_mask[r])
+            out[r] = uvec @ item_vecs.T
+        return out
+
+    def metrics(self, scores: np.ndarray, k: int = 10) -> dict[str, float]:
+        """Discovery metrics of ``scores`` [W, N] (not modified): unseen and bought items are
+        never recommended."""
+        if not self.warm:
+            return {"users": 0.0, "ndcg@10": 0.0, "recall@10": 0.0, "coverage@10": 0.0, "tail_share@10": 0.0}
+        ranked_all = []
+        for s in range(0, len(self.warm), 512):
+            sc = np.array(scores[s : s + 512], dtype=np.float64)
+            sc[:, ~self.seen] = -np.inf
+            for j, b in enumerate(self.bought[s : s + 512]):
+                sc[j, list(b)] = -np.inf
+            top = np.argpartition(-sc, k, axis=1)[:, :k]
+            order = np.argsort(-np.take_along_axis(sc, top, 1), axis=1)
+            ranked_all.append(np.take_along_axis(top, order, 1))
+        ranked = np.concatenate(ranked_all)
+        ndcg, recall = ndcg_recall(ranked, self.targets, k)
+        return {
+            "users": float(len(self.warm)),
+            f"ndcg@{k}": float(ndcg.mean()),
+            f"recall@{k}": float(recall.mean()),
+            f"coverage@{k}": float(len(np.unique(ranked)) / max(1, self.seen.sum())),
+            f"tail_share@{k}": float(self.is_tail[ranked].mean()),
+        }
+
+
 def discovery_eval(
     inter: Interactions,
     item_vecs: np.ndarray,
@@ -47,51 +137,13 @@ def discovery_eval(
     split) or one per user ([U]; leave-last-out: each user's own held-out basket).
     ``adjust(scores [B, N], bought item rows of each user, cut of each row [B]) -> scores`` turns
     the cosine scores into another score (the hybrid) before the cut."""
-    from offline.model.interactions import per_event
-
-    users, (h_items, h_types, h_age, h_mask) = user_histories(inter, at, t_len)
-    at_u = np.full(len(inter.user_ids), float(at)) if np.ndim(at) == 0 else np.asarray(at, np.float64)
-    before = inter.ev_time < per_event(inter, at)
-    purch = before & (inter.ev_type == PURCHASE_CODE)
-    ev_user = inter.ev_user
-    bought: dict[int, set[int]] = {}
-    for u, i in zip(ev_user[purch].tolist(), inter.ev_item[purch].tolist(), strict=True):
-        bought.setdefault(u, set()).add(i)
-    targets: dict[int, set[int]] = {}
-    for u, i in zip(*(a.tolist() for a in target_pairs), strict=True):
-        if u in bought and i not in bought[u]:
-            targets.setdefault(u, set()).add(i)
-    seen = np.zeros(inter.n_items, dtype=bool)
-    seen[inter.ev_item[before]] = True
-    counts = np.bincount(inter.ev_item[purch], minlength=inter.n_items)
-    head = np.argsort(-counts, kind="stable")[: int(np.ceil(0.2 * seen.sum()))]
-    is_tail = np.ones(inter.n_items, dtype=bool)
-    is_tail[head] = False
-    pos = {u: j for j, u in enumerate(users.tolist())}
-    warm = [u for u in sorted(targets) if u in pos]
-    if not warm:
-        return {"users": 0.0, "ndcg@10": 0.0, "recall@10": 0.0, "coverage@10": 0.0, "tail_share@10": 0.0}
-    rows = np.array([pos[u] for u in warm])
-    ranked_all = []
-    for s in range(0, len(rows), 512):
-        r = rows[s : s + 512]
-        uvec = encode_users(item_vecs[h_items[r]], h_types[r], h_age[r], h_mask[r])
-        scores = uvec @ item_vecs.T
-        if adjust is not None:
-            chunk = warm[s : s + 512]
-            scores = adjust(scores, [bought[u] for u in chunk], at_u[np.asarray(chunk, dtype=np.int64)])
-        scores[:, ~seen] = -np.inf
-        for j, u in enumerate(warm[s : s + 512]):
-            scores[j, list(bought[u])] = -np.inf
-        top = np.argpartition(-scores, k, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1)
-        ranked_all.append(np.take_along_axis(top, order, 1))
-    ranked = np.concatenate(ranked_all)
-    ndcg, recall = ndcg_recall(ranked, [targets[u] for u in warm], k)
-    return {
-        "users": float(len(warm)),
-        f"ndcg@{k}": float(ndcg.mean()),
-        f"recall@{k}": float(recall.mean()),
-        f"coverage@{k}": float(len(np.unique(ranked)) / max(1, seen.sum())),
-        f"tail_share@{k}": float(is_tail[ranked].mean()),
-    }
+    sl = DiscoverySlice.build(inter, at, target_pairs, t_len)
+    if not sl.warm:
+        return sl.metrics(np.zeros((0, inter.n_items)), k)
+    scores = sl.cosine(item_vecs, encode_users)
+    if adjust is not None:
+        scores = np.concatenate([
+            adjust(scores[s : s + 512].astype(np.float64), sl.bought[s : s + 512], sl.at[s : s + 512])
+            for s in range(0, len(sl.warm), 512)
+        ])
+    return sl.metrics(scores, k)

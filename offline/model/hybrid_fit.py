@@ -176,7 +176,7 @@ def choose_on_validation(cfg, inter, table, encode_users, fit_purchases, val_cut
     """
     import torch
 
-    from offline.model.holdout import discovery_eval
+    from offline.model.holdout import DiscoverySlice
 
     h = cfg.retrieval.hybrid
     if not h.enabled:
@@ -191,18 +191,8 @@ def choose_on_validation(cfg, inter, table, encode_users, fit_purchases, val_cut
     trend = trend_source(inter, users, items, times, h.trend_days)
     with torch.no_grad():
         vecs = table().numpy()
-
-    def evaluate(w: HybridWeights) -> dict[str, float]:
-        return discovery_eval(
-            inter,
-            vecs,
-            encode_users,
-            val_cut,
-            val_pairs,
-            cfg.user.history_len,
-            adjust=bought_scores(nb, trend, w),
-        )
-
+    sl = DiscoverySlice.build(inter, val_cut, val_pairs, cfg.user.history_len)
+    evaluate = slice_evaluator(sl, sl.cosine(vecs, encode_users), nb, trend)
     weights, grid = choose_weights(evaluate, h.neighbour_grid, h.trend_grid)
     if not grid or grid[0].get("users", 0) == 0:
         raise _no_validation(
@@ -215,6 +205,36 @@ def choose_on_validation(cfg, inter, table, encode_users, fit_purchases, val_cut
         len(grid),
     )
     return weights, grid
+
+
+def slice_evaluator(sl, cosine: np.ndarray, table: NeighbourTable, trend: np.ndarray | TrendAt
+                    ) -> Callable[[HybridWeights], dict[str, float]]:
+    """``evaluate(weights) -> metrics`` of the hybrid score on one prepared discovery slice
+    (offline.model.holdout.DiscoverySlice) whose cosine scores [W, N] are given: the standardised
+    parts are computed once, so each grid point is one weighted sum and a top-k (the same numbers
+    as ``bought_scores`` + ``discovery_eval`` point by point, at a fraction of the cost)."""
+    n = cosine.shape[1]
+    if not sl.warm:
+        return lambda w: sl.metrics(cosine)
+    z_cos = np.stack([standardise(row) for row in cosine])
+    neighbour = bought_scores(table, np.zeros(n), HybridWeights(neighbour=1.0))
+    z_nb = np.stack([standardise(row) for row in neighbour(np.zeros_like(z_cos), sl.bought)])
+    if isinstance(trend, TrendAt):
+        trends = trend.rows(sl.at)
+    else:
+        trends = np.broadcast_to(np.asarray(trend, dtype=np.float64), z_cos.shape)
+
+    def evaluate(w: HybridWeights) -> dict[str, float]:
+        if not w.active:
+            return sl.metrics(cosine)
+        score = z_cos.copy()
+        if w.neighbour > 0:
+            score += w.neighbour * z_nb
+        if w.trend > 0:
+            score += w.trend * trends
+        return sl.metrics(score)
+
+    return evaluate
 
 
 def _no_validation(cause: str):
