@@ -118,6 +118,10 @@ class RetrievalConfig(_Frozen):
     #: uniform random negatives added to the in-batch ones (negatives = mixed)
     num_negatives: int = Field(1024, ge=1)
     logq_correction: bool = True
+    #: train the towers on top of the hybrid's trend prior: logits = cosine / temperature +
+    #: s * trend(item, at the example's cut day), s learned; the towers then learn what the prior
+    #: ("what sells now") does not explain, and the hybrid adds the prior back when it scores
+    trend_in_training: bool = False
     temperature: float = Field(0.07, gt=0.0)
     epochs: int = Field(12, ge=1)
     #: targets per step (whole histories are taken until about this many targets are covered)

@@ -92,6 +92,54 @@ def test_full_softmax_is_plain_cross_entropy():
     assert loss.item() == pytest.approx((row0 + row1) / 2, rel=1e-5)
 
 
+def test_prior_adds_to_the_logits():
+    # the same 2 users x 3 items with a prior of +1 on item 2 for row 0 only (e.g. the trend at
+    # row 0's cut): row 0's logits become (1, 0, 1.6), row 1's stay (0, 1, 0.8)
+    user = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    items = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    target = torch.tensor([0, 2])
+    rows = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    loss = sampled_softmax_loss(user, items, target, torch.full((3,), 1 / 3), "full", 0, 1.0, logq=True,
+                                prior=lambda cand: rows[:, cand])
+    row0 = -math.log(math.exp(1.0) / (math.exp(1.0) + math.exp(0.0) + math.exp(1.6)))
+    row1 = -math.log(math.exp(0.8) / (math.exp(0.0) + math.exp(1.0) + math.exp(0.8)))
+    assert loss.item() == pytest.approx((row0 + row1) / 2, rel=1e-5)
+
+
+def test_cut_trends_are_the_prior_at_each_cut_day(tmp_path):
+    import pandas as pd
+
+    from fulcrum.core import schema as S
+    from offline.model.examples import build_examples
+    from offline.model.hybrid_fit import trend_prior
+    from offline.model.interactions import PURCHASE_CODE, load_interactions
+    from offline.model.retrieval_fit import cut_trends
+
+    t0 = pd.Timestamp("2011-01-01", tz="UTC")
+    # u buys A on day 0 and B on day 2 (12:00); v buys A on day 1 and C on day 2 (08:00)
+    rows = [("u", "A", 0, 0), ("u", "B", 2, 12), ("v", "A", 1, 0), ("v", "C", 2, 8)]
+    ev = pd.DataFrame({
+        S.EVENT_ID: [f"e{i}" for i in range(len(rows))], S.USER_ID: [r[0] for r in rows],
+        S.ITEM_ID: [r[1] for r in rows], S.EVENT_TYPE: "PURCHASE", S.QUANTITY: 1.0, S.PRICE: 1.0,
+        S.TIMESTAMP: [t0 + pd.Timedelta(days=r[2], hours=r[3]) for r in rows], S.SESSION_ID: "s",
+        S.SPLIT: "train",
+    })
+    items = pd.DataFrame({S.ITEM_ID: list("ABC"), S.ITEM_TEXT: list("abc"), S.PRICE: 1.0, S.FIRST_SEEN: t0})
+    ev.to_parquet(tmp_path / S.EVENTS_FILE)
+    items.to_parquet(tmp_path / S.ITEMS_FILE)
+    inter = load_interactions(tmp_path)
+    ex = build_examples(inter, -np.inf, np.inf, horizon_days=0, new_only=True)
+    # two cuts (u at day 2 12:00 -> B, v at day 2 08:00 -> C), both on day 2: one trend row, as of
+    # the start of day 2 from the purchases before it (A twice, by u and v) -- never the cut's own day
+    got, day = cut_trends(inter, ex, days=7.0)
+    assert ex.n_cuts == 2 and got.shape == (1, 3) and day.tolist() == [0, 0]
+    p = inter.ev_type == PURCHASE_CODE
+    day2 = (t0 + pd.Timedelta(days=2)).timestamp()
+    want = trend_prior(inter.ev_user[p], inter.ev_item[p], inter.ev_time[p], day2, 7.0, 3)[0]
+    np.testing.assert_allclose(got[0].numpy(), want, atol=1e-6)
+    assert got[0, 0] > got[0, 1] == got[0, 2]  # A sold twice, B and C not yet
+
+
 def test_in_batch_candidates_dedupe_and_logq():
     target = torch.tensor([5, 2, 5])
     cand, label = sample_candidates(target, 10, "in_batch", 0)

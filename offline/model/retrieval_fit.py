@@ -22,7 +22,7 @@ import torch
 
 from offline.model.augment import augment_sequences
 from offline.model.examples import Examples, history_batch
-from offline.model.interactions import Interactions
+from offline.model.interactions import PURCHASE_CODE, Interactions
 from offline.model.item_table import ItemTable
 from offline.model.sampled_softmax import sampled_softmax_loss
 from offline.model.user_tower import UserTower
@@ -38,6 +38,20 @@ class FitHistory:
     best_epoch: int = -1
     stopped_early: str | None = None
     seconds: float = 0.0
+
+
+def cut_trends(inter: Interactions, examples: Examples, days: float) -> tuple[torch.Tensor, np.ndarray]:
+    """(trend prior [D, N] of each distinct cut day, day row of each cut [C]): the prior as of the
+    start of each cut's UTC day from the train purchases before it (never a look-ahead; the same
+    rounding as the hybrid's per-user validation, offline.model.hybrid_fit.TrendAt)."""
+    from offline.model.hybrid_fit import TrendAt
+
+    p = inter.ev_type == PURCHASE_CODE
+    trend = TrendAt(inter.ev_user[p], inter.ev_item[p], inter.ev_time[p], days, inter.n_items, by_day=True)
+    day = np.floor(examples.time / 86_400.0) * 86_400.0
+    uniq, inverse = np.unique(day, return_inverse=True)
+    rows = np.stack([trend.vector(float(d)) for d in uniq]) if len(uniq) else np.zeros((0, inter.n_items))
+    return torch.from_numpy(rows.astype(np.float32)), inverse.astype(np.int64)
 
 
 def target_prob(examples: Examples, n_items: int) -> np.ndarray:
@@ -69,6 +83,11 @@ def fit_retrieval(
         hist.stopped_early = "no training examples"
         return hist
     item_prob = torch.as_tensor(target_prob(examples, inter.n_items), dtype=torch.float32)
+    trend_rows = cut_day = None
+    if r.trend_in_training:
+        trend_rows, cut_day = cut_trends(inter, examples, r.hybrid.trend_days)
+        if not hasattr(table, "trend_scale"):  # kept on the table: best-epoch restore and refit keep it
+            table.trend_scale = torch.nn.Parameter(torch.tensor(1.0))
     params = list(user.parameters()) + [p for p in table.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=max_lr, weight_decay=r.weight_decay)
     cuts_per_step = max(1, int(round(r.batch_size * examples.n_cuts / max(1, len(examples)))))
@@ -108,6 +127,13 @@ def fit_retrieval(
                 torch.from_numpy(mask),
             )
             row_t = torch.from_numpy(row)
+            prior = None
+            if trend_rows is not None:
+                day_of_row = torch.from_numpy(cut_day[c][row])
+
+                def prior(cand, day_of_row=day_of_row):
+                    return table.trend_scale * trend_rows[:, cand][day_of_row]
+
             loss = sampled_softmax_loss(
                 u[row_t],
                 vecs,
@@ -119,6 +145,7 @@ def fit_retrieval(
                 r.logq_correction,
                 gen,
                 also_positive=positive[row_t],
+                prior=prior,
             )
             opt.zero_grad()
             loss.backward()

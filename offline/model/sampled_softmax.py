@@ -14,6 +14,8 @@ the same history are masked out of a row's negatives too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -54,15 +56,20 @@ def sampled_softmax_loss(
     logq: bool,
     gen: torch.Generator | None = None,
     also_positive: torch.Tensor | None = None,
+    prior: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Mean cross-entropy of the target among the candidates; ``items`` is the full table [N, D].
 
     ``user`` has one row per target. ``also_positive`` [B, N] (bool, optional) marks other items
     that are positives of the same row's history (same cut): they are removed from its negatives.
+    ``prior(cand) -> [B, C]`` (optional) adds a fixed per-row score to the logits (e.g. the trend
+    prior at each row's cut): the towers then learn what the prior does not already explain.
     """
     n = items.shape[0]
     cand, label = sample_candidates(target, n, negatives, k, gen)
     logits = user @ items[cand].T / temperature
+    if prior is not None:
+        logits = logits + prior(cand)
     if logq and negatives != "full":
         logits = logits - log_expected_count(cand, item_prob, len(target), negatives, k, n)[None, :]
     if also_positive is not None:
