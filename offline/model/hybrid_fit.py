@@ -165,39 +165,63 @@ def choose_weights(
     return best, points
 
 
-def choose_on_validation(cfg, inter, table, encode_users, fit_purchases, val_cut, val_pairs):
-    """(weights, validation grid) of the hybrid score for ``fulcrum train``; (None, []) when the
-    config disables it.
+class HybridValidation:
+    """The validation slice and the hybrid's parts as of its cut, built once per run; scores any
+    state of the towers by the serving score (the hybrid at its best grid point): per epoch, to
+    keep the epoch that serves best, and once more to choose the weights.
 
-    ``fit_purchases`` masks the train events the model was fitted on (purchases before each
-    user's validation cut); ``val_cut`` is that cut ([U], or one time). The weights are scored on
-    the validation slice with the model fitted before it and the neighbours / trend computed from
-    the fitted events only (no look-ahead), never the test split.
+    ``fit_purchases`` masks the train events the model is fitted on (purchases before each user's
+    validation cut); ``val_cut`` is that cut ([U], or one time). The neighbours and the trend come
+    from the fitted events only (no look-ahead), never the test split.
     """
-    import torch
 
-    from offline.model.holdout import DiscoverySlice
+    def __init__(self, cfg, inter, fit_purchases, val_cut, val_pairs) -> None:
+        from offline.model.holdout import DiscoverySlice
+
+        h = cfg.retrieval.hybrid
+        if len(val_pairs[0]) == 0:
+            raise _no_validation("the validation slice holds no purchase")
+        users, items, times = (a[fit_purchases] for a in (inter.ev_user, inter.ev_item, inter.ev_time))
+        self.table = neighbour_table(users, items, len(inter.user_ids), inter.n_items, h.neighbours)
+        self.trend = trend_source(inter, users, items, times, h.trend_days)
+        self.slice = DiscoverySlice.build(inter, val_cut, val_pairs, cfg.user.history_len)
+        if not self.slice.warm:
+            raise _no_validation(
+                "no validation user bought an item new to them after a purchase before the slice"
+            )
+        self.grids = (h.neighbour_grid, h.trend_grid)
+
+    def grid(self, item_vecs: np.ndarray, encode_users) -> tuple[HybridWeights, list[dict[str, Any]]]:
+        """(best weights, every grid point's metrics) for these towers."""
+        cosine = self.slice.cosine(item_vecs, encode_users)
+        return choose_weights(slice_evaluator(self.slice, cosine, self.table, self.trend), *self.grids)
+
+    def epoch_metrics(self, item_vecs: np.ndarray, encode_users) -> dict[str, float]:
+        """The best grid point's metrics (``ndcg@10`` = the serving score's), its weights, and the
+        towers alone's NDCG@10 (``towers_ndcg@10``, the weights (0, 0) point)."""
+        weights, points = self.grid(item_vecs, encode_users)
+        best = max(points, key=lambda p: p["ndcg@10"])
+        towers = next(p for p in points if p["neighbour_weight"] == 0 and p["trend_weight"] == 0)
+        return {**best, "towers_ndcg@10": towers["ndcg@10"], "towers_recall@10": towers["recall@10"]}
+
+
+def choose_on_validation(cfg, inter, table, encode_users, fit_purchases, val_cut, val_pairs,
+                         validation: HybridValidation | None = None):
+    """(weights, validation grid) of the hybrid score for ``fulcrum train``; (None, []) when the
+    config disables it. ``validation`` reuses a run's HybridValidation (else one is built from
+    the other arguments, see there)."""
+    import torch
 
     h = cfg.retrieval.hybrid
     if not h.enabled:
         return None, []
     if cfg.retrieval.validation_days <= 0:  # validation switched off: the configured weights
         return HybridWeights(h.default_neighbour_weight, h.default_trend_weight), []
-    if len(val_pairs[0]) == 0:
-        raise _no_validation("the validation slice holds no purchase")
-    fp = fit_purchases
-    users, items, times = inter.ev_user[fp], inter.ev_item[fp], inter.ev_time[fp]
-    nb = neighbour_table(users, items, len(inter.user_ids), inter.n_items, h.neighbours)
-    trend = trend_source(inter, users, items, times, h.trend_days)
+    if validation is None:
+        validation = HybridValidation(cfg, inter, fit_purchases, val_cut, val_pairs)
     with torch.no_grad():
         vecs = table().numpy()
-    sl = DiscoverySlice.build(inter, val_cut, val_pairs, cfg.user.history_len)
-    evaluate = slice_evaluator(sl, sl.cosine(vecs, encode_users), nb, trend)
-    weights, grid = choose_weights(evaluate, h.neighbour_grid, h.trend_grid)
-    if not grid or grid[0].get("users", 0) == 0:
-        raise _no_validation(
-            "no validation user bought an item new to them after a purchase before the slice"
-        )
+    weights, grid = validation.grid(vecs, encode_users)
     log.info(
         "hybrid score: neighbour_weight %.2f, trend_weight %.2f chosen on validation (%d grid points)",
         weights.neighbour,
