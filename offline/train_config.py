@@ -128,6 +128,9 @@ class RetrievalConfig(_Frozen):
     batch_size: int = Field(2048, ge=2)
     lr: float = Field(3e-3, gt=0.0)
     weight_decay: float = Field(1e-5, ge=0.0)
+    #: what keeps the best epoch on validation: "serving" = the serving score (the hybrid at its
+    #: best grid point when the hybrid is on, else the towers), "towers" = the towers alone
+    select_epoch_on: Literal["serving", "towers"] = "serving"
     #: days at the end of train held out for validation (never the test split)
     validation_days: float = Field(14.0, ge=0.0)
     #: after choosing the best epoch on validation, continue this many epochs on ALL train cuts

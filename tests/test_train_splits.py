@@ -66,6 +66,12 @@ def test_leave_last_out_trains_examples_ranker_and_evaluates(tmp_path: Path, tin
     # this shop records no cancellations: the cancel head is off, and the run says so
     assert run["stages"]["ranker_cancel_head"].startswith("off: ")
     assert run["hybrid"]["chosen_on"] == "validation"
+    # the best epoch is the one the serving score (the hybrid at its best grid point) prefers,
+    # with the towers alone recorded beside it (retrieval.select_epoch_on: serving)
+    per_epoch = run["metrics"]["validation_per_epoch"]
+    assert len(per_epoch) == 3 and all("ndcg@10" in e for e in per_epoch)
+    serving = [e["hybrid_ndcg@10"] for e in per_epoch]
+    assert run["metrics"]["best_epoch"] == 1 + serving.index(max(serving))
     assert run["training_cut"]["split"] == "leave-last-out"
     manifest = json.loads((tmp_path / "bundles" / "LATEST" / "manifest.json").read_text())
     assert manifest["metrics"]["stages"] == run["stages"]  # what GetModelInfo's metrics_json carries

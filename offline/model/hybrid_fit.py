@@ -202,7 +202,7 @@ class HybridValidation:
         weights, points = self.grid(item_vecs, encode_users)
         best = max(points, key=lambda p: p["ndcg@10"])
         towers = next(p for p in points if p["neighbour_weight"] == 0 and p["trend_weight"] == 0)
-        return {**best, "towers_ndcg@10": towers["ndcg@10"], "towers_recall@10": towers["recall@10"]}
+        return {**best, **{f"towers_{k}": v for k, v in towers.items() if k.endswith("@10")}}
 
 
 def choose_on_validation(cfg, inter, table, encode_users, fit_purchases, val_cut, val_pairs,

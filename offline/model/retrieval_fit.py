@@ -165,11 +165,14 @@ def fit_retrieval(
             m["loss"] = hist.losses[-1]
             hist.val.append(m)
             msg = f"epoch {epoch + 1}: loss {hist.losses[-1]:.4f}  val ndcg@10 {m.get('ndcg@10', 0):.4f}"
+            if "hybrid_ndcg@10" in m:
+                msg += f" (serving score {m['hybrid_ndcg@10']:.4f})"
             if bar is not None:
                 bar.write(msg)
             else:
                 log.info("%s (%.0f s)", msg, time.perf_counter() - t0)
-            score = m.get("ndcg@10", 0.0)
+            # the serving score when the validation gives it (retrieval.select_epoch_on)
+            score = m.get("hybrid_ndcg@10", m.get("ndcg@10", 0.0))
             if score > best_score:
                 best_score, hist.best_epoch = score, epoch + 1
                 best_state = (copy.deepcopy(table.state_dict()), copy.deepcopy(user.state_dict()))

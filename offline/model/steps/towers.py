@@ -94,7 +94,14 @@ def build_towers(data: RunData, text: TextFeatures, cfg: TrainConfig, timings: d
 
 
 def validation_scorer(data: RunData, towers: Towers, cfg: TrainConfig) -> Callable[[], dict[str, float]]:
-    """Discovery metrics of the towers' current weights on the validation slice."""
+    """Discovery metrics of the towers' current weights on the validation slice. With the hybrid
+    on and ``retrieval.select_epoch_on: serving``, each epoch is also scored by the serving score
+    (``hybrid_ndcg@10``: the hybrid at its best grid point), which then keeps the best epoch."""
+    hybrid = None
+    if cfg.retrieval.select_epoch_on == "serving" and cfg.retrieval.hybrid.enabled:
+        from offline.model.hybrid_fit import HybridValidation
+
+        hybrid = HybridValidation(cfg, data.inter, data.fit_purchases, data.val_cut, data.val_pairs)
 
     def validate() -> dict[str, float]:
         import torch
@@ -103,6 +110,13 @@ def validation_scorer(data: RunData, towers: Towers, cfg: TrainConfig) -> Callab
 
         with torch.no_grad():
             vecs = towers.table().numpy()
+        if hybrid is not None:
+            m = hybrid.epoch_metrics(vecs, towers.encode_users)
+            towers_alone = {k[len("towers_"):]: v for k, v in m.items() if k.startswith("towers_")}
+            return {
+                "users": m["users"], **towers_alone, "hybrid_ndcg@10": m["ndcg@10"],
+                "hybrid_neighbour_weight": m["neighbour_weight"], "hybrid_trend_weight": m["trend_weight"],
+            }
         return discovery_eval(
             data.inter, vecs, towers.encode_users, data.val_cut, data.val_pairs, cfg.user.history_len
         )
