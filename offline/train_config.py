@@ -121,7 +121,7 @@ class RetrievalConfig(_Frozen):
     #: train the towers on top of the hybrid's trend prior: logits = cosine / temperature +
     #: s * trend(item, at the example's cut day), s learned; the towers then learn what the prior
     #: ("what sells now") does not explain, and the hybrid adds the prior back when it scores
-    trend_in_training: bool = False
+    trend_in_training: bool = True
     temperature: float = Field(0.07, gt=0.0)
     epochs: int = Field(12, ge=1)
     #: targets per step (whole histories are taken until about this many targets are covered)
