@@ -21,9 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-
-class ConfigError(ValueError):
-    """A bad configuration file or field; the message names the field."""
+from fulcrum.core.errors import ConfigError  # the one ConfigError (raised here, imported from here)
 
 
 class _Frozen(BaseModel):

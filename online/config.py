@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fulcrum.core import serving_defaults
-from online.errors import ConfigError
+from fulcrum.core.errors import ConfigError
 from online.security.config import SecurityConfig
 from online.security.limits import LimitsConfig
 

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from fulcrum.core import feature_names as fn
+from fulcrum.core.errors import FeatureStoreUnavailable
 from fulcrum.core.events import Event
 from fulcrum.core.item_state import ItemState, fold_item_events
 from fulcrum.core.schema import EventType
@@ -21,7 +22,6 @@ from fulcrum.core.user_state import UserState, fold_user_events, user_profile, u
 from offline.features.batch import item_snapshots, user_snapshots
 from offline.features.pipeline import build_features
 from offline.features.training import historical_features, profiles_from_rows
-from online.errors import FeatureStoreUnavailable
 from online.features.client import OnlineFeatureClient
 from online.features.sink import FeastEventSink
 from online.ingest.sink import SinkUnavailable

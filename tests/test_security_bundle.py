@@ -12,9 +12,9 @@ import pytest
 
 from fulcrum.core import bundle_format as bf
 from fulcrum.core.bundle_signature import SIGNATURE, load_public_key, new_keypair, sign_bundle
+from fulcrum.core.errors import BundleInvalid
 from fulcrum.v1 import recommender_pb2 as pb
 from online.bundle.loader import load_bundle
-from online.errors import BundleInvalid
 from online.server.feature_source import InMemoryFeatures
 from tests.serving_helpers import copy_bundle, make_bundle, serving
 

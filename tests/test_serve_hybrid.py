@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from fulcrum.core import hybrid as hy
+from fulcrum.core.errors import BundleInvalid
 from online.bundle.loader import load_bundle
-from online.errors import BundleInvalid
 
 
 @pytest.fixture(scope="module")

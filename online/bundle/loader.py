@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 
 from fulcrum.core import bundle_format as bf
+from fulcrum.core.errors import BundleInvalid, NotFound
 from online.bundle.manifest import Manifest, load_verified_manifest
 from online.bundle.probes import check_probes
 from online.bundle.providers import CPU, CUDA, ProviderChoice, choose_provider, gpu_present
 from online.bundle.sessions import OrtModel
-from online.errors import BundleInvalid, NotFound
 from online.inference.catalogue import Catalogue
 from online.inference.encoders import History, Ranker, TextEncoder, UserEncoder
 from online.inference.lexical import load_lexical

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from fulcrum.core import bundle_format as bf
+from fulcrum.core.errors import BundleInvalid, NotFound
 from fulcrum.core.text import ITEM_TEXT_TEMPLATE
-from online.errors import BundleInvalid, NotFound
 
 log = logging.getLogger(__name__)
 

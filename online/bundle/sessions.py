@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fulcrum.core.errors import BundleInvalid
 from online.bundle.providers import CPU, CUDA
-from online.errors import BundleInvalid
 
 log = logging.getLogger(__name__)
 

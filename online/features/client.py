@@ -5,7 +5,7 @@
 every store read in a worker thread with a deadline (except the async user read from a SQLite
 file, done on the event loop when it needs no waiting, see ``get_user_profile_async``), and
 turns any failure or timeout into
-:class:`online.errors.FeatureStoreUnavailable` (the server answers degraded). An unknown user or
+:class:`fulcrum.core.errors.FeatureStoreUnavailable` (the server answers degraded). An unknown user or
 item is a *miss*: an empty profile / NaN statistics with ``found`` False, never invented values.
 
 Reads go through ``FastOnlineReader`` (online/features/fast_read.py: the services' views read
@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from fulcrum.core import feature_names as fn
+from fulcrum.core.errors import FeatureStoreUnavailable
 from fulcrum.core.item_state import ItemState, item_state_from_row
 from fulcrum.core.profile import UserProfile
 from fulcrum.core.rank_features import ItemStats
 from fulcrum.core.user_state import UserState, user_profile, user_state_from_row, window_counts
-from online.errors import FeatureStoreUnavailable
 from online.features.fast_read import FastOnlineReader
 from online.features.row_fetch import StoreBusy
 

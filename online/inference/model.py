@@ -191,8 +191,8 @@ class ModelHolder:
         return await asyncio.shield(self._task)
 
     async def _load_and_swap(self, target: Path, allow_rollback: bool) -> tuple[str, str]:
+        from fulcrum.core.errors import BundleInvalid, NotFound
         from online.bundle.versions import is_rollback
-        from online.errors import BundleInvalid, NotFound
 
         loop = asyncio.get_running_loop()
         try:

@@ -41,7 +41,7 @@ def forget(
     ] = None,
 ) -> None:
     """Erase one user from every store (GDPR erasure); see docs/security.md."""
-    from online.errors import OnlineError
+    from fulcrum.core.errors import DomainError
     from online.privacy.forget import Forgetter
 
     feature_store, dedupe = None, []
@@ -67,7 +67,7 @@ def forget(
     )
     try:
         report = forgetter.forget(user)
-    except (OnlineError, OSError) as e:
+    except (DomainError, OSError) as e:
         typer.echo(f"error: forget stopped (run it again, every step is idempotent): {e}", err=True)
         raise typer.Exit(2) from e
     typer.echo(

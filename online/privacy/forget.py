@@ -30,8 +30,8 @@ from typing import Any
 
 from fulcrum.core import feature_names as fn
 from fulcrum.core import schema as S
+from fulcrum.core.errors import InvalidArgument, Unavailable
 from fulcrum.core.forgotten import add_to_ledger
-from online.errors import InvalidArgument, Unavailable
 
 log = logging.getLogger(__name__)
 

@@ -71,7 +71,7 @@ async def _run(cfg, bundle: Path, worker: int | None = None) -> None:
     import asyncio
     import signal
 
-    from online.errors import ConfigError
+    from fulcrum.core.errors import ConfigError
     from online.server.app import create_server
     from online.server.metrics import start_metrics_http
 
@@ -104,7 +104,7 @@ def _serve_process(cfg, bundle: Path, worker: int | None = None) -> int:
     """Run one server process; the exit code (2 with one line naming the cause on a known error)."""
     import asyncio
 
-    from online.errors import BundleInvalid, ConfigError, NotFound, Unavailable
+    from fulcrum.core.errors import BundleInvalid, ConfigError, NotFound, Unavailable
 
     if worker is not None:  # a spawned worker: logging as the CLI's entry point sets it up
         import os
@@ -134,8 +134,8 @@ def serve(
 ) -> None:
     """Serve Recommend, Search, IngestEvents, GetModelInfo, ReloadModel and ForgetUser over gRPC
     (TLS, tokens and roles: docs/security.md; plaintext only with security.allow_plaintext)."""
+    from fulcrum.core.errors import ConfigError
     from online.config import load_config
-    from online.errors import ConfigError
 
     try:
         cfg = load_config(config)

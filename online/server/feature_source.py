@@ -2,7 +2,7 @@
 
 ``FeatureSource.get_user_profile(user_id, timeout_s)`` returns the user's ``UserProfile`` (an
 empty profile for an unknown user: cold start, not an error) or raises
-``online.errors.FeatureStoreUnavailable``. Two implementations: ``InMemoryFeatures`` (tests, the
+``fulcrum.core.errors.FeatureStoreUnavailable``. Two implementations: ``InMemoryFeatures`` (tests, the
 demo without Feast) and ``FeastFeatureSource`` (wraps the feature engineer's
 ``online.features.client.OnlineFeatureClient``; imported lazily so tests need no Feast repo).
 """
@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
+from fulcrum.core.errors import FeatureStoreUnavailable
 from fulcrum.core.profile import UserProfile
-from online.errors import FeatureStoreUnavailable
 
 
 @runtime_checkable

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from fulcrum.core.errors import FeatureStoreUnavailable, fallback_reason
 from fulcrum.core.profile import UserProfile
 from fulcrum.core.rank_features import rank_features
 from fulcrum.core.rerank.anti_recommendation import blocked_items
@@ -28,7 +29,6 @@ from fulcrum.core.rerank.reasons import Reason
 from fulcrum.core.rerank.slots import fill_slots
 from fulcrum.core.rerank.tail_boost import tail_boosted
 from online.config import ServeConfig
-from online.errors import FeatureStoreUnavailable, fallback_reason
 from online.inference.catalogue import Catalogue
 from online.inference.model import ServingModel
 from online.inference.retrieval import blocked_mask, top_candidates

@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+from fulcrum.core.errors import FeatureStoreUnavailable, fallback_reason
 from fulcrum.core.rank_features import rank_features
 from fulcrum.core.rerank.anti_recommendation import blocked_items
 from fulcrum.core.rerank.ordering import needs_ranker, ordering_scores
@@ -34,7 +35,6 @@ from fulcrum.core.search.adapter import adapt
 from fulcrum.core.search.engine import SearchSettings, dense_scores, prepare_query, rank, with_stand_ins
 from fulcrum.core.search.fusion import Fusion
 from online.config import ServeConfig
-from online.errors import FeatureStoreUnavailable, fallback_reason
 from online.inference.catalogue import Catalogue
 from online.inference.model import ServingModel
 from online.inference.retrieval import blocked_mask

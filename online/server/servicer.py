@@ -15,12 +15,12 @@ from pathlib import Path
 
 from google.protobuf.message import DecodeError
 
+from fulcrum.core.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
 from fulcrum.core.rerank.reasons import Reason
 from fulcrum.v1 import recommender_pb2 as pb
 from fulcrum.v1 import recommender_pb2_grpc
 from online.bundle.versions import resolve_version
 from online.config import ServeConfig
-from online.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
 from online.inference.model import ModelHolder
 from online.privacy.forget import Forgetter
 from online.security.limits import IngestStreams
