@@ -105,7 +105,7 @@ def apply(
     if bundle is not None and not bundle.is_dir():
         raise typer.BadParameter(f"{bundle} is not a folder", param_hint="--bundle")
     if redis_url is not None:
-        from online.features.store import redis_connection_string
+        from fulcrum.core.feature_store import redis_connection_string
 
         try:
             redis_connection_string(redis_url)

@@ -70,7 +70,7 @@ def build_features(
     on_step: StepFn | None = None,
     user_progress: Callable[[int], None] | None = None,
 ) -> FeatureBuildSummary:
-    from online.features.store import open_store
+    from fulcrum.core.feature_store import open_store
 
     repo = Path(repo).resolve()
     data_dir = repo / "data"

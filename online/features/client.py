@@ -164,8 +164,8 @@ class OnlineFeatureClient:
     def open(
         cls, repo: Path | str, store: str | None = None, redis_url: str | None = None, **kwargs: Any
     ) -> OnlineFeatureClient:
-        """Open ``repo`` with the ``sqlite`` or ``redis`` configuration (see online/features/store.py)."""
-        from online.features.store import open_store
+        """Open ``repo`` with the ``sqlite`` or ``redis`` configuration (fulcrum/core/feature_store.py)."""
+        from fulcrum.core.feature_store import open_store
 
         try:
             fs = open_store(repo, store, redis_url)

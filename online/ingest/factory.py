@@ -76,7 +76,7 @@ def _bundle_vectors(bundle: Path, replace_learned: bool) -> tuple[Any, Any]:
 def _feast_sink(config: SinkConfig) -> EventSink:
     try:
         sink_module = importlib.import_module(FEAST_SINK_MODULE)
-        store_module = importlib.import_module("online.features.store")
+        store_module = importlib.import_module("fulcrum.core.feature_store")
     except ModuleNotFoundError as e:
         if e.name and e.name.startswith("online.features"):
             raise RuntimeError(

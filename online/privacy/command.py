@@ -46,14 +46,14 @@ def forget(
 
     feature_store, dedupe = None, []
     if feature_repo is not None:
-        from online.features.store import open_store, resolve_store
+        from fulcrum.core.feature_store import open_store, resolve_store
 
         try:
             feature_store = open_store(feature_repo, store, redis_url)
             if resolve_store(store) == "redis":
                 import os
 
-                from online.features.store import DEFAULT_REDIS_URL, ENV_REDIS_URL
+                from fulcrum.core.feature_store import DEFAULT_REDIS_URL, ENV_REDIS_URL
                 from online.ingest.dedupe import RedisDedupe
 
                 url = redis_url or os.environ.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL

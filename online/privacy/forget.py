@@ -245,7 +245,7 @@ def server_forgetter(config, feature_client, sinks: Sequence[Any], pipeline) -> 
     store = getattr(getattr(feature_client, "client", None), "store", None)
     dedupe: list[Any] = [pipeline.dedupe]
     if store is not None and type(store._get_provider().online_store).__name__ == "RedisOnlineStore":
-        from online.features.store import DEFAULT_REDIS_URL, ENV_REDIS_URL
+        from fulcrum.core.feature_store import DEFAULT_REDIS_URL, ENV_REDIS_URL
         from online.ingest.dedupe import RedisDedupe
 
         dedupe.append(RedisDedupe.from_url(os.environ.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL))

@@ -47,7 +47,7 @@ def _shared_dedupe():
     against another replica, is applied once; otherwise ids are remembered per process."""
     import os
 
-    from online.features.store import DEFAULT_REDIS_URL, ENV_REDIS_URL, resolve_store
+    from fulcrum.core.feature_store import DEFAULT_REDIS_URL, ENV_REDIS_URL, resolve_store
     from online.ingest.factory import build_dedupe
 
     if resolve_store(None) != "redis":

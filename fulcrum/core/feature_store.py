@@ -36,7 +36,7 @@ def redis_connection_string(url: str) -> str:
     ``host:port[,db=N][,password=...],socket_timeout=S,socket_connect_timeout=S``."""
     u = urlparse(url)
     if u.scheme not in ("redis", "rediss") or not u.hostname:
-        from online.security.redact import redact_url  # never echo a password
+        from fulcrum.core.redact import redact_url  # never echo a password
 
         raise ValueError(f"redis_url: expected redis://host:port[/db], got {redact_url(url)!r}")
     parts = [f"{u.hostname}:{u.port or 6379}"]
@@ -79,7 +79,7 @@ def repo_config_dict(repo: Path, store: str | None = None, redis_url: str | None
         )
     raw = yaml.safe_load(os.path.expandvars(path.read_text()))
     if name == "redis":
-        from online.security.redis_credentials import with_credentials  # user/password from files
+        from fulcrum.core.redis_credentials import with_credentials  # user/password from files
 
         url = with_credentials(redis_url or os.environ.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL)
         raw["online_store"]["connection_string"] = redis_connection_string(url)
@@ -88,7 +88,7 @@ def repo_config_dict(repo: Path, store: str | None = None, redis_url: str | None
 
 def open_store(repo: Path | str, store: str | None = None, redis_url: str | None = None) -> FeatureStore:
     """A ``feast.FeatureStore`` for ``repo`` with the chosen online store (paths relative to repo)."""
-    from online.features.feast_import import import_feast
+    from fulcrum.core.feast_import import import_feast
 
     feast = import_feast()
     repo = Path(repo).resolve()
