@@ -50,6 +50,10 @@ class SinkConfig:
             raise ValueError(f"feature_repo: {self.feature_repo} is not a folder")
         if self.bundle is not None and not Path(self.bundle).is_dir():
             raise ValueError(f"bundle: {self.bundle} is not a folder")
+        if self.feature_repo is not None:
+            from fulcrum.core.user_state import configured_caps
+
+            configured_caps()  # FULCRUM_USER_SET_MAX, checked at start-up (ValueError names it)
 
 
 def _bundle_vectors(bundle: Path, replace_learned: bool) -> tuple[Any, Any]:
