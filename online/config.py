@@ -221,9 +221,16 @@ def build_config(
             merged[block] = {**base, **overrides.pop(block)}
     merged.update(overrides)
     try:
-        return ServeConfig.model_validate(merged)
+        config = ServeConfig.model_validate(merged)
     except ValidationError as e:
         raise ConfigError(_describe(e, source)) from e
+    from fulcrum.core.user_state import caps_from_env  # FULCRUM_USER_SET_MAX: the item sets' cap
+
+    try:
+        caps_from_env(os.environ if env is None else env)
+    except ValueError as e:
+        raise ConfigError(f"invalid serving config ({source}): {e}") from e
+    return config
 
 
 def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> ServeConfig:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from fulcrum.core import feature_names as fn
 from fulcrum.core import schema as S
+from fulcrum.core.user_state import configured_caps
 from offline.features import batch
 from offline.features.repo import apply_repo, materialize, materialize_latest
 
@@ -72,6 +73,7 @@ def build_features(
 ) -> FeatureBuildSummary:
     from fulcrum.core.feature_store import open_store
 
+    configured_caps()  # FULCRUM_USER_SET_MAX: a bad value stops here, naming the variable
     repo = Path(repo).resolve()
     data_dir = repo / "data"
     summary = FeatureBuildSummary(store=store, repo=str(repo))

@@ -7,7 +7,8 @@
 - ``offline_dir`` set: :class:`OfflineAppendSink` (events for retraining),
 - ``memory=True``: the in-memory sink (benchmarks, demos without a store).
 
-Several choices compose into a :class:`FanoutSink` (online store first, then the offline append).
+Several choices compose into a :class:`FanoutSink` (online store first, then the offline append),
+wrapped in ``ForgetAwareSink`` (online/privacy/tombstones.py) when there is a store to protect.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ class SinkConfig:
             raise ValueError(f"feature_repo: {self.feature_repo} is not a folder")
         if self.bundle is not None and not Path(self.bundle).is_dir():
             raise ValueError(f"bundle: {self.bundle} is not a folder")
+        if self.feature_repo is not None:
+            from fulcrum.core.user_state import configured_caps
+
+            configured_caps()  # FULCRUM_USER_SET_MAX, checked at start-up (ValueError names it)
 
 
 def _bundle_vectors(bundle: Path, replace_learned: bool) -> tuple[Any, Any]:
@@ -95,8 +100,10 @@ def _feast_sink(config: SinkConfig) -> EventSink:
 
 def build_sink(config: SinkConfig) -> EventSink:
     sinks: list[EventSink] = []
+    store = None
     if config.feature_repo is not None:
         sinks.append(_feast_sink(config))
+        store = getattr(sinks[-1], "_store", None)
     if config.memory:
         from online.ingest.memory_sink import MemorySink
 
@@ -105,7 +112,12 @@ def build_sink(config: SinkConfig) -> EventSink:
         from online.ingest.offline_sink import OfflineAppendSink
 
         sinks.append(OfflineAppendSink(config.offline_dir))
-    return sinks[0] if len(sinks) == 1 else FanoutSink(sinks)
+    sink = sinks[0] if len(sinks) == 1 else FanoutSink(sinks)
+    from online.privacy.tombstones import forget_aware  # forgotten users' events are dropped
+
+    return forget_aware(
+        sink, offline_dir=config.offline_dir, feature_repo=config.feature_repo, feature_store=store
+    )
 
 
 def build_dedupe(redis_url: str | None, ttl_s: int | None = None):

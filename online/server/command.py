@@ -28,17 +28,21 @@ def _with_offline_store(cfg, sink):
 
 
 def _feature_side(cfg):
+    from online.privacy.tombstones import forget_aware  # IngestEvents drops forgotten users' events
     from online.server.feature_source import FeastFeatureSource, InMemoryFeatures
 
     if cfg.feature_repo is None:
         features = InMemoryFeatures()
-        return features, _with_offline_store(cfg, features), None
+        events = forget_aware(_with_offline_store(cfg, features), offline_dir=cfg.offline_dir, door="grpc")
+        return features, events, None
     from online.features.sink import FeastEventSink
 
     source = FeastFeatureSource.from_repo(str(cfg.feature_repo), cfg.feature_timeout_ms / 1000.0)
     # several replicas write the same users and items through IngestEvents: cache no rows
     sink = FeastEventSink(source.client.store, cache_size=0)
-    return source, _with_offline_store(cfg, sink), sink
+    events = forget_aware(_with_offline_store(cfg, sink), offline_dir=cfg.offline_dir,
+                          feature_repo=cfg.feature_repo, feature_store=source.client.store, door="grpc")
+    return source, events, sink
 
 
 def _shared_dedupe():
