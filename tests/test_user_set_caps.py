@@ -148,8 +148,8 @@ def test_the_cap_defaults_and_reads_the_environment():
 
 
 def test_serve_and_ingest_refuse_a_bad_cap_at_start_up(tmp_path):
-    from online.config import build_config
     from fulcrum.core.errors import ConfigError
+    from online.config import build_config
     from online.ingest.factory import SinkConfig
 
     with pytest.raises(ConfigError, match=ENV_SET_MAX):
