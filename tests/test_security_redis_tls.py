@@ -111,9 +111,9 @@ def test_feast_dedupe_and_forget_work_over_tls_with_an_acl_user(tls_redis, monke
 
 def test_plaintext_wrong_password_and_wrong_ca_are_refused(tls_redis, tmp_path):
     import redis
-    from online.security.redis_credentials import with_credentials
 
     from fulcrum.core.feature_store import redis_connection_string
+    from fulcrum.core.redis_credentials import with_credentials
 
     # plaintext to the TLS port: the server never answers a plain RESP command
     plain = redis.Redis(host="127.0.0.1", port=tls_redis.port, socket_timeout=3, socket_connect_timeout=3)
