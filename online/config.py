@@ -99,6 +99,8 @@ class ServeConfig(BaseModel):
     search_lexical_weight: float = Field(0.0, ge=0.0, le=1.0)
     #: added x the share of the query's words an item contains (either fusion)
     search_coverage_weight: float = Field(0.2, ge=0.0, le=10.0)
+    #: weigh each query word of that share by its inverse document frequency
+    search_coverage_idf: bool = False
     #: RRF's rank offset k (larger = flatter; only used by "rrf")
     search_rrf_k: float = Field(60.0, gt=0.0, le=10_000.0)
     #: rows each of the two rankings contributes to the fusion

@@ -8,7 +8,9 @@ fulcrum/core/search/space.py; the query encoder sees the spelling-corrected quer
 ``search_fusion`` (weighted by default), then moved by at most ``search_personalisation`` of the
 query's score spread toward a known user's taste. A query word the catalogue lacks is encoded
 too (in the same micro-batch as the query) and replaced in the lexical query by the catalogue
-word nearest in meaning, when near enough (fulcrum/core/search/synonyms.py). The user's
+word nearest in meaning, when near enough (fulcrum/core/search/synonyms.py); one still unknown
+before a head word the catalogue knows ("toiletry bag") by the catalogue compound of that head
+nearest to the query (fulcrum/core/search/compounds.py). The user's
 anti-recommendation rules and the request's filters (price range, excludes) remove items
 before fusion. With a known user, ``ranking_mode`` "ranker"/"blend" or a positive
 ``cancel_risk_weight`` order the candidates with the ranking head (``fulcrum.core.rerank.ordering``).
@@ -32,7 +34,14 @@ from fulcrum.core.rerank.anti_recommendation import blocked_items
 from fulcrum.core.rerank.ordering import needs_ranker, ordering_scores
 from fulcrum.core.rerank.reasons import Reason
 from fulcrum.core.search.adapter import adapt
-from fulcrum.core.search.engine import SearchSettings, dense_scores, prepare_query, rank, with_stand_ins
+from fulcrum.core.search.engine import (
+    SearchSettings,
+    dense_scores,
+    prepare_query,
+    rank,
+    with_compound_stand_in,
+    with_stand_ins,
+)
 from fulcrum.core.search.fusion import Fusion
 from online.config import ServeConfig
 from online.inference.catalogue import Catalogue
@@ -66,6 +75,7 @@ def search_settings(config: ServeConfig) -> SearchSettings:
             config.search_rrf_k,
             config.search_depth,
             config.search_coverage_weight,
+            config.search_coverage_idf,
         ),
         personalisation=config.search_personalisation,
         dense_only_for_unknown_words=config.search_dense_only_for_unknown_words,
@@ -86,6 +96,7 @@ async def search(
     if unknown and cat.word_neighbours is not None:
         found = {w: cat.word_neighbours.nearest(v) for w, v in zip(unknown, vecs[1:], strict=True)}
         prepared = with_stand_ins(cat.lexical, prepared, {w: c for w, c in found.items() if c})
+        prepared = with_compound_stand_in(cat.lexical, prepared, cat.word_neighbours, query_vec)
     excludes = set(q.excludes)
     degraded, why, user_vec, profile = False, "", None, None
     if q.user_id is not None:

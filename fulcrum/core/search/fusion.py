@@ -10,7 +10,10 @@ Two methods, both over the union of each list's ``depth`` best rows:
 
 Either may add ``coverage_weight x`` the share of the query's words an item contains (a word
 counts when the item has any of its terms): an item naming everything the shopper typed is
-ahead of one naming part of it, which BM25's per-term sum does not guarantee.
+ahead of one naming part of it, which BM25's per-term sum does not guarantee. With
+``coverage_idf`` the share is weighted by each word's inverse document frequency (the words
+few items have -- usually the product type, ``napkins`` in ``pink polka dot napkins`` -- count
+more than the common attribute words).
 
 Rows the lexical list holds have a positive BM25 score (an item sharing no term with the query
 is not a lexical match). Blocked rows (filters, exclusions) are in neither list. Which method
@@ -36,6 +39,8 @@ class Fusion:
     depth: int = 200
     #: added x the share of the query's words an item contains (any method)
     coverage_weight: float = 0.0
+    #: weight each word of that share by its inverse document frequency
+    coverage_idf: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -49,6 +54,7 @@ class Fusion:
 
     def describe(self) -> str:
         cov = f", coverage_weight={self.coverage_weight:g}" if self.coverage_weight else ""
+        cov += " idf" if self.coverage_weight and self.coverage_idf else ""
         if self.method == "rrf":
             return f"rrf(k={self.rrf_k:g}, lexical_weight={self.lexical_weight:g}{cov})"
         return f"weighted(lexical_weight={self.lexical_weight:g}{cov})"
