@@ -78,6 +78,7 @@ async def _run(cfg, bundle: Path, worker: int | None = None) -> None:
     from fulcrum.core.errors import ConfigError
     from online.server.app import create_server
     from online.server.metrics import start_metrics_http
+    from online.server.process_tuning import freeze_startup_heap
 
     features, sink, feast_sink = _feature_side(cfg)
     server, bound = await create_server(cfg, bundle, features, sink, dedupe=_shared_dedupe())
@@ -89,6 +90,7 @@ async def _run(cfg, bundle: Path, worker: int | None = None) -> None:
     except OSError as e:
         await server.stop(0)
         raise ConfigError(f"metrics_port={cfg.metrics_port}: cannot listen ({e})") from e
+    freeze_startup_heap()  # the bundle's objects never walked by a full collection again
     await server.start()
     who = "fulcrum serve" if worker is None else f"fulcrum serve worker {worker}"
     typer.echo(
@@ -116,6 +118,9 @@ def _serve_process(cfg, bundle: Path, worker: int | None = None) -> int:
         level = getattr(logging, os.environ.get("FULCRUM_LOG_LEVEL", "INFO").upper(), logging.INFO)
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         _log_request_ids()
+    from online.server.process_tuning import limit_blas_threads
+
+    limit_blas_threads()  # requests run in parallel, not one matrix-vector product
     try:
         asyncio.run(_run(cfg, bundle, worker))
     except (BundleInvalid, NotFound) as e:
