@@ -6,7 +6,7 @@ import gc
 
 import numpy as np
 
-from online.server.process_tuning import freeze_startup_heap, limit_blas_threads
+from online.server.process_tuning import freeze_heap, limit_blas_threads
 
 
 def test_blas_is_limited_to_one_thread() -> None:
@@ -28,10 +28,13 @@ def test_start_up_objects_are_frozen_and_later_ones_are_not() -> None:
     gc.unfreeze()
     try:
         startup = [[i] for i in range(1000)]  # tracked containers alive at "start-up"
-        frozen = freeze_startup_heap()
+        frozen = freeze_heap()
         assert frozen == gc.get_freeze_count() and frozen >= len(startup)
         later = [[i] for i in range(10)]
         assert gc.get_freeze_count() == frozen  # made after the freeze: collected as usual
         assert all(gc.is_tracked(x) for x in later)
+        # again (after a reload): the frozen set is rebuilt from what is alive now
+        del startup
+        assert freeze_heap() >= len(later)
     finally:
         gc.unfreeze()

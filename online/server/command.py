@@ -78,7 +78,7 @@ async def _run(cfg, bundle: Path, worker: int | None = None) -> None:
     from fulcrum.core.errors import ConfigError
     from online.server.app import create_server
     from online.server.metrics import start_metrics_http
-    from online.server.process_tuning import freeze_startup_heap
+    from online.server.process_tuning import freeze_heap
 
     features, sink, feast_sink = _feature_side(cfg)
     server, bound = await create_server(cfg, bundle, features, sink, dedupe=_shared_dedupe())
@@ -90,7 +90,7 @@ async def _run(cfg, bundle: Path, worker: int | None = None) -> None:
     except OSError as e:
         await server.stop(0)
         raise ConfigError(f"metrics_port={cfg.metrics_port}: cannot listen ({e})") from e
-    freeze_startup_heap()  # the bundle's objects never walked by a full collection again
+    freeze_heap()  # the bundle's objects never walked by a full collection again
     await server.start()
     who = "fulcrum serve" if worker is None else f"fulcrum serve worker {worker}"
     typer.echo(

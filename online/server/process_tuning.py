@@ -7,13 +7,13 @@
   and the other requests for the same cores. One 3,684 x 384 float32 product on the 2-core
   reference machine under load: 7.3 ms CPU with OpenBLAS's default threads, 0.25 ms with one.
   Parallelism comes from requests (and ``workers``), not from splitting one product.
-- ``freeze_startup_heap``: after start-up, move every object then alive (the bundle's
-  tokenizer, lexical index, speller tables, Feast and gRPC state: ~10^5 tracked objects) out of
-  the cyclic garbage collector's reach (``gc.freeze``). Without it each full collection walks
-  them all -- 120 ms measured under load, the largest single cost in a profile of Search under
-  ghz -- and lands on whichever request triggered it. Objects made later (requests, upserts,
-  a reloaded bundle) are collected as usual; a start-up object that becomes cyclic garbage is
-  freed only by reference counting.
+- ``freeze_heap``: after start-up, move every object then alive (the bundle's tokenizer,
+  lexical index, speller tables, Feast and gRPC state: ~10^5 tracked objects) out of the cyclic
+  garbage collector's reach (``gc.freeze``). Without it each full collection walks them all --
+  120 ms measured under load, the largest single cost in a profile of Search under ghz -- and
+  lands on whichever request triggered it. Objects made later (requests, upserts) are collected
+  as usual. After a bundle reload it runs again: unfreeze, one full collection (which also frees
+  the old bundle's cycles), freeze the new heap.
 """
 
 from __future__ import annotations
@@ -33,10 +33,12 @@ def limit_blas_threads(threads: int = 1) -> None:
     threadpool_limits(limits=threads, user_api="blas")
 
 
-def freeze_startup_heap() -> int:
-    """Collect once, then exempt every live object from later collections; the count frozen."""
+def freeze_heap() -> int:
+    """Collect once (frozen objects included), then exempt every live object from later
+    collections; the count frozen."""
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
     frozen = gc.get_freeze_count()
-    log.info("froze %d start-up objects out of the garbage collector's reach", frozen)
+    log.info("froze %d objects out of the garbage collector's reach", frozen)
     return frozen

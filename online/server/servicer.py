@@ -27,6 +27,7 @@ from online.security.limits import IngestStreams
 from online.server import metrics, validation
 from online.server.feature_source import FeatureSource
 from online.server.in_flight import InFlight
+from online.server.process_tuning import freeze_heap
 from online.server.recommend import recommend
 from online.server.requests import Reply
 from online.server.search import search
@@ -243,4 +244,5 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
             )
             raise
         metrics.RELOADS.labels("swapped").inc()
+        freeze_heap()  # the new bundle out of the collector's reach, the old one's cycles freed
         return pb.ReloadModelResponse(bundle_version=new, previous_version=previous)
