@@ -77,6 +77,7 @@ def test_a_word_written_from_two_catalogue_words_is_split() -> None:
     assert table.split("washbag") == ("wash", "bag")
     assert table.split("teapots") == ("tea", "pots")
     assert table.split("bag") is None and table.split("doormat") is None  # catalogue words
+    assert table.split("teapot") is None  # six letters: too short to split (car + pet)
     assert table.split("bagels") is None  # known by its singular
     assert table.headed_by("mat") == ["doormat"] and table.headed_by("el") == []
     idx = LexicalIndex.build(["rose wash bag", "wash bowl", "red bag"])

@@ -30,6 +30,9 @@ from collections.abc import Iterable, Mapping
 from fulcrum.core.search.analyzer import singular
 
 MIN_PART = 3
+#: a query word is split only when at least this long: two three-letter words written together
+#: are as often an unrelated word (``carpet`` = car + pet) as a compound
+MIN_SPLIT = 7
 
 
 class Compounds:
@@ -66,8 +69,9 @@ class Compounds:
 
     def split(self, word: str) -> tuple[str, str] | None:
         """The two catalogue words ``word`` is written from, when it is not itself a catalogue
-        word; of several splits the one with the longest head (``teapots`` -> tea, pots)."""
-        if not word.isalpha() or word in self.words or singular(word) in self.terms:
+        word and has at least ``MIN_SPLIT`` letters; of several splits the one with the longest
+        head (``teapots`` -> tea, pots)."""
+        if len(word) < MIN_SPLIT or not word.isalpha() or word in self.words or singular(word) in self.terms:
             return None
         best = None
         for i in range(self.min_part, len(word) - self.min_part + 1):
