@@ -7,8 +7,9 @@ which running ingest consumers check before and after every batch, then erases, 
 1. the offline event store used for retraining: the user's rows of every events parquet file
    (``<offline_dir>/ingested/events/*.parquet`` and each prepared ``events.parquet`` given),
    rewritten atomically (temporary file, then rename); their event ids are collected first;
-2. the ledger ``<offline_dir>/forgotten_users.sha256`` (fulcrum/core/forgotten.py): retraining
-   drops the user's events even if a later data export brings them back;
+2. (already written with the tombstones) the ledger ``<offline_dir>/forgotten_users.sha256``
+   (fulcrum/core/forgotten.py): retraining drops the user's events even if a later data export
+   brings them back;
 3. the Feast repo's parquet batch sources of the user views (``data/user_*.parquet``), so a
    later ``feast materialize`` cannot restore them;
 4. the Feast online store: the user's rows of every user view (SQLite: ``DELETE`` by serialised
