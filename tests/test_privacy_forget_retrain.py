@@ -142,6 +142,10 @@ def test_forget_then_retrain_leaves_no_trace_of_the_user(tiny_bert_dir, redis_ur
     assert not merged[S.USER_ID].astype(str).eq(X).any()
     assert "live-2" in set(merged[S.EVENT_ID])  # the other user's live event is in
 
+    # the feature job run again on the shop's export (which still lists X): X stays out
+    summary = build_features(events, repos["sqlite"], store="sqlite")
+    assert summary.forgotten_events == n_x
+
     # ---- nothing of X anywhere we keep ----------------------------------------------------------
     for place in (bundle_2, tmp_path / "work-2", offline, repos["sqlite"], repos["redis"]):
         assert _files_with(place, needle) == [], place

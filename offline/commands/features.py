@@ -173,3 +173,5 @@ def apply(
         + f"; entities: {summary.entities['users']:,} users, {summary.entities['items']:,} items; "
         f"applied {summary.applied}; total {time.perf_counter() - t0:.1f} s"
     )
+    if summary.forgotten_events:
+        console.print(f"left out {summary.forgotten_events:,} events of forgotten users (fulcrum forget)")
