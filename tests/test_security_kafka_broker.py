@@ -1,6 +1,6 @@
 """Kafka over SASL_SSL against a REALLY secured broker: the KRaft broker of deploy/kafka with its
-only client listener SASL_SSL (PLAIN users, a PEM keystore and CA generated here; inter-broker
-traffic on the same listener). Every Fulcrum Kafka client takes its transport from
+only client listener SASL_SSL (a PLAIN user and a SCRAM-SHA-512 user, a PEM keystore and CA
+generated here; inter-broker traffic on the same listener). Every Fulcrum Kafka client takes its transport from
 FULCRUM_KAFKA_* (online/security/kafka.py):
 
 - `fulcrum ingest` (consumer + topic admin + dead-letter producer) with the right password,
@@ -31,20 +31,47 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 T = int(time.time() * 1000) - 60_000
 
 
+#: mechanism -> the user the broker knows for it (PLAIN: in its JAAS config; SCRAM: created
+#: through the admin API after start, stored salted in the cluster metadata)
+USERS = {"PLAIN": "fulcrum-ingest", "SCRAM-SHA-512": "fulcrum-scram"}
+
+
 @dataclass
 class SecuredBroker:
     bootstrap: str
     root: Path
-    password: str
+    password: str  # of the PLAIN user
+    scram_password: str
 
-    def env(self, password_file: Path | None = None) -> dict[str, str]:
+    def env(self, password_file: Path | None = None, mechanism: str = "PLAIN") -> dict[str, str]:
+        own = self.root / ("kafka.password" if mechanism == "PLAIN" else "kafka-scram.password")
         return {
             "FULCRUM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-            "FULCRUM_KAFKA_SASL_MECHANISM": "PLAIN",
-            "FULCRUM_KAFKA_SASL_USERNAME": "fulcrum-ingest",
-            "FULCRUM_KAFKA_SASL_PASSWORD_FILE": str(password_file or self.root / "kafka.password"),
+            "FULCRUM_KAFKA_SASL_MECHANISM": mechanism,
+            "FULCRUM_KAFKA_SASL_USERNAME": USERS[mechanism],
+            "FULCRUM_KAFKA_SASL_PASSWORD_FILE": str(password_file or own),
             "FULCRUM_KAFKA_SSL_CAFILE": str(self.root / "ca.pem"),
         }
+
+
+def _add_scram_user(bootstrap: str, root: Path, broker_password: str, user: str, password: str) -> None:
+    """Kafka's own ConfigCommand (the jars of deploy/kafka) as the broker's PLAIN admin user."""
+    admin = root / "admin.properties"
+    admin.write_text(
+        "security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="broker" password="{broker_password}";\n'
+        f"ssl.truststore.type=PEM\nssl.truststore.location={root / 'ca.pem'}\n"
+    )
+    admin.chmod(0o600)
+    lib = Path(__file__).resolve().parents[1] / "deploy" / "kafka" / "lib"
+    run = subprocess.run(
+        [os.environ.get("JAVA", "java"), "-Xmx256m", "-cp", f"{lib}/*", "kafka.admin.ConfigCommand",
+         "--bootstrap-server", bootstrap, "--command-config", str(admin), "--alter", "--entity-type", "users",
+         "--entity-name", user, "--add-config", f"SCRAM-SHA-512=[iterations=4096,password={password}]"],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +86,9 @@ def sasl_ssl_broker(tmp_path_factory):
     keystore = root / "broker-keystore.pem"  # PKCS#8 key + certificate chain (ssl.keystore.type=PEM)
     keystore.write_bytes(server.key_pem + server.cert_pem + ca.cert_pem)
     password, broker_password = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    scram_password = secrets.token_urlsafe(24)
     (root / "kafka.password").write_text(password + "\n")
+    (root / "kafka-scram.password").write_text(scram_password + "\n")
     port, cport = free_port(), free_port()
     jaas = (
         'org.apache.kafka.common.security.plain.PlainLoginModule required '
@@ -72,9 +101,11 @@ def sasl_ssl_broker(tmp_path_factory):
         f"advertised.listeners=SASL_SSL://127.0.0.1:{port}\n"
         "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT\n"
         "inter.broker.listener.name=SASL_SSL\n"
-        "sasl.enabled.mechanisms=PLAIN\n"
+        "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512\n"
         "sasl.mechanism.inter.broker.protocol=PLAIN\n"
         f"listener.name.sasl_ssl.plain.sasl.jaas.config={jaas}\n"
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+        "org.apache.kafka.common.security.scram.ScramLoginModule required;\n"
         "ssl.keystore.type=PEM\n"
         f"ssl.keystore.location={keystore}\n"
         "ssl.truststore.type=PEM\n"
@@ -84,7 +115,8 @@ def sasl_ssl_broker(tmp_path_factory):
     broker._run("start", "--port", str(port), "--dir", str(broker.directory), "--controller-port", str(cport),
                 "--extra-config", str(extra))
     try:
-        yield SecuredBroker(broker.bootstrap, root, password)
+        _add_scram_user(broker.bootstrap, root, broker_password, USERS["SCRAM-SHA-512"], scram_password)
+        yield SecuredBroker(broker.bootstrap, root, password, scram_password)
     finally:
         broker.stop()
 
@@ -101,15 +133,17 @@ def _ingest(broker: SecuredBroker, env: dict[str, str], topic: str, offline: Pat
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
-def test_fulcrum_ingest_over_sasl_ssl_consumes_applies_and_dead_letters(sasl_ssl_broker, monkeypatch,
-                                                                        tmp_path):
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-512"])
+def test_fulcrum_ingest_over_sasl_ssl_consumes_applies_and_dead_letters(sasl_ssl_broker, mechanism,
+                                                                        monkeypatch, tmp_path):
     from kafka import KafkaConsumer, KafkaProducer
 
     from online.ingest.producer import producer_settings
     from online.ingest.topics import ensure_topic
     from online.security.kafka import kafka_security
 
-    for name, value in sasl_ssl_broker.env().items():
+    env = sasl_ssl_broker.env(mechanism=mechanism)
+    for name, value in env.items():
         monkeypatch.setenv(name, value)
     topic = unique_topic("sasl")
     assert ensure_topic(sasl_ssl_broker.bootstrap, topic)  # the admin client, over SASL_SSL
@@ -121,12 +155,13 @@ def test_fulcrum_ingest_over_sasl_ssl_consumes_applies_and_dead_letters(sasl_ssl
     producer.close()
 
     offline = tmp_path / "offline"
-    run = _ingest(sasl_ssl_broker, sasl_ssl_broker.env(), topic, offline)
+    run = _ingest(sasl_ssl_broker, env, topic, offline)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-3000:]
     assert "ingest stopped: 5 applied, 1 rejected" in run.stdout
     assert "DEBUG" in output  # debug logging was on ...
-    assert sasl_ssl_broker.password not in output  # ... and the password is nowhere in it
+    for secret in (sasl_ssl_broker.password, sasl_ssl_broker.scram_password):
+        assert secret not in output  # ... and no password is anywhere in it
     applied = pd.concat([pd.read_parquet(p) for p in (offline / "ingested" / "events").glob("*.parquet")])
     assert sorted(applied[S.EVENT_ID]) == [f"sasl-{k}" for k in range(5)]
 
