@@ -173,3 +173,26 @@ def test_tombstones_in_the_shared_redis_set(redis_url):
     a.add("r-user-1")
     assert b.forgotten(["r-user-1", "r-user-2"]) == {"r-user-1"}
     assert all(b"r-user" not in m for m in client.smembers("fulcrum:forgotten_users"))
+
+
+def test_a_forget_elsewhere_clears_the_cache_at_the_next_batch(tmp_path):
+    class Recorder:
+        def __init__(self):
+            self.cleared = 0
+
+        def apply(self, events):
+            pass
+
+        def clear_cache(self):
+            self.cleared += 1
+
+    tombstones, inner = Tombstones([tmp_path]), Recorder()
+    sink = ForgetAwareSink(inner, tombstones, erase=lambda u: None, door="test")
+    sink.apply([_ev("a", 1)])
+    sink.apply([_ev("a", 2)])
+    assert inner.cleared == 0  # nothing forgotten: the cache stays
+    Tombstones([tmp_path]).add("someone-not-in-this-batch")  # another process's forget
+    sink.apply([_ev("a", 3)])
+    assert inner.cleared == 1  # their cached state (if any) is dropped
+    sink.apply([_ev("a", 4)])
+    assert inner.cleared == 1

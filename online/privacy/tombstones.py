@@ -16,6 +16,8 @@ is Redis (shared by every consumer and server on any host).
 1. before a batch: the events of users with a tombstone are dropped (not applied, not
    dead-lettered -- the DLQ would keep their data --, counted in
    ``fulcrum_ingest_forgotten_dropped``) and the wrapped sink's cache is cleared;
+   Any new tombstone since the last batch (another process's forget) clears that cache too,
+   so a forgotten user's cached state does not stay in memory;
 2. after the batch is written: the tombstones are read again for the batch's users; a user
    forgotten meanwhile (the forget erased the store between this sink's read and its write) is
    erased again by this process (``erase``). As the forget writes the tombstone before it
@@ -57,6 +59,13 @@ class _LedgerFile:
         self._stamp: tuple[int, int] | None = None
         self._digests: frozenset[str] = frozenset()
 
+    def stamp(self) -> tuple[int, int] | None:
+        try:
+            st = (self.folder / LEDGER).stat()
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
     def digests(self) -> frozenset[str]:
         path = self.folder / LEDGER
         try:
@@ -91,6 +100,13 @@ class Tombstones:
             add_to_ledger(ledger.folder, user_id)
         if self._redis is not None:
             self._client().sadd(REDIS_KEY, user_digest(user_id))
+
+    def version(self) -> tuple:
+        """Changes whenever a forget was recorded (the ledgers' stamps, the Redis set's size)."""
+        stamps: tuple = tuple(ledger.stamp() for ledger in self.ledgers)
+        if self._redis is not None:
+            stamps += (int(self._client().scard(REDIS_KEY)),)
+        return stamps
 
     def forgotten(self, user_ids: Iterable[str]) -> set[str]:
         """The ids among ``user_ids`` with a tombstone."""
@@ -129,6 +145,7 @@ class ForgetAwareSink:
         self.tombstones = tombstones
         self.erase = erase
         self._dropped = _dropped_counter().labels(door)
+        self._version: tuple | None = None
 
     def _clear(self) -> None:
         clear = getattr(self.inner, "clear_cache", None)
@@ -144,6 +161,18 @@ class ForgetAwareSink:
             raise SinkUnavailable(f"reading the forgotten-users tombstones failed: {type(e).__name__}") from e
 
     def _without_forgotten(self, events: Sequence[Event]) -> tuple[list[Event], set[str]]:
+        from online.ingest.sink import SinkUnavailable
+
+        try:
+            version = self.tombstones.version()
+        except Exception as e:  # noqa: BLE001
+            raise SinkUnavailable(f"reading the forgotten-users tombstones failed: {type(e).__name__}") from e
+        if version != self._version:
+            # a forget since the last batch: drop every cached row, so no forgotten user's state
+            # stays in this process's memory (a row is only cached, never trusted over a tombstone)
+            if self._version is not None:
+                self._clear()
+            self._version = version
         users = {e.user_id for e in events if e.user_id}
         gone = self._forgotten(users)
         if not gone:
