@@ -43,14 +43,6 @@ log = logging.getLogger(__name__)
 REDIS_KEY = b"fulcrum:forgotten_users"
 
 
-def _dropped_counter() -> Any:
-    from prometheus_client import REGISTRY, Counter
-
-    name = "fulcrum_ingest_forgotten_dropped"
-    existing = REGISTRY._names_to_collectors.get(name + "_total")  # one counter per process
-    return existing or Counter(name, "Events of forgotten users dropped by ingestion", ["door"])
-
-
 class _LedgerFile:
     """One ledger file, re-read only when its size or modification time changes."""
 
@@ -144,7 +136,9 @@ class ForgetAwareSink:
         self.sinks = [inner]  # server_forgetter walks .sinks for in-process state
         self.tombstones = tombstones
         self.erase = erase
-        self._dropped = _dropped_counter().labels(door)
+        from online.ingest.metrics import FORGOTTEN_DROPPED
+
+        self._dropped = FORGOTTEN_DROPPED.labels(door)
         self._version: tuple | None = None
 
     def _clear(self) -> None:
