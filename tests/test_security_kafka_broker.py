@@ -1,7 +1,7 @@
-"""Kafka over SASL_SSL against a REALLY secured broker: the KRaft broker of deploy/kafka with its
-only client listener SASL_SSL (a PLAIN user and a SCRAM-SHA-512 user, a PEM keystore and CA
-generated here; inter-broker traffic on the same listener). Every Fulcrum Kafka client takes its transport from
-FULCRUM_KAFKA_* (online/security/kafka.py):
+"""Kafka over SASL_SSL against a REALLY secured broker: the KRaft broker of deploy/kafka with
+its only client listener SASL_SSL (a PLAIN user and a SCRAM-SHA-512 user, a PEM keystore and
+CA generated here; inter-broker traffic on the same listener). Every Fulcrum Kafka client takes
+its transport from FULCRUM_KAFKA_* (online/security/kafka.py):
 
 - `fulcrum ingest` (consumer + topic admin + dead-letter producer) with the right password,
   read from a file, consumes and applies the events, dead-letters the bad one, and never prints
