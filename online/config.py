@@ -10,14 +10,13 @@ the allowed values.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from fulcrum.core import serving_defaults
+from fulcrum.core import environment, serving_defaults
 from fulcrum.core.errors import ConfigError
 from online.security.config import SecurityConfig
 from online.security.limits import LimitsConfig
@@ -214,7 +213,7 @@ def build_config(
 ) -> ServeConfig:
     """Validate ``values`` with ``env`` overrides on top (``FULCRUM_*``)."""
     merged: dict[str, Any] = dict(values)
-    overrides = _env_overrides(os.environ if env is None else env)
+    overrides = _env_overrides(environment.current(env))
     for block in _BLOCKS:
         if block in overrides:
             base = merged.get(block) or {}
@@ -229,7 +228,7 @@ def build_config(
     from fulcrum.core.user_state import caps_from_env  # FULCRUM_USER_SET_MAX: the item sets' cap
 
     try:
-        caps_from_env(os.environ if env is None else env)
+        caps_from_env(environment.current(env))
     except ValueError as e:
         raise ConfigError(f"invalid serving config ({source}): {e}") from e
     return config

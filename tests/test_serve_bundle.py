@@ -12,8 +12,8 @@ import pytest
 
 from fulcrum.core import bundle_format as bf
 from fulcrum.core.errors import BundleInvalid, NotFound
+from fulcrum.core.manifest import read_manifest, verify_files
 from online.bundle.loader import load_bundle
-from online.bundle.manifest import read_manifest, verify_files
 from online.inference.batcher import MicroBatcher
 from tests.fixtures.minimal_bundle import build_minimal_bundle
 from tests.fixtures.services import async_wait_until

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from fulcrum.core import environment
+
 if TYPE_CHECKING:  # feast is heavy: imported where used
     from feast import FeatureStore
 
@@ -61,7 +63,7 @@ def redis_connection_string(url: str) -> str:
 
 
 def resolve_store(store: str | None) -> str:
-    name = (store or os.environ.get(ENV_STORE) or "sqlite").strip().lower()
+    name = (store or environment.get(ENV_STORE) or "sqlite").strip().lower()
     if name not in STORES:
         raise ValueError(f"store: {name!r} is not one of {', '.join(STORES)}")
     return name
@@ -81,7 +83,7 @@ def repo_config_dict(repo: Path, store: str | None = None, redis_url: str | None
     if name == "redis":
         from fulcrum.core.redis_credentials import with_credentials  # user/password from files
 
-        url = with_credentials(redis_url or os.environ.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL)
+        url = with_credentials(redis_url or environment.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL)
         raw["online_store"]["connection_string"] = redis_connection_string(url)
     return raw
 

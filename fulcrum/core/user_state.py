@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from fulcrum.core import environment
 from fulcrum.core import feature_names as fn
 from fulcrum.core.profile import UserProfile
 from fulcrum.core.schema import BEHAVIOUR_TYPES, EventType
@@ -70,7 +70,7 @@ class UserCaps:
 def caps_from_env(env: Mapping[str, str] | None = None) -> UserCaps:
     """``UserCaps`` from ``FULCRUM_USER_SET_MAX`` (unset or empty: the default); a bad value raises
     ValueError naming the variable. Entry points call ``configured_caps()`` at start-up."""
-    env = os.environ if env is None else env
+    env = environment.current(env)
     raw = (env.get(ENV_SET_MAX) or "").strip()
     if not raw:
         return UserCaps()
@@ -89,7 +89,7 @@ def _caps_for(raw: str | None) -> UserCaps:
 def configured_caps() -> UserCaps:
     """The caps of this process (``FULCRUM_USER_SET_MAX``), validated; what every fold uses
     unless given caps explicitly."""
-    return _caps_for(os.environ.get(ENV_SET_MAX))
+    return _caps_for(environment.get(ENV_SET_MAX))
 
 
 class BehaviourEvent(NamedTuple):

@@ -37,8 +37,8 @@ def export_bundle(
     ``tamper`` (tests only) is called with the temporary folder after the ONNX files are written
     and before the parity checks, to prove a drifted graph is refused.
     """
+    from fulcrum.core.manifest import write_manifest
     from offline.export.graphs import check_graphs, export_graphs, golden_probes
-    from offline.export.manifest import write_manifest
     from offline.export.manifest_body import manifest_body
     from offline.export.publish import point_latest, publish_folder
     from offline.export.run_inputs import load_run, parity_inputs

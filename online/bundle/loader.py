@@ -13,7 +13,7 @@ import pandas as pd
 
 from fulcrum.core import bundle_format as bf
 from fulcrum.core.errors import BundleInvalid, NotFound
-from online.bundle.manifest import Manifest, load_verified_manifest
+from fulcrum.core.manifest import Manifest, load_verified_manifest
 from online.bundle.probes import check_probes
 from online.bundle.providers import CPU, CUDA, ProviderChoice, choose_provider, gpu_present
 from online.bundle.sessions import OrtModel

@@ -19,6 +19,8 @@ from typing import Annotated
 
 import typer
 
+from fulcrum.core import environment
+
 
 def forget(
     user: Annotated[str, typer.Option("--user", help="The user id to erase.")],
@@ -51,12 +53,11 @@ def forget(
         try:
             feature_store = open_store(feature_repo, store, redis_url)
             if resolve_store(store) == "redis":
-                import os
 
                 from fulcrum.core.feature_store import DEFAULT_REDIS_URL, ENV_REDIS_URL
                 from online.ingest.dedupe import RedisDedupe
 
-                url = redis_url or os.environ.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL
+                url = redis_url or environment.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL
                 dedupe.append(RedisDedupe.from_url(url))
         except (OSError, ValueError) as e:
             typer.echo(f"error: --feature-repo {feature_repo}: {e}", err=True)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fulcrum.core import environment
 from fulcrum.core import feature_names as fn
 from fulcrum.core import schema as S
 from fulcrum.core.errors import InvalidArgument, Unavailable
@@ -262,7 +263,7 @@ def server_forgetter(config, feature_client, sinks: Sequence[Any], pipeline) -> 
         from fulcrum.core.feature_store import DEFAULT_REDIS_URL, ENV_REDIS_URL
         from online.ingest.dedupe import RedisDedupe
 
-        dedupe.append(RedisDedupe.from_url(os.environ.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL))
+        dedupe.append(RedisDedupe.from_url(environment.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL))
     flat: list[Any] = []
     todo = [feature_client, *sinks]
     while todo:  # FanoutSinks hold the sinks that keep state

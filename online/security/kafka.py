@@ -22,12 +22,13 @@ command can say in one line why it could not connect (``KafkaAccessWatch.explain
 from __future__ import annotations
 
 import logging
-import os
 import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from fulcrum.core import environment
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ ENV_VARS = tuple(
 
 def kafka_security(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """kafka-python keyword settings for the configured transport (``{}``: plaintext)."""
-    env = os.environ if env is None else env
+    env = environment.current(env)
 
     def get(name: str) -> str | None:
         value = env.get(PREFIX + name, "").strip()
@@ -109,7 +110,7 @@ class KafkaAccessWatch(logging.Handler):
 
     def explain(self, bootstrap: str, env: Mapping[str, str] | None = None) -> str | None:
         """One line naming the cause and the settings to fix, or None when none was seen."""
-        env = os.environ if env is None else env
+        env = environment.current(env)
         if self.auth_failed:
             mechanism = env.get(PREFIX + "SASL_MECHANISM", "").strip() or "?"
             return (

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import typer
 
+from fulcrum.core import environment
+
 log = logging.getLogger(__name__)
 
 
@@ -49,14 +51,13 @@ def _shared_dedupe():
     """With the Redis online store, IngestEvents claims and marks event ids in the same Redis keys
     as `fulcrum ingest` (``FULCRUM_REDIS_URL``), so an event sent through both doors, or retried
     against another replica, is applied once; otherwise ids are remembered per process."""
-    import os
 
     from fulcrum.core.feature_store import DEFAULT_REDIS_URL, ENV_REDIS_URL, resolve_store
     from online.ingest.factory import build_dedupe
 
     if resolve_store(None) != "redis":
         return None
-    return build_dedupe(os.environ.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL)
+    return build_dedupe(environment.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL)
 
 
 def _log_request_ids() -> None:
@@ -113,9 +114,8 @@ def _serve_process(cfg, bundle: Path, worker: int | None = None) -> int:
     from fulcrum.core.errors import BundleInvalid, ConfigError, NotFound, Unavailable
 
     if worker is not None:  # a spawned worker: logging as the CLI's entry point sets it up
-        import os
 
-        level = getattr(logging, os.environ.get("FULCRUM_LOG_LEVEL", "INFO").upper(), logging.INFO)
+        level = getattr(logging, (environment.get("FULCRUM_LOG_LEVEL") or "INFO").upper(), logging.INFO)
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         _log_request_ids()
     from online.server.process_tuning import limit_blas_threads

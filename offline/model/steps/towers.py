@@ -1,4 +1,4 @@
-"""Steps 3-5 of a run: the two towers.
+"""Training step: the two towers.
 
 ``build_towers``: sliding-window training examples, the item table (text part + id residual,
 optionally initialised from co-purchase SVD factors) and the user tower. ``fit_towers``: the fit
