@@ -104,6 +104,12 @@ class RetrievalConfig(_Frozen):
     target: Literal["next_new", "next_all"] = "next_new"
     #: targets of one cut = purchases within this many days after it (0 = the next basket only)
     horizon_days: float = Field(7.0, ge=0.0)
+    #: a cut's targets come from at most this many purchases from the cut on (the nearest): keeps
+    #: the examples of a user with a huge history linear in their events (offline/model/examples.py)
+    max_window_purchases: int = Field(256, ge=1)
+    #: validation (per epoch and the hybrid weight grid) scores at most this many users, a seeded
+    #: sample when the slice has more (0 = all): bounded cost on big shops
+    validation_max_users: int = Field(5000, ge=0)
     #: learned per-item id embedding added to the text vector (warm items only; see docs)
     id_embedding: bool = True
     #: probability of dropping an item's id residual in a step (trains the text-only path)

@@ -71,6 +71,13 @@ class ServeConfig(BaseModel):
     new_item_impressions: int = Field(20, ge=0)
     #: candidates retrieved by dot product before ranking
     retrieval_candidates: int = Field(200, ge=1, le=100_000)
+    #: catalogues of at least this many items retrieve through the bundle's ANN index (Recommend
+    #: and Search's dense list; online/inference/ann_retrieval.py); below it, exact search
+    ann_min_items: int = Field(50_000, ge=1)
+    #: HNSW search breadth (higher: better recall, slower); recall@100 >= 0.95 at 256
+    ann_ef_search: int = Field(256, ge=16, le=8192)
+    #: rows the ANN index hands to the exact re-score (at least retrieval_candidates)
+    ann_pool: int = Field(400, ge=1, le=100_000)
     #: what orders Recommend candidates before MMR (and Search's, for a known user):
     #: "retrieval" = the dot-product score (default: measured best through the serving path, full
     #: Online Retail NDCG@10 0.0885 vs 0.0646 for "ranker"); "ranker" = the ranking head's
@@ -141,6 +148,21 @@ class ServeConfig(BaseModel):
     security: SecurityConfig = SecurityConfig.model_validate({})
     #: concurrency, message sizes, IngestEvents caps, keepalive (online/security/limits.py)
     limits: LimitsConfig = LimitsConfig.model_validate({})
+
+    @model_validator(mode="after")
+    def _ann_pool_covers_the_candidates(self) -> ServeConfig:
+        if self.ann_pool < self.retrieval_candidates:
+            raise ValueError(
+                f"ann_pool {self.ann_pool} < retrieval_candidates {self.retrieval_candidates}: the ANN "
+                f"pool must hold the candidates; raise ann_pool to {self.retrieval_candidates} or more"
+            )
+        return self
+
+    def ann_settings(self):
+        """The ANN fields as online/inference/ann.py's settings."""
+        from online.inference.ann import AnnSettings
+
+        return AnnSettings(self.ann_min_items, self.ann_ef_search, self.ann_pool)
 
     @model_validator(mode="after")
     def _max_k_fits_the_mmr_pool(self) -> ServeConfig:

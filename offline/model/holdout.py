@@ -18,6 +18,9 @@ import numpy as np
 from offline.model.examples import user_histories
 from offline.model.interactions import PURCHASE_CODE, Interactions
 
+#: user x item scores held at once while ranking (float64: 256 MiB)
+_SCORE_CELLS = 1 << 25
+
 
 def ndcg_recall(ranked: np.ndarray, targets: list[set[int]], k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-user NDCG@k and Recall@k for ``ranked`` [U, >=k] item indices."""
@@ -41,12 +44,18 @@ def discovery_eval(
     t_len: int,
     k: int = 10,
     adjust: Callable[[np.ndarray, list[set[int]], np.ndarray], np.ndarray] | None = None,
+    max_users: int = 0,
+    seed: int = 0,
 ) -> dict[str, float]:
     """``encode_users(hist_emb, hist_type, hist_age, hist_mask) -> [B, D]``; ``target_pairs`` =
     (user index, item index) purchases after the cut. ``at`` is one cut for everyone (a time
     split) or one per user ([U]; leave-last-out: each user's own held-out basket).
     ``adjust(scores [B, N], bought item rows of each user, cut of each row [B]) -> scores`` turns
-    the cosine scores into another score (the hybrid) before the cut."""
+    the cosine scores into another score (the hybrid) before the cut.
+
+    ``max_users`` > 0 scores a seeded sample of that many warm users (the same sample for the
+    same data and seed, so epochs and grid points stay comparable); users are scored in chunks
+    of at most ``_SCORE_CELLS`` user x item scores, so memory does not grow with the catalogue."""
     from offline.model.interactions import per_event
 
     users, (h_items, h_types, h_age, h_mask) = user_histories(inter, at, t_len)
@@ -71,17 +80,21 @@ def discovery_eval(
     warm = [u for u in sorted(targets) if u in pos]
     if not warm:
         return {"users": 0.0, "ndcg@10": 0.0, "recall@10": 0.0, "coverage@10": 0.0, "tail_share@10": 0.0}
+    if 0 < max_users < len(warm):
+        pick = np.random.default_rng(seed).choice(len(warm), size=max_users, replace=False)
+        warm = [warm[j] for j in np.sort(pick)]
     rows = np.array([pos[u] for u in warm])
     ranked_all = []
-    for s in range(0, len(rows), 512):
-        r = rows[s : s + 512]
+    step = max(1, min(512, _SCORE_CELLS // max(1, inter.n_items)))
+    for s in range(0, len(rows), step):
+        r = rows[s : s + step]
         uvec = encode_users(item_vecs[h_items[r]], h_types[r], h_age[r], h_mask[r])
         scores = uvec @ item_vecs.T
         if adjust is not None:
-            chunk = warm[s : s + 512]
+            chunk = warm[s : s + step]
             scores = adjust(scores, [bought[u] for u in chunk], at_u[np.asarray(chunk, dtype=np.int64)])
         scores[:, ~seen] = -np.inf
-        for j, u in enumerate(warm[s : s + 512]):
+        for j, u in enumerate(warm[s : s + step]):
             scores[j, list(bought[u])] = -np.inf
         top = np.argpartition(-scores, k, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1)

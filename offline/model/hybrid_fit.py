@@ -15,6 +15,7 @@ the bundle and the weights are in its manifest, so serving computes exactly the 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from itertools import product
@@ -192,15 +193,19 @@ def choose_on_validation(cfg, inter, table, encode_users, fit_purchases, val_cut
     with torch.no_grad():
         vecs = table().numpy()
 
+    encode_once = memoised_encoder(encode_users)
+
     def evaluate(w: HybridWeights) -> dict[str, float]:
         return discovery_eval(
             inter,
             vecs,
-            encode_users,
+            encode_once,
             val_cut,
             val_pairs,
             cfg.user.history_len,
             adjust=bought_scores(nb, trend, w),
+            max_users=cfg.retrieval.validation_max_users,
+            seed=cfg.seed,
         )
 
     weights, grid = choose_weights(evaluate, h.neighbour_grid, h.trend_grid)
@@ -215,6 +220,26 @@ def choose_on_validation(cfg, inter, table, encode_users, fit_purchases, val_cut
         len(grid),
     )
     return weights, grid
+
+
+def memoised_encoder(encode_users: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """``encode_users`` that encodes each distinct batch once: every grid point scores the same
+    validation users with the same model, so the user tower runs once per batch, not once per
+    grid point (49 by default)."""
+    memo: dict[bytes, np.ndarray] = {}
+
+    def encode(*arrays: np.ndarray) -> np.ndarray:
+        h = hashlib.blake2b(digest_size=16)
+        for a in arrays:
+            a = np.ascontiguousarray(a)
+            h.update(str((a.dtype, a.shape)).encode())
+            h.update(a.tobytes())
+        key = h.digest()
+        if key not in memo:
+            memo[key] = encode_users(*arrays)
+        return memo[key]
+
+    return encode
 
 
 def _no_validation(cause: str):

@@ -20,10 +20,14 @@ import pandas as pd
 from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores
 from fulcrum.core.rank_features import ItemStats
 from fulcrum.core.rerank.tail_boost import tail_mask
+from fulcrum.core.search.engine import dense_scores
 from fulcrum.core.search.lexical_index import LexicalIndex
 from fulcrum.core.search.synonyms import WordNeighbours
+from online.inference.ann import AnnParts, ann_grown
+from online.inference.ann_retrieval import pool_candidates, pool_dense
 from online.inference.catalogue_growth import Buffers, grow
 from online.inference.lexical import grown
+from online.inference.retrieval import top_candidates
 
 
 def _epoch_seconds(col: pd.Series) -> np.ndarray:
@@ -71,6 +75,8 @@ class Catalogue:
     word_neighbours: WordNeighbours | None = None
     #: Search's query-side adapter learnt from a search log (fulcrum/core/search/adapter.py)
     query_adapter: np.ndarray | None = None
+    #: the ANN indexes and what the pool re-score needs (online/inference/ann.py); None: exact
+    ann: AnnParts | None = None
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -104,6 +110,20 @@ class Catalogue:
         if self.search_vectors is not None:
             return self.search_vectors
         return self.embeddings if self.text_embeddings is None else self.text_embeddings
+
+    @cached_property
+    def _low_trials(self) -> dict[int, np.ndarray]:
+        return {}
+
+    def low_trial_rows(self, threshold: int) -> np.ndarray:
+        """Rows with fewer than ``threshold`` trials (max(impressions, purchases)) when this
+        snapshot (or the one it grew from) first asked: a superset of today's, as counts only
+        grow (online/inference/exploration_pool.py)."""
+        rows = self._low_trials.get(threshold)
+        if rows is None:
+            rows = np.flatnonzero(np.maximum(self.impressions, self.purchases) < threshold)
+            self._low_trials[threshold] = rows
+        return rows
 
     @cached_property
     def popular_now_order(self) -> np.ndarray:
@@ -151,6 +171,38 @@ class Catalogue:
             rows = self.rows_of(bought) if bought_rows is None else bought_rows
             neighbour = self.neighbours.scores(rows, len(self))
         return cosine, hybrid_scores(cosine, neighbour, self.trend_all, self.hybrid)
+
+    @property
+    def ann_active(self) -> bool:
+        """Retrieval goes through the ANN index: the bundle has one and the live catalogue has at
+        least ``ann_min_items`` rows (below it exact search is as fast and exact)."""
+        return self.ann is not None and len(self) >= self.ann.settings.min_items
+
+    def retrieve(
+        self, user_vec: np.ndarray, n: int, blocked: np.ndarray | None, bought_rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(the ``n`` best non-blocked rows by retrieval score, best first; their cosine; their
+        retrieval score): through the ANN pool when ``ann_active`` (online/inference/
+        ann_retrieval.py: the same scores, candidates from the pool), else over every row."""
+        if self.ann_active:
+            got = pool_candidates(self, user_vec, n, blocked, bought_rows)
+            if got is not None:
+                return got
+        cosine, scores = self.retrieval_scores(user_vec, bought_rows=bought_rows)
+        cand = top_candidates(scores, n, blocked)
+        return cand, cosine[cand], scores[cand]
+
+    def search_dense(
+        self, query_vec: np.ndarray, depth: int, blocked: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """([N] Search's dense scores, the rows holding the best of them or None for all rows):
+        exact cosines over ``search_embeddings``, or, when ``ann_active``, exact on the query's
+        ANN pool and a floor elsewhere, with the pool's rows (ann_retrieval.py)."""
+        if self.ann_active:
+            got = pool_dense(self, query_vec, depth, blocked)
+            if got is not None:
+                return got
+        return dense_scores(self.search_embeddings, query_vec), None
 
     def rows_of(self, item_ids: Iterable[str]) -> np.ndarray:
         """Rows of the known ids, sorted and unique (unknown ids dropped): one dict lookup per id
@@ -270,7 +322,11 @@ def with_search_parts(
             search_vectors = np.asarray(search_vectors)[keep]
     if not item_ids:
         return new
-    return grown(old, new, item_ids, texts, search_vectors)
+    out = ann_grown(old, grown(old, new, item_ids, texts, search_vectors), [new.index[i] for i in item_ids])
+    # new rows have no trials: the grown snapshot's new-item lists are the old ones plus them
+    added = np.arange(len(old), len(out), dtype=np.int64)
+    out._low_trials.update({t: np.concatenate([r, added]) for t, r in old._low_trials.items()})
+    return out
 
 
 class LiveCatalogue:

@@ -64,7 +64,7 @@ def _bundle_vectors(bundle: Path, replace_learned: bool) -> tuple[Any, Any]:
     from online.bundle.loader import load_bundle
     from online.inference.chunked import embed_chunked
 
-    loaded = load_bundle(Path(bundle))
+    loaded = load_bundle(Path(bundle), with_ann=False)  # it embeds new items, never retrieves
     encoder, catalogue = loaded.text_encoder, loaded.catalogue
     dim = catalogue.dim
 

@@ -131,7 +131,8 @@ async def create_server(
 
     def loader(path: Path) -> LoadedBundle:
         loaded = load_bundle(
-            path, config.execution_provider, config.intra_op_threads, config.int8_item_encoder, public_key
+            path, config.execution_provider, config.intra_op_threads, config.int8_item_encoder, public_key,
+            ann=config.ann_settings(),
         )
         check_ranker_use(loaded.manifest.raw, config.ranking_mode, config.cancel_risk_weight, str(path))
         return loaded

@@ -36,7 +36,6 @@ from fulcrum.core.rerank.reasons import Reason
 from fulcrum.core.search.adapter import adapt
 from fulcrum.core.search.engine import (
     SearchSettings,
-    dense_scores,
     prepare_query,
     rank,
     with_compound_stand_in,
@@ -114,9 +113,10 @@ async def search(
     blocked = blocked_mask(len(cat), cat.indices(sorted(excludes))) | price_blocked(
         cat, q.min_price, q.max_price
     )
-    dense = dense_scores(cat.search_embeddings, query_vec)
+    # over the ANN pool on a big catalogue (Catalogue.search_dense)
+    dense, dense_pool = cat.search_dense(query_vec, config.search_depth, blocked)
     affinity = None if user_vec is None else cat.embeddings @ user_vec
-    cand, score = rank(cat.lexical, prepared, dense, search_settings(config), blocked, affinity)
+    cand, score = rank(cat.lexical, prepared, dense, search_settings(config), blocked, affinity, dense_pool)
     if user_vec is not None and len(cand) and needs_ranker(config.ranking_mode, config.cancel_risk_weight):
         # the ranking head needs a known user: its retrieval feature is the user-item score
         cand, score = cand[: config.retrieval_candidates], score[: config.retrieval_candidates]

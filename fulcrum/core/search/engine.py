@@ -133,11 +133,13 @@ def rank(
     settings: SearchSettings,
     blocked: np.ndarray | None = None,
     user_affinity: np.ndarray | None = None,
+    dense_pool: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(candidate rows, scores) best first: the fused score, plus the user's taste when given.
 
     ``dense``: [N] cosine of the query vector with every row's text vector; ``user_affinity``:
-    [N] cosine of the user's vector with every row (None: anonymous).
+    [N] cosine of the user's vector with every row (None: anonymous). ``dense_pool``: the rows
+    holding the best dense scores when an ANN index chose them (``fusion.fuse``).
     """
     n = len(dense)
     fusion = settings.fusion
@@ -149,7 +151,7 @@ def rank(
     coverage = None
     if index is not None and fusion.coverage_weight > 0:
         coverage = index.coverage(prepared.groups, n, fusion.coverage_idf)
-    rows, scores = fuse(lexical, dense, fusion, blocked, coverage)
+    rows, scores = fuse(lexical, dense, fusion, blocked, coverage, dense_pool)
     if user_affinity is not None and settings.personalisation > 0 and len(rows):
         scores = personalise(scores, user_affinity[rows], settings.personalisation)
         order = np.lexsort((rows, -scores))

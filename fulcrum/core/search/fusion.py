@@ -76,12 +76,20 @@ def fuse(
     fusion: Fusion,
     blocked: np.ndarray | None = None,
     coverage: np.ndarray | None = None,
+    dense_pool: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(candidate rows, fused scores), best first (ties: lower row first). ``coverage``: [N]
-    share of the query's words each row contains, added x ``fusion.coverage_weight``."""
+    share of the query's words each row contains, added x ``fusion.coverage_weight``.
+    ``dense_pool``: rows known to hold the best dense scores (an ANN index's pool): the dense
+    list is taken from them instead of from every row."""
     allowed = np.ones(len(dense), dtype=bool) if blocked is None else ~blocked
     lex_rows = top_rows(lexical, fusion.depth, allowed & (lexical > 0))
-    dense_rows = top_rows(dense, fusion.depth, allowed)
+    if dense_pool is None:
+        dense_rows = top_rows(dense, fusion.depth, allowed)
+    else:
+        rows = np.asarray(dense_pool, dtype=np.int64)
+        rows = rows[allowed[rows]]
+        dense_rows = rows[np.lexsort((rows, -dense[rows]))][: fusion.depth]
     cand = np.union1d(lex_rows, dense_rows).astype(np.int64)
     w = fusion.lexical_weight
     if fusion.method == "rrf":

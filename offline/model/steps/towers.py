@@ -51,7 +51,9 @@ def build_towers(data: RunData, text: TextFeatures, cfg: TrainConfig, timings: d
 
     inter, r = data.inter, cfg.retrieval
     t = time.perf_counter()
-    examples = build_examples(inter, -np.inf, data.val_cut, r.horizon_days, new_only=r.target == "next_new")
+    examples = build_examples(
+        inter, -np.inf, data.val_cut, r.horizon_days, r.target == "next_new", r.max_window_purchases
+    )
     timings["examples_s"] = time.perf_counter() - t
     if len(examples) == 0:
         span = (inter.train_end - float(inter.ev_time.min())) / _DAY
@@ -104,7 +106,8 @@ def validation_scorer(data: RunData, towers: Towers, cfg: TrainConfig) -> Callab
         with torch.no_grad():
             vecs = towers.table().numpy()
         return discovery_eval(
-            data.inter, vecs, towers.encode_users, data.val_cut, data.val_pairs, cfg.user.history_len
+            data.inter, vecs, towers.encode_users, data.val_cut, data.val_pairs, cfg.user.history_len,
+            max_users=cfg.retrieval.validation_max_users, seed=cfg.seed,
         )
 
     return validate
@@ -153,7 +156,7 @@ def refit_towers(
     from offline.model.retrieval_fit import fit_retrieval
 
     all_examples = build_examples(
-        data.inter, -np.inf, np.inf, r.horizon_days, new_only=r.target == "next_new"
+        data.inter, -np.inf, np.inf, r.horizon_days, r.target == "next_new", r.max_window_purchases
     )
     refit = fit_retrieval(
         data.inter,
