@@ -134,23 +134,25 @@ def run_size(args, n: int, words: list[str]) -> dict:
 
     work = Path(args.work)
     row: dict = {"items": n, "load_average_start": load_average()}
-    t = time.perf_counter()
-    titles, prices = titles_for(n, DATA, args.seed)
-    row["titles_s"] = round(time.perf_counter() - t, 2)
-    real, rate = encoded(Path(args.bundle), titles, args.encode_limit, work, args.threads)
-    vectors = np.concatenate([real, perturbed(real, n - len(real), args.seed)]) if n > len(real) else real
-    row["vectors"] = {"encoded": len(real), "synthesised": n - len(real), "encode_rate_per_s": round(rate, 1)}
     bundle = work / f"bundle-{n}"
     if args.reuse_bundles and (bundle / "manifest.json").is_file():
         row["export"] = {"reused": str(bundle), "bundle_bytes": sum(
             p.stat().st_size for p in bundle.rglob("*") if p.is_file())}
     else:
         t = time.perf_counter()
+        titles, prices = titles_for(n, DATA, args.seed)
+        row["titles_s"] = round(time.perf_counter() - t, 2)
+        real, rate = encoded(Path(args.bundle), titles, args.encode_limit, work, args.threads)
+        vectors = np.concatenate([real, perturbed(real, n - len(real), args.seed)]) if n > len(real) else real
+        row["vectors"] = {
+            "encoded": len(real), "synthesised": n - len(real), "encode_rate_per_s": round(rate, 1)
+        }
+        t = time.perf_counter()
         row["export"] = build_bundle(Path(args.bundle), bundle, titles, prices, vectors, args.seed,
                                      args.export_ann_min_items, args.threads)
         row["export"]["seconds"] = round(time.perf_counter() - t, 2)
         row["load_average_export"] = load_average()
-    del vectors, real, titles, prices
+        del vectors, real, titles, prices
     serve_dir = work / f"serve-{n}"
     serve_dir.mkdir(parents=True, exist_ok=True)
     row["serve"] = measure(bundle, serve_dir, [f"S{j:07d}" for j in range(n)], words, args.requests,
