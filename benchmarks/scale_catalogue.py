@@ -2,7 +2,7 @@
 and serving, with the ANN index's recall against exact search.
 
     python -m benchmarks.scale_catalogue --bundle artifacts/bundles/LATEST \\
-        --sizes 10000,100000,1000000 --encode-limit 10000 --work /tmp/scale --out /tmp/scale/scale.json
+        --sizes 10000,100000,1000000 --encode-limit 10000 --work W --out W/scale.json
 
 Per size: titles drawn from the Online Retail titles' words and lengths, vectors from the source
 bundle's item encoder (the first ``--encode-limit`` titles encoded, the rest synthesised from
@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path("/work/shared/data/online-retail/online-retail.csv.gz")
+#: the Online Retail data the project vendors (data/NOTICE.md): the source of the title words
+DATA = Path(__file__).resolve().parents[1] / "data" / "online-retail.csv.gz"
 
 
 def load_average() -> str:
