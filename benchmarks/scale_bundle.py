@@ -72,9 +72,9 @@ def build_bundle(
     ann_min_items: int, ann_threads: int,
 ) -> dict:
     """Write the bundle folder ``out``; returns the timings and sizes of its stages."""
+    from fulcrum.core.manifest import write_manifest
     from offline.export.ann import write_ann_indexes
     from offline.export.lexical import write_lexical_index
-    from fulcrum.core.manifest import write_manifest
 
     if out.exists():
         shutil.rmtree(out)

@@ -191,8 +191,8 @@ def test_search_dense_pool_matches_the_exact_top_depth() -> None:
 
 
 def test_export_writes_sha256_listed_indexes_that_load(tmp_path) -> None:
-    from offline.export.ann import write_ann_indexes
     from fulcrum.core.manifest import file_hashes
+    from offline.export.ann import write_ann_indexes
 
     rng = np.random.default_rng(7)
     emb = _vectors(rng, 1200)
