@@ -257,3 +257,19 @@ def test_the_exploration_pool_is_the_eligible_rows_without_a_catalogue_pass() ->
     big = exploration_pool(fresh, blocked, np.array([4500]), np.array([1, 2]), 20, rng, 128)
     assert 0 < len(big) <= 128 and len(np.unique(big)) == len(big)
     assert np.all((big >= 3000) | np.isin(big, [1, 2])) and 4500 not in big
+
+
+def test_coverage_at_candidate_rows_is_the_full_coverage_there() -> None:
+    from fulcrum.core.search.lexical_index import LexicalIndex
+
+    texts = ["red heart candle", "blue heart", "red lantern", "glass jar", "red red wine", "heart of glass"]
+    index = LexicalIndex.build(texts)
+    # rows 1 and 3 replaced while serving (1 no longer says "heart"), row 6 added (a segment row)
+    grown = index.with_docs([1, 3, 6], ["blue box", "red glass jar", "heart lantern"], texts + ["heart lantern"])
+    groups = [grown.terms("red heart")[0][:1], grown.terms("red heart")[0][1:]]  # one group per word
+    full = grown.coverage(groups, 7)
+    rows = np.array([0, 1, 3, 5, 6])
+    np.testing.assert_array_equal(grown.coverage_at(groups, rows), full[rows])
+    # by hand: row 0 has both words (1.0), row 1 lost "heart" and has no "red" (0), row 3 now says
+    # "red" (0.5), row 5 "heart" (0.5), row 6 "heart" (0.5)
+    assert full[rows].tolist() == [1.0, 0.0, 0.5, 0.5, 0.5]

@@ -11,7 +11,9 @@ personalisation weight; the serving config builds them (``online.config``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -148,9 +150,12 @@ def rank(
     lexical = np.zeros(n)
     if index is not None and fusion.lexical_weight > 0:
         lexical = index.scores(prepared.terms, n)
-    coverage = None
+    coverage: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None
     if index is not None and fusion.coverage_weight > 0:
-        coverage = index.coverage(prepared.groups, n, fusion.coverage_idf)
+        if dense_pool is not None and not fusion.coverage_idf:  # a big catalogue: candidates only
+            coverage = partial(index.coverage_at, prepared.groups)
+        else:
+            coverage = index.coverage(prepared.groups, n, fusion.coverage_idf)
     rows, scores = fuse(lexical, dense, fusion, blocked, coverage, dense_pool)
     if user_affinity is not None and settings.personalisation > 0 and len(rows):
         scores = personalise(scores, user_affinity[rows], settings.personalisation)

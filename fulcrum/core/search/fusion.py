@@ -23,6 +23,7 @@ and which ``w`` / ``k`` serve is chosen on a validation split of judged queries
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -75,7 +76,7 @@ def fuse(
     dense: np.ndarray,
     fusion: Fusion,
     blocked: np.ndarray | None = None,
-    coverage: np.ndarray | None = None,
+    coverage: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None,
     dense_pool: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(candidate rows, fused scores), best first (ties: lower row first). ``coverage``: [N]
@@ -103,7 +104,9 @@ def fuse(
         lex = lexical[cand] / top if top > 0 else np.zeros(len(cand))
         score = w * lex + (1.0 - w) * dense[cand].astype(np.float64)
     if coverage is not None and fusion.coverage_weight > 0:
-        score = score + fusion.coverage_weight * coverage[cand]
+        # an [N] array, or a function of the candidate rows (a big catalogue's ANN path)
+        covered = coverage(cand) if callable(coverage) else coverage[cand]
+        score = score + fusion.coverage_weight * covered
     order = np.lexsort((cand, -score))
     return cand[order], score[order]
 

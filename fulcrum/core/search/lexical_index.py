@@ -208,6 +208,50 @@ class LexicalIndex:
             total += weight
         return out / total if total > 0 else out
 
+    def coverage_at(self, groups: Sequence[Sequence[str]], rows: np.ndarray) -> np.ndarray:
+        """``coverage(groups, n)[rows]`` (no idf) without an [n] vector per word: a binary search
+        of each term's postings (bm25s keeps each term's rows in increasing order; checked once
+        per index, ``coverage`` otherwise). O(rows x terms x log postings): what Search uses
+        when an ANN pool chose the candidates of a big catalogue."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not groups or len(rows) == 0:
+            return np.zeros(len(rows), dtype=np.float64)
+        if not self._postings_sorted:
+            return self.coverage(groups, int(rows.max()) + 1)[rows]
+        indptr, indices = self.model.scores["indptr"], self.model.scores["indices"]
+        main = rows < self.n_main
+        out = np.zeros(len(rows), dtype=np.float64)
+        for terms in groups:
+            hit = np.zeros(len(rows), dtype=bool)
+            for term in terms:
+                tid = self.vocab.get(term)
+                if tid is not None:
+                    post = indices[indptr[tid] : indptr[tid + 1]]
+                    if len(post):
+                        at = np.minimum(np.searchsorted(post, rows), len(post) - 1)
+                        hit |= post[at] == rows
+            if self._stale is not None:
+                hit[main] &= ~self._stale[rows[main]]
+            for term in terms:
+                seg = [row for row, _ in self._seg_post.get(term, ())]
+                if seg:
+                    hit |= np.isin(rows, seg)
+            out += hit
+        return out / len(groups)
+
+    @property
+    def _postings_sorted(self) -> bool:
+        cached = getattr(self, "_sorted_cache", None)
+        if cached is None:
+            indptr = np.asarray(self.model.scores["indptr"], dtype=np.int64)
+            indices = np.asarray(self.model.scores["indices"], dtype=np.int64)
+            up = np.diff(indices) > 0
+            starts = indptr[1:-1]
+            up[starts[(starts > 0) & (starts <= len(up))] - 1] = True  # a new term may start lower
+            cached = bool(up.all())
+            self._sorted_cache = cached
+        return cached
+
     def _score_segment(self, terms: Sequence[str], out: np.ndarray) -> None:
         live_main = self.n_main - (0 if self._stale is None else int(self._stale.sum()))
         n = live_main + len(self.segment)
