@@ -119,6 +119,16 @@ class ServeConfig(BaseModel):
     search_query_cache: int = Field(10_000, ge=0, le=10_000_000)
     #: time budget for one online feature read; past it Recommend degrades to popularity
     feature_timeout_ms: float = Field(50.0, gt=0.0, le=60_000.0)
+    #: users whose decoded feature row is kept beside its stored bytes (0 = off): every Recommend
+    #: still reads the row, and skips decoding it when the bytes are unchanged
+    #: (online/features/user_cache.py; at most 64 MiB of row bytes are held)
+    user_row_cache: int = Field(10_000, ge=0, le=10_000_000)
+    #: event-loop lag probe period (online/server/loop_lag.py; 0 = off): the metric
+    #: fulcrum_event_loop_lag_seconds shows any stall longer than this period
+    loop_lag_probe_ms: float = Field(25.0, ge=0.0, le=60_000.0)
+    #: the event loop of `fulcrum serve`: "asyncio" (the standard library's) or "uvloop" (the
+    #: optional `uvloop` extra; measured in docs/benchmarks.md)
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
     #: the Feast repo the real feature client reads (None: in-memory features, demo/tests only)
     feature_repo: Path | None = None
     #: folder where events accepted through IngestEvents are appended as parquet for the next

@@ -45,6 +45,7 @@ from online.server.catalogue_sink import CatalogueSink
 from online.server.feature_source import FeatureSource
 from online.server.in_flight import InFlight
 from online.server.interceptors import ObservedInterceptor
+from online.server.loop_lag import LoopLagProbe
 from online.server.servicer import RecommenderServicer
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ class ServingServer:
         self.follower = follower
         self._executors = executors
         self._grace_s = grace_s
+        #: the event-loop lag probe (online/server/loop_lag.py), None when switched off
+        self.loop_lag: LoopLagProbe | None = None
 
     async def start(self) -> None:
         await self.grpc_server.start()
@@ -87,12 +90,16 @@ class ServingServer:
         await self.health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
         if self.follower is not None:
             self.follower.start()
+        if self.loop_lag is not None:
+            self.loop_lag.start()
         log.info("serving bundle %s", self.holder.current.version)
 
     async def stop(self, grace_s: float | None = None) -> None:
         await self.health.enter_graceful_shutdown()
         grace = self._grace_s if grace_s is None else grace_s
         await asyncio.gather(self.grpc_server.stop(grace), *(s.stop(grace) for s in self.side_servers))
+        if self.loop_lag is not None:
+            await self.loop_lag.stop()
         if self.follower is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.follower.stop)
         for ex in self._executors:
@@ -199,4 +206,6 @@ async def create_server(
         server, health, holder, servicer, executors, config.grace_s, catalogue_sink, follower, side
     )
     serving.health_port, serving.admin_port = health_port, admin_port
+    if config.loop_lag_probe_ms > 0:
+        serving.loop_lag = LoopLagProbe(config.loop_lag_probe_ms / 1000.0)
     return serving, port

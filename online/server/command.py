@@ -39,7 +39,9 @@ def _feature_side(cfg):
         return features, events, None
     from online.features.sink import FeastEventSink
 
-    source = FeastFeatureSource.from_repo(str(cfg.feature_repo), cfg.feature_timeout_ms / 1000.0)
+    source = FeastFeatureSource.from_repo(
+        str(cfg.feature_repo), cfg.feature_timeout_ms / 1000.0, user_cache_entries=cfg.user_row_cache
+    )
     # several replicas write the same users and items through IngestEvents: cache no rows
     sink = FeastEventSink(source.client.store, cache_size=0)
     events = forget_aware(_with_offline_store(cfg, sink), offline_dir=cfg.offline_dir,
@@ -107,6 +109,19 @@ async def _run(cfg, bundle: Path, worker: int | None = None) -> None:
     await server.stop()
 
 
+def _loop_factory(kind: str):
+    """The event loop ``event_loop`` names: asyncio's own (None) or uvloop's (optional extra)."""
+    if kind != "uvloop":
+        return None
+    from online.errors import ConfigError
+
+    try:
+        import uvloop
+    except ImportError as e:
+        raise ConfigError("event_loop=uvloop: uvloop is not installed (pip install 'fulcrum[uvloop]')") from e
+    return uvloop.new_event_loop
+
+
 def _serve_process(cfg, bundle: Path, worker: int | None = None) -> int:
     """Run one server process; the exit code (2 with one line naming the cause on a known error)."""
     import asyncio
@@ -122,7 +137,8 @@ def _serve_process(cfg, bundle: Path, worker: int | None = None) -> int:
 
     limit_blas_threads()  # requests run in parallel, not one matrix-vector product
     try:
-        asyncio.run(_run(cfg, bundle, worker))
+        with asyncio.Runner(loop_factory=_loop_factory(cfg.event_loop)) as runner:
+            runner.run(_run(cfg, bundle, worker))
     except (BundleInvalid, NotFound) as e:
         typer.echo(f"error: bundle {bundle}: {e}", err=True)
         return 2

@@ -92,10 +92,22 @@ class FeastFeatureSource:
         self._client = client
 
     @classmethod
-    def from_repo(cls, repo_path: str, timeout_s: float = 0.05) -> FeastFeatureSource:
+    def from_repo(
+        cls, repo_path: str, timeout_s: float = 0.05, user_cache_entries: int = 0
+    ) -> FeastFeatureSource:
         from online.features.client import OnlineFeatureClient
 
-        return cls(OnlineFeatureClient.open(repo_path, default_timeout_s=timeout_s))
+        return cls(
+            OnlineFeatureClient.open(
+                repo_path, default_timeout_s=timeout_s, user_cache_entries=user_cache_entries
+            )
+        )
+
+    def forget_user(self, user_id: str) -> None:
+        """ForgetUser: drop the client's in-process copies of the user (its decoded-user cache)."""
+        forget = getattr(self._client, "forget_user", None)
+        if callable(forget):
+            forget(user_id)
 
     @property
     def client(self) -> Any:
