@@ -88,7 +88,9 @@ def wait_serving(target: str, proc: subprocess.Popen | None = None, log: Path | 
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"fulcrum serve exited with {proc.returncode}; see {log}")
             try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                # the log line too: with reuse_port the probe may reach another process on the port
+                started = log is None or "fulcrum serve" in log.read_text()
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1 and started:
                     return
             except grpc.RpcError:
                 pass
@@ -222,18 +224,45 @@ def real_path(
         try:
             ghz(protoset, target, RECOMMEND, warm, work, concurrency=4, n=400, connections=conns)  # warm-up
             for c in [int(x) for x in levels.split(",")]:
-                row = measure(proc, protoset, target, RECOMMEND, warm, work, concurrency=c,
-                              seconds=seconds, connections=conns)
+                row = measure(
+                    proc,
+                    protoset,
+                    target,
+                    RECOMMEND,
+                    warm,
+                    work,
+                    concurrency=c,
+                    seconds=seconds,
+                    connections=conns,
+                )
                 rows.append({"call": "Recommend, warm user", "c": c, **row})
             if warm_only:
                 return _print(rows, store, workers, conns, seconds, extra, out)
-            row = measure(proc, protoset, target, RECOMMEND, [{"user_id": "bench-unknown-user", "k": 10}],
-                          work, concurrency=1, seconds=seconds, connections=conns)
+            row = measure(
+                proc,
+                protoset,
+                target,
+                RECOMMEND,
+                [{"user_id": "bench-unknown-user", "k": 10}],
+                work,
+                concurrency=1,
+                seconds=seconds,
+                connections=conns,
+            )
             rows.append({"call": "Recommend, unknown user", "c": 1, **row})
             search = [{"query": "red heart", "k": 10}]
             ghz(protoset, target, SEARCH, search, work, concurrency=1, n=50)
-            row = measure(proc, protoset, target, SEARCH, search, work, concurrency=1, seconds=seconds,
-                          connections=conns)
+            row = measure(
+                proc,
+                protoset,
+                target,
+                SEARCH,
+                search,
+                work,
+                concurrency=1,
+                seconds=seconds,
+                connections=conns,
+            )
             rows.append({"call": 'Search "red heart"', "c": 1, **row})
         finally:
             stop_server(proc)

@@ -129,6 +129,10 @@ class ServeConfig(BaseModel):
     #: the event loop of `fulcrum serve`: "asyncio" (the standard library's) or "uvloop" (the
     #: optional `uvloop` extra; measured in docs/benchmarks.md)
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    #: bind the port with SO_REUSEPORT (Linux) even with one worker, so that independent
+    #: `fulcrum serve` processes share it: a rolling restart starts the new process before the
+    #: old one drains (docs/deployment.md). ``workers > 1`` always sets it
+    reuse_port: bool = False
     #: the Feast repo the real feature client reads (None: in-memory features, demo/tests only)
     feature_repo: Path | None = None
     #: folder where events accepted through IngestEvents are appended as parquet for the next

@@ -174,7 +174,9 @@ async def create_server(
 
     # the auth layer sits inside ObservedInterceptor: refused calls are counted by code too
     interceptors = [ObservedInterceptor(), *auth_interceptors(security)]
-    reuse = int(config.workers > 1)  # workers share the port (online/server/workers.py)
+    # workers share the port (online/server/workers.py), and so do old and new processes of a
+    # rolling restart with reuse_port
+    reuse = int(config.workers > 1 or config.reuse_port)
     options = [("grpc.so_reuseport", reuse), *server_options(config.limits)]
     server = grpc.aio.server(
         interceptors=[*interceptors, *([MethodGate(False)] if security.admin_port is not None else [])],
