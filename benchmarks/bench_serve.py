@@ -231,8 +231,12 @@ async def _run(
     if repo is not None:
         from online.features.client import OnlineFeatureClient
 
-        client = OnlineFeatureClient.open(
-            repo, store, redis_url, default_timeout_s=config.feature_timeout_ms / 1000
+        client = OnlineFeatureClient.open(  # as `fulcrum serve` opens it (online/server/command.py)
+            repo,
+            store,
+            redis_url,
+            default_timeout_s=config.feature_timeout_ms / 1000,
+            user_cache_entries=config.user_row_cache,
         )
         features = FeastFeatureSource(client)
         reader = client._readers.get("recommend_user")

@@ -298,7 +298,7 @@ def _kafka(bootstrap: str | None, work: Path):
 def _drained(admin, group: str, topic: str, consumer) -> bool:
     from kafka import TopicPartition
 
-    offsets = admin.list_consumer_group_offsets(group)
+    offsets = admin.list_group_offsets(group).get(group) or {}
     parts = consumer.partitions_for_topic(topic) or set()
     ends = consumer.end_offsets([TopicPartition(topic, p) for p in parts])
     return bool(ends) and all(
