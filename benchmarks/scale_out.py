@@ -25,7 +25,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -37,7 +36,6 @@ from benchmarks import ghz_load
 from benchmarks.proc_stats import tree_rss_mb
 from benchmarks.real_path import (
     RECOMMEND,
-    ROOT,
     free_port,
     ghz,
     measure,
@@ -45,6 +43,7 @@ from benchmarks.real_path import (
     stop_server,
     warm_user_ids,
 )
+from benchmarks.scale_ingest import ingest
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 BUNDLE = Path("artifacts/bundles/LATEST")
@@ -270,158 +269,7 @@ def soak(
         out.write_text(json.dumps({"ghz": result, "rss": samples, "growth_pct": growth}, indent=2))
 
 
-def _kafka(bootstrap: str | None, work: Path):
-    """(bootstrap, stop) of a broker: the given one, or a real one started on loopback in ``work``."""
-    if bootstrap:
-        return bootstrap, lambda: None
-    port, ctrl = free_port(), free_port()
-    script = ROOT / "deploy" / "kafka" / "kafka.sh"
-    subprocess.run(
-        [
-            str(script),
-            "start",
-            "--port",
-            str(port),
-            "--dir",
-            str(work / "kafka"),
-            "--controller-port",
-            str(ctrl),
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    return f"127.0.0.1:{port}", lambda: subprocess.run(
-        [str(script), "stop", "--dir", str(work / "kafka")], check=False, stdout=subprocess.DEVNULL
-    )
-
-
-def _drained(admin, group: str, topic: str, consumer) -> bool:
-    from kafka import TopicPartition
-
-    offsets = admin.list_group_offsets(group).get(group) or {}
-    parts = consumer.partitions_for_topic(topic) or set()
-    ends = consumer.end_offsets([TopicPartition(topic, p) for p in parts])
-    return bool(ends) and all(
-        (offsets.get(tp).offset if offsets.get(tp) else -1) >= end for tp, end in ends.items()
-    )
-
-
-@app.command()
-def ingest(
-    feature_repo: Path = typer.Option(..., "--feature-repo"),  # noqa: B008
-    data: Path = typer.Option(Path("artifacts/data"), "--data"),  # noqa: B008
-    store: str = typer.Option("redis", "--feature-store"),
-    redis_url: str | None = typer.Option(None, "--redis-url"),
-    bootstrap: str | None = typer.Option(None, "--bootstrap"),
-    events: int = typer.Option(100_000, "--events"),
-    partitions: int = typer.Option(3, "--partitions"),
-    out: Path | None = typer.Option(None, "--out"),  # noqa: B008
-) -> None:
-    """1 vs 2 `fulcrum ingest` consumers in one group: events/s to drain the same events."""
-    from kafka import KafkaAdminClient, KafkaConsumer
-
-    rows = []
-    env = dict(os.environ, PYTHONPATH=str(ROOT), FULCRUM_FEATURE_STORE=store)
-    if redis_url:
-        env["FULCRUM_REDIS_URL"] = redis_url
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        boot, stop_kafka = _kafka(bootstrap, work)
-        try:
-            for n in (1, 2):
-                topic, group = f"scale-{n}-{int(time.time())}", f"fulcrum-ingest-scale-{n}-{int(time.time())}"
-                subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "fulcrum.cli",
-                        "replay",
-                        "--data",
-                        str(data),
-                        "--bootstrap",
-                        boot,
-                        "--topic",
-                        topic,
-                        "--limit",
-                        str(events),
-                        "--partitions",
-                        str(partitions),
-                    ],
-                    check=True,
-                    env=env,
-                    cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                )
-                cmd = [
-                    sys.executable,
-                    "-m",
-                    "fulcrum.cli",
-                    "ingest",
-                    "--bootstrap",
-                    boot,
-                    "--topic",
-                    topic,
-                    "--group",
-                    group,
-                    "--feature-repo",
-                    str(feature_repo.resolve()),
-                    "--feature-store",
-                    store,
-                    "--metrics-port",
-                    "0",
-                    "--health-port",
-                    "0",
-                ]
-                if redis_url:
-                    cmd += ["--redis-url", redis_url]
-                admin = KafkaAdminClient(bootstrap_servers=boot)
-                probe = KafkaConsumer(bootstrap_servers=boot)
-                t0 = time.monotonic()
-                procs = [
-                    subprocess.Popen(
-                        cmd,
-                        env=env,
-                        cwd=ROOT,
-                        stdout=subprocess.DEVNULL,
-                        stderr=open(work / f"ingest-{n}-{i}.log", "w"),
-                    )  # noqa: SIM115
-                    for i in range(n)
-                ]
-                try:
-                    while not _drained(admin, group, topic, probe):
-                        if any(p.poll() is not None for p in procs):
-                            raise RuntimeError(f"a consumer exited; see {work}/ingest-{n}-*.log")
-                        if time.monotonic() - t0 > 900:
-                            raise RuntimeError("not drained in 15 minutes")
-                        time.sleep(0.5)
-                    seconds = time.monotonic() - t0
-                finally:
-                    for p in procs:
-                        p.terminate()
-                    for p in procs:
-                        p.wait(60)
-                    admin.close()
-                    probe.close()
-                rows.append(
-                    {
-                        "consumers": n,
-                        "events": events,
-                        "seconds": seconds,
-                        "events_per_s": events / seconds,
-                        "load_1m": os.getloadavg()[0],
-                    }
-                )
-                print(
-                    f"{n} consumer(s), {partitions} partitions, {store}: {events} events "
-                    f"in {seconds:.1f} s = "
-                    f"{events / seconds:,.0f} events/s (start-up and group join included); {_load()}",
-                    flush=True,
-                )
-        finally:
-            stop_kafka()
-    print(f"two / one consumer: {rows[1]['events_per_s'] / rows[0]['events_per_s']:.2f}x")
-    if out:
-        out.write_text(json.dumps(rows, indent=2))
+app.command("ingest")(ingest)
 
 
 if __name__ == "__main__":
