@@ -16,7 +16,7 @@
   reaching the end of every partition.
 
 Every figure is printed with the 1-minute load average. Details and measured figures:
-docs/benchmarks.md.
+docs/scaling.md ("Measured on one machine").
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ class ServeConfig(BaseModel):
     #: fulcrum_event_loop_lag_seconds shows any stall longer than this period
     loop_lag_probe_ms: float = Field(25.0, ge=0.0, le=60_000.0)
     #: the event loop of `fulcrum serve`: "asyncio" (the standard library's) or "uvloop" (the
-    #: optional `uvloop` extra; measured in docs/benchmarks.md)
+    #: optional `uvloop` extra; measured in docs/scaling.md)
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
     #: bind the port with SO_REUSEPORT (Linux) even with one worker, so that independent
     #: `fulcrum serve` processes share it: a rolling restart starts the new process before the

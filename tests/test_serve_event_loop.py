@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 
+from fulcrum.core.errors import ConfigError
 from fulcrum.v1 import recommender_pb2 as pb
 from online.config import build_config
-from online.errors import ConfigError
 from online.server.command import _loop_factory
 from online.server.feature_source import InMemoryFeatures
 from tests.serving_helpers import make_bundle, serving

@@ -113,7 +113,7 @@ def _loop_factory(kind: str):
     """The event loop ``event_loop`` names: asyncio's own (None) or uvloop's (optional extra)."""
     if kind != "uvloop":
         return None
-    from online.errors import ConfigError
+    from fulcrum.core.errors import ConfigError
 
     try:
         import uvloop
