@@ -155,7 +155,10 @@ def loop_health(
 
         def upserts(stop, info):
             sent = [0]
-            _upserts(target, upserts_per_s, batch, stop, sent)
+            try:
+                _upserts(target, upserts_per_s, batch, stop, sent)
+            except Exception as e:  # reported in the row: a phase without upserts is not that phase
+                info["upserts_error"] = f"{type(e).__name__}: {e}"[:300]
             info["upserts_sent"] = sent[0]
 
         def reloads(stop, info):
