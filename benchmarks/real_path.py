@@ -29,6 +29,7 @@ import typer
 
 from benchmarks import ghz_load
 from benchmarks.proc_stats import tree_cpu_s, tree_rss_mb
+from fulcrum.core.environment import child_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,7 +66,7 @@ def start_server(
         cfg["feature_repo"] = str(repo)
     path = workdir / f"{name}.json"  # JSON is YAML
     path.write_text(json.dumps(cfg))
-    env = dict(os.environ, PYTHONPATH=str(python_path or ROOT), FULCRUM_FEATURE_STORE=store)
+    env = child_environment(PYTHONPATH=str(python_path or ROOT), FULCRUM_FEATURE_STORE=store)
     if redis_url:
         env["FULCRUM_REDIS_URL"] = redis_url
     log = open(workdir / f"{name}.log", "w")  # noqa: SIM115 - lives as long as the server

@@ -24,6 +24,7 @@ from pathlib import Path
 import typer
 
 from benchmarks.real_path import ROOT, free_port
+from fulcrum.core.environment import child_environment
 
 
 def _load() -> str:
@@ -145,7 +146,7 @@ def ingest(
     from kafka.admin import NewTopic
 
     rows = []
-    env = dict(os.environ, PYTHONPATH=str(ROOT), FULCRUM_FEATURE_STORE=store)
+    env = child_environment(PYTHONPATH=str(ROOT), FULCRUM_FEATURE_STORE=store)
     if redis_url:
         env["FULCRUM_REDIS_URL"] = redis_url
     with tempfile.TemporaryDirectory() as tmp:
