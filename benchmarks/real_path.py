@@ -170,7 +170,7 @@ def warm_user_ids(
 ) -> list[str]:
     """Warm users (a stored row with items the bundle knows) drawn seeded from the store's data."""
     from benchmarks.serve_users import warm_users
-    from online.bundle.loader import load_bundle
+    from fulcrum.core.bundle.loader import load_bundle
     from online.features.client import OnlineFeatureClient
 
     catalogue = load_bundle(bundle, execution_provider="cpu").catalogue

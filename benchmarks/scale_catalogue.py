@@ -71,8 +71,8 @@ def recall(bundle: Path, n_queries: int, ann_min_items: int, seed: int) -> dict:
     from fulcrum.core import ann_index
     from fulcrum.core import bundle_format as bf
     from fulcrum.core import hybrid as hy
-    from online.inference.ann import AnnSettings, LockedIndex, ann_parts
-    from online.inference.catalogue import Catalogue
+    from fulcrum.core.bundle.ann import AnnSettings, LockedIndex, ann_parts
+    from fulcrum.core.bundle.catalogue import Catalogue
 
     emb = np.load(bundle / bf.ITEM_EMBEDDINGS)
     if not (bundle / ann_index.RECOMMEND_FILE).is_file():
@@ -112,7 +112,7 @@ def recall(bundle: Path, n_queries: int, ann_min_items: int, seed: int) -> dict:
 def upsert_rate(cat, rng: np.random.Generator, items: int = 2000, batch: int = 50) -> dict:
     """New items per second into the live catalogue and its ANN index (vectors given: no text
     encoding), in batches of ``batch``."""
-    from online.inference.catalogue import LiveCatalogue
+    from fulcrum.core.bundle.catalogue import LiveCatalogue
 
     live = LiveCatalogue(cat)
     base = cat.embeddings[rng.integers(0, len(cat), items)]

@@ -59,8 +59,8 @@ def encode(bundle: Path, titles: list[str], threads: int, batch: int = 256) -> t
     import json
 
     from fulcrum.core import bundle_format as bf
-    from online.bundle.sessions import OrtModel
-    from online.inference.encoders import TextEncoder
+    from fulcrum.core.bundle.encoders import TextEncoder
+    from fulcrum.core.bundle.sessions import OrtModel
 
     manifest = json.loads((bundle / bf.MANIFEST).read_text())
     model = OrtModel(bundle / bf.ITEM_ENCODER, "CPUExecutionProvider", threads)

@@ -72,7 +72,7 @@ class ServeConfig(BaseModel):
     #: candidates retrieved by dot product before ranking
     retrieval_candidates: int = Field(200, ge=1, le=100_000)
     #: catalogues of at least this many items retrieve through the bundle's ANN index (Recommend
-    #: and Search's dense list; online/inference/ann_retrieval.py); below it, exact search
+    #: and Search's dense list; fulcrum/core/bundle/ann_retrieval.py); below it, exact search
     ann_min_items: int = Field(50_000, ge=1)
     #: HNSW search breadth (higher: better recall, slower); recall@100 >= 0.95 at 256
     ann_ef_search: int = Field(256, ge=16, le=8192)
@@ -173,8 +173,8 @@ class ServeConfig(BaseModel):
         return self
 
     def ann_settings(self):
-        """The ANN fields as online/inference/ann.py's settings."""
-        from online.inference.ann import AnnSettings
+        """The ANN fields as fulcrum/core/bundle/ann.py's settings."""
+        from fulcrum.core.bundle.ann import AnnSettings
 
         return AnnSettings(self.ann_min_items, self.ann_ef_search, self.ann_pool)
 

@@ -1,5 +1,5 @@
-"""Retrieval through the ANN index (fulcrum/core/ann_index.py, online/inference/ann.py,
-online/inference/ann_retrieval.py): recall@100 vs exact, the same scores on the pool, upserts
+"""Retrieval through the ANN index (fulcrum/core/ann_index.py, fulcrum/core/bundle/ann.py,
+fulcrum/core/bundle/ann_retrieval.py): recall@100 vs exact, the same scores on the pool, upserts
 that grow the index without a rebuild, and the export/load round trip.
 
 The catalogue is random but clustered like real item vectors (unit vectors around 60 centres),
@@ -19,9 +19,9 @@ pytest.importorskip("faiss")
 
 from fulcrum.core import ann_index  # noqa: E402
 from fulcrum.core import bundle_format as bf  # noqa: E402
+from fulcrum.core.bundle.ann import AnnSettings, LockedIndex, Moments, ann_parts, load_ann  # noqa: E402
+from fulcrum.core.bundle.catalogue import Catalogue, LiveCatalogue  # noqa: E402
 from fulcrum.core.hybrid import HybridWeights, NeighbourTable  # noqa: E402
-from online.inference.ann import AnnSettings, LockedIndex, Moments, ann_parts, load_ann  # noqa: E402
-from online.inference.catalogue import Catalogue, LiveCatalogue  # noqa: E402
 
 N, D = 6000, 32
 

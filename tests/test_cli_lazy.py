@@ -96,6 +96,6 @@ def test_every_online_and_core_module_imports_without_offline_benchmarks_or_torc
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = json.loads(proc.stdout.strip().splitlines()[-1])
     # the walk really covered the serving code, the moved core pieces included
-    for expected in ("online.server.command", "online.ingest.consumer", "online.bundle.loader",
+    for expected in ("online.server.command", "online.ingest.consumer", "fulcrum.core.bundle.loader",
                      "fulcrum.core.feature_store", "fulcrum.core.rerank.ordering", "fulcrum.core.errors"):
         assert expected in names

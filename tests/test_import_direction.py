@@ -27,13 +27,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "online": ("offline", "torch", "transformers"),
 }
 
-#: the one arrow that still points from offline/ into online/, by module and imported name: the
-#: bundle evaluation runs the serving model itself (online/bundle/loader.py + online/inference/:
-#: catalogue, encoders -- which the ANN work of issue 14 is changing). Listed so that no other
-#: arrow can appear, and checked below so that the entry goes when the arrow does.
-KNOWN: dict[str, set[str]] = {
-    "offline/report/bundle_model.py": {"online.bundle.loader", "online.inference.encoders"},
-}
+#: arrows allowed despite the rules above, by module and imported name (none today; an entry
+#: must go when its arrow does, checked below)
+KNOWN: dict[str, set[str]] = {}
 
 
 def _module_name(path: Path) -> str:
@@ -78,8 +74,8 @@ def violations(package: str) -> dict[str, set[str]]:
 
 
 def _collapse(found: dict[str, set[str]]) -> dict[str, set[str]]:
-    """``from online.bundle.loader import load_bundle`` yields online.bundle.loader and
-    online.bundle.loader.load_bundle: keep the shortest forbidden name of each statement, so the
+    """``from fulcrum.core.bundle.loader import load_bundle`` yields fulcrum.core.bundle.loader and
+    fulcrum.core.bundle.loader.load_bundle: keep the shortest forbidden name of each statement, so the
     report (and KNOWN) names modules, not the things imported from them."""
     return {
         f: {m for m in mods if not any(o != m and m.startswith(o + ".") for o in mods)}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from fulcrum.core.bundle.providers import CPU, CUDA, choose_provider
 from fulcrum.core.errors import ConfigError, InvalidArgument
 from fulcrum.v1 import recommender_pb2 as pb
-from online.bundle.providers import CPU, CUDA, choose_provider
 from online.config import ServeConfig, build_config, env_var_names, load_config
 from online.server import validation
 

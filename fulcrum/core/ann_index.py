@@ -17,7 +17,7 @@ Why faiss (``faiss-cpu``), HNSW with inner product over the L2-normalised vector
   concurrent add and search is not documented, and a lock around faiss is simple).
 
 faiss indexes are not safe for an ``add`` concurrent with a ``search``: serving wraps each index
-in a lock (online/inference/ann.py). The bundle files are faiss's own serialisation, sha256-listed
+in a lock (fulcrum/core/bundle/ann.py). The bundle files are faiss's own serialisation, sha256-listed
 in the manifest like every other file; the manifest's ``ann`` block says what each index holds.
 """
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from online.inference.catalogue import Catalogue
+    from fulcrum.core.bundle.catalogue import Catalogue
 
 
 def exploration_pool(

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from fulcrum.core.bundle.catalogue import LiveCatalogue
+from fulcrum.core.bundle.encoders import History
+from fulcrum.core.bundle.loader import LoadedBundle, load_bundle
 from fulcrum.core.text import render_item_text, render_query_text
-from online.bundle.loader import LoadedBundle, load_bundle
 from online.inference.batcher import MicroBatcher
-from online.inference.catalogue import LiveCatalogue
 from online.inference.chunked import embed_chunked
-from online.inference.encoders import History
 
 log = logging.getLogger(__name__)
 

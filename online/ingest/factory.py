@@ -61,7 +61,7 @@ def _bundle_vectors(bundle: Path, replace_learned: bool) -> tuple[Any, Any]:
     """(texts -> (n, d) array embedded ``EMBED_CHUNK`` at a time with the bundle's item encoder
     (ONNX Runtime, no torch); ids -> learned vectors to keep for the bundle's own items, or None
     when upserts replace them)."""
-    from online.bundle.loader import load_bundle
+    from fulcrum.core.bundle.loader import load_bundle
     from online.inference.chunked import embed_chunked
 
     loaded = load_bundle(Path(bundle), with_ann=False)  # it embeds new items, never retrieves

@@ -19,11 +19,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from fulcrum.core.bundle.loader import LoadedBundle, load_bundle
+from fulcrum.core.bundle.sessions import INFERENCE_THREADS
 from fulcrum.v1 import recommender_pb2 as pb
 from fulcrum.v1 import recommender_pb2_grpc
-from online.bundle.loader import LoadedBundle, load_bundle
 from online.bundle.ranker_use import check_ranker_use
-from online.bundle.sessions import INFERENCE_THREADS
 from online.config import ServeConfig
 from online.inference.model import ModelHolder, ServingModel
 from online.ingest.dedupe import IdempotencyStore

@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from fulcrum.core.bundle.catalogue import Catalogue
+from fulcrum.core.bundle.retrieval import blocked_mask, top_candidates
 from fulcrum.core.errors import FeatureStoreUnavailable, fallback_reason
 from fulcrum.core.profile import UserProfile
 from fulcrum.core.rank_features import rank_features
@@ -29,10 +31,8 @@ from fulcrum.core.rerank.reasons import Reason
 from fulcrum.core.rerank.slots import fill_slots
 from fulcrum.core.rerank.tail_boost import tail_boosted
 from online.config import ServeConfig
-from online.inference.catalogue import Catalogue
 from online.inference.exploration_pool import exploration_pool
 from online.inference.model import ServingModel
-from online.inference.retrieval import blocked_mask, top_candidates
 from online.server import metrics
 from online.server.profiles import fetch_profile, history_for, with_session
 from online.server.requests import Knobs, RecommendQuery, Reply, Scored

@@ -2,7 +2,7 @@
 
 The scoring is ``fulcrum.core.search.engine`` -- the same function `fulcrum evaluate-search`
 measures -- over the live catalogue snapshot: BM25 over the catalogue's lexical index
-(online/inference/lexical.py), the query-item cosine in the catalogue's search space
+(fulcrum/core/bundle/lexical.py), the query-item cosine in the catalogue's search space
 (``Catalogue.search_embeddings``: the item encoder's pooled text space when the bundle has one,
 fulcrum/core/search/space.py; the query encoder sees the spelling-corrected query), fused by
 ``search_fusion`` (weighted by default), then moved by at most ``search_personalisation`` of the
@@ -28,6 +28,8 @@ import time
 
 import numpy as np
 
+from fulcrum.core.bundle.catalogue import Catalogue
+from fulcrum.core.bundle.retrieval import blocked_mask
 from fulcrum.core.errors import FeatureStoreUnavailable, fallback_reason
 from fulcrum.core.rank_features import rank_features
 from fulcrum.core.rerank.anti_recommendation import blocked_items
@@ -43,9 +45,7 @@ from fulcrum.core.search.engine import (
 )
 from fulcrum.core.search.fusion import Fusion
 from online.config import ServeConfig
-from online.inference.catalogue import Catalogue
 from online.inference.model import ServingModel
-from online.inference.retrieval import blocked_mask
 from online.server import metrics
 from online.server.profiles import fetch_profile, history_for
 from online.server.requests import Reply, Scored, SearchQuery

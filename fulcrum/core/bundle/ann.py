@@ -33,7 +33,7 @@ import numpy as np
 from fulcrum.core import ann_index
 
 if TYPE_CHECKING:
-    from online.inference.catalogue import Catalogue
+    from fulcrum.core.bundle.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fulcrum.core.bundle.providers import CPU, CUDA
 from fulcrum.core.errors import BundleInvalid
-from online.bundle.providers import CPU, CUDA
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fulcrum.core.bundle.search_space import grown_vectors
 from fulcrum.core.search.lexical_index import FOLDER, LexicalIndex
-from online.inference.search_space import grown_vectors
 
 if TYPE_CHECKING:
-    from online.inference.catalogue import Catalogue
+    from fulcrum.core.bundle.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
 

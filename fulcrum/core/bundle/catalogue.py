@@ -3,7 +3,7 @@
 A ``Catalogue`` is an immutable snapshot (row i of every array is one item); an upsert builds a
 new snapshot and ``LiveCatalogue`` swaps one reference, so a request that took a snapshot sees
 one consistent catalogue from retrieval to reply. Growth is amortised (spare capacity, no copy of
-the matrix per new item): online/inference/catalogue_growth.py.
+the matrix per new item): fulcrum/core/bundle/catalogue_growth.py.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ from itertools import repeat
 import numpy as np
 import pandas as pd
 
+from fulcrum.core.bundle.ann import AnnParts, ann_grown
+from fulcrum.core.bundle.ann_retrieval import pool_candidates, pool_dense
+from fulcrum.core.bundle.catalogue_growth import Buffers, grow
+from fulcrum.core.bundle.lexical import grown
+from fulcrum.core.bundle.retrieval import top_candidates
 from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores
 from fulcrum.core.rank_features import ItemStats
 from fulcrum.core.rerank.tail_boost import tail_mask
 from fulcrum.core.search.engine import dense_scores
 from fulcrum.core.search.lexical_index import LexicalIndex
 from fulcrum.core.search.synonyms import WordNeighbours
-from online.inference.ann import AnnParts, ann_grown
-from online.inference.ann_retrieval import pool_candidates, pool_dense
-from online.inference.catalogue_growth import Buffers, grow
-from online.inference.lexical import grown
-from online.inference.retrieval import top_candidates
 
 
 def _epoch_seconds(col: pd.Series) -> np.ndarray:
@@ -67,15 +67,15 @@ class Catalogue:
     #: the item encoder's own (text-only) vectors, the space queries live in; None = use
     #: ``embeddings`` (bundles without ``item_text_embeddings.npy``)
     text_embeddings: np.ndarray | None = None
-    #: Search's BM25 index over ``texts`` (online/inference/lexical.py); None: no lexical match
+    #: Search's BM25 index over ``texts`` (fulcrum/core/bundle/lexical.py); None: no lexical match
     lexical: LexicalIndex | None = None
-    #: Search's pooled text vectors [N, H] (online/inference/search_space.py); None: bundle has none
+    #: Search's pooled text vectors [N, H] (fulcrum/core/bundle/search_space.py); None: bundle has none
     search_vectors: np.ndarray | None = None
     #: catalogue words in the search space: stand-ins for query words the catalogue lacks
     word_neighbours: WordNeighbours | None = None
     #: Search's query-side adapter learnt from a search log (fulcrum/core/search/adapter.py)
     query_adapter: np.ndarray | None = None
-    #: the ANN indexes and what the pool re-score needs (online/inference/ann.py); None: exact
+    #: the ANN indexes and what the pool re-score needs (fulcrum/core/bundle/ann.py); None: exact
     ann: AnnParts | None = None
 
     def __len__(self) -> int:
@@ -294,7 +294,7 @@ class Catalogue:
         search_vectors: np.ndarray | None = None,
     ) -> Catalogue:
         """A new snapshot with these items added, or their text/price (and, for items added while
-        serving, their vectors) replaced (online/inference/catalogue_growth.py; a bundle item
+        serving, their vectors) replaced (fulcrum/core/bundle/catalogue_growth.py; a bundle item
         keeps its learned vectors); ``search_vectors``: their pooled search vectors, when the
         catalogue has a search space."""
         new, _, refused = grow(self, None, item_ids, texts, embeddings, prices, now)

@@ -34,8 +34,8 @@ import numpy as np
 from fulcrum.core.hybrid import hybrid_weights_parts
 
 if TYPE_CHECKING:
-    from online.inference.ann import LockedIndex
-    from online.inference.catalogue import Catalogue
+    from fulcrum.core.bundle.ann import LockedIndex
+    from fulcrum.core.bundle.catalogue import Catalogue
 
 #: an index search deeper than catalogue / this is not worth it: exact scoring instead
 MAX_DEPTH_SHARE = 8
