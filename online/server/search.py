@@ -117,7 +117,8 @@ async def search(
     dense, dense_pool = cat.search_dense(query_vec, config.search_depth, blocked)
     affinity = None if user_vec is None else cat.embeddings @ user_vec
     cand, score = rank(cat.lexical, prepared, dense, search_settings(config), blocked, affinity, dense_pool)
-    if user_vec is not None and len(cand) and needs_ranker(config.ranking_mode, config.cancel_risk_weight):
+    ranked = needs_ranker(config.ranking_mode, config.cancel_risk_weight)
+    if user_vec is not None and profile is not None and len(cand) and ranked:
         # the ranking head needs a known user: its retrieval feature is the user-item score
         cand, score = cand[: config.retrieval_candidates], score[: config.retrieval_candidates]
         user_sims = cat.embeddings[cand] @ user_vec

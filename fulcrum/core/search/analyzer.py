@@ -109,8 +109,8 @@ def query_terms(
     fixed: list[str] = []
     corrections: list[str] = []
     for w in words:
-        terms = [singular(t) for t in word_terms(w)]
-        if not any(t in vocabulary for t in terms):
+        word_forms = [singular(t) for t in word_terms(w)]
+        if not any(t in vocabulary for t in word_forms):
             parts = split(w) if split is not None else None
             better = " ".join(parts) if parts else (correct(w) if correct is not None else None)
             if better is not None:
@@ -130,8 +130,7 @@ def query_terms(
             term = singular(joined)
             if term in vocabulary:
                 terms.append(term)
-    seen: set[str] = set()
-    unique = [t for t in terms if not (t in seen or seen.add(t))]
+    unique = list(dict.fromkeys(terms))  # first occurrence of each, in order
     return unique, corrections
 
 

@@ -155,7 +155,7 @@ class LexicalIndex:
             self._compounds = Compounds(self.words)
         return self._compounds
 
-    def __contains__(self, term: str) -> bool:
+    def __contains__(self, term: object) -> bool:
         return term in self.vocab or term in self._seg_post
 
     def terms(self, query: str, unknown: list[str] | None = None) -> tuple[list[str], list[str]]:
