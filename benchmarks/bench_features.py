@@ -196,11 +196,11 @@ def bench_features(
     from rich.table import Table
 
     from fulcrum.core import feature_names as fn
+    from fulcrum.core.feature_store import open_store
     from fulcrum.core.tables import print_table
     from offline.features.batch import item_snapshots, user_snapshots, write_parquet
     from offline.features.repo import apply_repo, materialize_latest
     from online.features.client import OnlineFeatureClient
-    from online.features.store import open_store
 
     console = Console()
     wanted = [s.strip() for s in stores.split(",") if s.strip()]

@@ -52,10 +52,10 @@ def _bare_feeds(model, profile, config) -> tuple[dict, dict | None]:
     """The exact ONNX inputs one Recommend builds for ``profile``: the user encoder's, and the
     ranker's only when the config makes Recommend run the ranking head (``needs_ranker``; the
     default ``ranking_mode: retrieval`` does not), so the baseline is the ONNX work Recommend does."""
+    from fulcrum.core.bundle.retrieval import blocked_mask, top_candidates
     from fulcrum.core.rank_features import rank_features
     from fulcrum.core.rerank.anti_recommendation import blocked_items
     from fulcrum.core.rerank.ordering import needs_ranker
-    from online.inference.retrieval import blocked_mask, top_candidates
     from online.server.profiles import history_for
 
     bundle = model.bundle
@@ -231,8 +231,12 @@ async def _run(
     if repo is not None:
         from online.features.client import OnlineFeatureClient
 
-        client = OnlineFeatureClient.open(
-            repo, store, redis_url, default_timeout_s=config.feature_timeout_ms / 1000
+        client = OnlineFeatureClient.open(  # as `fulcrum serve` opens it (online/server/command.py)
+            repo,
+            store,
+            redis_url,
+            default_timeout_s=config.feature_timeout_ms / 1000,
+            user_cache_entries=config.user_row_cache,
         )
         features = FeastFeatureSource(client)
         reader = client._readers.get("recommend_user")

@@ -28,9 +28,9 @@ def _rss_mib() -> float:
 def _child(bundle: str, items: int, mode: str) -> dict:
     import numpy as np
 
+    from fulcrum.core.bundle.catalogue import LiveCatalogue
+    from fulcrum.core.bundle.loader import load_bundle
     from fulcrum.core.text import render_item_text
-    from online.bundle.loader import load_bundle
-    from online.inference.catalogue import LiveCatalogue
     from online.inference.chunked import embed_chunked
 
     loaded = load_bundle(bundle)

@@ -64,8 +64,11 @@ _user_fields = [Field(name=f, dtype=Int64) for f in fn.COUNT_FEATURES] + [
     Field(name=fn.RECENT_TYPES, dtype=Array(String)),
     Field(name=fn.RECENT_TIMES, dtype=Array(Float64)),
     Field(name=fn.BOUGHT, dtype=Array(String)),
+    Field(name=fn.BOUGHT_TIMES, dtype=Array(Float64)),
     Field(name=fn.CANCELLED, dtype=Array(String)),
+    Field(name=fn.CANCELLED_TIMES, dtype=Array(Float64)),
     Field(name=fn.DISLIKED, dtype=Array(String)),
+    Field(name=fn.DISLIKED_TIMES, dtype=Array(Float64)),
     Field(name=fn.IGNORED, dtype=String),
 ]
 user_behaviour = _view(

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 
 import typer
 from typer.core import TyperGroup
+
+from fulcrum.core import environment
 
 
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
 ) -> None:
-    default = getattr(logging, os.environ.get("FULCRUM_LOG_LEVEL", "INFO").upper(), logging.INFO)
+    default = getattr(logging, (environment.get("FULCRUM_LOG_LEVEL") or "INFO").upper(), logging.INFO)
     level = logging.DEBUG if verbose else default
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

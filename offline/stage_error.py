@@ -8,8 +8,10 @@ A stage the user switched off explicitly (``--no-ranker``) is not an error: the 
 
 from __future__ import annotations
 
+from fulcrum.core.errors import DomainError
 
-class StageError(RuntimeError):
+
+class StageError(DomainError, RuntimeError):
     """``str(e)`` is the one line the CLI prints: ``<stage>: <cause> (fix: <fix>)``."""
 
     def __init__(self, stage: str, cause: str, fix: str) -> None:

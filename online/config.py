@@ -10,15 +10,14 @@ the allowed values.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from fulcrum.core import serving_defaults
-from online.errors import ConfigError
+from fulcrum.core import environment, serving_defaults
+from fulcrum.core.errors import ConfigError
 from online.security.config import SecurityConfig
 from online.security.limits import LimitsConfig
 
@@ -72,6 +71,13 @@ class ServeConfig(BaseModel):
     new_item_impressions: int = Field(20, ge=0)
     #: candidates retrieved by dot product before ranking
     retrieval_candidates: int = Field(200, ge=1, le=100_000)
+    #: catalogues of at least this many items retrieve through the bundle's ANN index (Recommend
+    #: and Search's dense list; fulcrum/core/bundle/ann_retrieval.py); below it, exact search
+    ann_min_items: int = Field(50_000, ge=1)
+    #: HNSW search breadth (higher: better recall, slower); recall@100 >= 0.95 at 256
+    ann_ef_search: int = Field(256, ge=16, le=8192)
+    #: rows the ANN index hands to the exact re-score (at least retrieval_candidates)
+    ann_pool: int = Field(400, ge=1, le=100_000)
     #: what orders Recommend candidates before MMR (and Search's, for a known user):
     #: "retrieval" = the dot-product score (default: measured best through the serving path, full
     #: Online Retail NDCG@10 0.0885 vs 0.0646 for "ranker"); "ranker" = the ranking head's
@@ -99,6 +105,8 @@ class ServeConfig(BaseModel):
     search_lexical_weight: float = Field(0.0, ge=0.0, le=1.0)
     #: added x the share of the query's words an item contains (either fusion)
     search_coverage_weight: float = Field(0.2, ge=0.0, le=10.0)
+    #: weigh each query word of that share by its inverse document frequency
+    search_coverage_idf: bool = False
     #: RRF's rank offset k (larger = flatter; only used by "rrf")
     search_rrf_k: float = Field(60.0, gt=0.0, le=10_000.0)
     #: rows each of the two rankings contributes to the fusion
@@ -111,6 +119,20 @@ class ServeConfig(BaseModel):
     search_query_cache: int = Field(10_000, ge=0, le=10_000_000)
     #: time budget for one online feature read; past it Recommend degrades to popularity
     feature_timeout_ms: float = Field(50.0, gt=0.0, le=60_000.0)
+    #: users whose decoded feature row is kept beside its stored bytes (0 = off): every Recommend
+    #: still reads the row, and skips decoding it when the bytes are unchanged
+    #: (online/features/user_cache.py; at most 64 MiB of row bytes are held)
+    user_row_cache: int = Field(10_000, ge=0, le=10_000_000)
+    #: event-loop lag probe period (online/server/loop_lag.py; 0 = off): the metric
+    #: fulcrum_event_loop_lag_seconds shows any stall longer than this period
+    loop_lag_probe_ms: float = Field(25.0, ge=0.0, le=60_000.0)
+    #: the event loop of `fulcrum serve`: "asyncio" (the standard library's) or "uvloop" (the
+    #: optional `uvloop` extra; measured in docs/scaling.md)
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    #: bind the port with SO_REUSEPORT (Linux) even with one worker, so that independent
+    #: `fulcrum serve` processes share it: a rolling restart starts the new process before the
+    #: old one drains (docs/deployment.md). ``workers > 1`` always sets it
+    reuse_port: bool = False
     #: the Feast repo the real feature client reads (None: in-memory features, demo/tests only)
     feature_repo: Path | None = None
     #: folder where events accepted through IngestEvents are appended as parquet for the next
@@ -140,6 +162,21 @@ class ServeConfig(BaseModel):
     security: SecurityConfig = SecurityConfig.model_validate({})
     #: concurrency, message sizes, IngestEvents caps, keepalive (online/security/limits.py)
     limits: LimitsConfig = LimitsConfig.model_validate({})
+
+    @model_validator(mode="after")
+    def _ann_pool_covers_the_candidates(self) -> ServeConfig:
+        if self.ann_pool < self.retrieval_candidates:
+            raise ValueError(
+                f"ann_pool {self.ann_pool} < retrieval_candidates {self.retrieval_candidates}: the ANN "
+                f"pool must hold the candidates; raise ann_pool to {self.retrieval_candidates} or more"
+            )
+        return self
+
+    def ann_settings(self):
+        """The ANN fields as fulcrum/core/bundle/ann.py's settings."""
+        from fulcrum.core.bundle.ann import AnnSettings
+
+        return AnnSettings(self.ann_min_items, self.ann_ef_search, self.ann_pool)
 
     @model_validator(mode="after")
     def _max_k_fits_the_mmr_pool(self) -> ServeConfig:
@@ -212,7 +249,7 @@ def build_config(
 ) -> ServeConfig:
     """Validate ``values`` with ``env`` overrides on top (``FULCRUM_*``)."""
     merged: dict[str, Any] = dict(values)
-    overrides = _env_overrides(os.environ if env is None else env)
+    overrides = _env_overrides(environment.current(env))
     for block in _BLOCKS:
         if block in overrides:
             base = merged.get(block) or {}
@@ -221,9 +258,16 @@ def build_config(
             merged[block] = {**base, **overrides.pop(block)}
     merged.update(overrides)
     try:
-        return ServeConfig.model_validate(merged)
+        config = ServeConfig.model_validate(merged)
     except ValidationError as e:
         raise ConfigError(_describe(e, source)) from e
+    from fulcrum.core.user_state import caps_from_env  # FULCRUM_USER_SET_MAX: the item sets' cap
+
+    try:
+        caps_from_env(environment.current(env))
+    except ValueError as e:
+        raise ConfigError(f"invalid serving config ({source}): {e}") from e
+    return config
 
 
 def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> ServeConfig:

@@ -35,10 +35,15 @@ def write_loopback_config(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def fulcrum_serve(bundle: Path, workdir: Path, start_timeout_s: float = 120.0) -> Iterator[int]:
+def fulcrum_serve(
+    bundle: Path, workdir: Path, start_timeout_s: float = 120.0, extra_config: str = ""
+) -> Iterator[int]:
     """Start `fulcrum serve --bundle BUNDLE` on 127.0.0.1, port 0; yield the port once the health
-    service answers SERVING; SIGTERM it afterwards. Its output goes to ``workdir/serve.log``."""
+    service answers SERVING; SIGTERM it afterwards. Its output goes to ``workdir/serve.log``.
+    ``extra_config``: YAML lines appended to the loopback config."""
     cfg = write_loopback_config(workdir / "serve.yaml")
+    if extra_config:
+        cfg.write_text(cfg.read_text() + extra_config)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FULCRUM_")}
     log_path = workdir / "serve.log"
     proc = subprocess.Popen(

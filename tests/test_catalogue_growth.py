@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fulcrum.core.bundle.catalogue import Catalogue, LiveCatalogue
 from fulcrum.core.events import Event
 from fulcrum.core.schema import EventType
-from online.inference.catalogue import Catalogue, LiveCatalogue
 from online.inference.chunked import EMBED_CHUNK, embed_chunked
 
 D = 8

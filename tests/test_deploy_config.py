@@ -53,7 +53,7 @@ def test_serve_yaml_is_a_valid_server_config_matching_the_ports() -> None:
 
 @pytest.mark.slow  # importing feast costs about 11 s of CPU
 def test_redis_settings_agree_and_validate_through_feast() -> None:
-    from online.features import store
+    from fulcrum.core import feature_store as store
 
     env = df.k8s_env()
     compose_env = df.compose()["x-fulcrum-env"]
@@ -91,9 +91,9 @@ def test_redis_settings_agree_and_validate_through_feast() -> None:
 
 def _known_env_vars() -> set[str]:
     from fulcrum.client.channel import ENV_VARS as CLIENT_VARS
+    from fulcrum.core import feature_store as store
     from fulcrum.core.bundle_signature import KEY_ENV
     from online.config import env_var_names
-    from online.features import store
 
     read_elsewhere = {"FULCRUM_LOG_LEVEL", store.ENV_STORE, store.ENV_REDIS_URL, store.ENV_FEAST_REDIS,
                       *CLIENT_VARS, KEY_ENV}

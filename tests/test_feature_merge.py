@@ -21,6 +21,7 @@ from fulcrum.core.item_state import (
 )
 from fulcrum.core.schema import EventType
 from fulcrum.core.user_state import (
+    DEFAULT_SET_MAX,
     BehaviourEvent,
     UserState,
     fold_user_events,
@@ -110,11 +111,11 @@ def test_ignored_counts_reset_by_engagement_and_capped():
             B("x", "VIEW", 0, 5),  # a view does not count as engagement
         ],
     )
-    assert dict(s.ignored) == {"x": 2}
-    many = [B(f"m{k}", "IMPRESSION", 1, k) for k in range(fn.IGNORED_MAX + 10)]
+    assert dict(s.ignored) == {"x": 2} and dict(s.ignored_at) == {"x": B("x", "IMPRESSION", 0, 2).ts}
+    # the cap keeps the newest impressions (tests/test_user_set_caps.py): x (at 2 s) goes first
+    many = [B(f"m{k}", "IMPRESSION", 1, k) for k in range(DEFAULT_SET_MAX)]
     s2 = fold_user_events(s, many)
-    assert len(s2.ignored) == fn.IGNORED_MAX
-    assert s2.ignored["x"] == 2  # the highest count survives the cap
+    assert len(s2.ignored) == DEFAULT_SET_MAX and "x" not in s2.ignored
 
 
 def test_unknown_type_is_rejected():
@@ -127,7 +128,8 @@ def test_user_row_round_trip_and_profile():
     row = user_state_to_row(s)
     assert row["purchase_count_all"] == 1 and row["cancel_count_7d"] == 1
     assert row[fn.BOUGHT] == ["a"] and row[fn.RECENT_ITEMS] == ["a", "b"]
-    assert json.loads(row[fn.IGNORED]) == {"c": 1}
+    assert row[fn.BOUGHT_TIMES] == [T0]
+    assert json.loads(row[fn.IGNORED]) == {"c": [1, T0 + 2 * DAY]}  # count, newest impression
     # list features come back from parquet as numpy arrays
     back = user_state_from_row({k: (np.array(v) if isinstance(v, list) else v) for k, v in row.items()})
     assert back == s

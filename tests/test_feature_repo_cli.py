@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from fulcrum.core import feature_names as fn
+from fulcrum.core.feature_store import ENV_FEAST_REDIS, redis_connection_string
 from offline.features import batch
 from online.features.client import OnlineFeatureClient
-from online.features.store import ENV_FEAST_REDIS, redis_connection_string
 from tests.feature_repo_copy import ROOT, copy_repo, synthetic_events
 
 FEAST = Path(sys.executable).with_name("feast")
@@ -56,7 +56,7 @@ def test_feast_cli_apply_and_materialize_incremental(kind, tmp_path, request):
         env = {ENV_FEAST_REDIS: redis_connection_string(url)}
         flags = ["-f", "feature_store.redis.yaml"]
     _feast(repo, *flags, "apply", env=env)
-    from online.features.store import open_store
+    from fulcrum.core.feature_store import open_store
 
     applied = open_store(repo, kind, url)
     assert sorted(s.name for s in applied.list_feature_services()) == sorted(fn.SERVICES)

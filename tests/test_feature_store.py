@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from fulcrum.core import feature_names as fn
+from fulcrum.core.errors import FeatureStoreUnavailable
 from fulcrum.core.events import Event
 from fulcrum.core.item_state import ItemState, fold_item_events
 from fulcrum.core.schema import EventType
@@ -21,7 +22,6 @@ from fulcrum.core.user_state import UserState, fold_user_events, user_profile, u
 from offline.features.batch import item_snapshots, user_snapshots
 from offline.features.pipeline import build_features
 from offline.features.training import historical_features, profiles_from_rows
-from online.errors import FeatureStoreUnavailable
 from online.features.client import OnlineFeatureClient
 from online.features.sink import FeastEventSink
 from online.ingest.sink import SinkUnavailable
@@ -304,7 +304,7 @@ def test_point_in_time_training_rows_never_see_the_future(store_kind, tmp_path):
     )
     repo = copy_repo(tmp_path)
     build_features(events, repo, store=kind, redis_url=url)
-    from online.features.store import open_store
+    from fulcrum.core.feature_store import open_store
 
     store = open_store(repo, kind, url)
     at = lambda s: pd.Timestamp((T0 + s) * 1e9, unit="ns", tz="UTC")  # noqa: E731
@@ -398,7 +398,7 @@ def test_online_feature_code_does_not_import_torch(tmp_path):
         "import sys\n"
         "from online.features.client import OnlineFeatureClient\n"
         "from online.features.sink import FeastEventSink\n"
-        "from online.features.store import open_store\n"
+        "from fulcrum.core.feature_store import open_store\n"
         f"open_store({str(repo)!r}, 'sqlite')\n"
         "import feast.online_response\n"
         "bad = sorted(m for m in ('torch', 'transformers', 'offline') if m in sys.modules)\n"

@@ -206,7 +206,8 @@ def test_slice_evaluator_matches_discovery_eval_point_by_point(tmp_path) -> None
     trend = trend_source(inter, u, i, t, 7.0)
     sl = DiscoverySlice.build(inter, cut, pairs, 5)
     assert len(sl.warm) > 5  # the random log gives a real slice
-    fast = slice_evaluator(sl, sl.cosine(vecs, encode), table, trend)
-    for w in (HybridWeights(), HybridWeights(0.5, 0.0), HybridWeights(0.0, 0.7), HybridWeights(1.5, 2.0)):
+    points = [HybridWeights(), HybridWeights(0.5, 0.0), HybridWeights(0.0, 0.7), HybridWeights(1.5, 2.0)]
+    fast = slice_evaluator(sl, vecs, encode, table, trend, points)
+    for w in points:
         slow = discovery_eval(inter, vecs, encode, cut, pairs, 5, adjust=bought_scores(table, trend, w))
         assert fast(w) == pytest.approx(slow, abs=1e-12)

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_server_imports_no_training_stack():
     code = (
         "import sys, json\n"
-        "import online.server.app, online.server.command, online.bundle.loader, online.inference.model\n"
+        "import online.server.app, online.server.command, online.inference.model\n"
+        "import fulcrum.core.bundle.loader\n"
         "import online.server.catalogue_follower, online.features.client, online.features.sink\n"
         "from online.server.command import _feature_side\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'offline'))\n"

@@ -91,6 +91,7 @@ def test_forget_user_end_to_end(tiny_bundle, shop, tmp_path):
     from online.ingest.offline_sink import OfflineAppendSink
     from online.ingest.sink import FanoutSink
     from online.privacy.forget import Forgetter
+    from online.privacy.tombstones import forget_aware
     from online.server.feature_source import FeastFeatureSource
     from tests.serving_helpers import serving
 
@@ -108,7 +109,9 @@ def test_forget_user_end_to_end(tiny_bundle, shop, tmp_path):
 
     async def body():
         source = FeastFeatureSource(client)
-        sink = FanoutSink([FeastEventSink(client.store), OfflineAppendSink(offline)])
+        # as `fulcrum serve` wires it (online/server/command.py): forgotten users' events dropped
+        sink = forget_aware(FanoutSink([FeastEventSink(client.store), OfflineAppendSink(offline)]),
+                            offline_dir=offline, feature_repo=repo, feature_store=client.store, door="grpc")
         config = {"offline_dir": str(offline), "feature_repo": str(repo), "feature_timeout_ms": 5000}
         async with serving(tiny_bundle, source, sink, **config) as (stub, server, *_):
             await stub.IngestEvents(iter(ghost_events + known_events + other_events), timeout=60)
@@ -126,6 +129,9 @@ def test_forget_user_end_to_end(tiny_bundle, shop, tmp_path):
             reply = await stub.ForgetUser(pb.ForgetUserRequest(user_id=GHOST), timeout=60)
             reply_known = await stub.ForgetUser(pb.ForgetUserRequest(user_id=known), timeout=60)
             again = await stub.ForgetUser(pb.ForgetUserRequest(user_id=GHOST), timeout=60)
+            # events of the forgotten user still arriving (sent before the forget reached the
+            # shop): dropped, so nothing below finds them
+            await stub.IngestEvents(iter(_events(GHOST, items, "late")), timeout=60)
             with pytest.raises(grpc.aio.AioRpcError) as empty:
                 await stub.ForgetUser(pb.ForgetUserRequest(user_id=" "), timeout=60)
             cold = await stub.Recommend(pb.RecommendRequest(user_id=GHOST, k=3), timeout=30)

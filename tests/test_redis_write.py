@@ -15,10 +15,10 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 
 from fulcrum.core import feature_names as fn
+from fulcrum.core.feature_store import open_store, repo_config_dict
 from offline.features.pipeline import build_features
 from online.features.online_write import OnlineRowWriter
 from online.features.redis_write import is_plain_redis
-from online.features.store import open_store, repo_config_dict
 from tests.feature_repo_copy import copy_repo, redis_hashes, synthetic_events
 
 pytestmark = pytest.mark.redis

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fulcrum.core.bundle.retrieval import top_candidates
 from fulcrum.core.profile import UserProfile
 from fulcrum.core.rerank.anti_recommendation import blocked_items
 from fulcrum.core.rerank.cold_start import cold_start_scores
 from fulcrum.core.rerank.diversity import mmr, normalise
 from fulcrum.core.rerank.exploration import exploration_count, exploration_positions, thompson_sample
 from fulcrum.core.rerank.slots import fill_slots
-from online.inference.retrieval import top_candidates
 
 # ---- anti-recommendation -----------------------------------------------------------------------
 

@@ -95,8 +95,8 @@ def test_missing_or_misshapen_ranker_outputs():
 
 
 def test_config_fields_default_env_and_validation():
+    from fulcrum.core.errors import ConfigError
     from online.config import build_config, env_var_names
-    from online.errors import ConfigError
 
     cfg = build_config({}, env={})
     assert (cfg.ranking_mode, cfg.blend_weight, cfg.cancel_risk_weight) == ("retrieval", 0.5, 0.0)

@@ -53,3 +53,33 @@ def test_within_one_edit() -> None:
     assert within_one_edit("abc", "acb") and within_one_edit("ab", "xab")
     assert not within_one_edit("abc", "cba") and not within_one_edit("abc", "a")
     assert not within_one_edit("ab", "ba c")
+
+
+def test_national_spelling_variants_come_before_one_edit_corrections() -> None:
+    from fulcrum.core.search.spelling import spelling_variants
+
+    assert "colour" in spelling_variants("color") and "color" in spelling_variants("colour")
+    assert "jewellery" in spelling_variants("jewelry")
+    assert "centres" in spelling_variants("centers") and "catalogue" in spelling_variants("catalog")
+    speller = Speller({"jewellery": 3, "colour": 2, "colon": 9, "centre": 1})
+    assert speller.correct("jewelry") == "jewellery"  # two edits away, but a spelling variant
+    assert speller.correct("color") == "colour"  # the variant wins over the more frequent colon
+    assert speller.correct("center") == "centre"
+    assert speller.correct("colour") is None  # known words are left alone
+
+
+def test_a_word_written_from_two_catalogue_words_is_split() -> None:
+    from fulcrum.core.search.compounds import Compounds
+    from fulcrum.core.search.lexical_index import LexicalIndex
+
+    words = {"wash": 2, "bag": 5, "tea": 3, "pots": 1, "bagel": 1, "doormat": 1, "door": 2, "mat": 1}
+    table = Compounds(words)
+    assert table.split("washbag") == ("wash", "bag")
+    assert table.split("teapots") == ("tea", "pots")
+    assert table.split("bag") is None and table.split("doormat") is None  # catalogue words
+    assert table.split("teapot") is None  # six letters: too short to split (car + pet)
+    assert table.split("bagels") is None  # known by its singular
+    assert table.headed_by("mat") == ["doormat"] and table.headed_by("el") == []
+    idx = LexicalIndex.build(["rose wash bag", "wash bowl", "red bag"])
+    terms, corrections = idx.terms("washbags")
+    assert corrections == ["washbags->wash bags"] and terms == ["wash", "bag"]

@@ -110,15 +110,15 @@ def test_an_unknown_word_takes_the_nearest_catalogue_word_only_when_near_enough(
     from fulcrum.core.search.synonyms import WordNeighbours
 
     idx = LexicalIndex.build(["silver jewellery box", "wooden box", "red heart"])
-    prepared = prepare_query(idx, "jewelry box")
-    assert prepared.unknown == ["jewelry"] and prepared.terms == ["jewelry", "box"]
+    prepared = prepare_query(idx, "bijou box")
+    assert prepared.unknown == ["bijou"] and prepared.terms == ["bijou", "box"]
     # catalogue words in a toy 2-d space: jewellery at (1, 0), heart at (0, 1)
     near = WordNeighbours(["jewellery", "heart"], np.array([[1.0, 0.0], [0.0, 1.0]]), min_cosine=0.9)
     assert near.nearest(np.array([0.95, 0.312])) == "jewellery"  # cosine 0.95
     assert near.nearest(np.array([0.8, 0.6])) is None  # cosine 0.8: related, not the same
-    swapped = with_stand_ins(idx, prepared, {"jewelry": "jewellery"})
+    swapped = with_stand_ins(idx, prepared, {"bijou": "jewellery"})
     assert swapped.terms == ["jewellery", "box"] and swapped.unknown == []
-    assert swapped.dense_text == "jewelry box" and swapped.corrections == ["jewelry~>jewellery"]
+    assert swapped.dense_text == "bijou box" and swapped.corrections == ["bijou~>jewellery"]
     rows, _ = rank(idx, swapped, np.zeros(3), SearchSettings())
     assert rows[0] == 0  # the jewellery box, lexically
 
@@ -137,3 +137,38 @@ def test_word_coverage_counts_each_query_word_once_and_follows_replaced_rows() -
     rows, scores = fuse(np.zeros(3), np.zeros(3), Fusion("weighted", 0.0, coverage_weight=0.3),
                         coverage=np.array([0.0, 1.0, 0.5]))  # fmt: skip
     assert rows.tolist() == [1, 2, 0] and scores.tolist() == pytest.approx([0.3, 0.15, 0.0])
+
+
+def test_an_unknown_modifier_before_a_known_head_reads_as_the_nearest_catalogue_compound() -> None:
+    from fulcrum.core.search.engine import with_compound_stand_in
+    from fulcrum.core.search.synonyms import WordNeighbours
+
+    texts = ["rose washbag", "gold handbag", "red shopper bag", "wash bowl", "hand cream"]
+    idx = LexicalIndex.build(texts)
+    # compounds of catalogue words: washbag = wash + bag, handbag = hand + bag
+    assert idx.compounds.headed_by("bag") == ["handbag", "washbag"]
+    prepared = prepare_query(idx, "toiletry bag")
+    assert prepared.unknown == ["toiletry"]
+    # toy 2-d search space: washbag at (1, 0), handbag at (0, 1); the query leans to washbag
+    words = WordNeighbours(["washbag", "handbag"], np.array([[1.0, 0.0], [0.0, 1.0]]))
+    swapped = with_compound_stand_in(idx, prepared, words, np.array([0.8, 0.6]))
+    assert swapped.terms == ["washbag"] and swapped.unknown == []
+    assert swapped.corrections == ["toiletry bag~>washbag"] and swapped.dense_text == "toiletry bag"
+    rows, _ = rank(idx, swapped, np.zeros(5), SearchSettings())
+    assert rows[0] == 0  # the washbag, by coverage
+    # leaning the other way picks the handbag; a head without compounds changes nothing
+    assert with_compound_stand_in(idx, prepared, words, np.array([0.1, 0.9])).terms == ["handbag"]
+    lone = prepare_query(idx, "toiletry bowl")
+    assert with_compound_stand_in(idx, lone, words, np.array([0.8, 0.6])) is lone
+    # no word vectors (a bundle without them): unchanged
+    assert with_compound_stand_in(idx, prepared, None, np.array([0.8, 0.6])) is prepared
+
+
+def test_idf_coverage_weighs_rare_words_more() -> None:
+    idx = LexicalIndex.build(["pink cup", "pink plate", "pink bowl", "blue napkin"])
+    groups = prepare_query(idx, "pink napkin").groups
+    assert idx.coverage(groups, 4).tolist() == [0.5, 0.5, 0.5, 0.5]
+    # idf ln(1 + (N - n + 0.5) / (n + 0.5)): pink n=3 -> ln(1 + 1.5/3.5); napkin n=1 -> ln(1 + 3.5/1.5)
+    pink, napkin = np.log(1 + 1.5 / 3.5), np.log(1 + 3.5 / 1.5)
+    share = napkin / (pink + napkin)
+    assert idx.coverage(groups, 4, idf=True).tolist() == pytest.approx([1 - share] * 3 + [share])

@@ -36,8 +36,8 @@ def _rank_of(system, query, item):
 
 
 def test_learn_search_log_ships_an_adapter_that_search_uses(tiny_bundle, tmp_path):
+    from fulcrum.core.bundle.loader import load_bundle
     from offline.search_eval.systems import FulcrumSearch
-    from online.bundle.loader import load_bundle
 
     pairs = _log(tiny_bundle, tmp_path / "log.csv")
     result = CliRunner().invoke(app, [

@@ -18,7 +18,7 @@ def test_words_are_distinct_lower_case_letter_digit_runs() -> None:
 
 
 def test_the_bundle_carries_text_vectors_equal_to_the_item_encoder(tiny_bundle: Path) -> None:
-    from online.bundle.loader import load_bundle
+    from fulcrum.core.bundle.loader import load_bundle
 
     manifest = json.loads((tiny_bundle / bf.MANIFEST).read_text())
     assert bf.ITEM_TEXT_EMBEDDINGS in manifest["files"]

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from fulcrum.core import bundle_format as bf
+from fulcrum.core.bundle.loader import load_bundle
 from fulcrum.core.bundle_signature import SIGNATURE, load_public_key, new_keypair, sign_bundle
+from fulcrum.core.errors import BundleInvalid
 from fulcrum.v1 import recommender_pb2 as pb
-from online.bundle.loader import load_bundle
-from online.errors import BundleInvalid
 from online.server.feature_source import InMemoryFeatures
 from tests.serving_helpers import copy_bundle, make_bundle, serving
 
@@ -150,7 +150,7 @@ def test_serve_time_parity_with_the_exports_golden_probes(tiny_bundle, tmp_path)
 
 
 def test_check_probes_by_hand():
-    from online.bundle.probes import check_probes
+    from fulcrum.core.bundle.probes import check_probes
 
     # encode returns the manifest's vectors scaled (cosine 1) or rotated by 90 degrees (cosine 0)
     raw = {"probes": {"texts": ["a", "b"], "item_encoder": [[1.0, 0.0], [0.0, 1.0]]}}

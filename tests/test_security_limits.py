@@ -132,9 +132,9 @@ def test_rejection_metric_labels_come_from_a_fixed_set():
 
 
 def test_max_k_is_bounded_by_the_mmr_pool():
+    from fulcrum.core.errors import ConfigError
     from fulcrum.core.rerank.diversity import POOL_PER_SLOT
     from online.config import build_config
-    from online.errors import ConfigError
     from online.security.limits import MAX_MMR_POOL
 
     largest = MAX_MMR_POOL // POOL_PER_SLOT  # 4096 // 5 = 819 slots -> a pool of 4095

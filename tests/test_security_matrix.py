@@ -13,9 +13,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from fulcrum.core.errors import ConfigError
 from fulcrum.v1 import recommender_pb2 as pb
 from fulcrum.v1 import recommender_pb2_grpc
-from online.errors import ConfigError
 from online.server.feature_source import InMemoryFeatures
 from tests.security_helpers import bearer, make_pki, secure_stub, tls_serving
 from tests.serving_helpers import make_bundle

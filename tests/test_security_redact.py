@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from online.features.store import redis_connection_string
-from online.security.redact import redact_url
+from fulcrum.core.feature_store import redis_connection_string
+from fulcrum.core.redact import redact_url
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ def test_a_mistyped_redis_url_does_not_echo_its_password(url):
 
 
 def test_redis_credentials_come_from_files(tmp_path):
-    from online.security.redis_credentials import PASSWORD_FILE, USERNAME_FILE, with_credentials
+    from fulcrum.core.redis_credentials import PASSWORD_FILE, USERNAME_FILE, with_credentials
 
     (tmp_path / "pw").write_text("p@ss:word\n")
     (tmp_path / "user").write_text("fulcrum-serve\n")

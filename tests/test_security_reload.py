@@ -12,9 +12,9 @@ import time
 import grpc
 import pytest
 
+from fulcrum.core.errors import NotFound
 from fulcrum.v1 import recommender_pb2 as pb
 from online.bundle.versions import is_rollback, resolve_version
-from online.errors import NotFound
 from online.server.feature_source import InMemoryFeatures
 from tests.serving_helpers import copy_bundle, make_bundle, serving
 

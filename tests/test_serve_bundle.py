@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from fulcrum.core import bundle_format as bf
-from online.bundle.loader import load_bundle
-from online.bundle.manifest import read_manifest, verify_files
-from online.errors import BundleInvalid, NotFound
+from fulcrum.core.bundle.loader import load_bundle
+from fulcrum.core.errors import BundleInvalid, NotFound
+from fulcrum.core.manifest import read_manifest, verify_files
 from online.inference.batcher import MicroBatcher
 from tests.fixtures.minimal_bundle import build_minimal_bundle
 from tests.fixtures.services import async_wait_until
@@ -74,7 +74,7 @@ def test_path_escape_and_bad_format_are_refused(bundle_dir, tmp_path):
 
 
 def test_embed_then_upsert_makes_an_item_retrievable(bundle_dir):
-    from online.inference.catalogue import LiveCatalogue
+    from fulcrum.core.bundle.catalogue import LiveCatalogue
 
     b = load_bundle(bundle_dir)
     live = LiveCatalogue(b.catalogue)
@@ -163,7 +163,7 @@ def test_batcher_max_wait_collects_late_arrivals():
 
 
 def test_live_counts_update_exploration_statistics(bundle_dir):
-    from online.inference.catalogue import LiveCatalogue
+    from fulcrum.core.bundle.catalogue import LiveCatalogue
 
     b = load_bundle(bundle_dir)
     live = LiveCatalogue(b.catalogue)

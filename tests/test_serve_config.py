@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from fulcrum.core.bundle.providers import CPU, CUDA, choose_provider
+from fulcrum.core.errors import ConfigError, InvalidArgument
 from fulcrum.v1 import recommender_pb2 as pb
-from online.bundle.providers import CPU, CUDA, choose_provider
 from online.config import ServeConfig, build_config, env_var_names, load_config
-from online.errors import ConfigError, InvalidArgument
 from online.server import validation
 
 
@@ -133,7 +133,7 @@ def test_options_resolve_against_server_defaults():
 
 
 def test_fallback_reason_tells_timeouts_from_failures():
-    from online.errors import FeatureStoreTimeout, FeatureStoreUnavailable, fallback_reason
+    from fulcrum.core.errors import FeatureStoreTimeout, FeatureStoreUnavailable, fallback_reason
 
     assert fallback_reason(FeatureStoreTimeout("slow")) == "feature_store_timeout"
     # the Feast client's own deadline message

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from fulcrum.core import hybrid as hy
-from online.bundle.loader import load_bundle
-from online.errors import BundleInvalid
+from fulcrum.core.bundle.loader import load_bundle
+from fulcrum.core.errors import BundleInvalid
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ def test_a_bundle_without_a_hybrid_block_serves_the_cosine(tiny_bundle: Path, tm
 def test_popular_now_orders_by_trend_then_all_time_rank() -> None:
     import pandas as pd
 
-    from online.inference.catalogue import Catalogue
+    from fulcrum.core.bundle.catalogue import Catalogue
 
     items = pd.DataFrame({"item_id": ["a", "b", "c", "d"], "popularity_rank": [0, 1, 2, 3]})
     emb = np.eye(4, dtype=np.float32)

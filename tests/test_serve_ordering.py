@@ -77,7 +77,7 @@ def test_cancel_risk_weight_lowers_the_scores(bundle):
 
 
 def test_tail_boost_reaches_recommend(bundle):
-    from online.bundle.loader import load_bundle
+    from fulcrum.core.bundle.loader import load_bundle
 
     cat = load_bundle(bundle, execution_provider="cpu", intra_op_threads=1).catalogue
     tail = {str(i) for i, t in zip(cat.item_ids, cat.is_tail, strict=True) if t}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from fulcrum.core.bundle.catalogue import Catalogue
 from fulcrum.core.profile import UserProfile
 from fulcrum.core.schema import EVENT_TYPE_CODE
-from online.inference.catalogue import Catalogue
 from online.server.profiles import history_for, with_session
 
 DAY = 86_400.0

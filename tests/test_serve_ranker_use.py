@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from fulcrum.core.errors import BundleInvalid
 from online.bundle.ranker_use import check_ranker_use, ranker_heads
-from online.errors import BundleInvalid
 
 
 def _manifest(source: str, heads: dict | None = None) -> dict:

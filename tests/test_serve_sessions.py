@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from online.bundle.sessions import INFERENCE_THREADS, auto_intra_op_threads, session_options
+from fulcrum.core.bundle.sessions import INFERENCE_THREADS, auto_intra_op_threads, session_options
 
 
 def test_auto_threads_leave_the_event_loop_a_core():

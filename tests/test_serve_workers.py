@@ -15,10 +15,10 @@ from pathlib import Path
 import grpc
 import pytest
 
+from fulcrum.core.errors import ConfigError
 from fulcrum.v1 import recommender_pb2 as pb
 from fulcrum.v1 import recommender_pb2_grpc
 from online.config import build_config
-from online.errors import ConfigError
 from online.server.workers import check_workers_config, worker_config
 from tests.feature_repo_copy import copy_repo, synthetic_events
 from tests.fixtures.services import free_port

@@ -3,8 +3,11 @@
 # and tests. The jars come from Maven Central through pom.xml beside this script.
 #
 #   deploy/kafka/kafka.sh fetch                          resolve the jars into deploy/kafka/lib/
-#   deploy/kafka/kafka.sh start --port P --dir D [--controller-port C] [--timeout S]
+#   deploy/kafka/kafka.sh start --port P --dir D [--controller-port C] [--timeout S] [--extra-config F]
 #                                                        format D (once) and start; waits until P accepts
+#                                                        (F: properties appended to the generated
+#                                                        server.properties; a later key wins, e.g. a
+#                                                        SASL_SSL listener on P, see tests/test_security_kafka_broker.py)
 #   deploy/kafka/kafka.sh stop --dir D [--timeout S]     stop the broker started in D (by its PID file)
 #   deploy/kafka/kafka.sh status --dir D                 exit 0 when the broker of D is running
 #
@@ -104,13 +107,14 @@ EOF
 java_cp() { echo "$LIB/*"; }
 
 cmd_start() {
-  local port="" dir="" cport="" timeout=90
+  local port="" dir="" cport="" timeout=90 extra=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --port) port="$2"; shift 2;;
       --dir) dir="$2"; shift 2;;
       --controller-port) cport="$2"; shift 2;;
       --timeout) timeout="$2"; shift 2;;
+      --extra-config) extra="$2"; shift 2;;
       *) die "start: unknown argument $1";;
     esac
   done
@@ -131,6 +135,10 @@ cmd_start() {
   [ "$cport" != "$port" ] || die "start: the controller port must differ from --port"
   port_open "$port" && die "port $port is already in use on 127.0.0.1"
   write_config "$dir" "$port" "$cport"
+  if [ -n "$extra" ]; then
+    [ -f "$extra" ] || die "start: --extra-config $extra is not a file"
+    { echo "# appended from --extra-config"; cat "$extra"; } >>"$dir/server.properties"
+  fi
 
   local log4j="-Dlog4j2.configurationFile=$dir/log4j2.properties -Dkafka.logs.dir=$dir/logs"
   if [ ! -f "$dir/data/meta.properties" ]; then

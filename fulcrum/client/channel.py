@@ -14,10 +14,11 @@ file at each call and never printed.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from fulcrum.core import environment
 
 ENV_VARS = (
     "FULCRUM_CLIENT_CA_FILE",
@@ -38,7 +39,7 @@ class ClientSecurity:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ClientSecurity:
-        env = os.environ if env is None else env
+        env = environment.current(env)
 
         def path(name: str) -> Path | None:
             value = env.get(name)

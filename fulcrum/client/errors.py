@@ -35,7 +35,7 @@ class InvalidArgumentError(FulcrumError):
 
     @property
     def field(self) -> str:
-        # the server's message is always "field: why" (online/errors.py InvalidArgument)
+        # the server's message is always "field: why" (fulcrum/core/errors.py InvalidArgument)
         head, sep, _ = self.details.partition(": ")
         return head if sep and " " not in head else ""
 

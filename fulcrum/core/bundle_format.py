@@ -19,6 +19,10 @@ A bundle is a folder::
     item_embeddings.npy      float32 [N, D], L2-normalised
     item_text_embeddings.npy optional float32 [N, D]: the item encoder's own (text-only) vector of
                              each item, the space queries live in (Search compares against it)
+    item_ann.faiss           optional HNSW index over item_embeddings (catalogues >= the export's
+                             ann_min_items); search_ann.faiss over Search's vectors when they are
+                             another matrix; the manifest's ``ann`` block describes them
+                             (fulcrum/core/ann_index.py)
 
 Both sides import the names below; neither hard-codes a file name.
 """

@@ -11,10 +11,10 @@ checks signatures. Serving verifies against ``security.bundle_public_key_file``.
 from __future__ import annotations
 
 import base64
-import os
 from pathlib import Path
 
 from fulcrum.core import bundle_format as bf
+from fulcrum.core import environment
 
 SIGNATURE = "manifest.sig"
 KEY_ENV = "FULCRUM_BUNDLE_SIGNING_KEY_FILE"
@@ -65,7 +65,7 @@ def sign_bundle(folder: Path, private_pem: bytes) -> Path:
 
 def sign_if_configured(folder: Path, env: dict[str, str] | None = None) -> Path | None:
     """Sign with the key file named by ``FULCRUM_BUNDLE_SIGNING_KEY_FILE``; None when unset."""
-    key_file = (os.environ if env is None else env).get(KEY_ENV)
+    key_file = environment.get(KEY_ENV, env)
     if not key_file:
         return None
     try:

@@ -52,10 +52,14 @@ DAILY_COUNTS = "daily_counts_json"  # {"<day index>": {"<TYPE>": n}} for the las
 RECENT_ITEMS = "recent_items"  # oldest first, at most RECENT_MAX
 RECENT_TYPES = "recent_types"
 RECENT_TIMES = "recent_times"
-BOUGHT = "bought_items"  # sorted
-CANCELLED = "cancelled_items"
-DISLIKED = "disliked_items"
-IGNORED = "ignored_json"  # {"<item id>": impressions since the last click/cart/purchase}
+BOUGHT = "bought_items"  # oldest first (by the time of the item's newest purchase, then id)
+BOUGHT_TIMES = "bought_times"  # epoch seconds of each bought item's newest purchase
+CANCELLED = "cancelled_items"  # like bought
+CANCELLED_TIMES = "cancelled_times"
+DISLIKED = "disliked_items"  # like bought
+DISLIKED_TIMES = "disliked_times"
+#: {"<item id>": [impressions since the last click/cart/purchase, epoch seconds of the newest]}
+IGNORED = "ignored_json"
 USER_BEHAVIOUR_FEATURES: tuple[str, ...] = COUNT_FEATURES + (
     AS_OF,
     LAST_ACTIVE,
@@ -64,13 +68,15 @@ USER_BEHAVIOUR_FEATURES: tuple[str, ...] = COUNT_FEATURES + (
     RECENT_TYPES,
     RECENT_TIMES,
     BOUGHT,
+    BOUGHT_TIMES,
     CANCELLED,
+    CANCELLED_TIMES,
     DISLIKED,
+    DISLIKED_TIMES,
     IGNORED,
 )
-#: caps that keep one user's row small (applied the same way offline and online)
+#: the recent sequence's length; the item sets' cap is configurable (fulcrum/core/user_state.py)
 RECENT_MAX = 50
-IGNORED_MAX = 200
 
 USER_EMBEDDING = "user_embedding"  # float32 list, pushed by whoever computes it
 USER_EMBEDDING_FEATURES: tuple[str, ...] = (USER_EMBEDDING,)

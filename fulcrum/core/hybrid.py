@@ -99,6 +99,26 @@ class NeighbourTable:
         sums = np.bincount(idx[keep], weights=self.data[take][keep].astype(np.float64), minlength=n_items)
         return sums.astype(np.float64, copy=False)[:n_items]
 
+    def sparse_scores(self, sources: Iterable[int], n_items: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, sums): the non-zero entries of ``scores(sources, n_items)`` -- rows sorted and
+        unique, each sum the same float64 additions in the same order -- in O(entries), not
+        O(n_items) (the ANN path scores a candidate pool, never the whole catalogue)."""
+        rows = np.asarray(list(sources) if not isinstance(sources, np.ndarray) else sources, dtype=np.int64)
+        rows = rows[(rows >= 0) & (rows < self.n_sources)]
+        starts = self.indptr[rows]
+        lens = self.indptr[rows + 1] - starts
+        total = int(lens.sum())
+        if total == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        first = np.cumsum(lens) - lens
+        take = np.repeat(starts - first, lens) + np.arange(total)
+        idx = self.indices[take]
+        keep = idx < n_items
+        targets, inverse = np.unique(idx[keep], return_inverse=True)
+        sums = np.bincount(inverse, weights=self.data[take][keep].astype(np.float64), minlength=len(targets))
+        nonzero = sums != 0
+        return targets[nonzero].astype(np.int64), sums[nonzero].astype(np.float64)
+
     def save(self, path: Path) -> None:
         with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to a bare name
             np.savez(f, indptr=self.indptr, indices=self.indices, data=self.data)
@@ -147,6 +167,32 @@ def hybrid_scores(
     out = standardise(r)
     if weights.neighbour > 0 and neighbour is not None:
         out = out + weights.neighbour * standardise(neighbour)
+    if weights.trend > 0 and trend is not None:
+        out = out + weights.trend * np.asarray(trend, dtype=np.float64)
+    return out
+
+
+def _z(x: np.ndarray, mean: float, sd: float) -> np.ndarray:
+    return np.zeros(len(x)) if sd <= 0 else (np.asarray(x, dtype=np.float64) - mean) / sd
+
+
+def hybrid_weights_parts(
+    retrieval: np.ndarray,
+    retrieval_stats: tuple[float, float],
+    neighbour: np.ndarray | None,
+    neighbour_stats: tuple[float, float],
+    trend: np.ndarray | None,
+    weights: HybridWeights,
+) -> np.ndarray:
+    """``hybrid_scores`` of SOME rows, given the (mean, population std) of the retrieval and
+    neighbour vectors over the whole catalogue: the same numbers (up to float rounding) as the
+    whole-catalogue call at those rows. Inactive weights return the retrieval scores."""
+    r = np.asarray(retrieval, dtype=np.float64)
+    if not weights.active:
+        return r
+    out = _z(r, *retrieval_stats)
+    if weights.neighbour > 0 and neighbour is not None:
+        out = out + weights.neighbour * _z(neighbour, *neighbour_stats)
     if weights.trend > 0 and trend is not None:
         out = out + weights.trend * np.asarray(trend, dtype=np.float64)
     return out

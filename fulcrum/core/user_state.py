@@ -12,9 +12,20 @@ Rules (hand-tested in tests/test_feature_merge.py):
 - ``last_active``: newest non-impression event;
 - the recent sequence: non-impression events ordered by time (ties keep arrival order), the
   newest ``RECENT_MAX`` kept;
-- ``bought`` / ``cancelled`` / ``disliked``: every item ever purchased / cancelled / disliked;
+- ``bought`` / ``cancelled`` / ``disliked``: the items purchased / cancelled / disliked, each with
+  the time of its newest such event;
 - ``ignored``: impressions of an item since the user last clicked, carted or bought it (such an
-  event removes the item); at most ``IGNORED_MAX`` items, the highest counts kept.
+  event removes the item), with the time of the newest impression;
+- caps: each of these four sets keeps the newest ``UserCaps.set_max`` items (``user_set_max``,
+  ``FULCRUM_USER_SET_MAX``, default ``DEFAULT_SET_MAX``). The cap is applied after EVERY event:
+  when a new item makes a set one too long, the item with the oldest time goes (ties: the
+  smallest item id), so the result does not depend on how the events were cut into batches
+  (the offline job folds a user's whole history at once, the stream a few events at a time).
+  A late event (older than what the set holds) cannot bring back an item the cap dropped.
+  ``distinct_items`` of the profile is therefore at most ``set_max``.
+
+Every process that folds events (the offline batch job, training, ``fulcrum ingest``, the
+server) must run with the same ``FULCRUM_USER_SET_MAX``: set it once, in the shared config.
 """
 
 from __future__ import annotations
@@ -23,8 +34,10 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, NamedTuple
 
+from fulcrum.core import environment
 from fulcrum.core import feature_names as fn
 from fulcrum.core.profile import UserProfile
 from fulcrum.core.schema import BEHAVIOUR_TYPES, EventType
@@ -34,6 +47,49 @@ _IMPRESSION = EventType.IMPRESSION.value
 _ENGAGED = frozenset({EventType.CLICK.value, EventType.ADD_TO_CART.value, EventType.PURCHASE.value})
 _PURCHASE, _CANCEL, _DISLIKE = EventType.PURCHASE.value, EventType.CANCEL.value, EventType.DISLIKE.value
 _BEHAVIOUR = frozenset(BEHAVIOUR_TYPES)
+
+ENV_SET_MAX = "FULCRUM_USER_SET_MAX"
+DEFAULT_SET_MAX = 200
+SET_MAX_RANGE = (1, 100_000)
+
+
+@dataclass(frozen=True)
+class UserCaps:
+    """How much of a user's history one row keeps."""
+
+    #: bought / cancelled / disliked / ignored each keep their newest ``set_max`` items
+    set_max: int = DEFAULT_SET_MAX
+
+    def __post_init__(self) -> None:
+        lo, hi = SET_MAX_RANGE
+        n = self.set_max
+        if isinstance(n, bool) or not isinstance(n, int) or not lo <= n <= hi:
+            raise ValueError(f"user_set_max: must be an integer in [{lo}, {hi}], got {self.set_max!r}")
+
+
+def caps_from_env(env: Mapping[str, str] | None = None) -> UserCaps:
+    """``UserCaps`` from ``FULCRUM_USER_SET_MAX`` (unset or empty: the default); a bad value raises
+    ValueError naming the variable. Entry points call ``configured_caps()`` at start-up."""
+    env = environment.current(env)
+    raw = (env.get(ENV_SET_MAX) or "").strip()
+    if not raw:
+        return UserCaps()
+    try:
+        return UserCaps(set_max=int(raw))
+    except ValueError as e:
+        lo, hi = SET_MAX_RANGE
+        raise ValueError(f"{ENV_SET_MAX}: must be an integer in [{lo}, {hi}], got {raw!r}") from e
+
+
+@lru_cache(maxsize=4)
+def _caps_for(raw: str | None) -> UserCaps:
+    return caps_from_env({} if raw is None else {ENV_SET_MAX: raw})
+
+
+def configured_caps() -> UserCaps:
+    """The caps of this process (``FULCRUM_USER_SET_MAX``), validated; what every fold uses
+    unless given caps explicitly."""
+    return _caps_for(environment.get(ENV_SET_MAX))
 
 
 class BehaviourEvent(NamedTuple):
@@ -53,33 +109,78 @@ class UserState:
     daily: Mapping[int, Mapping[str, int]] = field(default_factory=dict)
     #: (item id, event type, epoch seconds), oldest first
     recent: tuple[tuple[str, str, float], ...] = ()
-    bought: frozenset[str] = frozenset()
-    cancelled: frozenset[str] = frozenset()
-    disliked: frozenset[str] = frozenset()
+    #: item -> epoch seconds of the newest purchase / cancel / dislike of it
+    bought_at: Mapping[str, float] = field(default_factory=dict)
+    cancelled_at: Mapping[str, float] = field(default_factory=dict)
+    disliked_at: Mapping[str, float] = field(default_factory=dict)
+    #: item -> impressions since the last engagement; item -> time of the newest of them
     ignored: Mapping[str, int] = field(default_factory=dict)
+    ignored_at: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def is_empty(self) -> bool:
         return self.as_of is None
+
+    @property
+    def bought(self) -> frozenset[str]:
+        return frozenset(self.bought_at)
+
+    @property
+    def cancelled(self) -> frozenset[str]:
+        return frozenset(self.cancelled_at)
+
+    @property
+    def disliked(self) -> frozenset[str]:
+        return frozenset(self.disliked_at)
 
 
 def day_of(ts: float) -> int:
     return int(math.floor(ts / DAY_S))
 
 
-def fold_user_events(state: UserState, events: Iterable[BehaviourEvent]) -> UserState:
+def _age(kv: tuple[str, float]) -> tuple[float, str]:
+    return kv[1], kv[0]
+
+
+def _touch(times: dict[str, float], item: str, ts: float, cap: int) -> str | None:
+    """Record ``item`` at ``ts`` (the newest time wins); when that makes the set longer than
+    ``cap``, drop and return the oldest item (ties: the smallest id)."""
+    old = times.get(item)
+    times[item] = ts if old is None else max(old, ts)
+    if old is None and len(times) > cap:
+        oldest = min(times.items(), key=_age)[0]
+        del times[oldest]
+        return oldest
+    return None
+
+
+def newest_first_cut(times: Mapping[str, float], cap: int) -> dict[str, float]:
+    """The newest ``cap`` entries of ``times`` (ties: the larger item id is newer), oldest first."""
+    ordered = sorted(times.items(), key=_age)
+    return dict(ordered[-cap:] if cap else [])
+
+
+def fold_user_events(
+    state: UserState, events: Iterable[BehaviourEvent], caps: UserCaps | None = None
+) -> UserState:
     """Return the state after ``events`` (any order; applied in time order, ties in given order).
 
     Pure: ``state`` is not modified. Events of unknown types are a caller bug and raise ValueError.
+    ``caps``: default ``configured_caps()``.
     """
+    cap = (caps or configured_caps()).set_max
     evs = sorted(events, key=lambda e: e.ts)
     if not evs:
         return state
     counts = dict(state.counts_all)
     daily = {d: dict(c) for d, c in state.daily.items()}
     recent = list(state.recent)
-    bought, cancelled, disliked = set(state.bought), set(state.cancelled), set(state.disliked)
-    ignored = dict(state.ignored)
+    # a state read back under a larger cap (FULCRUM_USER_SET_MAX lowered): cut to this cap first
+    bought = newest_first_cut(state.bought_at, cap)
+    cancelled = newest_first_cut(state.cancelled_at, cap)
+    disliked = newest_first_cut(state.disliked_at, cap)
+    ignored_at = newest_first_cut(state.ignored_at, cap)
+    ignored = {i: int(state.ignored.get(i, 0)) for i in ignored_at}
     as_of, last_active = state.as_of, state.last_active
     for e in evs:
         t = e.event_type
@@ -91,38 +192,41 @@ def fold_user_events(state: UserState, events: Iterable[BehaviourEvent]) -> User
         bucket = daily.setdefault(day_of(e.ts), {})
         bucket[t] = bucket.get(t, 0) + 1
         as_of = e.ts if as_of is None else max(as_of, e.ts)
+        ts = float(e.ts)
         if t == _IMPRESSION:
             ignored[e.item_id] = ignored.get(e.item_id, 0) + 1
+            dropped = _touch(ignored_at, e.item_id, ts, cap)
+            if dropped is not None:
+                del ignored[dropped]
             continue
         last_active = e.ts if last_active is None else max(last_active, e.ts)
-        recent.append((e.item_id, t, float(e.ts)))
+        recent.append((e.item_id, t, ts))
         if t in _ENGAGED:
             ignored.pop(e.item_id, None)
+            ignored_at.pop(e.item_id, None)
         if t == _PURCHASE:
-            bought.add(e.item_id)
+            _touch(bought, e.item_id, ts, cap)
         elif t == _CANCEL:
-            cancelled.add(e.item_id)
+            _touch(cancelled, e.item_id, ts, cap)
         elif t == _DISLIKE:
-            disliked.add(e.item_id)
+            _touch(disliked, e.item_id, ts, cap)
     n_old = len(state.recent)
     if 0 < n_old < len(recent) and recent[n_old][2] < recent[n_old - 1][2]:
         recent.sort(key=lambda r: r[2])  # a late event: restore time order (stable)
     as_of = float(as_of if as_of is not None else evs[-1].ts)
     first_day = day_of(as_of) - fn.MAX_WINDOW_DAYS + 1
     daily = {d: c for d, c in daily.items() if d >= first_day}
-    if len(ignored) > fn.IGNORED_MAX:
-        keep = sorted(ignored.items(), key=lambda kv: (-kv[1], kv[0]))[: fn.IGNORED_MAX]
-        ignored = dict(keep)
     return UserState(
         as_of=as_of,
         last_active=last_active,
         counts_all=counts,
         daily=daily,
         recent=tuple(recent[-fn.RECENT_MAX :]),
-        bought=frozenset(bought),
-        cancelled=frozenset(cancelled),
-        disliked=frozenset(disliked),
+        bought_at=bought,
+        cancelled_at=cancelled,
+        disliked_at=disliked,
         ignored=ignored,
+        ignored_at=ignored_at,
     )
 
 
@@ -166,10 +270,17 @@ def user_state_to_row(state: UserState) -> dict[str, Any]:
     row[fn.RECENT_ITEMS] = [r[0] for r in state.recent]
     row[fn.RECENT_TYPES] = [r[1] for r in state.recent]
     row[fn.RECENT_TIMES] = [r[2] for r in state.recent]
-    row[fn.BOUGHT] = sorted(state.bought)
-    row[fn.CANCELLED] = sorted(state.cancelled)
-    row[fn.DISLIKED] = sorted(state.disliked)
-    row[fn.IGNORED] = json.dumps(dict(sorted(state.ignored.items())), separators=(",", ":"))
+    for items, times, at in (
+        (fn.BOUGHT, fn.BOUGHT_TIMES, state.bought_at),
+        (fn.CANCELLED, fn.CANCELLED_TIMES, state.cancelled_at),
+        (fn.DISLIKED, fn.DISLIKED_TIMES, state.disliked_at),
+    ):
+        ordered = sorted(at.items(), key=_age)  # oldest first
+        row[items] = [i for i, _ in ordered]
+        row[times] = [float(t) for _, t in ordered]
+    at = state.ignored_at
+    ignored = {i: [int(n), float(at.get(i, state.as_of or 0.0))] for i, n in state.ignored.items()}
+    row[fn.IGNORED] = json.dumps(dict(sorted(ignored.items())), separators=(",", ":"))
     return row
 
 
@@ -183,6 +294,29 @@ def _num(v: Any) -> float | None:
 def _seq(v: Any) -> list[Any]:
     """A list feature as read back: None -> [], numpy arrays and lists -> list."""
     return [] if v is None else list(v)
+
+
+def _times(row: Mapping[str, Any], items_name: str, times_name: str, as_of: float) -> dict[str, float]:
+    """item -> time of a set; a row written before the times existed reads as ``as_of``."""
+    items = [str(i) for i in _seq(row.get(items_name))]
+    times = [float(t) for t in _seq(row.get(times_name))]
+    if not times:
+        return dict.fromkeys(items, as_of)
+    if len(times) != len(items):
+        raise ValueError(f"{items_name}: {len(items)} items but {len(times)} {times_name}")
+    return dict(zip(items, times, strict=True))
+
+
+def _ignored(raw: Any, as_of: float) -> tuple[dict[str, int], dict[str, float]]:
+    """``{"item": [count, newest impression s]}`` (or a bare count: a row from before the times)."""
+    counts: dict[str, int] = {}
+    at: dict[str, float] = {}
+    for item, v in json.loads(raw or "{}").items():
+        if isinstance(v, list):
+            counts[item], at[item] = int(v[0]), float(v[1])
+        else:
+            counts[item], at[item] = int(v), as_of
+    return counts, at
 
 
 def user_state_from_row(row: Mapping[str, Any]) -> UserState:
@@ -200,16 +334,18 @@ def user_state_from_row(row: Mapping[str, Any]) -> UserState:
         raise ValueError(
             f"recent sequence lengths differ: {len(items)} items, {len(types)} types, {len(times)} times"
         )
+    ignored, ignored_at = _ignored(row.get(fn.IGNORED), as_of)
     return UserState(
         as_of=as_of,
         last_active=_num(row.get(fn.LAST_ACTIVE)),
         counts_all={t: n for t, n in counts.items() if n},
         daily=daily,
         recent=tuple(zip(items, types, times, strict=True)),
-        bought=frozenset(_seq(row.get(fn.BOUGHT))),
-        cancelled=frozenset(_seq(row.get(fn.CANCELLED))),
-        disliked=frozenset(_seq(row.get(fn.DISLIKED))),
-        ignored={k: int(v) for k, v in json.loads(row.get(fn.IGNORED) or "{}").items()},
+        bought_at=_times(row, fn.BOUGHT, fn.BOUGHT_TIMES, as_of),
+        cancelled_at=_times(row, fn.CANCELLED, fn.CANCELLED_TIMES, as_of),
+        disliked_at=_times(row, fn.DISLIKED, fn.DISLIKED_TIMES, as_of),
+        ignored=ignored,
+        ignored_at=ignored_at,
     )
 
 

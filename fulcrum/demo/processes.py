@@ -10,13 +10,13 @@ then stops them in order.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from fulcrum.core import environment
 from fulcrum.core.ports import free_port  # noqa: F401  (re-exported: the demo's helpers)
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,4 @@ def wait_serving(address: str, proc: subprocess.Popen, deadline_s: float, log_pa
 
 
 def child_env(**overrides: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(overrides)
-    return env
+    return environment.child_environment(**overrides)

@@ -70,8 +70,8 @@ def bench_quality(
                       sasrec_epochs=sasrec_epochs)
     refused: tuple[type[BaseException], ...] = (DataError, TuningError)
     if bundle is not None:
+        from fulcrum.core.errors import BundleInvalid
         from offline.report.bundle_guard import InSampleError
-        from online.errors import BundleInvalid
 
         refused = (*refused, InSampleError, BundleInvalid)
     try:

@@ -39,7 +39,7 @@ def bundle_report(
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except Exception as e:
-        from online.errors import BundleInvalid
+        from fulcrum.core.errors import BundleInvalid
 
         if isinstance(e, BundleInvalid):
             err.print(f"[red]error:[/red] bundle {bundle}: {e}", highlight=False, soft_wrap=True)

@@ -21,17 +21,19 @@ def _parse_fusion(text: str):
     from fulcrum.core.search.fusion import Fusion
 
     parts = text.split(":")
+    idf = parts[-1] == "idf"
+    parts = parts[:-1] if idf else parts
     try:
         if parts[0] == "rrf" and len(parts) in (3, 4):
             cov = float(parts[3]) if len(parts) == 4 else 0.0
-            return Fusion("rrf", float(parts[2]), float(parts[1]), coverage_weight=cov)
+            return Fusion("rrf", float(parts[2]), float(parts[1]), coverage_weight=cov, coverage_idf=idf)
         if parts[0] == "weighted" and len(parts) in (2, 3):
             cov = float(parts[2]) if len(parts) == 3 else 0.0
-            return Fusion("weighted", float(parts[1]), coverage_weight=cov)
+            return Fusion("weighted", float(parts[1]), coverage_weight=cov, coverage_idf=idf)
     except ValueError as e:
         raise typer.BadParameter(f"{text!r}: {e}", param_hint="--fusion") from e
     raise typer.BadParameter(
-        f"{text!r}: use rrf:K:LEXICAL_WEIGHT[:COVERAGE] or weighted:LEXICAL_WEIGHT[:COVERAGE]",
+        f"{text!r}: use rrf:K:LEXICAL_WEIGHT[:COVERAGE[:idf]] or weighted:LEXICAL_WEIGHT[:COVERAGE[:idf]]",
         param_hint="--fusion",
     )
 
@@ -47,7 +49,8 @@ def evaluate_search(
     fusion: Annotated[
         str | None,
         typer.Option(
-            help="Skip tuning: rrf:K:LEXICAL_WEIGHT[:COVERAGE] or weighted:LEXICAL_WEIGHT[:COVERAGE]."
+            help="Skip tuning: rrf:K:LEXICAL_WEIGHT[:COVERAGE[:idf]] or "
+            "weighted:LEXICAL_WEIGHT[:COVERAGE[:idf]]."
         ),
     ] = None,
     personalisation: Annotated[
@@ -186,6 +189,7 @@ def _serve_env(fusion) -> dict[str, str]:
         "FULCRUM_SEARCH_LEXICAL_WEIGHT": f"{fusion.lexical_weight:g}",
     }
     env["FULCRUM_SEARCH_COVERAGE_WEIGHT"] = f"{fusion.coverage_weight:g}"
+    env["FULCRUM_SEARCH_COVERAGE_IDF"] = "true" if fusion.coverage_idf else "false"
     if fusion.method == "rrf":
         env["FULCRUM_SEARCH_RRF_K"] = f"{fusion.rrf_k:g}"
     return env

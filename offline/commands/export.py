@@ -15,7 +15,9 @@ from typing import Annotated
 import typer
 
 
-def export_run(run: Path, out: Path, int8_min_cosine: float | None = None) -> Path:
+def export_run(
+    run: Path, out: Path, int8_min_cosine: float | None = None, ann_min_items: int | None = None
+) -> Path:
     from rich.console import Console
     from rich.table import Table
 
@@ -24,7 +26,7 @@ def export_run(run: Path, out: Path, int8_min_cosine: float | None = None) -> Pa
     from offline.export.errors import ExportError
 
     try:
-        bundle = export_bundle(run, out, int8_min_cosine=int8_min_cosine)
+        bundle = export_bundle(run, out, int8_min_cosine=int8_min_cosine, ann_min_items=ann_min_items)
     except ExportError as e:
         typer.secho(f"export refused: {e}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1) from None
@@ -55,6 +57,10 @@ def export(
     int8_min_cosine: Annotated[
         float | None, typer.Option(help="Override the config's int8 cosine bar.")
     ] = None,
+    ann_min_items: Annotated[
+        int | None,
+        typer.Option(min=1, help="Build ANN indexes for catalogues of at least this many items (10,000)."),
+    ] = None,
 ) -> None:
     """Export ONNX graphs, tokenizer, item table and manifest as a bundle."""
     if not run.is_dir():
@@ -64,4 +70,4 @@ def export(
             err=True,
         )
         raise typer.Exit(code=2)
-    export_run(run, out, int8_min_cosine)
+    export_run(run, out, int8_min_cosine, ann_min_items)

@@ -105,7 +105,7 @@ def apply(
     if bundle is not None and not bundle.is_dir():
         raise typer.BadParameter(f"{bundle} is not a folder", param_hint="--bundle")
     if redis_url is not None:
-        from online.features.store import redis_connection_string
+        from fulcrum.core.feature_store import redis_connection_string
 
         try:
             redis_connection_string(redis_url)
@@ -173,3 +173,5 @@ def apply(
         + f"; entities: {summary.entities['users']:,} users, {summary.entities['items']:,} items; "
         f"applied {summary.applied}; total {time.perf_counter() - t0:.1f} s"
     )
+    if summary.forgotten_events:
+        console.print(f"left out {summary.forgotten_events:,} events of forgotten users (fulcrum forget)")

@@ -33,6 +33,8 @@ from typing import Annotated
 
 import typer
 
+from fulcrum.core import environment
+
 EXIT_PROMOTED, EXIT_REFUSED, EXIT_RELOAD_FAILED = 0, 3, 4
 ROWS = (
     "users",
@@ -80,11 +82,10 @@ def _comparison(outcome, console) -> None:
 
 
 def _servers(values: list[str] | None) -> list[str]:
-    import os
 
     from fulcrum.client.reload import parse_target
 
-    raw = values or [v for v in os.environ.get("FULCRUM_RELOAD_SERVERS", "").split(",") if v.strip()]
+    raw = values or [v for v in (environment.get("FULCRUM_RELOAD_SERVERS") or "").split(",") if v.strip()]
     out = []
     for v in raw:
         try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from fulcrum.core.errors import DomainError
 
-class DataError(Exception):
+
+class DataError(DomainError):
     """Input data that cannot be read: names the file and, when known, the line (or row).
 
     Dirty *values* (negative quantities, guests, ...) are counted and dropped, never raised;

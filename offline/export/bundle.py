@@ -31,14 +31,19 @@ def export_bundle(
     int8_min_cosine: float | None = None,
     tamper: Any = None,
     sign: bool = True,
+    ann_min_items: int | None = None,
 ) -> Path:
     """Build, check and publish a bundle; returns ``<out_root>/<version>`` (LATEST points to it).
 
     ``tamper`` (tests only) is called with the temporary folder after the ONNX files are written
-    and before the parity checks, to prove a drifted graph is refused.
+    and before the parity checks, to prove a drifted graph is refused. ``ann_min_items``:
+    catalogues of at least this many items get ANN indexes (offline/export/ann.py; default
+    ``fulcrum.core.ann_index.EXPORT_MIN_ITEMS``).
     """
+    from fulcrum.core import ann_index
+    from fulcrum.core.manifest import write_manifest
+    from offline.export.ann import write_ann_indexes
     from offline.export.graphs import check_graphs, export_graphs, golden_probes
-    from offline.export.manifest import write_manifest
     from offline.export.manifest_body import manifest_body
     from offline.export.publish import point_latest, publish_folder
     from offline.export.run_inputs import load_run, parity_inputs
@@ -60,7 +65,11 @@ def export_bundle(
             run.info["config"].get("int8_min_cosine", 0.98) if int8_min_cosine is None else int8_min_cosine
         )
         int8, search = derived_text_graphs(run_dir, tmp, run, feeds, min_cos)
-        manifest = write_manifest(tmp, manifest_body(tmp, run, static, parity, int8, search, probes))
+        # ANN indexes over the item vectors and Search's vectors (offline/export/ann.py)
+        ann = write_ann_indexes(tmp, ann_index.EXPORT_MIN_ITEMS if ann_min_items is None else ann_min_items)
+        body = manifest_body(tmp, run, static, parity, int8, search, probes)
+        body[ann_index.MANIFEST_KEY] = ann
+        manifest = write_manifest(tmp, body)
         if sign:  # published bundles only: a staged candidate is signed when promoted
             from fulcrum.core.bundle_signature import sign_if_configured
 

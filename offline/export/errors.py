@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from fulcrum.core.errors import DomainError
 
-class ExportError(RuntimeError):
+
+class ExportError(DomainError, RuntimeError):
     """The bundle cannot be written (parity check failed, run folder incomplete, ...).
 
     Nothing is left at the destination when this is raised: bundles are built in a temporary

@@ -1,6 +1,6 @@
 """The three ONNX graphs of a bundle: written from the run's modules, then checked against
 PyTorch on real inputs (``offline.export.parity``), and the golden probes the server re-encodes
-at load (serve-time parity, online/bundle/probes.py)."""
+at load (serve-time parity, fulcrum/core/bundle/probes.py)."""
 
 from __future__ import annotations
 

@@ -224,8 +224,11 @@ def write_parquet(frame: pd.DataFrame, view: str, data_dir: Path) -> Path:
         fn.RECENT_TYPES: pa.list_(pa.string()),
         fn.RECENT_TIMES: pa.list_(pa.float64()),
         fn.BOUGHT: pa.list_(pa.string()),
+        fn.BOUGHT_TIMES: pa.list_(pa.float64()),
         fn.CANCELLED: pa.list_(pa.string()),
+        fn.CANCELLED_TIMES: pa.list_(pa.float64()),
         fn.DISLIKED: pa.list_(pa.string()),
+        fn.DISLIKED_TIMES: pa.list_(pa.float64()),
         fn.USER_EMBEDDING: pa.list_(pa.float32()),
         fn.ITEM_EMBEDDING: pa.list_(pa.float32()),
     }

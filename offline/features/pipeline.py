@@ -16,6 +16,8 @@ import pandas as pd
 
 from fulcrum.core import feature_names as fn
 from fulcrum.core import schema as S
+from fulcrum.core.forgotten import forgotten_mask, read_ledger
+from fulcrum.core.user_state import configured_caps
 from offline.features import batch
 from offline.features.repo import apply_repo, materialize, materialize_latest
 
@@ -33,6 +35,8 @@ class FeatureBuildSummary:
     entities: dict[str, int] = field(default_factory=dict)  # distinct users / items
     applied: dict[str, int] = field(default_factory=dict)
     online_rows: dict[str, int] = field(default_factory=dict)  # "latest" mode only
+    #: events left out because their user was forgotten (the repo's ledger, `fulcrum forget`)
+    forgotten_events: int = 0
 
 
 def _timed(summary: FeatureBuildSummary, name: str, on_step: StepFn | None):
@@ -70,11 +74,18 @@ def build_features(
     on_step: StepFn | None = None,
     user_progress: Callable[[int], None] | None = None,
 ) -> FeatureBuildSummary:
-    from online.features.store import open_store
+    from fulcrum.core.feature_store import open_store
 
+    configured_caps()  # FULCRUM_USER_SET_MAX: a bad value stops here, naming the variable
     repo = Path(repo).resolve()
     data_dir = repo / "data"
     summary = FeatureBuildSummary(store=store, repo=str(repo))
+    # users erased with `fulcrum forget --feature-repo` stay out even if the data still has them
+    ledger = read_ledger(data_dir)
+    if ledger and len(events):
+        gone = np.asarray(forgotten_mask(events[S.USER_ID].astype(str), ledger), dtype=bool)
+        summary.forgotten_events = int(gone.sum())
+        events = events[~gone]
     with _timed(summary, "user_behaviour", on_step):
         users = batch.user_snapshots(events, progress=user_progress)
     with _timed(summary, "item_stats", on_step):

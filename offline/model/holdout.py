@@ -19,6 +19,9 @@ import numpy as np
 from offline.model.examples import user_histories
 from offline.model.interactions import PURCHASE_CODE, Interactions
 
+#: user x item scores held at once while ranking (float64: 256 MiB)
+_SCORE_CELLS = 1 << 25
+
 
 def ndcg_recall(ranked: np.ndarray, targets: list[set[int]], k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-user NDCG@k and Recall@k for ``ranked`` [U, >=k] item indices."""
@@ -35,9 +38,10 @@ def ndcg_recall(ranked: np.ndarray, targets: list[set[int]], k: int) -> tuple[np
 
 @dataclass
 class DiscoverySlice:
-    """One discovery slice, prepared once: its warm users (rows of ``user_histories``), their
-    histories, bought items and targets, the candidate pool and the tail. Scoring several models
-    (or several hybrid weightings of one model) on the same slice reuses all of it."""
+    """One discovery slice, prepared once: its warm users (a seeded sample of at most
+    ``max_users`` when > 0), their histories, bought items and targets, the candidate pool and the
+    tail. Scoring several models (or several hybrid weightings of one model) on the same slice
+    reuses all of it; users are scored in chunks of at most ``_SCORE_CELLS`` user x item scores."""
 
     warm: list[int]  # user indices with a target and a history before their cut
     at: np.ndarray  # [W] cut of each warm user
@@ -54,6 +58,8 @@ class DiscoverySlice:
         at: float | np.ndarray,
         target_pairs: tuple[np.ndarray, np.ndarray],
         t_len: int,
+        max_users: int = 0,
+        seed: int = 0,
     ) -> DiscoverySlice:
         from offline.model.interactions import per_event
 
@@ -76,6 +82,9 @@ class DiscoverySlice:
         is_tail[head] = False
         pos = {u: j for j, u in enumerate(users.tolist())}
         warm = [u for u in sorted(targets) if u in pos]
+        if 0 < max_users < len(warm):
+            pick = np.random.default_rng(seed).choice(len(warm), size=max_users, replace=False)
+            warm = [warm[j] for j in np.sort(pick)]
         rows = np.array([pos[u] for u in warm], dtype=np.int64)
         return cls(
             warm,
@@ -87,31 +96,30 @@ class DiscoverySlice:
             is_tail,
         )
 
-    def cosine(self, item_vecs: np.ndarray, encode_users: Callable, batch: int = 512) -> np.ndarray:
-        """[W, N] user tower . item vectors for every warm user."""
-        out = np.empty((len(self.warm), len(item_vecs)), dtype=np.float32)
-        h_items, h_types, h_age, h_mask = self.hist
-        for s in range(0, len(self.warm), batch):
-            r = slice(s, s + batch)
-            uvec = encode_users(item_vecs[h_items[r]], h_types[r], h_age[r], h_mask[r])
-            out[r] = uvec @ item_vecs.T
-        return out
+    def chunks(self) -> list[slice]:
+        """Row ranges of at most ``_SCORE_CELLS`` user x item scores (and 512 users) each."""
+        step = max(1, min(512, _SCORE_CELLS // max(1, len(self.seen))))
+        return [slice(s, s + step) for s in range(0, len(self.warm), step)]
 
-    def metrics(self, scores: np.ndarray, k: int = 10) -> dict[str, float]:
-        """Discovery metrics of ``scores`` [W, N] (not modified): unseen and bought items are
-        never recommended."""
+    def cosine(self, item_vecs: np.ndarray, encode_users: Callable, rows: slice) -> np.ndarray:
+        """[rows, N] user tower . item vectors for the warm users in ``rows``."""
+        h_items, h_types, h_age, h_mask = (a[rows] for a in self.hist)
+        return encode_users(item_vecs[h_items], h_types, h_age, h_mask) @ item_vecs.T
+
+    def rank(self, scores: np.ndarray, rows: slice, k: int = 10) -> np.ndarray:
+        """Top ``k`` item rows [rows, k] of ``scores`` (modified in place): unseen and bought
+        items are never recommended."""
+        scores[:, ~self.seen] = -np.inf
+        for j, b in enumerate(self.bought[rows]):
+            scores[j, list(b)] = -np.inf
+        top = np.argpartition(-scores, k, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1)
+        return np.take_along_axis(top, order, 1)
+
+    def metrics(self, ranked: np.ndarray, k: int = 10) -> dict[str, float]:
+        """Discovery metrics of ``ranked`` [W, k] (every warm user's top k, in order)."""
         if not self.warm:
             return {"users": 0.0, "ndcg@10": 0.0, "recall@10": 0.0, "coverage@10": 0.0, "tail_share@10": 0.0}
-        ranked_all = []
-        for s in range(0, len(self.warm), 512):
-            sc = np.array(scores[s : s + 512], dtype=np.float64)
-            sc[:, ~self.seen] = -np.inf
-            for j, b in enumerate(self.bought[s : s + 512]):
-                sc[j, list(b)] = -np.inf
-            top = np.argpartition(-sc, k, axis=1)[:, :k]
-            order = np.argsort(-np.take_along_axis(sc, top, 1), axis=1)
-            ranked_all.append(np.take_along_axis(top, order, 1))
-        ranked = np.concatenate(ranked_all)
         ndcg, recall = ndcg_recall(ranked, self.targets, k)
         return {
             "users": float(len(self.warm)),
@@ -131,19 +139,25 @@ def discovery_eval(
     t_len: int,
     k: int = 10,
     adjust: Callable[[np.ndarray, list[set[int]], np.ndarray], np.ndarray] | None = None,
+    max_users: int = 0,
+    seed: int = 0,
 ) -> dict[str, float]:
     """``encode_users(hist_emb, hist_type, hist_age, hist_mask) -> [B, D]``; ``target_pairs`` =
     (user index, item index) purchases after the cut. ``at`` is one cut for everyone (a time
     split) or one per user ([U]; leave-last-out: each user's own held-out basket).
     ``adjust(scores [B, N], bought item rows of each user, cut of each row [B]) -> scores`` turns
-    the cosine scores into another score (the hybrid) before the cut."""
-    sl = DiscoverySlice.build(inter, at, target_pairs, t_len)
+    the cosine scores into another score (the hybrid) before the cut.
+
+    ``max_users`` > 0 scores a seeded sample of that many warm users (the same sample for the
+    same data and seed, so epochs and grid points stay comparable); users are scored in chunks
+    of at most ``_SCORE_CELLS`` user x item scores, so memory does not grow with the catalogue."""
+    sl = DiscoverySlice.build(inter, at, target_pairs, t_len, max_users, seed)
     if not sl.warm:
-        return sl.metrics(np.zeros((0, inter.n_items)), k)
-    scores = sl.cosine(item_vecs, encode_users)
-    if adjust is not None:
-        scores = np.concatenate([
-            adjust(scores[s : s + 512].astype(np.float64), sl.bought[s : s + 512], sl.at[s : s + 512])
-            for s in range(0, len(sl.warm), 512)
-        ])
-    return sl.metrics(scores, k)
+        return sl.metrics(np.zeros((0, k), dtype=np.int64), k)
+    ranked = []
+    for rows in sl.chunks():
+        scores = sl.cosine(item_vecs, encode_users, rows)
+        if adjust is not None:
+            scores = adjust(scores, sl.bought[rows], sl.at[rows])
+        ranked.append(sl.rank(scores, rows, k))
+    return sl.metrics(np.concatenate(ranked), k)

@@ -15,6 +15,7 @@ the bundle and the weights are in its manifest, so serving computes exactly the 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from itertools import product
@@ -184,7 +185,9 @@ class HybridValidation:
         users, items, times = (a[fit_purchases] for a in (inter.ev_user, inter.ev_item, inter.ev_time))
         self.table = neighbour_table(users, items, len(inter.user_ids), inter.n_items, h.neighbours)
         self.trend = trend_source(inter, users, items, times, h.trend_days)
-        self.slice = DiscoverySlice.build(inter, val_cut, val_pairs, cfg.user.history_len)
+        self.slice = DiscoverySlice.build(
+            inter, val_cut, val_pairs, cfg.user.history_len, cfg.retrieval.validation_max_users, cfg.seed
+        )
         if not self.slice.warm:
             raise _no_validation(
                 "no validation user bought an item new to them after a purchase before the slice"
@@ -193,8 +196,9 @@ class HybridValidation:
 
     def grid(self, item_vecs: np.ndarray, encode_users) -> tuple[HybridWeights, list[dict[str, Any]]]:
         """(best weights, every grid point's metrics) for these towers."""
-        cosine = self.slice.cosine(item_vecs, encode_users)
-        return choose_weights(slice_evaluator(self.slice, cosine, self.table, self.trend), *self.grids)
+        points = [HybridWeights(float(a), float(b)) for a, b in product(*(sorted(g) for g in self.grids))]
+        evaluate = slice_evaluator(self.slice, item_vecs, encode_users, self.table, self.trend, points)
+        return choose_weights(evaluate, *self.grids)
 
     def epoch_metrics(self, item_vecs: np.ndarray, encode_users) -> dict[str, float]:
         """The best grid point's metrics (``ndcg@10`` = the serving score's), its weights, and the
@@ -231,34 +235,62 @@ def choose_on_validation(cfg, inter, table, encode_users, fit_purchases, val_cut
     return weights, grid
 
 
-def slice_evaluator(sl, cosine: np.ndarray, table: NeighbourTable, trend: np.ndarray | TrendAt
+def slice_evaluator(sl, item_vecs: np.ndarray, encode_users, table: NeighbourTable,
+                    trend: np.ndarray | TrendAt, points: Sequence[HybridWeights]
                     ) -> Callable[[HybridWeights], dict[str, float]]:
-    """``evaluate(weights) -> metrics`` of the hybrid score on one prepared discovery slice
-    (offline.model.holdout.DiscoverySlice) whose cosine scores [W, N] are given: the standardised
-    parts are computed once, so each grid point is one weighted sum and a top-k (the same numbers
-    as ``bought_scores`` + ``discovery_eval`` point by point, at a fraction of the cost)."""
-    n = cosine.shape[1]
-    if not sl.warm:
-        return lambda w: sl.metrics(cosine)
-    z_cos = np.stack([standardise(row) for row in cosine])
-    neighbour = bought_scores(table, np.zeros(n), HybridWeights(neighbour=1.0))
-    z_nb = np.stack([standardise(row) for row in neighbour(np.zeros_like(z_cos), sl.bought)])
-    if isinstance(trend, TrendAt):
-        trends = trend.rows(sl.at)
-    else:
-        trends = np.broadcast_to(np.asarray(trend, dtype=np.float64), z_cos.shape)
+    """``evaluate(weights) -> metrics`` of the hybrid score for each of ``points`` on one
+    prepared discovery slice (offline.model.holdout.DiscoverySlice): chunk by chunk of users, the
+    user tower runs once and the standardised parts are computed once, then every grid point is
+    one weighted sum and a top-k (the same numbers as ``bought_scores`` + ``discovery_eval``
+    point by point, at a fraction of the cost; memory bounded by the slice's chunks)."""
+    n = len(sl.seen)
+    ranked: dict[HybridWeights, list[np.ndarray]] = {w: [] for w in points}
+    neighbour = bought_scores(table, np.zeros(n), HybridWeights(neighbour=1.0))  # -> z(neighbour)
+    for rows in sl.chunks():
+        cosine = sl.cosine(item_vecs, encode_users, rows)
+        z_cos = np.stack([standardise(row) for row in cosine])
+        z_nb = neighbour(np.zeros_like(z_cos), sl.bought[rows])
+        if isinstance(trend, TrendAt):
+            trends = trend.rows(sl.at[rows])
+        else:
+            trends = np.broadcast_to(np.asarray(trend, dtype=np.float64), z_cos.shape)
+        for w in points:
+            if not w.active:
+                score = np.array(cosine, copy=True)
+            else:
+                score = z_cos.copy()
+                if w.neighbour > 0:
+                    score += w.neighbour * z_nb
+                if w.trend > 0:
+                    score += w.trend * trends
+            ranked[w].append(sl.rank(score, rows))
 
     def evaluate(w: HybridWeights) -> dict[str, float]:
-        if not w.active:
-            return sl.metrics(cosine)
-        score = z_cos.copy()
-        if w.neighbour > 0:
-            score += w.neighbour * z_nb
-        if w.trend > 0:
-            score += w.trend * trends
-        return sl.metrics(score)
+        if not sl.warm:
+            return sl.metrics(np.zeros((0, 10), dtype=np.int64))
+        return sl.metrics(np.concatenate(ranked[w]))
 
     return evaluate
+
+
+def memoised_encoder(encode_users: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """``encode_users`` that encodes each distinct batch once: every grid point scores the same
+    validation users with the same model, so the user tower runs once per batch, not once per
+    grid point (49 by default)."""
+    memo: dict[bytes, np.ndarray] = {}
+
+    def encode(*arrays: np.ndarray) -> np.ndarray:
+        h = hashlib.blake2b(digest_size=16)
+        for a in arrays:
+            a = np.ascontiguousarray(a)
+            h.update(str((a.dtype, a.shape)).encode())
+            h.update(a.tobytes())
+        key = h.digest()
+        if key not in memo:
+            memo[key] = encode_users(*arrays)
+        return memo[key]
+
+    return encode
 
 
 def _no_validation(cause: str):

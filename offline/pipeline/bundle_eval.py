@@ -24,17 +24,10 @@ import pandas as pd
 
 from fulcrum.core import bundle_format as bf
 from fulcrum.core import schema as S
+from fulcrum.core.manifest import read_manifest
 from offline.eval.vector_topk import vector_top_k
 
 _DAY = 86_400.0
-
-
-def _history_length(manifest: dict) -> int:
-    lengths = manifest.get("max_lengths") or {}
-    for key in ("history", "history_events"):
-        if key in lengths:
-            return int(lengths[key])
-    return int(manifest.get("history_length", 50))
 
 
 class BundleRecommender:
@@ -49,13 +42,13 @@ class BundleRecommender:
         import onnxruntime as ort
 
         bundle = Path(bundle)
-        manifest = json.loads((bundle / bf.MANIFEST).read_text())
-        self.version = str(manifest.get("version", bundle.name))
+        manifest = read_manifest(bundle)  # the typed reader (fulcrum/core/manifest.py)
+        self.version = manifest.version
         items = pd.read_parquet(bundle / bf.ITEMS)
         self.item_ids = items[S.ITEM_ID].astype(str).to_numpy()
         self.vecs = np.load(bundle / bf.ITEM_EMBEDDINGS).astype(np.float32)
         self.index = {i: j for j, i in enumerate(self.item_ids)}
-        self.t_len = _history_length(manifest)
+        self.t_len = manifest.history_length
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         self.session = ort.InferenceSession(
@@ -69,7 +62,7 @@ class BundleRecommender:
             if "purchases" in items.columns
             else np.arange(len(items))
         )
-        parts = hybrid_parts_at(manifest, self.index, train_events, at)
+        parts = hybrid_parts_at(dict(manifest.raw), self.index, train_events, at)
         if parts is not None:  # cold users: what sold before the cut (as serving's popular-now)
             trend = parts[2]
             bought = items["purchases"].to_numpy() if "purchases" in items.columns else np.zeros(len(items))

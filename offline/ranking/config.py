@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from fulcrum.core.errors import ConfigError  # the one ConfigError (raised here, imported from here)
+
 #: the imbalance methods of the ablation; "ce" is the control
 METHODS: tuple[str, ...] = (
     "ce",  # plain binary cross-entropy
@@ -25,10 +27,6 @@ METHODS: tuple[str, ...] = (
 )
 RESAMPLING_METHODS: tuple[str, ...] = ("smote", "adasyn", "random_under", "random_over", "gan")
 CALIBRATIONS: tuple[str, ...] = ("none", "platt", "isotonic")
-
-
-class ConfigError(ValueError):
-    """A configuration field is missing, unknown or out of range; the message names it."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ the same definitions:
   what serving's catalogue feeds ``rank_features``): purchases = PURCHASE events, cancel_rate =
   cancels / (purchases + 1), as ``RANK_FEATURES`` documents — over the events of the days *before* t's day —
   the daily batch cadence of the feature store — and the popularity rank (0 = most purchased,
-  ``pct = 1 - rank / n_items`` as ``online.inference.catalogue``) is recomputed per day; price
+  ``pct = 1 - rank / n_items`` as ``fulcrum.core.bundle.catalogue``) is recomputed per day; price
   and first-seen come from the items table.
 
 ``score_fn`` supplies the ``retrieval_score`` column (the two-tower cosine) for a batch of

@@ -36,7 +36,7 @@ class Candidates:
 
 def history(profile, catalogue, now: float, max_length: int):
     """The user encoder's input (mirrors online.server.profiles.history_for); None without history."""
-    from online.inference.encoders import History
+    from fulcrum.core.bundle.encoders import History
 
     rows, types, ages = [], [], []
     for item, kind, t in zip(profile.recent_items, profile.recent_types, profile.recent_times, strict=True):
@@ -98,7 +98,7 @@ def profiles_at(events, cutoff: float) -> dict:
 
 class BundleModel:
     def __init__(self, bundle_dir: Path, prepared, n_candidates: int = 100) -> None:
-        from online.bundle.loader import load_bundle
+        from fulcrum.core.bundle.loader import load_bundle
 
         self.bundle = load_bundle(Path(bundle_dir), execution_provider="cpu", intra_op_threads=1)
         self.cat = self.bundle.catalogue

@@ -27,7 +27,14 @@ from fulcrum.core.search import adapter as ad
 from fulcrum.core.search import space, synonyms
 from fulcrum.core.search.adapter import adapt
 from fulcrum.core.search.analyzer import fold, singular
-from fulcrum.core.search.engine import SearchSettings, dense_scores, prepare_query, rank, with_stand_ins
+from fulcrum.core.search.engine import (
+    SearchSettings,
+    dense_scores,
+    prepare_query,
+    rank,
+    with_compound_stand_in,
+    with_stand_ins,
+)
 from fulcrum.core.search.lexical_index import FOLDER, LexicalIndex
 from fulcrum.core.search.synonyms import WordNeighbours
 
@@ -147,11 +154,12 @@ class FulcrumSearch:
             self._vec_cache[text] = self.encoder(text)
         return self._vec_cache[text]
 
-    def _stand_ins(self, prepared):
+    def _stand_ins(self, prepared, query_vec: np.ndarray):
         if not prepared.unknown or self.neighbours is None:
             return prepared
         found = {w: self.neighbours.nearest(self.query_vector(w)) for w in prepared.unknown}
-        return with_stand_ins(self.index, prepared, {w: c for w, c in found.items() if c})
+        prepared = with_stand_ins(self.index, prepared, {w: c for w, c in found.items() if c})
+        return with_compound_stand_in(self.index, prepared, self.neighbours, query_vec)
 
     def search(
         self, query: str, depth: int, user_vec: np.ndarray | None = None, fresh: bool = False
@@ -159,7 +167,7 @@ class FulcrumSearch:
         prepared = prepare_query(self.index, query)
         vec = self.encoder(prepared.dense_text) if fresh else self.query_vector(prepared.dense_text)
         vec = adapt(vec, self.adapter)
-        prepared = self._stand_ins(prepared)
+        prepared = self._stand_ins(prepared, vec)
         dense = dense_scores(self.vecs, vec)
         affinity = None if user_vec is None else self.embeddings @ user_vec
         rows, _ = rank(self.index, prepared, dense, self.settings, None, affinity)

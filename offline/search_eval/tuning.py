@@ -23,13 +23,17 @@ from offline.search_eval.metrics import ndcg_at_k
 
 #: the candidates: reciprocal rank fusion at three k and five lexical weights, and weighted
 #: score fusion at six lexical weights (the dense-only and lexical-only ends included), each
-#: weighted point also with a word-coverage term of 0.1, 0.2 or 0.3
-GRID: tuple[Fusion, ...] = tuple(
-    Fusion("rrf", w, k) for k in (10.0, 30.0, 60.0) for w in (0.3, 0.4, 0.5, 0.6, 0.7)
-) + tuple(
-    Fusion("weighted", w, coverage_weight=c)
-    for c in (0.0, 0.1, 0.2, 0.3)
-    for w in (0.0, 0.2, 0.3, 0.4, 0.5, 1.0)
+#: weighted point also with a word-coverage term of 0.1, 0.2 or 0.3, each word counting
+#: equally or by its idf
+GRID: tuple[Fusion, ...] = (
+    tuple(Fusion("rrf", w, k) for k in (10.0, 30.0, 60.0) for w in (0.3, 0.4, 0.5, 0.6, 0.7))
+    + tuple(Fusion("weighted", w) for w in (0.0, 0.2, 0.3, 0.4, 0.5, 1.0))
+    + tuple(
+        Fusion("weighted", w, coverage_weight=c, coverage_idf=idf)
+        for idf in (False, True)
+        for c in (0.1, 0.2, 0.3)
+        for w in (0.0, 0.2, 0.3, 0.4, 0.5, 1.0)
+    )
 )
 
 

@@ -20,8 +20,6 @@ import numpy as np
 from fulcrum.core import bundle_format as bf
 from fulcrum.core.search import adapter as ad
 
-AUTO_KEYS = ("format", "version", "created_at", "git_commit", "git_dirty", "files")
-
 
 def mrr(query_vecs: np.ndarray, targets: np.ndarray, items: np.ndarray, w: np.ndarray | None) -> float:
     """Mean reciprocal rank of each target row among all items for the (adapted) queries."""
@@ -71,7 +69,7 @@ def fit_adapter(
 def publish(bundle: Path, out_root: Path, w: np.ndarray, block: dict) -> Path:
     """A copy of ``bundle`` with the adapter and a re-written manifest, as ``out_root/<version>``
     (``out_root/LATEST`` points to it)."""
-    from offline.export.manifest import write_manifest
+    from fulcrum.core.manifest import WRITER_KEYS, write_manifest
     from offline.export.publish import point_latest
 
     out_root.mkdir(parents=True, exist_ok=True)
@@ -80,7 +78,7 @@ def publish(bundle: Path, out_root: Path, w: np.ndarray, block: dict) -> Path:
         shutil.copytree(bundle, tmp, dirs_exist_ok=True)
         np.save(tmp / ad.ADAPTER_FILE, w)
         manifest = json.loads((tmp / bf.MANIFEST).read_text())
-        body = {k: v for k, v in manifest.items() if k not in AUTO_KEYS}
+        body = {k: v for k, v in manifest.items() if k not in WRITER_KEYS}
         body[ad.MANIFEST_KEY] = {"file": ad.ADAPTER_FILE, **block, "base_bundle": manifest.get("version")}
         written = write_manifest(tmp, body)
         final = out_root / written["version"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fulcrum.core.errors import BundleInvalid
 from fulcrum.core.rerank.ordering import needs_ranker
-from online.errors import BundleInvalid
 
 
 def _off(value: Any) -> bool:

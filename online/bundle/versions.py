@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from fulcrum.core import bundle_format as bf
-from online.errors import NotFound
+from fulcrum.core.errors import NotFound
 
 VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 

@@ -5,7 +5,7 @@
 every store read in a worker thread with a deadline (except the async user read from a SQLite
 file, done on the event loop when it needs no waiting, see ``get_user_profile_async``), and
 turns any failure or timeout into
-:class:`online.errors.FeatureStoreUnavailable` (the server answers degraded). An unknown user or
+:class:`fulcrum.core.errors.FeatureStoreUnavailable` (the server answers degraded). An unknown user or
 item is a *miss*: an empty profile / NaN statistics with ``found`` False, never invented values.
 
 Reads go through ``FastOnlineReader`` (online/features/fast_read.py: the services' views read
@@ -32,13 +32,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from fulcrum.core import feature_names as fn
+from fulcrum.core.errors import FeatureStoreUnavailable
 from fulcrum.core.item_state import ItemState, item_state_from_row
 from fulcrum.core.profile import UserProfile
 from fulcrum.core.rank_features import ItemStats
 from fulcrum.core.user_state import UserState, user_profile, user_state_from_row, window_counts
-from online.errors import FeatureStoreUnavailable
 from online.features.fast_read import FastOnlineReader
 from online.features.row_fetch import StoreBusy
+from online.features.user_cache import DecodedUserCache
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -134,6 +135,8 @@ class OnlineFeatureClient:
         fast_path: bool = True,
         item_cache_ttl_s: float = 0.0,
         item_cache_max: int = 200_000,
+        user_cache_entries: int = 0,
+        user_cache_bytes: int = 64 * 2**20,
     ) -> None:
         if not (default_timeout_s > 0 and math.isfinite(default_timeout_s)):
             raise ValueError(
@@ -150,6 +153,8 @@ class OnlineFeatureClient:
         self._item_cache_max = int(item_cache_max)
         self._item_cache: dict[str, tuple[float, ItemState | None]] = {}
         self._item_lock = threading.Lock()
+        #: decoded users keyed by their stored bytes (online/features/user_cache.py; 0 = off)
+        self._users = DecodedUserCache(user_cache_entries, user_cache_bytes)
         names = (fn.RECOMMEND_USER_SERVICE, fn.RECOMMEND_ITEMS_SERVICE, fn.SEARCH_ITEMS_SERVICE)
         try:
             self._services = {name: store.get_feature_service(name) for name in names}
@@ -164,8 +169,8 @@ class OnlineFeatureClient:
     def open(
         cls, repo: Path | str, store: str | None = None, redis_url: str | None = None, **kwargs: Any
     ) -> OnlineFeatureClient:
-        """Open ``repo`` with the ``sqlite`` or ``redis`` configuration (see online/features/store.py)."""
-        from online.features.store import open_store
+        """Open ``repo`` with the ``sqlite`` or ``redis`` configuration (fulcrum/core/feature_store.py)."""
+        from fulcrum.core.feature_store import open_store
 
         try:
             fs = open_store(repo, store, redis_url)
@@ -205,8 +210,30 @@ class OnlineFeatureClient:
 
     def get_user_profile(self, user_id: str, timeout_s: float | None = None) -> UserFeatures:
         """Everything Recommend reads about one user (``miss`` True when the store has no row)."""
+        if self._fast:
+            reader = self._readers[fn.RECOMMEND_USER_SERVICE]
+            return self._call("get_user_profile", lambda: self._user_fast(reader, user_id), timeout_s)
         row = self._call("get_user_profile", lambda: self._user_row(user_id), timeout_s)
         return self._user_from_row(user_id, row)
+
+    def _user_fast(self, reader: FastOnlineReader, user_id: str, nonblocking: bool = False) -> UserFeatures:
+        """Fetch the user's stored bytes (always); decode them unless the decoded-user cache holds
+        exactly these bytes for this user (then the decode would give the same value)."""
+        raw = reader.fetch([user_id], nonblocking)
+        if not self._users.enabled:
+            return self._user_from_row(user_id, reader.decode_one(raw))
+        hit = self._users.get(user_id, raw)
+        if hit is not None:
+            return hit
+        features = self._user_from_row(user_id, reader.decode_one(raw))
+        if features.embedding is not None:
+            features.embedding.flags.writeable = False  # shared by the requests that hit
+        self._users.put(user_id, raw, features)
+        return features
+
+    def forget_user(self, user_id: str) -> None:
+        """Drop what this process holds about ``user_id`` (ForgetUser; the store is erased apart)."""
+        self._users.forget_user(user_id)
 
     async def get_user_profile_async(self, user_id: str, timeout_s: float | None = None) -> UserFeatures:
         """``get_user_profile`` for asyncio callers.
@@ -218,13 +245,15 @@ class OnlineFeatureClient:
         reader = self._readers.get(fn.RECOMMEND_USER_SERVICE) if self._fast else None
         if reader is not None and not reader.may_block:
             try:
-                return self._user_from_row(user_id, reader.read_one(user_id, nonblocking=True))
+                return self._user_fast(reader, user_id, nonblocking=True)
             except StoreBusy:
                 pass  # a writer is committing: wait for it in a worker thread, bounded by the deadline
             except Exception as e:
                 raise FeatureStoreUnavailable(
                     f"get_user_profile: feature store failed: {type(e).__name__}: {e}"
                 ) from e
+        if reader is not None:
+            return await self._acall("get_user_profile", lambda: self._user_fast(reader, user_id), timeout_s)
         row = await self._acall("get_user_profile", lambda: self._user_row(user_id), timeout_s)
         return self._user_from_row(user_id, row)
 

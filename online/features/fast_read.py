@@ -126,9 +126,13 @@ class FastOnlineReader:
     def read_one(self, entity_id: str, nonblocking: bool = False) -> dict[str, Any]:
         """{feature: value | None} of one entity (``StoreBusy`` when ``nonblocking`` cannot answer
         without waiting)."""
+        return self.decode_one(self.fetch([entity_id], nonblocking))
+
+    def decode_one(self, fetched: list[ViewRows]) -> dict[str, Any]:
+        """``read_one``'s values from ``fetch([one id])``'s bytes (a pure function of them)."""
         parse = self._Value.FromString
         out: dict[str, Any] = {}
-        for (_, names, _), rows in zip(self.views, self.fetch([entity_id], nonblocking), strict=True):
+        for (_, names, _), rows in zip(self.views, fetched, strict=True):
             row = rows[0]
             for n in names:
                 b = row.get(n)

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from fulcrum.core.bundle.catalogue import LiveCatalogue
+from fulcrum.core.bundle.encoders import History
+from fulcrum.core.bundle.loader import LoadedBundle, load_bundle
 from fulcrum.core.text import render_item_text, render_query_text
-from online.bundle.loader import LoadedBundle, load_bundle
 from online.inference.batcher import MicroBatcher
-from online.inference.catalogue import LiveCatalogue
 from online.inference.chunked import embed_chunked
-from online.inference.encoders import History
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +191,8 @@ class ModelHolder:
         return await asyncio.shield(self._task)
 
     async def _load_and_swap(self, target: Path, allow_rollback: bool) -> tuple[str, str]:
+        from fulcrum.core.errors import BundleInvalid, NotFound
         from online.bundle.versions import is_rollback
-        from online.errors import BundleInvalid, NotFound
 
         loop = asyncio.get_running_loop()
         try:

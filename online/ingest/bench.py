@@ -294,7 +294,7 @@ def bench_ingest(
                 _run_mode(broker, topic, payload, mode, batch_size, timeout_s, None, None, *bounds)
             )
         if feature_repo is not None:
-            from online.features.store import resolve_store
+            from fulcrum.core.feature_store import resolve_store
             from online.ingest.factory import SinkConfig, build_sink
 
             store_name = resolve_store(feature_store)

@@ -17,8 +17,10 @@ from online.ingest.consumer import DEFAULT_MAX_BATCH_EVENTS, DEFAULT_MAX_BATCH_W
 log = logging.getLogger(__name__)
 
 
-def _no_broker(bootstrap: str, err: Exception) -> typer.Exit:
+def _no_broker(bootstrap: str, err: Exception, cause: str | None = None) -> typer.Exit:
+    """``cause``: what ``KafkaAccessWatch.explain`` saw (authentication, TLS), if anything."""
     typer.echo(
+        f"error: {cause}" if cause else
         f"error: no Kafka broker reachable at {bootstrap} ({type(err).__name__}); start one with "
         "`deploy/kafka/kafka.sh start --port PORT --dir DIR`",
         err=True,
@@ -123,6 +125,9 @@ def ingest(
             max_batch_events=max_batch_events,
             max_batch_wait_ms=max_batch_wait_ms,
         )
+        from online.security.kafka import kafka_security
+
+        kafka_security()  # FULCRUM_KAFKA_*: checked before anything starts (ValueError names it)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
     try:
@@ -138,12 +143,14 @@ def ingest(
     from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
     from online.ingest.topics import ensure_dlq_topic, ensure_topic
+    from online.security.kafka import watch_kafka_access
 
-    try:
-        ensure_topic(bootstrap, config.topic)
-        ensure_dlq_topic(bootstrap, config.dead_letter_topic)
-    except (KafkaTimeoutError, KafkaConnectionError) as e:
-        raise _no_broker(bootstrap, e) from e
+    with watch_kafka_access() as watch:
+        try:
+            ensure_topic(bootstrap, config.topic)
+            ensure_dlq_topic(bootstrap, config.dead_letter_topic)
+        except (KafkaTimeoutError, KafkaConnectionError) as e:
+            raise _no_broker(bootstrap, e, watch.explain(bootstrap)) from e
     consumer, producer = build_kafka_ingest(config, sink, build_dedupe(redis_url))
     if health_port:
         from online.ingest.health import IngestHealth, serve_health
@@ -232,10 +239,13 @@ def replay(
         raise typer.Exit(0)
     from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
-    try:
-        ensure_topic(bootstrap, topic, partitions)
-    except (KafkaTimeoutError, KafkaConnectionError) as e:
-        raise _no_broker(bootstrap, e) from e
+    from online.security.kafka import watch_kafka_access
+
+    with watch_kafka_access() as watch:
+        try:
+            ensure_topic(bootstrap, topic, partitions)
+        except (KafkaTimeoutError, KafkaConnectionError) as e:
+            raise _no_broker(bootstrap, e, watch.explain(bootstrap)) from e
     producer = KafkaProducer(**producer_settings(bootstrap, client_id="fulcrum-replay"))
     try:
         with Progress() as bar:

@@ -157,7 +157,7 @@ class RedisDedupe:
             import redis
         except ImportError as e:  # pragma: no cover - redis-py is in the serve extra
             raise ImportError("Redis idempotency needs redis-py: pip install -e '.[serve]'") from e
-        from online.security.redis_credentials import with_credentials  # user/password from files
+        from fulcrum.core.redis_credentials import with_credentials  # user/password from files
 
         client = redis.Redis.from_url(with_credentials(url), socket_timeout=5, socket_connect_timeout=5)
         return cls(client, **kwargs)

@@ -7,7 +7,8 @@
 - ``offline_dir`` set: :class:`OfflineAppendSink` (events for retraining),
 - ``memory=True``: the in-memory sink (benchmarks, demos without a store).
 
-Several choices compose into a :class:`FanoutSink` (online store first, then the offline append).
+Several choices compose into a :class:`FanoutSink` (online store first, then the offline append),
+wrapped in ``ForgetAwareSink`` (online/privacy/tombstones.py) when there is a store to protect.
 """
 
 from __future__ import annotations
@@ -50,16 +51,20 @@ class SinkConfig:
             raise ValueError(f"feature_repo: {self.feature_repo} is not a folder")
         if self.bundle is not None and not Path(self.bundle).is_dir():
             raise ValueError(f"bundle: {self.bundle} is not a folder")
+        if self.feature_repo is not None:
+            from fulcrum.core.user_state import configured_caps
+
+            configured_caps()  # FULCRUM_USER_SET_MAX, checked at start-up (ValueError names it)
 
 
 def _bundle_vectors(bundle: Path, replace_learned: bool) -> tuple[Any, Any]:
     """(texts -> (n, d) array embedded ``EMBED_CHUNK`` at a time with the bundle's item encoder
     (ONNX Runtime, no torch); ids -> learned vectors to keep for the bundle's own items, or None
     when upserts replace them)."""
-    from online.bundle.loader import load_bundle
+    from fulcrum.core.bundle.loader import load_bundle
     from online.inference.chunked import embed_chunked
 
-    loaded = load_bundle(Path(bundle))
+    loaded = load_bundle(Path(bundle), with_ann=False)  # it embeds new items, never retrieves
     encoder, catalogue = loaded.text_encoder, loaded.catalogue
     dim = catalogue.dim
 
@@ -76,7 +81,7 @@ def _bundle_vectors(bundle: Path, replace_learned: bool) -> tuple[Any, Any]:
 def _feast_sink(config: SinkConfig) -> EventSink:
     try:
         sink_module = importlib.import_module(FEAST_SINK_MODULE)
-        store_module = importlib.import_module("online.features.store")
+        store_module = importlib.import_module("fulcrum.core.feature_store")
     except ModuleNotFoundError as e:
         if e.name and e.name.startswith("online.features"):
             raise RuntimeError(
@@ -95,8 +100,10 @@ def _feast_sink(config: SinkConfig) -> EventSink:
 
 def build_sink(config: SinkConfig) -> EventSink:
     sinks: list[EventSink] = []
+    store = None
     if config.feature_repo is not None:
         sinks.append(_feast_sink(config))
+        store = getattr(sinks[-1], "_store", None)
     if config.memory:
         from online.ingest.memory_sink import MemorySink
 
@@ -105,7 +112,12 @@ def build_sink(config: SinkConfig) -> EventSink:
         from online.ingest.offline_sink import OfflineAppendSink
 
         sinks.append(OfflineAppendSink(config.offline_dir))
-    return sinks[0] if len(sinks) == 1 else FanoutSink(sinks)
+    sink = sinks[0] if len(sinks) == 1 else FanoutSink(sinks)
+    from online.privacy.tombstones import forget_aware  # forgotten users' events are dropped
+
+    return forget_aware(
+        sink, offline_dir=config.offline_dir, feature_repo=config.feature_repo, feature_store=store
+    )
 
 
 def build_dedupe(redis_url: str | None, ttl_s: int | None = None):

@@ -27,6 +27,10 @@ REJECTED = Counter(
 DLQ_DROPPED = Counter(
     "fulcrum_ingest_dlq_dropped", "Dead letters refused for good by the DLQ topic", ["reason"]
 )
+FORGOTTEN_DROPPED = Counter(
+    "fulcrum_ingest_forgotten_dropped", "Events of forgotten users dropped (online/privacy/tombstones.py)",
+    ["door"],
+)
 SINK_UNAVAILABLE = Counter(
     "fulcrum_ingest_sink_unavailable", "Batches that found a sink unavailable", ["door"]
 )

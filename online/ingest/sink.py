@@ -12,8 +12,8 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from fulcrum.core.errors import Unavailable
 from fulcrum.core.events import Event
-from online.errors import Unavailable
 
 log = logging.getLogger(__name__)
 

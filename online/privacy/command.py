@@ -19,6 +19,8 @@ from typing import Annotated
 
 import typer
 
+from fulcrum.core import environment
+
 
 def forget(
     user: Annotated[str, typer.Option("--user", help="The user id to erase.")],
@@ -41,22 +43,21 @@ def forget(
     ] = None,
 ) -> None:
     """Erase one user from every store (GDPR erasure); see docs/security.md."""
-    from online.errors import OnlineError
+    from fulcrum.core.errors import DomainError
     from online.privacy.forget import Forgetter
 
     feature_store, dedupe = None, []
     if feature_repo is not None:
-        from online.features.store import open_store, resolve_store
+        from fulcrum.core.feature_store import open_store, resolve_store
 
         try:
             feature_store = open_store(feature_repo, store, redis_url)
             if resolve_store(store) == "redis":
-                import os
 
-                from online.features.store import DEFAULT_REDIS_URL, ENV_REDIS_URL
+                from fulcrum.core.feature_store import DEFAULT_REDIS_URL, ENV_REDIS_URL
                 from online.ingest.dedupe import RedisDedupe
 
-                url = redis_url or os.environ.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL
+                url = redis_url or environment.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL
                 dedupe.append(RedisDedupe.from_url(url))
         except (OSError, ValueError) as e:
             typer.echo(f"error: --feature-repo {feature_repo}: {e}", err=True)
@@ -67,7 +68,7 @@ def forget(
     )
     try:
         report = forgetter.forget(user)
-    except (OnlineError, OSError) as e:
+    except (DomainError, OSError) as e:
         typer.echo(f"error: forget stopped (run it again, every step is idempotent): {e}", err=True)
         raise typer.Exit(2) from e
     typer.echo(

@@ -1,12 +1,15 @@
 """Erase one user from every store Fulcrum keeps, and keep them out of the next bundle.
 
-``Forgetter(...).forget(user_id) -> ForgetReport`` erases, in this order:
+``Forgetter(...).forget(user_id) -> ForgetReport`` first records the user's tombstone
+(online/privacy/tombstones.py: the ledgers below and, with a Redis online store, a Redis set),
+which running ingest consumers check before and after every batch, then erases, in this order:
 
 1. the offline event store used for retraining: the user's rows of every events parquet file
    (``<offline_dir>/ingested/events/*.parquet`` and each prepared ``events.parquet`` given),
    rewritten atomically (temporary file, then rename); their event ids are collected first;
-2. the ledger ``<offline_dir>/forgotten_users.sha256`` (fulcrum/core/forgotten.py): retraining
-   drops the user's events even if a later data export brings them back;
+2. (already written with the tombstones) the ledger ``<offline_dir>/forgotten_users.sha256``
+   (fulcrum/core/forgotten.py): retraining drops the user's events even if a later data export
+   brings them back;
 3. the Feast repo's parquet batch sources of the user views (``data/user_*.parquet``), so a
    later ``feast materialize`` cannot restore them;
 4. the Feast online store: the user's rows of every user view (SQLite: ``DELETE`` by serialised
@@ -28,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fulcrum.core import environment
 from fulcrum.core import feature_names as fn
 from fulcrum.core import schema as S
-from fulcrum.core.forgotten import add_to_ledger
-from online.errors import InvalidArgument, Unavailable
+from fulcrum.core.errors import InvalidArgument, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +83,26 @@ class Forgetter:
         feature_repo: Path | None = None,
         dedupe: Sequence[Any] = (),
         in_process: Sequence[Any] = (),
+        tombstones: Any = None,
     ) -> None:
         """``feature_store``: a ``feast.FeatureStore`` (its online store is erased);
         ``feature_repo``: its folder (the batch sources under data/); ``dedupe``: idempotency
         stores with ``forget(ids)`` (MemoryDedupe / RedisDedupe); ``in_process``: objects with
-        ``forget_user(user_id)`` or ``clear_cache()`` (in-memory features, the event sink)."""
+        ``forget_user(user_id)`` or ``clear_cache()`` (in-memory features, the event sink);
+        ``tombstones``: where the forget is recorded first (online/privacy/tombstones.py; default:
+        the ledgers of ``offline_dir`` and ``feature_repo/data`` and the Redis set of a Redis
+        ``feature_store``)."""
         self.offline_dir = Path(offline_dir) if offline_dir else None
         self.prepared_dirs = [Path(p) for p in prepared_dirs]
         self.feature_store = feature_store
         self.feature_repo = Path(feature_repo) if feature_repo else None
         self.dedupe = list(dedupe)
         self.in_process = list(in_process)
+        if tombstones is None:
+            from online.privacy.tombstones import default_tombstones
+
+            tombstones = default_tombstones(self.offline_dir, self.feature_repo, feature_store)
+        self.tombstones = tombstones
 
     def forget(self, user_id: str) -> ForgetReport:
         user_id = user_id.strip() if isinstance(user_id, str) else ""
@@ -99,10 +111,13 @@ class Forgetter:
         if len(user_id) > MAX_USER_ID:
             raise InvalidArgument("user_id", f"longer than {MAX_USER_ID} characters")
         report = ForgetReport()
+        # the tombstones first: an ingest writing this user meanwhile sees them and erases again
+        try:
+            self.tombstones.add(user_id)
+        except Exception as e:  # noqa: BLE001 - OSError, redis errors
+            raise Unavailable(f"recording the forget (tombstones): {type(e).__name__}: {e}") from e
         event_ids = self._offline(user_id, report)
-        if self.offline_dir is not None:
-            add_to_ledger(self.offline_dir, user_id)
-        else:
+        if self.offline_dir is None:
             report.notes.append("no offline_dir: no ledger, retraining is not told")
         self._batch_sources(user_id, report)
         if self.feature_store is not None:
@@ -245,10 +260,10 @@ def server_forgetter(config, feature_client, sinks: Sequence[Any], pipeline) -> 
     store = getattr(getattr(feature_client, "client", None), "store", None)
     dedupe: list[Any] = [pipeline.dedupe]
     if store is not None and type(store._get_provider().online_store).__name__ == "RedisOnlineStore":
-        from online.features.store import DEFAULT_REDIS_URL, ENV_REDIS_URL
+        from fulcrum.core.feature_store import DEFAULT_REDIS_URL, ENV_REDIS_URL
         from online.ingest.dedupe import RedisDedupe
 
-        dedupe.append(RedisDedupe.from_url(os.environ.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL))
+        dedupe.append(RedisDedupe.from_url(environment.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL))
     flat: list[Any] = []
     todo = [feature_client, *sinks]
     while todo:  # FanoutSinks hold the sinks that keep state

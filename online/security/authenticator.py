@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from online.errors import ConfigError, Unauthenticated
+from fulcrum.core.errors import ConfigError, Unauthenticated
 from online.security.config import SecurityConfig
 from online.security.tokens import Principal, TokenTable, bearer, read_tokens_file
 

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 import grpc
 from prometheus_client import Counter
 
-from online.errors import PermissionDenied, Unauthenticated
+from fulcrum.core.errors import PermissionDenied, Unauthenticated
 from online.security.authenticator import Authenticator
 from online.security.roles import Access, access_of
 from online.server.error_mapping import to_status

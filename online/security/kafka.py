@@ -13,15 +13,22 @@ server's catalogue follower), from environment variables, secrets from files:
 
 Nothing set: ``{}`` (plaintext, as before). Inconsistent settings raise ``ValueError`` naming
 the variable; the password is never part of a message.
+
+kafka-python does not raise an authentication or TLS failure: it logs the cause and the client
+times out ("Unable to bootstrap"). ``watch_kafka_access()`` remembers that logged cause, so a
+command can say in one line why it could not connect (``KafkaAccessWatch.explain``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
+import ssl
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from fulcrum.core import environment
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +44,7 @@ ENV_VARS = tuple(
 
 def kafka_security(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """kafka-python keyword settings for the configured transport (``{}``: plaintext)."""
-    env = os.environ if env is None else env
+    env = environment.current(env)
 
     def get(name: str) -> str | None:
         value = env.get(PREFIX + name, "").strip()
@@ -77,3 +84,54 @@ def kafka_security(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         if protocol == "SASL_PLAINTEXT":
             log.warning("Kafka SASL over PLAINTEXT: credentials and events cross the network unencrypted")
     return out
+
+
+class KafkaAccessWatch(logging.Handler):
+    """Remembers the kinds of connection failure kafka-python logs (never their text, which is
+    the broker's; a password is never in it, but the user name could be)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.auth_failed = False
+        self.tls_failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from kafka.errors import AuthorizationError, SaslAuthenticationFailedError
+
+        args = record.args if isinstance(record.args, tuple) else ()
+        causes = [a for a in args if isinstance(a, BaseException)]
+        if record.exc_info and record.exc_info[1] is not None:
+            causes.append(record.exc_info[1])
+        for cause in causes:
+            if isinstance(cause, SaslAuthenticationFailedError | AuthorizationError):
+                self.auth_failed = True
+            elif isinstance(cause, ssl.SSLError):
+                self.tls_failed = True
+
+    def explain(self, bootstrap: str, env: Mapping[str, str] | None = None) -> str | None:
+        """One line naming the cause and the settings to fix, or None when none was seen."""
+        env = environment.current(env)
+        if self.auth_failed:
+            mechanism = env.get(PREFIX + "SASL_MECHANISM", "").strip() or "?"
+            return (
+                f"Kafka authentication failed at {bootstrap} (SASL {mechanism}): check "
+                f"{PREFIX}SASL_USERNAME and the password in {PREFIX}SASL_PASSWORD_FILE"
+            )
+        if self.tls_failed:
+            return (
+                f"TLS handshake with the Kafka broker at {bootstrap} failed: check "
+                f"{PREFIX}SECURITY_PROTOCOL and {PREFIX}SSL_CAFILE (the brokers' CA)"
+            )
+        return None
+
+
+@contextmanager
+def watch_kafka_access() -> Iterator[KafkaAccessWatch]:
+    """Attach a ``KafkaAccessWatch`` to kafka-python's loggers for the ``with`` block."""
+    watch = KafkaAccessWatch()
+    logger = logging.getLogger("kafka")
+    logger.addHandler(watch)
+    try:
+        yield watch
+    finally:
+        logger.removeHandler(watch)

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from online.errors import ResourceExhausted
+from fulcrum.core.errors import ResourceExhausted
 
 #: the largest MMR candidate pool a request may cause: its pairwise cosines are pool^2 float64
 #: (4096^2 x 8 B = 128 MiB); ServeConfig bounds max_k with it

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import grpc
 
-from online.errors import ConfigError
+from fulcrum.core.errors import ConfigError
 from online.security.config import SecurityConfig
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from online.errors import ConfigError
+from fulcrum.core.errors import ConfigError
 from online.security.config import TokenEntry
 
 HEADER = "authorization"

@@ -17,7 +17,7 @@ import logging
 
 import grpc
 
-from online.errors import ConfigError
+from fulcrum.core.errors import ConfigError
 from online.security.config import SecurityConfig
 
 log = logging.getLogger(__name__)

@@ -19,11 +19,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from fulcrum.core.bundle.loader import LoadedBundle, load_bundle
+from fulcrum.core.bundle.sessions import INFERENCE_THREADS
 from fulcrum.v1 import recommender_pb2 as pb
 from fulcrum.v1 import recommender_pb2_grpc
-from online.bundle.loader import LoadedBundle, load_bundle
 from online.bundle.ranker_use import check_ranker_use
-from online.bundle.sessions import INFERENCE_THREADS
 from online.config import ServeConfig
 from online.inference.model import ModelHolder, ServingModel
 from online.ingest.dedupe import IdempotencyStore
@@ -45,6 +45,7 @@ from online.server.catalogue_sink import CatalogueSink
 from online.server.feature_source import FeatureSource
 from online.server.in_flight import InFlight
 from online.server.interceptors import ObservedInterceptor
+from online.server.loop_lag import LoopLagProbe
 from online.server.servicer import RecommenderServicer
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ class ServingServer:
         self.follower = follower
         self._executors = executors
         self._grace_s = grace_s
+        #: the event-loop lag probe (online/server/loop_lag.py), None when switched off
+        self.loop_lag: LoopLagProbe | None = None
 
     async def start(self) -> None:
         await self.grpc_server.start()
@@ -87,12 +90,16 @@ class ServingServer:
         await self.health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
         if self.follower is not None:
             self.follower.start()
+        if self.loop_lag is not None:
+            self.loop_lag.start()
         log.info("serving bundle %s", self.holder.current.version)
 
     async def stop(self, grace_s: float | None = None) -> None:
         await self.health.enter_graceful_shutdown()
         grace = self._grace_s if grace_s is None else grace_s
         await asyncio.gather(self.grpc_server.stop(grace), *(s.stop(grace) for s in self.side_servers))
+        if self.loop_lag is not None:
+            await self.loop_lag.stop()
         if self.follower is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.follower.stop)
         for ex in self._executors:
@@ -131,7 +138,8 @@ async def create_server(
 
     def loader(path: Path) -> LoadedBundle:
         loaded = load_bundle(
-            path, config.execution_provider, config.intra_op_threads, config.int8_item_encoder, public_key
+            path, config.execution_provider, config.intra_op_threads, config.int8_item_encoder, public_key,
+            ann=config.ann_settings(),
         )
         check_ranker_use(loaded.manifest.raw, config.ranking_mode, config.cancel_risk_weight, str(path))
         return loaded
@@ -166,7 +174,9 @@ async def create_server(
 
     # the auth layer sits inside ObservedInterceptor: refused calls are counted by code too
     interceptors = [ObservedInterceptor(), *auth_interceptors(security)]
-    reuse = int(config.workers > 1)  # workers share the port (online/server/workers.py)
+    # workers share the port (online/server/workers.py), and so do old and new processes of a
+    # rolling restart with reuse_port
+    reuse = int(config.workers > 1 or config.reuse_port)
     options = [("grpc.so_reuseport", reuse), *server_options(config.limits)]
     server = grpc.aio.server(
         interceptors=[*interceptors, *([MethodGate(False)] if security.admin_port is not None else [])],
@@ -198,4 +208,6 @@ async def create_server(
         server, health, holder, servicer, executors, config.grace_s, catalogue_sink, follower, side
     )
     serving.health_port, serving.admin_port = health_port, admin_port
+    if config.loop_lag_probe_ms > 0:
+        serving.loop_lag = LoopLagProbe(config.loop_lag_probe_ms / 1000.0)
     return serving, port

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import typer
 
+from fulcrum.core import environment
+
 log = logging.getLogger(__name__)
 
 
@@ -28,31 +30,36 @@ def _with_offline_store(cfg, sink):
 
 
 def _feature_side(cfg):
+    from online.privacy.tombstones import forget_aware  # IngestEvents drops forgotten users' events
     from online.server.feature_source import FeastFeatureSource, InMemoryFeatures
 
     if cfg.feature_repo is None:
         features = InMemoryFeatures()
-        return features, _with_offline_store(cfg, features), None
+        events = forget_aware(_with_offline_store(cfg, features), offline_dir=cfg.offline_dir, door="grpc")
+        return features, events, None
     from online.features.sink import FeastEventSink
 
-    source = FeastFeatureSource.from_repo(str(cfg.feature_repo), cfg.feature_timeout_ms / 1000.0)
+    source = FeastFeatureSource.from_repo(
+        str(cfg.feature_repo), cfg.feature_timeout_ms / 1000.0, user_cache_entries=cfg.user_row_cache
+    )
     # several replicas write the same users and items through IngestEvents: cache no rows
     sink = FeastEventSink(source.client.store, cache_size=0)
-    return source, _with_offline_store(cfg, sink), sink
+    events = forget_aware(_with_offline_store(cfg, sink), offline_dir=cfg.offline_dir,
+                          feature_repo=cfg.feature_repo, feature_store=source.client.store, door="grpc")
+    return source, events, sink
 
 
 def _shared_dedupe():
     """With the Redis online store, IngestEvents claims and marks event ids in the same Redis keys
     as `fulcrum ingest` (``FULCRUM_REDIS_URL``), so an event sent through both doors, or retried
     against another replica, is applied once; otherwise ids are remembered per process."""
-    import os
 
-    from online.features.store import DEFAULT_REDIS_URL, ENV_REDIS_URL, resolve_store
+    from fulcrum.core.feature_store import DEFAULT_REDIS_URL, ENV_REDIS_URL, resolve_store
     from online.ingest.factory import build_dedupe
 
     if resolve_store(None) != "redis":
         return None
-    return build_dedupe(os.environ.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL)
+    return build_dedupe(environment.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL)
 
 
 def _log_request_ids() -> None:
@@ -71,9 +78,10 @@ async def _run(cfg, bundle: Path, worker: int | None = None) -> None:
     import asyncio
     import signal
 
-    from online.errors import ConfigError
+    from fulcrum.core.errors import ConfigError
     from online.server.app import create_server
     from online.server.metrics import start_metrics_http
+    from online.server.process_tuning import freeze_heap
 
     features, sink, feast_sink = _feature_side(cfg)
     server, bound = await create_server(cfg, bundle, features, sink, dedupe=_shared_dedupe())
@@ -85,6 +93,7 @@ async def _run(cfg, bundle: Path, worker: int | None = None) -> None:
     except OSError as e:
         await server.stop(0)
         raise ConfigError(f"metrics_port={cfg.metrics_port}: cannot listen ({e})") from e
+    freeze_heap()  # the bundle's objects never walked by a full collection again
     await server.start()
     who = "fulcrum serve" if worker is None else f"fulcrum serve worker {worker}"
     typer.echo(
@@ -100,20 +109,36 @@ async def _run(cfg, bundle: Path, worker: int | None = None) -> None:
     await server.stop()
 
 
+def _loop_factory(kind: str):
+    """The event loop ``event_loop`` names: asyncio's own (None) or uvloop's (optional extra)."""
+    if kind != "uvloop":
+        return None
+    from fulcrum.core.errors import ConfigError
+
+    try:
+        import uvloop
+    except ImportError as e:
+        raise ConfigError("event_loop=uvloop: uvloop is not installed (pip install 'fulcrum[uvloop]')") from e
+    return uvloop.new_event_loop
+
+
 def _serve_process(cfg, bundle: Path, worker: int | None = None) -> int:
     """Run one server process; the exit code (2 with one line naming the cause on a known error)."""
     import asyncio
 
-    from online.errors import BundleInvalid, ConfigError, NotFound, Unavailable
+    from fulcrum.core.errors import BundleInvalid, ConfigError, NotFound, Unavailable
 
     if worker is not None:  # a spawned worker: logging as the CLI's entry point sets it up
-        import os
 
-        level = getattr(logging, os.environ.get("FULCRUM_LOG_LEVEL", "INFO").upper(), logging.INFO)
+        level = getattr(logging, (environment.get("FULCRUM_LOG_LEVEL") or "INFO").upper(), logging.INFO)
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         _log_request_ids()
+    from online.server.process_tuning import limit_blas_threads
+
+    limit_blas_threads()  # requests run in parallel, not one matrix-vector product
     try:
-        asyncio.run(_run(cfg, bundle, worker))
+        with asyncio.Runner(loop_factory=_loop_factory(cfg.event_loop)) as runner:
+            runner.run(_run(cfg, bundle, worker))
     except (BundleInvalid, NotFound) as e:
         typer.echo(f"error: bundle {bundle}: {e}", err=True)
         return 2
@@ -134,8 +159,8 @@ def serve(
 ) -> None:
     """Serve Recommend, Search, IngestEvents, GetModelInfo, ReloadModel and ForgetUser over gRPC
     (TLS, tokens and roles: docs/security.md; plaintext only with security.allow_plaintext)."""
+    from fulcrum.core.errors import ConfigError
     from online.config import load_config
-    from online.errors import ConfigError
 
     try:
         cfg = load_config(config)

@@ -7,7 +7,7 @@ import logging
 
 import grpc
 
-from online.errors import (
+from fulcrum.core.errors import (
     BundleInvalid,
     ConfigError,
     DeadlineExceeded,

@@ -2,7 +2,7 @@
 
 ``FeatureSource.get_user_profile(user_id, timeout_s)`` returns the user's ``UserProfile`` (an
 empty profile for an unknown user: cold start, not an error) or raises
-``online.errors.FeatureStoreUnavailable``. Two implementations: ``InMemoryFeatures`` (tests, the
+``fulcrum.core.errors.FeatureStoreUnavailable``. Two implementations: ``InMemoryFeatures`` (tests, the
 demo without Feast) and ``FeastFeatureSource`` (wraps the feature engineer's
 ``online.features.client.OnlineFeatureClient``; imported lazily so tests need no Feast repo).
 """
@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
+from fulcrum.core.errors import FeatureStoreUnavailable
 from fulcrum.core.profile import UserProfile
-from online.errors import FeatureStoreUnavailable
 
 
 @runtime_checkable
@@ -92,10 +92,22 @@ class FeastFeatureSource:
         self._client = client
 
     @classmethod
-    def from_repo(cls, repo_path: str, timeout_s: float = 0.05) -> FeastFeatureSource:
+    def from_repo(
+        cls, repo_path: str, timeout_s: float = 0.05, user_cache_entries: int = 0
+    ) -> FeastFeatureSource:
         from online.features.client import OnlineFeatureClient
 
-        return cls(OnlineFeatureClient.open(repo_path, default_timeout_s=timeout_s))
+        return cls(
+            OnlineFeatureClient.open(
+                repo_path, default_timeout_s=timeout_s, user_cache_entries=user_cache_entries
+            )
+        )
+
+    def forget_user(self, user_id: str) -> None:
+        """ForgetUser: drop the client's in-process copies of the user (its decoded-user cache)."""
+        forget = getattr(self._client, "forget_user", None)
+        if callable(forget):
+            forget(user_id)
 
     @property
     def client(self) -> Any:

@@ -10,11 +10,11 @@ from itertools import repeat
 
 import numpy as np
 
+from fulcrum.core.bundle.catalogue import Catalogue
+from fulcrum.core.bundle.encoders import History
+from fulcrum.core.errors import FeatureStoreTimeout
 from fulcrum.core.profile import UserProfile
 from fulcrum.core.schema import EVENT_TYPE_CODE, EventType
-from online.errors import FeatureStoreTimeout
-from online.inference.catalogue import Catalogue
-from online.inference.encoders import History
 from online.server.feature_source import FeatureSource
 
 _DAY = 86_400.0

@@ -17,6 +17,9 @@ import time
 
 import numpy as np
 
+from fulcrum.core.bundle.catalogue import Catalogue
+from fulcrum.core.bundle.retrieval import blocked_mask, top_candidates
+from fulcrum.core.errors import FeatureStoreUnavailable, fallback_reason
 from fulcrum.core.profile import UserProfile
 from fulcrum.core.rank_features import rank_features
 from fulcrum.core.rerank.anti_recommendation import blocked_items
@@ -28,10 +31,8 @@ from fulcrum.core.rerank.reasons import Reason
 from fulcrum.core.rerank.slots import fill_slots
 from fulcrum.core.rerank.tail_boost import tail_boosted
 from online.config import ServeConfig
-from online.errors import FeatureStoreUnavailable, fallback_reason
-from online.inference.catalogue import Catalogue
+from online.inference.exploration_pool import exploration_pool
 from online.inference.model import ServingModel
-from online.inference.retrieval import blocked_mask, top_candidates
 from online.server import metrics
 from online.server.profiles import fetch_profile, history_for, with_session
 from online.server.requests import Knobs, RecommendQuery, Reply, Scored
@@ -62,18 +63,15 @@ def _explore(
     """Thompson-sampled rows outside the exploitation list: retrieval leftovers + new items."""
     if n <= 0:
         return [], {}
-    trials = np.maximum(cat.impressions, cat.purchases)
-    in_pool = (trials < new_item_threshold) & ~blocked  # new items compete here
-    in_pool[extra_pool] = True  # retrieval candidates the exploitation list did not take
-    in_pool[np.asarray(exploit, dtype=np.int64)] = False
-    pool = np.flatnonzero(in_pool)
-    if len(pool) > EXPLORATION_POOL:  # a random subset (drawn with replacement: cheap, no permutation)
-        pool = np.unique(pool[rng.integers(0, len(pool), EXPLORATION_POOL)])
+    # new items and retrieval leftovers, a random subset, without a pass over the catalogue
+    exploit_rows = np.asarray(exploit, dtype=np.int64)
+    pool = exploration_pool(cat, blocked, exploit_rows, extra_pool, new_item_threshold, rng, EXPLORATION_POOL)
     picks = pool[thompson_sample(cat.purchases[pool], cat.impressions[pool], n, rng)]
     scored = {}
     for r in picks:
-        mean = (1.0 + cat.purchases[r]) / (2.0 + trials[r])
-        reason = Reason.NEW_ITEM if trials[r] < new_item_threshold else Reason.EXPLORATION
+        trials = max(cat.impressions[r], cat.purchases[r])
+        mean = (1.0 + cat.purchases[r]) / (2.0 + trials)
+        reason = Reason.NEW_ITEM if trials < new_item_threshold else Reason.EXPLORATION
         scored[int(r)] = Scored(str(cat.item_ids[r]), float(mean), reason)
     return [int(r) for r in picks], scored
 
@@ -92,15 +90,15 @@ async def _warm_exploit(
 ) -> tuple[list[int], dict, np.ndarray]:
     user = await model.encode_user(history)
     # cosine = the towers' score (a ranking feature); scores = the bundle's retrieval score
-    cosine, scores = cat.retrieval_scores(user, bought_rows=bought_rows)
-    cand = top_candidates(scores, max(config.retrieval_candidates, k), blocked)
+    # (over the ANN pool on a big catalogue: Catalogue.retrieve)
+    cand, cosine, scores = cat.retrieve(user, max(config.retrieval_candidates, k), blocked, bought_rows)
     if len(cand) == 0:
         return [], {}, cand
     purchase = cancel = None
     if needs_ranker(config.ranking_mode, config.cancel_risk_weight):
-        purchase, cancel = await model.rank(rank_features(profile, cat.item_stats(cand), cosine[cand], now))
+        purchase, cancel = await model.rank(rank_features(profile, cat.item_stats(cand), cosine, now))
     relevance = ordering_scores(
-        scores[cand],
+        scores,
         purchase,
         cancel,
         mode=config.ranking_mode,

@@ -2,13 +2,15 @@
 
 The scoring is ``fulcrum.core.search.engine`` -- the same function `fulcrum evaluate-search`
 measures -- over the live catalogue snapshot: BM25 over the catalogue's lexical index
-(online/inference/lexical.py), the query-item cosine in the catalogue's search space
+(fulcrum/core/bundle/lexical.py), the query-item cosine in the catalogue's search space
 (``Catalogue.search_embeddings``: the item encoder's pooled text space when the bundle has one,
 fulcrum/core/search/space.py; the query encoder sees the spelling-corrected query), fused by
 ``search_fusion`` (weighted by default), then moved by at most ``search_personalisation`` of the
 query's score spread toward a known user's taste. A query word the catalogue lacks is encoded
 too (in the same micro-batch as the query) and replaced in the lexical query by the catalogue
-word nearest in meaning, when near enough (fulcrum/core/search/synonyms.py). The user's
+word nearest in meaning, when near enough (fulcrum/core/search/synonyms.py); one still unknown
+before a head word the catalogue knows ("toiletry bag") by the catalogue compound of that head
+nearest to the query (fulcrum/core/search/compounds.py). The user's
 anti-recommendation rules and the request's filters (price range, excludes) remove items
 before fusion. With a known user, ``ranking_mode`` "ranker"/"blend" or a positive
 ``cancel_risk_weight`` order the candidates with the ranking head (``fulcrum.core.rerank.ordering``).
@@ -26,18 +28,24 @@ import time
 
 import numpy as np
 
+from fulcrum.core.bundle.catalogue import Catalogue
+from fulcrum.core.bundle.retrieval import blocked_mask
+from fulcrum.core.errors import FeatureStoreUnavailable, fallback_reason
 from fulcrum.core.rank_features import rank_features
 from fulcrum.core.rerank.anti_recommendation import blocked_items
 from fulcrum.core.rerank.ordering import needs_ranker, ordering_scores
 from fulcrum.core.rerank.reasons import Reason
 from fulcrum.core.search.adapter import adapt
-from fulcrum.core.search.engine import SearchSettings, dense_scores, prepare_query, rank, with_stand_ins
+from fulcrum.core.search.engine import (
+    SearchSettings,
+    prepare_query,
+    rank,
+    with_compound_stand_in,
+    with_stand_ins,
+)
 from fulcrum.core.search.fusion import Fusion
 from online.config import ServeConfig
-from online.errors import FeatureStoreUnavailable, fallback_reason
-from online.inference.catalogue import Catalogue
 from online.inference.model import ServingModel
-from online.inference.retrieval import blocked_mask
 from online.server import metrics
 from online.server.profiles import fetch_profile, history_for
 from online.server.requests import Reply, Scored, SearchQuery
@@ -66,6 +74,7 @@ def search_settings(config: ServeConfig) -> SearchSettings:
             config.search_rrf_k,
             config.search_depth,
             config.search_coverage_weight,
+            config.search_coverage_idf,
         ),
         personalisation=config.search_personalisation,
         dense_only_for_unknown_words=config.search_dense_only_for_unknown_words,
@@ -86,6 +95,7 @@ async def search(
     if unknown and cat.word_neighbours is not None:
         found = {w: cat.word_neighbours.nearest(v) for w, v in zip(unknown, vecs[1:], strict=True)}
         prepared = with_stand_ins(cat.lexical, prepared, {w: c for w, c in found.items() if c})
+        prepared = with_compound_stand_in(cat.lexical, prepared, cat.word_neighbours, query_vec)
     excludes = set(q.excludes)
     degraded, why, user_vec, profile = False, "", None, None
     if q.user_id is not None:
@@ -103,10 +113,12 @@ async def search(
     blocked = blocked_mask(len(cat), cat.indices(sorted(excludes))) | price_blocked(
         cat, q.min_price, q.max_price
     )
-    dense = dense_scores(cat.search_embeddings, query_vec)
+    # over the ANN pool on a big catalogue (Catalogue.search_dense)
+    dense, dense_pool = cat.search_dense(query_vec, config.search_depth, blocked)
     affinity = None if user_vec is None else cat.embeddings @ user_vec
-    cand, score = rank(cat.lexical, prepared, dense, search_settings(config), blocked, affinity)
-    if user_vec is not None and len(cand) and needs_ranker(config.ranking_mode, config.cancel_risk_weight):
+    cand, score = rank(cat.lexical, prepared, dense, search_settings(config), blocked, affinity, dense_pool)
+    ranked = needs_ranker(config.ranking_mode, config.cancel_risk_weight)
+    if user_vec is not None and profile is not None and len(cand) and ranked:
         # the ranking head needs a known user: its retrieval feature is the user-item score
         cand, score = cand[: config.retrieval_candidates], score[: config.retrieval_candidates]
         user_sims = cat.embeddings[cand] @ user_vec

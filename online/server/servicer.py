@@ -15,18 +15,19 @@ from pathlib import Path
 
 from google.protobuf.message import DecodeError
 
+from fulcrum.core.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
 from fulcrum.core.rerank.reasons import Reason
 from fulcrum.v1 import recommender_pb2 as pb
 from fulcrum.v1 import recommender_pb2_grpc
 from online.bundle.versions import resolve_version
 from online.config import ServeConfig
-from online.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
 from online.inference.model import ModelHolder
 from online.privacy.forget import Forgetter
 from online.security.limits import IngestStreams
 from online.server import metrics, validation
 from online.server.feature_source import FeatureSource
 from online.server.in_flight import InFlight
+from online.server.process_tuning import freeze_heap
 from online.server.recommend import recommend
 from online.server.requests import Reply
 from online.server.search import search
@@ -243,4 +244,5 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
             )
             raise
         metrics.RELOADS.labels("swapped").inc()
+        freeze_heap()  # the new bundle out of the collector's reach, the old one's cycles freed
         return pb.ReloadModelResponse(bundle_version=new, previous_version=previous)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from fulcrum.core.errors import InvalidArgument
 from fulcrum.core.schema import MAX_ID_LENGTH
 from fulcrum.v1 import recommender_pb2 as pb
 from online.config import ServeConfig
-from online.errors import InvalidArgument
 from online.server.requests import Knobs, RecommendQuery, SearchQuery
 
 

@@ -28,8 +28,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from fulcrum.core.errors import ConfigError
 from online.config import ServeConfig
-from online.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

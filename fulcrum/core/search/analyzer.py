@@ -10,10 +10,12 @@ An item text or query becomes a list of *terms*:
    twelve become digits (``three`` -> ``3``), so ``set of three`` meets ``SET OF 3``;
 4. plural -> singular by a light suffix rule (:func:`singular`), applied to every term.
 
-Queries get two more things (:func:`query_terms`): adjacent query words also try their joined
-form and their one-letter-abbreviated form (``tea light`` -> ``tealight``, ``tlight``; the latter
-is how ``T-LIGHT`` is indexed), kept only when the index has that term; and words the index
-does not know are spelling-corrected against its vocabulary (``fulcrum.core.search.spelling``).
+Queries get more (:func:`query_terms`): adjacent query words also try their joined form and
+their one-letter-abbreviated form (``tea light`` -> ``tealight``, ``tlight``; the latter is how
+``T-LIGHT`` is indexed), kept only when the index has that term; a word the index does not know
+is split into two catalogue words when it is written from them (``washbag`` against WASH BAG,
+``fulcrum.core.search.compounds``), else spelling-corrected against the vocabulary
+(``fulcrum.core.search.spelling``: one edit, or a British/American spelling variant).
 No list of product words or synonyms is involved: everything follows from the catalogue's own
 vocabulary.
 """
@@ -93,25 +95,29 @@ def query_terms(
     vocabulary: Container[str],
     correct: Callable[[str], str | None] | None = None,
     unknown: list[str] | None = None,
+    split: Callable[[str], tuple[str, str] | None] | None = None,
 ) -> tuple[list[str], list[str]]:
     """(terms, corrected words) of a query against an index whose term set is ``vocabulary``.
 
-    ``correct(word)`` returns the catalogue word a misspelt word most likely means (or None);
-    it is asked only for words none of whose terms the index knows. Duplicated terms count once
-    (a shopper repeating a word is not asking for it twice as much). Words the index does not
-    know even after correction are appended to ``unknown`` when given.
+    For a word none of whose terms the index knows, ``split(word)`` first gives the two
+    catalogue words it is written from (``washbag`` -> wash, bag; or None), then
+    ``correct(word)`` the catalogue word a misspelt word most likely means (or None).
+    Duplicated terms count once (a shopper repeating a word is not asking for it twice as much).
+    Words the index does not know even after that are appended to ``unknown`` when given.
     """
     words = surface_words(query)
     fixed: list[str] = []
     corrections: list[str] = []
     for w in words:
-        terms = [singular(t) for t in word_terms(w)]
-        if not any(t in vocabulary for t in terms):
-            better = correct(w) if correct is not None else None
+        word_forms = [singular(t) for t in word_terms(w)]
+        if not any(t in vocabulary for t in word_forms):
+            parts = split(w) if split is not None else None
+            better = " ".join(parts) if parts else (correct(w) if correct is not None else None)
             if better is not None:
                 corrections.append(f"{w}->{better}")
-                w = better
-            elif unknown is not None:
+                fixed.extend(better.split())
+                continue
+            if unknown is not None:
                 unknown.append(w)
         fixed.append(w)
     terms: list[str] = []
@@ -124,8 +130,7 @@ def query_terms(
             term = singular(joined)
             if term in vocabulary:
                 terms.append(term)
-    seen: set[str] = set()
-    unique = [t for t in terms if not (t in seen or seen.add(t))]
+    unique = list(dict.fromkeys(terms))  # first occurrence of each, in order
     return unique, corrections
 
 

@@ -11,13 +11,16 @@ personalisation weight; the serving config builds them (``online.config``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
 from fulcrum.core.search.analyzer import corrected_query, singular, surface_words, word_terms
 from fulcrum.core.search.fusion import Fusion, fuse, personalise
 from fulcrum.core.search.lexical_index import LexicalIndex
+from fulcrum.core.search.synonyms import WordNeighbours
 from fulcrum.core.text import render_query_text
 
 
@@ -42,17 +45,19 @@ class PreparedQuery:
     unknown: list[str] = field(default_factory=list)
     #: per query word (after correction), its index terms: what word coverage counts
     groups: list[list[str]] = field(default_factory=list)
+    #: the words the lexical side matches (corrections and stand-ins applied)
+    lexical_text: str = ""
 
 
 def dense_scores(vectors: np.ndarray, query_vec: np.ndarray) -> np.ndarray:
     """[N] cosine of a normalised query vector with every (normalised) row of ``vectors``.
 
-    ``einsum`` rather than ``@``: one query against the catalogue is a memory-bound
-    matrix-vector product, and OpenBLAS runs a large one on all its threads, which spin against
-    ONNX Runtime and the event loop on a small box (3,684 x 384 float32 on the 2-core reference
-    machine under load: 2.4 ms CPU with ``@``, 0.47 ms with this single-threaded loop).
+    A BLAS matrix-vector product: the server runs it on one BLAS thread per process
+    (``online/server/process_tuning.py``), where it is about twice as fast as NumPy's own
+    ``einsum`` loop (3,684 x 384 float32 on the 2-core reference machine under load: 0.25 ms CPU
+    vs 0.5-0.7 ms); with OpenBLAS's default threads it would be 7 ms.
     """
-    return np.einsum("ij,j->i", vectors, np.asarray(query_vec, dtype=vectors.dtype), optimize=False)
+    return vectors @ np.asarray(query_vec, dtype=vectors.dtype)
 
 
 def prepare_query(index: LexicalIndex | None, query: str) -> PreparedQuery:
@@ -62,7 +67,7 @@ def prepare_query(index: LexicalIndex | None, query: str) -> PreparedQuery:
     terms, corrections = index.terms(query, unknown)
     text = corrected_query(render_query_text(query), corrections) if corrections else render_query_text(query)
     groups = [[singular(t) for t in word_terms(w)] for w in dict.fromkeys(surface_words(text))]
-    return PreparedQuery(terms, corrections, text, unknown, [g for g in groups if g])
+    return PreparedQuery(terms, corrections, text, unknown, [g for g in groups if g], text)
 
 
 def with_stand_ins(
@@ -72,12 +77,55 @@ def with_stand_ins(
     (``fulcrum.core.search.synonyms``) in the lexical query; the dense text stays as it was."""
     if index is None or not stand_ins:
         return prepared
-    words = [stand_ins.get(w, w) for w in surface_words(prepared.dense_text)]
+    words = [stand_ins.get(w, w) for w in surface_words(prepared.lexical_text or prepared.dense_text)]
+    return _relexed(index, prepared, words, [f"{w}~>{c}" for w, c in stand_ins.items()])
+
+
+def _relexed(
+    index: LexicalIndex, prepared: PreparedQuery, words: list[str], notes: list[str]
+) -> PreparedQuery:
     again = prepare_query(index, " ".join(words))
-    notes = [f"{w}~>{c}" for w, c in stand_ins.items()]
     return PreparedQuery(
-        again.terms, prepared.corrections + notes, prepared.dense_text, again.unknown, again.groups
+        again.terms,
+        prepared.corrections + notes,
+        prepared.dense_text,
+        again.unknown,
+        again.groups,
+        again.lexical_text,
     )
+
+
+def with_compound_stand_in(
+    index: LexicalIndex | None,
+    prepared: PreparedQuery,
+    neighbours: WordNeighbours | None,
+    query_vec: np.ndarray,
+) -> PreparedQuery:
+    """``prepared`` with each word the catalogue still lacks that stands before a head word it
+    knows (``toiletry bag``) read, together with that head, as the catalogue compound of the
+    head nearest to the whole query in the search space (``washbag``;
+    ``fulcrum.core.search.compounds``) in the lexical query. Nothing changes when the head has
+    no compound in the catalogue. The dense text stays as it was."""
+    if index is None or neighbours is None or not prepared.unknown:
+        return prepared
+    unknown = set(prepared.unknown)
+    words = surface_words(prepared.lexical_text or prepared.dense_text)
+    out: list[str] = []
+    notes = []
+    i = 0
+    while i < len(words):
+        word, head = words[i], words[i + 1] if i + 1 < len(words) else None
+        if word in unknown and head is not None and head not in unknown:
+            candidates = [c for t in word_terms(head) for c in index.compounds.headed_by(singular(t))]
+            pick = neighbours.nearest_of([index.compounds.surface[c] for c in candidates], query_vec)
+            if pick is not None:
+                out.append(pick)
+                notes.append(f"{word} {head}~>{pick}")
+                i += 2
+                continue
+        out.append(word)
+        i += 1
+    return _relexed(index, prepared, out, notes) if notes else prepared
 
 
 def rank(
@@ -87,11 +135,13 @@ def rank(
     settings: SearchSettings,
     blocked: np.ndarray | None = None,
     user_affinity: np.ndarray | None = None,
+    dense_pool: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(candidate rows, scores) best first: the fused score, plus the user's taste when given.
 
     ``dense``: [N] cosine of the query vector with every row's text vector; ``user_affinity``:
-    [N] cosine of the user's vector with every row (None: anonymous).
+    [N] cosine of the user's vector with every row (None: anonymous). ``dense_pool``: the rows
+    holding the best dense scores when an ANN index chose them (``fusion.fuse``).
     """
     n = len(dense)
     fusion = settings.fusion
@@ -100,10 +150,13 @@ def rank(
     lexical = np.zeros(n)
     if index is not None and fusion.lexical_weight > 0:
         lexical = index.scores(prepared.terms, n)
-    coverage = None
+    coverage: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None
     if index is not None and fusion.coverage_weight > 0:
-        coverage = index.coverage(prepared.groups, n)
-    rows, scores = fuse(lexical, dense, fusion, blocked, coverage)
+        if dense_pool is not None and not fusion.coverage_idf:  # a big catalogue: candidates only
+            coverage = partial(index.coverage_at, prepared.groups)
+        else:
+            coverage = index.coverage(prepared.groups, n, fusion.coverage_idf)
+    rows, scores = fuse(lexical, dense, fusion, blocked, coverage, dense_pool)
     if user_affinity is not None and settings.personalisation > 0 and len(rows):
         scores = personalise(scores, user_affinity[rows], settings.personalisation)
         order = np.lexsort((rows, -scores))

@@ -10,7 +10,10 @@ Two methods, both over the union of each list's ``depth`` best rows:
 
 Either may add ``coverage_weight x`` the share of the query's words an item contains (a word
 counts when the item has any of its terms): an item naming everything the shopper typed is
-ahead of one naming part of it, which BM25's per-term sum does not guarantee.
+ahead of one naming part of it, which BM25's per-term sum does not guarantee. With
+``coverage_idf`` the share is weighted by each word's inverse document frequency (the words
+few items have -- usually the product type, ``napkins`` in ``pink polka dot napkins`` -- count
+more than the common attribute words).
 
 Rows the lexical list holds have a positive BM25 score (an item sharing no term with the query
 is not a lexical match). Blocked rows (filters, exclusions) are in neither list. Which method
@@ -20,6 +23,7 @@ and which ``w`` / ``k`` serve is chosen on a validation split of judged queries
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,6 +40,8 @@ class Fusion:
     depth: int = 200
     #: added x the share of the query's words an item contains (any method)
     coverage_weight: float = 0.0
+    #: weight each word of that share by its inverse document frequency
+    coverage_idf: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -49,6 +55,7 @@ class Fusion:
 
     def describe(self) -> str:
         cov = f", coverage_weight={self.coverage_weight:g}" if self.coverage_weight else ""
+        cov += " idf" if self.coverage_weight and self.coverage_idf else ""
         if self.method == "rrf":
             return f"rrf(k={self.rrf_k:g}, lexical_weight={self.lexical_weight:g}{cov})"
         return f"weighted(lexical_weight={self.lexical_weight:g}{cov})"
@@ -69,13 +76,21 @@ def fuse(
     dense: np.ndarray,
     fusion: Fusion,
     blocked: np.ndarray | None = None,
-    coverage: np.ndarray | None = None,
+    coverage: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None,
+    dense_pool: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(candidate rows, fused scores), best first (ties: lower row first). ``coverage``: [N]
-    share of the query's words each row contains, added x ``fusion.coverage_weight``."""
+    share of the query's words each row contains, added x ``fusion.coverage_weight``.
+    ``dense_pool``: rows known to hold the best dense scores (an ANN index's pool): the dense
+    list is taken from them instead of from every row."""
     allowed = np.ones(len(dense), dtype=bool) if blocked is None else ~blocked
     lex_rows = top_rows(lexical, fusion.depth, allowed & (lexical > 0))
-    dense_rows = top_rows(dense, fusion.depth, allowed)
+    if dense_pool is None:
+        dense_rows = top_rows(dense, fusion.depth, allowed)
+    else:
+        rows = np.asarray(dense_pool, dtype=np.int64)
+        rows = rows[allowed[rows]]
+        dense_rows = rows[np.lexsort((rows, -dense[rows]))][: fusion.depth]
     cand = np.union1d(lex_rows, dense_rows).astype(np.int64)
     w = fusion.lexical_weight
     if fusion.method == "rrf":
@@ -89,7 +104,9 @@ def fuse(
         lex = lexical[cand] / top if top > 0 else np.zeros(len(cand))
         score = w * lex + (1.0 - w) * dense[cand].astype(np.float64)
     if coverage is not None and fusion.coverage_weight > 0:
-        score = score + fusion.coverage_weight * coverage[cand]
+        # an [N] array, or a function of the candidate rows (a big catalogue's ANN path)
+        covered = coverage(cand) if callable(coverage) else coverage[cand]
+        score = score + fusion.coverage_weight * covered
     order = np.lexsort((cand, -score))
     return cand[order], score[order]
 

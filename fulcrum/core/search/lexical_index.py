@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from fulcrum.core.search.analyzer import analyze, query_terms, surface_words
+from fulcrum.core.search.compounds import Compounds
 from fulcrum.core.search.spelling import Speller
 
 FOLDER = "lexical_index"
@@ -77,6 +78,7 @@ class LexicalIndex:
         indptr = np.asarray(model.scores["indptr"])
         self._df_main = np.diff(indptr)
         self._speller: Speller | None = None
+        self._compounds: Compounds | None = None
         stale = np.zeros(self.n_main, dtype=bool)
         stale[[r for r in self.segment if r < self.n_main]] = True
         self._stale = stale if stale.any() else None
@@ -128,13 +130,11 @@ class LexicalIndex:
             segment[int(row)] = Counter(analyze(text))
         if len(segment) > max(REBUILD_MIN, REBUILD_SHARE * self.n_main):
             rebuilt = LexicalIndex.build(all_texts)
-            rebuilt.speller  # noqa: B018
-            return rebuilt
+            return rebuilt.warm()
         words = self.words.copy()
         words.update(_word_counts(texts))
         grown = LexicalIndex(self.model, self.n_main, self.doc_len, words, segment)
-        grown.speller  # noqa: B018 -- built in the upsert thread, not by the next query
-        return grown
+        return grown.warm()  # built in the upsert thread, not by the next query
 
     # ---- querying ----------------------------------------------------------------------------
     @property
@@ -143,13 +143,25 @@ class LexicalIndex:
             self._speller = Speller(self.words)
         return self._speller
 
-    def __contains__(self, term: str) -> bool:
+    def warm(self) -> LexicalIndex:
+        """Build the speller and the compound table now (not in the first query); self."""
+        self.speller  # noqa: B018
+        self.compounds  # noqa: B018
+        return self
+
+    @property
+    def compounds(self) -> Compounds:
+        if self._compounds is None:
+            self._compounds = Compounds(self.words)
+        return self._compounds
+
+    def __contains__(self, term: object) -> bool:
         return term in self.vocab or term in self._seg_post
 
     def terms(self, query: str, unknown: list[str] | None = None) -> tuple[list[str], list[str]]:
         """(query terms, spelling corrections) of a query against this index; words it cannot
         match even after correction are appended to ``unknown`` when given."""
-        return query_terms(query, self, self.speller.correct, unknown)
+        return query_terms(query, self, self.speller.correct, unknown, self.compounds.split)
 
     def scores(self, terms: Sequence[str], n_rows: int) -> np.ndarray:
         """[n_rows] BM25 score of every catalogue row for these query terms (0 = no match)."""
@@ -164,14 +176,17 @@ class LexicalIndex:
             self._score_segment(terms, out)
         return out
 
-    def coverage(self, groups: Sequence[Sequence[str]], n_rows: int) -> np.ndarray:
+    def coverage(self, groups: Sequence[Sequence[str]], n_rows: int, idf: bool = False) -> np.ndarray:
         """[n_rows] share of the word groups (one per query word: its terms) each row contains;
-        a replaced row counts by its new text only."""
+        a replaced row counts by its new text only. ``idf``: each group weighs
+        ``ln(1 + (N - n + 0.5) / (n + 0.5))`` for the ``n`` of the ``N`` rows that contain it
+        (BM25's idf), so words few items have count more than common ones."""
         out = np.zeros(n_rows, dtype=np.float64)
         if not groups:
             return out
         indptr, indices = self.model.scores["indptr"], self.model.scores["indices"]
         stale = np.flatnonzero(self._stale) if self._stale is not None else None
+        total = 0.0
         for terms in groups:
             hit = np.zeros(n_rows, dtype=bool)
             for term in terms:
@@ -185,8 +200,57 @@ class LexicalIndex:
                 for row, _ in self._seg_post.get(term, ()):
                     if row < n_rows:
                         hit[row] = True
+            weight = 1.0
+            if idf:
+                n = int(hit.sum())
+                weight = math.log(1.0 + (n_rows - n + 0.5) / (n + 0.5))
+            out += weight * hit
+            total += weight
+        return out / total if total > 0 else out
+
+    def coverage_at(self, groups: Sequence[Sequence[str]], rows: np.ndarray) -> np.ndarray:
+        """``coverage(groups, n)[rows]`` (no idf) without an [n] vector per word: a binary search
+        of each term's postings (bm25s keeps each term's rows in increasing order; checked once
+        per index, ``coverage`` otherwise). O(rows x terms x log postings): what Search uses
+        when an ANN pool chose the candidates of a big catalogue."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not groups or len(rows) == 0:
+            return np.zeros(len(rows), dtype=np.float64)
+        if not self._postings_sorted:
+            return self.coverage(groups, int(rows.max()) + 1)[rows]
+        indptr, indices = self.model.scores["indptr"], self.model.scores["indices"]
+        main = rows < self.n_main
+        out = np.zeros(len(rows), dtype=np.float64)
+        for terms in groups:
+            hit = np.zeros(len(rows), dtype=bool)
+            for term in terms:
+                tid = self.vocab.get(term)
+                if tid is not None:
+                    post = indices[indptr[tid] : indptr[tid + 1]]
+                    if len(post):
+                        at = np.minimum(np.searchsorted(post, rows), len(post) - 1)
+                        hit |= post[at] == rows
+            if self._stale is not None:
+                hit[main] &= ~self._stale[rows[main]]
+            for term in terms:
+                seg = [row for row, _ in self._seg_post.get(term, ())]
+                if seg:
+                    hit |= np.isin(rows, seg)
             out += hit
         return out / len(groups)
+
+    @property
+    def _postings_sorted(self) -> bool:
+        cached = getattr(self, "_sorted_cache", None)
+        if cached is None:
+            indptr = np.asarray(self.model.scores["indptr"], dtype=np.int64)
+            indices = np.asarray(self.model.scores["indices"], dtype=np.int64)
+            up = np.diff(indices) > 0
+            starts = indptr[1:-1]
+            up[starts[(starts > 0) & (starts <= len(up))] - 1] = True  # a new term may start lower
+            cached = bool(up.all())
+            self._sorted_cache = cached
+        return cached
 
     def _score_segment(self, terms: Sequence[str], out: np.ndarray) -> None:
         live_main = self.n_main - (0 if self._stale is None else int(self._stale.sum()))

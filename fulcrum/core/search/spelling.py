@@ -7,11 +7,51 @@ candidate must be within Damerau-Levenshtein distance 1 of the typed word (one i
 deletion, substitution or swap of neighbours); the most frequent candidate wins, ties to the
 alphabetically first. Words shorter than ``min_length`` and words with digits are never
 corrected (too many short words are one edit apart).
+
+Before that, a word is tried in its other national spelling (:func:`spelling_variants`: the
+regular British/American correspondences -or/-our, -er/-re, -ize/-ise, -yze/-yse, -og/-ogue,
+-ense/-ence, -eled/-elled, -elry/-ellery), taken when the catalogue has it: ``jewelry`` is
+two edits from JEWELLERY and ``catalog`` three from CATALOGUE, but neither is a typo. These
+are spelling rules of the language, not a list of product words.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+#: (American, British) spellings of a word part; each applies in both directions
+_VARIANTS: tuple[tuple[str, str, bool], ...] = (
+    # (one, other, only at the word's end)
+    ("or", "our", False),  # color, colour; favorite, favourite
+    ("er", "re", True),  # center, centre; fiber, fibre
+    ("ize", "ise", False),  # organizer, organiser
+    ("yze", "yse", False),  # analyze, analyse
+    ("og", "ogue", True),  # catalog, catalogue
+    ("ense", "ence", True),  # license, licence
+    ("eled", "elled", False),  # labeled, labelled
+    ("eling", "elling", False),  # traveling, travelling
+    ("eler", "eller", False),  # jeweler, jeweller
+    ("elry", "ellery", False),  # jewelry, jewellery
+)
+
+
+def spelling_variants(word: str) -> list[str]:
+    """The word with one American/British spelling correspondence applied, either way round
+    (each occurrence separately), in rule order."""
+    out: list[str] = []
+    for one, other, at_end in _VARIANTS:
+        for a, b in ((one, other), (other, one)):
+            if at_end:
+                for tail in ("", "s"):  # centre, centres
+                    end = a + tail
+                    if word.endswith(end) and len(word) > len(end) + 1:
+                        out.append(word[: -len(end)] + b + tail)
+                continue
+            start = word.find(a)
+            while start != -1:
+                out.append(word[:start] + b + word[start + len(a) :])
+                start = word.find(a, start + 1)
+    return [v for v in dict.fromkeys(out) if v != word]
 
 
 def _deletes(word: str) -> set[str]:
@@ -56,10 +96,14 @@ class Speller:
         self._table = table
 
     def correct(self, word: str) -> str | None:
-        """The catalogue word ``word`` most likely misspells, or None (known, too short, or no
-        word one edit away)."""
+        """The catalogue word ``word`` most likely means: its other national spelling when the
+        catalogue has that, else the most frequent word one edit away; None when ``word`` is
+        known, too short, or neither exists."""
         if len(word) < self.min_length or not word.isalpha() or word in self.frequencies:
             return None
+        for variant in spelling_variants(word):
+            if variant in self.frequencies:
+                return variant
         found: set[str] = set()
         for key in {word, *_deletes(word)}:
             found.update(self._table.get(key, ()))

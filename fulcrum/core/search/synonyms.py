@@ -28,6 +28,7 @@ class WordNeighbours:
         self.words = list(words)
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.min_cosine = min_cosine
+        self.row = {w: i for i, w in enumerate(self.words)}
 
     def nearest(self, vector: np.ndarray) -> str | None:
         """The catalogue word nearest to ``vector`` if at least ``min_cosine`` close, else None."""
@@ -36,3 +37,12 @@ class WordNeighbours:
         sims = self.vectors @ np.asarray(vector, dtype=np.float32)
         best = int(np.argmax(sims))
         return self.words[best] if float(sims[best]) >= self.min_cosine else None
+
+    def nearest_of(self, candidates: Sequence[str], vector: np.ndarray) -> str | None:
+        """Of ``candidates`` (catalogue words), the one nearest to ``vector``; None when none
+        has a vector. Ties go to the earlier candidate."""
+        rows = [self.row[w] for w in dict.fromkeys(candidates) if w in self.row]
+        if not rows:
+            return None
+        sims = self.vectors[rows] @ np.asarray(vector, dtype=np.float32)
+        return self.words[rows[int(np.argmax(sims))]]

@@ -1,4 +1,4 @@
-"""Step 1 of a run: the train split, the validation cut and the event masks the later steps use."""
+"""Training step: the train split, the validation cut and the event masks the later steps use."""
 
 from __future__ import annotations
 

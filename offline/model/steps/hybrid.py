@@ -1,4 +1,4 @@
-"""Step 6 of a run: the hybrid score (``fulcrum.core.hybrid``) -- its weights chosen on
+"""Training step: the hybrid score (``fulcrum.core.hybrid``) -- its weights chosen on
 validation (``offline.model.hybrid_fit.choose_on_validation``) and its parts (neighbour table,
 trend prior) over all train purchases, which the bundle ships."""
 

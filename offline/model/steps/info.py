@@ -1,4 +1,4 @@
-"""Step 10 of a run: what run.json says -- config, counts, metrics, the hybrid block, what each
+"""Training step: what run.json says -- config, counts, metrics, the hybrid block, what each
 optional stage did, the training cut and timings (and the short form a validation-only run
 returns)."""
 

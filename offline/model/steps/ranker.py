@@ -1,4 +1,4 @@
-"""Step 8 of a run: the ranking head (``offline.export.ranker_source.build_ranker``) on the
+"""Training step: the ranking head (``offline.export.ranker_source.build_ranker``) on the
 fitted two towers' scores."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Step 9 of a run: write the run folder (``offline.model.run_layout``) -- everything but
+"""Training step: write the run folder (``offline.model.run_layout``) -- everything but
 run.json, which the orchestrator writes last."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Step 7 of a run: discovery metrics on the test split -- reported in run.json, never used for
+"""Training step: discovery metrics on the test split -- reported in run.json, never used for
 a choice. Test purchases of users or items unknown to train are left out."""
 
 from __future__ import annotations

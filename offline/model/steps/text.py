@@ -1,4 +1,4 @@
-"""Step 2 of a run: the text stage (``offline.model.text_stage``), or its result from a cache.
+"""Training step: the text stage (``offline.model.text_stage``), or its result from a cache.
 
 The cache (a dict the caller keeps, ``train_run(text_cache=...)``) is keyed by everything the
 text stage depends on: model path, text settings, dim, seed, the validation cut and the data

@@ -1,4 +1,4 @@
-"""Steps 3-5 of a run: the two towers.
+"""Training step: the two towers.
 
 ``build_towers``: sliding-window training examples, the item table (text part + id residual,
 optionally initialised from co-purchase SVD factors) and the user tower. ``fit_towers``: the fit
@@ -51,7 +51,9 @@ def build_towers(data: RunData, text: TextFeatures, cfg: TrainConfig, timings: d
 
     inter, r = data.inter, cfg.retrieval
     t = time.perf_counter()
-    examples = build_examples(inter, -np.inf, data.val_cut, r.horizon_days, new_only=r.target == "next_new")
+    examples = build_examples(
+        inter, -np.inf, data.val_cut, r.horizon_days, r.target == "next_new", r.max_window_purchases
+    )
     timings["examples_s"] = time.perf_counter() - t
     if len(examples) == 0:
         span = (inter.train_end - float(inter.ev_time.min())) / _DAY
@@ -118,7 +120,8 @@ def validation_scorer(data: RunData, towers: Towers, cfg: TrainConfig) -> Callab
                 "hybrid_neighbour_weight": m["neighbour_weight"], "hybrid_trend_weight": m["trend_weight"],
             }
         return discovery_eval(
-            data.inter, vecs, towers.encode_users, data.val_cut, data.val_pairs, cfg.user.history_len
+            data.inter, vecs, towers.encode_users, data.val_cut, data.val_pairs, cfg.user.history_len,
+            max_users=cfg.retrieval.validation_max_users, seed=cfg.seed,
         )
 
     return validate
@@ -167,7 +170,7 @@ def refit_towers(
     from offline.model.retrieval_fit import fit_retrieval
 
     all_examples = build_examples(
-        data.inter, -np.inf, np.inf, r.horizon_days, new_only=r.target == "next_new"
+        data.inter, -np.inf, np.inf, r.horizon_days, r.target == "next_new", r.max_window_purchases
     )
     refit = fit_retrieval(
         data.inter,

@@ -1,6 +1,6 @@
 """Growing the live catalogue in amortised O(1) per new item, with immutable snapshots.
 
-A :class:`~online.inference.catalogue.Catalogue` is a snapshot: row i of every array is one
+A :class:`~fulcrum.core.bundle.catalogue.Catalogue` is a snapshot: row i of every array is one
 item, and a request that took a snapshot must see it unchanged. Building each new snapshot by
 copying the whole embedding matrix (``np.vstack`` per new item) makes a stream of upserts
 quadratic: 20,000 new items into a 4,000-item catalogue copied ~100 million float rows.
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from online.inference.catalogue import Catalogue
+    from fulcrum.core.bundle.catalogue import Catalogue
 
 #: the per-row arrays of a Catalogue, besides the two vector matrices
 ROW_ARRAYS = (

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from online.errors import BundleInvalid
+from fulcrum.core.errors import BundleInvalid
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from online.bundle.providers import CPU, CUDA
-from online.errors import BundleInvalid
+from fulcrum.core.bundle.providers import CPU, CUDA
+from fulcrum.core.errors import BundleInvalid
 
 log = logging.getLogger(__name__)
 

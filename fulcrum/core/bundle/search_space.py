@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fulcrum.core.bundle.encoders import TextEncoder
 from fulcrum.core.search import adapter, space, synonyms
 from fulcrum.core.search.synonyms import WordNeighbours
-from online.inference.encoders import TextEncoder
 
 log = logging.getLogger(__name__)
 

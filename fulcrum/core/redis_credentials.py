@@ -9,10 +9,11 @@ on, never print it (``redact.redact_url``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
+
+from fulcrum.core import environment
 
 USERNAME_FILE = "FULCRUM_REDIS_USERNAME_FILE"
 PASSWORD_FILE = "FULCRUM_REDIS_PASSWORD_FILE"
@@ -32,7 +33,7 @@ def _read(var: str, env: Mapping[str, str]) -> str | None:
 
 
 def with_credentials(url: str, env: Mapping[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
+    env = environment.current(env)
     user, password = _read(USERNAME_FILE, env), _read(PASSWORD_FILE, env)
     if user is None and password is None:
         return url

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fulcrum.core.bundle.search_space import grown_vectors
 from fulcrum.core.search.lexical_index import FOLDER, LexicalIndex
-from online.inference.search_space import grown_vectors
 
 if TYPE_CHECKING:
-    from online.inference.catalogue import Catalogue
+    from fulcrum.core.bundle.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,10 @@ def load_lexical(path: Path, files: Collection[str], texts: Sequence[str]) -> Le
         index = LexicalIndex.load(Path(path) / FOLDER)
         if index.n_main != len(texts):
             raise ValueError(f"{FOLDER} has {index.n_main} rows, items.parquet {len(texts)}")
-        index.speller  # noqa: B018 -- built now, not by the first query
+        index.warm()  # speller and compounds built now, not by the first query
         return index
     index = LexicalIndex.build(texts)
-    index.speller  # noqa: B018 -- built now, not by the first query
+    index.warm()  # speller and compounds built now, not by the first query
     log.warning(
         "bundle %s has no %s/: built the lexical index from items.parquet in %.2f s "
         "(re-export the run with this version to ship it in the bundle)",

@@ -12,15 +12,16 @@ import numpy as np
 import pandas as pd
 
 from fulcrum.core import bundle_format as bf
-from online.bundle.manifest import Manifest, load_verified_manifest
-from online.bundle.probes import check_probes
-from online.bundle.providers import CPU, CUDA, ProviderChoice, choose_provider, gpu_present
-from online.bundle.sessions import OrtModel
-from online.errors import BundleInvalid, NotFound
-from online.inference.catalogue import Catalogue
-from online.inference.encoders import History, Ranker, TextEncoder, UserEncoder
-from online.inference.lexical import load_lexical
-from online.inference.search_space import load_query_adapter, load_search_space, load_word_neighbours
+from fulcrum.core.bundle.ann import AnnSettings, load_ann
+from fulcrum.core.bundle.catalogue import Catalogue
+from fulcrum.core.bundle.encoders import History, Ranker, TextEncoder, UserEncoder
+from fulcrum.core.bundle.lexical import load_lexical
+from fulcrum.core.bundle.probes import check_probes
+from fulcrum.core.bundle.providers import CPU, CUDA, ProviderChoice, choose_provider, gpu_present
+from fulcrum.core.bundle.search_space import load_query_adapter, load_search_space, load_word_neighbours
+from fulcrum.core.bundle.sessions import OrtModel
+from fulcrum.core.errors import BundleInvalid, NotFound
+from fulcrum.core.manifest import Manifest, load_verified_manifest
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class LoadedBundle:
     user_encoder: UserEncoder
     ranker: Ranker
     catalogue: Catalogue
-    #: Search's pooled text encoder (online/inference/search_space.py); None: bundle has none
+    #: Search's pooled text encoder (fulcrum/core/bundle/search_space.py); None: bundle has none
     search_encoder: TextEncoder | None = None
 
 
@@ -60,6 +61,8 @@ def load_bundle(
     intra_op_threads: int = 0,
     int8_item_encoder: bool = False,
     public_key=None,
+    ann: AnnSettings | None = None,
+    with_ann: bool = True,
 ) -> LoadedBundle:
     """Everything or nothing: any problem raises ``BundleInvalid`` (or ``NotFound``).
 
@@ -67,6 +70,9 @@ def load_bundle(
     manifest lists it (the catalogue's embeddings stay the bundle's fp32 ones).
     ``public_key`` (ed25519): the manifest must be signed by it (``manifest.sig``).
     Non-finite embeddings and a text template other than the plain placeholder are refused.
+    ``ann``: when the bundle's ANN index serves retrieval (fulcrum/core/bundle/ann.py; defaults
+    without it); an index that does not match the catalogue is refused. ``with_ann=False``: the
+    index is not loaded (a process that only embeds new items, like `fulcrum ingest`).
     """
     started = time.perf_counter()
     try:
@@ -139,7 +145,11 @@ def load_bundle(
                 path, manifest.files, None if search_vectors is None else search_vectors.shape[1]
             ),
         )
-    except (ValueError, OSError) as e:
+        if with_ann:
+            catalogue = dataclasses.replace(
+                catalogue, ann=load_ann(path, manifest.raw, manifest.files, catalogue, ann or AnnSettings())
+            )
+    except (ValueError, OSError, RuntimeError) as e:  # faiss reports a bad file as RuntimeError
         raise BundleInvalid(f"{path}: {e}") from e
     bundle = LoadedBundle(
         manifest, choice.provider, choice.reason, text_encoder, user_encoder, ranker, catalogue,
@@ -147,12 +157,13 @@ def load_bundle(
     )
     _warm_up(bundle)
     log.info(
-        "bundle %s loaded from %s in %.2f s: %d items, dim %d",
+        "bundle %s loaded from %s in %.2f s: %d items, dim %d, retrieval %s",
         manifest.version,
         path,
         time.perf_counter() - started,
         len(catalogue),
         catalogue.dim,
+        "ANN" if catalogue.ann_active else "exact",
     )
     return bundle
 

@@ -3,7 +3,7 @@
 A ``Catalogue`` is an immutable snapshot (row i of every array is one item); an upsert builds a
 new snapshot and ``LiveCatalogue`` swaps one reference, so a request that took a snapshot sees
 one consistent catalogue from retrieval to reply. Growth is amortised (spare capacity, no copy of
-the matrix per new item): online/inference/catalogue_growth.py.
+the matrix per new item): fulcrum/core/bundle/catalogue_growth.py.
 """
 
 from __future__ import annotations
@@ -17,13 +17,17 @@ from itertools import repeat
 import numpy as np
 import pandas as pd
 
+from fulcrum.core.bundle.ann import AnnParts, ann_grown
+from fulcrum.core.bundle.ann_retrieval import pool_candidates, pool_dense
+from fulcrum.core.bundle.catalogue_growth import Buffers, grow
+from fulcrum.core.bundle.lexical import grown
+from fulcrum.core.bundle.retrieval import top_candidates
 from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores
 from fulcrum.core.rank_features import ItemStats
 from fulcrum.core.rerank.tail_boost import tail_mask
+from fulcrum.core.search.engine import dense_scores
 from fulcrum.core.search.lexical_index import LexicalIndex
 from fulcrum.core.search.synonyms import WordNeighbours
-from online.inference.catalogue_growth import Buffers, grow
-from online.inference.lexical import grown
 
 
 def _epoch_seconds(col: pd.Series) -> np.ndarray:
@@ -63,14 +67,16 @@ class Catalogue:
     #: the item encoder's own (text-only) vectors, the space queries live in; None = use
     #: ``embeddings`` (bundles without ``item_text_embeddings.npy``)
     text_embeddings: np.ndarray | None = None
-    #: Search's BM25 index over ``texts`` (online/inference/lexical.py); None: no lexical match
+    #: Search's BM25 index over ``texts`` (fulcrum/core/bundle/lexical.py); None: no lexical match
     lexical: LexicalIndex | None = None
-    #: Search's pooled text vectors [N, H] (online/inference/search_space.py); None: bundle has none
+    #: Search's pooled text vectors [N, H] (fulcrum/core/bundle/search_space.py); None: bundle has none
     search_vectors: np.ndarray | None = None
     #: catalogue words in the search space: stand-ins for query words the catalogue lacks
     word_neighbours: WordNeighbours | None = None
     #: Search's query-side adapter learnt from a search log (fulcrum/core/search/adapter.py)
     query_adapter: np.ndarray | None = None
+    #: the ANN indexes and what the pool re-score needs (fulcrum/core/bundle/ann.py); None: exact
+    ann: AnnParts | None = None
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -104,6 +110,20 @@ class Catalogue:
         if self.search_vectors is not None:
             return self.search_vectors
         return self.embeddings if self.text_embeddings is None else self.text_embeddings
+
+    @cached_property
+    def _low_trials(self) -> dict[int, np.ndarray]:
+        return {}
+
+    def low_trial_rows(self, threshold: int) -> np.ndarray:
+        """Rows with fewer than ``threshold`` trials (max(impressions, purchases)) when this
+        snapshot (or the one it grew from) first asked: a superset of today's, as counts only
+        grow (online/inference/exploration_pool.py)."""
+        rows = self._low_trials.get(threshold)
+        if rows is None:
+            rows = np.flatnonzero(np.maximum(self.impressions, self.purchases) < threshold)
+            self._low_trials[threshold] = rows
+        return rows
 
     @cached_property
     def popular_now_order(self) -> np.ndarray:
@@ -151,6 +171,38 @@ class Catalogue:
             rows = self.rows_of(bought) if bought_rows is None else bought_rows
             neighbour = self.neighbours.scores(rows, len(self))
         return cosine, hybrid_scores(cosine, neighbour, self.trend_all, self.hybrid)
+
+    @property
+    def ann_active(self) -> bool:
+        """Retrieval goes through the ANN index: the bundle has one and the live catalogue has at
+        least ``ann_min_items`` rows (below it exact search is as fast and exact)."""
+        return self.ann is not None and len(self) >= self.ann.settings.min_items
+
+    def retrieve(
+        self, user_vec: np.ndarray, n: int, blocked: np.ndarray | None, bought_rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(the ``n`` best non-blocked rows by retrieval score, best first; their cosine; their
+        retrieval score): through the ANN pool when ``ann_active`` (online/inference/
+        ann_retrieval.py: the same scores, candidates from the pool), else over every row."""
+        if self.ann_active:
+            got = pool_candidates(self, user_vec, n, blocked, bought_rows)
+            if got is not None:
+                return got
+        cosine, scores = self.retrieval_scores(user_vec, bought_rows=bought_rows)
+        cand = top_candidates(scores, n, blocked)
+        return cand, cosine[cand], scores[cand]
+
+    def search_dense(
+        self, query_vec: np.ndarray, depth: int, blocked: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """([N] Search's dense scores, the rows holding the best of them or None for all rows):
+        exact cosines over ``search_embeddings``, or, when ``ann_active``, exact on the query's
+        ANN pool and a floor elsewhere, with the pool's rows (ann_retrieval.py)."""
+        if self.ann_active:
+            got = pool_dense(self, query_vec, depth, blocked)
+            if got is not None:
+                return got
+        return dense_scores(self.search_embeddings, query_vec), None
 
     def rows_of(self, item_ids: Iterable[str]) -> np.ndarray:
         """Rows of the known ids, sorted and unique (unknown ids dropped): one dict lookup per id
@@ -242,7 +294,7 @@ class Catalogue:
         search_vectors: np.ndarray | None = None,
     ) -> Catalogue:
         """A new snapshot with these items added, or their text/price (and, for items added while
-        serving, their vectors) replaced (online/inference/catalogue_growth.py; a bundle item
+        serving, their vectors) replaced (fulcrum/core/bundle/catalogue_growth.py; a bundle item
         keeps its learned vectors); ``search_vectors``: their pooled search vectors, when the
         catalogue has a search space."""
         new, _, refused = grow(self, None, item_ids, texts, embeddings, prices, now)
@@ -270,7 +322,11 @@ def with_search_parts(
             search_vectors = np.asarray(search_vectors)[keep]
     if not item_ids:
         return new
-    return grown(old, new, item_ids, texts, search_vectors)
+    out = ann_grown(old, grown(old, new, item_ids, texts, search_vectors), [new.index[i] for i in item_ids])
+    # new rows have no trials: the grown snapshot's new-item lists are the old ones plus them
+    added = np.arange(len(old), len(out), dtype=np.int64)
+    out._low_trials.update({t: np.concatenate([r, added]) for t, r in old._low_trials.items()})
+    return out
 
 
 class LiveCatalogue:

@@ -1,23 +1,35 @@
-"""Read a bundle's manifest and verify every file against its sha256 before anything is used.
+"""The bundle's manifest.json -- the one contract between offline/ and online/ -- written and
+read here, and nowhere else.
 
-The manifest's ``files`` maps a path relative to the bundle folder to its sha256 (a plain hex
-string, or ``{"sha256": hex, ...}``). A bundle is refused (``BundleInvalid``) when the manifest is
-missing or malformed, a required file is not listed, a listed file is missing, escapes the
-folder, or its hash differs.
+Writer (``write_manifest``, used by the export and by every step that re-publishes a bundle):
+the caller's body (config, data_fingerprint, models, embedding_dim, item_count, max_lengths
+(``text`` = item/query tokens, ``history`` = user events), text_template, tokenizer,
+event_type_codes, rank_features, metrics, ...) plus the keys only the writer sets
+(``WRITER_KEYS``: format, version = UTC timestamp + short content hash, created_at, git commit
+and dirty flag, files = relative path -> sha256 of every other file).
+
+Reader (``read_manifest`` -> the typed ``Manifest``; ``load_verified_manifest`` also hashes
+every file): a bundle is refused (``BundleInvalid``) when the manifest is missing or malformed,
+a field the reader needs is missing or of the wrong type (the message names it), a required file
+is not listed, a listed file is missing, escapes the folder, or its hash differs. ``files`` maps
+a path relative to the bundle folder to its sha256 (a plain hex string, or ``{"sha256": hex}``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fulcrum.core import bundle_format as bf
+from fulcrum.core.errors import BundleInvalid, NotFound
 from fulcrum.core.text import ITEM_TEXT_TEMPLATE
-from online.errors import BundleInvalid, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +41,9 @@ REQUIRED_FILES: tuple[str, ...] = (
     bf.ITEMS,
     bf.ITEM_EMBEDDINGS,
 )
-DEFAULT_TEXT_MAX_LENGTH = 32
-DEFAULT_HISTORY_LENGTH = 50
+#: the keys ``write_manifest`` sets itself (a re-publishing caller drops them from its body)
+WRITER_KEYS: tuple[str, ...] = ("format", "version", "created_at", "git_commit", "git_dirty", "files")
+_REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -46,18 +59,12 @@ class Manifest:
     raw: Mapping[str, Any]
 
 
-def _first(d: Mapping[str, Any], *keys: str) -> Any:
-    """The value of the first key present, also looking one level into ``max_lengths``."""
-    for key in keys:
-        node: Any = d
-        for part in key.split("."):
-            if not isinstance(node, Mapping) or part not in node:
-                node = None
-                break
-            node = node[part]
-        if node is not None:
-            return node
-    return None
+def _positive_int(raw: Mapping[str, Any], section: str, key: str, mpath: Path) -> int:
+    node = raw.get(section)
+    value = node.get(key) if isinstance(node, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise BundleInvalid(f"{mpath}: {section}.{key} must be a positive integer, got {value!r}")
+    return value
 
 
 def _files(raw: Mapping[str, Any]) -> dict[str, str]:
@@ -119,19 +126,20 @@ def read_manifest(folder: Path, public_key=None) -> Manifest:
     if missing:
         raise BundleInvalid(f"{mpath}: required files not listed: {', '.join(missing)}")
     _check_shared_definitions(raw, mpath)
-    text_len = _first(
-        raw, "max_lengths.text", "max_lengths.item_text", "max_length", "text_max_length", "max_text_length"
-    )
-    hist_len = _first(raw, "max_lengths.history", "history_length", "max_history")
-    metrics = raw.get("metrics") or {}
+    for key in ("version", "created_at", "text_template"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise BundleInvalid(f"{mpath}: {key} must be a non-empty string, got {raw.get(key)!r}")
+    metrics = raw.get("metrics", {})
+    if not isinstance(metrics, Mapping):
+        raise BundleInvalid(f"{mpath}: metrics must be an object")
     return Manifest(
         path=folder,
-        version=str(raw.get("version") or "unknown"),
-        created_at=str(raw.get("created_at") or ""),
-        text_max_length=int(text_len or DEFAULT_TEXT_MAX_LENGTH),
-        history_length=int(hist_len or DEFAULT_HISTORY_LENGTH),
-        text_template=str(_first(raw, "text_template", "item_text_template") or ITEM_TEXT_TEMPLATE),
-        metrics=metrics if isinstance(metrics, Mapping) else {},
+        version=raw["version"],
+        created_at=raw["created_at"],
+        text_max_length=_positive_int(raw, "max_lengths", "text", mpath),
+        history_length=_positive_int(raw, "max_lengths", "history", mpath),
+        text_template=raw["text_template"],
+        metrics=metrics,
         files=files,
         raw=raw,
     )
@@ -179,4 +187,62 @@ def load_verified_manifest(folder: Path, public_key=None) -> Manifest:
     manifest = read_manifest(folder, public_key)
     check_text_template(manifest)
     verify_files(manifest)
+    return manifest
+
+
+# ---- writer ------------------------------------------------------------------------------------
+
+
+def git_commit() -> dict[str, Any]:
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=_REPO, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=_REPO,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+        )
+        return {"commit": sha, "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "dirty": None}
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder`` except the manifest (relative posix paths)."""
+    return {
+        p.relative_to(folder).as_posix(): bf.sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != bf.MANIFEST
+    }
+
+
+def bundle_version(files: dict[str, str], now: datetime) -> str:
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{digest}"
+
+
+def write_manifest(folder: Path, body: Mapping[str, Any]) -> dict[str, Any]:
+    """Add the ``WRITER_KEYS`` (version, created_at, git commit, file hashes, ...) to ``body``;
+    write manifest.json. ``body`` must not carry them itself."""
+    clash = sorted(set(body) & set(WRITER_KEYS))
+    if clash:
+        raise ValueError(f"manifest body: {', '.join(clash)} are set by write_manifest")
+    now = datetime.now(UTC)
+    files = file_hashes(folder)
+    git = git_commit()
+    manifest = {
+        "format": bf.BUNDLE_FORMAT,
+        "version": bundle_version(files, now),
+        "created_at": now.isoformat(),
+        "git_commit": git["commit"],
+        "git_dirty": git["dirty"],
+        **body,
+        "files": files,
+    }
+    (folder / bf.MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     return manifest

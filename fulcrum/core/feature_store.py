@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from fulcrum.core import environment
+
 if TYPE_CHECKING:  # feast is heavy: imported where used
     from feast import FeatureStore
 
@@ -36,7 +38,7 @@ def redis_connection_string(url: str) -> str:
     ``host:port[,db=N][,password=...],socket_timeout=S,socket_connect_timeout=S``."""
     u = urlparse(url)
     if u.scheme not in ("redis", "rediss") or not u.hostname:
-        from online.security.redact import redact_url  # never echo a password
+        from fulcrum.core.redact import redact_url  # never echo a password
 
         raise ValueError(f"redis_url: expected redis://host:port[/db], got {redact_url(url)!r}")
     parts = [f"{u.hostname}:{u.port or 6379}"]
@@ -61,7 +63,7 @@ def redis_connection_string(url: str) -> str:
 
 
 def resolve_store(store: str | None) -> str:
-    name = (store or os.environ.get(ENV_STORE) or "sqlite").strip().lower()
+    name = (store or environment.get(ENV_STORE) or "sqlite").strip().lower()
     if name not in STORES:
         raise ValueError(f"store: {name!r} is not one of {', '.join(STORES)}")
     return name
@@ -79,16 +81,16 @@ def repo_config_dict(repo: Path, store: str | None = None, redis_url: str | None
         )
     raw = yaml.safe_load(os.path.expandvars(path.read_text()))
     if name == "redis":
-        from online.security.redis_credentials import with_credentials  # user/password from files
+        from fulcrum.core.redis_credentials import with_credentials  # user/password from files
 
-        url = with_credentials(redis_url or os.environ.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL)
+        url = with_credentials(redis_url or environment.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL)
         raw["online_store"]["connection_string"] = redis_connection_string(url)
     return raw
 
 
 def open_store(repo: Path | str, store: str | None = None, redis_url: str | None = None) -> FeatureStore:
     """A ``feast.FeatureStore`` for ``repo`` with the chosen online store (paths relative to repo)."""
-    from online.features.feast_import import import_feast
+    from fulcrum.core.feast_import import import_feast
 
     feast = import_feast()
     repo = Path(repo).resolve()

@@ -11,7 +11,7 @@ import glob
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from online.errors import ConfigError
+from fulcrum.core.errors import ConfigError
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"

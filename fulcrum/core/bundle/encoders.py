@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fulcrum.core import bundle_format as bf
-from online.bundle.sessions import OrtModel
+from fulcrum.core.bundle.sessions import OrtModel
 
 
 def _l2(x: np.ndarray) -> np.ndarray:

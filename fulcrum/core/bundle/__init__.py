@@ -1,0 +1,1 @@
+"""The bundle reader both sides use: manifest checks, ONNX sessions, the catalogue and its indexes."""

@@ -1,0 +1,53 @@
+"""The rows Recommend's exploration slots may pick, without a pass over the catalogue.
+
+Eligible: items with fewer than ``threshold`` observations (new items; max(impressions,
+purchases) as the trials) that the request does not block, plus the retrieval candidates the
+exploitation list did not take (``leftovers``); never a row of the exploitation list. The pool
+is a uniform random subset of at most ``size`` of them (drawn with replacement, duplicates
+dropped), as Thompson sampling only needs a sample.
+
+The new items come from ``Catalogue.low_trial_rows(threshold)``: rows whose trials were below
+the threshold when the snapshot first needed them (one pass per snapshot, carried over to the
+next snapshot by an upsert). Trials only grow in place (``LiveCatalogue.count``), so that list
+is a superset of today's new items and filtering it on the current counts is exact. When it is
+long, the sample is drawn from it and the leftovers first, and the ineligible draws rejected,
+so a request costs O(size + leftovers), not O(catalogue).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from fulcrum.core.bundle.catalogue import Catalogue
+
+
+def exploration_pool(
+    cat: Catalogue,
+    blocked: np.ndarray,
+    exploit: np.ndarray,
+    leftovers: np.ndarray,
+    threshold: int,
+    rng: np.random.Generator,
+    size: int,
+) -> np.ndarray:
+    new_rows = cat.low_trial_rows(threshold)
+    leftovers = np.asarray(leftovers, dtype=np.int64)
+    exploit = np.asarray(exploit, dtype=np.int64)
+
+    def eligible(rows: np.ndarray) -> np.ndarray:
+        trials = np.maximum(cat.impressions[rows], cat.purchases[rows])
+        ok = ((trials < threshold) & ~blocked[rows]) | np.isin(rows, leftovers)
+        return rows[ok & ~np.isin(rows, exploit)]
+
+    candidates = np.concatenate([new_rows, leftovers])
+    if len(candidates) <= 4 * size:  # small: the exact eligible set, then the subset
+        pool = np.unique(eligible(candidates))
+        if len(pool) > size:
+            pool = np.unique(pool[rng.integers(0, len(pool), size)])
+        return pool
+    drawn = eligible(candidates[rng.integers(0, len(candidates), 2 * size)])
+    _, first = np.unique(drawn, return_index=True)
+    return np.sort(drawn[np.sort(first)][:size])  # the first `size` distinct draws

@@ -1,0 +1,40 @@
+"""The serving process's tuning: one BLAS thread, start-up objects frozen out of the GC."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+
+from online.server.process_tuning import freeze_heap, limit_blas_threads
+
+
+def test_blas_is_limited_to_one_thread() -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    np.ones((4, 4)) @ np.ones(4)  # NumPy's BLAS is loaded
+    before = {p["filepath"]: p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+    assert before, "NumPy loaded no BLAS library"
+    try:
+        limit_blas_threads()
+        after = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        assert after and all(n == 1 for n in after)
+    finally:
+        for path, n in before.items():
+            threadpool_limits(limits={path: n})
+
+
+def test_start_up_objects_are_frozen_and_later_ones_are_not() -> None:
+    gc.unfreeze()
+    try:
+        startup = [[i] for i in range(1000)]  # tracked containers alive at "start-up"
+        frozen = freeze_heap()
+        assert frozen == gc.get_freeze_count() and frozen >= len(startup)
+        later = [[i] for i in range(10)]
+        assert gc.get_freeze_count() == frozen  # made after the freeze: collected as usual
+        assert all(gc.is_tracked(x) for x in later)
+        # again (after a reload): the frozen set is rebuilt from what is alive now
+        del startup
+        assert freeze_heap() >= len(later)
+    finally:
+        gc.unfreeze()
