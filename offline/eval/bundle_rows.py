@@ -56,7 +56,7 @@ def bundle_rows(bundle_dir: Path, data_dir: Path, prepared, protocol, k_list=(10
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
     status("loading the bundle and folding user profiles")
     started = time.perf_counter()
-    model = BundleModel(bundle_dir, prepared)
+    model = BundleModel(bundle_dir, prepared, pool=protocol.candidate_pool)
     load_seconds = time.perf_counter() - started
     order = serving_ordering()
     rows = {

@@ -74,6 +74,7 @@ def run_quality(
     k_list: Sequence[int] = (10, 20),
     signal: str = "interactions",
     status: Callable[[str], None] = lambda s: None,
+    history: str = "purchases",
 ) -> dict[str, Any]:
     from offline.baselines.registry import run_baselines
     from offline.data.dataset import load_prepared
@@ -85,7 +86,7 @@ def run_quality(
     prepared = load_prepared(data_dir)
     if validation:
         prepared = validation_of(prepared)
-    protocol = protocol_for(prepared, repeat_allowed=repeat_allowed)
+    protocol = protocol_for(prepared, repeat_allowed=repeat_allowed, history=history)
     models: dict[str, dict] = {}
     if bundle is not None:
         from offline.eval.bundle_rows import bundle_rows
@@ -106,6 +107,7 @@ def run_quality(
         "protocol": prepared.split.protocol,
         "split_kind": prepared.split.kind,
         "variant": "repeat-allowed" if repeat_allowed else "discovery",
+        "history": history,
         "users": {"warm": len(protocol.warm_users), "cold": len(protocol.cold_users)},
         "candidate_pool": len(protocol.candidate_pool),
         "tuned_on_validation": tune,
