@@ -47,6 +47,10 @@ def bench_quality(
              "purchases) or interactions (every positive train event: views, clicks, add-to-carts, "
              "purchases; the protocol with signal on a multi-behaviour shop, best with "
              "--repeat-allowed). Targets are always the test purchases.")] = "purchases",
+    serving_config: Annotated[Path | None, typer.Option(
+        help="A serve config (e.g. `fulcrum choose-serving`'s serving.yaml, chosen on validation) "
+             "whose ranking_mode, blend_weight, cancel_risk_weight, tail_boost and diversity the "
+             "serving row uses instead of the built-in defaults.")] = None,
     signal: Annotated[str, typer.Option(
         help="What the baselines learn from: interactions (views, clicks, carts, purchases) or "
              "purchases.")] = "interactions",
@@ -73,6 +77,16 @@ def bench_quality(
         raise typer.BadParameter(f"{protocol!r} is not one of {HISTORIES}", param_hint="--protocol")
     if signal not in SIGNALS:
         raise typer.BadParameter(f"{signal!r} is not one of {SIGNALS}", param_hint="--signal")
+    if serving_config is not None:
+        if bundle is None:
+            raise typer.BadParameter("needs --bundle (it orders the bundle's serving row)",
+                                     param_hint="--serving-config")
+        from offline.eval.bundle_rows import serving_ordering
+
+        try:
+            serving_ordering(serving_config)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--serving-config") from e
     if bundle is not None and not (bundle / "manifest.json").is_file():
         raise typer.BadParameter(f"{bundle}: no manifest.json (not a bundle folder)", param_hint="--bundle")
     context = Context(threads=threads, embedding_cache=embedding_cache, sasrec_seconds=sasrec_seconds,
@@ -87,7 +101,7 @@ def bench_quality(
         with console.status("quality benchmark") as status:
             payload = run_quality(data, bundle, names, tune=tune, validation=validation,
                                   repeat_allowed=repeat_allowed, context=context, resamples=resamples,
-                                  signal=signal, history=protocol,
+                                  signal=signal, history=protocol, serving_config=serving_config,
                                   status=lambda s: status.update(s))
     except refused as e:
         err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)

@@ -75,6 +75,7 @@ def run_quality(
     signal: str = "interactions",
     status: Callable[[str], None] = lambda s: None,
     history: str = "purchases",
+    serving_config: Path | None = None,
 ) -> dict[str, Any]:
     from offline.baselines.registry import run_baselines
     from offline.data.dataset import load_prepared
@@ -91,7 +92,8 @@ def run_quality(
     if bundle is not None:
         from offline.eval.bundle_rows import bundle_rows
 
-        models = bundle_rows(bundle, data_dir, prepared, protocol, k_list=k_list, status=status)
+        models = bundle_rows(bundle, data_dir, prepared, protocol, k_list=k_list, status=status,
+                             serving_config=serving_config)
     base = run_baselines(prepared, list(baselines), k_list=k_list, protocol=protocol, tune=tune,
                          context=context, per_user=True, skip_inapplicable=True, signal=signal,
                          on_start=lambda n: status(f"baseline {n} ({'tuning and ' if tune else ''}fitting)"))

@@ -66,6 +66,9 @@ def quality_markdown(p: dict[str, Any]) -> str:
         fit_cell = "-" if fit is None else f"{fit:.1f}" + (f" (+{tune:.0f} tuning)" if tune else "")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {_settings(e)} | {fit_cell} | "
                      f"{e.get('score_seconds', 0.0):.1f} |")
+    sources = [f"{n}: {e['ordering_source']}" for n, e in p["rows"].items() if e.get("ordering_source")]
+    if sources:
+        lines += ["", "Ordering of the model rows: " + "; ".join(sources) + "."]
     if p["ratios"]:
         ref = p.get("ratio_reference")
         lines += [
