@@ -30,6 +30,11 @@ def test_choose_takes_the_best_plain_order_then_its_tail_point():
     assert choose(sweeps)["ranking_mode"] == "retrieval"
     with pytest.raises(ValueError):
         choose({})
+    # no ordering above 0 on validation: refused, not an arbitrary pick
+    from offline.report.serving_choice import NoSignal
+
+    with pytest.raises(NoSignal, match="arbitrary"):
+        choose({"retrieval": {"base": _pt(0.0), "best": _pt(0.0, 1.0, 0.4, 1.0)}})
 
 
 def test_a_bundle_trained_on_the_validation_slice_is_refused(tiny_bundle: Path, tmp_path: Path):

@@ -59,6 +59,11 @@ def choose_serving(
     bundle: Annotated[Path, typer.Option(help="A validation bundle: trained on `fulcrum data "
                                               "validation-view` of --data.")],
     out: Annotated[Path, typer.Option(help=f"Folder for {YAML_FILE}, {JSON_FILE}, {MARKDOWN_FILE}.")],
+    protocol: Annotated[str, typer.Option(
+        help="History basis of the validation protocol: purchases or interactions (as in "
+             "`fulcrum bench quality`).")] = "purchases",
+    repeat_allowed: Annotated[bool, typer.Option(
+        help="Repeat-allowed variant (all validation purchases are targets).")] = False,
 ) -> None:
     """Choose ranking_mode, tail_boost and diversity on the validation slice."""
     import json
@@ -67,16 +72,25 @@ def choose_serving(
     from rich.markup import escape
 
     from offline.data.errors import DataError
+    from offline.eval.protocol import HISTORIES
     from offline.report.bundle_guard import InSampleError
-    from offline.report.serving_choice import choice_markdown, choose_on_validation, serve_config_yaml
+    from offline.report.serving_choice import (
+        NoSignal,
+        choice_markdown,
+        choose_on_validation,
+        serve_config_yaml,
+    )
 
     console, err = Console(), Console(stderr=True)
+    if protocol not in HISTORIES:
+        raise typer.BadParameter(f"{protocol!r} is not one of {HISTORIES}", param_hint="--protocol")
     if not (Path(bundle) / "manifest.json").is_file():
         raise typer.BadParameter(f"{bundle}: no manifest.json (not a bundle folder)", param_hint="--bundle")
     try:
         with console.status("choosing on validation") as status:
-            result = choose_on_validation(bundle, data, status=lambda s: status.update(s))
-    except (DataError, InSampleError) as e:
+            result = choose_on_validation(bundle, data, status=lambda s: status.update(s),
+                                          repeat_allowed=repeat_allowed, history=protocol)
+    except (DataError, InSampleError, NoSignal) as e:
         err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     out.mkdir(parents=True, exist_ok=True)

@@ -7,13 +7,15 @@ neighbours and trend), so the guards refuse to score it there. The choice theref
 its last ``validation_days``; ``fulcrum data validation-view``), which is out of sample on the
 validation slice by construction (checked: its last train event must precede the slice). On that
 slice, for each ranking mode the bundle supports, the re-rank grid of ``offline.report.tradeoff``
-(tail boost x MMR weight) is swept, and (``choose``, pure):
+(tail boost x MMR weight) is swept on the chosen protocol variant (``--protocol``,
+``--repeat-allowed``), and (``choose``, pure):
 
 - ``ranking_mode``: the mode whose plain order (boost 0, MMR 0) has the highest validation
   NDCG@10; ties go to the earlier of ``MODES`` (retrieval first: the cheapest to serve);
 - ``tail_boost`` and ``diversity``: that mode's point with the largest tail share@10 within a
   5 % NDCG@10 loss of its plain order (``tradeoff.best_within_loss``).
 
+When no ordering scores above 0 on the slice, the command stops and says so (``NoSignal``).
 The result is written as a serve-config fragment (``fulcrum serve --config``: the values override
 the built-in defaults of fulcrum/core/serving_defaults.py) and as JSON with every grid point. The
 test sweep of ``fulcrum evaluate --bundle`` stays in its report as a picture, labelled "best of
@@ -32,11 +34,19 @@ MODES: tuple[str, ...] = ("retrieval", "ranker", "blend")
 CHOSEN_FIELDS = ("ranking_mode", "tail_boost", "diversity")
 
 
+class NoSignal(ValueError):
+    """Every validation point scored NDCG@10 0: any choice would be arbitrary."""
+
+
 def choose(sweeps: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The serving ordering from validation sweeps ``{mode: {"base": point, "best": point}}``
-    (see the module doc). Pure."""
+    (see the module doc). Pure. ``NoSignal`` when no plain order scores above 0."""
     if not sweeps:
         raise ValueError("choose: no sweep to choose from")
+    if all(s["base"]["ndcg@10"] <= 0 for s in sweeps.values()):
+        raise NoSignal("every ordering scores NDCG@10 0 on the validation slice, so any choice would "
+                       "be arbitrary (fix: a protocol with signal, e.g. --protocol interactions "
+                       "--repeat-allowed on a multi-behaviour shop, or a longer validation slice)")
     modes = [m for m in MODES if m in sweeps] + [m for m in sweeps if m not in MODES]
     mode = max(modes, key=lambda m: (sweeps[m]["base"]["ndcg@10"], -modes.index(m)))
     best = sweeps[mode]["best"]
@@ -44,7 +54,8 @@ def choose(sweeps: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def choose_on_validation(bundle_dir: Path, data_dir: Path,
-                         status: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+                         status: Callable[[str], None] = lambda s: None,
+                         repeat_allowed: bool = False, history: str = "purchases") -> dict[str, Any]:
     """Sweep a validation bundle on ``data_dir``'s validation slice and choose (module doc).
     Raises ``InSampleError`` when the bundle trained on the slice (or a leave-last-out split,
     whose per-user validation baskets cannot be shown to be unseen)."""
@@ -67,9 +78,9 @@ def choose_on_validation(bundle_dir: Path, data_dir: Path,
     start = None if per_user else val.split.cutoff.timestamp()
     check_out_of_sample(manifest, f"validation bundle {bundle_dir}", sha256_file(data_dir / S.EVENTS_FILE),
                         start, per_user, slice_is_test=False)
-    protocol = protocol_for(val)
+    protocol = protocol_for(val, repeat_allowed=repeat_allowed, history=history)
     status("loading the bundle and folding user profiles")
-    model = BundleModel(bundle_dir, val)
+    model = BundleModel(bundle_dir, val, pool=protocol.candidate_pool)
     heads = model.ranker_heads()
     modes = MODES if not str(heads.get("purchase", "")).startswith("off") else ("retrieval",)
     sweeps = {}
@@ -79,7 +90,8 @@ def choose_on_validation(bundle_dir: Path, data_dir: Path,
     chosen = choose(sweeps)
     return {
         "chosen": chosen,
-        "chosen_on": f"validation slice {val.split.protocol} ({len(protocol.warm_users):,} warm users)",
+        "chosen_on": f"validation slice {val.split.protocol}{protocol.name} "
+                     f"({len(protocol.warm_users):,} warm users)",
         "rule": "ranking_mode: best plain-order NDCG@10; tail_boost, diversity: most tail share@10 "
                 "within a 5 % NDCG@10 loss of that order",
         "bundle": {"path": str(bundle_dir), "version": manifest.get("version"),
