@@ -37,6 +37,8 @@ _COMMANDS: tuple[tuple[str, str, str, str], ...] = (
     ("offline.commands.train", "train", "", "train"),
     ("offline.commands.export", "export", "", "export"),
     ("offline.commands.ablate", "ablate", "", "ablate"),
+    ("offline.commands.choose_serving", "choose_serving", "", "choose-serving"),
+    ("offline.commands.choose_serving", "validation_view", "data", "validation-view"),
     ("offline.commands.tune", "tune", "", "tune"),
     ("offline.commands.augment", "augment_ablation", "", "ablate-augmentation"),
     ("offline.commands.features", "features_app", "", "features"),

@@ -44,3 +44,50 @@ def test_empty_test_side():
     prepared = prepared_from(TRAIN, [])
     p = build_protocol(prepared.train_purchases(), prepared.test_purchases())
     assert p.warm_users == () and p.cold_users == ()
+
+
+def _multibehaviour(train: list[tuple[str, str, str]], test: list[tuple[str, str, str]]):
+    """(user, item, event type) before and after the cut-off -> PreparedData."""
+    import pandas as pd
+
+    from fulcrum.core import schema as S
+    from offline.data.items import build_items
+    from offline.data.prepare import finalize
+    from offline.data.report import CleaningReport
+    from tests.fixtures.purchases import CUTOFF, TEST_DAY, TRAIN_DAY
+
+    rows = [(u, i, t, TRAIN_DAY + pd.Timedelta(minutes=n)) for n, (u, i, t) in enumerate(train)]
+    rows += [(u, i, t, TEST_DAY + pd.Timedelta(minutes=n)) for n, (u, i, t) in enumerate(test)]
+    events = pd.DataFrame({
+        S.EVENT_ID: [f"e{n}" for n in range(len(rows))], S.USER_ID: [r[0] for r in rows],
+        S.ITEM_ID: [r[1] for r in rows], S.EVENT_TYPE: [r[2] for r in rows], S.QUANTITY: 1.0,
+        S.PRICE: 1.0, S.TIMESTAMP: pd.to_datetime([r[3] for r in rows], utc=True), S.SESSION_ID: "",
+    })
+    return finalize(events, build_items(events), CleaningReport(source="test", path="-", raw_rows=len(rows)),
+                    "time", "test", cutoff=CUTOFF)
+
+
+def test_interactions_history():
+    v, c, p, x = "VIEW", "ADD_TO_CART", "PURCHASE", "CANCEL"
+    prepared = _multibehaviour(
+        [("u1", "a", v), ("u1", "b", c), ("u2", "a", p), ("u2", "c", v), ("u3", "d", x)],
+        [("u1", "a", p), ("u1", "c", p), ("u2", "e", v), ("u3", "d", p), ("u9", "a", p)],
+    )
+    purchases = protocol_for(prepared)
+    # purchase history: only u2 bought in train, and u2 buys nothing in test; u1, u3 and u9 are cold
+    assert purchases.warm_users == () and purchases.cold_users == ("u1", "u3", "u9")
+    assert purchases.candidate_pool == {"a"}
+    inter = protocol_for(prepared, history="interactions")
+    # every positive train event is history (u3's CANCEL is not): u1 viewed a and carted b, so
+    # discovery keeps c as u1's target and excludes a, b; u3 and u9 have no positive history
+    assert inter.history == "interactions" and inter.name == "/interactions"
+    assert inter.warm_users == ("u1",) and inter.targets == {"u1": {"c"}}
+    assert inter.exclusions == {"u1": {"a", "b"}}
+    assert inter.cold_users == ("u3", "u9")
+    assert inter.candidate_pool == {"a", "b", "c"}
+    # head = ceil(0.2 * 3) = 1 item: a (2 train interactions)
+    assert inter.head_items == {"a"} and inter.n_train_users == 2
+    repeat = protocol_for(prepared, repeat_allowed=True, history="interactions")
+    # repeat-allowed: u1's viewed item a is a target again, nothing excluded
+    assert repeat.targets == {"u1": {"a", "c"}} and not repeat.exclusions["u1"]
+    assert repeat.name == "/interactions/repeat-allowed"

@@ -111,10 +111,12 @@ def check_names(names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _validation(prepared, signal: str) -> tuple:
-    """(validation PreparedData, its protocol, its train interactions)."""
+def _validation(prepared, signal: str, protocol: Protocol) -> tuple:
+    """(validation PreparedData, its protocol -- the same variant as ``protocol`` --, its train
+    interactions)."""
     vp = validation_of(prepared)
-    return vp, protocol_for(vp), Interactions.from_events(vp.train_events(), signal, cuts=user_cuts(vp))
+    vprot = protocol_for(vp, repeat_allowed=protocol.repeat_allowed, history=protocol.history)
+    return vp, vprot, Interactions.from_events(vp.train_events(), signal, cuts=user_cuts(vp))
 
 
 def run_baselines(
@@ -157,7 +159,7 @@ def run_baselines(
             params = dict(spec.default)
             knob = spec.default_knob
             if tune and (len(spec.grid) > 1 or spec.knobs or spec.monitored):
-                val = val or _validation(prepared, signal)
+                val = val or _validation(prepared, signal, protocol)
                 grid = (chosen[spec.base],) if spec.base in chosen else spec.grid
                 choice = choose(spec, grid, val[2], val[0], val[1])
                 params, knob = choice.params, choice.knob

@@ -42,6 +42,15 @@ def bench_quality(
     embedding_cache: Annotated[Path | None, typer.Option(
         help="Folder caching item text embeddings by catalogue hash (default ~/.cache/fulcrum).")] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.", min=100)] = 2000,
+    protocol: Annotated[str, typer.Option(
+        help="What a user's history, the candidate pool and popularity are: purchases (train "
+             "purchases) or interactions (every positive train event: views, clicks, add-to-carts, "
+             "purchases; the protocol with signal on a multi-behaviour shop, best with "
+             "--repeat-allowed). Targets are always the test purchases.")] = "purchases",
+    serving_config: Annotated[Path | None, typer.Option(
+        help="A serve config (e.g. `fulcrum choose-serving`'s serving.yaml, chosen on validation) "
+             "whose ranking_mode, blend_weight, cancel_risk_weight, tail_boost and diversity the "
+             "serving row uses instead of the built-in defaults.")] = None,
     signal: Annotated[str, typer.Option(
         help="What the baselines learn from: interactions (views, clicks, carts, purchases) or "
              "purchases.")] = "interactions",
@@ -62,8 +71,22 @@ def bench_quality(
         names = check_names(baseline or list(COMPARISON))
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--baseline") from e
+    from offline.eval.protocol import HISTORIES
+
+    if protocol not in HISTORIES:
+        raise typer.BadParameter(f"{protocol!r} is not one of {HISTORIES}", param_hint="--protocol")
     if signal not in SIGNALS:
         raise typer.BadParameter(f"{signal!r} is not one of {SIGNALS}", param_hint="--signal")
+    if serving_config is not None:
+        if bundle is None:
+            raise typer.BadParameter("needs --bundle (it orders the bundle's serving row)",
+                                     param_hint="--serving-config")
+        from offline.eval.bundle_rows import serving_ordering
+
+        try:
+            serving_ordering(serving_config)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--serving-config") from e
     if bundle is not None and not (bundle / "manifest.json").is_file():
         raise typer.BadParameter(f"{bundle}: no manifest.json (not a bundle folder)", param_hint="--bundle")
     context = Context(threads=threads, embedding_cache=embedding_cache, sasrec_seconds=sasrec_seconds,
@@ -78,7 +101,7 @@ def bench_quality(
         with console.status("quality benchmark") as status:
             payload = run_quality(data, bundle, names, tune=tune, validation=validation,
                                   repeat_allowed=repeat_allowed, context=context, resamples=resamples,
-                                  signal=signal,
+                                  signal=signal, history=protocol, serving_config=serving_config,
                                   status=lambda s: status.update(s))
     except refused as e:
         err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)

@@ -20,6 +20,7 @@ DEFAULT_ABLATION = Path("artifacts") / "ranking" / "ablation.json"  # `fulcrum a
 
 def _collect(prepared, protocol, baselines: list[str], k_list: tuple[int, ...], threads: int,
              console, tune: bool = False) -> dict[str, dict]:
+    """Baselines learn from what the protocol calls history (purchases, or every interaction)."""
     from offline.baselines.registry import run_baselines
 
     results: dict[str, dict] = {}
@@ -27,6 +28,7 @@ def _collect(prepared, protocol, baselines: list[str], k_list: tuple[int, ...], 
         with console.status("evaluating") as status:
             results.update(run_baselines(
                 prepared, baselines, k_list=k_list, threads=threads, protocol=protocol, tune=tune,
+                signal=protocol.history,
                 on_start=lambda name: status.update(f"fitting and evaluating {name}"),
             ))
     # (a --bundle evaluation adds its entry here)
@@ -46,6 +48,10 @@ def evaluate(
     threads: Annotated[int, typer.Option(help="Threads for ALS (BLAS is held to 1 while fitting).")] = 2,
     repeat_allowed: Annotated[bool, typer.Option(
         help="Use the repeat-allowed variant (all test items are targets, nothing excluded).")] = False,
+    protocol: Annotated[str, typer.Option(
+        help="History basis: purchases, or interactions (views, clicks, add-to-carts and purchases "
+             "make up histories, the candidate pool and popularity, and the baselines learn from "
+             "them; targets stay the test purchases).")] = "purchases",
     validation: Annotated[bool, typer.Option(
         help="Evaluate on the validation slice (carved from train) instead of the test.")] = False,
     tune: Annotated[bool, typer.Option(
@@ -65,7 +71,7 @@ def evaluate(
     from offline.baselines.zeroshot import NoItemText
     from offline.data.dataset import load_prepared
     from offline.data.errors import DataError
-    from offline.eval.protocol import protocol_for
+    from offline.eval.protocol import HISTORIES, protocol_for
     from offline.eval.report import results_table, write_results
 
     console = Console()
@@ -77,12 +83,13 @@ def evaluate(
         # so rather than ignore the options (`fulcrum bench quality` has --validation and
         # --repeat-allowed with a bundle)
         for given, hint in ((k is not None, "--k"), (validation, "--validation"),
-                            (repeat_allowed, "--repeat-allowed"), (tune, "--tune")):
+                            (repeat_allowed, "--repeat-allowed"), (tune, "--tune"),
+                            (protocol != "purchases", "--protocol")):
             if given:
                 raise typer.BadParameter(
                     "not supported with --bundle (its report uses K = 10 and 20 on the test split); "
-                    "use `fulcrum bench quality --bundle DIR` for --validation, --repeat-allowed and "
-                    "tuned baselines", param_hint=hint)
+                    "use `fulcrum bench quality --bundle DIR` for --validation, --repeat-allowed, "
+                    "--protocol and tuned baselines", param_hint=hint)
         return bundle_report(bundle, data, baseline or [], ablation, threads, console, err, out=out)
     try:
         names = check_names(baseline or [])
@@ -91,6 +98,8 @@ def evaluate(
     if not names:
         raise typer.BadParameter("name at least one recommender, e.g. --baseline popularity",
                                  param_hint="--baseline")
+    if protocol not in HISTORIES:
+        raise typer.BadParameter(f"{protocol!r} is not one of {HISTORIES}", param_hint="--protocol")
     k = k or [10, 20]
     if any(v < 1 for v in k):
         raise typer.BadParameter(f"{k} must be positive integers", param_hint="--k")
@@ -104,7 +113,8 @@ def evaluate(
         from offline.eval.slices import validation_of
 
         prepared = validation_of(prepared)
-    protocol = protocol_for(prepared, repeat_allowed=repeat_allowed)
+    history = protocol
+    protocol = protocol_for(prepared, repeat_allowed=repeat_allowed, history=history)
     try:
         results = _collect(prepared, protocol, names, k_list, threads, console, tune)
     except (TuningError, NoItemText) as e:
@@ -112,8 +122,8 @@ def evaluate(
         raise typer.Exit(2) from None
 
     variant = "repeat-allowed" if repeat_allowed else "discovery"
-    title = (f"{prepared.split.protocol} ({variant}): {len(protocol.warm_users):,} warm users, "
-             f"{len(protocol.cold_users):,} cold users")
+    title = (f"{prepared.split.protocol} ({variant}, history: {history}): "
+             f"{len(protocol.warm_users):,} warm users, {len(protocol.cold_users):,} cold users")
     from fulcrum.core.tables import print_table
 
     print_table(console, results_table(results, title))

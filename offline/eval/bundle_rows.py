@@ -27,11 +27,34 @@ TOWERS = "Fulcrum (towers alone)"
 ORDER_FIELDS = ("ranking_mode", "blend_weight", "cancel_risk_weight", "tail_boost", "diversity")
 
 
-def serving_ordering() -> dict[str, Any]:
-    """The ordering defaults `fulcrum serve` starts with (fulcrum/core/serving_defaults.py)."""
+def serving_ordering(config: Path | None = None) -> dict[str, Any]:
+    """The ordering `fulcrum serve` starts with: the defaults of fulcrum/core/serving_defaults.py,
+    overridden by the ordering fields of a serve config file (e.g. `fulcrum choose-serving`'s
+    serving.yaml, chosen on validation); other fields of the file are ignored here."""
+    import yaml
+
     from fulcrum.core import serving_defaults as sd
 
-    return {name: getattr(sd, name.upper()) for name in ORDER_FIELDS}
+    order = {name: getattr(sd, name.upper()) for name in ORDER_FIELDS}
+    if config is None:
+        return order
+    try:
+        raw = yaml.safe_load(Path(config).read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ValueError(f"{config}: cannot read the serve config ({e})") from e
+    if not isinstance(raw, dict):
+        raise ValueError(f"{config}: expected a mapping of serve config fields")
+    for name in ORDER_FIELDS:
+        if name not in raw:
+            continue
+        value = raw[name]
+        if name == "ranking_mode":
+            if value not in ("retrieval", "ranker", "blend"):
+                raise ValueError(f"{config}: ranking_mode = {value!r}: expected retrieval, ranker or blend")
+        elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"{config}: {name} = {value!r}: expected a number >= 0")
+        order[name] = value if name == "ranking_mode" else float(value)
+    return order
 
 
 def training_seconds(manifest: dict) -> float | None:
@@ -44,8 +67,10 @@ def training_seconds(manifest: dict) -> float | None:
 
 
 def bundle_rows(bundle_dir: Path, data_dir: Path, prepared, protocol, k_list=(10, 20),
-                status: Callable[[str], None] = lambda s: None) -> dict[str, dict]:
-    """``{row name: result entry with "per_user"}`` for the bundle on ``prepared``'s test split."""
+                status: Callable[[str], None] = lambda s: None,
+                serving_config: Path | None = None) -> dict[str, dict]:
+    """``{row name: result entry with "per_user"}`` for the bundle on ``prepared``'s test split;
+    ``serving_config``: a serve config whose ordering fields the serving row uses."""
     from offline.eval.harness import evaluate_recommender
     from offline.report.bundle_model import BundleModel
     from offline.report.run import guard_bundle
@@ -56,9 +81,9 @@ def bundle_rows(bundle_dir: Path, data_dir: Path, prepared, protocol, k_list=(10
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
     status("loading the bundle and folding user profiles")
     started = time.perf_counter()
-    model = BundleModel(bundle_dir, prepared)
+    model = BundleModel(bundle_dir, prepared, pool=protocol.candidate_pool)
     load_seconds = time.perf_counter() - started
-    order = serving_ordering()
+    order = serving_ordering(serving_config)
     rows = {
         SERVING: (model, order["ranking_mode"], {
             "boost": order["tail_boost"], "mmr_weight": order["diversity"],
@@ -75,6 +100,9 @@ def bundle_rows(bundle_dir: Path, data_dir: Path, prepared, protocol, k_list=(10
             "settings": {"bundle": manifest.get("version"), "ranking_mode": relevance,
                          "hybrid": row_model.cat.hybrid.active, **knobs},
             "tuning": {"tuned": False, "note": "trained and chosen by `fulcrum train` (validation)"},
+            "ordering_source": (f"serve config {serving_config}" if serving_config is not None
+                                else "built-in defaults (fulcrum/core/serving_defaults.py)")
+            if name == SERVING else "towers alone: cosine order, no re-rank",
             "fit_seconds": training_seconds(manifest),
             "fit_source": "bundle manifest metrics.timings (training wall time)",
             "load_seconds": round(load_seconds, 3),

@@ -137,7 +137,7 @@ def evaluate_recommender(
     cold.update(_accuracy(cold_lists, protocol.cold_users, protocol.cold_targets, k_list))
     cold.update(_beyond_accuracy(cold_lists, protocol, k_list))
     result = {
-        "protocol": prepared.split.protocol + ("/repeat-allowed" if protocol.repeat_allowed else ""),
+        "protocol": prepared.split.protocol + protocol.name,
         "k": list(k_list),
         "warm": warm,
         "cold": cold,

@@ -8,6 +8,17 @@
 
 ``repeat_allowed=True`` gives the variant: warm users are all users with train and test
 purchases, targets are all their test items and nothing is excluded.
+
+``history`` says what a user's past is (``HISTORIES``); the targets are always test purchases:
+
+- ``purchases`` (default, above): train purchases define warm users, exclusions, the candidate
+  pool, head items and novelty;
+- ``interactions``: every positive train behaviour event (views, clicks, add-to-carts,
+  purchases; not cancellations, dislikes or impressions) takes their place. On a multi-behaviour
+  shop, where most purchased items were never bought before by anyone in train but were looked
+  at, this is the protocol with signal; with ``repeat_allowed`` it asks "which of the items this
+  user looked at, or any other, will they buy next" (items they viewed stay candidates). On a
+  purchase log both histories are the same.
 """
 
 from __future__ import annotations
@@ -20,6 +31,10 @@ import pandas as pd
 from fulcrum.core import schema as S
 
 HEAD_SHARE = 0.2
+HISTORIES = ("purchases", "interactions")
+#: behaviour types that are not a positive interaction with the item
+_NOT_POSITIVE = frozenset({S.EventType.CANCEL.value, S.EventType.DISLIKE.value,
+                           S.EventType.IMPRESSION.value, S.EventType.ITEM_UPSERT.value})
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,13 @@ class Protocol:
     #: distinct train users (denominator for novelty)
     n_train_users: int
     repeat_allowed: bool = False
+    history: str = "purchases"
+
+    @property
+    def name(self) -> str:
+        """The variant's suffix of the split's protocol name, e.g. "/interactions/repeat-allowed"."""
+        return ("/interactions" if self.history == "interactions" else "") + (
+            "/repeat-allowed" if self.repeat_allowed else "")
 
 
 def _item_sets(purchases: pd.DataFrame) -> dict[str, frozenset[str]]:
@@ -57,22 +79,24 @@ def head_items(item_counts: pd.Series, share: float = HEAD_SHARE) -> frozenset[s
     return frozenset(frame["item"].iloc[:n_head])
 
 
-def build_protocol(train: pd.DataFrame, test: pd.DataFrame, repeat_allowed: bool = False) -> Protocol:
-    """Build the protocol from train and test purchase events (generic schema)."""
+def build_protocol(train: pd.DataFrame, test: pd.DataFrame, repeat_allowed: bool = False,
+                   history: str = "purchases") -> Protocol:
+    """Build the protocol from train history events (purchases, or every positive interaction:
+    ``history`` only labels the result) and test purchase events (generic schema)."""
     bought = _item_sets(train)
     tested = _item_sets(test)
     targets: dict[str, frozenset[str]] = {}
     exclusions: dict[str, frozenset[str]] = {}
     cold_targets: dict[str, frozenset[str]] = {}
     for user, items in tested.items():
-        history = bought.get(user)
-        if history is None:
+        past = bought.get(user)
+        if past is None:
             cold_targets[user] = items
             continue
-        new = items if repeat_allowed else items - history
+        new = items if repeat_allowed else items - past
         if new:
             targets[user] = new
-            exclusions[user] = frozenset() if repeat_allowed else history
+            exclusions[user] = frozenset() if repeat_allowed else past
     counts = train.groupby(S.ITEM_ID).size()
     return Protocol(
         warm_users=tuple(sorted(targets)),
@@ -86,9 +110,22 @@ def build_protocol(train: pd.DataFrame, test: pd.DataFrame, repeat_allowed: bool
         item_train_users={str(k): int(v) for k, v in train.groupby(S.ITEM_ID)[S.USER_ID].nunique().items()},
         n_train_users=int(train[S.USER_ID].nunique()),
         repeat_allowed=repeat_allowed,
+        history=history,
     )
 
 
-def protocol_for(prepared, repeat_allowed: bool = False) -> Protocol:
-    """The protocol of a :class:`offline.data.dataset.PreparedData` (its train/test purchases)."""
-    return build_protocol(prepared.train_purchases(), prepared.test_purchases(), repeat_allowed)
+def history_events(prepared, history: str = "purchases") -> pd.DataFrame:
+    """The train events that make up users' histories under ``history`` (see the module doc)."""
+    if history == "purchases":
+        return prepared.train_purchases()
+    if history == "interactions":
+        e = prepared.train_events()
+        return e[e[S.USER_ID].notna() & ~e[S.EVENT_TYPE].isin(_NOT_POSITIVE)]
+    raise ValueError(f"history {history!r}: expected one of {', '.join(HISTORIES)}")
+
+
+def protocol_for(prepared, repeat_allowed: bool = False, history: str = "purchases") -> Protocol:
+    """The protocol of a :class:`offline.data.dataset.PreparedData` (its train history, test
+    purchases)."""
+    return build_protocol(history_events(prepared, history), prepared.test_purchases(), repeat_allowed,
+                          history)

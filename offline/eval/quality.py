@@ -74,6 +74,8 @@ def run_quality(
     k_list: Sequence[int] = (10, 20),
     signal: str = "interactions",
     status: Callable[[str], None] = lambda s: None,
+    history: str = "purchases",
+    serving_config: Path | None = None,
 ) -> dict[str, Any]:
     from offline.baselines.registry import run_baselines
     from offline.data.dataset import load_prepared
@@ -85,12 +87,13 @@ def run_quality(
     prepared = load_prepared(data_dir)
     if validation:
         prepared = validation_of(prepared)
-    protocol = protocol_for(prepared, repeat_allowed=repeat_allowed)
+    protocol = protocol_for(prepared, repeat_allowed=repeat_allowed, history=history)
     models: dict[str, dict] = {}
     if bundle is not None:
         from offline.eval.bundle_rows import bundle_rows
 
-        models = bundle_rows(bundle, data_dir, prepared, protocol, k_list=k_list, status=status)
+        models = bundle_rows(bundle, data_dir, prepared, protocol, k_list=k_list, status=status,
+                             serving_config=serving_config)
     base = run_baselines(prepared, list(baselines), k_list=k_list, protocol=protocol, tune=tune,
                          context=context, per_user=True, skip_inapplicable=True, signal=signal,
                          on_start=lambda n: status(f"baseline {n} ({'tuning and ' if tune else ''}fitting)"))
@@ -106,6 +109,7 @@ def run_quality(
         "protocol": prepared.split.protocol,
         "split_kind": prepared.split.kind,
         "variant": "repeat-allowed" if repeat_allowed else "discovery",
+        "history": history,
         "users": {"warm": len(protocol.warm_users), "cold": len(protocol.cold_users)},
         "candidate_pool": len(protocol.candidate_pool),
         "tuned_on_validation": tune,

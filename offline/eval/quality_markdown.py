@@ -40,9 +40,12 @@ def _settings(entry: dict) -> str:
 
 def quality_markdown(p: dict[str, Any]) -> str:
     lines = [
-        f"# Quality: {p['protocol']} ({p['variant']})",
+        f"# Quality: {p['protocol']} ({p['variant']}, history: {p.get('history', 'purchases')})",
         "",
-        f"{p['users']['warm']:,} warm test users, {p['users']['cold']:,} cold; candidate pool "
+        "Targets: the test purchases; a user's history, the candidate pool and the head items come "
+        + ("from every positive train interaction (views, clicks, add-to-carts, purchases). "
+           if p.get("history") == "interactions" else "from the train purchases. ")
+        + f"{p['users']['warm']:,} warm test users, {p['users']['cold']:,} cold; candidate pool "
         f"{p['candidate_pool']:,} items. Baselines "
         + ("tuned on the validation slice (carved from train), never the test." if p["tuned_on_validation"]
            else "at their reference settings (not tuned).")
@@ -63,6 +66,9 @@ def quality_markdown(p: dict[str, Any]) -> str:
         fit_cell = "-" if fit is None else f"{fit:.1f}" + (f" (+{tune:.0f} tuning)" if tune else "")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {_settings(e)} | {fit_cell} | "
                      f"{e.get('score_seconds', 0.0):.1f} |")
+    sources = [f"{n}: {e['ordering_source']}" for n, e in p["rows"].items() if e.get("ordering_source")]
+    if sources:
+        lines += ["", "Ordering of the model rows: " + "; ".join(sources) + "."]
     if p["ratios"]:
         ref = p.get("ratio_reference")
         lines += [

@@ -48,6 +48,7 @@ class RankerConfig:
     # labels
     neg_per_pos: int = 3  # catalogue negatives per purchased line (purchase head)
     cancel_window_days: float = 30.0  # a CANCEL within this many days after the PURCHASE
+    purchase_window_days: float = 1.0  # purchase-given-interaction: a PURCHASE this soon after
     val_days: float = 14.0  # validation slice = the last days of train
     max_train_rows: int = 400_000  # cap on purchase-head rows (sampled), keeps CPU time bounded
     # method parameters
@@ -83,7 +84,7 @@ class RankerConfig:
         ):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise bad(name, "an integer >= 1")
-        for name in ("lr", "cancel_window_days", "val_days"):
+        for name in ("lr", "cancel_window_days", "purchase_window_days", "val_days"):
             if not getattr(self, name) > 0:
                 raise bad(name, "a number > 0")
         if not 0 <= self.dropout < 1:

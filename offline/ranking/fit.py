@@ -70,7 +70,7 @@ class FittedHead:
         return ExportedRanker(self.net, self.shifts, (purchase, cancel))
 
 
-def _loss_for(cfg: RankerConfig, y: np.ndarray) -> LossFn:
+def loss_for(cfg: RankerConfig, y: np.ndarray) -> LossFn:
     from offline.ranking import losses
 
     n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
@@ -85,7 +85,7 @@ def _loss_for(cfg: RankerConfig, y: np.ndarray) -> LossFn:
     return losses.binary_cross_entropy
 
 
-def _resampled_cancel_rows(cfg: RankerConfig, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def resampled_rows(cfg: RankerConfig, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if cfg.method in ("smote", "adasyn", "random_under", "random_over"):
         from offline.ranking.resample import resample
 
@@ -122,7 +122,7 @@ def _fit_head(
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     m = train.cancel_mask  # the cancellation head sees every purchased line
-    xc, yc = _resampled_cancel_rows(cfg, train.x[m], train.cancel[m].astype(np.int64))
+    xc, yc = resampled_rows(cfg, train.x[m], train.cancel[m].astype(np.int64))
     if len(train) > cfg.max_train_rows:  # the purchase head: a uniform sample (keeps its prior)
         train = train.take(np.sort(rng.choice(len(train), cfg.max_train_rows, replace=False)))
     xp, yp = train.x, train.purchase.astype(np.float32)
@@ -150,7 +150,7 @@ def _fit_head(
     net = RankerNet(train.x.shape[1], cfg.hidden, cfg.layers, cfg.dropout)
     net.set_standardisation(xp)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    loss_p, loss_c = _loss_for(cfg, yp), _loss_for(cfg, yc)
+    loss_p, loss_c = loss_for(cfg, yp), loss_for(cfg, yc)
     xp_t, yp_t = torch.as_tensor(xp), torch.as_tensor(yp)
     xc_t, yc_t = torch.as_tensor(xc, dtype=torch.float32), torch.as_tensor(yc)
     shift_c = undersampling_logit_shift(cfg.undersample_rate) if cfg.method == "undersample" else 0.0
@@ -182,7 +182,9 @@ def _fit_head(
             sched.step()
             total += float(loss.detach())
         z = net.logits(val.x)
-        score = _ap(val.purchase, z[:, 0]) + (0.0 if cancel_off else _ap(val.cancel[vm], z[vm, 1]))
+        score = average_precision(val.purchase, z[:, 0]) + (
+            0.0 if cancel_off else average_precision(val.cancel[vm], z[vm, 1])
+        )
         history.append({"epoch": epoch + 1, "loss": total / n_steps, "val_ap_sum": score})
         log.debug("epoch %d loss %.4f val AP sum %.4f", epoch + 1, total / n_steps, score)
         if score > best:
@@ -216,7 +218,7 @@ def _cancel_off_reason(fit_labels: np.ndarray, val_labels: np.ndarray) -> str:
     return ""
 
 
-def _ap(y: np.ndarray, score: np.ndarray) -> float:
+def average_precision(y: np.ndarray, score: np.ndarray) -> float:
     from sklearn.metrics import average_precision_score
 
     y = np.asarray(y).astype(int)

@@ -2,8 +2,9 @@
 
 ``RankerNet`` standardises its raw input with buffers fitted on the training rows (so ONNX takes
 the raw feature vector), runs a shared trunk and returns two logits: [:, 0] purchase, [:, 1]
-cancellation. ``ExportedRanker`` wraps a trained net with each head's logit shift (undersampling
-correction) and calibration map, and returns the two calibrated probabilities the bundle promises
+cancellation (``outputs=1``: one logit, for the ablation's single-label tasks).
+``ExportedRanker`` wraps a trained net with each head's logit shift (undersampling correction)
+and calibration map, and returns the two calibrated probabilities the bundle promises
 (``ranker.onnx``: features [B, F] -> purchase_prob [B], cancel_prob [B]).
 """
 
@@ -17,7 +18,9 @@ PURCHASE, CANCEL = 0, 1
 
 
 class RankerNet(nn.Module):
-    def __init__(self, n_features: int, hidden: int = 64, layers: int = 2, dropout: float = 0.1) -> None:
+    def __init__(
+        self, n_features: int, hidden: int = 64, layers: int = 2, dropout: float = 0.1, outputs: int = 2
+    ) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(n_features))
         self.register_buffer("std", torch.ones(n_features))
@@ -27,7 +30,7 @@ class RankerNet(nn.Module):
             blocks += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
             width = hidden
         self.trunk = nn.Sequential(*blocks)
-        self.heads = nn.Linear(width, 2)
+        self.heads = nn.Linear(width, outputs)
 
     def set_standardisation(self, x: np.ndarray) -> None:
         x = np.asarray(x, dtype=np.float64)
@@ -40,7 +43,7 @@ class RankerNet(nn.Module):
 
     @torch.no_grad()
     def logits(self, x: np.ndarray, batch: int = 65_536) -> np.ndarray:
-        """[N, 2] float64 logits in eval mode."""
+        """[N, outputs] float64 logits in eval mode."""
         was_training = self.training
         self.eval()
         out = [
@@ -48,7 +51,7 @@ class RankerNet(nn.Module):
             for i in range(0, len(x), batch)
         ]
         self.train(was_training)
-        return np.concatenate(out) if out else np.zeros((0, 2))
+        return np.concatenate(out) if out else np.zeros((0, self.heads.out_features))
 
 
 class ExportedRanker(nn.Module):

@@ -4,6 +4,10 @@ files' sizes and mtimes, so a re-prepared dataset or other settings rebuild them
 
 Cancellation labels of a slice only look at events before the slice's horizon: the fit slice's
 labels stop at the validation start, the validation slice's at the train cut-off.
+
+Two tasks share the slice plan: ``cancel`` (the head's own rows: purchased lines and sampled
+catalogue negatives, ``offline.ranking.labels``) and ``interaction`` (purchase given an
+interaction, ``offline.ranking.interaction_rows``; time splits only).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from offline.ranking.rows import RankRows
 
 log = logging.getLogger(__name__)
 SLICES = ("fit", "val", "test")
+#: the ablation's tasks: the head's cancellation output, or purchase given an interaction
+TASKS = ("cancel", "interaction")
 
 
 @dataclass(frozen=True)
@@ -47,8 +53,10 @@ class RankSlices:
         return out
 
 
-def _key(data_dir: Path, cfg: RankerConfig, scorer: str) -> str:
+def _key(data_dir: Path, cfg: RankerConfig, scorer: str, task: str = "cancel") -> str:
     parts = {
+        "task": task,
+        "purchase_win": cfg.purchase_window_days if task == "interaction" else None,
         "neg": cfg.neg_per_pos,
         "win": cfg.cancel_window_days,
         "val": cfg.val_days,
@@ -96,8 +104,11 @@ def slice_plan(data, val_days: float) -> dict[str, tuple]:
     }
 
 
-def build_slices(data, cfg: RankerConfig, score_fn: ScoreFn | None = None, progress=None) -> RankSlices:
+def build_slices(data, cfg: RankerConfig, score_fn: ScoreFn | None = None, progress=None,
+                 task: str = "cancel") -> RankSlices:
     """Rows of the three slices from a ``PreparedData`` (``slice_plan``)."""
+    if task == "interaction":
+        return build_interaction_slices(data, cfg)
     t0 = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
     out = {}
@@ -109,6 +120,29 @@ def build_slices(data, cfg: RankerConfig, score_fn: ScoreFn | None = None, progr
     return RankSlices(out["fit"], out["val"], out["test"], time.perf_counter() - t0)
 
 
+def build_interaction_slices(data, cfg: RankerConfig) -> RankSlices:
+    """The purchase-given-interaction rows of the three slices (time splits only: a
+    leave-last-out test holds the events from each user's last purchase on, so its interactions
+    would mostly come after the purchase they should predict)."""
+    from offline.data.errors import DataError
+    from offline.data.split import LEAVE_LAST_OUT
+    from offline.ranking.interaction_rows import build_interaction_rows
+
+    if data.split.kind == LEAVE_LAST_OUT:
+        raise DataError(
+            "split.json",
+            "the purchase-given-interaction task needs a time split (leave-last-out holds out events "
+            "from each user's last purchase on): re-run `fulcrum data prepare --split time`",
+        )
+    t0 = time.perf_counter()
+    out = {}
+    for name, (seen, _pos, start, end, horizon) in slice_plan(data, cfg.val_days).items():
+        out[name] = build_interaction_rows(seen, data.items, start, end, horizon, cfg.purchase_window_days)
+        log.info("interaction slice %s: %d rows, %d purchased", name, len(out[name]),
+                 int(out[name].purchase.sum()))
+    return RankSlices(out["fit"], out["val"], out["test"], time.perf_counter() - t0)
+
+
 def load_or_build_slices(
     data_dir: str | Path,
     cfg: RankerConfig,
@@ -116,6 +150,7 @@ def load_or_build_slices(
     scorer_name: str = "none",
     cache_dir: str | Path | None = None,
     progress=None,
+    task: str = "cancel",
 ) -> RankSlices:
     from offline.data.dataset import load_prepared
     from offline.data.errors import DataError
@@ -126,12 +161,14 @@ def load_or_build_slices(
             raise DataError(str(data_dir / name), "file not found (run `fulcrum data prepare` first)")
     cache = Path(cache_dir) if cache_dir else None
     if cache is not None:
-        key = _key(data_dir, cfg, scorer_name)
-        paths = {n: cache / f"rank_{n}_{key}.npz" for n in SLICES}
+        key = _key(data_dir, cfg, scorer_name, task)
+        paths = {n: cache / f"rank_{task}_{n}_{key}.npz" for n in SLICES}
         if all(p.is_file() for p in paths.values()):
             log.info("ranking slices from cache %s (key %s)", cache, key)
             return RankSlices(*(RankRows.load(paths[n]) for n in SLICES))
-    slices = build_slices(load_prepared(data_dir), cfg, score_fn, progress)
+    if task not in TASKS:
+        raise ValueError(f"task {task!r}: expected one of {', '.join(TASKS)}")
+    slices = build_slices(load_prepared(data_dir), cfg, score_fn, progress, task)
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
         for n in SLICES:

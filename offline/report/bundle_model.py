@@ -97,7 +97,9 @@ def profiles_at(events, cutoff: float) -> dict:
 
 
 class BundleModel:
-    def __init__(self, bundle_dir: Path, prepared, n_candidates: int = 100) -> None:
+    def __init__(self, bundle_dir: Path, prepared, n_candidates: int = 100,
+                 pool: frozenset[str] | None = None) -> None:
+        """``pool``: the protocol's candidate items (default: the items of train purchases)."""
         from fulcrum.core.bundle.loader import load_bundle
 
         self.bundle = load_bundle(Path(bundle_dir), execution_provider="cpu", intra_op_threads=1)
@@ -105,7 +107,7 @@ class BundleModel:
         self.cuts, self.cutoff = user_cuts(prepared)
         self.profiles = profiles_at(prepared.train_events(), self.cutoff if not self.cuts else np.inf)
         self.manifest = json.loads((Path(bundle_dir) / "manifest.json").read_text())
-        train_items = set(prepared.train_purchases()[S.ITEM_ID].astype(str))
+        train_items = pool if pool is not None else set(prepared.train_purchases()[S.ITEM_ID].astype(str))
         self.pool_mask = np.array([i in train_items for i in self.cat.item_ids], dtype=bool)
         self.n_candidates = n_candidates
         self.max_len = self.bundle.user_encoder.history_length

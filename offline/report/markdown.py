@@ -166,12 +166,10 @@ def write_report(path: Path, p: dict[str, Any]) -> Path:
     if ab:
         from offline.ranking.ablation import AblationResult, ablation_markdown
 
-        res = AblationResult(
-            rows=ab["rows"], default_method=ab["default_method"], base_config=ab.get("base_config", {})
-        )
+        res = AblationResult.from_dict(ab)
         lines += [
             ablation_markdown(res),
-            f"(`fulcrum ablate`, rows without the retrieval score; bar {BAR_GAIN}x cancellation PR-AUC, "
+            f"(`fulcrum ablate`, rows without the retrieval score; bar {BAR_GAIN}x {res.target} PR-AUC, "
             f"ECE <= {BAR_ECE}.)",
             "",
         ]
