@@ -138,8 +138,9 @@ def test_max_k_is_bounded_by_the_mmr_pool():
     from online.security.limits import MAX_MMR_POOL
 
     largest = MAX_MMR_POOL // POOL_PER_SLOT  # 4096 // 5 = 819 slots -> a pool of 4095
-    assert build_config({"max_k": largest, "retrieval_candidates": 100_000}, env={}).max_k == largest
+    wide = {"retrieval_candidates": 100_000, "ann_pool": 100_000}  # the ANN pool must hold the candidates
+    assert build_config({"max_k": largest, **wide}, env={}).max_k == largest
     with pytest.raises(ConfigError, match="MMR pool of 4100 > 4096"):
-        build_config({"max_k": largest + 1, "retrieval_candidates": 100_000}, env={})
+        build_config({"max_k": largest + 1, **wide}, env={})
     # fewer candidates than the pool would take: k can be larger, the pool stays small
-    assert build_config({"max_k": 5000, "retrieval_candidates": 2000}, env={}).max_k == 5000
+    assert build_config({"max_k": 5000, "retrieval_candidates": 2000, "ann_pool": 2000}, env={}).max_k == 5000
