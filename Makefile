@@ -47,7 +47,7 @@ protos: | $(BIN)/python
 # gateways load (protos/fulcrum-v1.protoset, docs/api.md); `make clients` the Go client's code
 # (clients/go/fulcrum/v1/), with the protoc plugins pinned as tools in clients/go/go.mod (built
 # from the Go module proxy into clients/go/.bin/). All committed; tests/test_protos_current.py
-# and tests/test_client_go.py prove they are current.
+# and tests/clients/test_client_go.py prove they are current.
 GO ?= go
 .PHONY: clients
 clients: | $(BIN)/python
@@ -76,7 +76,7 @@ test: install kafka-jars redis
 	@$(BIN)/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-# The development loop: no broker, no Redis, nothing slow. One test: .venv/bin/pytest tests/test_x.py -q
+# The development loop: no broker, no Redis, nothing slow. One test: .venv/bin/pytest tests/<package>/test_x.py -q
 test-fast: install
 	@$(BIN)/pytest $(PYTEST_FAST) -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test-fast: pytest collected no tests" >&2; exit 1; fi; exit $$rc

@@ -3,7 +3,7 @@
 Each command lives in the module that owns it; the registry below names it, and its module is
 imported only when that command runs (or `--help` lists it). `fulcrum serve` therefore imports
 online/ alone, never offline/ or benchmarks/, and the serving image ships without them
-(tests/test_cli_lazy.py checks this in a fresh interpreter). A command whose module is not
+(tests/app/test_cli_lazy.py checks this in a fresh interpreter). A command whose module is not
 installed stays listed and fails with one line naming what is missing.
 Register a command here with one line.
 """

@@ -1,4 +1,4 @@
-"""Reading deploy/ as data, for the offline deployment tests (tests/test_deploy_*.py).
+"""Reading deploy/ as data, for the offline deployment tests (tests/deploy/test_deploy_*.py).
 
 No docker or kubectl on the machine: the Dockerfiles, the compose file and the Kubernetes
 manifests are parsed here and checked by the tests; the helpers only load and normalise.

@@ -7,7 +7,7 @@
 #                                                        format D (once) and start; waits until P accepts
 #                                                        (F: properties appended to the generated
 #                                                        server.properties; a later key wins, e.g. a
-#                                                        SASL_SSL listener on P, see tests/test_security_kafka_broker.py)
+#                                                        SASL_SSL listener on P, see tests/online/security/test_security_kafka_broker.py)
 #   deploy/kafka/kafka.sh stop --dir D [--timeout S]     stop the broker started in D (by its PID file)
 #   deploy/kafka/kafka.sh status --dir D                 exit 0 when the broker of D is running
 #

@@ -40,7 +40,7 @@ MIN_TIMESTAMP_MS = 946_684_800_000
 #: How far ahead of the receiver's clock an event may be stamped.
 MAX_FUTURE_MS = 24 * 3600 * 1000
 
-#: protobuf enum numbers of fulcrum.v1.EventType (tests/test_events.py proves they match the proto).
+#: protobuf enum numbers of fulcrum.v1.EventType (tests/core/test_events.py proves they match the proto).
 WIRE_EVENT_TYPES: dict[int, EventType] = {
     1: EventType.VIEW,
     2: EventType.CLICK,

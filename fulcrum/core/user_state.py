@@ -5,7 +5,7 @@ The offline batch job (offline/features/batch.py) folds the events table through
 folds each ingested batch into the state it read back from the online store. Same function, same
 caps, same windows: the batch and the streaming features cannot drift apart (no skew).
 
-Rules (hand-tested in tests/test_feature_merge.py):
+Rules (hand-tested in tests/online/features/test_feature_merge.py):
 
 - counts per behaviour type, all time and over calendar-day windows (7d, 30d) anchored at the day
   of ``as_of`` (the newest event folded in, impressions included);

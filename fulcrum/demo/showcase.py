@@ -2,7 +2,7 @@
 Search, a cold-start user, the model in service, the evaluation table and where the report is.
 
 The pure parts (choosing customers, marking rows, counting re-recommended purchases) are
-separate functions with hand-worked tests (tests/test_demo_showcase.py).
+separate functions with hand-worked tests (tests/app/test_demo_helpers.py).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ decodes the values. Same store, same keys, same bytes: tests check it returns ex
 
 For the plain SQLite and Redis layouts the rows are fetched by ``online/features/row_fetch.py``
 (the stored ``Value`` bytes read directly: one statement / one HMGET for all the views, no
-per-row timestamp parsing; tests/test_fast_read.py proves the bytes equal ``online_read``'s);
+per-row timestamp parsing; tests/online/features/test_fast_read.py proves the bytes equal ``online_read``'s);
 any other online store goes through its ``online_read``. ``backend`` says which.
 """
 

@@ -7,7 +7,8 @@ Feast's generic type inference, before calling the same ``online_write_batch``. 
 sink's fixed views the target types are known up front, so this writer resolves the view and each
 feature's protobuf field once and builds the ``Value`` messages directly. The bytes written are
 the ones the push path writes (null ``Value`` for None / NaN, a list value for a list, event
-timestamp rounded to the microsecond like the push frame's); tests/test_feature_store.py checks
+timestamp rounded to the microsecond like the push frame's); tests/online/features/test_feature_store.py
+checks
 them against Feast's own push.
 
 Per-batch work is kept to what changes (the sink writes every feature of every touched entity,

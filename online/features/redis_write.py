@@ -35,7 +35,8 @@ the same connection pool and settings), ``feast.infra.online_stores.helpers._mmh
 layout above. redis-py: ``Redis.get_encoder``, ``ConnectionPool.get_connection`` / ``release``,
 ``Connection.send_packed_command`` / ``read_response`` / ``retry`` (as ``Pipeline.execute`` uses
 them: retried on connection errors after a disconnect; an error reply raised after all replies
-are read, so the pooled connection never desyncs). tests/test_feature_store.py compares the raw
+are read, so the pooled connection never desyncs). tests/online/features/test_feature_store.py compares the
+raw
 hashes (HGETALL, TTL) written by this path and by Feast's push on a real redis-server.
 """
 

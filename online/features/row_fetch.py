@@ -23,7 +23,8 @@ Two fetchers read the bytes Feast stores, in the layout Feast 0.67 writes, and n
   an empty ``Value`` (b""), exactly as Feast's ``online_read`` returns it.
 
 Any other store (cluster, sentinel, a vector-enabled SQLite, a plug-in) has no fetcher here and
-``FastOnlineReader`` calls ``online_read``. tests/test_fast_read.py checks, on a real SQLite file
+``FastOnlineReader`` calls ``online_read``. tests/online/features/test_fast_read.py checks, on a real SQLite
+file
 and a real redis-server, that the bytes fetched here equal ``online_read``'s
 ``Value.SerializeToString()`` for every feature of every entity (and unknown ones).
 """

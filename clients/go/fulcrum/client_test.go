@@ -250,7 +250,7 @@ func TestServiceConfig(t *testing.T) {
 		!slices.Equal(all.RetryPolicy.RetryableStatusCodes, []string{"UNAVAILABLE"}) {
 		t.Fatalf("service config: %s", raw)
 	}
-	// the Python client's default (tests/test_client_go.py passes it): the same policy
+	// the Python client's default (tests/clients/test_client_go.py passes it): the same policy
 	if python := os.Getenv("GOCLIENT_PYTHON_SERVICE_CONFIG"); python != "" {
 		var fromGo, fromPython any
 		if err := json.Unmarshal([]byte(raw), &fromGo); err != nil {

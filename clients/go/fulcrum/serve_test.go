@@ -2,7 +2,7 @@ package fulcrum_test
 
 // Starting the real server for the tests: `python -m fulcrum.cli serve` on a free loopback port.
 //
-// Environment (tests/test_client_go.py sets it; without it the tests that need a server skip):
+// Environment (tests/clients/test_client_go.py sets it; without it the tests that need a server skip):
 //   GOCLIENT_PYTHON  the Python interpreter with Fulcrum installed (the project's .venv)
 //   GOCLIENT_REPO    the repository root (the server's working directory)
 //   GOCLIENT_BUNDLE  a bundle folder (tests/fixtures/minimal_bundle.py builds a tiny one)
@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 func needServer(t *testing.T) string {
 	t.Helper()
 	if serverTarget == "" {
-		t.Skip("GOCLIENT_PYTHON, GOCLIENT_REPO, GOCLIENT_BUNDLE and GOCLIENT_CONFIG not set: run through tests/test_client_go.py")
+		t.Skip("GOCLIENT_PYTHON, GOCLIENT_REPO, GOCLIENT_BUNDLE and GOCLIENT_CONFIG not set: run through tests/clients/test_client_go.py")
 	}
 	return serverTarget
 }
