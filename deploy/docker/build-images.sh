@@ -25,6 +25,12 @@ export DOCKER_BUILDKIT=1
 die() { echo "build-images: $*" >&2; exit 1; }
 say() { echo "build-images: $*"; }
 "$DOCKER" info >/dev/null 2>&1 || die "no Docker engine answers ($DOCKER info); start dockerd (Debian: apt-get install docker.io)"
+# BuildKit (cache and secret mounts) is built into the 20.10 CLI; from 23 on the CLI needs its buildx
+# plugin. Say so before the first build rather than after it.
+client="$("$DOCKER" version --format '{{.Client.Version}}' 2>/dev/null || echo unknown)"
+if [ "${client%%.*}" -ge 23 ] 2>/dev/null && ! "$DOCKER" buildx version >/dev/null 2>&1; then
+  die "the docker CLI $(command -v "$DOCKER") $client needs its buildx plugin for BuildKit: install it, or set DOCKER to a 20.10 CLI with BuildKit built in (Debian 12 docker.io: DOCKER=/usr/bin/docker make images)"
+fi
 
 have_or_pull() { "$DOCKER" image inspect "$1" >/dev/null 2>&1 || "$DOCKER" pull -q "$1" >/dev/null 2>&1; }
 
