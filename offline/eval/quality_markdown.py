@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 #: (column header, section, metric key)
@@ -23,8 +24,14 @@ def _interval(r: dict | None) -> str:
         return "-"
     if r.get("low") is None:
         return "undefined (both score 0)"
-    point = "n/a" if r.get("ratio") is None else f"{r['ratio']:.2f}×"
-    return f"{point} [{r['low']:.2f}, {r['high']:.2f}]"
+    if r.get("ratio") is None:
+        return "undefined (the baseline scores 0)"
+    return f"{r['ratio']:.2f}× [{_bound(r['low'])}, {_bound(r['high'])}]"
+
+
+def _bound(x: float) -> str:
+    """An interval end; a resample where the baseline scores 0 makes the upper end infinite."""
+    return "∞" if math.isinf(x) else f"{x:.2f}"
 
 
 def _settings(entry: dict) -> str:
