@@ -116,6 +116,19 @@ def serve(
         out.write_text(json.dumps(rows, indent=2))
 
 
+def _ghz_thread(protoset, target, warm, work, concurrency, seconds, rps, connections):
+    """(a not yet started thread running ghz against Recommend, the dict its result lands in)."""
+    result: dict = {}
+
+    def run() -> None:
+        result.update(
+            ghz(protoset, target, RECOMMEND, warm, work, concurrency=concurrency, seconds=seconds,
+                rps=rps, connections=connections)
+        )
+
+    return threading.Thread(target=run), result
+
+
 def _restart_one(name: str, old: subprocess.Popen, bundle, work, repo, store, redis_url, port, extra, log):
     """Start the replacement on the shared port, wait until it serves, then drain the old one."""
     new, _ = start_server(bundle, work, name, repo, store, redis_url, 1, port=port, extra=extra)
@@ -157,22 +170,7 @@ def restart(
                 bundle, work, name, repo, store, redis_url, 1, port=port, extra=extra
             )
         log(f"two servers on {target}: pids {[p.pid for p in servers.values()]}")
-        result: dict = {}
-        load = threading.Thread(
-            target=lambda: result.update(
-                ghz(
-                    protoset,
-                    target,
-                    RECOMMEND,
-                    warm,
-                    work,
-                    concurrency=16,
-                    seconds=seconds,
-                    rps=rps,
-                    connections=8,
-                )
-            )
-        )
+        load, result = _ghz_thread(protoset, target, warm, work, 16, seconds, rps, 8)
         load.start()
         try:
             time.sleep(seconds * 0.15)
@@ -226,23 +224,8 @@ def soak(
             port=free_port(),
             extra={"event_loop": "uvloop"},
         )
-        result: dict = {}
         total = minutes * 60 + warm_up_s
-        load = threading.Thread(
-            target=lambda: result.update(
-                ghz(
-                    protoset,
-                    target,
-                    RECOMMEND,
-                    warm,
-                    work,
-                    concurrency=32,
-                    seconds=total,
-                    rps=rps,
-                    connections=4 * workers,
-                )
-            )
-        )
+        load, result = _ghz_thread(protoset, target, warm, work, 32, total, rps, 4 * workers)
         started = time.monotonic()
         load.start()
         try:

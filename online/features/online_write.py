@@ -177,10 +177,8 @@ class OnlineRowWriter:
         self._encoders: list[tuple[str, _FeatureEncoder]] = []
         for name in features:
             if name not in dtypes:
-                raise ValueError(
-                    f"feature view {view_name} has no feature {name!r}: the Feast repo was applied by an "
-                    "older Fulcrum; re-apply it with this version (fulcrum features apply)"
-                )
+                raise ValueError(f"feature view {view_name} has no feature {name!r}: the Feast repo was "
+                                 "applied by an older Fulcrum; re-apply it (fulcrum features apply)")
             self._encoders.append((name, self._encoder(name, dtypes[name])))
         #: which events the rows include, written with them (online/features/applied.py)
         self._journal = applied_journal.SqliteJournal(journal_ttl_s)
