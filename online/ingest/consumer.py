@@ -173,18 +173,15 @@ class IngestConsumer:
             from kafka import KafkaConsumer
 
             from online.ingest.rebalance import RevokeListener
+            from online.ingest.rejoin import subscribe
         except ImportError as e:  # pragma: no cover
             raise ImportError("Kafka ingestion needs kafka-python: pip install -e '.[serve]'") from e
         with self._revoked_lock:
             self._revoked.clear()  # left over from a previous consumer's close()
         self._consumer = KafkaConsumer(**consumer_settings(self.config))
-        try:  # learn the topic's partitions before joining, so the first assignment includes them
-            self._consumer.partitions_for_topic(self.config.topic)
-        except Exception as e:  # noqa: BLE001 - best effort: the metadata refresh catches up
-            log.debug("no metadata yet for %s: %s", self.config.topic, e)
-        self._consumer.subscribe(
-            [self.config.topic], listener=RevokeListener(self.partitions_revoked, self.partitions_assigned)
-        )
+        # guards kafka-python's rebalance race and learns the partitions before the first join
+        listener = RevokeListener(self.partitions_revoked, self.partitions_assigned)
+        subscribe(self._consumer, self.config.topic, listener)
         log.info(
             "consuming %s as group %s from %s", self.config.topic, self.config.group_id, self.config.bootstrap
         )
@@ -237,10 +234,15 @@ class IngestConsumer:
         idle_since = time.monotonic()
         try:
             while not self._stop.is_set():
+                started = time.monotonic()
                 if self.poll_once() > 0:
                     idle_since = time.monotonic()
-                elif max_idle_s is not None and time.monotonic() - idle_since > max_idle_s:
+                    continue
+                if max_idle_s is not None and time.monotonic() - idle_since > max_idle_s:
                     break
+                # an empty poll that returned early (kafka-python does with its heartbeat off and no
+                # partition) waits out its timeout: the loop never spins on a core
+                self._stop.wait(self.config.poll_timeout_ms / 1000.0 - (time.monotonic() - started))
         finally:
             self.close()
 
