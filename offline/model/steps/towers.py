@@ -103,12 +103,14 @@ def validation_scorer(data: RunData, towers: Towers, cfg: TrainConfig) -> Callab
     if cfg.retrieval.select_epoch_on == "serving" and cfg.retrieval.hybrid.enabled:
         from offline.model.hybrid_fit import HybridValidation
 
-        hybrid = HybridValidation(cfg, data.inter, data.fit_purchases, data.val_cut, data.val_pairs)
+        hybrid = HybridValidation(
+            cfg, data.inter, data.fit_purchases, data.val_cut, data.val_pairs, data.val_slice
+        )
 
     def validate() -> dict[str, float]:
         import torch
 
-        from offline.model.holdout import discovery_eval
+        from offline.model.holdout import slice_metrics
 
         with torch.no_grad():
             vecs = towers.table().numpy()
@@ -119,10 +121,7 @@ def validation_scorer(data: RunData, towers: Towers, cfg: TrainConfig) -> Callab
                 "users": m["users"], **towers_alone, "hybrid_ndcg@10": m["ndcg@10"],
                 "hybrid_neighbour_weight": m["neighbour_weight"], "hybrid_trend_weight": m["trend_weight"],
             }
-        return discovery_eval(
-            data.inter, vecs, towers.encode_users, data.val_cut, data.val_pairs, cfg.user.history_len,
-            max_users=cfg.retrieval.validation_max_users, seed=cfg.seed,
-        )
+        return slice_metrics(data.val_slice, vecs, towers.encode_users)
 
     return validate
 
