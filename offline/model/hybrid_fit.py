@@ -259,11 +259,17 @@ def slice_evaluator(sl, item_vecs: np.ndarray, encode_users, table: NeighbourTab
     """``evaluate(weights) -> metrics`` of the hybrid score for each of ``points`` on one
     prepared discovery slice (offline.model.holdout.DiscoverySlice): chunk by chunk of users, the
     user tower runs once and the standardised parts are computed once, then every grid point is
-    one weighted sum and a top-k (the same numbers as ``bought_scores`` + ``discovery_eval``
-    point by point, at a fraction of the cost; memory bounded by the slice's chunks)."""
-    n = len(sl.seen)
+    one weighted sum and a top-k over a shortlist that provably holds it
+    (``offline.model.grid_topk``): the same numbers as ``bought_scores`` + ``discovery_eval``
+    point by point, at a fraction of the cost; memory bounded by the slice's chunks."""
+    from offline.model.grid_topk import grid_topk
+
+    n, k = len(sl.seen), 10
     ranked: dict[HybridWeights, list[np.ndarray]] = {w: [] for w in points}
+    active = [w for w in points if w.active]
+    excluded = sl.bought if sl.excluded is None else sl.excluded
     neighbour = bought_scores(table, np.zeros(n), HybridWeights(neighbour=1.0))  # -> z(neighbour)
+    flat = np.zeros(n)
     for rows in sl.chunks():
         cosine = sl.cosine(item_vecs, encode_users, rows)
         z_cos = np.stack([standardise(row) for row in cosine])
@@ -272,16 +278,24 @@ def slice_evaluator(sl, item_vecs: np.ndarray, encode_users, table: NeighbourTab
             trends = trend.rows(sl.at[rows])
         else:
             trends = np.broadcast_to(np.asarray(trend, dtype=np.float64), z_cos.shape)
-        for w in points:
-            if not w.active:
-                score = np.array(cosine, copy=True)
-            else:
-                score = z_cos.copy()
-                if w.neighbour > 0:
-                    score += w.neighbour * z_nb
-                if w.trend > 0:
-                    score += w.trend * trends
-            ranked[w].append(sl.rank(score, rows))
+        for j, ex in enumerate(excluded[rows]):
+            allowed = sl.seen.copy()
+            allowed[sorted(ex)] = False
+            if allowed.sum() < k:  # fewer candidates than slots: the full ranking, as rank() pads
+                one = slice(rows.start + j, rows.start + j + 1)
+                for w in points:
+                    score = cosine[j].copy() if not w.active else (
+                        z_cos[j] + w.neighbour * z_nb[j] + w.trend * trends[j])
+                    ranked[w].append(sl.rank(score[None, :], one, k))
+                continue
+            # the exact top k of every grid point from a shortlist (offline/model/grid_topk.py)
+            for w in points:
+                if not w.active:
+                    ranked[w].append(grid_topk(cosine[j], flat, flat, allowed, [(0.0, 0.0)], k)[0][None, :])
+            pairs = [(w.neighbour, w.trend) for w in active]
+            tops = grid_topk(z_cos[j], z_nb[j], trends[j], allowed, pairs, k)
+            for w, top in zip(active, tops, strict=True):
+                ranked[w].append(top[None, :])
 
     def evaluate(w: HybridWeights) -> dict[str, float]:
         if not sl.warm:

@@ -41,6 +41,16 @@ class RunData:
     def fit_purchases(self) -> np.ndarray:
         return self.purchases & self.fit_ev
 
+    @property
+    def history_events(self) -> np.ndarray:
+        """[E] the events that make an item known under the protocol: purchases, or every positive
+        behaviour (interactions) -- what the id residuals start from and are kept for."""
+        if self.protocol.history == "interactions":
+            from offline.model.validation_protocol import positive_codes
+
+            return np.isin(self.inter.ev_type, np.fromiter(positive_codes(), dtype=np.int64))
+        return self.purchases
+
 
 def prepare_data(
     data_dir: str | Path, cfg: TrainConfig, t_start: float, timings: dict[str, float]

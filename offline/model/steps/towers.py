@@ -79,7 +79,7 @@ def build_towers(data: RunData, text: TextFeatures, cfg: TrainConfig, timings: d
     if r.id_embedding and r.id_init == "svd":
         from offline.model.cooccurrence_init import svd_item_factors
 
-        fit_p = data.fit_purchases
+        fit_p = data.history_events & data.fit_ev  # purchases, or every positive behaviour
         init = svd_item_factors(
             inter.ev_user[fit_p], inter.ev_item[fit_p], len(inter.user_ids), inter.n_items,
             cfg.dim, r.id_init_scale, cfg.seed,
@@ -194,16 +194,15 @@ def refit_towers(
 
 
 def final_item_vectors(data: RunData, towers: Towers, refitted: bool) -> np.ndarray:
-    """The catalogue's item vectors [N, D] float32; items without a purchase in the fitted
-    window (all of train after a refit) get their id residual zeroed: the text-only vector."""
+    """The catalogue's item vectors [N, D] float32; items without a history event of the
+    protocol (``RunData.history_events``: a purchase, or any positive behaviour on a
+    multi-behaviour shop) in the fitted window (all of train after a refit) get their id residual
+    zeroed: the text-only vector."""
     import torch
 
     inter = data.inter
     with torch.no_grad():
-        seen = (
-            data.counts > 0
-            if not refitted
-            else np.bincount(inter.ev_item[data.purchases], minlength=inter.n_items) > 0
-        )
+        known = data.history_events if refitted else data.history_events & data.fit_ev
+        seen = np.bincount(inter.ev_item[known], minlength=inter.n_items) > 0
         towers.table.ids.weight[torch.from_numpy(~seen)] = 0.0
         return towers.table().numpy().astype(np.float32)
