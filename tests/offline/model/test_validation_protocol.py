@@ -85,3 +85,32 @@ def test_a_protocol_without_targets_names_cause_and_fix() -> None:
     line = str(err)
     assert "\n" not in line and line.startswith("validation: the purchases (discovery) protocol")
     assert "(fix: " in line and "retrieval.validation_protocol: interactions" in line
+
+
+def test_training_histories_hold_what_serving_profiles_hold(tmp_path) -> None:
+    """Impressions are not in serving's recent sequence (fulcrum.core.user_state), so they are not
+    in training histories either; they still count in the item statistics."""
+    import pandas as pd
+
+    from fulcrum.core.user_state import BehaviourEvent, UserState, fold_user_events
+    from offline.model.examples import user_histories
+    from offline.model.interactions import item_stats, load_interactions
+
+    kinds = ["IMPRESSION", "VIEW", "IMPRESSION", "ADD_TO_CART", "PURCHASE"]
+    items = ["i0", "i1", "i2", "i1", "i1"]
+    times = pd.to_datetime([f"2024-03-0{d}T10:00:00" for d in (1, 2, 3, 4, 5)], utc=True)
+    pd.DataFrame({
+        "event_id": [f"e{k}" for k in range(5)], "user_id": "u0", "item_id": items, "event_type": kinds,
+        "quantity": 1.0, "price": 1.0, "timestamp": times, "session_id": "s", "split": "train",
+    }).to_parquet(tmp_path / "events.parquet")
+    pd.DataFrame({"item_id": ["i0", "i1", "i2"], "text": ["a", "b", "c"], "price": 1.0,
+                  "first_seen": times[:3]}).to_parquet(tmp_path / "items.parquet")
+    inter = load_interactions(tmp_path)
+    _, (h_items, h_types, _, h_mask) = user_histories(inter, np.inf, 10)
+    got = [(int(i), int(t)) for i, t, m in zip(h_items[0], h_types[0], h_mask[0], strict=True) if m]
+    assert got == [(1, V), (1, C), (1, P)]  # VIEW, ADD_TO_CART, PURCHASE of i1; no impression
+    state = fold_user_events(UserState(), [BehaviourEvent(i, k, t.timestamp())
+                                           for i, t, k in zip(items, times, kinds, strict=True)])
+    assert [(item, kind) for item, kind, _ in state.recent] == [("i1", "VIEW"), ("i1", "ADD_TO_CART"),
+                                                                ("i1", "PURCHASE")]
+    assert item_stats(inter)["impressions"].tolist() == [1.0, 0.0, 1.0]
