@@ -140,6 +140,12 @@ class RetrievalConfig(_Frozen):
     select_epoch_on: Literal["serving", "towers"] = "serving"
     #: days at the end of train held out for validation (never the test split)
     validation_days: float = Field(14.0, ge=0.0)
+    #: the evaluation protocol of the validation slice (epoch selection, hybrid weights; see
+    #: docs/training.md): "purchases" = a user's past is their purchases, targets are items new to
+    #: them; "interactions" = their past is every positive behaviour (views, clicks, carts,
+    #: purchases), targets are all later purchases (repeat-allowed); "auto" = interactions when
+    #: the train events hold positive non-purchase behaviours, else purchases
+    validation_protocol: Literal["auto", "purchases", "interactions"] = "auto"
     #: after choosing the best epoch on validation, continue this many epochs on ALL train cuts
     #: (validation window included, so the model sees the most recent weeks) at lr * refit_lr_scale
     refit_epochs: int = Field(1, ge=0)

@@ -44,8 +44,10 @@ def encode_texts(model_path: Path, texts: list[str], batch: int = 128, threads: 
     """[n, hidden] float32, L2-normalised mean-pooled embeddings."""
     import torch
 
+    from offline.model.text_dedupe import distinct_texts
     from offline.model.text_tower import load_bert, load_tokenizer, mean_pool, tokenize
 
+    texts, of_text = distinct_texts(list(texts))  # each distinct text once, mapped back at the end
     torch.set_num_threads(max(1, threads))
     bert = load_bert(model_path).eval()
     tok = load_tokenizer(model_path, MAX_TOKENS)
@@ -59,7 +61,7 @@ def encode_texts(model_path: Path, texts: list[str], batch: int = 128, threads: 
             out.append(pooled.numpy().astype(np.float32))
     if not out:
         return np.zeros((0, int(bert.config.hidden_size)), dtype=np.float32)
-    return np.concatenate(out)
+    return np.concatenate(out)[of_text]
 
 
 def item_embeddings(item_ids, texts, model_path: Path | None = None, cache_dir: Path | None = None,

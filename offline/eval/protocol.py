@@ -33,7 +33,7 @@ from fulcrum.core import schema as S
 HEAD_SHARE = 0.2
 HISTORIES = ("purchases", "interactions")
 #: behaviour types that are not a positive interaction with the item
-_NOT_POSITIVE = frozenset({S.EventType.CANCEL.value, S.EventType.DISLIKE.value,
+NOT_POSITIVE = frozenset({S.EventType.CANCEL.value, S.EventType.DISLIKE.value,
                            S.EventType.IMPRESSION.value, S.EventType.ITEM_UPSERT.value})
 
 
@@ -120,7 +120,7 @@ def history_events(prepared, history: str = "purchases") -> pd.DataFrame:
         return prepared.train_purchases()
     if history == "interactions":
         e = prepared.train_events()
-        return e[e[S.USER_ID].notna() & ~e[S.EVENT_TYPE].isin(_NOT_POSITIVE)]
+        return e[e[S.USER_ID].notna() & ~e[S.EVENT_TYPE].isin(NOT_POSITIVE)]
     raise ValueError(f"history {history!r}: expected one of {', '.join(HISTORIES)}")
 
 

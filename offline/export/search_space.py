@@ -88,12 +88,14 @@ def write_search_space(
 
         from fulcrum.core.text import render_item_text
         from offline.export.run_inputs import text_feeds as feeds_of
+        from offline.model.text_dedupe import distinct_texts
 
         texts = [render_item_text(t) for t in pd.read_parquet(bundle_dir / bf.ITEMS)["text"]]
+        distinct, of_item = distinct_texts(texts)  # each distinct text encoded once, mapped back
         with torch.no_grad():
             vectors = np.concatenate(
-                [module(*(torch.from_numpy(v) for v in f.values())).numpy() for f in feeds_of(tok, texts)]
-            ).astype(np.float32)
+                [module(*(torch.from_numpy(v) for v in f.values())).numpy() for f in feeds_of(tok, distinct)]
+            ).astype(np.float32)[of_item]
     np.save(bundle_dir / space.ITEM_SEARCH_VECTORS, vectors)
 
     # the shipped graph must place the sample items where their stored vectors are

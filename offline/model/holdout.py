@@ -1,12 +1,16 @@
-"""Discovery evaluation of the two towers on a time cut (OR-temporal style), used for the
-validation slice carved from the end of train (and, as a self-check, on the test split).
+"""Evaluation of the two towers on a cut, used for the validation slice carved from the end of
+train (and, as a self-check, on the test split).
 
-Warm users = users with a purchase before the cut and a target after it; targets = items they
-purchase in the window that they had not purchased before the cut; recommendations exclude
-items purchased before the cut; candidates = items with any event before the cut. Metrics are
-averaged over warm users: NDCG@K (binary gain, ideal over min(|targets|, K)), Recall@K
-(hits / min(|targets|, K)); plus catalogue coverage@K and tail share@K (slots on items outside the
-20 % most purchased before the cut). The project's full evaluation lives in offline/eval.
+The slice follows a protocol (``offline.model.validation_protocol``; the rules themselves are
+``offline.eval.protocol``'s, shared with `fulcrum evaluate`): with ``purchases`` (the default),
+warm users = users with a purchase before the cut and a target after it; targets = items they
+purchase in the window that they had not purchased before the cut, which are never recommended;
+candidates = items purchased before the cut. With ``interactions``, a user's past is every
+positive behaviour, targets are all their purchases after the cut, nothing is excluded and the
+candidates are the items with a positive behaviour before the cut. Metrics are averaged over
+warm users: NDCG@K (binary gain, ideal over min(|targets|, K)), Recall@K (hits / min(|targets|,
+K)); plus catalogue coverage@K and tail share@K (slots on items outside the protocol's head
+items). The project's full evaluation lives in offline/eval.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 
 from offline.model.examples import user_histories
 from offline.model.interactions import PURCHASE_CODE, Interactions
+from offline.model.validation_protocol import PURCHASES, ValidationProtocol
 
 #: user x item scores held at once while ranking (float64: 256 MiB)
 _SCORE_CELLS = 1 << 25
@@ -38,18 +43,22 @@ def ndcg_recall(ranked: np.ndarray, targets: list[set[int]], k: int) -> tuple[np
 
 @dataclass
 class DiscoverySlice:
-    """One discovery slice, prepared once: its warm users (a seeded sample of at most
-    ``max_users`` when > 0), their histories, bought items and targets, the candidate pool and the
-    tail. Scoring several models (or several hybrid weightings of one model) on the same slice
-    reuses all of it; users are scored in chunks of at most ``_SCORE_CELLS`` user x item scores."""
+    """One validation / test slice, prepared once under a protocol
+    (``offline.model.validation_protocol``; default: purchases, discovery): its warm users (a
+    seeded sample of at most ``max_users`` when > 0), their histories, neighbour sources,
+    exclusions and targets, the candidate pool and the tail. Scoring several models (or several
+    hybrid weightings of one model) on the same slice reuses all of it; users are scored in
+    chunks of at most ``_SCORE_CELLS`` user x item scores."""
 
     warm: list[int]  # user indices with a target and a history before their cut
     at: np.ndarray  # [W] cut of each warm user
     hist: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # [W, T] items, types, ages, mask
-    bought: list[set[int]]  # items each warm user purchased before their cut
+    bought: list[set[int]]  # items each warm user purchased before their cut (neighbour sources)
     targets: list[set[int]]
-    seen: np.ndarray  # [N] bool: the candidate pool (any event before the cut)
+    seen: np.ndarray  # [N] bool: the candidate pool of the protocol
     is_tail: np.ndarray  # [N] bool
+    #: items never recommended to each warm user (purchases: what they bought; interactions: none)
+    excluded: list[set[int]] | None = None
 
     @classmethod
     def build(
@@ -60,40 +69,47 @@ class DiscoverySlice:
         t_len: int,
         max_users: int = 0,
         seed: int = 0,
+        protocol: ValidationProtocol = PURCHASES,
     ) -> DiscoverySlice:
+        """Warm users, targets, exclusions, pool and head items come from
+        ``offline.eval.protocol.build_protocol`` (what `fulcrum evaluate` scores with) over the
+        events before ``at``; histories are every event of the user before it."""
         from offline.model.interactions import per_event
+        from offline.model.validation_protocol import slice_protocol
 
         users, (h_items, h_types, h_age, h_mask) = user_histories(inter, at, t_len)
         at_u = np.full(len(inter.user_ids), float(at)) if np.ndim(at) == 0 else np.asarray(at, np.float64)
-        before = inter.ev_time < per_event(inter, at)
-        purch = before & (inter.ev_type == PURCHASE_CODE)
+        proto = slice_protocol(inter, at, target_pairs, protocol)
+        user_row = {u: j for j, u in enumerate(inter.user_ids.tolist())}
+        item_row = {i: j for j, i in enumerate(inter.items["item_id"].astype(str).tolist())}
+
+        def rows(ids) -> set[int]:
+            return {item_row[i] for i in ids}
+
+        purch = (inter.ev_time < per_event(inter, at)) & (inter.ev_type == PURCHASE_CODE)
         bought: dict[int, set[int]] = {}
         for u, i in zip(inter.ev_user[purch].tolist(), inter.ev_item[purch].tolist(), strict=True):
             bought.setdefault(u, set()).add(i)
-        targets: dict[int, set[int]] = {}
-        for u, i in zip(*(a.tolist() for a in target_pairs), strict=True):
-            if u in bought and i not in bought[u]:
-                targets.setdefault(u, set()).add(i)
         seen = np.zeros(inter.n_items, dtype=bool)
-        seen[inter.ev_item[before]] = True
-        counts = np.bincount(inter.ev_item[purch], minlength=inter.n_items)
-        head = np.argsort(-counts, kind="stable")[: int(np.ceil(0.2 * seen.sum()))]
+        seen[sorted(rows(proto.candidate_pool))] = True
         is_tail = np.ones(inter.n_items, dtype=bool)
-        is_tail[head] = False
+        is_tail[sorted(rows(proto.head_items))] = False
         pos = {u: j for j, u in enumerate(users.tolist())}
-        warm = [u for u in sorted(targets) if u in pos]
+        warm = sorted(user_row[u] for u in proto.warm_users if user_row[u] in pos)
         if 0 < max_users < len(warm):
             pick = np.random.default_rng(seed).choice(len(warm), size=max_users, replace=False)
             warm = [warm[j] for j in np.sort(pick)]
-        rows = np.array([pos[u] for u in warm], dtype=np.int64)
+        ids = inter.user_ids
+        hist_rows = np.array([pos[u] for u in warm], dtype=np.int64)
         return cls(
             warm,
             at_u[np.asarray(warm, dtype=np.int64)],
-            (h_items[rows], h_types[rows], h_age[rows], h_mask[rows]),
-            [bought[u] for u in warm],
-            [targets[u] for u in warm],
+            (h_items[hist_rows], h_types[hist_rows], h_age[hist_rows], h_mask[hist_rows]),
+            [bought.get(u, set()) for u in warm],
+            [rows(proto.targets[ids[u]]) for u in warm],
             seen,
             is_tail,
+            [rows(proto.exclusions[ids[u]]) for u in warm],
         )
 
     def chunks(self) -> list[slice]:
@@ -110,7 +126,8 @@ class DiscoverySlice:
         """Top ``k`` item rows [rows, k] of ``scores`` (modified in place): unseen and bought
         items are never recommended."""
         scores[:, ~self.seen] = -np.inf
-        for j, b in enumerate(self.bought[rows]):
+        excluded = self.bought if self.excluded is None else self.excluded
+        for j, b in enumerate(excluded[rows]):
             scores[j, list(b)] = -np.inf
         top = np.argpartition(-scores, k, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1)
@@ -141,6 +158,7 @@ def discovery_eval(
     adjust: Callable[[np.ndarray, list[set[int]], np.ndarray], np.ndarray] | None = None,
     max_users: int = 0,
     seed: int = 0,
+    protocol: ValidationProtocol = PURCHASES,
 ) -> dict[str, float]:
     """``encode_users(hist_emb, hist_type, hist_age, hist_mask) -> [B, D]``; ``target_pairs`` =
     (user index, item index) purchases after the cut. ``at`` is one cut for everyone (a time
@@ -151,7 +169,18 @@ def discovery_eval(
     ``max_users`` > 0 scores a seeded sample of that many warm users (the same sample for the
     same data and seed, so epochs and grid points stay comparable); users are scored in chunks
     of at most ``_SCORE_CELLS`` user x item scores, so memory does not grow with the catalogue."""
-    sl = DiscoverySlice.build(inter, at, target_pairs, t_len, max_users, seed)
+    sl = DiscoverySlice.build(inter, at, target_pairs, t_len, max_users, seed, protocol)
+    return slice_metrics(sl, item_vecs, encode_users, k, adjust)
+
+
+def slice_metrics(
+    sl: DiscoverySlice,
+    item_vecs: np.ndarray,
+    encode_users: Callable,
+    k: int = 10,
+    adjust: Callable[[np.ndarray, list[set[int]], np.ndarray], np.ndarray] | None = None,
+) -> dict[str, float]:
+    """``discovery_eval`` on a slice built once (per epoch on the same validation slice)."""
     if not sl.warm:
         return sl.metrics(np.zeros((0, k), dtype=np.int64), k)
     ranked = []

@@ -2,7 +2,9 @@
 
 Reads a prepared folder (``events.parquet``, ``items.parquet``; see fulcrum.core.schema) and keeps
 the TRAIN split's behaviour events sorted by (user, time) with per-user offsets, which makes
-point-in-time histories a slice. Test events are kept aside for evaluation only.
+point-in-time histories a slice. Impressions are left out of those arrays (counted per item):
+a history is what serving's profile holds (``fulcrum.core.user_state``'s recent sequence, every
+behaviour but impressions). Test events are kept aside for evaluation only.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class Interactions:
     #: [U] epoch seconds from which each user's test events start (time split: the cut-off for
     #: everyone; leave-last-out: the user's held-out basket, ``train_end`` for users without one)
     test_at: np.ndarray | None = None
+    #: [N] train IMPRESSION events per item (impressions are not in the event arrays: serving's
+    #: recent sequence, what the user tower sees, holds every behaviour but impressions)
+    impressions: np.ndarray | None = None
 
     @property
     def n_items(self) -> int:
@@ -131,7 +136,14 @@ def load_interactions(data_dir: str | Path) -> Interactions:
     events = events[events[S.USER_ID].notna() & events[S.EVENT_TYPE].isin(list(S.EVENT_TYPE_CODE))]
     events = events.assign(t=_epoch(events[S.TIMESTAMP]), **{S.USER_ID: events[S.USER_ID].astype(str)})
     is_train = events[S.SPLIT].astype(str) == "train"
-    train = events[is_train].sort_values([S.USER_ID, "t"], kind="stable")
+    train = events[is_train]
+    # histories hold what serving's profile holds (fulcrum.core.user_state: every behaviour but
+    # impressions); impressions only count, per item, for the item statistics
+    shown = (train[S.EVENT_TYPE] == _IMPRESSION).to_numpy()
+    impressions = np.bincount(
+        item_index.get_indexer(train.loc[shown, S.ITEM_ID].astype(str)), minlength=len(item_index)
+    )
+    train = train[~shown].sort_values([S.USER_ID, "t"], kind="stable")
     test = events[~is_train][[S.USER_ID, S.ITEM_ID, S.EVENT_TYPE, "t"]].reset_index(drop=True)
     if train.empty:
         raise MissingDataError(f"{ev_path}: no train events")
@@ -160,6 +172,7 @@ def load_interactions(data_dir: str | Path) -> Interactions:
         fingerprint=sha256_file(ev_path),
         split_kind=kind,
         test_at=test_at,
+        impressions=impressions.astype(np.int64),
     )
 
 
@@ -188,7 +201,11 @@ def item_stats(inter: Interactions) -> pd.DataFrame:
     code = inter.ev_type
     purchases = np.bincount(inter.ev_item[code == PURCHASE_CODE], minlength=n).astype(np.float64)
     cancels = np.bincount(inter.ev_item[code == S.EVENT_TYPE_CODE[_CANCEL]], minlength=n).astype(np.float64)
-    impressions = np.bincount(inter.ev_item[code == S.EVENT_TYPE_CODE[_IMPRESSION]], minlength=n)
+    impressions = (
+        inter.impressions
+        if inter.impressions is not None
+        else np.bincount(inter.ev_item[code == S.EVENT_TYPE_CODE[_IMPRESSION]], minlength=n)
+    )
     order = np.argsort(-purchases, kind="stable")
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)

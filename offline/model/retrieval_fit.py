@@ -54,6 +54,19 @@ def cut_trends(inter: Interactions, examples: Examples, days: float) -> tuple[to
     return torch.from_numpy(rows.astype(np.float32)), inverse.astype(np.int64)
 
 
+#: the largest logit the trend prior adds at the start of training (s0 * max |trend|)
+TREND_INIT_LOGIT = 4.0
+
+
+def trend_scale_init(trend_rows: torch.Tensor) -> float:
+    """The learned trend scale's start: 1, or less when the prior reaches past
+    ``TREND_INIT_LOGIT`` (a heavy-tailed shop's standardised prior), so the prior starts as a
+    nudge of at most a few logits next to cosine / temperature, never as the whole score; the
+    scale then learns its own value."""
+    top = float(trend_rows.abs().max()) if trend_rows.numel() else 0.0
+    return 1.0 if top <= TREND_INIT_LOGIT else TREND_INIT_LOGIT / top
+
+
 def target_prob(examples: Examples, n_items: int) -> np.ndarray:
     """Each item's share of the training targets (the sampling distribution of in-batch items)."""
     counts = np.bincount(examples.target, minlength=n_items).astype(np.float64)
@@ -87,7 +100,7 @@ def fit_retrieval(
     if r.trend_in_training:
         trend_rows, cut_day = cut_trends(inter, examples, r.hybrid.trend_days)
         if not hasattr(table, "trend_scale"):  # kept on the table: best-epoch restore and refit keep it
-            table.trend_scale = torch.nn.Parameter(torch.tensor(1.0))
+            table.trend_scale = torch.nn.Parameter(torch.tensor(trend_scale_init(trend_rows)))
     params = list(user.parameters()) + [p for p in table.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=max_lr, weight_decay=r.weight_decay)
     cuts_per_step = max(1, int(round(r.batch_size * examples.n_cuts / max(1, len(examples)))))

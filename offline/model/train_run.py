@@ -76,7 +76,7 @@ def train_run(
     fit = tw.fit_towers(data, towers, cfg, deadline, progress, timings)
     hybrid = choose_hybrid(data, towers, cfg, timings)
     if validation_only:
-        return RunSummary(out, validation_info(fit, hybrid, timings))
+        return RunSummary(out, validation_info(fit, hybrid, timings, data))
 
     refit = tw.refit_towers(data, towers, cfg, deadline, progress, timings)
     item_vecs = tw.final_item_vectors(data, towers, refitted=refit is not None)

@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from offline.model.holdout import DiscoverySlice
 from offline.model.interactions import PURCHASE_CODE, Interactions, item_stats, load_interactions
+from offline.model.validation_protocol import ValidationProtocol, choose_protocol, no_targets_error
 from offline.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -29,10 +31,25 @@ class RunData:
     purchases: np.ndarray  # [E] event is a purchase
     counts: np.ndarray  # [N] purchases per item in the fit window
     val_pairs: tuple[np.ndarray, np.ndarray]  # (user row, item row) of the validation purchases
+    #: the protocol validation (and the test self-check) is scored with
+    #: (``offline.model.validation_protocol``: chosen from the data unless the config sets it)
+    protocol: ValidationProtocol
+    #: the validation slice under that protocol, built once (None when validation is off)
+    val_slice: DiscoverySlice | None
 
     @property
     def fit_purchases(self) -> np.ndarray:
         return self.purchases & self.fit_ev
+
+    @property
+    def history_events(self) -> np.ndarray:
+        """[E] the events that make an item known under the protocol: purchases, or every positive
+        behaviour (interactions) -- what the id residuals start from and are kept for."""
+        if self.protocol.history == "interactions":
+            from offline.model.validation_protocol import positive_codes
+
+            return np.isin(self.inter.ev_type, np.fromiter(positive_codes(), dtype=np.int64))
+        return self.purchases
 
 
 def prepare_data(
@@ -56,4 +73,17 @@ def prepare_data(
     counts = np.bincount(inter.ev_item[purchases & fit_ev], minlength=inter.n_items)
     val_mask = purchases & ~fit_ev
     val_pairs = (ev_user[val_mask], inter.ev_item[val_mask])
-    return RunData(inter, stats, val_cut, fit_ev, purchases, counts, val_pairs)
+    protocol = choose_protocol(inter, cfg.retrieval.validation_protocol)
+    val_slice = None
+    if cfg.retrieval.validation_days > 0:
+        val_slice = DiscoverySlice.build(
+            inter, val_cut, val_pairs, cfg.user.history_len, cfg.retrieval.validation_max_users, cfg.seed,
+            protocol,
+        )
+        if not val_slice.warm:  # checked before the text stage: fail in seconds, not minutes
+            raise no_targets_error(
+                protocol, len(val_pairs[0]), cfg.retrieval.validation_days, inter.split_kind
+            )
+        log.info("validation: %s protocol (%s), %d users scored", protocol.name, protocol.reason,
+                 len(val_slice.warm))
+    return RunData(inter, stats, val_cut, fit_ev, purchases, counts, val_pairs, protocol, val_slice)

@@ -29,7 +29,8 @@ def choose_hybrid(data: RunData, towers: Towers, cfg: TrainConfig, timings: dict
 
     t = time.perf_counter()
     weights, grid = choose_on_validation(
-        cfg, data.inter, towers.table, towers.encode_users, data.fit_purchases, data.val_cut, data.val_pairs
+        cfg, data.inter, towers.table, towers.encode_users, data.fit_purchases, data.val_cut, data.val_pairs,
+        sl=data.val_slice,
     )
     timings["hybrid_select_s"] = time.perf_counter() - t
     return HybridChoice(weights, grid)

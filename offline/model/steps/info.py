@@ -21,7 +21,7 @@ def _best_validation(fit) -> dict[str, float]:
     return fit.val[fit.best_epoch - 1] if fit.val and fit.best_epoch > 0 else {}
 
 
-def validation_info(fit, hybrid: HybridChoice, timings: dict[str, float]) -> dict[str, Any]:
+def validation_info(fit, hybrid: HybridChoice, timings: dict[str, float], data: RunData) -> dict[str, Any]:
     """The summary of a ``validation_only`` run (`fulcrum tune --target retrieval` scores it)."""
     return {
         "metrics": {
@@ -34,7 +34,21 @@ def validation_info(fit, hybrid: HybridChoice, timings: dict[str, float]) -> dic
         else {"neighbour_weight": hybrid.weights.neighbour, "trend_weight": hybrid.weights.trend},
         "timings": timings,
         "stopped_early": fit.stopped_early,
+        "validation": validation_block(data),
     }
+
+
+def validation_block(data: RunData) -> dict[str, Any]:
+    """run.json's (and the manifest's ``metrics.validation_protocol``) record of the protocol the
+    validation slice and the test self-check were scored with, and why."""
+    sl = data.val_slice
+    return {**data.protocol.as_dict(), "users_scored": len(sl.warm) if sl is not None else 0}
+
+
+def validation_stage(data: RunData) -> str:
+    if data.val_slice is None:
+        return "off (retrieval.validation_days: 0)"
+    return f"{data.protocol.name} protocol, {len(data.val_slice.warm)} users ({data.protocol.reason})"
 
 
 def run_info(
@@ -71,6 +85,7 @@ def run_info(
         },
         "metrics": {
             "validation": _best_validation(fit),
+            "validation_protocol": validation_block(data),
             "validation_per_epoch": fit.val,
             "test_selfcheck": selfcheck.towers,
             "test_selfcheck_hybrid": selfcheck.hybrid,
@@ -95,7 +110,11 @@ def run_info(
         },
         "stopped_early": fit.stopped_early,
         "ranker": {"source": ranker.source, "note": ranker.note},
-        "stages": run_stages(ranker, weights, grid, refit is not None),
+        "validation": validation_block(data),
+        "stages": {
+            **run_stages(ranker, weights, grid, refit is not None),
+            "validation": validation_stage(data),
+        },
         "training_cut": {
             "split": inter.split_kind,
             "train_end": datetime.fromtimestamp(inter.train_end, UTC).isoformat(),

@@ -1,5 +1,6 @@
-"""Training step: discovery metrics on the test split -- reported in run.json, never used for
-a choice. Test purchases of users or items unknown to train are left out."""
+"""Training step: metrics on the test split under the run's validation protocol
+(``RunData.protocol``) -- reported in run.json, never used for a choice. Test purchases of users
+or items unknown to train are left out."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def selfcheck_on_test(
         tp["item_id"].astype(str).map(index).to_numpy(np.int64),
     )
     plain = discovery_eval(
-        inter, item_vecs, towers.encode_users, inter.test_at, pairs_t, cfg.user.history_len
+        inter, item_vecs, towers.encode_users, inter.test_at, pairs_t, cfg.user.history_len,
+        protocol=data.protocol,
     )
     with_hybrid: dict[str, float] = {}
     if hybrid_parts is not None and hybrid.weights is not None:
@@ -54,6 +56,6 @@ def selfcheck_on_test(
         )
         with_hybrid = discovery_eval(
             inter, item_vecs, towers.encode_users, inter.test_at, pairs_t, cfg.user.history_len,
-            adjust=bought_scores(hybrid_parts[0], trend, hybrid.weights),
+            adjust=bought_scores(hybrid_parts[0], trend, hybrid.weights), protocol=data.protocol,
         )
     return SelfCheck(plain, with_hybrid)

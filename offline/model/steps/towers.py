@@ -79,7 +79,7 @@ def build_towers(data: RunData, text: TextFeatures, cfg: TrainConfig, timings: d
     if r.id_embedding and r.id_init == "svd":
         from offline.model.cooccurrence_init import svd_item_factors
 
-        fit_p = data.fit_purchases
+        fit_p = data.history_events & data.fit_ev  # purchases, or every positive behaviour
         init = svd_item_factors(
             inter.ev_user[fit_p], inter.ev_item[fit_p], len(inter.user_ids), inter.n_items,
             cfg.dim, r.id_init_scale, cfg.seed,
@@ -103,12 +103,14 @@ def validation_scorer(data: RunData, towers: Towers, cfg: TrainConfig) -> Callab
     if cfg.retrieval.select_epoch_on == "serving" and cfg.retrieval.hybrid.enabled:
         from offline.model.hybrid_fit import HybridValidation
 
-        hybrid = HybridValidation(cfg, data.inter, data.fit_purchases, data.val_cut, data.val_pairs)
+        hybrid = HybridValidation(
+            cfg, data.inter, data.fit_purchases, data.val_cut, data.val_pairs, data.val_slice
+        )
 
     def validate() -> dict[str, float]:
         import torch
 
-        from offline.model.holdout import discovery_eval
+        from offline.model.holdout import slice_metrics
 
         with torch.no_grad():
             vecs = towers.table().numpy()
@@ -119,10 +121,7 @@ def validation_scorer(data: RunData, towers: Towers, cfg: TrainConfig) -> Callab
                 "users": m["users"], **towers_alone, "hybrid_ndcg@10": m["ndcg@10"],
                 "hybrid_neighbour_weight": m["neighbour_weight"], "hybrid_trend_weight": m["trend_weight"],
             }
-        return discovery_eval(
-            data.inter, vecs, towers.encode_users, data.val_cut, data.val_pairs, cfg.user.history_len,
-            max_users=cfg.retrieval.validation_max_users, seed=cfg.seed,
-        )
+        return slice_metrics(data.val_slice, vecs, towers.encode_users)
 
     return validate
 
@@ -195,16 +194,15 @@ def refit_towers(
 
 
 def final_item_vectors(data: RunData, towers: Towers, refitted: bool) -> np.ndarray:
-    """The catalogue's item vectors [N, D] float32; items without a purchase in the fitted
-    window (all of train after a refit) get their id residual zeroed: the text-only vector."""
+    """The catalogue's item vectors [N, D] float32; items without a history event of the
+    protocol (``RunData.history_events``: a purchase, or any positive behaviour on a
+    multi-behaviour shop) in the fitted window (all of train after a refit) get their id residual
+    zeroed: the text-only vector."""
     import torch
 
     inter = data.inter
     with torch.no_grad():
-        seen = (
-            data.counts > 0
-            if not refitted
-            else np.bincount(inter.ev_item[data.purchases], minlength=inter.n_items) > 0
-        )
+        known = data.history_events if refitted else data.history_events & data.fit_ev
+        seen = np.bincount(inter.ev_item[known], minlength=inter.n_items) > 0
         towers.table.ids.weight[torch.from_numpy(~seen)] = 0.0
         return towers.table().numpy().astype(np.float32)

@@ -211,3 +211,37 @@ def test_slice_evaluator_matches_discovery_eval_point_by_point(tmp_path) -> None
     for w in points:
         slow = discovery_eval(inter, vecs, encode, cut, pairs, 5, adjust=bought_scores(table, trend, w))
         assert fast(w) == pytest.approx(slow, abs=1e-12)
+
+
+def test_soft_cap_keeps_order_and_leaves_values_below_the_cap() -> None:
+    from offline.model.hybrid_fit import TREND_CAP, soft_cap
+
+    z = np.array([-1.3, 0.0, 3.2, 4.0, 5.0, 12.0])
+    got = soft_cap(z)
+    # up to the cap (4): unchanged (Online Retail's prior peaks at 3.2);
+    # above: 4 + log1p(z - 4): 5 -> 4 + log 2 = 4.6931, 12 -> 4 + log 9 = 6.1972
+    assert TREND_CAP == 4.0
+    assert np.allclose(got, [-1.3, 0.0, 3.2, 4.0, 4.6931, 6.1972], atol=1e-4)
+    assert (np.diff(got) > 0).all()  # the order of items is kept
+
+
+def test_trend_prior_of_a_heavy_tailed_shop_is_capped() -> None:
+    from offline.model.hybrid_fit import soft_cap, trend_prior
+
+    # 1 item with one buyer among 1000: standardised, that buyer alone is sqrt(999) = 31.6
+    t, _ = trend_prior(np.array([0]), np.array([0]), np.array([0.0]), 1.0, days=14, n_items=1000)
+    raw = standardise(np.log1p(np.r_[1.0, np.zeros(999)]))
+    assert raw[0] == pytest.approx(np.sqrt(999), rel=1e-6)
+    assert t[0] == pytest.approx(float(soft_cap(raw)[0]), rel=1e-6)
+    assert t[0] == pytest.approx(4 + np.log1p(np.sqrt(999) - 4), rel=1e-6)  # 7.35
+
+
+def test_trend_scale_starts_at_one_unless_the_prior_reaches_far() -> None:
+    import torch
+
+    from offline.model.retrieval_fit import TREND_INIT_LOGIT, trend_scale_init
+
+    assert trend_scale_init(torch.tensor([[-1.0, 3.2]])) == 1.0  # within 4 logits: 1
+    # a prior reaching 8: the scale starts at 4 / 8, so the prior adds at most 4 logits at first
+    assert trend_scale_init(torch.tensor([[-1.0, 8.0]])) == pytest.approx(TREND_INIT_LOGIT / 8.0)
+    assert trend_scale_init(torch.zeros((0, 3))) == 1.0

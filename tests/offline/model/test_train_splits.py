@@ -103,12 +103,19 @@ def test_a_stage_that_cannot_train_exits_non_zero_with_its_reason(
         raw / "items.csv", index=False)
     data = _prepare(tmp_path, raw / "events.csv", raw / "items.csv", "leave-last-out")
     config = _tiny_config(tmp_path / "tiny.yaml", tiny_bert_dir)
-    result = CliRunner().invoke(app, ["train", "--data", str(data), "--config", str(config), "--out",
-                                      str(tmp_path / "run"), "--no-progress"])
-    assert result.exit_code == 1
-    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "retrieval: no training examples" in errors[0] and "(fix: " in errors[0]
-    assert not (tmp_path / "run" / "run.json").exists()
+    # with validation on, the validation slice is empty (nobody has a last basket after an
+    # earlier one): said first, before the text stage; without it, the examples are
+    for validation_days, stage in ((14, "validation: the purchases (discovery) protocol"),
+                                   (0, "retrieval: no training examples")):
+        raw_cfg = yaml.safe_load(config.read_text())
+        raw_cfg["retrieval"] = {**raw_cfg.get("retrieval", {}), "validation_days": validation_days}
+        config.write_text(yaml.safe_dump(raw_cfg))
+        result = CliRunner().invoke(app, ["train", "--data", str(data), "--config", str(config), "--out",
+                                          str(tmp_path / "run"), "--no-progress"])
+        assert result.exit_code == 1
+        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and stage in errors[0] and "(fix: " in errors[0], errors
+        assert not (tmp_path / "run" / "run.json").exists()
 
 
 def test_the_ranking_head_without_labels_names_no_ranker() -> None:
