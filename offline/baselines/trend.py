@@ -24,7 +24,6 @@ from fulcrum.core.hybrid import HybridWeights, hybrid_scores
 from offline.baselines.interactions import Interactions
 
 DEFAULT_DAYS = 14.0
-_DAY = 86_400.0
 
 
 class TrendBlend:
@@ -42,22 +41,21 @@ class TrendBlend:
                          "trend_days": self.days, "blend": "z(base) + w * trend (fulcrum.core.hybrid)"}
 
     def fit(self, interactions: Interactions) -> None:
+        from offline.model.hybrid_fit import TrendAt
+
         self.base.fit(interactions)
         self._inter = interactions
-        self._memo: dict[float, np.ndarray] = {}
+        bought = interactions.ev_purchase
+        per_user = interactions.cuts is not None and interactions.cuts.per_user
+        self._trend = TrendAt(interactions.ev_user[bought], interactions.ev_item[bought],
+                              interactions.ev_time[bought], self.days, len(interactions.item_ids),
+                              by_day=per_user)
 
     def trend_at(self, at: float) -> np.ndarray:
-        """The prior as of ``at`` (epoch s; rounded to its day on a per-user split), memoised."""
-        from offline.model.hybrid_fit import trend_prior
-
-        inter = self._inter
-        if inter.cuts is not None and inter.cuts.per_user:
-            at = float(np.floor(at / _DAY) * _DAY)
-        if at not in self._memo:
-            bought = inter.ev_purchase
-            self._memo[at] = trend_prior(inter.ev_user[bought], inter.ev_item[bought], inter.ev_time[bought],
-                                         at, self.days, len(inter.item_ids))[0]
-        return self._memo[at]
+        """The prior as of ``at`` (epoch s; rounded to its day on a per-user split), memoised:
+        ``offline.model.hybrid_fit.TrendAt``, the same per-cut prior the training's validation and
+        self-check and the bundle rows of bench quality (offline/report/bundle_model.py) use."""
+        return self._trend.vector(at)
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         scores = np.atleast_2d(self.base.score(user_rows))

@@ -6,6 +6,13 @@ retrieval scores over the candidate pool (train items, minus the user's exclusio
 ``n_candidates`` are scored by ``ranker.onnx`` on ``rank_features``. Users without history get
 the catalogue's popular-now order (cold start: trend prior, then popularity). Candidates are
 computed once per user and cached, so re-rank sweeps only re-order them.
+
+Each user is scored at their evaluation moment (``offline.eval.slices.user_cuts``): on a time split
+the cut-off, on leave-last-out the start of their held-out basket. There the hybrid's trend prior
+is the one as of that moment (``user_trend``: ``offline.model.hybrid_fit.TrendAt``, the per-cut
+prior the +trend baselines and the training's own validation and self-check use), not the
+bundle's prior frozen at its training cut, which for most users would be days or months off;
+a time split keeps the bundle's own prior, which is the prior as of the cut-off.
 """
 
 from __future__ import annotations
@@ -54,20 +61,33 @@ def history(profile, catalogue, now: float, max_length: int):
     )
 
 
-def user_cuts(prepared) -> tuple[dict[str, float], float]:
-    """({user: the moment their evaluation starts}, the default for everyone else), epoch s.
-
-    A time split: the cut-off for everyone. Leave-last-out: each user's first test event (their
-    held-out basket); users without one are "now" = one second after the last train event."""
-    from offline.data.split import LEAVE_LAST_OUT
+def user_trend(events: pd.DataFrame, index: dict[str, int], n_items: int, days: float):
+    """The trend prior as of any user's cut (``.vector(at)``, one value per catalogue row) from
+    the purchases in ``events`` (the train side), cuts rounded down to the UTC day: the same
+    ``TrendAt`` the +trend baselines (offline/baselines/trend.py) and the training's per-user
+    validation build, over the catalogue's rows. Purchases of items not in ``index`` are left out,
+    as the bundle's own prior leaves them out."""
+    from offline.model.hybrid_fit import TrendAt
     from offline.ranking.labels import epoch_seconds
 
-    if prepared.split.kind != LEAVE_LAST_OUT:
-        return {}, prepared.split.cutoff.timestamp()
-    train, test = prepared.train_events(), prepared.test_events()
-    default = float(epoch_seconds(train[S.TIMESTAMP]).max()) + 1.0 if len(train) else 0.0
-    t = pd.Series(epoch_seconds(test[S.TIMESTAMP]), index=test[S.USER_ID].astype(str).to_numpy())
-    return {str(u): float(v) for u, v in t.groupby(level=0).min().items()}, default
+    p = events[(events[S.EVENT_TYPE] == S.EventType.PURCHASE.value) & events[S.USER_ID].notna()]
+    rows = p[S.ITEM_ID].astype(str).map(index)
+    keep = rows.notna().to_numpy()
+    users = pd.factorize(p[S.USER_ID].astype(str).to_numpy()[keep])[0].astype(np.int64)
+    times = epoch_seconds(p[S.TIMESTAMP])[keep]
+    return TrendAt(users, rows[keep].to_numpy(np.int64), times, days, n_items, by_day=True)
+
+
+def trend_days(manifest: dict) -> float:
+    """The trend window the bundle's hybrid was trained with (manifest ``hybrid.trend_days``)."""
+    from fulcrum.core import hybrid as hy
+
+    block = manifest.get(hy.MANIFEST_KEY)
+    value = block.get("trend_days") if isinstance(block, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"manifest {hy.MANIFEST_KEY}.trend_days = {value!r}: a bundle with a trend "
+                         "weight must record its trend window (re-export the run)")
+    return float(value)
 
 
 def profiles_at(events, cutoff: float) -> dict:
@@ -103,10 +123,15 @@ class BundleModel:
         from fulcrum.core.bundle.loader import load_bundle
 
         self.bundle = load_bundle(Path(bundle_dir), execution_provider="cpu", intra_op_threads=1)
+        from offline.eval.slices import user_cuts
+
         self.cat = self.bundle.catalogue
-        self.cuts, self.cutoff = user_cuts(prepared)
-        self.profiles = profiles_at(prepared.train_events(), self.cutoff if not self.cuts else np.inf)
+        self.cuts = user_cuts(prepared)
+        train = prepared.train_events()
+        self.profiles = profiles_at(train, np.inf if self.cuts.per_user else self.cuts.default)
         self.manifest = json.loads((Path(bundle_dir) / "manifest.json").read_text())
+        self._train = train
+        self._trend = None  # built on first use (a per-user split with a trend weight only)
         train_items = pool if pool is not None else set(prepared.train_purchases()[S.ITEM_ID].astype(str))
         self.pool_mask = np.array([i in train_items for i in self.cat.item_ids], dtype=bool)
         self.n_candidates = n_candidates
@@ -114,8 +139,18 @@ class BundleModel:
         self._cache: dict[str, Candidates | None] = {}
 
     def now(self, user: str) -> float:
-        """The moment ``user`` is evaluated at (see ``user_cuts``)."""
-        return self.cuts.get(user, self.cutoff)
+        """The moment ``user`` is evaluated at (``offline.eval.slices.user_cuts``)."""
+        return self.cuts.of(user)
+
+    def trend_of(self, user: str) -> np.ndarray | None:
+        """The trend prior ``user`` is scored with: as of their own cut on a per-user split, else
+        None (the bundle's prior)."""
+        if not self.cuts.per_user or self.cat.hybrid.trend <= 0:
+            return None  # a time split: the bundle's own prior is the prior as of the cut-off
+        if self._trend is None:
+            days = trend_days(self.manifest)
+            self._trend = user_trend(self._train, dict(self.cat.index), len(self.cat), days)
+        return self._trend.vector(self.now(user))
 
     def ranker_heads(self) -> dict[str, str]:
         """What the bundle's ranking heads are: "trained", or "off: <why>" (manifest stages)."""
@@ -166,7 +201,7 @@ class BundleModel:
         vecs = self.bundle.user_encoder(hist)
         feats, cands = [], []
         for u, v in zip(who, vecs, strict=True):
-            cosine, s = self.cat.retrieval_scores(v, self.profiles[u].bought)
+            cosine, s = self.cat.retrieval_scores(v, self.profiles[u].bought, trend=self.trend_of(u))
             s = np.where(self.pool_mask, s, -np.inf)
             for item in exclude.get(u, ()):
                 j = self.cat.index.get(item)

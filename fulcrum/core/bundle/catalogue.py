@@ -157,12 +157,16 @@ class Catalogue:
     # ---- retrieval scoring (per request: nothing here loops over the catalogue in Python) --------
 
     def retrieval_scores(
-        self, user_vec: np.ndarray, bought: Iterable[str] = (), bought_rows: np.ndarray | None = None
+        self, user_vec: np.ndarray, bought: Iterable[str] = (), bought_rows: np.ndarray | None = None,
+        trend: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(cosine scores, retrieval scores) of every row for one user vector: the retrieval score
         is the bundle's hybrid score (cosine + co-purchase neighbours of the bought items + trend)
         when the manifest gives it weights, else the cosine itself. ``bought_rows`` (``rows_of``
-        of the bought ids, when the caller has it already) saves mapping ``bought`` again."""
+        of the bought ids, when the caller has it already) saves mapping ``bought`` again.
+        ``trend`` (one value per row) replaces the bundle's prior: an offline evaluation that
+        scores each user at their own moment (leave-last-out) passes the prior as of that moment;
+        serving never passes it."""
         cosine = self.embeddings @ user_vec
         if not self.hybrid.active:
             return cosine, cosine
@@ -170,7 +174,10 @@ class Catalogue:
         if self.neighbours is not None and self.hybrid.neighbour > 0:
             rows = self.rows_of(bought) if bought_rows is None else bought_rows
             neighbour = self.neighbours.scores(rows, len(self))
-        return cosine, hybrid_scores(cosine, neighbour, self.trend_all, self.hybrid)
+        if trend is not None and len(trend) != len(self):
+            raise ValueError(f"trend has {len(trend)} values for {len(self)} catalogue rows")
+        prior = self.trend_all if trend is None else trend
+        return cosine, hybrid_scores(cosine, neighbour, prior, self.hybrid)
 
     @property
     def ann_active(self) -> bool:
