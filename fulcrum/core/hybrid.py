@@ -153,6 +153,45 @@ def standardise(x: np.ndarray) -> np.ndarray:
     return (x - mu) / sd
 
 
+@dataclass(frozen=True)
+class HybridPrior:
+    """The parts of the hybrid score that do not depend on the user vector: ``neighbour_weight x
+    z(neighbour)`` (per user: their bought items) and ``trend_weight x trend`` (per catalogue).
+    Either is None when its weight is 0 or its input is missing. Serving computes them once per
+    (user row, catalogue snapshot) instead of once per request (online/server/profile_rows.py)."""
+
+    neighbour: np.ndarray | None = None
+    trend: np.ndarray | None = None
+
+
+def hybrid_prior(
+    neighbour: np.ndarray | None, trend: np.ndarray | None, weights: HybridWeights
+) -> HybridPrior:
+    """``HybridPrior`` of these inputs (the same operations ``hybrid_scores`` runs on them)."""
+    if not weights.active:
+        return HybridPrior()
+    n = t = None
+    if weights.neighbour > 0 and neighbour is not None:
+        n = weights.neighbour * standardise(neighbour)
+    if weights.trend > 0 and trend is not None:
+        t = weights.trend * np.asarray(trend, dtype=np.float64)
+    return HybridPrior(n, t)
+
+
+def hybrid_with_prior(retrieval: np.ndarray, prior: HybridPrior, weights: HybridWeights) -> np.ndarray:
+    """``hybrid_scores`` given its prior terms: z(retrieval) + neighbour term, then + trend term
+    (the same additions in the same order, so the result is bit-for-bit ``hybrid_scores``)."""
+    r = np.asarray(retrieval, dtype=np.float64)
+    if not weights.active:
+        return r
+    out = standardise(r)
+    if prior.neighbour is not None:
+        out = out + prior.neighbour
+    if prior.trend is not None:
+        out = out + prior.trend
+    return out
+
+
 def hybrid_scores(
     retrieval: np.ndarray,
     neighbour: np.ndarray | None,
@@ -161,15 +200,7 @@ def hybrid_scores(
 ) -> np.ndarray:
     """The hybrid score per item (same length as ``retrieval``); inactive weights return the
     retrieval scores unchanged (so the plain two-tower path keeps its cosine scale)."""
-    r = np.asarray(retrieval, dtype=np.float64)
-    if not weights.active:
-        return r
-    out = standardise(r)
-    if weights.neighbour > 0 and neighbour is not None:
-        out = out + weights.neighbour * standardise(neighbour)
-    if weights.trend > 0 and trend is not None:
-        out = out + weights.trend * np.asarray(trend, dtype=np.float64)
-    return out
+    return hybrid_with_prior(retrieval, hybrid_prior(neighbour, trend, weights), weights)
 
 
 def _z(x: np.ndarray, mean: float, sd: float) -> np.ndarray:

@@ -37,10 +37,17 @@ def exploration_pool(
     leftovers = np.asarray(leftovers, dtype=np.int64)
     exploit = np.asarray(exploit, dtype=np.int64)
 
+    # membership by one byte per catalogue row (a memset the size of the blocked mask the request
+    # already built) instead of np.isin, which sorts both sides on every call (~10x slower here)
+    mark = np.zeros(len(blocked), dtype=np.int8)
+    mark[leftovers] = 1
+    mark[exploit] = 2  # an exploitation row is never eligible, even when it is also a leftover
+
     def eligible(rows: np.ndarray) -> np.ndarray:
         trials = np.maximum(cat.impressions[rows], cat.purchases[rows])
-        ok = ((trials < threshold) & ~blocked[rows]) | np.isin(rows, leftovers)
-        return rows[ok & ~np.isin(rows, exploit)]
+        m = mark[rows]
+        ok = ((trials < threshold) & ~blocked[rows]) | (m == 1)
+        return rows[ok & (m != 2)]
 
     candidates = np.concatenate([new_rows, leftovers])
     if len(candidates) <= 4 * size:  # small: the exact eligible set, then the subset

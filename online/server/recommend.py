@@ -22,7 +22,6 @@ from fulcrum.core.bundle.retrieval import blocked_mask, top_candidates
 from fulcrum.core.errors import FeatureStoreUnavailable, fallback_reason
 from fulcrum.core.profile import UserProfile
 from fulcrum.core.rank_features import rank_features
-from fulcrum.core.rerank.anti_recommendation import blocked_items
 from fulcrum.core.rerank.cold_start import cold_start_scores
 from fulcrum.core.rerank.diversity import mmr, mmr_pool
 from fulcrum.core.rerank.exploration import exploration_count, exploration_positions, thompson_sample
@@ -34,6 +33,7 @@ from online.config import ServeConfig
 from online.inference.exploration_pool import exploration_pool
 from online.inference.model import ServingModel
 from online.server import metrics
+from online.server.profile_rows import ProfileRows, ProfileRowsCache
 from online.server.profiles import fetch_profile, history_for, with_session
 from online.server.requests import Knobs, RecommendQuery, Reply, Scored
 
@@ -82,7 +82,7 @@ async def _warm_exploit(
     profile: UserProfile,
     history,
     blocked: np.ndarray,
-    bought_rows: np.ndarray,
+    derived: ProfileRows,
     k: int,
     knobs: Knobs,
     config: ServeConfig,
@@ -91,7 +91,9 @@ async def _warm_exploit(
     user = await model.encode_user(history)
     # cosine = the towers' score (a ranking feature); scores = the bundle's retrieval score
     # (over the ANN pool on a big catalogue: Catalogue.retrieve)
-    cand, cosine, scores = cat.retrieve(user, max(config.retrieval_candidates, k), blocked, bought_rows)
+    cand, cosine, scores = cat.retrieve(
+        user, max(config.retrieval_candidates, k), blocked, derived.bought, derived.prior
+    )
     if len(cand) == 0:
         return [], {}, cand
     purchase = cancel = None
@@ -138,8 +140,15 @@ def _cold_exploit(
 
 
 async def recommend(
-    model: ServingModel, source, executor, config: ServeConfig, q: RecommendQuery, budget_s: float
+    model: ServingModel,
+    source,
+    executor,
+    config: ServeConfig,
+    q: RecommendQuery,
+    budget_s: float,
+    rows_cache: ProfileRowsCache | None = None,
 ) -> Reply:
+    """``rows_cache``: the server's ``ProfileRowsCache`` (None: derive the user's rows afresh)."""
     cat = model.catalogue.current
     now = time.time()
     timeout = min(config.feature_timeout_ms / 1000.0, budget_s * 0.5)
@@ -150,14 +159,15 @@ async def recommend(
         metrics.FALLBACKS.labels("Recommend", why).inc()
         return popularity_fallback(cat, q.excludes + q.session_items, q.k, model.version, why)
     profile = with_session(stored, q.session_items, now)
-    # the bought items as rows once (a heavy buyer has thousands): blocked mask and neighbour scores
-    bought_rows = cat.rows_of(profile.bought)
-    others = blocked_items(  # cancelled, disliked, ignored, excluded (the purchases are added below)
-        profile, True, config.ignored_impressions_threshold, q.excludes + q.session_items
-    )
-    blocked = cat.mask_of_rows(cat.rows_of(others))
+    # the stored profile's rows (a heavy buyer has thousands of bought ids) and hybrid prior, kept
+    # per stored row and snapshot (online/server/profile_rows.py); the session only adds history
+    cache = rows_cache if rows_cache is not None else ProfileRowsCache(0)
+    derived = cache.get(cat, stored, config.ignored_impressions_threshold)
+    # cancelled, disliked, ignored, excluded, the session's own items (+ purchases below)
+    blocked = cat.mask_of_rows(derived.others)
+    blocked[cat.rows_of(q.excludes + q.session_items)] = True
     if not q.knobs.allow_repurchase:
-        blocked[bought_rows] = True
+        blocked[derived.bought] = True
     rng = np.random.default_rng(q.knobs.seed) if q.knobs.seed is not None else _RNG
     n_explore = exploration_count(q.k, q.knobs.exploration_share)
     history_len = model.bundle.user_encoder.history_length
@@ -170,7 +180,7 @@ async def recommend(
             profile,
             history_for(profile, cat, now, history_len),
             blocked,
-            bought_rows,
+            derived,
             q.k,
             q.knobs,
             config,

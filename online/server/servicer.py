@@ -28,6 +28,7 @@ from online.server import metrics, validation
 from online.server.feature_source import FeatureSource
 from online.server.in_flight import InFlight
 from online.server.process_tuning import freeze_heap
+from online.server.profile_rows import ProfileRowsCache
 from online.server.recommend import recommend
 from online.server.requests import Reply
 from online.server.search import search
@@ -106,6 +107,8 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
         #: set by create_server (online/privacy/forget.py); None: ForgetUser is UNAVAILABLE
         self.forgetter: Forgetter | None = None
         self._forget_lock = asyncio.Lock()
+        #: Recommend's per-user derived rows, per stored row and catalogue snapshot
+        self.profile_rows = ProfileRowsCache()
 
     async def Recommend(self, request, context):
         query = validation.recommend_query(request, self.config)
@@ -113,7 +116,10 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
         model = self.holder.current
         with self.in_flight:
             reply = await _within(
-                recommend(model, self.features, self.feature_executor, self.config, query, budget), budget
+                recommend(
+                    model, self.features, self.feature_executor, self.config, query, budget, self.profile_rows
+                ),
+                budget,
             )
         return _reply(reply, pb.RecommendResponse)
 
@@ -206,6 +212,7 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
         loop = asyncio.get_running_loop()
         async with self._forget_lock:  # one erasure at a time: they rewrite the same files
             report = await loop.run_in_executor(None, self.forgetter.forget, request.user_id)
+        self.profile_rows.forget_user(request.user_id.strip())
         metrics.FORGOTTEN.inc()
         return pb.ForgetUserResponse(
             offline_events=report.offline_events,

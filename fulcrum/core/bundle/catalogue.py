@@ -22,7 +22,7 @@ from fulcrum.core.bundle.ann_retrieval import pool_candidates, pool_dense
 from fulcrum.core.bundle.catalogue_growth import Buffers, grow
 from fulcrum.core.bundle.lexical import grown
 from fulcrum.core.bundle.retrieval import top_candidates
-from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores
+from fulcrum.core.hybrid import HybridPrior, HybridWeights, NeighbourTable, hybrid_prior, hybrid_with_prior
 from fulcrum.core.rank_features import ItemStats
 from fulcrum.core.rerank.tail_boost import tail_mask
 from fulcrum.core.search.engine import dense_scores
@@ -156,28 +156,50 @@ class Catalogue:
 
     # ---- retrieval scoring (per request: nothing here loops over the catalogue in Python) --------
 
+    def user_prior(self, bought_rows: np.ndarray) -> HybridPrior:
+        """The hybrid score's terms that do not depend on the user vector, for a user who bought
+        ``bought_rows``: the neighbour term (O(catalogue): computed once per user row and
+        snapshot by the server, online/server/profile_rows.py) and this snapshot's trend term."""
+        neighbour = None
+        if self.neighbours is not None and self.hybrid.neighbour > 0:
+            neighbour = self.neighbours.scores(bought_rows, len(self))
+        n_term = hybrid_prior(neighbour, None, self.hybrid).neighbour
+        return HybridPrior(n_term, self._trend_term)
+
+    @cached_property
+    def _trend_term(self) -> np.ndarray | None:
+        """trend_weight x the trend prior over every row, once per snapshot."""
+        return hybrid_prior(None, self.trend_all, self.hybrid).trend
+
     def retrieval_scores(
-        self, user_vec: np.ndarray, bought: Iterable[str] = (), bought_rows: np.ndarray | None = None,
+        self,
+        user_vec: np.ndarray,
+        bought: Iterable[str] = (),
+        bought_rows: np.ndarray | None = None,
+        prior: HybridPrior | None = None,
         trend: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(cosine scores, retrieval scores) of every row for one user vector: the retrieval score
         is the bundle's hybrid score (cosine + co-purchase neighbours of the bought items + trend)
         when the manifest gives it weights, else the cosine itself. ``bought_rows`` (``rows_of``
-        of the bought ids, when the caller has it already) saves mapping ``bought`` again.
-        ``trend`` (one value per row) replaces the bundle's prior: an offline evaluation that
-        scores each user at their own moment (leave-last-out) passes the prior as of that moment;
-        serving never passes it."""
+        of the bought ids, when the caller has it already) saves mapping ``bought`` again;
+        ``prior`` (``user_prior(bought_rows)`` of this snapshot, when the caller kept it) saves
+        the neighbour and trend terms. ``trend`` (one value per row) replaces the bundle's trend
+        prior: an offline evaluation that scores each user at their own moment (leave-last-out)
+        passes the prior as of that moment; serving never passes it (nor both)."""
         cosine = self.embeddings @ user_vec
         if not self.hybrid.active:
             return cosine, cosine
-        neighbour = None
-        if self.neighbours is not None and self.hybrid.neighbour > 0:
+        if trend is not None:
+            if prior is not None:
+                raise ValueError("retrieval_scores takes a prior or a trend override, not both")
+            if len(trend) != len(self):
+                raise ValueError(f"trend has {len(trend)} values for {len(self)} catalogue rows")
             rows = self.rows_of(bought) if bought_rows is None else bought_rows
-            neighbour = self.neighbours.scores(rows, len(self))
-        if trend is not None and len(trend) != len(self):
-            raise ValueError(f"trend has {len(trend)} values for {len(self)} catalogue rows")
-        prior = self.trend_all if trend is None else trend
-        return cosine, hybrid_scores(cosine, neighbour, prior, self.hybrid)
+            prior = HybridPrior(self.user_prior(rows).neighbour, hybrid_prior(None, trend, self.hybrid).trend)
+        elif prior is None:
+            prior = self.user_prior(self.rows_of(bought) if bought_rows is None else bought_rows)
+        return cosine, hybrid_with_prior(cosine, prior, self.hybrid)
 
     @property
     def ann_active(self) -> bool:
@@ -186,7 +208,12 @@ class Catalogue:
         return self.ann is not None and len(self) >= self.ann.settings.min_items
 
     def retrieve(
-        self, user_vec: np.ndarray, n: int, blocked: np.ndarray | None, bought_rows: np.ndarray
+        self,
+        user_vec: np.ndarray,
+        n: int,
+        blocked: np.ndarray | None,
+        bought_rows: np.ndarray,
+        prior: HybridPrior | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(the ``n`` best non-blocked rows by retrieval score, best first; their cosine; their
         retrieval score): through the ANN pool when ``ann_active`` (online/inference/
@@ -195,7 +222,7 @@ class Catalogue:
             got = pool_candidates(self, user_vec, n, blocked, bought_rows)
             if got is not None:
                 return got
-        cosine, scores = self.retrieval_scores(user_vec, bought_rows=bought_rows)
+        cosine, scores = self.retrieval_scores(user_vec, bought_rows=bought_rows, prior=prior)
         cand = top_candidates(scores, n, blocked)
         return cand, cosine[cand], scores[cand]
 
