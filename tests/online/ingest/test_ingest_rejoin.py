@@ -1,10 +1,11 @@
 """A group rebalance never leaves the ingest consumer without partitions or spinning on a core
 (online/ingest/rejoin.py describes kafka-python 3.0.12's race).
 
-The broker test replays the race step by step with two consumers driven from the test thread:
-the group leader starts a rebalance because the topic grew, the rebalance completes while the
-leader is not inside ``poll()``, and the leader must still take up its new partitions and apply
-their events. Without the guard the leader never gets a partition again and its events stall.
+The broker test replays the race step by step with two consumers (each polled on its own thread,
+as `fulcrum ingest` does, and by hand where the race needs it): the group leader starts a
+rebalance because the topic grew, the rebalance completes while the leader is not inside
+``poll()``, and the leader must still take up its new partitions and apply their events. Without
+the guard the leader never gets a partition again and its events stall.
 """
 
 from __future__ import annotations
@@ -104,6 +105,42 @@ def test_an_empty_poll_that_returns_early_waits_out_its_timeout() -> None:
     assert len(consumer._stop.waits) == 3 and all(0 < w <= 60 for w in consumer._stop.waits)
 
 
+class Poller:
+    """Polls one consumer on its own thread, as `fulcrum ingest` does, until paused; paused, the
+    test thread drives the consumer by hand."""
+
+    def __init__(self, consumer: IngestConsumer) -> None:
+        self.consumer = consumer
+        self.go, self.idle, self.done = threading.Event(), threading.Event(), threading.Event()
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.done.is_set():
+            if not self.go.is_set():
+                self.idle.set()
+                self.go.wait(0.05)
+                continue
+            self.idle.clear()
+            try:
+                self.consumer.poll_once()
+            except BaseException as e:  # surfaced by pause()
+                self.errors.append(e)
+                self.go.clear()
+
+    def pause(self) -> None:
+        self.go.clear()
+        wait_until(self.idle.is_set, 30, what="the poller paused")
+        if self.errors:
+            raise self.errors[0]
+
+    def stop(self) -> None:
+        self.done.set()
+        self.go.set()
+        self.thread.join(timeout=30)
+
+
 @pytest.mark.kafka
 def test_a_rebalance_the_leader_starts_completes_while_it_is_not_polling(kafka_bootstrap: str) -> None:
     from kafka import KafkaAdminClient
@@ -135,17 +172,19 @@ def test_a_rebalance_the_leader_starts_completes_while_it_is_not_polling(kafka_b
     def rebalancing(consumer: IngestConsumer) -> bool:
         return consumer._consumer.group_metadata().state == MemberState.REBALANCING
 
-    def poll_both() -> bool:
-        leader.poll_once()
-        follower.poll_once()
-        both = (leader, follower)
-        return all(c.assigned() and not rebalancing(c) for c in both)
+    def settled() -> bool:
+        return all(c.assigned() and not rebalancing(c) for c in (leader, follower))
 
+    wait_until(lambda: leader.poll_once() >= 0 and leader.assigned(), 60, what="the leader's join")
+    pollers = [Poller(leader), Poller(follower)]
     try:
-        wait_until(lambda: leader.poll_once() >= 0 and leader.assigned(), 60, what="the leader's join")
-        wait_until(poll_both, 60, interval=0, what="both consumers assigned")
-
+        for poller in pollers:
+            poller.go.set()
+        wait_until(settled, 60, what="both consumers assigned")
+        for poller in pollers:
+            poller.pause()
         generation = follower._consumer.group_metadata().generation_id
+
         # 1. the topic grows: the leader's next metadata refresh sees 4 partitions, and its next
         # poll revokes its partitions and sends a JoinGroup that the broker holds for the follower
         admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
@@ -167,22 +206,25 @@ def test_a_rebalance_the_leader_starts_completes_while_it_is_not_polling(kafka_b
         wait_until(follower_rejoined, 30, interval=0, what="the follower's rejoin")
         wait_until(lambda: coordinator._join_task.is_done, 30, what="the leader's finished join")
 
-        # 3. both poll again: the leader takes up partitions (the guard re-runs the rebalance it
-        # started) and every event, on every partition, is applied once
+        # 3. both poll again, each on its thread: the leader takes up partitions (the guard re-runs
+        # the rebalance it started) and every event, on every partition, is applied once
         ids = list(range(40))
         for i in ids:
             producer.send(topic, value=event(i).SerializeToString(), partition=i % 4)
         producer.flush()
-        wait_until(poll_both, 60, interval=0, what="both consumers holding partitions again")
-        wait_until(
-            lambda: poll_both() and sink.applied_count >= len(ids), 60, interval=0, what="every event applied"
-        )
+        for poller in pollers:
+            poller.go.set()
+        wait_until(lambda: sink.applied_count >= len(ids) and settled(), 60, what="every event applied")
+        for poller in pollers:
+            poller.pause()
         # one owner per partition (a stranded leader keeps its stale assignment, unfetched)
         owned = sorted(tp.partition for c in (leader, follower) for tp in c._consumer.assignment())
         assert owned == [0, 1, 2, 3]
         assert sink.times_applied == {f"e{i}": 1 for i in ids}
         assert leader.applied > 0 and follower.applied > 0
     finally:
+        for poller in pollers:
+            poller.stop()
         leader.close()
         follower.close()
         producer.close()
