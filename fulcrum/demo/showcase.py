@@ -249,8 +249,10 @@ def show_evaluation(console, results_json: Path, bundle: Path | None = None) -> 
     best = (doc.get("tradeoff") or {}).get("best")
     if best:
         console.print(
-            f"re-rank trade-off: tail share@10 {best.get('tail_share@10', 0):.3f} at NDCG@10 "
-            f"{best.get('ndcg@10', 0):.4f} (boost {best.get('boost')}, MMR {best.get('mmr_weight')})"
+            f"re-rank trade-off, best of grid on test (a picture, not a choice): tail share@10 "
+            f"{best.get('tail_share@10', 0):.3f} at NDCG@10 {best.get('ndcg@10', 0):.4f} (boost "
+            f"{best.get('boost')}, MMR {best.get('mmr_weight')}); the server's ordering defaults were "
+            "chosen on validation (fulcrum/core/serving_defaults.py), per shop: `fulcrum choose-serving`"
         )
 
 

@@ -31,7 +31,8 @@ def serving_sentence(p: dict[str, Any]) -> str:
     extra = f", minus {cancel} x cancel_prob" if cancel else ""
     return (
         f"The server's default order (`ranking_mode: {mode}`{extra}, `online/config.py`) is {where}, "
-        "labelled **(serving default)**."
+        "labelled **(serving default)**; the built-in ordering defaults were chosen on a validation "
+        "slice (fulcrum/core/serving_defaults.py), a shop's own choice is `fulcrum choose-serving`."
     )
 
 
