@@ -10,6 +10,8 @@ import asyncio
 import importlib.metadata
 import json
 import logging
+import weakref
+from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
 
@@ -27,10 +29,11 @@ from online.security.limits import IngestStreams
 from online.server import metrics, validation
 from online.server.feature_source import FeatureSource
 from online.server.in_flight import InFlight
-from online.server.process_tuning import freeze_heap
+from online.server.process_tuning import refreeze_heap
 from online.server.profile_rows import ProfileRowsCache
 from online.server.recommend import recommend
 from online.server.requests import Reply
+from online.server.retire import retire
 from online.server.search import search
 
 log = logging.getLogger(__name__)
@@ -102,7 +105,7 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
         self.feature_executor = feature_executor
         self.pipeline = pipeline
         self.in_flight = in_flight or InFlight()
-        self._metrics_json: tuple[object, str] = (None, "")
+        self._metrics_json: tuple[Callable[[], object], str] = (lambda: None, "")
         self.ingest_streams = IngestStreams(config.limits)
         #: set by create_server (online/privacy/forget.py); None: ForgetUser is UNAVAILABLE
         self.forgetter: Forgetter | None = None
@@ -192,8 +195,12 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
     async def GetModelInfo(self, request, context):
         model = self.holder.current
         manifest = model.bundle.manifest
-        if self._metrics_json[0] is not model:  # a bundle's metrics never change: dump them once
-            self._metrics_json = (model, json.dumps(manifest.metrics, sort_keys=True, default=str))
+        if self._metrics_json[0]() is not model:  # a bundle's metrics never change: dump them once
+            # a weak reference: a replaced model is not kept alive by its cached metrics
+            self._metrics_json = (
+                weakref.ref(model),
+                json.dumps(manifest.metrics, sort_keys=True, default=str),
+            )
         return pb.ModelInfo(
             bundle_version=model.version,
             bundle_path=str(manifest.path),
@@ -238,6 +245,9 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
     async def ReloadModel(self, request, context):
         """Load a published version by name (``version``, under ``bundles_root``) or, with an
         empty request, the bundle the server started with; never an arbitrary path."""
+        # the serving model is held here across the swap, so its last reference is not dropped
+        # on the event loop: retire() frees it in a thread, a piece at a time (retire.py)
+        replaced = [self.holder.current]
         try:
             target = self._reload_target(request)
             new, previous = await self.holder.reload(target, allow_rollback=request.allow_rollback)
@@ -251,5 +261,7 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
             )
             raise
         metrics.RELOADS.labels("swapped").inc()
-        freeze_heap()  # the new bundle out of the collector's reach, the old one's cycles freed
+        if replaced[0] is not self.holder.current:
+            retire(replaced)
+        refreeze_heap()  # the new bundle out of the collector's reach, without a full collection
         return pb.ReloadModelResponse(bundle_version=new, previous_version=previous)

@@ -9,8 +9,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,15 +28,43 @@ def _l2(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(norm, 1e-12)).astype(np.float32)
 
 
+#: configured tokenizers by (sha256 of tokenizer.json, max length): see ``shared_tokenizer``
+_TOKENIZERS: OrderedDict[tuple[str, int], Any] = OrderedDict()
+_TOKENIZERS_KEPT = 4
+_TOKENIZERS_LOCK = threading.Lock()
+
+
+def shared_tokenizer(path: str, max_length: int) -> Any:
+    """The ``tokenizers.Tokenizer`` of ``path``, truncating at ``max_length``, without padding;
+    one object per (file content, max length) in the process, shared by the bundle's encoders and
+    by a reloaded bundle with the same tokenizer. Parsing tokenizer.json runs in Rust with the
+    GIL held (~100-250 ms for MiniLM's under load: the largest event-loop stall of a reload,
+    measured with py-spy ``--gil``, twice per load); the file's bytes and hash release it. A
+    cached tokenizer is never reconfigured (its settings are part of the key), so sharing it
+    between threads that encode is safe."""
+    from tokenizers import Tokenizer
+
+    data = Path(path).read_bytes()
+    key = (hashlib.sha256(data).hexdigest(), int(max_length))
+    with _TOKENIZERS_LOCK:
+        cached = _TOKENIZERS.get(key)
+        if cached is not None:
+            _TOKENIZERS.move_to_end(key)
+            return cached
+        tokenizer = Tokenizer.from_str(data.decode("utf-8"))
+        tokenizer.enable_truncation(max_length=max_length)
+        tokenizer.no_padding()
+        _TOKENIZERS[key] = tokenizer
+        while len(_TOKENIZERS) > _TOKENIZERS_KEPT:
+            _TOKENIZERS.popitem(last=False)
+        return tokenizer
+
+
 class TextEncoder:
     def __init__(self, model: OrtModel, tokenizer_path: str, max_length: int) -> None:
-        from tokenizers import Tokenizer
-
         model.require((bf.IN_INPUT_IDS, bf.IN_ATTENTION_MASK), (bf.OUT_EMBEDDING,))
         self.model = model
-        self.tokenizer = Tokenizer.from_file(tokenizer_path)
-        self.tokenizer.enable_truncation(max_length=max_length)
-        self.tokenizer.no_padding()
+        self.tokenizer = shared_tokenizer(tokenizer_path, max_length)
         self.max_length = max_length
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
