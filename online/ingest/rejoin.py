@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 def keep_rejoin_pending(consumer: Any) -> None:
     """Make the consumer's coordinator keep a rejoin it reported needed until a join completes
     (kafka-python clears ``rejoin_needed`` only when it applies a finished join)."""
-    coordinator = getattr(consumer, "_coordinator", None)
+    coordinator: Any = getattr(consumer, "_coordinator", None)
     need_rejoin = getattr(coordinator, "need_rejoin", None)
     request_rejoin = getattr(coordinator, "request_rejoin", None)
     if not callable(need_rejoin) or not callable(request_rejoin):
