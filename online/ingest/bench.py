@@ -40,7 +40,7 @@ from typing import Annotated
 
 import typer
 
-from online.ingest.consumer import DEFAULT_MAX_BATCH_EVENTS, DEFAULT_MAX_BATCH_WAIT_MS
+from online.ingest.consumer_config import DEFAULT_MAX_BATCH_EVENTS, DEFAULT_MAX_BATCH_WAIT_MS
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,8 @@ def _run_mode(
     max_batch_wait_ms: int = DEFAULT_MAX_BATCH_WAIT_MS,
 ) -> dict:
     """Join the group first, then produce, then time the consumption alone."""
-    from online.ingest.consumer import ConsumerConfig, IngestConsumer
+    from online.ingest.consumer import IngestConsumer
+    from online.ingest.consumer_config import ConsumerConfig
     from online.ingest.dedupe import MemoryDedupe
     from online.ingest.memory_sink import MemorySink
     from online.ingest.pipeline import IngestPipeline

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from online.ingest.consumer import DEFAULT_MAX_BATCH_EVENTS, DEFAULT_MAX_BATCH_WAIT_MS
+from online.ingest.consumer_config import DEFAULT_MAX_BATCH_EVENTS, DEFAULT_MAX_BATCH_WAIT_MS
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def ingest(
 ) -> None:
     """Consume events from Kafka into the online features (at-least-once, idempotent, DLQ)."""
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    from online.ingest.consumer import ConsumerConfig
+    from online.ingest.consumer_config import ConsumerConfig
     from online.ingest.factory import SinkConfig, build_dedupe, build_kafka_ingest, build_sink
 
     try:

@@ -102,7 +102,8 @@ def embedded_visibility(
     from pathlib import Path
 
     from online.config import build_config
-    from online.ingest.consumer import ConsumerConfig, IngestConsumer
+    from online.ingest.consumer import IngestConsumer
+    from online.ingest.consumer_config import ConsumerConfig
     from online.ingest.pipeline import IngestPipeline
     from online.ingest.topics import ensure_topic
     from online.security.config import LOOPBACK_DEMO

@@ -220,7 +220,7 @@ def test_ingest_replicas_do_not_exceed_partitions() -> None:
 
 
 def test_topic_jobs_create_the_consumers_dead_letter_topic() -> None:
-    from online.ingest.consumer import ConsumerConfig
+    from online.ingest.consumer_config import ConsumerConfig
 
     dlq = ConsumerConfig(bootstrap="kafka:9092", topic="events").dead_letter_topic
     job = df.by_kind("Job")["fulcrum-kafka-topics"]

@@ -10,7 +10,8 @@ from collections import namedtuple
 import pytest
 
 from fulcrum.v1 import recommender_pb2 as pb
-from online.ingest.consumer import ConsumerConfig, IngestConsumer
+from online.ingest.consumer import IngestConsumer
+from online.ingest.consumer_config import ConsumerConfig
 from online.ingest.decode import ENCODING_BATCH, ENCODING_HEADER
 from online.ingest.dedupe import MemoryDedupe
 from online.ingest.memory_sink import MemorySink

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from fulcrum.v1 import recommender_pb2 as pb
-from online.ingest.consumer import ConsumerConfig
+from online.ingest.consumer_config import ConsumerConfig
 from online.ingest.factory import SinkConfig, build_kafka_ingest, build_sink
 from online.ingest.producer import producer_settings
 from online.ingest.topics import ensure_topic

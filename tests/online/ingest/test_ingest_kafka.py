@@ -12,7 +12,8 @@ from contextlib import contextmanager
 import pytest
 
 from fulcrum.v1 import recommender_pb2 as pb
-from online.ingest.consumer import ConsumerConfig, IngestConsumer
+from online.ingest.consumer import IngestConsumer
+from online.ingest.consumer_config import ConsumerConfig
 from online.ingest.decode import ENCODING_BATCH, ENCODING_HEADER
 from online.ingest.dedupe import MemoryDedupe, RedisDedupe
 from online.ingest.dlq import KafkaDeadLetter, original_payload

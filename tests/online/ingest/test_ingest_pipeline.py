@@ -9,7 +9,8 @@ from fulcrum.core import schema as S
 from fulcrum.core.events import Event, event_to_json
 from fulcrum.core.schema import EventType
 from fulcrum.v1 import recommender_pb2 as pb
-from online.ingest.consumer import Backoff, ConsumerConfig
+from online.ingest.backoff import Backoff
+from online.ingest.consumer_config import ConsumerConfig
 from online.ingest.decode import ENCODING_BATCH
 from online.ingest.dedupe import MemoryDedupe
 from online.ingest.dlq import dead_letter_document, original_payload

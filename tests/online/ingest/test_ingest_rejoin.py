@@ -14,7 +14,8 @@ import threading
 
 import pytest
 
-from online.ingest.consumer import ConsumerConfig, IngestConsumer
+from online.ingest.consumer import IngestConsumer
+from online.ingest.consumer_config import ConsumerConfig
 from online.ingest.dedupe import MemoryDedupe
 from online.ingest.memory_sink import MemorySink
 from online.ingest.pipeline import IngestPipeline

@@ -91,7 +91,8 @@ def test_speed_compresses_event_time() -> None:
 def test_replayed_events_arrive_intact_through_the_pipeline(kafka_bootstrap: str) -> None:
     from kafka import KafkaProducer
 
-    from online.ingest.consumer import ConsumerConfig, IngestConsumer
+    from online.ingest.consumer import IngestConsumer
+    from online.ingest.consumer_config import ConsumerConfig
     from online.ingest.memory_sink import MemorySink
     from online.ingest.pipeline import IngestPipeline
     from online.ingest.producer import producer_settings

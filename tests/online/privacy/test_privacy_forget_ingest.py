@@ -52,7 +52,7 @@ def test_a_running_consumer_never_writes_a_forgotten_user_back(store_kind, reque
 
     from offline.features.pipeline import build_features
     from online.features.client import OnlineFeatureClient
-    from online.ingest.consumer import ConsumerConfig
+    from online.ingest.consumer_config import ConsumerConfig
     from online.ingest.factory import SinkConfig, build_kafka_ingest, build_sink
     from online.ingest.producer import producer_settings
     from online.ingest.topics import ensure_topic

@@ -37,7 +37,7 @@ def test_sasl_ssl_settings_are_kafka_python_settings_of_every_client(tmp_path):
 
 
 def test_the_settings_reach_the_producer_and_consumer_settings(tmp_path, monkeypatch):
-    from online.ingest.consumer import ConsumerConfig, consumer_settings
+    from online.ingest.consumer_config import ConsumerConfig, consumer_settings
     from online.ingest.producer import producer_settings
 
     (tmp_path / "ca.pem").write_text("x")
