@@ -25,8 +25,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-#: references a solely-held object shows to sys.getrefcount: the local name and the call's argument
-_SOLE = 2
+#: what sys.getrefcount shows inside ``_sole`` for an object only its caller holds: the caller's
+#: name, ``_sole``'s parameter and getrefcount's own argument
+_SOLE = 3
 
 
 def _sole(obj: Any) -> bool:

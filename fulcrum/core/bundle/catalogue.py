@@ -85,6 +85,13 @@ class Catalogue:
     def dim(self) -> int:
         return int(self.embeddings.shape[1])
 
+    def warm(self) -> Catalogue:
+        """Compute the per-snapshot orders and vectors now (in the loader's or the upsert's worker
+        thread, where NumPy's sorts release the GIL), not in the first request on the loop; self."""
+        for name in ("popularity_pct", "is_tail", "popular_now_pct", "_trend_term"):
+            getattr(self, name)
+        return self
+
     # computed once per snapshot (ranks only change when an upsert builds a new snapshot)
     @cached_property
     def popularity_pct(self) -> np.ndarray:
@@ -411,7 +418,8 @@ class LiveCatalogue:
                 self.replace_learned,
                 self.max_upserted,
             )
-            self._current = with_search_parts(old, new, item_ids, texts, search_vectors, self.last_refused)
+            grown_snapshot = with_search_parts(old, new, item_ids, texts, search_vectors, self.last_refused)
+            self._current = grown_snapshot.warm()  # published with its orders computed
             if self._buffers is not None:
                 self._buffers.owner = self._current  # the snapshot that may append next
             if refused is not None:

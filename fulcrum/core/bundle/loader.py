@@ -151,6 +151,7 @@ def load_bundle(
             )
     except (ValueError, OSError, RuntimeError) as e:  # faiss reports a bad file as RuntimeError
         raise BundleInvalid(f"{path}: {e}") from e
+    catalogue.warm()  # per-snapshot orders computed here, in the loading thread, not on the loop
     bundle = LoadedBundle(
         manifest, choice.provider, choice.reason, text_encoder, user_encoder, ranker, catalogue,
         search_encoder,

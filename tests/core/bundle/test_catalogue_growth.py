@@ -149,3 +149,18 @@ def test_catalogue_sink_upserts_in_chunks_and_forgets_refused_items() -> None:
     assert holder.current.calls == [256, 256, 88]
     assert len(holder.current.catalogue.current) == 5 + 300
     assert len(holder.recorded) == 300  # the refused ones are not replayed after a reload
+
+
+def test_an_upserted_snapshot_is_published_warm() -> None:
+    # the per-snapshot orders are computed in the upsert's thread, before readers see the snapshot,
+    # and equal what a cold snapshot computes lazily
+    import dataclasses
+
+    live = LiveCatalogue(bundle_catalogue())
+    new = live.upsert(["n1"], ["a brand new lamp"], vec(1), [2.0], now=1.0)
+    warm = {"popularity_pct", "is_tail", "popular_now_order", "popular_now_pct", "_trend_term"}
+    assert warm <= set(vars(new))
+    cold = dataclasses.replace(new)  # a copy without the cached values
+    assert not warm & set(vars(cold))
+    assert np.array_equal(new.popular_now_order, cold.popular_now_order)
+    assert np.array_equal(new.is_tail, cold.is_tail)

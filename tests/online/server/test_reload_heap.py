@@ -18,6 +18,7 @@ import pandas as pd
 from fulcrum.core.profile import UserProfile
 from fulcrum.v1 import recommender_pb2 as pb
 from online.server.feature_source import InMemoryFeatures
+from online.server.retire import retire
 from tests.serving_helpers import serving
 
 
@@ -54,7 +55,7 @@ def test_the_old_bundle_goes_by_reference_counting_on_reload(tiny_bundle):
             try:
                 reply = await stub.ReloadModel(pb.ReloadModelRequest(), timeout=60)
                 again = await stub.Recommend(pb.RecommendRequest(user_id="u1", k=5), timeout=30)
-                deadline = time.monotonic() + 60
+                deadline = time.monotonic() + 20  # well inside retire()'s own 60 s wait for sole ownership
                 while any(r() is not None for r in refs.values()) and time.monotonic() < deadline:
                     await asyncio.sleep(0.02)
                 alive = {name: ref() is not None for name, ref in refs.items()}
@@ -68,3 +69,25 @@ def test_the_old_bundle_goes_by_reference_counting_on_reload(tiny_bundle):
     assert len(alive) >= 4 and not any(alive.values()), alive
     assert len(freed_on) == len(alive) and set(freed_on) == {"retire-model"}, (freed_on, loop_thread)
     assert len(again.items) == 5
+
+
+class _Node:
+    def __init__(self, **kw) -> None:
+        self.__dict__.update(kw)
+
+
+def test_retire_waits_for_sole_ownership_and_never_dismantles_what_others_hold():
+    shared = _Node(value=[1, 2, 3])
+    leaf = _Node(data=list(range(10)))
+    root = _Node(leaf=leaf, shared=shared)
+    refs = {"root": weakref.ref(root), "leaf": weakref.ref(leaf)}
+    del leaf
+    user = root  # a call still using the replaced model
+    thread = retire([root], wait_s=30, poll_s=0.01)
+    del root
+    time.sleep(0.2)
+    assert thread.is_alive() and user.leaf.data[0] == 0  # untouched while someone holds it
+    del user
+    thread.join(30)
+    assert not thread.is_alive() and all(r() is None for r in refs.values())
+    assert shared.value == [1, 2, 3]  # held elsewhere: released by the model, never emptied
