@@ -112,7 +112,7 @@ def recall(bundle: Path, n_queries: int, ann_min_items: int, seed: int) -> dict:
 def upsert_rate(cat, rng: np.random.Generator, items: int = 2000, batch: int = 50) -> dict:
     """New items per second into the live catalogue and its ANN index (vectors given: no text
     encoding), in batches of ``batch``."""
-    from fulcrum.core.bundle.catalogue import LiveCatalogue
+    from fulcrum.core.bundle.live_catalogue import LiveCatalogue
 
     live = LiveCatalogue(cat)
     base = cat.embeddings[rng.integers(0, len(cat), items)]

@@ -28,7 +28,7 @@ def _rss_mib() -> float:
 def _child(bundle: str, items: int, mode: str) -> dict:
     import numpy as np
 
-    from fulcrum.core.bundle.catalogue import LiveCatalogue
+    from fulcrum.core.bundle.live_catalogue import LiveCatalogue
     from fulcrum.core.bundle.loader import load_bundle
     from fulcrum.core.text import render_item_text
     from online.inference.chunked import embed_chunked

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fulcrum.core.bundle.catalogue import LiveCatalogue
 from fulcrum.core.bundle.encoders import History
+from fulcrum.core.bundle.live_catalogue import LiveCatalogue
 from fulcrum.core.bundle.loader import LoadedBundle, load_bundle
 from fulcrum.core.text import render_item_text, render_query_text
 from online.inference.batcher import MicroBatcher

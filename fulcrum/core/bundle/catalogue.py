@@ -8,7 +8,6 @@ the matrix per new item): fulcrum/core/bundle/catalogue_growth.py.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -19,7 +18,7 @@ import pandas as pd
 
 from fulcrum.core.bundle.ann import AnnParts, ann_grown
 from fulcrum.core.bundle.ann_retrieval import pool_candidates, pool_dense
-from fulcrum.core.bundle.catalogue_growth import Buffers, grow
+from fulcrum.core.bundle.catalogue_growth import grow
 from fulcrum.core.bundle.lexical import grown
 from fulcrum.core.bundle.retrieval import top_candidates
 from fulcrum.core.hybrid import HybridPrior, HybridWeights, NeighbourTable, hybrid_prior, hybrid_with_prior
@@ -368,76 +367,3 @@ def with_search_parts(
     added = np.arange(len(old), len(out), dtype=np.int64)
     out._low_trials.update({t: np.concatenate([r, added]) for t, r in old._low_trials.items()})
     return out
-
-
-class LiveCatalogue:
-    """Holds the current snapshot; upserts are serialised, readers never lock.
-
-    Upserts grow the snapshot through ``catalogue_growth.grow`` with buffers of spare capacity
-    (amortised O(1) per new item, no copy of the embedding matrix per item). An upsert keeps a
-    bundle item's learned vectors unless ``replace_learned``; at most ``max_upserted`` items are
-    added while serving (``last_refused`` lists the ids an upsert refused)."""
-
-    def __init__(
-        self, catalogue: Catalogue, replace_learned: bool = False, max_upserted: int | None = None
-    ) -> None:
-        if max_upserted is not None and max_upserted < 0:
-            raise ValueError(f"max_upserted: must be >= 0, got {max_upserted}")
-        self._current = catalogue
-        self._lock = threading.Lock()
-        self._buffers: Buffers | None = None
-        self.replace_learned = replace_learned
-        self.max_upserted = max_upserted
-        self.last_refused: list[str] = []
-
-    @property
-    def current(self) -> Catalogue:
-        return self._current
-
-    def upsert(
-        self,
-        item_ids: Sequence[str],
-        texts: Sequence[str],
-        embeddings: np.ndarray,
-        prices: Sequence[float],
-        now: float,
-        refused: list[str] | None = None,
-        search_vectors: np.ndarray | None = None,
-    ) -> Catalogue:
-        """Add or update items; the ids refused by ``max_upserted`` are appended to ``refused``."""
-        with self._lock:
-            old = self._current
-            new, self._buffers, self.last_refused = grow(
-                old,
-                self._buffers,
-                item_ids,
-                texts,
-                embeddings,
-                prices,
-                now,
-                self.replace_learned,
-                self.max_upserted,
-            )
-            grown_snapshot = with_search_parts(old, new, item_ids, texts, search_vectors, self.last_refused)
-            self._current = grown_snapshot.warm()  # published with its orders computed
-            if self._buffers is not None:
-                self._buffers.owner = self._current  # the snapshot that may append next
-            if refused is not None:
-                refused.extend(self.last_refused)
-            return self._current
-
-    def count(self, purchased: Sequence[str], shown: Sequence[str]) -> int:
-        """Add live purchase / impression observations (exploration's posteriors learn online).
-
-        Counts are added in place to the current snapshot's arrays (readers may see a count one
-        event late; snapshots grown from it share or copy those arrays, so counts survive an
-        upsert). Unknown ids are ignored.
-        Returns how many observations were counted.
-        """
-        with self._lock:
-            cat = self._current
-            p = cat.indices(purchased)
-            i = cat.indices(shown)
-            np.add.at(cat.purchases, p, 1.0)
-            np.add.at(cat.impressions, i, 1.0)
-            return len(p) + len(i)

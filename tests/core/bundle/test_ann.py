@@ -20,7 +20,8 @@ pytest.importorskip("faiss")
 from fulcrum.core import ann_index  # noqa: E402
 from fulcrum.core import bundle_format as bf  # noqa: E402
 from fulcrum.core.bundle.ann import AnnSettings, LockedIndex, Moments, ann_parts, load_ann  # noqa: E402
-from fulcrum.core.bundle.catalogue import Catalogue, LiveCatalogue  # noqa: E402
+from fulcrum.core.bundle.catalogue import Catalogue  # noqa: E402
+from fulcrum.core.bundle.live_catalogue import LiveCatalogue
 from fulcrum.core.hybrid import HybridWeights, NeighbourTable  # noqa: E402
 
 N, D = 6000, 32

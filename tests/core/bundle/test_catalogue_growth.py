@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fulcrum.core.bundle.catalogue import Catalogue, LiveCatalogue
+from fulcrum.core.bundle.catalogue import Catalogue
+from fulcrum.core.bundle.live_catalogue import LiveCatalogue
 from fulcrum.core.events import Event
 from fulcrum.core.schema import EventType
 from online.inference.chunked import EMBED_CHUNK, embed_chunked

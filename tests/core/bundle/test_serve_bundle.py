@@ -74,7 +74,7 @@ def test_path_escape_and_bad_format_are_refused(bundle_dir, tmp_path):
 
 
 def test_embed_then_upsert_makes_an_item_retrievable(bundle_dir):
-    from fulcrum.core.bundle.catalogue import LiveCatalogue
+    from fulcrum.core.bundle.live_catalogue import LiveCatalogue
 
     b = load_bundle(bundle_dir)
     live = LiveCatalogue(b.catalogue)
@@ -163,7 +163,7 @@ def test_batcher_max_wait_collects_late_arrivals():
 
 
 def test_live_counts_update_exploration_statistics(bundle_dir):
-    from fulcrum.core.bundle.catalogue import LiveCatalogue
+    from fulcrum.core.bundle.live_catalogue import LiveCatalogue
 
     b = load_bundle(bundle_dir)
     live = LiveCatalogue(b.catalogue)
