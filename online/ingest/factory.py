@@ -85,8 +85,8 @@ def _feast_sink(config: SinkConfig) -> EventSink:
     except ModuleNotFoundError as e:
         if e.name and e.name.startswith("online.features"):
             raise RuntimeError(
-                f"feature_repo: the Feast sink ({FEAST_SINK_MODULE}) is not available in this build; "
-                "use --offline-dir or --memory"
+                f"feature_repo: this installation has no Feast sink ({FEAST_SINK_MODULE} is missing); "
+                "install Fulcrum with the serve extra, or use --offline-dir or --memory"
             ) from e
         raise ImportError(f"the Feast sink needs {e.name}: pip install -e '.[serve]'") from e
     store = store_module.open_store(config.feature_repo, config.feature_store, config.redis_url)
