@@ -134,18 +134,19 @@ def test_slice_sources_follow_the_profile_rule() -> None:
     from tests.offline.model.test_examples_scale import _inter
 
     day = 86_400.0
-    # u0: RECENT_MAX + 1 views of items 1..RECENT_MAX+1 in time order, then a cancel of item 0,
-    # then (after the cut at day 1000) a view of item 0. The profile's recent sequence keeps
-    # the newest RECENT_MAX non-impression events before the cut: views of items 3..RECENT_MAX+1
-    # and the cancel (not positive); items 1 and 2 fell out of it
-    n = fn.RECENT_MAX + 1
-    items = np.r_[np.arange(1, n + 1), 0, 0]
-    types = np.r_[np.full(n, code["VIEW"]), code["CANCEL"], code["VIEW"]]
-    times = np.r_[np.arange(1, n + 1), n + 1, 1000 + 1] * day
+    # u0: a purchase of item 7, then RECENT_MAX views of items 1..RECENT_MAX in time order, then
+    # a cancel of item 0, then (after the cut at day 1000) a view of item 0. The profile's recent
+    # sequence keeps the newest RECENT_MAX non-impression events before the cut: views of items
+    # 2..RECENT_MAX and the cancel (not positive); the purchase and item 1 fell out of it, but the
+    # purchase stays in the bought set
+    n = fn.RECENT_MAX
+    items = np.r_[7, np.arange(1, n + 1), 0, 0]
+    types = np.r_[code["PURCHASE"], np.full(n, code["VIEW"]), code["CANCEL"], code["VIEW"]]
+    times = np.r_[0.5, np.arange(1, n + 1), n + 1, 1000 + 1] * day
     inter = _inter([(items, types, times)], n_items=n + 1)
+    got = slice_sources(inter, [0], np.array([1000 * day]), [{7}], "interactions")
+    assert got == [{7, *range(2, n + 1)}]
     bought = [{7}]
-    got = slice_sources(inter, [0], np.array([1000 * day]), bought, "interactions")
-    assert got == [{7, *range(3, n + 1)}]
     assert slice_sources(inter, [0], np.array([1000 * day]), bought, "purchases") is bought
 
 
