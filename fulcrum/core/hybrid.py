@@ -5,9 +5,11 @@ The one definition both sides use (offline evaluation and online Recommend)::
     hybrid(u, j) = z(cosine(u, j)) + neighbour_weight * z(neighbour(u, j)) + trend_weight * trend[j]
 
 - ``cosine`` is the two-tower retrieval score (user encoder . item embedding);
-- ``neighbour(u, j)`` = sum over the items i the user bought of sim(j, i), where sim(j, .) holds
-  j's nearest co-purchase neighbours (cosine of buyer sets, computed offline) -- item-based
-  collaborative filtering; the sum is a sparse gather over the user's bought items;
+- ``neighbour(u, j)`` = sum over the user's source items i of sim(j, i), where sim(j, .) holds
+  j's nearest co-occurrence neighbours (cosine of user sets, computed offline) -- item-based
+  collaborative filtering; the sum is a sparse gather over the source items. Sources and
+  co-occurrence are purchases, or on a multi-behaviour shop positive interactions
+  (fulcrum/core/neighbour_source.py, recorded in the manifest);
 - ``trend[j]`` is a per-item prior exported with the bundle (standardised log of recent distinct
   buyers, see offline/model/hybrid_fit.py), already on a z scale;
 - ``z`` standardises a score vector over the whole catalogue (mean 0, std 1; a constant vector
@@ -25,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fulcrum.core import neighbour_source as ns
+
 #: bundle file of the neighbour table (npz: indptr, indices, data) and of the trend prior (npy)
 NEIGHBOURS_FILE = "item_neighbours.npz"
 TREND_FILE = "item_trend.npy"
@@ -34,14 +38,19 @@ MANIFEST_KEY = "hybrid"
 
 @dataclass(frozen=True)
 class HybridWeights:
+    """The manifest's hybrid settings: the two weights and which of a user's items feed the
+    neighbour term (fulcrum/core/neighbour_source.py; the table was built to match)."""
+
     neighbour: float = 0.0
     trend: float = 0.0
+    neighbour_source: str = ns.PURCHASES
 
     def __post_init__(self) -> None:
         for name in ("neighbour", "trend"):
             v = getattr(self, name)
             if not np.isfinite(v) or v < 0:
                 raise ValueError(f"hybrid.{name}_weight: must be a finite number >= 0, got {v!r}")
+        ns.check_source(self.neighbour_source)
 
     @property
     def active(self) -> bool:
@@ -230,11 +239,12 @@ def hybrid_weights_parts(
 
 
 def weights_from_manifest(raw: Mapping[str, object]) -> HybridWeights:
-    """The manifest's ``hybrid`` block -> weights (no block = inactive)."""
+    """The manifest's ``hybrid`` block -> weights and neighbour source (no block = inactive)."""
     block = raw.get(MANIFEST_KEY)
     if not isinstance(block, Mapping):
         return HybridWeights()
     return HybridWeights(
         float(block.get("neighbour_weight", 0.0)),  # type: ignore[arg-type]
         float(block.get("trend_weight", 0.0)),  # type: ignore[arg-type]
+        ns.source_from_manifest(block),
     )

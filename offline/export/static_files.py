@@ -55,11 +55,16 @@ def copy_hybrid(run_dir: Path, tmp: Path, block: dict | None, n_items: int) -> d
         raise ExportError(
             f"{run_dir}: hybrid files cover {table.n_sources} / {trend.shape} items, the catalogue {n_items}"
         )
-    hy.weights_from_manifest({hy.MANIFEST_KEY: block})  # validates the weights
+    weights = hy.weights_from_manifest({hy.MANIFEST_KEY: block})  # validates the weights and source
+    neighbour = (
+        "co-purchase neighbours of bought items"
+        if weights.neighbour_source == "purchases"
+        else "positive-interaction neighbours of bought and recent positive items"
+    )
     return {
         **block,
         "neighbours_file": hy.NEIGHBOURS_FILE,
         "trend_file": hy.TREND_FILE,
-        "score": "z(cosine) + neighbour_weight * z(co-purchase neighbours of bought items) "
+        "score": f"z(cosine) + neighbour_weight * z({neighbour}) "
         "+ trend_weight * trend (fulcrum/core/hybrid.py)",
     }

@@ -53,7 +53,9 @@ class DiscoverySlice:
     warm: list[int]  # user indices with a target and a history before their cut
     at: np.ndarray  # [W] cut of each warm user
     hist: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # [W, T] items, types, ages, mask
-    bought: list[set[int]]  # items each warm user purchased before their cut (neighbour sources)
+    #: the hybrid's neighbour sources of each warm user: their purchases before their cut, plus
+    #: under the interactions protocol their recent positive items (offline/model/slice_sources.py)
+    bought: list[set[int]]
     targets: list[set[int]]
     seen: np.ndarray  # [N] bool: the candidate pool of the protocol
     is_tail: np.ndarray  # [N] bool
@@ -75,6 +77,7 @@ class DiscoverySlice:
         ``offline.eval.protocol.build_protocol`` (what `fulcrum evaluate` scores with) over the
         events before ``at``; histories are every event of the user before it."""
         from offline.model.interactions import per_event
+        from offline.model.slice_sources import slice_sources
         from offline.model.validation_protocol import slice_protocol
 
         users, (h_items, h_types, h_age, h_mask) = user_histories(inter, at, t_len)
@@ -105,7 +108,8 @@ class DiscoverySlice:
             warm,
             at_u[np.asarray(warm, dtype=np.int64)],
             (h_items[hist_rows], h_types[hist_rows], h_age[hist_rows], h_mask[hist_rows]),
-            [bought.get(u, set()) for u in warm],
+            slice_sources(inter, warm, at_u[np.asarray(warm, dtype=np.int64)],
+                          [bought.get(u, set()) for u in warm], protocol.history),
             [rows(proto.targets[ids[u]]) for u in warm],
             seen,
             is_tail,

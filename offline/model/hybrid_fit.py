@@ -1,7 +1,9 @@
 """The hybrid retrieval score's offline parts (fulcrum/core/hybrid.py has the score itself).
 
-- ``neighbour_table``: item-based co-purchase neighbours (cosine of buyer sets, the
-  ``offline.baselines.itemknn`` similarity), stored by source item for serving's sparse gather;
+- ``neighbour_table``: item-based co-occurrence neighbours (cosine of user sets, the
+  ``offline.baselines.itemknn`` similarity) of purchases, or of every positive behaviour under
+  the interactions neighbour source (fulcrum/core/neighbour_source.py), stored by source item
+  for serving's sparse gather;
 - ``trend_prior``: log(1 + distinct buyers in the last ``days`` before a cut), standardised over
   the catalogue, values above ``TREND_CAP`` compressed (``soft_cap``) -- what is selling now, a
   generic signal for any shop with timestamps;
@@ -34,7 +36,8 @@ _DAY = 86_400.0
 def neighbour_table(
     users: np.ndarray, items: np.ndarray, n_users: int, n_items: int, n_neighbours: int
 ) -> NeighbourTable:
-    """Neighbour rows by source item from (user, item) purchase pairs (duplicates count once)."""
+    """Neighbour rows by source item from (user, item) pairs -- purchases, or positive behaviours
+    under the interactions source (duplicates count once)."""
     from offline.baselines.itemknn import cosine_neighbours
 
     binary = sparse.csr_matrix(
@@ -92,14 +95,21 @@ def hybrid_parts(
     n_items: int,
     neighbours: int,
     trend_days: float,
+    table_events: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[NeighbourTable, np.ndarray, float]:
     """(neighbour table, trend prior, trend of an item without buyers) from the (user, item, time)
     purchases strictly before ``at``: the parts as of one cut, for training, validation and the
-    promotion judge alike."""
+    promotion judge alike. ``table_events`` ((user, item, time) of the neighbour source's events:
+    every positive behaviour under the interactions source, fulcrum/core/neighbour_source.py)
+    builds the table instead of the purchases; the trend is always the purchases'."""
     keep = np.asarray(times) < at
     u, i, t = np.asarray(users)[keep], np.asarray(items)[keep], np.asarray(times)[keep]
-    n_users = int(u.max()) + 1 if len(u) else 1
-    table = neighbour_table(u, i, n_users, n_items, neighbours)
+    tu, ti = u, i
+    if table_events is not None:
+        ku = np.asarray(table_events[2]) < at
+        tu, ti = np.asarray(table_events[0])[ku], np.asarray(table_events[1])[ku]
+    n_users = int(tu.max()) + 1 if len(tu) else 1
+    table = neighbour_table(tu, ti, n_users, n_items, neighbours)
     trend, zero = trend_prior(u, i, t, at, trend_days, n_items)
     return table, trend, zero
 
@@ -193,16 +203,21 @@ class HybridValidation:
     from the fitted events only (no look-ahead), never the test split.
     """
 
-    def __init__(self, cfg, inter, fit_purchases, val_cut, val_pairs, sl=None) -> None:
+    def __init__(self, cfg, inter, fit_purchases, val_cut, val_pairs, sl=None, fit_sources=None) -> None:
         """``sl``: the run's validation slice (offline.model.holdout.DiscoverySlice, built under
-        its protocol); None builds one under the purchase protocol."""
+        its protocol); None builds one under the purchase protocol. ``fit_sources``: the fitted
+        events the neighbour table is built from (the neighbour source's events,
+        ``RunData.neighbour_events``); None: ``fit_purchases``."""
         from offline.model.holdout import DiscoverySlice
 
         h = cfg.retrieval.hybrid
         if len(val_pairs[0]) == 0:
             raise _no_validation("the validation slice holds no purchase")
         users, items, times = (a[fit_purchases] for a in (inter.ev_user, inter.ev_item, inter.ev_time))
-        self.table = neighbour_table(users, items, len(inter.user_ids), inter.n_items, h.neighbours)
+        src = fit_purchases if fit_sources is None else fit_sources
+        self.table = neighbour_table(
+            inter.ev_user[src], inter.ev_item[src], len(inter.user_ids), inter.n_items, h.neighbours
+        )
         self.trend = trend_source(inter, users, items, times, h.trend_days)
         self.slice = sl if sl is not None else DiscoverySlice.build(
             inter, val_cut, val_pairs, cfg.user.history_len, cfg.retrieval.validation_max_users, cfg.seed
@@ -229,7 +244,7 @@ class HybridValidation:
 
 
 def choose_on_validation(cfg, inter, table, encode_users, fit_purchases, val_cut, val_pairs,
-                         validation: HybridValidation | None = None, sl=None):
+                         validation: HybridValidation | None = None, sl=None, fit_sources=None):
     """(weights, validation grid) of the hybrid score for ``fulcrum train``; (None, []) when the
     config disables it. ``validation`` reuses a run's HybridValidation (else one is built from
     the other arguments, see there)."""
@@ -241,7 +256,7 @@ def choose_on_validation(cfg, inter, table, encode_users, fit_purchases, val_cut
     if cfg.retrieval.validation_days <= 0:  # validation switched off: the configured weights
         return HybridWeights(h.default_neighbour_weight, h.default_trend_weight), []
     if validation is None:
-        validation = HybridValidation(cfg, inter, fit_purchases, val_cut, val_pairs, sl)
+        validation = HybridValidation(cfg, inter, fit_purchases, val_cut, val_pairs, sl, fit_sources)
     with torch.no_grad():
         vecs = table().numpy()
     weights, grid = validation.grid(vecs, encode_users)

@@ -19,8 +19,10 @@ when the train events hold positive behaviours other than purchases, else purcha
 The user tower sees the same history under both: every behaviour event of the user before the
 cut (``offline.model.examples.user_histories``), as serving folds it into the profile's recent
 sequence (``fulcrum.core.user_state``); the protocol decides who is scored, on what targets,
-over which pool, with what excluded. The hybrid's neighbour sources are the user's purchases,
-as serving's ``profile.bought``.
+over which pool, with what excluded. The hybrid's neighbour sources and table follow the
+protocol (fulcrum/core/neighbour_source.py, recorded as the manifest's
+``hybrid.neighbour_source``): purchases, or the bought and recent positive items with a table of
+positive-interaction co-occurrence.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from fulcrum.core import bundle_format as bf
+from fulcrum.core import neighbour_source as ns
 from fulcrum.core import schema as S
 from fulcrum.core.manifest import read_manifest
 from offline.eval.vector_topk import vector_top_k
@@ -113,7 +114,8 @@ class BundleRecommender:
 
 
 def hybrid_parts_at(manifest: dict, index: dict, events: pd.DataFrame, at: pd.Timestamp):
-    """The bundle's hybrid parts rebuilt from the purchases strictly before ``at``, on the
+    """The bundle's hybrid parts rebuilt from the purchases strictly before ``at`` (the table from
+    the positive interactions under the bundle's ``hybrid.neighbour_source: interactions``), on the
     bundle's item rows: (weights, NeighbourTable, trend, trend of an item without buyers), or None
     when the bundle has no active hybrid block.
 
@@ -129,32 +131,50 @@ def hybrid_parts_at(manifest: dict, index: dict, events: pd.DataFrame, at: pd.Ti
     weights = hy.weights_from_manifest(manifest)
     if not isinstance(block, dict) or not weights.active:
         return None
-    p = events[(events[S.EVENT_TYPE] == S.EventType.PURCHASE.value) & events[S.USER_ID].notna()]
+    table_events = None  # the purchases build the table too
+    if weights.neighbour_source == ns.INTERACTIONS:  # the table the bundle was built with
+        table_events = _user_item_times(events, index, events[S.EVENT_TYPE].isin(ns.POSITIVE_TYPES))
+    table, trend, zero = hybrid_parts(
+        *_user_item_times(events, index, events[S.EVENT_TYPE] == S.EventType.PURCHASE.value),
+        at.timestamp(), len(index),
+        int(block.get("neighbours", 20)), float(block.get("trend_days", 14.0)), table_events,
+    )
+    return weights, table, trend, zero
+
+
+def _user_item_times(events: pd.DataFrame, index: dict, kind: pd.Series):
+    """(user index, item row, epoch seconds) of the ``kind`` events of known users and items."""
+    p = events[kind & events[S.USER_ID].notna()]
     ts = pd.to_datetime(p[S.TIMESTAMP], utc=True)
     rows = p[S.ITEM_ID].astype(str).map(index).to_numpy(dtype=np.float64)
     keep = ~np.isnan(rows)
     users = pd.factorize(p[S.USER_ID].astype(str).to_numpy()[keep])[0].astype(np.int64)
     times = (ts[keep] - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(np.float64)
-    table, trend, zero = hybrid_parts(
-        users, rows[keep].astype(np.int64), times, at.timestamp(), len(index),
-        int(block.get("neighbours", 20)), float(block.get("trend_days", 14.0)),
-    )
-    return weights, table, trend, zero
+    return users, rows[keep].astype(np.int64), times
 
 
 def _hybrid_adjust(parts, index: dict, events: pd.DataFrame, at: pd.Timestamp):
     """``adjust(user, cosine)`` of the hybrid score with ``parts`` (``hybrid_parts_at``) and each
-    user's bought items from the purchases before ``at``; None without parts."""
+    user's neighbour sources before ``at`` (their purchases; under the bundle's interactions
+    source, fulcrum/core/neighbour_source.py's rule on their profile); None without parts."""
     from fulcrum.core import hybrid as hy
 
     if parts is None:
         return None
     weights, table, trend, _ = parts
-    p = events[(events[S.EVENT_TYPE] == S.EventType.PURCHASE.value) & events[S.USER_ID].notna()]
-    p = p[pd.to_datetime(p[S.TIMESTAMP], utc=True) < at]
-    rows = p[S.ITEM_ID].astype(str).map(index)
-    p = p.assign(_row=rows)[rows.notna()]
-    bought = p.groupby(p[S.USER_ID].astype(str))["_row"].agg(lambda x: sorted(set(int(v) for v in x)))
+    if weights.neighbour_source == ns.INTERACTIONS:  # serving's rule on the profile as of ``at``
+        from offline.report.bundle_model import profiles_at
+
+        bought = {
+            u: sorted({index[i] for i in ns.profile_sources(p, ns.INTERACTIONS) if i in index})
+            for u, p in profiles_at(events, at.timestamp()).items()
+        }
+    else:
+        p = events[(events[S.EVENT_TYPE] == S.EventType.PURCHASE.value) & events[S.USER_ID].notna()]
+        p = p[pd.to_datetime(p[S.TIMESTAMP], utc=True) < at]
+        rows = p[S.ITEM_ID].astype(str).map(index)
+        p = p.assign(_row=rows)[rows.notna()]
+        bought = p.groupby(p[S.USER_ID].astype(str))["_row"].agg(lambda x: sorted(set(int(v) for v in x)))
 
     def adjust(user: str, cosine: np.ndarray) -> np.ndarray:
         neighbour = table.scores(bought.get(user, []), len(cosine)) if weights.neighbour > 0 else None

@@ -2,7 +2,9 @@
 
 Profiles are folded from the train events (``fulcrum.core.user_state``) as of the train cut-off;
 the user encoder (ONNX) embeds each profile's recent items; the catalogue's embeddings give the
-retrieval scores over the candidate pool (train items, minus the user's exclusions); the top
+retrieval scores over the candidate pool (train items, minus the user's exclusions; the hybrid's
+neighbour term from the profile's sources under the bundle's ``hybrid.neighbour_source``, as
+serving: fulcrum/core/neighbour_source.py); the top
 ``n_candidates`` are scored by ``ranker.onnx`` on ``rank_features``. Users without history get
 the catalogue's popular-now order (cold start: trend prior, then popularity). Candidates are
 computed once per user and cached, so re-rank sweeps only re-order them.
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from fulcrum.core import schema as S
+from fulcrum.core.neighbour_source import profile_sources
 from fulcrum.core.rank_features import rank_features
 from fulcrum.core.user_state import BehaviourEvent, UserState, fold_user_events, user_profile
 
@@ -201,7 +204,8 @@ class BundleModel:
         vecs = self.bundle.user_encoder(hist)
         feats, cands = [], []
         for u, v in zip(who, vecs, strict=True):
-            cosine, s = self.cat.retrieval_scores(v, self.profiles[u].bought, trend=self.trend_of(u))
+            sources = profile_sources(self.profiles[u], self.cat.hybrid.neighbour_source)
+            cosine, s = self.cat.retrieval_scores(v, sources, trend=self.trend_of(u))
             s = np.where(self.pool_mask, s, -np.inf)
             for item in exclude.get(u, ()):
                 j = self.cat.index.get(item)

@@ -1,8 +1,10 @@
 """What Recommend derives from a stored user row and the catalogue, kept per row and snapshot.
 
 A warm Recommend maps the user's bought, cancelled, disliked and ignored item ids to catalogue
-rows (a heavy buyer has thousands) and sums the co-purchase neighbours of the bought rows over
-the whole catalogue, then z-scores them (``Catalogue.user_prior``). None of that depends on the
+rows (a heavy buyer has thousands) and sums the neighbours of the user's neighbour-source rows
+(the bought rows, or on a multi-behaviour bundle also the recent positive items:
+fulcrum/core/neighbour_source.py) over the whole catalogue, then z-scores them
+(``Catalogue.user_prior``). None of that depends on the
 request: only on the stored profile and the catalogue snapshot. ``ProfileRowsCache`` keeps it.
 
 Keys, so that nothing stale can be served:
@@ -32,6 +34,7 @@ from prometheus_client import Counter
 
 from fulcrum.core.bundle.catalogue import Catalogue
 from fulcrum.core.hybrid import HybridPrior
+from fulcrum.core.neighbour_source import PURCHASES, profile_sources
 from fulcrum.core.profile import UserProfile
 
 LOOKUPS = Counter(
@@ -46,18 +49,22 @@ _MISS = LOOKUPS.labels("miss")
 @dataclass(frozen=True)
 class ProfileRows:
     """One stored profile's rows in one snapshot: ``bought`` (sorted, unique), ``others`` (the
-    cancelled, disliked and ignored-past-threshold rows: sorted, unique) and the hybrid ``prior``
-    (None when the catalogue has no active hybrid weights)."""
+    cancelled, disliked and ignored-past-threshold rows: sorted, unique), the hybrid ``prior``
+    (None when the catalogue has no active hybrid weights) and ``sources``, the neighbour term's
+    source rows (sorted, unique; ``bought`` itself under the purchases source)."""
 
     profile: UserProfile
     threshold: int
     bought: np.ndarray
     others: np.ndarray
     prior: HybridPrior | None
+    sources: np.ndarray
 
     @property
     def nbytes(self) -> int:
         n = self.bought.nbytes + self.others.nbytes
+        if self.sources is not self.bought:
+            n += self.sources.nbytes
         if self.prior is not None and self.prior.neighbour is not None:
             n += self.prior.neighbour.nbytes  # the trend term is the snapshot's, shared
         return n
@@ -73,11 +80,15 @@ def derive(cat: Catalogue, profile: UserProfile, ignored_threshold: int) -> Prof
     bought = cat.rows_of(profile.bought)
     ignored = [item for item, shown in profile.ignored.items() if shown >= ignored_threshold]
     others = cat.rows_of([*profile.cancelled, *profile.disliked, *ignored])
+    source = cat.hybrid.neighbour_source
+    sources = bought if source == PURCHASES else cat.rows_of(profile_sources(profile, source))
     prior = None
     if cat.hybrid.active and not cat.ann_active:  # the ANN path scores its pool sparsely
-        p = cat.user_prior(bought)
+        p = cat.user_prior(sources)
         prior = HybridPrior(None if p.neighbour is None else _frozen(p.neighbour), p.trend)
-    return ProfileRows(profile, int(ignored_threshold), _frozen(bought), _frozen(others), prior)
+    bought = _frozen(bought)
+    return ProfileRows(profile, int(ignored_threshold), bought, _frozen(others), prior,
+                       bought if sources is bought else _frozen(sources))
 
 
 class ProfileRowsCache:

@@ -52,6 +52,23 @@ class RunData:
         return self.purchases
 
 
+    @property
+    def neighbour_source(self) -> str:
+        """The hybrid's neighbour source (fulcrum/core/neighbour_source.py): the protocol's history
+        kind -- purchases, or every positive interaction on a multi-behaviour shop."""
+        from fulcrum.core.neighbour_source import check_source
+
+        return check_source(self.protocol.history)
+
+    @property
+    def neighbour_events(self) -> np.ndarray | None:
+        """[E] the events the neighbour table is built from under the interactions source (every
+        positive behaviour); None under the purchases source (the purchases, unchanged)."""
+        from fulcrum.core.neighbour_source import PURCHASES
+
+        return None if self.neighbour_source == PURCHASES else self.history_events
+
+
 def prepare_data(
     data_dir: str | Path, cfg: TrainConfig, t_start: float, timings: dict[str, float]
 ) -> RunData:

@@ -1,6 +1,7 @@
 """Training step: the hybrid score (``fulcrum.core.hybrid``) -- its weights chosen on
 validation (``offline.model.hybrid_fit.choose_on_validation``) and its parts (neighbour table,
-trend prior) over all train purchases, which the bundle ships."""
+trend prior) over all train purchases -- the table over every positive behaviour under the
+interactions neighbour source (``RunData.neighbour_events``) -- which the bundle ships."""
 
 from __future__ import annotations
 
@@ -28,9 +29,10 @@ def choose_hybrid(data: RunData, towers: Towers, cfg: TrainConfig, timings: dict
     from offline.model.hybrid_fit import choose_on_validation
 
     t = time.perf_counter()
+    src = data.neighbour_events
     weights, grid = choose_on_validation(
         cfg, data.inter, towers.table, towers.encode_users, data.fit_purchases, data.val_cut, data.val_pairs,
-        sl=data.val_slice,
+        sl=data.val_slice, fit_sources=None if src is None else src & data.fit_ev,
     )
     timings["hybrid_select_s"] = time.perf_counter() - t
     return HybridChoice(weights, grid)
@@ -38,13 +40,16 @@ def choose_hybrid(data: RunData, towers: Towers, cfg: TrainConfig, timings: dict
 
 def hybrid_parts_at_train_end(data: RunData, cfg: TrainConfig, choice: HybridChoice):
     """(neighbour table, trend prior, trend of an item without buyers) from every train purchase
-    (``offline.model.hybrid_fit.hybrid_parts``); None when the hybrid score is off."""
+    (the table: every train event of the neighbour source, ``offline.model.hybrid_fit.hybrid_parts``);
+    None when the hybrid score is off."""
     if choice.weights is None:
         return None
     from offline.model.hybrid_fit import hybrid_parts
 
     inter, p, h = data.inter, data.purchases, cfg.retrieval.hybrid
+    src = data.neighbour_events  # None: the table from the purchases too
     return hybrid_parts(
         inter.ev_user[p], inter.ev_item[p], inter.ev_time[p], inter.train_end,
         inter.n_items, h.neighbours, h.trend_days,
+        table_events=None if src is None else (inter.ev_user[src], inter.ev_item[src], inter.ev_time[src]),
     )

@@ -102,6 +102,7 @@ def run_info(
             "trend_weight": weights.trend,
             "neighbours": r.hybrid.neighbours,
             "trend_days": r.hybrid.trend_days,
+            "neighbour_source": data.neighbour_source,
             "chosen_on": "validation"
             if grid
             else "config defaults (validation switched off: retrieval.validation_days = 0)",

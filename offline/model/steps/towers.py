@@ -103,8 +103,10 @@ def validation_scorer(data: RunData, towers: Towers, cfg: TrainConfig) -> Callab
     if cfg.retrieval.select_epoch_on == "serving" and cfg.retrieval.hybrid.enabled:
         from offline.model.hybrid_fit import HybridValidation
 
+        src = data.neighbour_events
         hybrid = HybridValidation(
-            cfg, data.inter, data.fit_purchases, data.val_cut, data.val_pairs, data.val_slice
+            cfg, data.inter, data.fit_purchases, data.val_cut, data.val_pairs, data.val_slice,
+            None if src is None else src & data.fit_ev,
         )
 
     def validate() -> dict[str, float]:

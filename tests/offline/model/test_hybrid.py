@@ -103,6 +103,53 @@ def test_neighbour_table_from_purchases() -> None:
     assert np.allclose(t.scores([2], 3), [0.0, 0.0, 0.0])
 
 
+def test_hybrid_parts_table_from_the_source_events_and_trend_from_purchases() -> None:
+    from offline.model.hybrid_fit import hybrid_parts
+
+    day = 86_400.0
+    # purchases: u0 bought item 0 (day 1), u1 bought item 2 (day 2): no co-purchase at all
+    pu, pi, pt = np.array([0, 1]), np.array([0, 2]), np.array([1.0, 2.0]) * day
+    plain = hybrid_parts(pu, pi, pt, 10 * day, 3, 5, 14.0)
+    assert np.allclose(plain[0].scores([0], 3), 0.0)  # purchase co-occurrence: nothing
+    # the same call with the purchases as table events is the purchase path, array for array
+    same = hybrid_parts(pu, pi, pt, 10 * day, 3, 5, 14.0, table_events=(pu, pi, pt))
+    for a, b in zip((plain[0].indptr, plain[0].indices, plain[0].data, plain[1]), (
+            same[0].indptr, same[0].indices, same[0].data, same[1]), strict=True):
+        assert np.array_equal(a, b)
+    # positive interactions: u0 viewed item 1 and bought item 0; u1 viewed items 0 and 1; a view
+    # of item 2 at day 10 is at the cut (not before it) and is left out. Users of item 0 {u0, u1},
+    # item 1 {u0, u1}: cosine 1; item 2 {u1 (its purchase)}: cos(2, 0) = cos(2, 1) = 1/sqrt(2)
+    eu, ei = np.array([0, 0, 1, 1, 1, 0]), np.array([0, 1, 2, 0, 1, 2])
+    et = np.array([1.0, 1.0, 2.0, 3.0, 3.0, 10.0]) * day
+    table, trend, zero = hybrid_parts(pu, pi, pt, 10 * day, 3, 5, 14.0, table_events=(eu, ei, et))
+    assert np.allclose(table.scores([0], 3), [0.0, 1.0, 2 ** -0.5], atol=1e-6)
+    # the trend prior stays the purchases' (views are not sales)
+    assert np.array_equal(trend, plain[1]) and zero == plain[2]
+
+
+def test_slice_sources_follow_the_profile_rule() -> None:
+    from fulcrum.core import feature_names as fn
+    from fulcrum.core.schema import EVENT_TYPE_CODE as code
+    from offline.model.slice_sources import slice_sources
+    from tests.offline.model.test_examples_scale import _inter
+
+    day = 86_400.0
+    # u0: a purchase of item 7, then RECENT_MAX views of items 1..RECENT_MAX in time order, then
+    # a cancel of item 0, then (after the cut at day 1000) a view of item 0. The profile's recent
+    # sequence keeps the newest RECENT_MAX non-impression events before the cut: views of items
+    # 2..RECENT_MAX and the cancel (not positive); the purchase and item 1 fell out of it, but the
+    # purchase stays in the bought set
+    n = fn.RECENT_MAX
+    items = np.r_[7, np.arange(1, n + 1), 0, 0]
+    types = np.r_[code["PURCHASE"], np.full(n, code["VIEW"]), code["CANCEL"], code["VIEW"]]
+    times = np.r_[0.5, np.arange(1, n + 1), n + 1, 1000 + 1] * day
+    inter = _inter([(items, types, times)], n_items=n + 1)
+    got = slice_sources(inter, [0], np.array([1000 * day]), [{7}], "interactions")
+    assert got == [{7, *range(2, n + 1)}]
+    bought = [{7}]
+    assert slice_sources(inter, [0], np.array([1000 * day]), bought, "purchases") is bought
+
+
 def test_trend_prior_counts_distinct_recent_buyers() -> None:
     from offline.model.hybrid_fit import trend_prior
 

@@ -59,7 +59,10 @@ def test_interactions_slice_scores_viewers_on_every_later_purchase() -> None:
     assert sl.warm == [0, 1]
     assert sl.targets == [{0, 3}, {1, 2}]
     assert sl.excluded == [set(), set()]  # nothing is excluded
-    assert sl.bought == [set(), {1}]  # the neighbour sources stay the purchases (serving's)
+    # the neighbour sources: purchases plus the recent positive items (serving's profile rule,
+    # fulcrum/core/neighbour_source.py): u0 viewed i0, i1 and carted i2 (bought nothing);
+    # u1 bought i1 and viewed i2; nothing after the cut counts
+    assert sl.bought == [{0, 1, 2}, {1, 2}]
     # pool: items with a positive behaviour before the cut (i0, i1, i2, i4; not i3, i5)
     assert sl.seen.tolist() == [True, True, True, False, True, False]
     # the user tower sees every event before the cut: u0's three, u1's two
@@ -73,6 +76,7 @@ def test_purchases_slice_is_the_discovery_protocol() -> None:
     assert sl.warm == [1]
     assert sl.targets == [{2}]
     assert sl.excluded == [{1}]
+    assert sl.bought == [{1}]  # neighbour sources: the purchases only (u1's view of i2 is not one)
     assert sl.seen.tolist() == [False, True, False, False, False, False]  # bought before the cut
 
 

@@ -105,6 +105,34 @@ def test_a_bundle_without_a_hybrid_block_serves_the_cosine(tiny_bundle: Path, tm
     assert np.array_equal(cosine, scores)
 
 
+def test_the_manifest_neighbour_source_reaches_serving(tiny_bundle: Path, loaded, tmp_path: Path) -> None:
+    from fulcrum.core.profile import UserProfile
+    from online.server.profile_rows import derive
+
+    # the tiny shop is purchase-only: its bundle records (or, older, implies) purchases
+    assert loaded.catalogue.hybrid.neighbour_source == "purchases"
+    other = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, other)
+    _rewrite_manifest(
+        other, lambda m: m["hybrid"].update(neighbour_source="interactions", neighbour_weight=0.5)
+    )
+    cat = load_bundle(other, execution_provider="cpu", intra_op_threads=1).catalogue
+    assert cat.hybrid.neighbour_source == "interactions"
+    ids = [str(i) for i in cat.item_ids[:3]]
+    viewer = UserProfile("v", recent_items=tuple(ids), recent_types=("VIEW", "CLICK", "DISLIKE"),
+                         recent_times=(1.0, 2.0, 3.0))
+    rows = derive(cat, viewer, 3)
+    # bought nothing; viewed row 0, clicked row 1 (the dislike is no source): the term is theirs
+    assert rows.sources.tolist() == [0, 1] and rows.bought.tolist() == []
+    assert rows.prior is not None and rows.prior.neighbour is not None
+    assert np.array_equal(rows.prior.neighbour, cat.user_prior(np.array([0, 1])).neighbour)
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_bundle, bad)
+    _rewrite_manifest(bad, lambda m: m["hybrid"].update(neighbour_source="views"))
+    with pytest.raises(BundleInvalid, match="hybrid.neighbour_source"):
+        load_bundle(bad, execution_provider="cpu", intra_op_threads=1)
+
+
 def test_popular_now_orders_by_trend_then_all_time_rank() -> None:
     import pandas as pd
 

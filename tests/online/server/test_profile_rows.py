@@ -94,6 +94,40 @@ def test_cache_hits_only_the_same_object_in_the_same_snapshot(cat) -> None:
     assert len(cache) == 0
 
 
+def _looker(cat) -> UserProfile:
+    ids = [str(i) for i in cat.item_ids[:8]]
+    # bought ids[0]; recently viewed ids[1], cancelled ids[2], carted ids[3], disliked ids[4]
+    return UserProfile(
+        "u2",
+        recent_items=(ids[1], ids[2], ids[3], ids[4]),
+        recent_types=("VIEW", "CANCEL", "ADD_TO_CART", "DISLIKE"),
+        recent_times=(1.0, 2.0, 3.0, 4.0),
+        bought=frozenset(ids[:1]),
+    )
+
+
+def test_interactions_source_feeds_the_neighbour_term_from_recent_positive_items(cat) -> None:
+    icat = replace(cat, hybrid=replace(cat.hybrid, neighbour_source="interactions"))
+    got = derive(icat, _looker(cat), 3)
+    # sources: bought row 0 + viewed row 1 + carted row 3 (the cancel and dislike are not
+    # positive); bought and blocked rows are the profile's sets as before (no cancelled or
+    # disliked SET here: blocking is not the sequence's business)
+    assert got.sources.tolist() == [0, 1, 3] and got.bought.tolist() == [0]
+    assert got.others.tolist() == [] and not got.sources.flags.writeable
+    assert np.array_equal(got.prior.neighbour, icat.user_prior(np.array([0, 1, 3])).neighbour)
+    parts = (got.bought, got.others, got.sources, got.prior.neighbour)
+    assert got.nbytes == sum(a.nbytes for a in parts)
+
+
+def test_purchases_source_is_unchanged(cat) -> None:
+    # the default (every bundle without hybrid.neighbour_source): the bought rows, the very array
+    assert cat.hybrid.neighbour_source == "purchases"
+    got = derive(cat, _looker(cat), 3)
+    assert got.sources is got.bought and got.bought.tolist() == [0]
+    assert np.array_equal(got.prior.neighbour, cat.user_prior(np.array([0])).neighbour)
+    assert got.nbytes == got.bought.nbytes + got.others.nbytes + got.prior.neighbour.nbytes
+
+
 def test_cache_bounds_by_entries_and_bytes(cat) -> None:
     profiles = [replace(_profile(cat), user_id=f"u{i}") for i in range(3)]
     by_entries = ProfileRowsCache(max_entries=2)

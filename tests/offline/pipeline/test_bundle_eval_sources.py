@@ -1,0 +1,45 @@
+"""The promotion judge's hybrid parts (offline/pipeline/bundle_eval.py) follow the bundle's
+``hybrid.neighbour_source``: the interactions source rebuilds the table from positive
+interactions and feeds the term from the profile's recent positive items; purchases as before."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fulcrum.core import schema as S
+from offline.pipeline.bundle_eval import _hybrid_adjust, hybrid_parts_at
+
+
+def _events() -> pd.DataFrame:
+    # u0 viewed i0 and i1, u1 viewed i0 and i1 and bought i2; the view of i2 by u0 is at the cut
+    rows = [("u0", "i0", "VIEW", 1), ("u0", "i1", "VIEW", 2), ("u1", "i0", "VIEW", 1),
+            ("u1", "i1", "ADD_TO_CART", 2), ("u1", "i2", "PURCHASE", 3), ("u0", "i2", "VIEW", 10)]
+    return pd.DataFrame({
+        S.USER_ID: [r[0] for r in rows], S.ITEM_ID: [r[1] for r in rows], S.EVENT_TYPE: [r[2] for r in rows],
+        S.TIMESTAMP: pd.to_datetime([r[3] * 86_400 for r in rows], unit="s", utc=True),
+    })
+
+
+def _manifest(source: str | None) -> dict:
+    block = {"neighbour_weight": 1.0, "trend_weight": 0.0, "neighbours": 5, "trend_days": 14.0}
+    return {"hybrid": block if source is None else {**block, "neighbour_source": source}}
+
+
+def test_interactions_source_rebuilds_the_table_and_sources_from_positive_interactions() -> None:
+    index = {"i0": 0, "i1": 1, "i2": 2}
+    at = pd.Timestamp(10 * 86_400, unit="s", tz="UTC")
+    ev = _events()
+    parts = hybrid_parts_at(_manifest("interactions"), index, ev, at)
+    # users of i0 {u0, u1}, i1 {u0, u1}, i2 {u1}: source i0 feeds i1 (cos 1) and i2 (1/sqrt 2)
+    assert np.allclose(parts[1].scores([0], 3), [0.0, 1.0, 2 ** -0.5], atol=1e-6)
+    # u0 bought nothing: under purchases their neighbour term is empty (z of zeros = 0 + cosine)
+    cosine = np.array([0.0, 0.1, 0.2])
+    purchases = hybrid_parts_at(_manifest(None), index, ev, at)
+    assert np.allclose(purchases[1].scores([0, 1], 3), 0.0)  # one buyer: no co-purchase
+    flat = _hybrid_adjust(purchases, index, ev, at)("u0", cosine)
+    # under interactions u0's sources are i0 and i1 (views before the cut): i0 gets 1 (from i1),
+    # i1 gets 1 (from i0), i2 gets 2/sqrt 2: the neighbour term now orders i2 first
+    got = _hybrid_adjust(parts, index, ev, at)("u0", cosine)
+    assert np.argmax(got) == 2 and not np.allclose(got, flat)
+    assert np.allclose(flat, (cosine - cosine.mean()) / cosine.std())
