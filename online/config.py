@@ -148,8 +148,12 @@ class ServeConfig(BaseModel):
     #: an ITEM_UPSERT of an item the bundle knows replaces its learned vectors (default: keeps
     #: them, only its text and price change)
     upsert_replaces_bundle_vectors: bool = False
-    #: grace period for in-flight calls on shutdown
+    #: shutdown, step 3: grace period in which in-flight calls finish after ``server.stop`` (new
+    #: calls get UNAVAILABLE; IngestEvents streams end UNAVAILABLE naming what was processed)
     grace_s: float = Field(5.0, ge=0.0, le=600.0)
+    #: shutdown, step 2: seconds the server keeps serving after SIGTERM with its health already
+    #: NOT_SERVING, so balancers and health-checking clients stop picking it (docs/deployment.md)
+    shutdown_drain_s: float = Field(1.0, ge=0.0, le=600.0)
     #: server processes sharing the port (SO_REUSEPORT, Linux; the kernel spreads CONNECTIONS over
     #: them): one Python process serves on one core, so use one per core. > 1 needs a fixed
     #: ``port`` and a ``feature_repo``; worker i serves /metrics on ``metrics_port + i``. Each

@@ -1,8 +1,9 @@
 """The server factory: ``create_server(config, bundle_path, feature_client, sink) -> (server, port)``.
 
 The returned ``ServingServer`` wraps the ``grpc.aio`` server: ``start()`` marks the health
-service SERVING; ``stop(grace)`` first marks every service NOT_SERVING (load balancers drain),
-then stops gRPC with the grace period. Tests bind port 0 and read the bound port.
+service SERVING; ``drain(s)`` marks every service NOT_SERVING and keeps serving ``s`` seconds
+(balancers stop picking it); ``stop(grace)`` then stops gRPC with the grace period. Tests bind
+port 0 and read the bound port.
 """
 
 from __future__ import annotations
@@ -94,8 +95,20 @@ class ServingServer:
             self.loop_lag.start()
         log.info("serving bundle %s", self.holder.current.version)
 
-    async def stop(self, grace_s: float | None = None) -> None:
+    async def drain(self, drain_s: float) -> None:
+        """Shutdown steps 1-2: health NOT_SERVING at once (every service), then keep serving for
+        ``drain_s`` so balancers and health-checking clients stop sending calls here."""
         await self.health.enter_graceful_shutdown()
+        log.info("health NOT_SERVING; still serving for %.3g s before stopping", drain_s)
+        if drain_s > 0:
+            await asyncio.sleep(drain_s)
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Shutdown step 3: health NOT_SERVING (if ``drain`` did not already), open IngestEvents
+        streams end UNAVAILABLE, then ``stop(grace)``: in-flight calls finish, new ones get
+        UNAVAILABLE."""
+        await self.health.enter_graceful_shutdown()
+        self.servicer.end_ingest_streams()
         grace = self._grace_s if grace_s is None else grace_s
         await asyncio.gather(self.grpc_server.stop(grace), *(s.stop(grace) for s in self.side_servers))
         if self.loop_lag is not None:

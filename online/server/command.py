@@ -105,7 +105,11 @@ async def _run(cfg, bundle: Path, worker: int | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    typer.echo(f"{who}: shutting down (health NOT_SERVING, then grace period)")
+    typer.echo(
+        f"{who}: shutting down (health NOT_SERVING, serving {cfg.shutdown_drain_s:g} s more, "
+        f"then in-flight calls get {cfg.grace_s:g} s)"
+    )
+    await server.drain(cfg.shutdown_drain_s)
     await server.stop()
 
 

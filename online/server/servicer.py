@@ -112,6 +112,19 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
         self._forget_lock = asyncio.Lock()
         #: Recommend's per-user derived rows, per stored row and catalogue snapshot
         self.profile_rows = ProfileRowsCache()
+        #: set on shutdown: open IngestEvents streams end UNAVAILABLE (end_ingest_streams)
+        self._shutting_down = False
+        #: IngestEvents handler tasks while they wait for the client's next event
+        self._ingest_waiting: set[asyncio.Task] = set()
+
+    def end_ingest_streams(self) -> None:
+        """Shutdown: every open IngestEvents stream stops reading, applies what it received and
+        ends UNAVAILABLE naming that count (retryable; resending is safe, ids are de-duplicated).
+        Only a handler waiting for the client's next event is interrupted, never one applying a
+        chunk; the others stop before reading their next event."""
+        self._shutting_down = True
+        for task in list(self._ingest_waiting):
+            task.cancel()
 
     async def Recommend(self, request, context):
         query = validation.recommend_query(request, self.config)
@@ -163,12 +176,33 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
 
         received = 0
         async with self.ingest_streams.stream():  # caps: streams, events, time (limits.py)
+            events = self.ingest_streams.events(request_iterator)
+            task = asyncio.current_task()
             try:
-                async for event in self.ingest_streams.events(request_iterator):
+                while not self._shutting_down:
+                    self._ingest_waiting.add(task)
+                    try:
+                        event = await anext(events)
+                    except StopAsyncIteration:
+                        break
+                    except asyncio.CancelledError:
+                        if not self._shutting_down:
+                            raise  # the client went away or grpc ended the call
+                        task.uncancel()  # end_ingest_streams interrupted the wait
+                        continue  # the loop ends into its shutdown branch
+                    finally:
+                        self._ingest_waiting.discard(task)
                     received += 1
                     chunk.append(event)
                     if len(chunk) >= INGEST_CHUNK:
                         await flush()
+                else:  # shutting down: what was received is applied, the caller resends the rest
+                    await flush()
+                    raise Unavailable(
+                        f"server shutting down: the first {received} events of this stream were "
+                        "processed; send the rest to another server (resending is safe: event ids "
+                        "are de-duplicated)"
+                    )
             except ResourceExhausted:
                 await flush()  # what the caller was told: every event before the cap is applied
                 raise

@@ -14,9 +14,9 @@ health checks for itself, and learns ITEM_UPSERT items from the events it ingest
 or from Kafka when ``catalogue_kafka`` is set (then every worker sees every upsert: set it when
 running several workers). Worker i serves /metrics on ``metrics_port + i``.
 
-The parent forwards SIGINT/SIGTERM to the workers (each drains: health NOT_SERVING, then the
-grace period) and exits with the first non-zero worker exit code; a worker that dies on its own
-stops the others and the parent exits 1, naming it.
+The parent forwards SIGINT/SIGTERM to the workers (each drains: health NOT_SERVING, serving
+``shutdown_drain_s`` more, then the grace period) and exits with the first non-zero worker exit
+code; a worker that dies on its own stops the others and the parent exits 1, naming it.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def run_workers(cfg: ServeConfig, bundle: Path, target: Callable[[ServeConfig, P
             if p.exitcode is None:
                 p.terminate()  # SIGTERM: the worker drains like a single server
         for p in procs:
-            p.join(cfg.grace_s + 30.0)
+            p.join(cfg.shutdown_drain_s + cfg.grace_s + 30.0)
             if p.exitcode is None:
                 log.error("%s did not stop within the grace period: killed", p.name)
                 p.kill()
