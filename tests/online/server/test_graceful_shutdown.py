@@ -158,6 +158,8 @@ def _health_watch(port: int, seen: list, done: threading.Event) -> None:
         except ConnectionRefusedError:
             seen.append("port closed")
             return
+        except ConnectionResetError:
+            pass  # accepted into the backlog as the listener closed: poll again until refused
         time.sleep(0.01)
 
 
