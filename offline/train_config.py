@@ -89,7 +89,7 @@ class HybridConfig(_Frozen):
     trend_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
     #: the repeat term's weights (fulcrum/core/hybrid.py), searched only under the repeat-allowed
     #: (interactions) validation protocol; elsewhere the weight is 0
-    repeat_grid: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
+    repeat_grid: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0)
     #: used when there is no validation slice (retrieval.validation_days = 0)
     default_neighbour_weight: float = Field(0.2, ge=0.0)
     default_trend_weight: float = Field(0.1, ge=0.0)
