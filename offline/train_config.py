@@ -87,11 +87,14 @@ class HybridConfig(_Frozen):
     #: 8 s on Online Retail's 624 users, 90 points 100 s on its 1,769 leave-last-out users at load 10)
     neighbour_grid: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0)
     trend_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+    #: the repeat term's weights (fulcrum/core/hybrid.py), searched only under the repeat-allowed
+    #: (interactions) validation protocol; elsewhere the weight is 0
+    repeat_grid: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0)
     #: used when there is no validation slice (retrieval.validation_days = 0)
     default_neighbour_weight: float = Field(0.2, ge=0.0)
     default_trend_weight: float = Field(0.1, ge=0.0)
 
-    @field_validator("neighbour_grid", "trend_grid")
+    @field_validator("neighbour_grid", "trend_grid", "repeat_grid")
     @classmethod
     def _grid(cls, v: tuple[float, ...]) -> tuple[float, ...]:
         if not v or any((not x == x) or x < 0 for x in v):

@@ -1,8 +1,10 @@
-"""Hybrid retrieval score: the two towers plus a co-purchase neighbourhood and a trend prior.
+"""Hybrid retrieval score: the two towers plus a co-purchase neighbourhood, a trend prior and a
+repeat term.
 
 The one definition both sides use (offline evaluation and online Recommend)::
 
     hybrid(u, j) = z(cosine(u, j)) + neighbour_weight * z(neighbour(u, j)) + trend_weight * trend[j]
+                   + repeat_weight * repeat(u, j)
 
 - ``cosine`` is the two-tower retrieval score (user encoder . item embedding);
 - ``neighbour(u, j)`` = sum over the user's source items i of sim(j, i), where sim(j, .) holds
@@ -12,6 +14,14 @@ The one definition both sides use (offline evaluation and online Recommend)::
   (fulcrum/core/neighbour_source.py, recorded in the manifest);
 - ``trend[j]`` is a per-item prior exported with the bundle (standardised log of recent distinct
   buyers, see offline/model/hybrid_fit.py), already on a z scale;
+- ``repeat(u, j)`` is 1 when j is one of the user's neighbour-source items, else 0: the user's
+  own recent positive items on a multi-behaviour shop (people come back to what they looked at;
+  the "repurchase" baseline is the strongest single signal on such shops). It is already on the
+  z scale -- the weight is the bonus, in standard deviations of the cosine, of an own item --
+  and is not standardised itself: z of a 0/1 vector with k ones among N items is sqrt(N/k - 1)
+  at the ones, a bonus that would swing with the size of the user's history. The weight is
+  chosen on validation only under a repeat-allowed protocol and must be 0 with the purchases
+  source (a bought item is never a discovery target, and serving excludes it);
 - ``z`` standardises a score vector over the whole catalogue (mean 0, std 1; a constant vector
   becomes 0), so the weights mean the same for any catalogue size or score spread.
 
@@ -38,23 +48,29 @@ MANIFEST_KEY = "hybrid"
 
 @dataclass(frozen=True)
 class HybridWeights:
-    """The manifest's hybrid settings: the two weights and which of a user's items feed the
-    neighbour term (fulcrum/core/neighbour_source.py; the table was built to match)."""
+    """The manifest's hybrid settings: the three weights and which of a user's items feed the
+    neighbour and repeat terms (fulcrum/core/neighbour_source.py; the table was built to match)."""
 
     neighbour: float = 0.0
     trend: float = 0.0
     neighbour_source: str = ns.PURCHASES
+    repeat: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("neighbour", "trend"):
+        for name in ("neighbour", "trend", "repeat"):
             v = getattr(self, name)
             if not np.isfinite(v) or v < 0:
                 raise ValueError(f"hybrid.{name}_weight: must be a finite number >= 0, got {v!r}")
         ns.check_source(self.neighbour_source)
+        if self.repeat > 0 and self.neighbour_source != ns.INTERACTIONS:
+            raise ValueError(
+                f"hybrid.repeat_weight: must be 0 unless hybrid.{ns.MANIFEST_FIELD} is "
+                f"{ns.INTERACTIONS} (a bought item is never a discovery target), got {self.repeat!r}"
+            )
 
     @property
     def active(self) -> bool:
-        return self.neighbour > 0 or self.trend > 0
+        return self.neighbour > 0 or self.trend > 0 or self.repeat > 0
 
 
 @dataclass(frozen=True)
@@ -140,6 +156,15 @@ class NeighbourTable:
             )
 
 
+def repeat_indicator(sources: Iterable[int], n_items: int) -> np.ndarray:
+    """[n_items] the repeat term's input: 1.0 at each of the user's source rows (rows outside the
+    catalogue ignored), 0.0 elsewhere."""
+    rows = np.asarray(list(sources) if not isinstance(sources, np.ndarray) else sources, dtype=np.int64)
+    out = np.zeros(n_items, dtype=np.float64)
+    out[rows[(rows >= 0) & (rows < n_items)]] = 1.0
+    return out
+
+
 def standardise(x: np.ndarray) -> np.ndarray:
     """(x - mean) / std over the finite entries; a constant (or empty) vector becomes zeros."""
     x = np.asarray(x, dtype=np.float64)
@@ -165,31 +190,37 @@ def standardise(x: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class HybridPrior:
     """The parts of the hybrid score that do not depend on the user vector: ``neighbour_weight x
-    z(neighbour)`` (per user: their bought items) and ``trend_weight x trend`` (per catalogue).
-    Either is None when its weight is 0 or its input is missing. Serving computes them once per
-    (user row, catalogue snapshot) instead of once per request (online/server/profile_rows.py)."""
+    z(neighbour)`` (per user: their source items), ``trend_weight x trend`` (per catalogue) and
+    ``repeat_weight x repeat`` (per user). Each is None when its weight is 0 or its input is
+    missing. Serving computes them once per (user row, catalogue snapshot) instead of once per
+    request (online/server/profile_rows.py)."""
 
     neighbour: np.ndarray | None = None
     trend: np.ndarray | None = None
+    repeat: np.ndarray | None = None
 
 
 def hybrid_prior(
-    neighbour: np.ndarray | None, trend: np.ndarray | None, weights: HybridWeights
+    neighbour: np.ndarray | None, trend: np.ndarray | None, weights: HybridWeights,
+    repeat: np.ndarray | None = None,
 ) -> HybridPrior:
-    """``HybridPrior`` of these inputs (the same operations ``hybrid_scores`` runs on them)."""
+    """``HybridPrior`` of these inputs (the same operations ``hybrid_scores`` runs on them);
+    ``repeat``: ``repeat_indicator`` of the user's sources."""
     if not weights.active:
         return HybridPrior()
-    n = t = None
+    n = t = r = None
     if weights.neighbour > 0 and neighbour is not None:
         n = weights.neighbour * standardise(neighbour)
     if weights.trend > 0 and trend is not None:
         t = weights.trend * np.asarray(trend, dtype=np.float64)
-    return HybridPrior(n, t)
+    if weights.repeat > 0 and repeat is not None:
+        r = weights.repeat * np.asarray(repeat, dtype=np.float64)
+    return HybridPrior(n, t, r)
 
 
 def hybrid_with_prior(retrieval: np.ndarray, prior: HybridPrior, weights: HybridWeights) -> np.ndarray:
-    """``hybrid_scores`` given its prior terms: z(retrieval) + neighbour term, then + trend term
-    (the same additions in the same order, so the result is bit-for-bit ``hybrid_scores``)."""
+    """``hybrid_scores`` given its prior terms: z(retrieval) + neighbour term, + trend term, then
+    + repeat term (the same additions in the same order, so the result is bit-for-bit ``hybrid_scores``)."""
     r = np.asarray(retrieval, dtype=np.float64)
     if not weights.active:
         return r
@@ -198,6 +229,8 @@ def hybrid_with_prior(retrieval: np.ndarray, prior: HybridPrior, weights: Hybrid
         out = out + prior.neighbour
     if prior.trend is not None:
         out = out + prior.trend
+    if prior.repeat is not None:
+        out = out + prior.repeat
     return out
 
 
@@ -206,10 +239,11 @@ def hybrid_scores(
     neighbour: np.ndarray | None,
     trend: np.ndarray | None,
     weights: HybridWeights,
+    repeat: np.ndarray | None = None,
 ) -> np.ndarray:
     """The hybrid score per item (same length as ``retrieval``); inactive weights return the
     retrieval scores unchanged (so the plain two-tower path keeps its cosine scale)."""
-    return hybrid_with_prior(retrieval, hybrid_prior(neighbour, trend, weights), weights)
+    return hybrid_with_prior(retrieval, hybrid_prior(neighbour, trend, weights, repeat), weights)
 
 
 def _z(x: np.ndarray, mean: float, sd: float) -> np.ndarray:
@@ -223,6 +257,7 @@ def hybrid_weights_parts(
     neighbour_stats: tuple[float, float],
     trend: np.ndarray | None,
     weights: HybridWeights,
+    repeat: np.ndarray | None = None,
 ) -> np.ndarray:
     """``hybrid_scores`` of SOME rows, given the (mean, population std) of the retrieval and
     neighbour vectors over the whole catalogue: the same numbers (up to float rounding) as the
@@ -235,11 +270,14 @@ def hybrid_weights_parts(
         out = out + weights.neighbour * _z(neighbour, *neighbour_stats)
     if weights.trend > 0 and trend is not None:
         out = out + weights.trend * np.asarray(trend, dtype=np.float64)
+    if weights.repeat > 0 and repeat is not None:
+        out = out + weights.repeat * np.asarray(repeat, dtype=np.float64)
     return out
 
 
 def weights_from_manifest(raw: Mapping[str, object]) -> HybridWeights:
-    """The manifest's ``hybrid`` block -> weights and neighbour source (no block = inactive)."""
+    """The manifest's ``hybrid`` block -> weights and neighbour source (no block = inactive; no
+    ``repeat_weight``, as in every bundle before the repeat term: 0)."""
     block = raw.get(MANIFEST_KEY)
     if not isinstance(block, Mapping):
         return HybridWeights()
@@ -247,4 +285,5 @@ def weights_from_manifest(raw: Mapping[str, object]) -> HybridWeights:
         float(block.get("neighbour_weight", 0.0)),  # type: ignore[arg-type]
         float(block.get("trend_weight", 0.0)),  # type: ignore[arg-type]
         ns.source_from_manifest(block),
+        float(block.get("repeat_weight", 0.0)),  # type: ignore[arg-type]
     )

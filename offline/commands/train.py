@@ -37,7 +37,9 @@ def _summary(info: dict, run_dir: Path) -> None:
         best = max(h["validation_grid"], key=lambda p: p["ndcg@10"], default=None)
         table.add_row(
             "hybrid weights (neighbours / trend)",
-            f"{h['neighbour_weight']:g} / {h['trend_weight']:g} ({h['chosen_on']})",
+            f"{h['neighbour_weight']:g} / {h['trend_weight']:g}"
+            + (f", repeat {h['repeat_weight']:g}" if "repeat_weight" in h else "")
+            + f" ({h['chosen_on']})",
         )
         if best is not None:
             table.add_row("validation NDCG@10 with hybrid", f"{best['ndcg@10']:.4f}")

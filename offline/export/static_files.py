@@ -65,6 +65,8 @@ def copy_hybrid(run_dir: Path, tmp: Path, block: dict | None, n_items: int) -> d
         **block,
         "neighbours_file": hy.NEIGHBOURS_FILE,
         "trend_file": hy.TREND_FILE,
-        "score": f"z(cosine) + neighbour_weight * z({neighbour}) "
-        "+ trend_weight * trend (fulcrum/core/hybrid.py)",
+        "score": f"z(cosine) + neighbour_weight * z({neighbour}) + trend_weight * trend"
+        + (" + repeat_weight * [item is one of the user's bought or recent positive items]"
+           if "repeat_weight" in block else "")
+        + " (fulcrum/core/hybrid.py)",
     }

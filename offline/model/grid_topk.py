@@ -11,6 +11,9 @@ and ranking C per point gives the same top k as ranking every allowed item (ties
 a full argpartition breaks arbitrarily too). On the Taobao sample (55k items, a few hundred with
 a recent buyer) C holds a few hundred items instead of 36k; on a shop where every item trends,
 C is the pool and nothing is lost but the pruning.
+
+With the repeat term (``+ c * r``, r: 1 at the user's own source items, c >= 0) the items with
+r > min r join the special set the same way.
 """
 
 from __future__ import annotations
@@ -20,13 +23,17 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def shortlist(x: np.ndarray, y: np.ndarray, t: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+def shortlist(x: np.ndarray, y: np.ndarray, t: np.ndarray, allowed: np.ndarray, k: int,
+              r: np.ndarray | None = None) -> np.ndarray:
     """Item indices C (see the module doc) for one row; all allowed items when fewer than k."""
     idx = np.flatnonzero(allowed)
     if len(idx) <= k:
         return idx
     ya, ta = y[idx], t[idx]
     special = (ya > ya.min()) | (ta > ta.min())
+    if r is not None:
+        ra = r[idx]
+        special |= ra > ra.min()
     rest = idx[~special]
     if len(rest) > k:
         rest = rest[np.argpartition(-x[rest], k - 1)[:k]]
@@ -34,17 +41,24 @@ def shortlist(x: np.ndarray, y: np.ndarray, t: np.ndarray, allowed: np.ndarray, 
 
 
 def grid_topk(x: np.ndarray, y: np.ndarray, t: np.ndarray, allowed: np.ndarray,
-              weights: Sequence[tuple[float, float]], k: int) -> list[np.ndarray]:
-    """[k] item indices, best first, of ``x + a * y + b * t`` over the allowed items for each
-    (a, b) in ``weights`` (a, b >= 0); fewer when fewer items are allowed."""
-    cand = shortlist(x, y, t, allowed, k)
+              weights: Sequence[tuple[float, ...]], k: int, r: np.ndarray | None = None) -> list[np.ndarray]:
+    """[k] item indices, best first, of ``x + a * y + b * t (+ c * r)`` over the allowed items
+    for each (a, b) or (a, b, c) in ``weights`` (all >= 0; c needs ``r``); fewer when fewer
+    items are allowed."""
+    cand = shortlist(x, y, t, allowed, k, r)
     xc, yc, tc = x[cand], y[cand], t[cand]
+    rc = None if r is None else r[cand]
     out = []
     m = min(k, len(cand))
-    for a, b in weights:
-        if a < 0 or b < 0:
-            raise ValueError(f"grid_topk: weights must be >= 0, got ({a}, {b})")
+    for point in weights:
+        a, b, c = (*point, 0.0) if len(point) == 2 else point
+        if a < 0 or b < 0 or c < 0:
+            raise ValueError(f"grid_topk: weights must be >= 0, got {tuple(point)}")
+        if c > 0 and rc is None:
+            raise ValueError("grid_topk: a repeat weight needs the repeat vector r")
         s = xc + a * yc + b * tc
+        if c > 0:
+            s = s + c * rc
         top = np.argpartition(-s, m - 1)[:m] if m < len(cand) else np.arange(len(cand))
         out.append(cand[top[np.argsort(-s[top], kind="stable")]])
     return out

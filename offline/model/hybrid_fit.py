@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores, standardise
+from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores, repeat_indicator, standardise
+from fulcrum.core.neighbour_source import INTERACTIONS, PURCHASES, check_source
 
 log = logging.getLogger(__name__)
 _DAY = 86_400.0
@@ -169,10 +170,22 @@ def bought_scores(
             trends = [trend] * len(scores)
         out = np.empty(scores.shape, dtype=np.float64)
         for r in range(len(scores)):
-            out[r] = hybrid_scores(scores[r], None if neighbour is None else neighbour[r], trends[r], weights)
+            repeat = repeat_indicator(sorted(bought[r]), n) if weights.repeat > 0 else None
+            out[r] = hybrid_scores(
+                scores[r], None if neighbour is None else neighbour[r], trends[r], weights, repeat
+            )
         return out
 
     return adjust
+
+
+def grid_points(neighbour_grid: Sequence[float], trend_grid: Sequence[float],
+                repeat_grid: Sequence[float] = (0.0,), source: str = PURCHASES) -> list[HybridWeights]:
+    """Every (neighbour, trend, repeat) weight of the grids, smaller weights first."""
+    return [
+        HybridWeights(float(a), float(b), source, float(c))
+        for a, b, c in product(sorted(neighbour_grid), sorted(trend_grid), sorted(repeat_grid))
+    ]
 
 
 def choose_weights(
@@ -180,14 +193,18 @@ def choose_weights(
     neighbour_grid: Sequence[float],
     trend_grid: Sequence[float],
     metric: str = "ndcg@10",
+    repeat_grid: Sequence[float] = (0.0,),
+    source: str = PURCHASES,
 ) -> tuple[HybridWeights, list[dict[str, Any]]]:
-    """The grid point with the best ``metric`` (ties: the earlier point, i.e. smaller weights)."""
+    """The grid point with the best ``metric`` (ties: the earlier point, i.e. smaller weights).
+    ``repeat_grid`` other than (0,) needs the interactions ``source`` (HybridWeights says so)."""
     points: list[dict[str, Any]] = []
-    best, best_score = HybridWeights(), -np.inf
-    for wn, wt in product(sorted(neighbour_grid), sorted(trend_grid)):
-        w = HybridWeights(float(wn), float(wt))
+    best, best_score = HybridWeights(neighbour_source=source), -np.inf
+    for w in grid_points(neighbour_grid, trend_grid, repeat_grid, source):
         m = evaluate(w)
-        points.append({"neighbour_weight": w.neighbour, "trend_weight": w.trend, **m})
+        # the repeat weight only where it is searched: a purchase-protocol grid reads as before
+        rw = {"repeat_weight": w.repeat} if tuple(repeat_grid) != (0.0,) else {}
+        points.append({"neighbour_weight": w.neighbour, "trend_weight": w.trend, **rw, **m})
         if m.get(metric, 0.0) > best_score + 1e-12:
             best, best_score = w, m.get(metric, 0.0)
     return best, points
@@ -203,11 +220,14 @@ class HybridValidation:
     from the fitted events only (no look-ahead), never the test split.
     """
 
-    def __init__(self, cfg, inter, fit_purchases, val_cut, val_pairs, sl=None, fit_sources=None) -> None:
+    def __init__(self, cfg, inter, fit_purchases, val_cut, val_pairs, sl=None, fit_sources=None,
+                 source: str = PURCHASES) -> None:
         """``sl``: the run's validation slice (offline.model.holdout.DiscoverySlice, built under
         its protocol); None builds one under the purchase protocol. ``fit_sources``: the fitted
         events the neighbour table is built from (the neighbour source's events,
-        ``RunData.neighbour_events``); None: ``fit_purchases``."""
+        ``RunData.neighbour_events``); None: ``fit_purchases``. ``source``: the neighbour source
+        (``RunData.neighbour_source``); the repeat weight is searched (``hybrid.repeat_grid``)
+        only under interactions, the repeat-allowed protocol, else it stays 0."""
         from offline.model.holdout import DiscoverySlice
 
         h = cfg.retrieval.hybrid
@@ -226,25 +246,29 @@ class HybridValidation:
             raise _no_validation(
                 "no validation user bought an item new to them after a purchase before the slice"
             )
-        self.grids = (h.neighbour_grid, h.trend_grid)
+        self.source = check_source(source)
+        self.grids = (h.neighbour_grid, h.trend_grid, h.repeat_grid if source == INTERACTIONS else (0.0,))
 
     def grid(self, item_vecs: np.ndarray, encode_users) -> tuple[HybridWeights, list[dict[str, Any]]]:
         """(best weights, every grid point's metrics) for these towers."""
-        points = [HybridWeights(float(a), float(b)) for a, b in product(*(sorted(g) for g in self.grids))]
+        points = grid_points(*self.grids, self.source)
         evaluate = slice_evaluator(self.slice, item_vecs, encode_users, self.table, self.trend, points)
-        return choose_weights(evaluate, *self.grids)
+        return choose_weights(evaluate, *self.grids[:2], repeat_grid=self.grids[2], source=self.source)
 
     def epoch_metrics(self, item_vecs: np.ndarray, encode_users) -> dict[str, float]:
         """The best grid point's metrics (``ndcg@10`` = the serving score's), its weights, and the
         towers alone's NDCG@10 (``towers_ndcg@10``, the weights (0, 0) point)."""
         weights, points = self.grid(item_vecs, encode_users)
         best = max(points, key=lambda p: p["ndcg@10"])
-        towers = next(p for p in points if p["neighbour_weight"] == 0 and p["trend_weight"] == 0)
+        towers = next(
+            p for p in points if p["neighbour_weight"] == p["trend_weight"] == p.get("repeat_weight", 0) == 0
+        )
         return {**best, **{f"towers_{k}": v for k, v in towers.items() if k.endswith("@10")}}
 
 
 def choose_on_validation(cfg, inter, table, encode_users, fit_purchases, val_cut, val_pairs,
-                         validation: HybridValidation | None = None, sl=None, fit_sources=None):
+                         validation: HybridValidation | None = None, sl=None, fit_sources=None,
+                         source: str = PURCHASES):
     """(weights, validation grid) of the hybrid score for ``fulcrum train``; (None, []) when the
     config disables it. ``validation`` reuses a run's HybridValidation (else one is built from
     the other arguments, see there)."""
@@ -256,14 +280,16 @@ def choose_on_validation(cfg, inter, table, encode_users, fit_purchases, val_cut
     if cfg.retrieval.validation_days <= 0:  # validation switched off: the configured weights
         return HybridWeights(h.default_neighbour_weight, h.default_trend_weight), []
     if validation is None:
-        validation = HybridValidation(cfg, inter, fit_purchases, val_cut, val_pairs, sl, fit_sources)
+        validation = HybridValidation(cfg, inter, fit_purchases, val_cut, val_pairs, sl, fit_sources, source)
     with torch.no_grad():
         vecs = table().numpy()
     weights, grid = validation.grid(vecs, encode_users)
     log.info(
-        "hybrid score: neighbour_weight %.2f, trend_weight %.2f chosen on validation (%d grid points)",
+        "hybrid score: neighbour_weight %.2f, trend_weight %.2f, repeat_weight %.2f chosen on "
+        "validation (%d grid points)",
         weights.neighbour,
         weights.trend,
+        weights.repeat,
         len(grid),
     )
     return weights, grid
@@ -283,6 +309,7 @@ def slice_evaluator(sl, item_vecs: np.ndarray, encode_users, table: NeighbourTab
     n, k = len(sl.seen), 10
     ranked: dict[HybridWeights, list[np.ndarray]] = {w: [] for w in points}
     active = [w for w in points if w.active]
+    repeats = any(w.repeat > 0 for w in points)
     excluded = sl.bought if sl.excluded is None else sl.excluded
     neighbour = bought_scores(table, np.zeros(n), HybridWeights(neighbour=1.0))  # -> z(neighbour)
     flat = np.zeros(n)
@@ -294,6 +321,11 @@ def slice_evaluator(sl, item_vecs: np.ndarray, encode_users, table: NeighbourTab
             trends = trend.rows(sl.at[rows])
         else:
             trends = np.broadcast_to(np.asarray(trend, dtype=np.float64), z_cos.shape)
+        chunk_sources = sl.bought[rows]
+
+        def own(j: int, chunk_sources=chunk_sources) -> np.ndarray:
+            return repeat_indicator(sorted(chunk_sources[j]), n)
+
         for j, ex in enumerate(excluded[rows]):
             allowed = sl.seen.copy()
             allowed[sorted(ex)] = False
@@ -302,14 +334,16 @@ def slice_evaluator(sl, item_vecs: np.ndarray, encode_users, table: NeighbourTab
                 for w in points:
                     score = cosine[j].copy() if not w.active else (
                         z_cos[j] + w.neighbour * z_nb[j] + w.trend * trends[j])
+                    if w.repeat > 0:
+                        score = score + w.repeat * own(j)
                     ranked[w].append(sl.rank(score[None, :], one, k))
                 continue
             # the exact top k of every grid point from a shortlist (offline/model/grid_topk.py)
             for w in points:
                 if not w.active:
                     ranked[w].append(grid_topk(cosine[j], flat, flat, allowed, [(0.0, 0.0)], k)[0][None, :])
-            pairs = [(w.neighbour, w.trend) for w in active]
-            tops = grid_topk(z_cos[j], z_nb[j], trends[j], allowed, pairs, k)
+            pairs = [(w.neighbour, w.trend, w.repeat) for w in active]
+            tops = grid_topk(z_cos[j], z_nb[j], trends[j], allowed, pairs, k, own(j) if repeats else None)
             for w, top in zip(active, tops, strict=True):
                 ranked[w].append(top[None, :])
 

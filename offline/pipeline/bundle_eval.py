@@ -156,7 +156,8 @@ def _user_item_times(events: pd.DataFrame, index: dict, kind: pd.Series):
 def _hybrid_adjust(parts, index: dict, events: pd.DataFrame, at: pd.Timestamp):
     """``adjust(user, cosine)`` of the hybrid score with ``parts`` (``hybrid_parts_at``) and each
     user's neighbour sources before ``at`` (their purchases; under the bundle's interactions
-    source, fulcrum/core/neighbour_source.py's rule on their profile); None without parts."""
+    source, fulcrum/core/neighbour_source.py's rule on their profile), which also get the repeat
+    term; None without parts."""
     from fulcrum.core import hybrid as hy
 
     if parts is None:
@@ -178,7 +179,8 @@ def _hybrid_adjust(parts, index: dict, events: pd.DataFrame, at: pd.Timestamp):
 
     def adjust(user: str, cosine: np.ndarray) -> np.ndarray:
         neighbour = table.scores(bought.get(user, []), len(cosine)) if weights.neighbour > 0 else None
-        return hy.hybrid_scores(cosine, neighbour, trend, weights)
+        repeat = hy.repeat_indicator(bought.get(user, []), len(cosine)) if weights.repeat > 0 else None
+        return hy.hybrid_scores(cosine, neighbour, trend, weights, repeat)
 
     return adjust
 

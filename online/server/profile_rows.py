@@ -65,8 +65,8 @@ class ProfileRows:
         n = self.bought.nbytes + self.others.nbytes
         if self.sources is not self.bought:
             n += self.sources.nbytes
-        if self.prior is not None and self.prior.neighbour is not None:
-            n += self.prior.neighbour.nbytes  # the trend term is the snapshot's, shared
+        if self.prior is not None:  # the trend term is the snapshot's, shared
+            n += sum(a.nbytes for a in (self.prior.neighbour, self.prior.repeat) if a is not None)
         return n
 
 
@@ -85,7 +85,8 @@ def derive(cat: Catalogue, profile: UserProfile, ignored_threshold: int) -> Prof
     prior = None
     if cat.hybrid.active and not cat.ann_active:  # the ANN path scores its pool sparsely
         p = cat.user_prior(sources)
-        prior = HybridPrior(None if p.neighbour is None else _frozen(p.neighbour), p.trend)
+        frozen = [None if a is None else _frozen(a) for a in (p.neighbour, p.repeat)]
+        prior = HybridPrior(frozen[0], p.trend, frozen[1])
     bought = _frozen(bought)
     return ProfileRows(profile, int(ignored_threshold), bought, _frozen(others), prior,
                        bought if sources is bought else _frozen(sources))

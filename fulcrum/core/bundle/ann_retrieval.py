@@ -6,7 +6,8 @@ Recommend (``pool_candidates``): the pool is
   while blocked rows eat the list; beyond 1/8 of the catalogue the caller scores exactly),
 - the rows whose index vector is stale (an upsert replaced their vector),
 - with the hybrid score: every row the user's bought items have as co-purchase neighbours (the
-  sparse gather, ``NeighbourTable.sparse_scores``) and the ``pool`` rows of highest trend.
+  sparse gather, ``NeighbourTable.sparse_scores``), the ``pool`` rows of highest trend, and with
+  a repeat weight the user's own source items (the repeat term is an indicator, no z-scaling).
 
 Each pool row gets the SAME score the exact path gives it: the cosine, and the hybrid score
 with the z-scaling of the whole catalogue (cosine mean and std from ``Moments`` in O(D^2); the
@@ -83,6 +84,10 @@ def pool_candidates(
         pieces.append(nb_rows)
     if w.active and w.trend > 0 and parts.trend_top is not None:
         pieces.append(parts.trend_top[parts.trend_top < size])
+    src = np.asarray(bought_rows, dtype=np.int64)
+    src = np.unique(src[(src >= 0) & (src < size)])
+    if w.active and w.repeat > 0:  # the user's own items get the repeat bonus: always candidates
+        pieces.append(src)
     pool = np.unique(np.concatenate(pieces))
     if blocked is not None:
         pool = pool[~blocked[pool]]
@@ -109,7 +114,8 @@ def pool_candidates(
             trend = np.full(len(pool), cat.trend_pad)
             inside = pool < len(cat.trend)
             trend[inside] = cat.trend[pool[inside]]
-        score = hybrid_weights_parts(cosine, (mean, sd), neighbour, nb_stats, trend, w)
+        repeat = np.isin(pool, src).astype(np.float64) if w.repeat > 0 else None
+        score = hybrid_weights_parts(cosine, (mean, sd), neighbour, nb_stats, trend, w, repeat)
     keep = np.lexsort((pool, -score))[:n]
     return pool[keep], cosine[keep], score[keep]
 

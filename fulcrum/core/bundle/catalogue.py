@@ -21,7 +21,14 @@ from fulcrum.core.bundle.ann_retrieval import pool_candidates, pool_dense
 from fulcrum.core.bundle.catalogue_growth import grow
 from fulcrum.core.bundle.lexical import grown
 from fulcrum.core.bundle.retrieval import top_candidates
-from fulcrum.core.hybrid import HybridPrior, HybridWeights, NeighbourTable, hybrid_prior, hybrid_with_prior
+from fulcrum.core.hybrid import (
+    HybridPrior,
+    HybridWeights,
+    NeighbourTable,
+    hybrid_prior,
+    hybrid_with_prior,
+    repeat_indicator,
+)
 from fulcrum.core.rank_features import ItemStats
 from fulcrum.core.rerank.tail_boost import tail_mask
 from fulcrum.core.search.engine import dense_scores
@@ -163,14 +170,17 @@ class Catalogue:
     # ---- retrieval scoring (per request: nothing here loops over the catalogue in Python) --------
 
     def user_prior(self, bought_rows: np.ndarray) -> HybridPrior:
-        """The hybrid score's terms that do not depend on the user vector, for a user who bought
-        ``bought_rows``: the neighbour term (O(catalogue): computed once per user row and
-        snapshot by the server, online/server/profile_rows.py) and this snapshot's trend term."""
-        neighbour = None
+        """The hybrid score's terms that do not depend on the user vector, for a user whose
+        neighbour sources are ``bought_rows``: the neighbour and repeat terms (O(catalogue):
+        computed once per user row and snapshot by the server, online/server/profile_rows.py)
+        and this snapshot's trend term."""
+        neighbour = repeat = None
         if self.neighbours is not None and self.hybrid.neighbour > 0:
             neighbour = self.neighbours.scores(bought_rows, len(self))
-        n_term = hybrid_prior(neighbour, None, self.hybrid).neighbour
-        return HybridPrior(n_term, self._trend_term)
+        if self.hybrid.repeat > 0:  # the user's own source items (fulcrum/core/hybrid.py)
+            repeat = repeat_indicator(bought_rows, len(self))
+        p = hybrid_prior(neighbour, None, self.hybrid, repeat)
+        return HybridPrior(p.neighbour, self._trend_term, p.repeat)
 
     @cached_property
     def _trend_term(self) -> np.ndarray | None:
@@ -202,7 +212,8 @@ class Catalogue:
             if len(trend) != len(self):
                 raise ValueError(f"trend has {len(trend)} values for {len(self)} catalogue rows")
             rows = self.rows_of(bought) if bought_rows is None else bought_rows
-            prior = HybridPrior(self.user_prior(rows).neighbour, hybrid_prior(None, trend, self.hybrid).trend)
+            user = self.user_prior(rows)
+            prior = HybridPrior(user.neighbour, hybrid_prior(None, trend, self.hybrid).trend, user.repeat)
         elif prior is None:
             prior = self.user_prior(self.rows_of(bought) if bought_rows is None else bought_rows)
         return cosine, hybrid_with_prior(cosine, prior, self.hybrid)

@@ -33,6 +33,7 @@ def choose_hybrid(data: RunData, towers: Towers, cfg: TrainConfig, timings: dict
     weights, grid = choose_on_validation(
         cfg, data.inter, towers.table, towers.encode_users, data.fit_purchases, data.val_cut, data.val_pairs,
         sl=data.val_slice, fit_sources=None if src is None else src & data.fit_ev,
+        source=data.neighbour_source,
     )
     timings["hybrid_select_s"] = time.perf_counter() - t
     return HybridChoice(weights, grid)

@@ -31,7 +31,8 @@ def validation_info(fit, hybrid: HybridChoice, timings: dict[str, float], data: 
         },
         "hybrid": None
         if hybrid.weights is None
-        else {"neighbour_weight": hybrid.weights.neighbour, "trend_weight": hybrid.weights.trend},
+        else {"neighbour_weight": hybrid.weights.neighbour, "trend_weight": hybrid.weights.trend,
+              **({"repeat_weight": hybrid.weights.repeat} if hybrid.weights.repeat > 0 else {})},
         "timings": timings,
         "stopped_early": fit.stopped_early,
         "validation": validation_block(data),
@@ -103,6 +104,9 @@ def run_info(
             "neighbours": r.hybrid.neighbours,
             "trend_days": r.hybrid.trend_days,
             "neighbour_source": data.neighbour_source,
+            # the repeat term (fulcrum/core/hybrid.py) exists under the interactions source only:
+            # a purchase-only shop's manifest reads as before
+            **({"repeat_weight": weights.repeat} if data.neighbour_source != "purchases" else {}),
             "chosen_on": "validation"
             if grid
             else "config defaults (validation switched off: retrieval.validation_days = 0)",

@@ -106,7 +106,7 @@ def validation_scorer(data: RunData, towers: Towers, cfg: TrainConfig) -> Callab
         src = data.neighbour_events
         hybrid = HybridValidation(
             cfg, data.inter, data.fit_purchases, data.val_cut, data.val_pairs, data.val_slice,
-            None if src is None else src & data.fit_ev,
+            None if src is None else src & data.fit_ev, data.neighbour_source,
         )
 
     def validate() -> dict[str, float]:
@@ -122,6 +122,7 @@ def validation_scorer(data: RunData, towers: Towers, cfg: TrainConfig) -> Callab
             return {
                 "users": m["users"], **towers_alone, "hybrid_ndcg@10": m["ndcg@10"],
                 "hybrid_neighbour_weight": m["neighbour_weight"], "hybrid_trend_weight": m["trend_weight"],
+                **({"hybrid_repeat_weight": m["repeat_weight"]} if "repeat_weight" in m else {}),
             }
         return slice_metrics(data.val_slice, vecs, towers.encode_users)
 
