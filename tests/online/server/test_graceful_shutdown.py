@@ -9,12 +9,10 @@ sees the raw status codes a retry policy would have to deal with.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,10 +22,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fulcrum.v1 import recommender_pb2 as pb
 from fulcrum.v1 import recommender_pb2_grpc
+from tests.serve_process import start_serve, wait_serving
 from tests.serving_helpers import make_bundle
 
-ROOT = Path(__file__).resolve().parents[3]
-CLI = [sys.executable, "-m", "fulcrum.cli"]
 CONFIG = (
     "host: 127.0.0.1\nport: 0\nmetrics_port: 0\nshutdown_drain_s: 0.5\ngrace_s: 10\n"
     "security: {allow_plaintext: true, allow_unauthenticated: true}\n"
@@ -51,50 +48,10 @@ CALLERS = 4
 
 
 def _start(tmp_path: Path) -> tuple[subprocess.Popen, int, list[str]]:
-    bundle = make_bundle(tmp_path / "b")
     cfg = tmp_path / "serve.yaml"
     cfg.write_text(CONFIG)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FULCRUM_")}
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--bundle", str(bundle), "--config", str(cfg)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    found: list[int] = []
-    ready = threading.Event()
-
-    def pump() -> None:  # keep reading so the server never blocks on a full pipe
-        for line in proc.stdout:
-            lines.append(line)
-            m = re.search(r"on port (\d+)", line)
-            if m and not found:
-                found.append(int(m.group(1)))
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not ready.wait(120) or not found:
-        proc.kill()
-        raise RuntimeError("fulcrum serve did not start:\n" + "".join(lines))
-    return proc, found[0], lines
-
-
-def _wait_serving(port: int) -> None:
-    deadline = time.monotonic() + 60
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-        health = health_pb2_grpc.HealthStub(ch)
-        while time.monotonic() < deadline:
-            try:
-                if health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == 1:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.05)
-    raise RuntimeError(f"port {port} never reported SERVING")
+    served = start_serve(make_bundle(tmp_path / "b"), cfg)
+    return served.proc, served.port, served.lines
 
 
 def _caller(port: int, i: int, codes: list, done: threading.Event) -> None:
@@ -181,7 +138,7 @@ def test_sigterm_drains_calls_ok_or_unavailable_never_cancelled(tmp_path):
     threads.append(threading.Thread(target=_ingester, args=(port, done, ingest)))
     watcher = threading.Thread(target=_health_watch, args=(port, health_seen, done))
     try:
-        _wait_serving(port)
+        wait_serving(port, 60)
         for t in threads:
             t.start()
         _poll(lambda: all(len(c) >= 10 for c in codes) and ingest.get("sent", 0) >= 5, "the first calls")
