@@ -8,6 +8,7 @@ the matrix per new item): fulcrum/core/bundle/catalogue_growth.py.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -206,16 +207,14 @@ class Catalogue:
         cosine = self.embeddings @ user_vec
         if not self.hybrid.active:
             return cosine, cosine
-        if trend is not None:
-            if prior is not None:
-                raise ValueError("retrieval_scores takes a prior or a trend override, not both")
-            if len(trend) != len(self):
-                raise ValueError(f"trend has {len(trend)} values for {len(self)} catalogue rows")
-            rows = self.rows_of(bought) if bought_rows is None else bought_rows
-            user = self.user_prior(rows)
-            prior = HybridPrior(user.neighbour, hybrid_prior(None, trend, self.hybrid).trend, user.repeat)
-        elif prior is None:
+        if prior is not None and trend is not None:
+            raise ValueError("retrieval_scores takes a prior or a trend override, not both")
+        if trend is not None and len(trend) != len(self):
+            raise ValueError(f"trend has {len(trend)} values for {len(self)} catalogue rows")
+        if prior is None:
             prior = self.user_prior(self.rows_of(bought) if bought_rows is None else bought_rows)
+            if trend is not None:  # every user term kept, the trend term replaced
+                prior = dataclasses.replace(prior, trend=hybrid_prior(None, trend, self.hybrid).trend)
         return cosine, hybrid_with_prior(cosine, prior, self.hybrid)
 
     @property
