@@ -27,6 +27,7 @@ from fulcrum.core import neighbour_source as ns
 from fulcrum.core import schema as S
 from fulcrum.core.manifest import read_manifest
 from offline.eval.vector_topk import vector_top_k
+from offline.ranking.labels import user_item_times
 
 _DAY = 86_400.0
 
@@ -133,24 +134,13 @@ def hybrid_parts_at(manifest: dict, index: dict, events: pd.DataFrame, at: pd.Ti
         return None
     table_events = None  # the purchases build the table too
     if weights.neighbour_source == ns.INTERACTIONS:  # the table the bundle was built with
-        table_events = _user_item_times(events, index, events[S.EVENT_TYPE].isin(ns.POSITIVE_TYPES))
+        table_events = user_item_times(events, index, events[S.EVENT_TYPE].isin(ns.POSITIVE_TYPES))
     table, trend, zero = hybrid_parts(
-        *_user_item_times(events, index, events[S.EVENT_TYPE] == S.EventType.PURCHASE.value),
+        *user_item_times(events, index, events[S.EVENT_TYPE] == S.EventType.PURCHASE.value),
         at.timestamp(), len(index),
         int(block.get("neighbours", 20)), float(block.get("trend_days", 14.0)), table_events,
     )
     return weights, table, trend, zero
-
-
-def _user_item_times(events: pd.DataFrame, index: dict, kind: pd.Series):
-    """(user index, item row, epoch seconds) of the ``kind`` events of known users and items."""
-    p = events[kind & events[S.USER_ID].notna()]
-    ts = pd.to_datetime(p[S.TIMESTAMP], utc=True)
-    rows = p[S.ITEM_ID].astype(str).map(index).to_numpy(dtype=np.float64)
-    keep = ~np.isnan(rows)
-    users = pd.factorize(p[S.USER_ID].astype(str).to_numpy()[keep])[0].astype(np.int64)
-    times = (ts[keep] - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(np.float64)
-    return users, rows[keep].astype(np.int64), times
 
 
 def _hybrid_adjust(parts, index: dict, events: pd.DataFrame, at: pd.Timestamp):

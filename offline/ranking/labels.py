@@ -27,6 +27,19 @@ def epoch_seconds(ts: pd.Series) -> np.ndarray:
     return (t - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
 
 
+def user_item_times(
+    events: pd.DataFrame, index, kind: pd.Series
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(user index, item row, epoch seconds) of the ``kind`` events (a boolean mask over
+    ``events``) of known users, for items in ``index`` (item id -> row); users numbered in order
+    of first appearance."""
+    p = events[kind & events[S.USER_ID].notna()]
+    rows = p[S.ITEM_ID].astype(str).map(index).to_numpy(dtype=np.float64)
+    keep = ~np.isnan(rows)
+    users = pd.factorize(p[S.USER_ID].astype(str).to_numpy()[keep])[0].astype(np.int64)
+    return users, rows[keep].astype(np.int64), epoch_seconds(p[S.TIMESTAMP])[keep]
+
+
 def positive_rows(events: pd.DataFrame, start: float, end: float) -> pd.DataFrame:
     """PURCHASE (user, item, ts) rows with start <= ts < end (epoch seconds), known users only."""
     e = events[(events[S.EVENT_TYPE] == S.EventType.PURCHASE.value) & events[S.USER_ID].notna()]

@@ -71,14 +71,10 @@ def user_trend(events: pd.DataFrame, index: dict[str, int], n_items: int, days: 
     validation build, over the catalogue's rows. Purchases of items not in ``index`` are left out,
     as the bundle's own prior leaves them out."""
     from offline.model.hybrid_fit import TrendAt
-    from offline.ranking.labels import epoch_seconds
+    from offline.ranking.labels import user_item_times
 
-    p = events[(events[S.EVENT_TYPE] == S.EventType.PURCHASE.value) & events[S.USER_ID].notna()]
-    rows = p[S.ITEM_ID].astype(str).map(index)
-    keep = rows.notna().to_numpy()
-    users = pd.factorize(p[S.USER_ID].astype(str).to_numpy()[keep])[0].astype(np.int64)
-    times = epoch_seconds(p[S.TIMESTAMP])[keep]
-    return TrendAt(users, rows[keep].to_numpy(np.int64), times, days, n_items, by_day=True)
+    purchases = events[S.EVENT_TYPE] == S.EventType.PURCHASE.value
+    return TrendAt(*user_item_times(events, index, purchases), days, n_items, by_day=True)
 
 
 def trend_days(manifest: dict) -> float:
