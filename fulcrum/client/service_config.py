@@ -12,6 +12,13 @@ clients/go/ ships the same policy), so a retried call is one call for the caller
 - a call without its own deadline gets ``timeout_s`` (IngestEvents and ReloadModel, which can
   take long, get ``long_timeout_s``); a call's own deadline wins when shorter.
 - retry throttling stops retries when most calls fail (a server down for good is not hammered).
+- client-side load balancing is ``round_robin`` with gRPC client-side health checking
+  (``healthCheckConfig`` on ``fulcrum.v1.Recommender``, the name the server sets SERVING and, on
+  shutdown or drain, NOT_SERVING): every address the target resolves to gets a connection, and
+  a call goes only to a backend whose health says SERVING. So a server that starts draining
+  (docs/deployment.md, rolling restart) leaves the rotation before its port closes. A server
+  without the health service (UNIMPLEMENTED) is used as if healthy, per gRPC's health-checking
+  design; health calls need no token (the server keeps them open).
 
 A client-streaming IngestEvents call is retried only while its messages fit gRPC's per-call
 retry buffer (256 KiB by default); past that a failure is returned and the stream can be resent
@@ -73,12 +80,14 @@ def service_config(policy: RetryPolicy = RetryPolicy()) -> dict:  # noqa: B008 (
         return config
 
     long_names = [{"service": SERVICE, "method": m} for m in LONG_METHODS]
-    config = {
+    config: dict = {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "healthCheckConfig": {"serviceName": SERVICE},
         "methodConfig": [
             # the service-wide entry covers every other method, including ones added later
             method_config([{"service": SERVICE}], policy.timeout_s),
             method_config(long_names, policy.long_timeout_s),
-        ]
+        ],
     }
     if policy.max_attempts > 1:
         config["retryThrottling"] = {"maxTokens": 10, "tokenRatio": 0.1}

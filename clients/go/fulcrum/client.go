@@ -6,7 +6,8 @@
 //
 //   - New: a client whose channel carries the Fulcrum service config: a default deadline
 //     for calls whose context has none, and retries of UNAVAILABLE with exponential backoff
-//     (safe for every Fulcrum RPC: reads have no effect, IngestEvents is idempotent on event_id).
+//     (safe for every Fulcrum RPC: reads have no effect, IngestEvents is idempotent on event_id),
+//     round robin over the target's addresses with client-side health checking.
 //   - InvalidField and Retryable: what a failed call means, without string matching.
 //
 // A call:
@@ -25,6 +26,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	_ "google.golang.org/grpc/health" // client-side health checking (healthCheckConfig below)
 	"google.golang.org/grpc/status"
 
 	fulcrumv1 "github.com/fulcrumrec/fulcrum/clients/go/fulcrum/v1"
@@ -90,6 +92,10 @@ func ServiceConfig(p Policy) (string, error) {
 		return m
 	}
 	config := map[string]any{
+		// round robin over every resolved address, only to backends whose health says SERVING
+		// for the service (a draining server leaves the rotation before its port closes)
+		"loadBalancingConfig": []any{map[string]any{"round_robin": map[string]any{}}},
+		"healthCheckConfig":   map[string]any{"serviceName": serviceName},
 		"methodConfig": []any{
 			// the service-wide entry covers every other method, including ones added later
 			method([]map[string]string{{"service": serviceName}}, p.Timeout),
