@@ -5,10 +5,18 @@ runs phases, scraping ``fulcrum_event_loop_lag_seconds`` from /metrics after eac
 Recommend for warm users at a fixed rate; the same while ITEM_UPSERTs of new items stream in
 through IngestEvents (``--upserts-per-s`` in batches of ``--batch``, realistic product texts);
 the same with the heaviest user of the data (the longest stored row) in the mix; the same while
-the bundle is reloaded (ReloadModel) twice. Per phase: lag samples, samples above 5 ms and the
-largest lag; a stall of S ms shows as a sample of at least S - 1 ms. On a shared machine the
-process also waits for a core now and then, which shows as lag too: the idle and Recommend-only
-phases are the baseline to read the others against. Prints the load average with every phase.
+the bundle is reloaded (ReloadModel) twice; and the ITEM_UPSERT stream alone, without Recommend
+load (``upserts``), which isolates what upserts cost the loop. ``--phases`` picks and orders
+them (default: all). ``--upserts-per-s 0`` streams as fast as the server takes them.
+
+Per phase: lag samples, samples above 5 ms and above 10 ms, the upper bound of the highest
+histogram bucket that got a sample this phase (``worst_bucket_ms``: the phase's largest lag is at
+most this), the largest lag since start, and for upsert phases the items the server applied
+(``fulcrum_items_upserted_total``) per second of the phase. A stall of S ms shows as a sample of
+at least S - 1 ms. On a shared machine the process also waits for a core now and then, which
+shows as lag too: the idle and Recommend-only phases are the baseline to read the others
+against. Prints the load average with every phase. ``--python-path DIR`` runs the server from
+another source tree (e.g. ``git archive main``) for a before/after pair on one machine.
 """
 
 from __future__ import annotations
@@ -32,18 +40,39 @@ WORDS = (
 ).split()
 
 
+PHASES = ("idle", "recommend", "upserts", "recommend+upserts", "heavy", "reload")
+
+
 def _lag(metrics_url: str) -> dict[str, float]:
-    """{count, above_5ms, max_s} of the lag histogram and gauge right now."""
+    """{count, max_s, upserted, bucket bound (s) -> count} of the lag histogram, gauge and upsert
+    counter now."""
     text = urllib.request.urlopen(metrics_url, timeout=10).read().decode()  # noqa: S310 (loopback)
-    got: dict[str, float] = {}
+    got: dict = {"upserted": 0.0, "buckets": {}}
     for line in text.splitlines():
         if line.startswith("fulcrum_event_loop_lag_seconds_count"):
             got["count"] = float(line.split()[-1])
-        elif line.startswith('fulcrum_event_loop_lag_seconds_bucket{le="0.005"}'):
-            got["le_5ms"] = float(line.split()[-1])
+        elif line.startswith("fulcrum_event_loop_lag_seconds_bucket{"):
+            bound = float(line.split('le="', 1)[1].split('"', 1)[0])  # +Inf parses as inf
+            got["buckets"][bound] = float(line.split()[-1])
         elif line.startswith("fulcrum_event_loop_lag_max_seconds"):
             got["max_s"] = float(line.split()[-1])
+        elif line.startswith("fulcrum_items_upserted_total"):
+            got["upserted"] = float(line.split()[-1])
     return got
+
+
+def _phase_lag(before: dict, after: dict) -> dict[str, float | None]:
+    """Samples, samples above 5 and 10 ms, and the highest bucket bound reached in this phase."""
+    n = after["count"] - before["count"]
+    within = {b: after["buckets"][b] - before["buckets"].get(b, 0.0) for b in after["buckets"]}
+    # the smallest finite bound that holds every sample of the phase (None: above them all)
+    worst = next((b * 1000 for b in sorted(within) if b != float("inf") and within[b] >= n), None)
+    return {
+        "samples": n,
+        "above_5ms": n - within[0.005],
+        "above_10ms": n - within[0.01],
+        "worst_bucket_ms": worst,
+    }
 
 
 def _heaviest_user(repo: Path) -> str:
@@ -89,7 +118,8 @@ def _upserts(target: str, per_s: int, batch: int, stop: threading.Event, sent: l
                 n += 1
             stub.IngestEvents(iter(events), timeout=30)
             sent[0] = n
-            stop.wait(max(batch / per_s - (time.monotonic() - t), 0.0))
+            if per_s > 0:
+                stop.wait(max(batch / per_s - (time.monotonic() - t), 0.0))
 
 
 def loop_health(
@@ -98,11 +128,13 @@ def loop_health(
     redis_url: str | None = typer.Option(None, "--redis-url"),
     bundle: Path = typer.Option(Path("artifacts/bundles/LATEST"), "--bundle"),  # noqa: B008
     rps: int = typer.Option(150, "--rps", help="Recommend rate of the ghz phases."),
-    upserts_per_s: int = typer.Option(200, "--upserts-per-s"),
+    upserts_per_s: int = typer.Option(200, "--upserts-per-s", help="0: as fast as accepted."),
     batch: int = typer.Option(50, "--batch"),
     seconds: float = typer.Option(12.0, "--seconds", help="Seconds per phase."),
     event_loop: str = typer.Option("asyncio", "--event-loop"),
     out: Path | None = typer.Option(None, "--out"),  # noqa: B008
+    phases: str = typer.Option(",".join(PHASES), "--phases", help=f"Comma list of {', '.join(PHASES)}."),
+    python_path: Path | None = typer.Option(None, "--python-path", help="Serve from this source tree."),  # noqa: B008
 ) -> None:
     """Event-loop lag per phase: idle, Recommend, + upserts, + heaviest user, + reloads."""
     import grpc
@@ -111,6 +143,10 @@ def loop_health(
     from fulcrum.v1 import recommender_pb2_grpc
 
     bundle, repo = bundle.resolve(), feature_repo.resolve()
+    chosen = [p.strip() for p in phases.split(",") if p.strip()]
+    unknown = [p for p in chosen if p not in PHASES]
+    if unknown:
+        raise typer.BadParameter(f"unknown {unknown}; choose from {', '.join(PHASES)}", param_hint="--phases")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -119,7 +155,9 @@ def loop_health(
         heavy = _heaviest_user(repo)
         mport = free_port()
         extra = {"loop_lag_probe_ms": 1.0, "metrics_port": mport, "event_loop": event_loop}
-        proc, target = start_server(bundle, work, "lag", repo, store, redis_url, 1, extra=extra)
+        proc, target = start_server(
+            bundle, work, "lag", repo, store, redis_url, 1, python_path=python_path, extra=extra
+        )
         url = f"http://127.0.0.1:{mport}/metrics"
 
         def phase(name: str, during=None, data=warm, load=True) -> None:
@@ -137,17 +175,15 @@ def loop_health(
             if side:
                 side.join()
             after = _lag(url)
-            n = after["count"] - before["count"]
-            above = n - (after["le_5ms"] - before["le_5ms"])
             row = {
                 "phase": name,
-                "samples": n,
-                "above_5ms": above,
+                **_phase_lag(before, after),
                 "max_lag_ms_so_far": after["max_s"] * 1000,
                 "recommend_qps": g.get("qps"),
                 "recommend_p99_ms": g.get("p99_ms"),
                 "failed": g.get("failed"),
                 **extra_info,
+                "upserts_applied_per_s": round((after["upserted"] - before["upserted"]) / seconds, 1),
                 "load_1m": os.getloadavg()[0],
             }
             rows.append(row)
@@ -169,12 +205,17 @@ def loop_health(
                     stub.ReloadModel(pb.ReloadModelRequest(), timeout=120)
                     info["reloads"] = info.get("reloads", 0) + 1
 
+        runs = {
+            "idle": lambda: phase("idle", load=False),
+            "recommend": lambda: phase("Recommend (warm users)"),
+            "upserts": lambda: phase("ITEM_UPSERT stream alone", upserts, load=False),
+            "recommend+upserts": lambda: phase("Recommend + ITEM_UPSERT stream", upserts),
+            "heavy": lambda: phase("Recommend incl. heaviest user", data=warm + [{"user_id": heavy, "k": 10}] * 20),  # noqa: E501
+            "reload": lambda: phase("Recommend + 2 ReloadModel", reloads),
+        }
         try:
-            phase("idle", load=False)
-            phase("Recommend (warm users)")
-            phase("Recommend + ITEM_UPSERT stream", upserts)
-            phase("Recommend incl. heaviest user", data=warm + [{"user_id": heavy, "k": 10}] * 20)
-            phase("Recommend + 2 ReloadModel", reloads)
+            for name in chosen:
+                runs[name]()
         finally:
             stop_server(proc)
     if out:

@@ -1,4 +1,4 @@
-"""The bundle's lexical index: BM25 (bm25s) over the exported items' texts, analysed by
+"""The bundle's lexical index: BM25 postings over the exported items' texts, analysed by
 ``fulcrum.core.search.analyzer``, written to ``lexical_index/`` (every file sha256-listed in the
 manifest like the rest of the bundle) and described by the manifest's ``lexical_index`` block."""
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from fulcrum.core import bundle_format as bf
-from fulcrum.core.search.lexical_index import FOLDER, K1, B, LexicalIndex
+from fulcrum.core.search.lexical_index import FOLDER, FORMAT, LexicalIndex
+from fulcrum.core.search.postings import K1, B
 from offline.export.errors import ExportError
 
 
@@ -23,11 +24,12 @@ def write_lexical_index(bundle_dir: Path) -> dict:
     index = LexicalIndex.build(texts)
     index.save(bundle_dir / FOLDER)
     reloaded = LexicalIndex.load(bundle_dir / FOLDER)
-    if reloaded.n_main != len(items) or len(reloaded.vocab) != len(index.vocab):
-        raise ExportError(f"{FOLDER}: the written index does not read back ({reloaded.n_main} rows)")
+    if reloaded.n_docs != len(items) or len(reloaded.vocab) != len(index.vocab):
+        raise ExportError(f"{FOLDER}: the written index does not read back ({reloaded.n_docs} rows)")
     return {
         "folder": FOLDER,
-        "library": "bm25s",
+        "library": "fulcrum.core.search.postings",
+        "format": FORMAT,
         "k1": K1,
         "b": B,
         "rows": len(items),

@@ -35,7 +35,7 @@ from fulcrum.core.search.engine import (
     with_compound_stand_in,
     with_stand_ins,
 )
-from fulcrum.core.search.lexical_index import FOLDER, LexicalIndex
+from fulcrum.core.search.lexical_index import FOLDER, LegacyIndexFolder, LexicalIndex
 from fulcrum.core.search.synonyms import WordNeighbours
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,11 @@ def load_lexical(bundle: Path, texts: Sequence[str]) -> tuple[LexicalIndex, str]
     """The bundle's lexical index, or one built from its items when the bundle predates it."""
     manifest = json.loads((bundle / bf.MANIFEST).read_text())
     if any(f.startswith(FOLDER + "/") for f in manifest.get("files", {})):
-        return LexicalIndex.load(bundle / FOLDER), "bundle"
+        try:
+            return LexicalIndex.load(bundle / FOLDER), "bundle"
+        except LegacyIndexFolder as e:
+            log.warning("%s: building the lexical index from items.parquet (re-export to ship it)", e)
+            return LexicalIndex.build(texts), "built from items.parquet (bundle's index is the old format)"
     log.warning("bundle %s has no %s/: building the lexical index from items.parquet", bundle, FOLDER)
     return LexicalIndex.build(texts), "built from items.parquet (bundle has none)"
 

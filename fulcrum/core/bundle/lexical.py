@@ -1,17 +1,17 @@
 """The live catalogue's lexical index: load it from the bundle, keep it current on upserts.
 
-The index itself (BM25 via bm25s over ``fulcrum.core.search.analyzer`` terms, with an append
-segment) lives in ``fulcrum.core.search.lexical_index`` so offline evaluation scores with the
-same code. Here:
+The index itself (BM25 postings over ``fulcrum.core.search.analyzer`` terms) lives in
+``fulcrum.core.search.lexical_index`` so offline evaluation scores with the same code. Here:
 
 - ``load_lexical(path, files, texts)``: the bundle's ``lexical_index/`` when the manifest lists
   it (its files are sha256-verified with the rest of the bundle), else -- bundles exported
-  before the index existed -- one built from the item texts at load time, with a warning naming
-  the fix (re-export). Either way the index exists before the server answers.
+  before the index existed, or with the bm25s format of earlier versions -- one built from the
+  item texts at load time, with a warning naming the fix (re-export). Either way the index
+  exists before the server answers.
 - ``grown(old, new, item_ids, texts, search_vectors)``: the snapshot ``new`` (made by
-  ``Catalogue.with_items``) with ``item_ids`` indexed under their new texts -- an append segment,
-  or a full rebuild once the segment is large (upserts run in the ingest thread, never on the
-  event loop) -- and their pooled search vectors in place.
+  ``Catalogue.with_items``) with ``item_ids`` indexed under their new texts -- O(their words),
+  no rebuild (``LexicalIndex.with_docs``); an item whose text did not change (a price update)
+  costs nothing -- and their pooled search vectors in place.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fulcrum.core.bundle.search_space import grown_vectors
-from fulcrum.core.search.lexical_index import FOLDER, LexicalIndex
+from fulcrum.core.search.lexical_index import FOLDER, LegacyIndexFolder, LexicalIndex
 
 if TYPE_CHECKING:
     from fulcrum.core.bundle.catalogue import Catalogue
@@ -40,19 +40,24 @@ def listed(files: Collection[str]) -> bool:
 
 def load_lexical(path: Path, files: Collection[str], texts: Sequence[str]) -> LexicalIndex:
     started = time.perf_counter()
+    why = f"has no {FOLDER}/"
     if listed(files):
-        index = LexicalIndex.load(Path(path) / FOLDER)
-        if index.n_main != len(texts):
-            raise ValueError(f"{FOLDER} has {index.n_main} rows, items.parquet {len(texts)}")
-        index.warm()  # speller and compounds built now, not by the first query
-        return index
+        try:
+            index = LexicalIndex.load(Path(path) / FOLDER)
+        except LegacyIndexFolder:
+            why = f"has the bm25s format of earlier versions in {FOLDER}/"
+        else:
+            if index.n_docs != len(texts):
+                raise ValueError(f"{FOLDER} has {index.n_docs} rows, items.parquet {len(texts)}")
+            index.warm()  # speller and compounds built now, not by the first query
+            return index
     index = LexicalIndex.build(texts)
     index.warm()  # speller and compounds built now, not by the first query
     log.warning(
-        "bundle %s has no %s/: built the lexical index from items.parquet in %.2f s "
+        "bundle %s %s: built the lexical index from items.parquet in %.2f s "
         "(re-export the run with this version to ship it in the bundle)",
         path,
-        FOLDER,
+        why,
         time.perf_counter() - started,
     )
     return index
@@ -69,7 +74,9 @@ def grown(
     rows = [new.index[i] for i in item_ids]
     index = old.lexical
     if index is not None:
-        index = index.with_docs(rows, [str(t) for t in texts], [str(t) for t in new.texts])
+        n_old = len(old)
+        old_texts = [str(old.texts[r]) if r < n_old else None for r in rows]
+        index = index.with_docs(rows, [str(t) for t in texts], old_texts, len(new))
     vectors = grown_vectors(old.search_vectors, rows, len(new), search_vectors)
     return dataclasses.replace(
         new,

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from fulcrum.core.search.postings import persistent_map
+
 #: (American, British) spellings of a word part; each applies in both directions
 _VARIANTS: tuple[tuple[str, str, bool], ...] = (
     # (one, other, only at the word's end)
@@ -84,16 +86,46 @@ def within_one_edit(a: str, b: str) -> bool:
 
 
 class Speller:
+    """Immutable. ``with_words`` gives the speller of a changed vocabulary in O(the changed
+    words' deletions) (persistent maps: the catalogue's upserts never rebuild it), equal to one
+    built from scratch over the new frequencies."""
+
     def __init__(self, frequencies: Mapping[str, int], min_length: int = 4) -> None:
-        self.frequencies = {w: int(n) for w, n in frequencies.items() if w.isalpha()}
         self.min_length = min_length
-        table: dict[str, list[str]] = {}
-        for word in self.frequencies:
-            if len(word) < min_length - 1:
+        self.frequencies = persistent_map()
+        self._table = persistent_map()
+        grown = self.with_words({w: int(n) for w, n in frequencies.items()})
+        self.frequencies, self._table = grown.frequencies, grown._table
+
+    def _keys(self, word: str) -> set[str]:
+        return {word, *_deletes(word)} if len(word) >= self.min_length - 1 else set()
+
+    def with_words(self, counts: Mapping[str, int]) -> Speller:
+        """A speller with these words' frequencies set (0 removes a word); non-alphabetic words
+        are never candidates and are left out."""
+        freq = self.frequencies.mutate()
+        table = self._table.mutate()
+        for word, n in counts.items():
+            if not word.isalpha():
                 continue
-            for key in {word, *_deletes(word)}:
-                table.setdefault(key, []).append(word)
-        self._table = table
+            known = word in freq
+            if n > 0:
+                freq[word] = int(n)
+                if not known:
+                    for key in self._keys(word):
+                        table[key] = (*table.get(key, ()), word)
+            elif known:
+                del freq[word]
+                for key in self._keys(word):
+                    left = tuple(w for w in table.get(key, ()) if w != word)
+                    if left:
+                        table[key] = left
+                    else:
+                        del table[key]
+        out = Speller.__new__(Speller)
+        out.min_length = self.min_length
+        out.frequencies, out._table = freq.finish(), table.finish()
+        return out
 
     def correct(self, word: str) -> str | None:
         """The catalogue word ``word`` most likely means: its other national spelling when the

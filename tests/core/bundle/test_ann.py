@@ -265,9 +265,9 @@ def test_coverage_at_candidate_rows_is_the_full_coverage_there() -> None:
 
     texts = ["red heart candle", "blue heart", "red lantern", "glass jar", "red red wine", "heart of glass"]
     index = LexicalIndex.build(texts)
-    # rows 1 and 3 replaced while serving (1 no longer says "heart"), row 6 added (a segment row)
+    # rows 1 and 3 replaced while serving (1 no longer says "heart"), row 6 added
     new_texts = ["blue box", "red glass jar", "heart lantern"]
-    grown = index.with_docs([1, 3, 6], new_texts, texts + ["heart lantern"])
+    grown = index.with_docs([1, 3, 6], new_texts, [texts[1], texts[3], None], 7)
     groups = [grown.terms("red heart")[0][:1], grown.terms("red heart")[0][1:]]  # one group per word
     full = grown.coverage(groups, 7)
     rows = np.array([0, 1, 3, 5, 6])
