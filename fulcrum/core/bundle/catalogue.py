@@ -21,6 +21,7 @@ from fulcrum.core.bundle.ann import AnnParts, ann_grown
 from fulcrum.core.bundle.ann_retrieval import pool_candidates, pool_dense
 from fulcrum.core.bundle.catalogue_growth import grow
 from fulcrum.core.bundle.lexical import grown
+from fulcrum.core.bundle.popular_orders import carry_orders
 from fulcrum.core.bundle.retrieval import top_candidates
 from fulcrum.core.hybrid import (
     HybridPrior,
@@ -347,8 +348,10 @@ class Catalogue:
         serving, their vectors) replaced (fulcrum/core/bundle/catalogue_growth.py; a bundle item
         keeps its learned vectors); ``search_vectors``: their pooled search vectors, when the
         catalogue has a search space."""
-        new, _, refused = grow(self, None, item_ids, texts, embeddings, prices, now)
-        return with_search_parts(self, new, item_ids, texts, search_vectors, refused)
+        new, _, refused = grow(
+            self, None, item_ids, texts, embeddings, prices, now, search_vectors=search_vectors
+        )
+        return with_search_parts(self, new, item_ids, texts, refused)
 
 
 def with_search_parts(
@@ -356,11 +359,11 @@ def with_search_parts(
     new: Catalogue,
     item_ids: Sequence[str],
     texts: Sequence[str],
-    search_vectors: np.ndarray | None,
     refused: Sequence[str],
 ) -> Catalogue:
-    """``new`` (grown from ``old``) with Search's lexical index and search vectors updated for the
-    upserted items that the catalogue took (``refused`` ones are not in it)."""
+    """``new`` (grown from ``old``) with Search's lexical index and ANN parts updated for the
+    upserted items that the catalogue took (``refused`` ones are not in it), and the orders the
+    old snapshot had computed carried over (``carry_orders``)."""
     if new is old:
         return old
     if refused:
@@ -368,11 +371,10 @@ def with_search_parts(
         keep = [j for j, item in enumerate(item_ids) if item not in skip]
         item_ids = [item_ids[j] for j in keep]
         texts = [texts[j] for j in keep]
-        if search_vectors is not None:
-            search_vectors = np.asarray(search_vectors)[keep]
     if not item_ids:
         return new
-    out = ann_grown(old, grown(old, new, item_ids, texts, search_vectors), [new.index[i] for i in item_ids])
+    out = ann_grown(old, grown(old, new, item_ids, texts), [new.index[i] for i in item_ids])
+    carry_orders(old, out)
     # new rows have no trials: the grown snapshot's new-item lists are the old ones plus them
     added = np.arange(len(old), len(out), dtype=np.int64)
     out._low_trials.update({t: np.concatenate([r, added]) for t, r in old._low_trials.items()})

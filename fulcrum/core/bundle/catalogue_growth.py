@@ -13,6 +13,8 @@ snapshot would overwrite the newer one's rows, so it gets fresh buffers instead.
 
 Changing an existing row is copy-on-write of the arrays that change (text and price; the vectors
 only when they change), once per batch, never per item: older snapshots keep their values.
+Search's pooled text vectors (``search_vectors``) grow in the same buffers: an upsert of new
+items never copies the matrix.
 
 Rules of an upsert (``grow``):
 
@@ -72,11 +74,16 @@ class Buffers:
         return cls(out, n)
 
 
+#: the vector matrices a Catalogue may have besides ``embeddings`` (None when it has not)
+OPTIONAL_MATRICES = ("text_embeddings", "search_vectors")
+
+
 def _arrays(cat: Catalogue) -> dict[str, np.ndarray]:
     arrays = {name: getattr(cat, name) for name in ROW_ARRAYS}
     arrays["embeddings"] = cat.embeddings
-    if cat.text_embeddings is not None:
-        arrays["text_embeddings"] = cat.text_embeddings
+    for name in OPTIONAL_MATRICES:
+        if getattr(cat, name) is not None:
+            arrays[name] = getattr(cat, name)
     return arrays
 
 
@@ -90,12 +97,21 @@ def grow(
     now: float,
     replace_learned: bool = False,
     max_upserted: int | None = None,
+    search_vectors: np.ndarray | None = None,
 ) -> tuple[Catalogue, Buffers | None, list[str]]:
     """The snapshot with these items added or updated, the buffers to grow it further, and the
-    ids refused by ``max_upserted``."""
+    ids refused by ``max_upserted``. ``search_vectors``: the items' pooled search vectors, needed
+    when the catalogue has a search space (grown in the same buffers, never copied whole)."""
     vectors = np.asarray(embeddings, dtype=np.float32)
     if len(vectors) != len(item_ids) or len(texts) != len(item_ids) or len(prices) != len(item_ids):
         raise ValueError("item_ids, texts, embeddings and prices must have the same length")
+    search = None
+    if cat.search_vectors is not None:
+        if search_vectors is None:
+            raise ValueError("the catalogue has search vectors: upserted items need theirs")
+        search = np.asarray(search_vectors, dtype=np.float32)
+        if len(search) != len(item_ids):
+            raise ValueError("search_vectors must have one row per item")
     latest: dict[str, int] = {}
     for j, item in enumerate(item_ids):  # the last announcement of an item in the call wins
         latest.pop(item, None)
@@ -112,7 +128,7 @@ def grow(
     arrays = _arrays(cat)
     if updates:
         arrays, changed = _updated(
-            arrays, [(index[item], j) for item, j in updates], texts, vectors, prices, replace_learned
+            arrays, [(index[item], j) for item, j in updates], texts, vectors, prices, replace_learned, search
         )
         if changed:
             buffers = None  # the copied arrays no longer live in the buffers
@@ -139,13 +155,16 @@ def grow(
         a["embeddings"][rows] = vectors[js]
         if "text_embeddings" in a:
             a["text_embeddings"][rows] = vectors[js]
+        if search is not None:
+            a["search_vectors"][rows] = search[js]
         arrays = {name: buf[: n + k] for name, buf in a.items()}
         buffers.n = n + k
         new_index = dict(index)
         for offset, (item, _) in enumerate(new):
             new_index[item] = n + offset
     changes: dict[str, Any] = {name: arrays[name] for name in (*ROW_ARRAYS, "embeddings")}
-    grown = replace(cat, index=new_index, text_embeddings=arrays.get("text_embeddings"), **changes)
+    optional = {name: arrays.get(name) for name in OPTIONAL_MATRICES}
+    grown = replace(cat, index=new_index, **optional, **changes)
     if buffers is not None:
         buffers.owner = grown
     return grown, buffers, refused
@@ -158,6 +177,7 @@ def _updated(
     vectors: np.ndarray,
     prices: Sequence[float],
     replace_learned: bool,
+    search: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], bool]:
     """Copy-on-write of the arrays the updates (catalogue row, input position) change, once per
     call; returns (arrays, whether any was copied)."""
@@ -182,4 +202,6 @@ def _updated(
             writable("embeddings")[row] = vectors[j]
             if "text_embeddings" in out:
                 writable("text_embeddings")[row] = vectors[j]
+        if search is not None and not np.array_equal(out["search_vectors"][row], search[j]):
+            writable("search_vectors")[row] = search[j]  # the text's own vector, any item
     return out, changed

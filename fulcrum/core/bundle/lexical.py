@@ -11,7 +11,7 @@ The index itself (BM25 postings over ``fulcrum.core.search.analyzer`` terms) liv
 - ``grown(old, new, item_ids, texts, search_vectors)``: the snapshot ``new`` (made by
   ``Catalogue.with_items``) with ``item_ids`` indexed under their new texts -- O(their words),
   no rebuild (``LexicalIndex.with_docs``); an item whose text did not change (a price update)
-  costs nothing -- and their pooled search vectors in place.
+  costs nothing.
 """
 
 from __future__ import annotations
@@ -23,9 +23,6 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from fulcrum.core.bundle.search_space import grown_vectors
 from fulcrum.core.search.lexical_index import FOLDER, LegacyIndexFolder, LexicalIndex
 
 if TYPE_CHECKING:
@@ -63,25 +60,18 @@ def load_lexical(path: Path, files: Collection[str], texts: Sequence[str]) -> Le
     return index
 
 
-def grown(
-    old: Catalogue,
-    new: Catalogue,
-    item_ids: Sequence[str],
-    texts: Sequence[str],
-    search_vectors: np.ndarray | None = None,
-) -> Catalogue:
-    """``new`` with Search's parts (lexical index, search vectors) updated for the upserted items."""
+def grown(old: Catalogue, new: Catalogue, item_ids: Sequence[str], texts: Sequence[str]) -> Catalogue:
+    """``new`` with Search's lexical index updated for the upserted items (their search vectors
+    grew with the catalogue's other rows: fulcrum/core/bundle/catalogue_growth.py)."""
     rows = [new.index[i] for i in item_ids]
     index = old.lexical
     if index is not None:
         n_old = len(old)
         old_texts = [str(old.texts[r]) if r < n_old else None for r in rows]
         index = index.with_docs(rows, [str(t) for t in texts], old_texts, len(new))
-    vectors = grown_vectors(old.search_vectors, rows, len(new), search_vectors)
     return dataclasses.replace(
         new,
         lexical=index,
-        search_vectors=vectors,
         word_neighbours=old.word_neighbours,
         query_adapter=old.query_adapter,
     )

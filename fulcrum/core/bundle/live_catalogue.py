@@ -59,8 +59,9 @@ class LiveCatalogue:
                 now,
                 self.replace_learned,
                 self.max_upserted,
+                search_vectors,
             )
-            grown_snapshot = with_search_parts(old, new, item_ids, texts, search_vectors, self.last_refused)
+            grown_snapshot = with_search_parts(old, new, item_ids, texts, self.last_refused)
             self._current = grown_snapshot.warm()  # published with its orders computed
             if self._buffers is not None:
                 self._buffers.owner = self._current  # the snapshot that may append next

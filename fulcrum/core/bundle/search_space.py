@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -43,20 +43,6 @@ def load_search_space(
     if dim != vectors.shape[1]:
         raise ValueError(f"{name} gives dimension {dim}, {space.ITEM_SEARCH_VECTORS} {vectors.shape[1]}")
     return encoder, np.ascontiguousarray(vectors)
-
-
-def grown_vectors(
-    old: np.ndarray | None, rows: Sequence[int], n_rows: int, vectors: np.ndarray | None
-) -> np.ndarray | None:
-    """``old`` with ``rows`` set to ``vectors`` (rows past its end appended)."""
-    if old is None:
-        return None
-    if vectors is None:
-        raise ValueError("the catalogue has search vectors: upserted items need theirs")
-    out = np.zeros((n_rows, old.shape[1]), dtype=np.float32)
-    out[: len(old)] = old
-    out[np.asarray(rows, dtype=np.int64)] = vectors
-    return out
 
 
 def load_word_neighbours(path: Path, files: Collection[str]) -> WordNeighbours | None:
