@@ -4,7 +4,8 @@ For a batch: read the current ``user_behaviour`` / ``item_stats`` rows of every 
 it (one read per view, through ``FastOnlineReader``), fold the events in with the pure rules
 (online/features/merge.py, which uses the same folds as the offline batch job), and push the
 new rows through the views' push sources. ITEM_UPSERT events are embedded with the injected
-``item_embedder`` (the bundle's item encoder) and pushed to ``item_embedding`` with their text,
+``item_embedder`` (the bundle's item encoder) and written to ``item_embedding`` with their text
+(directly in push mode "online", as the other views; a push otherwise),
 ``EMBED_CHUNK`` (256) items at a time so memory stays bounded however many upserts a batch
 holds; an item the bundle knows keeps its learned vector (``keep_vectors``) and only its text
 changes, unless the sink is built without ``keep_vectors``.
@@ -307,12 +308,33 @@ class FeastEventSink(CheckedFolds):
             vectors.update(kept)
             matrix = np.stack([np.asarray(vectors[i], dtype=np.float32) for i in part])
             at = {i: self._as_of(i) for i in part}
+            if self._push_mode == "online":  # the direct write: no per-call registry parse
+                self._write_embeddings(part, upserts, matrix, at, tag)
+                continue
             self._push(
                 fn.ITEM_EMBEDDING_VIEW,
                 merge.item_embedding_frame({i: upserts[i] for i in part}, matrix, at),
                 tag,
             )
         return embed_s
+
+    def _write_embeddings(
+        self, part: list[str], upserts: dict[str, str], matrix: np.ndarray, at: dict[str, float], tag: str
+    ) -> None:
+        """The ``item_embedding`` rows through ``OnlineRowWriter`` (the bytes a push writes,
+        tests/online/features/test_feature_store.py): ``FeatureStore.push`` parses the registry's
+        feature services and views on every call, which held the GIL (and so the server's event
+        loop) for most of an upsert's time."""
+        if matrix.ndim != 2 or matrix.shape[0] != len(part):
+            raise ValueError(f"item embedder returned shape {matrix.shape} for {len(part)} texts")
+        rows = [{fn.ITEM_EMBEDDING: matrix[j].tolist(), fn.ITEM_TEXT: upserts[i]} for j, i in enumerate(part)]
+        try:
+            self._writer(fn.ITEM_EMBEDDING_VIEW).write(part, rows, [at[i] for i in part])
+        except Exception as e:
+            raise SinkUnavailable(
+                f"writing {fn.ITEM_EMBEDDING_VIEW} to the feature store failed: {type(e).__name__}: {e}"
+            ) from e
+        self._done.add(tag)
 
     def _apply_views(self, by_user: dict[str, Any], by_item: dict[str, Any]) -> float:
         """Read (cache first), fold and write the user and item rows; returns the end time."""

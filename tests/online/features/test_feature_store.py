@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -257,22 +258,35 @@ def test_direct_online_write_stores_the_bytes_a_push_stores(built, store_kind):
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
     from feast.protos.feast.types.Value_pb2 import Value
 
+    # an upserted item's embedding row (the sink writes it directly in push mode "online")
+    emb = SimpleNamespace(as_of=T0 + 13.25, vec=np.linspace(-1, 1, 8, dtype=np.float32) / 3, text="red lamp")
+
+    def emb_row(s):
+        return {fn.ITEM_EMBEDDING: s.vec.tolist(), fn.ITEM_TEXT: s.text}
+
+    def emb_frame(states):
+        (k, s), = states.items()
+        return merge.item_embedding_frame({k: s.text}, s.vec[None, :], {k: s.as_of})
+
     for view, key, state, to_row, frame_of in (
         (fn.USER_BEHAVIOUR_VIEW, fn.USER_KEY, user, user_state_to_row, merge.user_push_frame),
         (fn.ITEM_STATS_VIEW, fn.ITEM_KEY, item, item_state_to_row, merge.item_push_frame),
+        (fn.ITEM_EMBEDDING_VIEW, fn.ITEM_KEY, emb, emb_row, emb_frame),
     ):
-        store.push(fn.push_source_name(view), frame_of({"via-push": state}))
+        # ids of their own per view: item_stats and item_embedding rows share a Redis hash
+        push_id, writer_ids = f"{view}-via-push", [f"{view}-via-writer", f"{view}-via-writer-2"]
+        store.push(fn.push_source_name(view), frame_of({push_id: state}))
         writer = OnlineRowWriter(store, view, fn.VIEW_FEATURES[view])
         # the direct path of each store is the one under test, not Feast's own write
         assert (writer._is_sqlite, writer._redis is not None) == (kind == "sqlite", kind == "redis")
         # twice, so the second entity's repeated values and the second write's keys come from
         # the writer's memo and key map
-        writer.write(["via-writer"], [to_row(state)], [float(state.as_of)])
-        writer.write(["via-writer", "via-writer-2"], [to_row(state)] * 2, [float(state.as_of)] * 2)
+        writer.write(writer_ids[:1], [to_row(state)], [float(state.as_of)])
+        writer.write(writer_ids, [to_row(state)] * 2, [float(state.as_of)] * 2)
         fv = store.get_feature_view(view)
         keys = [
             EntityKey(join_keys=[key], entity_values=[Value(string_val=i)])
-            for i in ("via-push", "via-writer", "via-writer-2")
+            for i in (push_id, *writer_ids)
         ]
         read = online.online_read(store.config, fv, keys, list(fn.VIEW_FEATURES[view]))
         (ts_a, a) = read[0]
