@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 
 import numpy as np
 
@@ -63,6 +64,11 @@ def price_blocked(cat: Catalogue, lo: float | None, hi: float | None) -> np.ndar
     if hi is not None:
         bad |= price > hi
     return bad
+
+
+def rows_affinity(embeddings: np.ndarray, user_vec: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Cosine of the user's vector with the vectors of ``rows``."""
+    return embeddings[rows] @ user_vec
 
 
 def search_settings(config: ServeConfig) -> SearchSettings:
@@ -115,7 +121,8 @@ async def search(
     )
     # over the ANN pool on a big catalogue (Catalogue.search_dense)
     dense, dense_pool = cat.search_dense(query_vec, config.search_depth, blocked)
-    affinity = None if user_vec is None else cat.embeddings @ user_vec
+    # the user's taste for the fused candidates only (not a product with every catalogue row)
+    affinity = None if user_vec is None else partial(rows_affinity, cat.embeddings, user_vec)
     cand, score = rank(cat.lexical, prepared, dense, search_settings(config), blocked, affinity, dense_pool)
     ranked = needs_ranker(config.ranking_mode, config.cancel_risk_weight)
     if user_vec is not None and profile is not None and len(cand) and ranked:

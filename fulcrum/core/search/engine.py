@@ -134,14 +134,16 @@ def rank(
     dense: np.ndarray,
     settings: SearchSettings,
     blocked: np.ndarray | None = None,
-    user_affinity: np.ndarray | None = None,
+    user_affinity: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None,
     dense_pool: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(candidate rows, scores) best first: the fused score, plus the user's taste when given.
 
     ``dense``: [N] cosine of the query vector with every row's text vector; ``user_affinity``:
-    [N] cosine of the user's vector with every row (None: anonymous). ``dense_pool``: the rows
-    holding the best dense scores when an ANN index chose them (``fusion.fuse``).
+    the cosine of the user's vector with the rows, as [N] values or as a function of the
+    candidate rows (serving: only the candidates' vectors are multiplied, not the catalogue's);
+    None: anonymous. ``dense_pool``: the rows holding the best dense scores when an ANN index
+    chose them (``fusion.fuse``).
     """
     n = len(dense)
     fusion = settings.fusion
@@ -158,7 +160,8 @@ def rank(
             coverage = index.coverage(prepared.groups, n, fusion.coverage_idf)
     rows, scores = fuse(lexical, dense, fusion, blocked, coverage, dense_pool)
     if user_affinity is not None and settings.personalisation > 0 and len(rows):
-        scores = personalise(scores, user_affinity[rows], settings.personalisation)
+        affinity = user_affinity(rows) if callable(user_affinity) else user_affinity[rows]
+        scores = personalise(scores, affinity, settings.personalisation)
         order = np.lexsort((rows, -scores))
         rows, scores = rows[order], scores[order]
     return rows, scores
