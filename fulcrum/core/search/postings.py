@@ -124,8 +124,11 @@ class Postings:
             entry = self.terms.get(term)
             rows, tfs, dls = entry if entry is not None else (_EMPTY_ROWS, _EMPTY_I32, _EMPTY_I32)
             gone = removed.get(term)
-            if gone:
-                keep = ~np.isin(rows, np.fromiter(gone, dtype=np.int64, count=len(gone)))
+            if gone and len(rows):  # rows are sorted: a binary search per removed row
+                wanted = np.fromiter(gone, dtype=np.int64, count=len(gone))
+                at = np.minimum(np.searchsorted(rows, wanted), len(rows) - 1)
+                keep = np.ones(len(rows), dtype=bool)
+                keep[at[rows[at] == wanted]] = False
                 rows, tfs, dls = rows[keep], tfs[keep], dls[keep]
             more = added.get(term)
             if more:
