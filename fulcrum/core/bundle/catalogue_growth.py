@@ -163,7 +163,7 @@ def grow(
         for offset, (item, _) in enumerate(new):
             new_index[item] = n + offset
     changes: dict[str, Any] = {name: arrays[name] for name in (*ROW_ARRAYS, "embeddings")}
-    optional = {name: arrays.get(name) for name in OPTIONAL_MATRICES}
+    optional: dict[str, Any] = {name: arrays.get(name) for name in OPTIONAL_MATRICES}
     grown = replace(cat, index=new_index, **optional, **changes)
     if buffers is not None:
         buffers.owner = grown

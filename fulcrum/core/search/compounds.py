@@ -115,7 +115,7 @@ class Compounds:
             touched.update(suffix.get(key, ()))
         heads, by_head, surface = self._heads.mutate(), self.by_head.mutate(), self.surface.mutate()
         for term in touched:
-            new = ()
+            new: tuple[str, ...] = ()
             if term in cands:
                 new = tuple(sorted({singular(term[i:]) for i in self._split_points(term)
                                     if term[:i] in members and singular(term[i:]) in members}))

@@ -113,12 +113,14 @@ class LexicalIndex:
                 f"not {FORMAT!r}"
             )
         vocab = json.loads((folder / VOCAB).read_text())
-        arrays = [np.load(folder / f, allow_pickle=False) for f in ("indptr.npy", "rows.npy", "tf.npy")]
-        doc_len = np.load(folder / "doc_lengths.npy", allow_pickle=False)
-        if len(doc_len) != meta["rows"] or len(arrays[0]) != len(vocab) + 1:
+        indptr, rows, tf, doc_len = (
+            np.load(folder / f, allow_pickle=False)
+            for f in ("indptr.npy", "rows.npy", "tf.npy", "doc_lengths.npy")
+        )
+        if len(doc_len) != meta["rows"] or len(indptr) != len(vocab) + 1:
             raise ValueError(f"{folder}: index rows or terms disagree ({meta['rows']}, {len(doc_len)})")
         words = persistent_map(json.loads((folder / WORDS).read_text()))
-        return cls(Postings.from_arrays(vocab, *arrays, doc_len), words)
+        return cls(Postings.from_arrays(vocab, indptr, rows, tf, doc_len), words)
 
     # ---- updates -----------------------------------------------------------------------------
     def with_docs(
