@@ -123,6 +123,11 @@ class ServeConfig(BaseModel):
     #: still reads the row, and skips decoding it when the bytes are unchanged
     #: (online/features/user_cache.py; at most 64 MiB of row bytes are held)
     user_row_cache: int = Field(10_000, ge=0, le=10_000_000)
+    #: reuse a user's user-tower output for this long (0 = off): the same stored row and session
+    #: items within the window skip the ONNX user tower; the reused vector is the tower's at an
+    #: instant at most this much earlier (event ages shifted by <= the window;
+    #: online/server/user_vectors.py)
+    user_vector_reuse_ms: float = Field(1000.0, ge=0.0, le=60_000.0)
     #: event-loop lag probe period (online/server/loop_lag.py; 0 = off): the metric
     #: fulcrum_event_loop_lag_seconds shows any stall longer than this period
     loop_lag_probe_ms: float = Field(25.0, ge=0.0, le=60_000.0)

@@ -36,6 +36,7 @@ from online.server import metrics
 from online.server.profile_rows import ProfileRows, ProfileRowsCache
 from online.server.profiles import fetch_profile, history_for, with_session
 from online.server.requests import Knobs, RecommendQuery, Reply, Scored
+from online.server.user_vectors import UserVectorCache
 
 EXPLORATION_POOL = 128
 #: unseeded requests share one generator (used on the event-loop thread only)
@@ -80,7 +81,7 @@ async def _warm_exploit(
     model: ServingModel,
     cat: Catalogue,
     profile: UserProfile,
-    history,
+    user: np.ndarray,
     blocked: np.ndarray,
     derived: ProfileRows,
     k: int,
@@ -88,7 +89,6 @@ async def _warm_exploit(
     config: ServeConfig,
     now: float,
 ) -> tuple[list[int], dict, np.ndarray]:
-    user = await model.encode_user(history)
     # cosine = the towers' score (a ranking feature); scores = the bundle's retrieval score
     # (over the ANN pool on a big catalogue: Catalogue.retrieve)
     cand, cosine, scores = cat.retrieve(
@@ -147,8 +147,10 @@ async def recommend(
     q: RecommendQuery,
     budget_s: float,
     rows_cache: ProfileRowsCache | None = None,
+    vectors: UserVectorCache | None = None,
 ) -> Reply:
-    """``rows_cache``: the server's ``ProfileRowsCache`` (None: derive the user's rows afresh)."""
+    """``rows_cache``: the server's ``ProfileRowsCache`` (None: derive the user's rows afresh);
+    ``vectors``: its ``UserVectorCache`` (None: run the user tower on every request)."""
     cat = model.catalogue.current
     now = time.time()
     timeout = min(config.feature_timeout_ms / 1000.0, budget_s * 0.5)
@@ -174,11 +176,21 @@ async def recommend(
     if not any(item in cat.index for item in stored.recent_items):  # cold: nothing known about the user
         rows, scored, cand = _cold_exploit(cat, cat.indices(q.session_items), blocked, q.k, q.knobs, config)
     else:
+        # the tower's output for this stored row + session, computed at most the cache's reuse
+        # window ago (online/server/user_vectors.py), else computed now
+        user = vectors.get(cat, stored, q.session_items, now) if vectors is not None else None
+        if user is None:
+            history = history_for(profile, cat, now, history_len)
+            if history is None:  # cannot happen: this branch has a stored item the catalogue knows
+                raise RuntimeError(f"user {q.user_id!r}: warm path without a known history item")
+            user = await model.encode_user(history)
+            if vectors is not None:
+                user = vectors.put(cat, stored, q.session_items, now, user)
         rows, scored, cand = await _warm_exploit(
             model,
             cat,
             profile,
-            history_for(profile, cat, now, history_len),
+            user,
             blocked,
             derived,
             q.k,

@@ -35,6 +35,7 @@ from online.server.recommend import recommend
 from online.server.requests import Reply
 from online.server.retire import retire
 from online.server.search import search
+from online.server.user_vectors import UserVectorCache
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,8 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
         self._forget_lock = asyncio.Lock()
         #: Recommend's per-user derived rows, per stored row and catalogue snapshot
         self.profile_rows = ProfileRowsCache()
+        #: the user tower's output per stored row + session, reused for user_vector_reuse_ms
+        self.user_vectors = UserVectorCache(config.user_vector_reuse_ms / 1000.0)
         #: set on shutdown: open IngestEvents streams end UNAVAILABLE (end_ingest_streams)
         self._shutting_down = False
         #: IngestEvents handler tasks while they wait for the client's next event
@@ -133,7 +136,14 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
         with self.in_flight:
             reply = await _within(
                 recommend(
-                    model, self.features, self.feature_executor, self.config, query, budget, self.profile_rows
+                    model,
+                    self.features,
+                    self.feature_executor,
+                    self.config,
+                    query,
+                    budget,
+                    self.profile_rows,
+                    self.user_vectors,
                 ),
                 budget,
             )
@@ -254,6 +264,7 @@ class RecommenderServicer(recommender_pb2_grpc.RecommenderServicer):
         async with self._forget_lock:  # one erasure at a time: they rewrite the same files
             report = await loop.run_in_executor(None, self.forgetter.forget, request.user_id)
         self.profile_rows.forget_user(request.user_id.strip())
+        self.user_vectors.forget_user(request.user_id.strip())
         metrics.FORGOTTEN.inc()
         return pb.ForgetUserResponse(
             offline_events=report.offline_events,

@@ -20,6 +20,7 @@ from fulcrum.core.bundle.loader import load_bundle
 from fulcrum.core.profile import UserProfile
 from fulcrum.v1 import recommender_pb2 as pb
 from online.server.profile_rows import LOOKUPS, ProfileRowsCache, derive
+from online.server.user_vectors import LOOKUPS as VECTOR_LOOKUPS
 from tests.serving_helpers import serving
 
 STORES = ["sqlite", pytest.param("redis", marks=pytest.mark.redis)]
@@ -27,6 +28,11 @@ STORES = ["sqlite", pytest.param("redis", marks=pytest.mark.redis)]
 
 def _count(result: str) -> float:
     return LOOKUPS.labels(result)._value.get()
+
+
+def _vectors() -> tuple[float, float]:
+    """(misses, hits) of the user-vector cache so far."""
+    return tuple(VECTOR_LOOKUPS.labels(r)._value.get() for r in ("miss", "hit"))
 
 
 @pytest.fixture(scope="module")
@@ -178,18 +184,23 @@ def test_recommend_through_real_feast_sees_every_write_and_keeps_its_lists(tiny_
 
     async def body():
         source, sink = FeastFeatureSource(client), FeastEventSink(client.store)
-        async with serving(tiny_bundle, source, sink, feature_timeout_ms=5000) as (stub, server, *_):
+        # the user-tower output reused for a minute (online/server/user_vectors.py): a write to the
+        # row must still be seen at once
+        async with serving(
+            tiny_bundle, source, sink, feature_timeout_ms=5000, user_vector_reuse_ms=60_000
+        ) as (stub, server, *_):
             sink.set_item_embedder(server.embed_items)
 
             async def ids(k=8):
                 reply = await stub.Recommend(pb.RecommendRequest(user_id=user, k=k, options=opts), timeout=10)
                 return [i.item_id for i in reply.items]
 
-            misses = _count("miss")
+            misses, vec = _count("miss"), _vectors()
             first = await ids()
             hits = _count("hit")
             second = await ids()
             warmed = (_count("miss") - misses, _count("hit") - hits)
+            vec_warmed = tuple(b - a for a, b in zip(vec, _vectors(), strict=True))
             top = first[0]
             await stub.IngestEvents(
                 iter(
@@ -206,7 +217,9 @@ def test_recommend_through_real_feast_sees_every_write_and_keeps_its_lists(tiny_
                     ]
                 )
             )
+            vec = _vectors()
             after_buy = await ids()
+            vec_after_buy = tuple(b - a for a, b in zip(vec, _vectors(), strict=True))
             disliked = after_buy[0]
             await stub.IngestEvents(
                 iter(
@@ -222,10 +235,12 @@ def test_recommend_through_real_feast_sees_every_write_and_keeps_its_lists(tiny_
                 )
             )
             after_dislike = await ids()
-            return first, second, warmed, top, after_buy, disliked, after_dislike
+            return first, second, warmed, top, after_buy, disliked, after_dislike, vec_warmed, vec_after_buy
 
-    first, second, warmed, top, after_buy, disliked, after_dislike = asyncio.run(body())
+    got = asyncio.run(body())
+    first, second, warmed, top, after_buy, disliked, after_dislike, vec_warmed, vec_after_buy = got
     assert len(first) == 8 and first == second  # the cached rows give the same list
     assert warmed == (1, 1)  # one derivation, then a hit for the unchanged row
+    assert vec_warmed == (1, 1) and vec_after_buy == (1, 0)  # (misses, hits): the write missed
     assert top not in after_buy  # the purchase changed the stored row: derived afresh, blocked
     assert disliked not in after_dislike and top not in after_dislike
