@@ -111,13 +111,15 @@ async def _latency(server, config, users, port: int, n: int) -> dict[str, list[f
             await stub.GetModelInfo(pb.GetModelInfoRequest())
             t.append(time.perf_counter())
             with servicer.in_flight:
-                await recommend(
+                await recommend(  # with the server's own caches: what its Recommend runs
                     model,
                     servicer.features,
                     servicer.feature_executor,
                     config,
                     recommend_query(rec, config),
                     30.0,
+                    servicer.profile_rows,
+                    servicer.user_vectors,
                 )
             t.append(time.perf_counter())
             if i >= 30:
@@ -217,6 +219,7 @@ async def _run(
     from online.security.config import LOOPBACK_DEMO
     from online.server.app import create_server
     from online.server.feature_source import FeastFeatureSource, InMemoryFeatures
+    from online.server.process_tuning import freeze_heap, limit_blas_threads
 
     config = build_config(
         {
@@ -244,7 +247,9 @@ async def _run(
     else:
         features = InMemoryFeatures()
         kind = "in-memory"
+    limit_blas_threads()  # the process tuning `fulcrum serve` applies (online/server/command.py)
     server, port = await create_server(config, bundle, features)
+    freeze_heap()
     await server.start()
     model = server.holder.current
     try:

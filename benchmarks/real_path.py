@@ -40,6 +40,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: prometheus_client's multi-process switches (metrics in mmap files, slower per update)
+PROMETHEUS_MULTIPROC_VARS = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR")
+
+
+def server_environment(**overrides: str) -> dict[str, str]:
+    """The environment for a `fulcrum serve` started from here: this process's, minus the
+    prometheus multi-process directory that importing Feast (to draw the warm users) set in it.
+    Feast's metrics module creates a temp dir and exports both variables when nothing set them;
+    inherited, they switch every metric of the server to prometheus_client's multi-process
+    mode (an mmap write and a pid check per update), which `fulcrum serve` run by a user does not
+    have. A directory the caller set on purpose is kept."""
+    env = child_environment(**overrides)
+    feast_metrics = sys.modules.get("feast.metrics")
+    if feast_metrics is not None and getattr(feast_metrics, "_owns_mp_dir", False):
+        own = getattr(feast_metrics, "_prometheus_mp_dir", None)
+        for var in PROMETHEUS_MULTIPROC_VARS:
+            if env.get(var) == own:
+                env.pop(var)
+    return env
+
+
 def start_server(
     bundle: Path,
     workdir: Path,
@@ -66,7 +87,7 @@ def start_server(
         cfg["feature_repo"] = str(repo)
     path = workdir / f"{name}.json"  # JSON is YAML
     path.write_text(json.dumps(cfg))
-    env = child_environment(PYTHONPATH=str(python_path or ROOT), FULCRUM_FEATURE_STORE=store)
+    env = server_environment(PYTHONPATH=str(python_path or ROOT), FULCRUM_FEATURE_STORE=store)
     if redis_url:
         env["FULCRUM_REDIS_URL"] = redis_url
     log = open(workdir / f"{name}.log", "w")  # noqa: SIM115 - lives as long as the server
