@@ -149,6 +149,8 @@ def ghz(
     path = workdir / "ghz-data.json"
     path.write_text(json.dumps(data))
     cmd = ["nice", ghz_load.ghz_path() or "ghz", "--insecure", "--protoset", str(protoset)]
+    # ghz refuses more connections than concurrent calls (c=1 rows of a --workers run)
+    connections = min(connections, concurrency)
     cmd += ["--call", call, "-D", str(path), "-c", str(concurrency), "--connections", str(connections)]
     cmd += ["-z", f"{seconds}s", "--duration-stop", "wait"] if seconds else ["-n", str(n)]
     if rps:
