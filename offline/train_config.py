@@ -90,6 +90,10 @@ class HybridConfig(_Frozen):
     #: the repeat term's weights (fulcrum/core/hybrid.py), searched only under the repeat-allowed
     #: (interactions) validation protocol; elsewhere the weight is 0
     repeat_grid: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0)
+    #: the graded repeat term's shapes searched with each repeat weight > 0 (fulcrum/core/
+    #: repeat_term.py): half-lives in days (0 = no decay) x weights of a cart or purchase vs a view
+    repeat_half_life_grid: tuple[float, ...] = (0.0, 1.0)
+    repeat_engaged_grid: tuple[float, ...] = (1.0, 4.0)
     #: used when there is no validation slice (retrieval.validation_days = 0)
     default_neighbour_weight: float = Field(0.2, ge=0.0)
     default_trend_weight: float = Field(0.1, ge=0.0)
@@ -99,6 +103,14 @@ class HybridConfig(_Frozen):
     def _grid(cls, v: tuple[float, ...]) -> tuple[float, ...]:
         if not v or any((not x == x) or x < 0 for x in v):
             raise ValueError("must be a non-empty list of weights >= 0")
+        return v
+
+    @field_validator("repeat_half_life_grid", "repeat_engaged_grid")
+    @classmethod
+    def _shape_grid(cls, v: tuple[float, ...], info) -> tuple[float, ...]:
+        low = 0.0 if info.field_name == "repeat_half_life_grid" else 1e-12  # a weight must be > 0
+        if not v or any((not x == x) or x < low or x == float("inf") for x in v):
+            raise ValueError(f"must be a non-empty list of finite numbers {'>= 0' if low == 0 else '> 0'}")
         return v
 
 

@@ -14,14 +14,17 @@ The one definition both sides use (offline evaluation and online Recommend)::
   (fulcrum/core/neighbour_source.py, recorded in the manifest);
 - ``trend[j]`` is a per-item prior exported with the bundle (standardised log of recent distinct
   buyers, see offline/model/hybrid_fit.py), already on a z scale;
-- ``repeat(u, j)`` is 1 when j is one of the user's neighbour-source items, else 0: the user's
-  own recent positive items on a multi-behaviour shop (people come back to what they looked at;
-  the "repurchase" baseline is the strongest single signal on such shops). It is already on the
-  z scale -- the weight is the bonus, in standard deviations of the cosine, of an own item --
-  and is not standardised itself: z of a 0/1 vector with k ones among N items is sqrt(N/k - 1)
-  at the ones, a bonus that would swing with the size of the user's history. The weight is
-  chosen on validation only under a repeat-allowed protocol and must be 0 with the purchases
-  source (a bought item is never a discovery target, and serving excludes it);
+- ``repeat(u, j)`` is > 0 only at the user's OWN items, their neighbour-source items on a
+  multi-behaviour shop (bought and recent positive items; people come back to what they looked
+  at, and the "repurchase" baseline is the strongest single signal on such shops), 0 elsewhere:
+  the indicator (1 at each own item; every bundle without the graded fields) or the graded
+  ``log2(1 + recency-decayed, behaviour-weighted count)`` whose shape the manifest records
+  (fulcrum/core/repeat_term.py; one fresh view = 1). It is already on the z scale -- the weight
+  is the bonus, in standard deviations of the cosine, of an own item seen once -- and is not
+  standardised itself: z of a 0/1 vector with k ones among N items is sqrt(N/k - 1) at the ones,
+  a bonus that would swing with the size of the user's history. The weight and the shape are
+  chosen on validation only under a repeat-allowed protocol and the weight must be 0 with the
+  purchases source (a bought item is never a discovery target, and serving excludes it);
 - ``z`` standardises a score vector over the whole catalogue (mean 0, std 1; a constant vector
   becomes 0), so the weights mean the same for any catalogue size or score spread.
 
@@ -38,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from fulcrum.core import neighbour_source as ns
+from fulcrum.core.repeat_term import INDICATOR, RepeatShape, shape_from_manifest
 
 #: bundle file of the neighbour table (npz: indptr, indices, data) and of the trend prior (npy)
 NEIGHBOURS_FILE = "item_neighbours.npz"
@@ -48,13 +52,15 @@ MANIFEST_KEY = "hybrid"
 
 @dataclass(frozen=True)
 class HybridWeights:
-    """The manifest's hybrid settings: the three weights and which of a user's items feed the
-    neighbour and repeat terms (fulcrum/core/neighbour_source.py; the table was built to match)."""
+    """The manifest's hybrid settings: the three weights, which of a user's items feed the
+    neighbour and repeat terms (fulcrum/core/neighbour_source.py; the table was built to match)
+    and how the repeat term grades them (fulcrum/core/repeat_term.py)."""
 
     neighbour: float = 0.0
     trend: float = 0.0
     neighbour_source: str = ns.PURCHASES
     repeat: float = 0.0
+    repeat_shape: RepeatShape = INDICATOR
 
     def __post_init__(self) -> None:
         for name in ("neighbour", "trend", "repeat"):
@@ -157,8 +163,9 @@ class NeighbourTable:
 
 
 def repeat_indicator(sources: Iterable[int], n_items: int) -> np.ndarray:
-    """[n_items] the repeat term's input: 1.0 at each of the user's source rows (rows outside the
-    catalogue ignored), 0.0 elsewhere."""
+    """[n_items] the indicator repeat term's input: 1.0 at each of the user's source rows (rows
+    outside the catalogue ignored), 0.0 elsewhere (the graded term:
+    ``fulcrum.core.repeat_term.repeat_vector``)."""
     rows = np.asarray(list(sources) if not isinstance(sources, np.ndarray) else sources, dtype=np.int64)
     out = np.zeros(n_items, dtype=np.float64)
     out[rows[(rows >= 0) & (rows < n_items)]] = 1.0
@@ -205,7 +212,8 @@ def hybrid_prior(
     repeat: np.ndarray | None = None,
 ) -> HybridPrior:
     """``HybridPrior`` of these inputs (the same operations ``hybrid_scores`` runs on them);
-    ``repeat``: ``repeat_indicator`` of the user's sources."""
+    ``repeat``: the repeat term's input over the catalogue (``repeat_term.repeat_vector`` of the
+    user's own rows, or ``repeat_indicator`` of their sources for an indicator bundle)."""
     if not weights.active:
         return HybridPrior()
     n = t = r = None
@@ -276,8 +284,9 @@ def hybrid_weights_parts(
 
 
 def weights_from_manifest(raw: Mapping[str, object]) -> HybridWeights:
-    """The manifest's ``hybrid`` block -> weights and neighbour source (no block = inactive; no
-    ``repeat_weight``, as in every bundle before the repeat term: 0)."""
+    """The manifest's ``hybrid`` block -> weights, neighbour source and repeat shape (no block =
+    inactive; no ``repeat_weight``, as in every bundle before the repeat term: 0; no
+    ``repeat_half_life_days``, as in every bundle before the graded term: the indicator)."""
     block = raw.get(MANIFEST_KEY)
     if not isinstance(block, Mapping):
         return HybridWeights()
@@ -286,4 +295,5 @@ def weights_from_manifest(raw: Mapping[str, object]) -> HybridWeights:
         float(block.get("trend_weight", 0.0)),  # type: ignore[arg-type]
         ns.source_from_manifest(block),
         float(block.get("repeat_weight", 0.0)),  # type: ignore[arg-type]
+        shape_from_manifest(block),
     )

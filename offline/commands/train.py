@@ -39,6 +39,8 @@ def _summary(info: dict, run_dir: Path) -> None:
             "hybrid weights (neighbours / trend)",
             f"{h['neighbour_weight']:g} / {h['trend_weight']:g}"
             + (f", repeat {h['repeat_weight']:g}" if "repeat_weight" in h else "")
+            + (f" (half-life {h['repeat_half_life_days']:g} d, cart/purchase x{h['repeat_engaged_weight']:g})"
+               if "repeat_half_life_days" in h else "")
             + f" ({h['chosen_on']})",
         )
         if best is not None:

@@ -67,6 +67,8 @@ def copy_hybrid(run_dir: Path, tmp: Path, block: dict | None, n_items: int) -> d
         "trend_file": hy.TREND_FILE,
         "score": f"z(cosine) + neighbour_weight * z({neighbour}) + trend_weight * trend"
         + (" + repeat_weight * [item is one of the user's bought or recent positive items]"
-           if "repeat_weight" in block else "")
+           if "repeat_weight" in block and not weights.repeat_shape.graded else "")
+        + (" + repeat_weight * log2(1 + the user's recency-decayed, behaviour-weighted count of the "
+           "item among their bought and recent positive items)" if weights.repeat_shape.graded else "")
         + " (fulcrum/core/hybrid.py)",
     }

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fulcrum.core.neighbour_source import INTERACTIONS
 from offline.model.examples import user_histories
 from offline.model.interactions import PURCHASE_CODE, Interactions
 from offline.model.validation_protocol import PURCHASES, ValidationProtocol
@@ -29,16 +30,22 @@ _SCORE_CELLS = 1 << 25
 
 
 def ndcg_recall(ranked: np.ndarray, targets: list[set[int]], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-user NDCG@k and Recall@k for ``ranked`` [U, >=k] item indices."""
+    """Per-user NDCG@k and Recall@k for ``ranked`` [U, >=k] item indices (binary gain, ideal
+    over min(|targets|, k)). One vectorised membership test for all users: the hybrid grid calls
+    this once per grid point (1,530 points per epoch with the repeat shapes)."""
     disc = 1.0 / np.log2(np.arange(2, k + 2))
-    ndcg = np.zeros(len(targets))
-    recall = np.zeros(len(targets))
-    for i, tgt in enumerate(targets):
-        hits = np.array([1.0 if int(x) in tgt else 0.0 for x in ranked[i, :k]])
-        m = min(len(tgt), k)
-        ndcg[i] = float(hits @ disc) / float(disc[:m].sum())
-        recall[i] = hits.sum() / m
-    return ndcg, recall
+    top = np.asarray(ranked, dtype=np.int64)[:, :k]
+    sizes = np.array([len(t) for t in targets], dtype=np.int64)
+    # (user, item) as one int64 key: user << 32 | item (item rows are far below 2^32)
+    keys = np.fromiter((u << 32 | int(i) for u, tgt in enumerate(targets) for i in tgt),
+                       dtype=np.int64, count=int(sizes.sum()))
+    keys.sort()
+    query = (np.arange(len(targets), dtype=np.int64)[:, None] << 32) | top
+    at = np.minimum(np.searchsorted(keys, query), max(len(keys) - 1, 0))
+    hits = (keys[at] == query if len(keys) else np.zeros(query.shape, dtype=bool)).astype(np.float64)
+    m = np.minimum(sizes, k)
+    ideal = np.concatenate([[0.0], np.cumsum(disc)])[m]
+    return (hits * disc[: top.shape[1]]).sum(axis=1) / ideal, hits.sum(axis=1) / m
 
 
 @dataclass
@@ -61,6 +68,9 @@ class DiscoverySlice:
     is_tail: np.ndarray  # [N] bool
     #: items never recommended to each warm user (purchases: what they bought; interactions: none)
     excluded: list[set[int]] | None = None
+    #: under the interactions protocol each warm user's profile before their cut (item ids: rows
+    #: as strings), what the graded repeat term reads (fulcrum/core/repeat_term.py); else None
+    profiles: list | None = None
 
     @classmethod
     def build(
@@ -77,7 +87,7 @@ class DiscoverySlice:
         ``offline.eval.protocol.build_protocol`` (what `fulcrum evaluate` scores with) over the
         events before ``at``; histories are every event of the user before it."""
         from offline.model.interactions import per_event
-        from offline.model.slice_sources import slice_sources
+        from offline.model.slice_sources import slice_profiles, slice_sources
         from offline.model.validation_protocol import slice_protocol
 
         users, (h_items, h_types, h_age, h_mask) = user_histories(inter, at, t_len)
@@ -104,16 +114,19 @@ class DiscoverySlice:
             warm = [warm[j] for j in np.sort(pick)]
         ids = inter.user_ids
         hist_rows = np.array([pos[u] for u in warm], dtype=np.int64)
+        at_w = at_u[np.asarray(warm, dtype=np.int64)]
+        profiles = slice_profiles(inter, warm, at_w) if protocol.history == INTERACTIONS else None
         return cls(
             warm,
             at_u[np.asarray(warm, dtype=np.int64)],
             (h_items[hist_rows], h_types[hist_rows], h_age[hist_rows], h_mask[hist_rows]),
-            slice_sources(inter, warm, at_u[np.asarray(warm, dtype=np.int64)],
-                          [bought.get(u, set()) for u in warm], protocol.history),
+            slice_sources(inter, warm, at_w, [bought.get(u, set()) for u in warm], protocol.history,
+                          profiles),
             [rows(proto.targets[ids[u]]) for u in warm],
             seen,
             is_tail,
             [rows(proto.exclusions[ids[u]]) for u in warm],
+            profiles,
         )
 
     def chunks(self) -> list[slice]:
@@ -190,7 +203,9 @@ def slice_metrics(
     ranked = []
     for rows in sl.chunks():
         scores = sl.cosine(item_vecs, encode_users, rows)
-        if adjust is not None:
+        if adjust is not None and sl.profiles is not None:  # the graded repeat term reads them
+            scores = adjust(scores, sl.bought[rows], sl.at[rows], sl.profiles[rows])
+        elif adjust is not None:
             scores = adjust(scores, sl.bought[rows], sl.at[rows])
         ranked.append(sl.rank(scores, rows, k))
     return sl.metrics(np.concatenate(ranked), k)

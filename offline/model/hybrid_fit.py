@@ -29,6 +29,7 @@ from scipy import sparse
 
 from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores, repeat_indicator, standardise
 from fulcrum.core.neighbour_source import INTERACTIONS, PURCHASES, check_source
+from fulcrum.core.repeat_term import INDICATOR, RepeatShape, profile_strengths, repeat_vector
 
 log = logging.getLogger(__name__)
 _DAY = 86_400.0
@@ -139,17 +140,28 @@ class TrendAt:
         return np.stack([self.vector(float(a)) for a in np.asarray(at_rows, dtype=np.float64)])
 
 
+def own_vector(profile, shape: RepeatShape, n: int) -> np.ndarray:
+    """[n] the repeat term of a slice profile (item ids: rows as strings, offline/model/
+    slice_sources.py) under ``shape``: fulcrum/core/repeat_term.py, as serving computes it."""
+    strengths = profile_strengths(profile, shape)
+    rows = np.fromiter((int(i) for i in strengths), dtype=np.int64, count=len(strengths))
+    return repeat_vector(rows, np.fromiter(strengths.values(), dtype=np.float64, count=len(strengths)), n)
+
+
 def bought_scores(
     table: NeighbourTable, trend: np.ndarray | TrendAt, weights: HybridWeights
 ) -> Callable[..., np.ndarray]:
-    """``adjust(cosine [B, N], bought item rows per user[, cut of each row [B]]) -> hybrid [B, N]``
-    for the evaluations (the neighbour sums as one sparse product per batch; the same numbers as
-    ``NeighbourTable.scores`` row by row, which serving uses). ``trend`` is one vector, or a
-    ``TrendAt`` evaluated at each row's cut."""
+    """``adjust(cosine [B, N], bought item rows per user[, cut of each row [B][, profiles]]) ->
+    hybrid [B, N]`` for the evaluations (the neighbour sums as one sparse product per batch; the
+    same numbers as ``NeighbourTable.scores`` row by row, which serving uses). ``trend`` is one
+    vector, or a ``TrendAt`` evaluated at each row's cut; ``profiles`` (each row's slice profile)
+    give the repeat term its graded values (``own_vector``), else it is the indicator of the
+    bought rows."""
     n_src = table.n_sources
 
     def adjust(
-        scores: np.ndarray, bought: Sequence[set[int]], at_rows: np.ndarray | None = None
+        scores: np.ndarray, bought: Sequence[set[int]], at_rows: np.ndarray | None = None,
+        profiles: Sequence | None = None,
     ) -> np.ndarray:
         n = scores.shape[1]
         neighbour = None
@@ -170,7 +182,13 @@ def bought_scores(
             trends = [trend] * len(scores)
         out = np.empty(scores.shape, dtype=np.float64)
         for r in range(len(scores)):
-            repeat = repeat_indicator(sorted(bought[r]), n) if weights.repeat > 0 else None
+            repeat = None
+            if weights.repeat > 0 and profiles is not None:
+                repeat = own_vector(profiles[r], weights.repeat_shape, n)
+            elif weights.repeat > 0:
+                if weights.repeat_shape.graded:
+                    raise ValueError("a graded repeat term needs each row's profile")
+                repeat = repeat_indicator(sorted(bought[r]), n)
             out[r] = hybrid_scores(
                 scores[r], None if neighbour is None else neighbour[r], trends[r], weights, repeat
             )
@@ -180,12 +198,22 @@ def bought_scores(
 
 
 def grid_points(neighbour_grid: Sequence[float], trend_grid: Sequence[float],
-                repeat_grid: Sequence[float] = (0.0,), source: str = PURCHASES) -> list[HybridWeights]:
-    """Every (neighbour, trend, repeat) weight of the grids, smaller weights first."""
+                repeat_grid: Sequence[float] = (0.0,), source: str = PURCHASES,
+                shapes: Sequence[RepeatShape] = (INDICATOR,)) -> list[HybridWeights]:
+    """Every (neighbour, trend, repeat weight, repeat shape) of the grids, smaller weights first
+    (a zero repeat weight once, as the indicator: the shape changes nothing there)."""
     return [
-        HybridWeights(float(a), float(b), source, float(c))
+        HybridWeights(float(a), float(b), source, float(c), shape)
         for a, b, c in product(sorted(neighbour_grid), sorted(trend_grid), sorted(repeat_grid))
+        for shape in ((INDICATOR,) if float(c) == 0 else shapes)
     ]
+
+
+def repeat_shapes(h) -> tuple[RepeatShape, ...]:
+    """The graded repeat shapes of the config's ``retrieval.hybrid`` grids (half-life x engaged
+    weight), shorter half-lives and smaller weights first; 0 = no decay sorts first."""
+    return tuple(RepeatShape(True, float(a), float(b))
+                 for a, b in product(sorted(h.repeat_half_life_grid), sorted(h.repeat_engaged_grid)))
 
 
 def choose_weights(
@@ -195,15 +223,18 @@ def choose_weights(
     metric: str = "ndcg@10",
     repeat_grid: Sequence[float] = (0.0,),
     source: str = PURCHASES,
+    shapes: Sequence[RepeatShape] = (INDICATOR,),
 ) -> tuple[HybridWeights, list[dict[str, Any]]]:
     """The grid point with the best ``metric`` (ties: the earlier point, i.e. smaller weights).
-    ``repeat_grid`` other than (0,) needs the interactions ``source`` (HybridWeights says so)."""
+    ``repeat_grid`` other than (0,) needs the interactions ``source`` (HybridWeights says so);
+    ``shapes``: the repeat term's shapes searched with each repeat weight > 0."""
     points: list[dict[str, Any]] = []
     best, best_score = HybridWeights(neighbour_source=source), -np.inf
-    for w in grid_points(neighbour_grid, trend_grid, repeat_grid, source):
+    for w in grid_points(neighbour_grid, trend_grid, repeat_grid, source, shapes):
         m = evaluate(w)
         # the repeat weight only where it is searched: a purchase-protocol grid reads as before
-        rw = {"repeat_weight": w.repeat} if tuple(repeat_grid) != (0.0,) else {}
+        searched = tuple(repeat_grid) != (0.0,)
+        rw = {"repeat_weight": w.repeat, **w.repeat_shape.manifest_fields()} if searched else {}
         points.append({"neighbour_weight": w.neighbour, "trend_weight": w.trend, **rw, **m})
         if m.get(metric, 0.0) > best_score + 1e-12:
             best, best_score = w, m.get(metric, 0.0)
@@ -248,12 +279,15 @@ class HybridValidation:
             )
         self.source = check_source(source)
         self.grids = (h.neighbour_grid, h.trend_grid, h.repeat_grid if source == INTERACTIONS else (0.0,))
+        graded = source == INTERACTIONS and self.slice.profiles is not None
+        self.shapes = repeat_shapes(h) if graded else (INDICATOR,)
 
     def grid(self, item_vecs: np.ndarray, encode_users) -> tuple[HybridWeights, list[dict[str, Any]]]:
         """(best weights, every grid point's metrics) for these towers."""
-        points = grid_points(*self.grids, self.source)
+        points = grid_points(*self.grids, self.source, self.shapes)
         evaluate = slice_evaluator(self.slice, item_vecs, encode_users, self.table, self.trend, points)
-        return choose_weights(evaluate, *self.grids[:2], repeat_grid=self.grids[2], source=self.source)
+        return choose_weights(evaluate, *self.grids[:2], repeat_grid=self.grids[2], source=self.source,
+                              shapes=self.shapes)
 
     def epoch_metrics(self, item_vecs: np.ndarray, encode_users) -> dict[str, float]:
         """The best grid point's metrics (``ndcg@10`` = the serving score's), its weights, and the
@@ -309,7 +343,10 @@ def slice_evaluator(sl, item_vecs: np.ndarray, encode_users, table: NeighbourTab
     n, k = len(sl.seen), 10
     ranked: dict[HybridWeights, list[np.ndarray]] = {w: [] for w in points}
     active = [w for w in points if w.active]
-    repeats = any(w.repeat > 0 for w in points)
+    # one top-k pass per repeat shape (the points without a repeat weight go with the first)
+    by_shape: dict[RepeatShape, list[HybridWeights]] = {}
+    for w in active:
+        by_shape.setdefault(w.repeat_shape if w.repeat > 0 else INDICATOR, []).append(w)
     excluded = sl.bought if sl.excluded is None else sl.excluded
     neighbour = bought_scores(table, np.zeros(n), HybridWeights(neighbour=1.0))  # -> z(neighbour)
     flat = np.zeros(n)
@@ -322,8 +359,14 @@ def slice_evaluator(sl, item_vecs: np.ndarray, encode_users, table: NeighbourTab
         else:
             trends = np.broadcast_to(np.asarray(trend, dtype=np.float64), z_cos.shape)
         chunk_sources = sl.bought[rows]
+        chunk_profiles = None if sl.profiles is None else sl.profiles[rows]
 
-        def own(j: int, chunk_sources=chunk_sources) -> np.ndarray:
+        def own(j: int, shape: RepeatShape, chunk_sources=chunk_sources,
+                chunk_profiles=chunk_profiles) -> np.ndarray:
+            if chunk_profiles is not None:  # serving's repeat term of the user's profile
+                return own_vector(chunk_profiles[j], shape, n)
+            if shape.graded:
+                raise ValueError("a graded repeat term needs the slice's profiles")
             return repeat_indicator(sorted(chunk_sources[j]), n)
 
         for j, ex in enumerate(excluded[rows]):
@@ -335,17 +378,19 @@ def slice_evaluator(sl, item_vecs: np.ndarray, encode_users, table: NeighbourTab
                     score = cosine[j].copy() if not w.active else (
                         z_cos[j] + w.neighbour * z_nb[j] + w.trend * trends[j])
                     if w.repeat > 0:
-                        score = score + w.repeat * own(j)
+                        score = score + w.repeat * own(j, w.repeat_shape)
                     ranked[w].append(sl.rank(score[None, :], one, k))
                 continue
             # the exact top k of every grid point from a shortlist (offline/model/grid_topk.py)
             for w in points:
                 if not w.active:
                     ranked[w].append(grid_topk(cosine[j], flat, flat, allowed, [(0.0, 0.0)], k)[0][None, :])
-            pairs = [(w.neighbour, w.trend, w.repeat) for w in active]
-            tops = grid_topk(z_cos[j], z_nb[j], trends[j], allowed, pairs, k, own(j) if repeats else None)
-            for w, top in zip(active, tops, strict=True):
-                ranked[w].append(top[None, :])
+            for shape, group in by_shape.items():
+                pairs = [(w.neighbour, w.trend, w.repeat) for w in group]
+                r = own(j, shape) if any(w.repeat > 0 for w in group) else None
+                tops = grid_topk(z_cos[j], z_nb[j], trends[j], allowed, pairs, k, r)
+                for w, top in zip(group, tops, strict=True):
+                    ranked[w].append(top[None, :])
 
     def evaluate(w: HybridWeights) -> dict[str, float]:
         if not sl.warm:

@@ -31,14 +31,21 @@ def profile_before(inter: Interactions, u: int, at: float):
     return user_profile(str(u), fold_user_events(UserState(), events))
 
 
+def slice_profiles(inter: Interactions, users: list[int], at: np.ndarray) -> list:
+    """``profile_before`` of each of ``users`` at ``at[j]`` (item ids: rows as strings)."""
+    return [profile_before(inter, int(u), float(a))
+            for u, a in zip(users, np.asarray(at, dtype=np.float64), strict=True)]
+
+
 def slice_sources(
-    inter: Interactions, users: list[int], at: np.ndarray, bought: list[set[int]], source: str
+    inter: Interactions, users: list[int], at: np.ndarray, bought: list[set[int]], source: str,
+    profiles: list | None = None,
 ) -> list[set[int]]:
     """Neighbour-source item rows of each of ``users`` (cut ``at[j]``): ``bought`` itself (their
-    purchases before the cut) under the purchases source, else serving's rule on their profile."""
+    purchases before the cut) under the purchases source, else serving's rule on their profile
+    (``profiles``: ``slice_profiles`` of the same users, when the caller has them)."""
     if check_source(source) == PURCHASES:
         return bought
-    return [
-        {int(i) for i in profile_sources(profile_before(inter, int(u), float(a)), source)}
-        for u, a in zip(users, np.asarray(at, dtype=np.float64), strict=True)
-    ]
+    if profiles is None:
+        profiles = slice_profiles(inter, users, at)
+    return [{int(i) for i in profile_sources(p, source)} for p in profiles]

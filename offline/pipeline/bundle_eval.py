@@ -147,19 +147,26 @@ def _hybrid_adjust(parts, index: dict, events: pd.DataFrame, at: pd.Timestamp):
     """``adjust(user, cosine)`` of the hybrid score with ``parts`` (``hybrid_parts_at``) and each
     user's neighbour sources before ``at`` (their purchases; under the bundle's interactions
     source, fulcrum/core/neighbour_source.py's rule on their profile), which also get the repeat
-    term; None without parts."""
+    term, graded from the same profile as the bundle says (fulcrum/core/repeat_term.py); None
+    without parts."""
     from fulcrum.core import hybrid as hy
 
     if parts is None:
         return None
     weights, table, trend, _ = parts
+    own: dict = {}
     if weights.neighbour_source == ns.INTERACTIONS:  # serving's rule on the profile as of ``at``
+        from fulcrum.core.repeat_term import own_rows, profile_strengths
         from offline.report.bundle_model import profiles_at
 
+        profiles = profiles_at(events, at.timestamp())
         bought = {
             u: sorted({index[i] for i in ns.profile_sources(p, ns.INTERACTIONS) if i in index})
-            for u, p in profiles_at(events, at.timestamp()).items()
+            for u, p in profiles.items()
         }
+        if weights.repeat > 0:
+            shape = weights.repeat_shape
+            own = {u: own_rows(profile_strengths(p, shape), index) for u, p in profiles.items()}
     else:
         p = events[(events[S.EVENT_TYPE] == S.EventType.PURCHASE.value) & events[S.USER_ID].notna()]
         p = p[pd.to_datetime(p[S.TIMESTAMP], utc=True) < at]
@@ -169,7 +176,12 @@ def _hybrid_adjust(parts, index: dict, events: pd.DataFrame, at: pd.Timestamp):
 
     def adjust(user: str, cosine: np.ndarray) -> np.ndarray:
         neighbour = table.scores(bought.get(user, []), len(cosine)) if weights.neighbour > 0 else None
-        repeat = hy.repeat_indicator(bought.get(user, []), len(cosine)) if weights.repeat > 0 else None
+        repeat = None
+        if weights.repeat > 0:
+            from fulcrum.core.repeat_term import repeat_vector
+
+            mine = own.get(user)
+            repeat = np.zeros(len(cosine)) if mine is None else repeat_vector(*mine, len(cosine))
         return hy.hybrid_scores(cosine, neighbour, trend, weights, repeat)
 
     return adjust

@@ -4,7 +4,8 @@ Profiles are folded from the train events (``fulcrum.core.user_state``) as of th
 the user encoder (ONNX) embeds each profile's recent items; the catalogue's embeddings give the
 retrieval scores over the candidate pool (train items, minus the user's exclusions; the hybrid's
 neighbour term from the profile's sources under the bundle's ``hybrid.neighbour_source``, as
-serving: fulcrum/core/neighbour_source.py); the top
+serving: fulcrum/core/neighbour_source.py; the repeat term graded by fulcrum/core/repeat_term.py
+from the same profile); the top
 ``n_candidates`` are scored by ``ranker.onnx`` on ``rank_features``. Users without history get
 the catalogue's popular-now order (cold start: trend prior, then popularity). Candidates are
 computed once per user and cached, so re-rank sweeps only re-order them.
@@ -201,7 +202,9 @@ class BundleModel:
         feats, cands = [], []
         for u, v in zip(who, vecs, strict=True):
             sources = profile_sources(self.profiles[u], self.cat.hybrid.neighbour_source)
-            cosine, s = self.cat.retrieval_scores(v, sources, trend=self.trend_of(u))
+            # the repeat term at the user's own items, graded as the bundle says (as serving)
+            own = self.cat.own_of(self.profiles[u]) if self.cat.hybrid.repeat > 0 else None
+            cosine, s = self.cat.retrieval_scores(v, sources, trend=self.trend_of(u), own=own)
             s = np.where(self.pool_mask, s, -np.inf)
             for item in exclude.get(u, ()):
                 j = self.cat.index.get(item)

@@ -50,8 +50,10 @@ _MISS = LOOKUPS.labels("miss")
 class ProfileRows:
     """One stored profile's rows in one snapshot: ``bought`` (sorted, unique), ``others`` (the
     cancelled, disliked and ignored-past-threshold rows: sorted, unique), the hybrid ``prior``
-    (None when the catalogue has no active hybrid weights) and ``sources``, the neighbour term's
-    source rows (sorted, unique; ``bought`` itself under the purchases source)."""
+    (None when the catalogue has no active hybrid weights), ``sources``, the neighbour term's
+    source rows (sorted, unique; ``bought`` itself under the purchases source) and ``own``, the
+    repeat term's rows and values (``Catalogue.own_of``: fulcrum/core/repeat_term.py; None
+    without a repeat weight) that the ANN pool scores."""
 
     profile: UserProfile
     threshold: int
@@ -59,6 +61,7 @@ class ProfileRows:
     others: np.ndarray
     prior: HybridPrior | None
     sources: np.ndarray
+    own: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -67,6 +70,8 @@ class ProfileRows:
             n += self.sources.nbytes
         if self.prior is not None:  # the trend term is the snapshot's, shared
             n += sum(a.nbytes for a in (self.prior.neighbour, self.prior.repeat) if a is not None)
+        if self.own is not None:
+            n += self.own[0].nbytes + self.own[1].nbytes
         return n
 
 
@@ -82,14 +87,17 @@ def derive(cat: Catalogue, profile: UserProfile, ignored_threshold: int) -> Prof
     others = cat.rows_of([*profile.cancelled, *profile.disliked, *ignored])
     source = cat.hybrid.neighbour_source
     sources = bought if source == PURCHASES else cat.rows_of(profile_sources(profile, source))
-    prior = None
+    prior = own = None
+    if cat.hybrid.repeat > 0:
+        own = cat.own_of(profile)
+        own = (_frozen(own[0]), _frozen(own[1]))
     if cat.hybrid.active and not cat.ann_active:  # the ANN path scores its pool sparsely
-        p = cat.user_prior(sources)
+        p = cat.user_prior(sources, own)
         frozen = [None if a is None else _frozen(a) for a in (p.neighbour, p.repeat)]
         prior = HybridPrior(frozen[0], p.trend, frozen[1])
     bought = _frozen(bought)
     return ProfileRows(profile, int(ignored_threshold), bought, _frozen(others), prior,
-                       bought if sources is bought else _frozen(sources))
+                       bought if sources is bought else _frozen(sources), own)
 
 
 class ProfileRowsCache:

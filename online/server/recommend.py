@@ -92,7 +92,7 @@ async def _warm_exploit(
     # cosine = the towers' score (a ranking feature); scores = the bundle's retrieval score
     # (over the ANN pool on a big catalogue: Catalogue.retrieve)
     cand, cosine, scores = cat.retrieve(
-        user, max(config.retrieval_candidates, k), blocked, derived.sources, derived.prior
+        user, max(config.retrieval_candidates, k), blocked, derived.sources, derived.prior, derived.own
     )
     if len(cand) == 0:
         return [], {}, cand

@@ -7,7 +7,8 @@ Recommend (``pool_candidates``): the pool is
 - the rows whose index vector is stale (an upsert replaced their vector),
 - with the hybrid score: every row the user's bought items have as co-purchase neighbours (the
   sparse gather, ``NeighbourTable.sparse_scores``), the ``pool`` rows of highest trend, and with
-  a repeat weight the user's own source items (the repeat term is an indicator, no z-scaling).
+  a repeat weight the user's own source items (the repeat term is not z-scaled: its values at
+  the pool's rows, fulcrum/core/repeat_term.py).
 
 Each pool row gets the SAME score the exact path gives it: the cosine, and the hybrid score
 with the z-scaling of the whole catalogue (cosine mean and std from ``Moments`` in O(D^2); the
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fulcrum.core.hybrid import hybrid_weights_parts
+from fulcrum.core.repeat_term import own_values_at
 
 if TYPE_CHECKING:
     from fulcrum.core.bundle.ann import LockedIndex
@@ -63,7 +65,8 @@ def nearest_allowed(
 
 
 def pool_candidates(
-    cat: Catalogue, user_vec: np.ndarray, n: int, blocked: np.ndarray | None, bought_rows: np.ndarray
+    cat: Catalogue, user_vec: np.ndarray, n: int, blocked: np.ndarray | None, bought_rows: np.ndarray,
+    own: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(candidate rows best first, their cosine, their retrieval score): the ``n`` best
     non-blocked rows of the pool, ties by lower row. None: the blocked rows leave too few
@@ -84,7 +87,7 @@ def pool_candidates(
         pieces.append(nb_rows)
     if w.active and w.trend > 0 and parts.trend_top is not None:
         pieces.append(parts.trend_top[parts.trend_top < size])
-    src = np.asarray(bought_rows, dtype=np.int64)
+    src = np.asarray(bought_rows if own is None else own[0], dtype=np.int64)
     src = np.unique(src[(src >= 0) & (src < size)])
     if w.active and w.repeat > 0:  # the user's own items get the repeat bonus: always candidates
         pieces.append(src)
@@ -114,7 +117,13 @@ def pool_candidates(
             trend = np.full(len(pool), cat.trend_pad)
             inside = pool < len(cat.trend)
             trend[inside] = cat.trend[pool[inside]]
-        repeat = np.isin(pool, src).astype(np.float64) if w.repeat > 0 else None
+        repeat = None
+        if w.repeat > 0 and own is not None:  # the graded (or indicator) values at the pool's rows
+            repeat = own_values_at(own, pool)
+        elif w.repeat > 0:
+            if w.repeat_shape.graded:
+                raise ValueError("a graded repeat term needs the user's own rows and values")
+            repeat = np.isin(pool, src).astype(np.float64)
         score = hybrid_weights_parts(cosine, (mean, sd), neighbour, nb_stats, trend, w, repeat)
     keep = np.lexsort((pool, -score))[:n]
     return pool[keep], cosine[keep], score[keep]

@@ -32,6 +32,7 @@ from fulcrum.core.hybrid import (
     repeat_indicator,
 )
 from fulcrum.core.rank_features import ItemStats
+from fulcrum.core.repeat_term import own_rows, profile_strengths, repeat_vector
 from fulcrum.core.rerank.tail_boost import tail_mask
 from fulcrum.core.search.engine import dense_scores
 from fulcrum.core.search.lexical_index import LexicalIndex
@@ -171,18 +172,32 @@ class Catalogue:
 
     # ---- retrieval scoring (per request: nothing here loops over the catalogue in Python) --------
 
-    def user_prior(self, bought_rows: np.ndarray) -> HybridPrior:
+    def own_of(self, profile) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, values) of the repeat term at a ``UserProfile``'s own items under this bundle's
+        repeat shape (fulcrum/core/repeat_term.py; the indicator gives 1 at its sources)."""
+        return own_rows(profile_strengths(profile, self.hybrid.repeat_shape), self.index)
+
+    def user_prior(self, bought_rows: np.ndarray,
+                   own: tuple[np.ndarray, np.ndarray] | None = None) -> HybridPrior:
         """The hybrid score's terms that do not depend on the user vector, for a user whose
         neighbour sources are ``bought_rows``: the neighbour and repeat terms (O(catalogue):
         computed once per user row and snapshot by the server, online/server/profile_rows.py)
-        and this snapshot's trend term."""
+        and this snapshot's trend term. ``own``: the repeat term at the user's own rows
+        (``own_of``); None: the indicator of ``bought_rows`` (an indicator bundle only)."""
         neighbour = repeat = None
         if self.neighbours is not None and self.hybrid.neighbour > 0:
             neighbour = self.neighbours.scores(bought_rows, len(self))
-        if self.hybrid.repeat > 0:  # the user's own source items (fulcrum/core/hybrid.py)
-            repeat = repeat_indicator(bought_rows, len(self))
+        if self.hybrid.repeat > 0:  # the user's own source items (fulcrum/core/repeat_term.py)
+            repeat = self._repeat(bought_rows, own)
         p = hybrid_prior(neighbour, None, self.hybrid, repeat)
         return HybridPrior(p.neighbour, self._trend_term, p.repeat)
+
+    def _repeat(self, bought_rows: np.ndarray, own: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+        if own is not None:
+            return repeat_vector(*own, len(self))
+        if self.hybrid.repeat_shape.graded:
+            raise ValueError("a graded repeat term needs the user's own rows and values (Catalogue.own_of)")
+        return repeat_indicator(bought_rows, len(self))
 
     @cached_property
     def _trend_term(self) -> np.ndarray | None:
@@ -196,6 +211,7 @@ class Catalogue:
         bought_rows: np.ndarray | None = None,
         prior: HybridPrior | None = None,
         trend: np.ndarray | None = None,
+        own: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(cosine scores, retrieval scores) of every row for one user vector: the retrieval score
         is the bundle's hybrid score (cosine + co-purchase neighbours of the bought items + trend)
@@ -204,7 +220,9 @@ class Catalogue:
         ``prior`` (``user_prior(bought_rows)`` of this snapshot, when the caller kept it) saves
         the neighbour and trend terms. ``trend`` (one value per row) replaces the bundle's trend
         prior: an offline evaluation that scores each user at their own moment (leave-last-out)
-        passes the prior as of that moment; serving never passes it (nor both)."""
+        passes the prior as of that moment; serving never passes it (nor both). ``own``: the
+        repeat term's rows and values (``own_of`` of the profile; needed by a graded bundle
+        when no ``prior`` is given)."""
         cosine = self.embeddings @ user_vec
         if not self.hybrid.active:
             return cosine, cosine
@@ -213,7 +231,7 @@ class Catalogue:
         if trend is not None and len(trend) != len(self):
             raise ValueError(f"trend has {len(trend)} values for {len(self)} catalogue rows")
         if prior is None:
-            prior = self.user_prior(self.rows_of(bought) if bought_rows is None else bought_rows)
+            prior = self.user_prior(self.rows_of(bought) if bought_rows is None else bought_rows, own)
             if trend is not None:  # every user term kept, the trend term replaced
                 prior = dataclasses.replace(prior, trend=hybrid_prior(None, trend, self.hybrid).trend)
         return cosine, hybrid_with_prior(cosine, prior, self.hybrid)
@@ -231,15 +249,18 @@ class Catalogue:
         blocked: np.ndarray | None,
         bought_rows: np.ndarray,
         prior: HybridPrior | None = None,
+        own: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(the ``n`` best non-blocked rows by retrieval score, best first; their cosine; their
         retrieval score): through the ANN pool when ``ann_active`` (online/inference/
-        ann_retrieval.py: the same scores, candidates from the pool), else over every row."""
+        ann_retrieval.py: the same scores, candidates from the pool), else over every row.
+        ``own``: the repeat term's rows and values (``own_of``; see ``retrieval_scores``)."""
         if self.ann_active:
-            got = pool_candidates(self, user_vec, n, blocked, bought_rows)
+            got = pool_candidates(self, user_vec, n, blocked, bought_rows, own)
             if got is not None:
                 return got
-        cosine, scores = self.retrieval_scores(user_vec, bought_rows=bought_rows, prior=prior)
+        cosine, scores = self.retrieval_scores(
+            user_vec, bought_rows=bought_rows, prior=prior, own=None if prior is not None else own)
         cand = top_candidates(scores, n, blocked)
         return cand, cosine[cand], scores[cand]
 

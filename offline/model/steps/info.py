@@ -32,7 +32,8 @@ def validation_info(fit, hybrid: HybridChoice, timings: dict[str, float], data: 
         "hybrid": None
         if hybrid.weights is None
         else {"neighbour_weight": hybrid.weights.neighbour, "trend_weight": hybrid.weights.trend,
-              **({"repeat_weight": hybrid.weights.repeat} if hybrid.weights.repeat > 0 else {})},
+              **({"repeat_weight": hybrid.weights.repeat, **hybrid.weights.repeat_shape.manifest_fields()}
+                 if hybrid.weights.repeat > 0 else {})},
         "timings": timings,
         "stopped_early": fit.stopped_early,
         "validation": validation_block(data),
@@ -106,7 +107,8 @@ def run_info(
             "neighbour_source": data.neighbour_source,
             # the repeat term (fulcrum/core/hybrid.py) exists under the interactions source only:
             # a purchase-only shop's manifest reads as before
-            **({"repeat_weight": weights.repeat} if data.neighbour_source != "purchases" else {}),
+            **({"repeat_weight": weights.repeat, **weights.repeat_shape.manifest_fields()}
+               if data.neighbour_source != "purchases" else {}),
             "chosen_on": "validation"
             if grid
             else "config defaults (validation switched off: retrieval.validation_days = 0)",

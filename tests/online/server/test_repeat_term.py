@@ -48,7 +48,9 @@ def test_serving_offline_evaluation_and_validation_give_the_same_repeat_scores(c
     assert rows.sources.tolist() == [0, 1, 3]  # bought 0, viewed 1, carted 3
     assert not rows.prior.repeat.flags.writeable
     assert rows.nbytes == sum(a.nbytes for a in (rows.bought, rows.others, rows.sources,
-                                                 rows.prior.neighbour, rows.prior.repeat))
+                                                 rows.prior.neighbour, rows.prior.repeat, *rows.own))
+    # an indicator bundle (no graded fields in its manifest): 1 at each own row, as before
+    assert rows.own[0].tolist() == [0, 1, 3] and rows.own[1].tolist() == [1.0, 1.0, 1.0]
     _, served = cat.retrieval_scores(user, bought_rows=rows.sources, prior=rows.prior)
     # the definition, written out: z(cos) + 0.7 z(neighbours of 0, 1, 3) + 0.3 trend + 2 [own]
     cosine = (cat.embeddings @ user).astype(np.float64)
