@@ -7,8 +7,9 @@
 - ``trend_prior``: log(1 + distinct buyers in the last ``days`` before a cut), standardised over
   the catalogue, values above ``TREND_CAP`` compressed (``soft_cap``) -- what is selling now, a
   generic signal for any shop with timestamps;
-- ``choose_weights``: a grid over (neighbour_weight, trend_weight) scored on the VALIDATION slice
-  with the model fitted before it (never the test split); ties go to the smaller weights.
+- ``choose_weights``: a grid over (neighbour_weight, trend_weight[, repeat_weight x repeat
+  shape under the interactions protocol: offline/model/repeat_grid.py]) scored on the VALIDATION
+  slice with the model fitted before it (never the test split); ties go to the smaller weights.
 
 Why a hybrid: the two towers learn from text and sequences and are corrected for popularity
 (logQ), which keeps the tail alive but under-uses two strong, cheap signals -- direct co-purchase
@@ -29,7 +30,8 @@ from scipy import sparse
 
 from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores, repeat_indicator, standardise
 from fulcrum.core.neighbour_source import INTERACTIONS, PURCHASES, check_source
-from fulcrum.core.repeat_term import INDICATOR, RepeatShape, profile_strengths, repeat_vector
+from fulcrum.core.repeat_term import INDICATOR, RepeatShape
+from offline.model.repeat_grid import own_vector, repeat_shapes
 
 log = logging.getLogger(__name__)
 _DAY = 86_400.0
@@ -140,14 +142,6 @@ class TrendAt:
         return np.stack([self.vector(float(a)) for a in np.asarray(at_rows, dtype=np.float64)])
 
 
-def own_vector(profile, shape: RepeatShape, n: int) -> np.ndarray:
-    """[n] the repeat term of a slice profile (item ids: rows as strings, offline/model/
-    slice_sources.py) under ``shape``: fulcrum/core/repeat_term.py, as serving computes it."""
-    strengths = profile_strengths(profile, shape)
-    rows = np.fromiter((int(i) for i in strengths), dtype=np.int64, count=len(strengths))
-    return repeat_vector(rows, np.fromiter(strengths.values(), dtype=np.float64, count=len(strengths)), n)
-
-
 def bought_scores(
     table: NeighbourTable, trend: np.ndarray | TrendAt, weights: HybridWeights
 ) -> Callable[..., np.ndarray]:
@@ -207,13 +201,6 @@ def grid_points(neighbour_grid: Sequence[float], trend_grid: Sequence[float],
         for a, b, c in product(sorted(neighbour_grid), sorted(trend_grid), sorted(repeat_grid))
         for shape in ((INDICATOR,) if float(c) == 0 else shapes)
     ]
-
-
-def repeat_shapes(h) -> tuple[RepeatShape, ...]:
-    """The graded repeat shapes of the config's ``retrieval.hybrid`` grids (half-life x engaged
-    weight), shorter half-lives and smaller weights first; 0 = no decay sorts first."""
-    return tuple(RepeatShape(True, float(a), float(b))
-                 for a, b in product(sorted(h.repeat_half_life_grid), sorted(h.repeat_engaged_grid)))
 
 
 def choose_weights(
