@@ -11,9 +11,10 @@ Generic schema only. Two signals (``SIGNALS``):
 ``counts`` (events per user-item pair) serves the count-based models (popularity, item-kNN,
 ALS, BPR); ``ev_user`` / ``ev_item`` / ``ev_time`` (one row per event, sorted by user then time)
 serve the models that need order or recency (SASRec, zero-shot text); ``ev_purchase`` marks the
-purchases among them (the trend prior counts buyers, as Fulcrum's does), and
-``cuts`` says when each user is evaluated (``offline.eval.slices.user_cuts``; one shared cut on
-a time split, one per user on leave-last-out).
+purchases among them (the trend prior counts buyers, as Fulcrum's does), ``ev_type`` their
+behaviour types (the graded repurchase baseline weighs carts above views), and ``cuts`` says
+when each user is evaluated (``offline.eval.slices.user_cuts``; one shared cut on a time split,
+one per user on leave-last-out).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class Interactions:
     ev_item: np.ndarray | None = None
     ev_time: np.ndarray | None = None
     ev_purchase: np.ndarray | None = None
+    #: each event's behaviour type (``fulcrum.core.schema.EventType`` value), same order
+    ev_type: np.ndarray | None = None
     #: when each user is evaluated (None: one second after the last purchase, for everyone)
     cuts: Cuts | None = None
 
@@ -82,9 +85,10 @@ class Interactions:
             t = pd.to_datetime(purchases[S.TIMESTAMP], utc=True)
             ev_time = (t - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
         if S.EVENT_TYPE in purchases.columns:
-            ev_purchase = (purchases[S.EVENT_TYPE].astype(str) == S.EventType.PURCHASE.value).to_numpy()
+            ev_type = purchases[S.EVENT_TYPE].astype(str).to_numpy(dtype=object)
         else:
-            ev_purchase = np.ones(len(purchases), dtype=bool)
+            ev_type = np.full(len(purchases), S.EventType.PURCHASE.value, dtype=object)
+        ev_purchase = ev_type == S.EventType.PURCHASE.value
         order = np.lexsort((ev_time, ev_user))
         if cuts is None:
             cuts = Cuts(default=float(ev_time.max()) + 1.0 if len(ev_time) else 0.0)
@@ -98,6 +102,7 @@ class Interactions:
             ev_item=ev_item[order],
             ev_time=ev_time[order],
             ev_purchase=ev_purchase[order],
+            ev_type=ev_type[order],
             cuts=cuts,
         )
 

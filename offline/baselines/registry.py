@@ -22,6 +22,7 @@ from offline.baselines.interactions import Interactions
 from offline.baselines.itemknn import ItemKNN
 from offline.baselines.popularity import Popularity
 from offline.baselines.repurchase import Repurchase
+from offline.baselines.repurchase_graded import DEFAULT_KNOB, ENGAGED_WEIGHTS, HALF_LIVES, GradedRepurchase
 from offline.baselines.sasrec import SASRec
 from offline.baselines.scoring import ScoreRecommender
 from offline.baselines.trend import TrendBlend
@@ -95,6 +96,9 @@ def specs(ctx: Context) -> dict[str, Spec]:
         "itemknn+trend": Spec(make=lambda p: TrendBlend(knn(p)), default={"n_neighbours": 20}, grid=knn_grid,
                               default_knob={"trend_weight": 0.1}, knobs=trend_knobs),
         "repurchase": Spec(make=lambda p: Repurchase()),
+        "repurchase-graded": Spec(
+            make=lambda p: GradedRepurchase(), default_knob=dict(DEFAULT_KNOB),
+            knobs=_grid(half_life_days=HALF_LIVES, engaged_weight=ENGAGED_WEIGHTS)),
     }
 
 
