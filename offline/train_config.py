@@ -85,8 +85,8 @@ class HybridConfig(_Frozen):
     #: serves when there is no validation slice; ties go to the earlier one
     neighbour_models: tuple[str, ...] = ("cosine", "rp3beta", "ease")
     #: rp3beta's grid: transition exponent alpha and popularity penalty beta
-    rp3beta_alpha: tuple[float, ...] = (0.5, 1.0)
-    rp3beta_beta: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7)
+    rp3beta_alpha: tuple[float, ...] = (0.25, 0.5, 1.0)
+    rp3beta_beta: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7, 0.9)
     #: ease's ridge strengths; ease is only tried up to this many items (a dense items x items
     #: inverse: 10,000 items ~2.4 GB while it is built)
     ease_lambda: tuple[float, ...] = (50.0, 200.0, 1000.0)
