@@ -78,8 +78,19 @@ class HybridConfig(_Frozen):
     trend prior, weights chosen on the validation slice from the grids below."""
 
     enabled: bool = True
-    #: co-purchase neighbours kept per item (item-based CF, cosine of buyer sets)
+    #: neighbours (source items) kept per candidate item, whatever the neighbour model
     neighbours: int = Field(20, ge=1, le=1000)
+    #: item-item models tried for the neighbour table, chosen on validation
+    #: (offline/model/neighbour_choice.py; the models: offline/model/item_graph.py); the first one
+    #: serves when there is no validation slice; ties go to the earlier one
+    neighbour_models: tuple[str, ...] = ("cosine", "rp3beta", "ease")
+    #: rp3beta's grid: transition exponent alpha and popularity penalty beta
+    rp3beta_alpha: tuple[float, ...] = (0.25, 0.5, 1.0)
+    rp3beta_beta: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7, 0.9)
+    #: ease's ridge strengths; ease is only tried up to this many items (a dense items x items
+    #: inverse: 10,000 items ~2.4 GB while it is built)
+    ease_lambda: tuple[float, ...] = (50.0, 200.0, 1000.0)
+    ease_max_items: int = Field(10_000, ge=0)
     #: the trend prior counts distinct buyers over this many days before the cut
     trend_days: float = Field(14.0, gt=0.0)
     #: wide enough that validation picks inside the grid (a grid point is one weighted sum and a
@@ -99,7 +110,7 @@ class HybridConfig(_Frozen):
     default_neighbour_weight: float = Field(0.2, ge=0.0)
     default_trend_weight: float = Field(0.1, ge=0.0)
 
-    @field_validator("neighbour_grid", "trend_grid", "repeat_grid")
+    @field_validator("neighbour_grid", "trend_grid", "repeat_grid", "rp3beta_beta")
     @classmethod
     def _grid(cls, v: tuple[float, ...]) -> tuple[float, ...]:
         if not v or any((not x == x) or x < 0 for x in v):
@@ -112,6 +123,24 @@ class HybridConfig(_Frozen):
         low = 0.0 if info.field_name == "repeat_half_life_grid" else 1e-12  # a weight must be > 0
         if not v or any((not x == x) or x < low or x == float("inf") for x in v):
             raise ValueError(f"must be a non-empty list of finite numbers {'>= 0' if low == 0 else '> 0'}")
+        return v
+
+    @field_validator("rp3beta_alpha", "ease_lambda")
+    @classmethod
+    def _positive(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not v or any((not x == x) or x <= 0 or x == float("inf") for x in v):
+            raise ValueError("must be a non-empty list of finite numbers > 0")
+        return v
+
+    @field_validator("neighbour_models")
+    @classmethod
+    def _models(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from offline.model.item_graph import MODELS
+
+        if not v or any(m not in MODELS for m in v) or len(set(v)) != len(v):
+            raise ValueError(
+                f"must be a non-empty list of distinct models from {list(MODELS)}, got {list(v)}"
+            )
         return v
 
 

@@ -23,6 +23,7 @@ from offline.baselines.itemknn import ItemKNN
 from offline.baselines.popularity import Popularity
 from offline.baselines.repurchase import Repurchase
 from offline.baselines.repurchase_graded import DEFAULT_KNOB, ENGAGED_WEIGHTS, HALF_LIVES, GradedRepurchase
+from offline.baselines.rp3beta import RP3beta
 from offline.baselines.sasrec import SASRec
 from offline.baselines.scoring import ScoreRecommender
 from offline.baselines.trend import TrendBlend
@@ -75,6 +76,10 @@ def specs(ctx: Context) -> dict[str, Spec]:
     als_default = {"factors": 64, "regularization": 1.0, "iterations": 30}
     als_grid = _grid(factors=(64, 128), regularization=(1.0, 0.1, 10.0), iterations=(30,))
     knn_grid = _grid(n_neighbours=(20, 10, 50, 100))
+    rp3 = lambda p: RP3beta(**p)  # noqa: E731
+    rp3_default = {"alpha": 0.5, "beta": 0.5, "topk": 20}
+    # the hybrid's rp3beta grid (offline/train_config.py) plus a wider neighbourhood
+    rp3_grid = _grid(alpha=(0.5, 1.0), beta=(0.5, 0.0, 0.3, 0.7), topk=(20, 100))
     trend_knobs = tuple({"trend_weight": w} for w in TREND_GRID)
     return {
         "popularity": Spec(make=lambda p: Popularity()),
@@ -95,6 +100,9 @@ def specs(ctx: Context) -> dict[str, Spec]:
                           default_knob={"trend_weight": 0.1}, knobs=trend_knobs),
         "itemknn+trend": Spec(make=lambda p: TrendBlend(knn(p)), default={"n_neighbours": 20}, grid=knn_grid,
                               default_knob={"trend_weight": 0.1}, knobs=trend_knobs),
+        "rp3beta": Spec(make=rp3, default=rp3_default, grid=rp3_grid),
+        "rp3beta+trend": Spec(make=lambda p: TrendBlend(rp3(p)), default=rp3_default, grid=rp3_grid,
+                              default_knob={"trend_weight": 0.1}, knobs=trend_knobs),
         "repurchase": Spec(make=lambda p: Repurchase()),
         "repurchase-graded": Spec(
             make=lambda p: GradedRepurchase(), default_knob=dict(DEFAULT_KNOB),
@@ -105,7 +113,7 @@ def specs(ctx: Context) -> dict[str, Spec]:
 BASELINES: tuple[str, ...] = tuple(specs(Context()))
 #: what the quality benchmark runs (repurchase only means something in the repeat-allowed variant)
 COMPARISON: tuple[str, ...] = ("popularity", "itemknn", "als", "bpr", "zeroshot-text", "sasrec",
-                               "als+trend", "itemknn+trend")
+                               "als+trend", "itemknn+trend", "rp3beta", "rp3beta+trend")
 
 
 def check_names(names: Sequence[str]) -> list[str]:

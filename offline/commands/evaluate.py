@@ -39,7 +39,7 @@ def evaluate(
     data: Annotated[Path, typer.Option(help="Prepared data folder (fulcrum data prepare).")] = DEFAULT_DATA,
     baseline: Annotated[list[str] | None, typer.Option(
         "--baseline", "-b", help="popularity, itemknn, als, bpr, zeroshot-text, sasrec, als+trend, "
-                                 "itemknn+trend or repurchase; repeatable.")] = None,
+                                 "itemknn+trend, rp3beta, rp3beta+trend or repurchase; repeatable.")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Folder for results.json (default artifacts/evaluation); with --bundle, for the report "
              "(default DIR/report).")] = None,

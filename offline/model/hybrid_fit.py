@@ -1,9 +1,9 @@
 """The hybrid retrieval score's offline parts (fulcrum/core/hybrid.py has the score itself).
 
-- ``neighbour_table``: item-based co-occurrence neighbours (cosine of user sets, the
-  ``offline.baselines.itemknn`` similarity) of purchases, or of every positive behaviour under
+- ``neighbour_table``: item-item neighbours of purchases, or of every positive behaviour under
   the interactions neighbour source (fulcrum/core/neighbour_source.py), stored by source item
-  for serving's sparse gather;
+  for serving's sparse gather; built by the run's neighbour model (cosine item-kNN, RP3beta or
+  EASE: offline/model/item_graph.py, chosen on validation by offline/model/neighbour_choice.py);
 - ``trend_prior``: log(1 + distinct buyers in the last ``days`` before a cut), standardised over
   the catalogue, values above ``TREND_CAP`` compressed (``soft_cap``) -- what is selling now, a
   generic signal for any shop with timestamps;
@@ -31,6 +31,7 @@ from scipy import sparse
 from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores, repeat_indicator, standardise
 from fulcrum.core.neighbour_source import INTERACTIONS, PURCHASES, check_source
 from fulcrum.core.repeat_term import INDICATOR, RepeatShape
+from offline.model.item_graph import NeighbourModel
 from offline.model.repeat_grid import own_vector, repeat_shapes
 
 log = logging.getLogger(__name__)
@@ -38,20 +39,16 @@ _DAY = 86_400.0
 
 
 def neighbour_table(
-    users: np.ndarray, items: np.ndarray, n_users: int, n_items: int, n_neighbours: int
+    users: np.ndarray, items: np.ndarray, n_users: int, n_items: int, n_neighbours: int,
+    model: NeighbourModel | None = None,
 ) -> NeighbourTable:
     """Neighbour rows by source item from (user, item) pairs -- purchases, or positive behaviours
-    under the interactions source (duplicates count once)."""
-    from offline.baselines.itemknn import cosine_neighbours
+    under the interactions source (duplicates count once) -- built by ``model``
+    (offline/model/item_graph.py; None: cosine with ``n_neighbours``, the item-kNN table)."""
+    from offline.model.item_graph import COSINE, binary_matrix, item_weights
 
-    binary = sparse.csr_matrix(
-        (np.ones(len(users)), (np.asarray(users, np.int64), np.asarray(items, np.int64))),
-        shape=(n_users, n_items),
-    )
-    binary.sum_duplicates()
-    binary.data[:] = 1.0
-    # cosine_neighbours: row j = j's neighbours i with sim(j, i); serving gathers by source i
-    by_source = cosine_neighbours(binary, n_neighbours).T.tocsr()
+    model = model or NeighbourModel(COSINE, {"neighbours": int(n_neighbours)})
+    by_source = item_weights(binary_matrix(users, items, n_users, n_items), model)
     by_source.sort_indices()
     return NeighbourTable(
         by_source.indptr.astype(np.int64),
@@ -100,12 +97,14 @@ def hybrid_parts(
     neighbours: int,
     trend_days: float,
     table_events: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    model: NeighbourModel | None = None,
 ) -> tuple[NeighbourTable, np.ndarray, float]:
     """(neighbour table, trend prior, trend of an item without buyers) from the (user, item, time)
     purchases strictly before ``at``: the parts as of one cut, for training, validation and the
     promotion judge alike. ``table_events`` ((user, item, time) of the neighbour source's events:
     every positive behaviour under the interactions source, fulcrum/core/neighbour_source.py)
-    builds the table instead of the purchases; the trend is always the purchases'."""
+    builds the table instead of the purchases; the trend is always the purchases'. ``model``: the
+    run's neighbour model (None: cosine with ``neighbours``)."""
     keep = np.asarray(times) < at
     u, i, t = np.asarray(users)[keep], np.asarray(items)[keep], np.asarray(times)[keep]
     tu, ti = u, i
@@ -113,7 +112,7 @@ def hybrid_parts(
         ku = np.asarray(table_events[2]) < at
         tu, ti = np.asarray(table_events[0])[ku], np.asarray(table_events[1])[ku]
     n_users = int(tu.max()) + 1 if len(tu) else 1
-    table = neighbour_table(tu, ti, n_users, n_items, neighbours)
+    table = neighbour_table(tu, ti, n_users, n_items, neighbours, model)
     trend, zero = trend_prior(u, i, t, at, trend_days, n_items)
     return table, trend, zero
 
@@ -239,13 +238,14 @@ class HybridValidation:
     """
 
     def __init__(self, cfg, inter, fit_purchases, val_cut, val_pairs, sl=None, fit_sources=None,
-                 source: str = PURCHASES) -> None:
+                 source: str = PURCHASES, model: NeighbourModel | None = None) -> None:
         """``sl``: the run's validation slice (offline.model.holdout.DiscoverySlice, built under
         its protocol); None builds one under the purchase protocol. ``fit_sources``: the fitted
         events the neighbour table is built from (the neighbour source's events,
         ``RunData.neighbour_events``); None: ``fit_purchases``. ``source``: the neighbour source
         (``RunData.neighbour_source``); the repeat weight is searched (``hybrid.repeat_grid``)
-        only under interactions, the repeat-allowed protocol, else it stays 0."""
+        only under interactions, the repeat-allowed protocol, else it stays 0. ``model``: the
+        run's neighbour model (``offline.model.neighbour_choice``; None: cosine)."""
         from offline.model.holdout import DiscoverySlice
 
         h = cfg.retrieval.hybrid
@@ -254,7 +254,7 @@ class HybridValidation:
         users, items, times = (a[fit_purchases] for a in (inter.ev_user, inter.ev_item, inter.ev_time))
         src = fit_purchases if fit_sources is None else fit_sources
         self.table = neighbour_table(
-            inter.ev_user[src], inter.ev_item[src], len(inter.user_ids), inter.n_items, h.neighbours
+            inter.ev_user[src], inter.ev_item[src], len(inter.user_ids), inter.n_items, h.neighbours, model
         )
         self.trend = trend_source(inter, users, items, times, h.trend_days)
         self.slice = sl if sl is not None else DiscoverySlice.build(
@@ -289,7 +289,7 @@ class HybridValidation:
 
 def choose_on_validation(cfg, inter, table, encode_users, fit_purchases, val_cut, val_pairs,
                          validation: HybridValidation | None = None, sl=None, fit_sources=None,
-                         source: str = PURCHASES):
+                         source: str = PURCHASES, model: NeighbourModel | None = None):
     """(weights, validation grid) of the hybrid score for ``fulcrum train``; (None, []) when the
     config disables it. ``validation`` reuses a run's HybridValidation (else one is built from
     the other arguments, see there)."""
@@ -301,7 +301,8 @@ def choose_on_validation(cfg, inter, table, encode_users, fit_purchases, val_cut
     if cfg.retrieval.validation_days <= 0:  # validation switched off: the configured weights
         return HybridWeights(h.default_neighbour_weight, h.default_trend_weight), []
     if validation is None:
-        validation = HybridValidation(cfg, inter, fit_purchases, val_cut, val_pairs, sl, fit_sources, source)
+        validation = HybridValidation(cfg, inter, fit_purchases, val_cut, val_pairs, sl, fit_sources, source,
+                                      model)
     with torch.no_grad():
         vecs = table().numpy()
     weights, grid = validation.grid(vecs, encode_users)

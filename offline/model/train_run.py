@@ -8,7 +8,8 @@
 2. ``text``: tokenize item texts (max_len), cache the frozen lower BERT layers, fine-tune the top
    layers on co-purchased pairs, pool (or reuse all of that from the caller's ``text_cache``).
 3. ``towers``: sliding-window examples, item table + user tower; fit validated on the slice.
-4. ``hybrid``: the hybrid score's weights on validation (``validation_only`` stops here).
+4. ``hybrid``: the hybrid score's neighbour model (chosen on validation right after ``data``,
+   before the towers) and its weights on validation (``validation_only`` stops here).
 5. refit on all of train, final item vectors, hybrid parts over all of train.
 6. ``selfcheck`` on the test split (reported only), ``ranker`` head, ``save``, run.json (``info``).
 """
@@ -52,7 +53,7 @@ def train_run(
 
     from offline.model.steps import towers as tw
     from offline.model.steps.data import prepare_data
-    from offline.model.steps.hybrid import choose_hybrid, hybrid_parts_at_train_end
+    from offline.model.steps.hybrid import choose_hybrid, choose_neighbours, hybrid_parts_at_train_end
     from offline.model.steps.info import run_info, validation_info
     from offline.model.steps.ranker import fit_ranker
     from offline.model.steps.save import save_run
@@ -70,7 +71,7 @@ def train_run(
     if not validation_only:
         out.mkdir(parents=True, exist_ok=True)
 
-    data = prepare_data(data_dir, cfg, t_start, timings)
+    data = choose_neighbours(prepare_data(data_dir, cfg, t_start, timings), cfg, timings)
     text = text_features(data, cfg, model_path, rng, progress, timings, text_cache)
     towers = tw.build_towers(data, text, cfg, timings)
     fit = tw.fit_towers(data, towers, cfg, deadline, progress, timings)

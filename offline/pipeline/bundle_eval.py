@@ -116,9 +116,9 @@ class BundleRecommender:
 
 def hybrid_parts_at(manifest: dict, index: dict, events: pd.DataFrame, at: pd.Timestamp):
     """The bundle's hybrid parts rebuilt from the purchases strictly before ``at`` (the table from
-    the positive interactions under the bundle's ``hybrid.neighbour_source: interactions``), on the
-    bundle's item rows: (weights, NeighbourTable, trend, trend of an item without buyers), or None
-    when the bundle has no active hybrid block.
+    the positive interactions under the bundle's ``hybrid.neighbour_source: interactions``, by its
+    ``hybrid.neighbour_model``), on the bundle's item rows: (weights, NeighbourTable, trend, trend
+    of an item without buyers), or None when the bundle has no active hybrid block.
 
     A bundle's own hybrid files are computed at its training cut-off. Scored on a slice inside its
     training data (the validation slice that `fulcrum retrain` judges on), those files would have
@@ -135,10 +135,14 @@ def hybrid_parts_at(manifest: dict, index: dict, events: pd.DataFrame, at: pd.Ti
     table_events = None  # the purchases build the table too
     if weights.neighbour_source == ns.INTERACTIONS:  # the table the bundle was built with
         table_events = user_item_times(events, index, events[S.EVENT_TYPE].isin(ns.POSITIVE_TYPES))
+    from offline.model.item_graph import NeighbourModel
+
+    neighbours = int(block.get("neighbours", 20))
+    # the bundle's neighbour model (no record: a bundle from before the choice, cosine)
+    model = NeighbourModel.from_record(block.get("neighbour_model"), neighbours)
     table, trend, zero = hybrid_parts(
         *user_item_times(events, index, events[S.EVENT_TYPE] == S.EventType.PURCHASE.value),
-        at.timestamp(), len(index),
-        int(block.get("neighbours", 20)), float(block.get("trend_days", 14.0)), table_events,
+        at.timestamp(), len(index), neighbours, float(block.get("trend_days", 14.0)), table_events, model,
     )
     return weights, table, trend, zero
 

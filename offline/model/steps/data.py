@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,14 @@ class RunData:
     protocol: ValidationProtocol
     #: the validation slice under that protocol, built once (None when validation is off)
     val_slice: DiscoverySlice | None
+    #: the hybrid's neighbour model (offline.model.neighbour_choice.NeighbourChoice), set by the
+    #: hybrid step's ``choose_neighbours`` right after the data (None: the hybrid is off)
+    neighbour_choice: Any = None
+
+    @property
+    def neighbour_model(self):
+        """The chosen ``offline.model.item_graph.NeighbourModel`` (None: cosine, see there)."""
+        return None if self.neighbour_choice is None else self.neighbour_choice.model
 
     @property
     def fit_purchases(self) -> np.ndarray:

@@ -33,7 +33,8 @@ def validation_info(fit, hybrid: HybridChoice, timings: dict[str, float], data: 
         if hybrid.weights is None
         else {"neighbour_weight": hybrid.weights.neighbour, "trend_weight": hybrid.weights.trend,
               **({"repeat_weight": hybrid.weights.repeat, **hybrid.weights.repeat_shape.manifest_fields()}
-                 if hybrid.weights.repeat > 0 else {})},
+                 if hybrid.weights.repeat > 0 else {}),
+              **({"neighbour_model": data.neighbour_choice.record()} if data.neighbour_choice else {})},
         "timings": timings,
         "stopped_early": fit.stopped_early,
         "validation": validation_block(data),
@@ -105,6 +106,8 @@ def run_info(
             "neighbours": r.hybrid.neighbours,
             "trend_days": r.hybrid.trend_days,
             "neighbour_source": data.neighbour_source,
+            # which item-item model built the neighbour table (serving reads only the table)
+            **({"neighbour_model": data.neighbour_choice.record()} if data.neighbour_choice else {}),
             # the repeat term (fulcrum/core/hybrid.py) exists under the interactions source only:
             # a purchase-only shop's manifest reads as before
             **({"repeat_weight": weights.repeat, **weights.repeat_shape.manifest_fields()}
@@ -120,6 +123,8 @@ def run_info(
         "validation": validation_block(data),
         "stages": {
             **run_stages(ranker, weights, grid, refit is not None),
+            **({"hybrid_neighbours": _neighbour_stage(data.neighbour_choice)}
+               if data.neighbour_choice else {}),
             "validation": validation_stage(data),
         },
         "training_cut": {
@@ -146,6 +151,12 @@ def run_stages(ranker, hybrid_weights, hybrid_grid, refit: bool) -> dict[str, st
         else _hybrid_stage(hybrid_grid),
         "refit": "refit on all of train after validation" if refit else "no refit",
     }
+
+
+def _neighbour_stage(choice) -> str:
+    """The neighbour model in words (offline.model.neighbour_choice.NeighbourChoice)."""
+    skipped = f"; skipped: {'; '.join(choice.skipped)}" if choice.skipped else ""
+    return f"{choice.model.label()}, {choice.chosen_on} ({len(choice.points)} candidates scored){skipped}"
 
 
 def _hybrid_stage(grid: list[dict]) -> str:

@@ -106,7 +106,7 @@ def validation_scorer(data: RunData, towers: Towers, cfg: TrainConfig) -> Callab
         src = data.neighbour_events
         hybrid = HybridValidation(
             cfg, data.inter, data.fit_purchases, data.val_cut, data.val_pairs, data.val_slice,
-            None if src is None else src & data.fit_ev, data.neighbour_source,
+            None if src is None else src & data.fit_ev, data.neighbour_source, data.neighbour_model,
         )
 
     def validate() -> dict[str, float]:

@@ -112,6 +112,9 @@ def test_comparison_lists_every_issue_baseline():
         "sasrec",
         "als+trend",
         "itemknn+trend",
+        # the hybrid's rp3beta neighbour model alone and with the trend (where a gain comes from)
+        "rp3beta",
+        "rp3beta+trend",
     }
 
 

@@ -76,6 +76,13 @@ def test_leave_last_out_trains_examples_ranker_and_evaluates(tmp_path: Path, tin
     manifest = json.loads((tmp_path / "bundles" / "LATEST" / "manifest.json").read_text())
     assert manifest["metrics"]["stages"] == run["stages"]  # what GetModelInfo's metrics_json carries
     assert manifest["training_cut"] == run["training_cut"]
+    # which item-item model built the neighbour table: chosen on validation, in the manifest's
+    # hybrid block and in words among the stages
+    chosen = manifest["hybrid"]["neighbour_model"]
+    assert chosen == run["hybrid"]["neighbour_model"] and chosen["chosen_on"].startswith("validation")
+    best = max(p["ndcg@10"] for p in chosen["validation"])
+    assert next(p for p in chosen["validation"] if p["ndcg@10"] == best)["model"] == chosen["model"]
+    assert run["stages"]["hybrid_neighbours"].startswith(chosen["model"])
 
     result = CliRunner().invoke(app, ["evaluate", "--data", str(data), "--bundle",
                                       str(tmp_path / "bundles" / "LATEST"), "--baseline", "popularity"])

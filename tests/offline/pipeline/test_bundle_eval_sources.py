@@ -43,3 +43,17 @@ def test_interactions_source_rebuilds_the_table_and_sources_from_positive_intera
     got = _hybrid_adjust(parts, index, ev, at)("u0", cosine)
     assert np.argmax(got) == 2 and not np.allclose(got, flat)
     assert np.allclose(flat, (cosine - cosine.mean()) / cosine.std())
+
+
+def test_the_bundles_neighbour_model_rebuilds_the_table() -> None:
+    # a bundle whose table is RP3beta (alpha 1, beta 1) is judged with an RP3beta table as of the
+    # cut, not cosine. Before the cut: users of i0 {u0, u1}, i1 {u0, u1}, i2 {u1}; deg(u0) = 2,
+    # deg(u1) = 3; deg(i0, i1, i2) = 2, 2, 1. Source i0 ->
+    #   i1: (u0: 1/2 * 1/2 + u1: 1/2 * 1/3) / deg(i1) 2 = 5/24;  i2: (u1: 1/2 * 1/3) / 1 = 1/6
+    index = {"i0": 0, "i1": 1, "i2": 2}
+    at = pd.Timestamp(10 * 86_400, unit="s", tz="UTC")
+    m = _manifest("interactions")
+    m["hybrid"]["neighbour_model"] = {"model": "rp3beta", "alpha": 1.0, "beta": 1.0, "topk": 5,
+                                      "chosen_on": "validation", "validation": [], "skipped": []}
+    parts = hybrid_parts_at(m, index, _events(), at)
+    assert np.allclose(parts[1].scores([0], 3), [0.0, 5 / 24, 1 / 6], atol=1e-6)
