@@ -131,6 +131,10 @@ class ServeConfig(BaseModel):
     #: event-loop lag probe period (online/server/loop_lag.py; 0 = off): the metric
     #: fulcrum_event_loop_lag_seconds shows any stall longer than this period
     loop_lag_probe_ms: float = Field(25.0, ge=0.0, le=60_000.0)
+    #: CPython's GIL switch interval (``sys.setswitchinterval``) for the serving process: how long
+    #: a thread holding the GIL (an upsert encoding items, a Feast write) may keep the event loop
+    #: waiting for it. 5 = CPython's default; the trade-off is measured in docs/scaling.md
+    gil_switch_interval_ms: float = Field(5.0, ge=0.1, le=100.0)
     #: the event loop of `fulcrum serve`: "asyncio" (the standard library's) or "uvloop" (the
     #: optional `uvloop` extra; measured in docs/scaling.md)
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"

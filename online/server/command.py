@@ -137,9 +137,10 @@ def _serve_process(cfg, bundle: Path, worker: int | None = None) -> int:
         level = getattr(logging, (environment.get("FULCRUM_LOG_LEVEL") or "INFO").upper(), logging.INFO)
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         _log_request_ids()
-    from online.server.process_tuning import limit_blas_threads
+    from online.server.process_tuning import limit_blas_threads, set_gil_switch_interval
 
     limit_blas_threads()  # requests run in parallel, not one matrix-vector product
+    set_gil_switch_interval(cfg.gil_switch_interval_ms)  # how long the loop may wait for the GIL
     try:
         with asyncio.Runner(loop_factory=_loop_factory(cfg.event_loop)) as runner:
             runner.run(_run(cfg, bundle, worker))

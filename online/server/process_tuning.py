@@ -21,12 +21,17 @@
   are freed like any other when their count drops to zero;
   ``tests/online/server/test_reload_heap.py`` checks that they do). What a reload leaves is at
   most the few cyclic objects the load made and the collector had not reached yet.
+- ``set_gil_switch_interval``: how long a thread may hold the GIL while another waits for it
+  (``gil_switch_interval_ms``). Upserts run in worker threads as Python holding the GIL; when
+  the event loop wants it back it waits up to one interval. The default (5 ms, CPython's) and
+  the measured trade-off against throughput: docs/scaling.md.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import sys
 
 log = logging.getLogger(__name__)
 
@@ -56,3 +61,13 @@ def refreeze_heap() -> None:
     without collecting: O(1), the generations' lists are moved, not walked (nor counted:
     ``gc.get_freeze_count()`` walks the frozen list, ~100 ms on the loop per reload measured)."""
     gc.freeze()
+
+
+def set_gil_switch_interval(ms: float) -> None:
+    """Set this process's GIL switch interval to ``ms`` milliseconds (``sys.setswitchinterval``).
+    ``ms`` comes from a validated ServeConfig; a non-positive value is refused here too, naming
+    the field, rather than left to the interpreter's bare ValueError."""
+    if not ms > 0:
+        raise ValueError(f"gil_switch_interval_ms must be > 0 (got {ms!r})")
+    sys.setswitchinterval(ms / 1000.0)
+    log.info("GIL switch interval %.3g ms", ms)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 
 import numpy as np
+import pytest
 
 from online.server.process_tuning import freeze_heap, limit_blas_threads
 
@@ -44,3 +45,37 @@ def test_start_up_objects_are_frozen_and_later_ones_are_not() -> None:
         assert not any(id(x) in collectable for x in later)
     finally:
         gc.unfreeze()
+
+
+def test_gil_switch_interval_is_applied_at_start_up(monkeypatch, tmp_path) -> None:
+    # _serve_process is what `fulcrum serve` (and each worker) runs before its event loop; the
+    # server itself is replaced by a coroutine that reads the interval the loop runs under.
+    import sys
+
+    from online.config import build_config
+    from online.server import command
+
+    seen: list[float] = []
+
+    async def fake_run(cfg, bundle, worker=None) -> None:
+        seen.append(sys.getswitchinterval())
+
+    monkeypatch.setattr(command, "_run", fake_run)
+    before = sys.getswitchinterval()
+    try:
+        cfg = build_config({}, env={"FULCRUM_GIL_SWITCH_INTERVAL_MS": "2"})
+        assert command._serve_process(cfg, tmp_path) == 0
+        assert seen == [pytest.approx(0.002)]
+    finally:
+        sys.setswitchinterval(before)
+
+
+def test_gil_switch_interval_refuses_a_non_positive_value() -> None:
+    import sys
+
+    from online.server.process_tuning import set_gil_switch_interval
+
+    before = sys.getswitchinterval()
+    with pytest.raises(ValueError, match="gil_switch_interval_ms must be > 0"):
+        set_gil_switch_interval(0.0)
+    assert sys.getswitchinterval() == before  # left unchanged

@@ -140,3 +140,12 @@ def test_fallback_reason_tells_timeouts_from_failures():
     msg = "get_user_profile: feature store did not answer within 50 ms"
     assert fallback_reason(FeatureStoreUnavailable(msg)) == "feature_store_timeout"
     assert fallback_reason(FeatureStoreUnavailable("failed: ConnectionError")) == "feature_store_unavailable"
+
+
+def test_gil_switch_interval_is_validated_naming_the_field():
+    assert build_config({}, env={}).gil_switch_interval_ms == 5.0  # CPython's default
+    assert build_config({}, env={"FULCRUM_GIL_SWITCH_INTERVAL_MS": "1"}).gil_switch_interval_ms == 1.0
+    assert "FULCRUM_GIL_SWITCH_INTERVAL_MS" in env_var_names()
+    for bad in ("0", "-1", "1000", "fast"):
+        with pytest.raises(ConfigError, match=r"gil_switch_interval_ms: "):
+            build_config({}, env={"FULCRUM_GIL_SWITCH_INTERVAL_MS": bad})
