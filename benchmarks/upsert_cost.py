@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from fulcrum.core.environment import child_environment
+
 WORDS = (
     "vintage red heart cushion cover cotton ceramic mug set of 6 paper lanterns glass t-light holder "
     "wooden storage box garden bird feeder retro alarm clock lunch bag spotty pink"
@@ -94,7 +96,7 @@ def main() -> None:
         print(f"measuring {Path(fulcrum.__file__).parents[1]}", file=sys.stderr)
         print(json.dumps(_measure(bundle, args.items, args.batch, args.updates, args.seed)))
         return
-    env = {**os.environ, "PYTHONPATH": str(Path(args.python_path).resolve())}
+    env = child_environment(PYTHONPATH=str(Path(args.python_path).resolve()))
     cmd = [sys.executable, "-c", "import sys, runpy; sys.argv[0] = 'upsert_cost'; "
            "runpy.run_path(sys.argv.pop(1), run_name='__main__')", __file__, "--child",
            "--bundle", str(Path(args.bundle).resolve()), "--items", str(args.items),
