@@ -18,11 +18,10 @@ import time
 import numpy as np
 
 from fulcrum.core.bundle.catalogue import Catalogue
-from fulcrum.core.bundle.retrieval import blocked_mask, top_candidates
+from fulcrum.core.bundle.retrieval import blocked_mask
 from fulcrum.core.errors import FeatureStoreUnavailable, fallback_reason
 from fulcrum.core.profile import UserProfile
 from fulcrum.core.rank_features import rank_features
-from fulcrum.core.rerank.cold_start import cold_start_scores
 from fulcrum.core.rerank.diversity import mmr, mmr_pool
 from fulcrum.core.rerank.exploration import exploration_count, exploration_positions, thompson_sample
 from fulcrum.core.rerank.ordering import needs_ranker, ordering_scores
@@ -30,6 +29,7 @@ from fulcrum.core.rerank.reasons import Reason
 from fulcrum.core.rerank.slots import fill_slots
 from fulcrum.core.rerank.tail_boost import tail_boosted
 from online.config import ServeConfig
+from online.inference.cold_candidates import cold_candidates
 from online.inference.exploration_pool import exploration_pool
 from online.inference.model import ServingModel
 from online.server import metrics
@@ -122,19 +122,16 @@ async def _warm_exploit(
 def _cold_exploit(
     cat: Catalogue, session_rows: np.ndarray, blocked: np.ndarray, k: int, knobs: Knobs, config: ServeConfig
 ) -> tuple[list[int], dict, np.ndarray]:
-    context = None
-    if len(session_rows):
-        centre = cat.embeddings[session_rows].mean(axis=0)
-        centre = centre / max(float(np.linalg.norm(centre)), 1e-12)
-        context = cat.embeddings @ centre
-    scores = cold_start_scores(cat.popular_now_pct, context, COLD_CONTEXT_WEIGHT)
-    cand = top_candidates(scores, max(config.retrieval_candidates, k), blocked)
-    pool = mmr_pool(scores[cand], k)
-    order = pool[mmr(scores[cand][pool], cat.embeddings[cand[pool]], k, knobs.diversity)]
+    # popular now mixed with the session's context, without a catalogue pass where it can
+    # (online/inference/cold_candidates.py)
+    cand, scores = cold_candidates(
+        cat, session_rows, max(config.retrieval_candidates, k), blocked, COLD_CONTEXT_WEIGHT
+    )
+    pool = mmr_pool(scores, k)
+    order = pool[mmr(scores[pool], cat.embeddings[cand[pool]], k, knobs.diversity)]
     rows = [int(cand[i]) for i in order]
     scored = {
-        int(cand[i]): Scored(str(cat.item_ids[cand[i]]), float(scores[cand[i]]), Reason.COLD_START)
-        for i in order
+        int(cand[i]): Scored(str(cat.item_ids[cand[i]]), float(scores[i]), Reason.COLD_START) for i in order
     }
     return rows, scored, cand
 
