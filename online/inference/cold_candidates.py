@@ -10,18 +10,16 @@ items (fulcrum/core/rerank/cold_start.py).
   rows of that order: read from a prefix that grows x4 until it holds ``n`` of them (or the
   order ends). Identical to scoring and partitioning every row (same rows, order and scores).
 - **Session items, ANN index active** (``Catalogue.ann_active``): only a pool is scored, exactly
-  -- the ``depth`` rows nearest to the session centre in the Recommend index, the index's stale
-  rows and the first ``depth`` rows of ``popular_now_order`` (``depth`` = ``max(ann_pool, n)``
-  to start with). The score is increasing in both popularity and cosine, so a row outside the
-  pool scores at most the mix of the popularity of the first row past the prefix and the cosine
-  of the index list's last row (a threshold-algorithm bound). When the pool's n-th best beats
-  that bound, the pool's top n is the full scan's (up to the index's own recall: a near row the
-  HNSW search missed); otherwise ``depth`` grows x4, and past 1/8 of the catalogue (also when
-  blocked rows leave fewer than ``n`` in the pool) the full scan runs instead.
+  -- the ``max(ann_pool, n)`` non-blocked rows nearest to the session centre in the Recommend
+  index (``nearest_allowed``, as the warm path's pool), the index's stale rows, and the first
+  ``max(ann_pool, n)`` non-blocked rows of ``popular_now_order``. A row outside the pool (neither
+  near the centre nor among the most popular now) is not a candidate even where its mix would
+  have made the top; recall against the full scan is in docs/scaling.md. When blocked rows
+  would force the index search deeper than 1/8 of the catalogue, the full scan runs instead.
 - **Session items, below the ANN threshold** (or no index): every row is scored (exact).
 
 Work per request: O(n) for the first case (plus the blocked rows the prefix skips),
-O(depth x D) for the second (depth certified as above), O(N x D) for the third.
+O(pool x D) for the second, O(N x D) for the third.
 """
 
 from __future__ import annotations
@@ -30,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fulcrum.core.bundle.ann_retrieval import MAX_DEPTH_SHARE
+from fulcrum.core.bundle.ann_retrieval import nearest_allowed
 from fulcrum.core.bundle.retrieval import top_candidates
 from fulcrum.core.rerank.cold_start import cold_start_scores
 
@@ -87,30 +85,15 @@ def _pooled(
     if parts is None:
         raise ValueError("a pooled cold retrieval needs a catalogue with ANN parts")
     size = len(cat)
-    order, pct = cat.popular_now_order, cat.popular_now_pct
+    want = max(parts.settings.pool, n)
+    near = nearest_allowed(parts.recommend, centre, want, size, parts.settings.ef_search, blocked)
+    if near is None:
+        return None
     stale = parts.stale[parts.stale < size]
-    depth = max(parts.settings.pool, n)
-    limit = max(size // MAX_DEPTH_SHARE, depth)
-    while True:
-        near = parts.recommend.search(centre, min(depth, size), parts.settings.ef_search)
-        near = near[near < size]
-        if not len(near):
-            return None
-        # every row outside the list is (up to the index's recall) no nearer than its last row
-        cos_floor = float(np.min(cat.embeddings[near] @ centre))
-        pool = np.unique(np.concatenate([near, stale, order[:depth]]))
-        if blocked is not None:
-            pool = pool[~blocked[pool]]
-        scores = cold_start_scores(pct[pool], cat.embeddings[pool] @ centre, context_weight)
-        best = top_candidates(scores, n)  # ties by the lower row: the pool is sorted
-        # the best a row outside the pool can score: the popularity of the first row past the
-        # prefix, the cosine of the list's last row
-        outside = cold_start_scores(
-            pct[order[depth:depth + 1]] if depth < size else np.zeros(1),
-            np.array([cos_floor]), context_weight,
-        )[0]
-        if depth >= size or (len(best) == n and scores[best[-1]] > outside):
-            return pool[best], scores[best]
-        if depth >= limit:
-            return None
-        depth = min(depth * 4, limit)
+    if blocked is not None:
+        stale = stale[~blocked[stale]]
+    pool = np.unique(np.concatenate([near, stale, popular_now_unblocked(cat, want, blocked)]))
+    context = cat.embeddings[pool] @ centre
+    scores = cold_start_scores(cat.popular_now_pct[pool], context, context_weight)
+    best = top_candidates(scores, n)  # ties by the lower row: the pool is sorted
+    return pool[best], scores[best]
