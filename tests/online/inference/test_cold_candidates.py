@@ -148,6 +148,7 @@ def test_ann_pool_recall_against_the_full_scan() -> None:
         np.testing.assert_allclose(scores[a], want_scores[b], rtol=0, atol=1e-6)
         recall_200.append(len(common) / 200)
         recall_10.append(len(np.intersect1d(rows[:10], want_rows[:10])) / 10)
+    # measured on this catalogue (3000 rows, pool 400 + 400 popular): 1.0 and 0.979
     assert float(np.mean(recall_10)) >= 0.97
     assert float(np.mean(recall_200)) >= 0.9
 
