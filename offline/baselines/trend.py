@@ -1,7 +1,7 @@
 """A baseline plus Fulcrum's trend prior: ``z(base score) + weight * trend[j]``.
 
 The prior and the blend are Fulcrum's own (not re-implemented here): the prior is
-``offline.model.hybrid_fit.trend_prior`` (standardised log1p of each item's distinct buyers in the
+``offline.model.trend_prior.trend_prior`` (standardised log1p of each item's distinct buyers in the
 ``days`` before the cut) and the blend is ``fulcrum.core.hybrid.hybrid_scores`` with the neighbour
 weight at 0 -- exactly the trend term the serving hybrid adds to the two towers. So "ALS + trend"
 answers: how much of the model's gain would any recommender get from the same prior?
@@ -41,7 +41,7 @@ class TrendBlend:
                          "trend_days": self.days, "blend": "z(base) + w * trend (fulcrum.core.hybrid)"}
 
     def fit(self, interactions: Interactions) -> None:
-        from offline.model.hybrid_fit import TrendAt
+        from offline.model.trend_prior import TrendAt
 
         self.base.fit(interactions)
         self._inter = interactions
@@ -53,7 +53,7 @@ class TrendBlend:
 
     def trend_at(self, at: float) -> np.ndarray:
         """The prior as of ``at`` (epoch s; rounded to its day on a per-user split), memoised:
-        ``offline.model.hybrid_fit.TrendAt``, the same per-cut prior the training's validation and
+        ``offline.model.trend_prior.TrendAt``, the same per-cut prior the training's validation and
         self-check and the bundle rows of bench quality (offline/report/bundle_model.py) use."""
         return self._trend.vector(at)
 

@@ -4,9 +4,7 @@
   the interactions neighbour source (fulcrum/core/neighbour_source.py), stored by source item
   for serving's sparse gather; built by the run's neighbour model (cosine item-kNN, RP3beta or
   EASE: offline/model/item_graph.py, chosen on validation by offline/model/neighbour_choice.py);
-- ``trend_prior``: log(1 + distinct buyers in the last ``days`` before a cut), standardised over
-  the catalogue, values above ``TREND_CAP`` compressed (``soft_cap``) -- what is selling now, a
-  generic signal for any shop with timestamps;
+- the trend prior (offline/model/trend_prior.py): what is selling now, as of a cut;
 - ``choose_weights``: a grid over (neighbour_weight, trend_weight[, repeat_weight x repeat
   shape under the interactions protocol: offline/model/repeat_grid.py]) scored on the VALIDATION
   slice with the model fitted before it (never the test split); ties go to the smaller weights.
@@ -33,9 +31,9 @@ from fulcrum.core.neighbour_source import INTERACTIONS, PURCHASES, check_source
 from fulcrum.core.repeat_term import INDICATOR, RepeatShape
 from offline.model.item_graph import NeighbourModel
 from offline.model.repeat_grid import own_vector, repeat_shapes
+from offline.model.trend_prior import TrendAt, trend_prior, trend_source
 
 log = logging.getLogger(__name__)
-_DAY = 86_400.0
 
 
 def neighbour_table(
@@ -55,37 +53,6 @@ def neighbour_table(
         by_source.indices.astype(np.int64),
         by_source.data.astype(np.float32),
     )
-
-
-def trend_prior(
-    users: np.ndarray, items: np.ndarray, times: np.ndarray, at: float, days: float, n_items: int
-) -> tuple[np.ndarray, float]:
-    """(standardised log1p(distinct buyers of each item in [at - days, at)) as float32 [n_items],
-    the same standardised value of an item with no buyer): the second is what serving gives an
-    item that is not in the table (announced after the export)."""
-    keep = (times >= at - days * _DAY) & (times < at)
-    pairs = np.unique(np.stack([np.asarray(users)[keep], np.asarray(items)[keep]]), axis=1)
-    counts = np.bincount(pairs[1].astype(np.int64), minlength=n_items).astype(np.float64)
-    raw = np.log1p(counts)
-    sd = float(raw.std())
-    zero = float(-raw.mean() / sd) if sd > 0 else 0.0  # log1p(0) = 0 on the same scale
-    return soft_cap(standardise(raw)).astype(np.float32), float(soft_cap(np.array([zero]))[0])
-
-
-#: standardised trend values above this are compressed (``soft_cap``)
-TREND_CAP = 4.0
-
-
-def soft_cap(z: np.ndarray, cap: float = TREND_CAP) -> np.ndarray:
-    """``z`` unchanged up to ``cap``, ``cap + log1p(z - cap)`` above it: monotone (the order of
-    items is kept) but bounded in practice. Why: on a heavy-tailed shop (most of the catalogue
-    without a buyer in the window) the standard deviation is tiny and one buyer is already many
-    of them (measured: 12 on the Taobao sample, 3.2 on Online Retail), so the prior would swamp
-    the standardised cosine at any weight the grid can resolve. Online Retail's prior stays below
-    the cap over the last 60 days of train (at most 3.4: validation and serving unchanged); only
-    the first weeks of its log, when few items had sold yet, reach 6.5 (training's early cuts)."""
-    z = np.asarray(z, dtype=np.float64)
-    return np.where(z > cap, cap + np.log1p(np.maximum(z - cap, 0.0)), z)
 
 
 def hybrid_parts(
@@ -115,30 +82,6 @@ def hybrid_parts(
     table = neighbour_table(tu, ti, n_users, n_items, neighbours, model)
     trend, zero = trend_prior(u, i, t, at, trend_days, n_items)
     return table, trend, zero
-
-
-class TrendAt:
-    """The trend prior as of any cut, from one set of (user, item, time) purchases: what a
-    per-user evaluation (leave-last-out: every user has their own cut) needs. ``by_day`` rounds
-    each cut down to the start of its UTC day, so a few hundred vectors serve thousands of users
-    (the prior then ignores the cut's own day: never a look-ahead). Vectors are memoised."""
-
-    def __init__(self, users, items, times, days: float, n_items: int, by_day: bool) -> None:
-        self._u, self._i, self._t = (np.asarray(a) for a in (users, items, times))
-        self.days, self.n_items, self.by_day = days, n_items, by_day
-        self._memo: dict[float, np.ndarray] = {}
-
-    def vector(self, at: float) -> np.ndarray:
-        key = float(np.floor(at / _DAY) * _DAY) if self.by_day else float(at)
-        if key not in self._memo:
-            keep = self._t < key
-            self._memo[key] = trend_prior(
-                self._u[keep], self._i[keep], self._t[keep], key, self.days, self.n_items
-            )[0]
-        return self._memo[key]
-
-    def rows(self, at_rows: np.ndarray) -> np.ndarray:
-        return np.stack([self.vector(float(a)) for a in np.asarray(at_rows, dtype=np.float64)])
 
 
 def bought_scores(
@@ -417,9 +360,3 @@ def _no_validation(cause: str):
         "use a split with more history per user, or set retrieval.validation_days: 0 (the configured "
         "default weights, no validation) or retrieval.hybrid.enabled: false",
     )
-
-
-def trend_source(inter, users, items, times, days: float) -> TrendAt:
-    """The trend prior for evaluating ``inter``'s users at their cuts: exact cuts on a time split
-    (one shared cut), cuts rounded to the day on leave-last-out (one cut per user)."""
-    return TrendAt(users, items, times, days, inter.n_items, by_day=inter.split_kind == "leave-last-out")

@@ -92,7 +92,8 @@ def choose_neighbour_model(cfg, inter, fit_sources: np.ndarray, fit_purchases: n
     """The run's neighbour model: chosen on the validation slice ``sl`` (see the module
     docstring); without validation (``sl`` None) or with one candidate, the first candidate."""
     from fulcrum.core.hybrid import HybridWeights
-    from offline.model.hybrid_fit import neighbour_table, slice_evaluator, trend_source
+    from offline.model.hybrid_fit import neighbour_table, slice_evaluator
+    from offline.model.trend_prior import trend_source
 
     h = cfg.retrieval.hybrid
     models, skipped = candidates(h, inter.n_items)

@@ -43,8 +43,8 @@ class FitHistory:
 def cut_trends(inter: Interactions, examples: Examples, days: float) -> tuple[torch.Tensor, np.ndarray]:
     """(trend prior [D, N] of each distinct cut day, day row of each cut [C]): the prior as of the
     start of each cut's UTC day from the train purchases before it (never a look-ahead; the same
-    rounding as the hybrid's per-user validation, offline.model.hybrid_fit.TrendAt)."""
-    from offline.model.hybrid_fit import TrendAt
+    rounding as the hybrid's per-user validation, offline.model.trend_prior.TrendAt)."""
+    from offline.model.trend_prior import TrendAt
 
     p = inter.ev_type == PURCHASE_CODE
     trend = TrendAt(inter.ev_user[p], inter.ev_item[p], inter.ev_time[p], days, inter.n_items, by_day=True)

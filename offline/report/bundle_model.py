@@ -12,7 +12,7 @@ computed once per user and cached, so re-rank sweeps only re-order them.
 
 Each user is scored at their evaluation moment (``offline.eval.slices.user_cuts``): on a time split
 the cut-off, on leave-last-out the start of their held-out basket. There the hybrid's trend prior
-is the one as of that moment (``user_trend``: ``offline.model.hybrid_fit.TrendAt``, the per-cut
+is the one as of that moment (``user_trend``: ``offline.model.trend_prior.TrendAt``, the per-cut
 prior the +trend baselines and the training's own validation and self-check use), not the
 bundle's prior frozen at its training cut, which for most users would be days or months off;
 a time split keeps the bundle's own prior, which is the prior as of the cut-off.
@@ -71,7 +71,7 @@ def user_trend(events: pd.DataFrame, index: dict[str, int], n_items: int, days: 
     ``TrendAt`` the +trend baselines (offline/baselines/trend.py) and the training's per-user
     validation build, over the catalogue's rows. Purchases of items not in ``index`` are left out,
     as the bundle's own prior leaves them out."""
-    from offline.model.hybrid_fit import TrendAt
+    from offline.model.trend_prior import TrendAt
     from offline.ranking.labels import user_item_times
 
     purchases = events[S.EVENT_TYPE] == S.EventType.PURCHASE.value

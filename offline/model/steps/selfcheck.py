@@ -48,7 +48,8 @@ def selfcheck_on_test(
     )
     with_hybrid: dict[str, float] = {}
     if hybrid_parts is not None and hybrid.weights is not None:
-        from offline.model.hybrid_fit import bought_scores, trend_source
+        from offline.model.hybrid_fit import bought_scores
+        from offline.model.trend_prior import trend_source
 
         p = data.purchases
         trend = trend_source(

@@ -151,7 +151,7 @@ def test_slice_sources_follow_the_profile_rule() -> None:
 
 
 def test_trend_prior_counts_distinct_recent_buyers() -> None:
-    from offline.model.hybrid_fit import trend_prior
+    from offline.model.trend_prior import trend_prior
 
     day = 86_400.0
     at = 100 * day
@@ -233,8 +233,9 @@ def test_slice_evaluator_matches_discovery_eval_point_by_point(tmp_path) -> None
     # the fast grid (parts standardised once per slice) must score every weighting exactly as the
     # plain path does: discovery_eval with the hybrid adjust, cosine included
     from offline.model.holdout import DiscoverySlice, discovery_eval
-    from offline.model.hybrid_fit import bought_scores, neighbour_table, slice_evaluator, trend_source
+    from offline.model.hybrid_fit import bought_scores, neighbour_table, slice_evaluator
     from offline.model.interactions import PURCHASE_CODE, load_interactions
+    from offline.model.trend_prior import trend_source
 
     rng = np.random.default_rng(3)
     _prepared_folder(tmp_path, rng)
@@ -261,7 +262,7 @@ def test_slice_evaluator_matches_discovery_eval_point_by_point(tmp_path) -> None
 
 
 def test_soft_cap_keeps_order_and_leaves_values_below_the_cap() -> None:
-    from offline.model.hybrid_fit import TREND_CAP, soft_cap
+    from offline.model.trend_prior import TREND_CAP, soft_cap
 
     z = np.array([-1.3, 0.0, 3.2, 4.0, 5.0, 12.0])
     got = soft_cap(z)
@@ -273,7 +274,7 @@ def test_soft_cap_keeps_order_and_leaves_values_below_the_cap() -> None:
 
 
 def test_trend_prior_of_a_heavy_tailed_shop_is_capped() -> None:
-    from offline.model.hybrid_fit import soft_cap, trend_prior
+    from offline.model.trend_prior import soft_cap, trend_prior
 
     # 1 item with one buyer among 1000: standardised, that buyer alone is sqrt(999) = 31.6
     t, _ = trend_prior(np.array([0]), np.array([0]), np.array([0.0]), 1.0, days=14, n_items=1000)

@@ -7,8 +7,8 @@ import pandas as pd
 
 from fulcrum.core.schema import EVENT_TYPE_CODE
 from offline.model.examples import build_examples
-from offline.model.hybrid_fit import TrendAt, trend_prior
 from offline.model.interactions import Interactions, last_basket_cuts
+from offline.model.trend_prior import TrendAt, trend_prior
 
 P, V = EVENT_TYPE_CODE["PURCHASE"], EVENT_TYPE_CODE["VIEW"]
 DAY = 86_400.0

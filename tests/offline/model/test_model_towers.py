@@ -111,9 +111,9 @@ def test_cut_trends_are_the_prior_at_each_cut_day(tmp_path):
 
     from fulcrum.core import schema as S
     from offline.model.examples import build_examples
-    from offline.model.hybrid_fit import trend_prior
     from offline.model.interactions import PURCHASE_CODE, load_interactions
     from offline.model.retrieval_fit import cut_trends
+    from offline.model.trend_prior import trend_prior
 
     t0 = pd.Timestamp("2011-01-01", tz="UTC")
     # u buys A on day 0 and B on day 2 (12:00); v buys A on day 1 and C on day 2 (08:00)

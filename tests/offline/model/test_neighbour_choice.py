@@ -55,8 +55,9 @@ def test_the_recorded_choice_is_the_best_validation_score(tmp_path) -> None:
     # model is the best of them
     from fulcrum.core.hybrid import HybridWeights
     from offline.model.holdout import DiscoverySlice
-    from offline.model.hybrid_fit import neighbour_table, slice_evaluator, trend_source
+    from offline.model.hybrid_fit import neighbour_table, slice_evaluator
     from offline.model.interactions import PURCHASE_CODE, load_interactions
+    from offline.model.trend_prior import trend_source
     from tests.offline.model.test_hybrid import _prepared_folder
 
     _prepared_folder(tmp_path, np.random.default_rng(3))

@@ -19,8 +19,9 @@ from tests.offline.model.test_hybrid import _prepared_folder
 
 def test_slice_evaluator_matches_discovery_eval_with_graded_shapes(tmp_path) -> None:
     from offline.model.holdout import DiscoverySlice, discovery_eval
-    from offline.model.hybrid_fit import bought_scores, neighbour_table, slice_evaluator, trend_source
+    from offline.model.hybrid_fit import bought_scores, neighbour_table, slice_evaluator
     from offline.model.interactions import PURCHASE_CODE, load_interactions
+    from offline.model.trend_prior import trend_source
     from offline.model.validation_protocol import ValidationProtocol
 
     rng = np.random.default_rng(4)

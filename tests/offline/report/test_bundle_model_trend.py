@@ -1,5 +1,5 @@
 """Leave-last-out: the bundle row is scored with the trend prior as of each user's own cut, the
-same per-cut prior (``offline.model.hybrid_fit.TrendAt``) the +trend baselines use."""
+same per-cut prior (``offline.model.trend_prior.TrendAt``) the +trend baselines use."""
 
 from __future__ import annotations
 
