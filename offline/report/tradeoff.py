@@ -33,6 +33,8 @@ def recommend_fn(
 ):
     """``relevance`` is a serving ``ranking_mode`` ("retrieval", "ranker", "blend"); the score is
     ``fulcrum.core.rerank.ordering.ordering_scores``, the same pure function Recommend uses."""
+    from threadpoolctl import threadpool_limits
+
     from fulcrum.core.rerank.diversity import mmr
     from fulcrum.core.rerank.ordering import ordering_scores
 
@@ -41,24 +43,24 @@ def recommend_fn(
 
     def fn(users: list[str], k: int, exclude: dict[str, set[str]]) -> list[list[str]]:
         model.candidates(users, exclude)
-        out = []
-        for u in users:
-            c = model.cached(u)
-            if c is None or len(c.idx) == 0:
-                out.append(model.popular(exclude.get(u, set()), k))
-                continue
-            rel = ordering_scores(
-                c.retrieval,
-                c.purchase,
-                c.cancel,
-                mode=relevance,
-                blend_weight=blend_weight,
-                cancel_risk_weight=cancel_risk_weight,
-            )
-            rel = tail_boosted(rel, is_tail_all[c.idx], boost)
-            order = mmr(rel, cat.embeddings[c.idx], k, mmr_weight)
-            out.append([str(cat.item_ids[c.idx[j]]) for j in order])
-        return out
+        with threadpool_limits(limits=1, user_api="blas"):
+            return [_one(u, k, exclude) for u in users]
+
+    def _one(u: str, k: int, exclude: dict[str, set[str]]) -> list[str]:
+        c = model.cached(u)
+        if c is None or len(c.idx) == 0:
+            return model.popular(exclude.get(u, set()), k)
+        rel = ordering_scores(
+            c.retrieval,
+            c.purchase,
+            c.cancel,
+            mode=relevance,
+            blend_weight=blend_weight,
+            cancel_risk_weight=cancel_risk_weight,
+        )
+        rel = tail_boosted(rel, is_tail_all[c.idx], boost)
+        order = mmr(rel, cat.embeddings[c.idx], k, mmr_weight)
+        return [str(cat.item_ids[c.idx[j]]) for j in order]
 
     return fn
 
