@@ -46,7 +46,29 @@ def cosine_neighbours(binary: sparse.csr_matrix, n_neighbours: int) -> sparse.cs
                              shape=co.shape)
 
 
-class ItemKNN:
+class ItemItemScorer:
+    """score(u, j) = sum of W[i, j] over the items i the user has (W rows: sources), zero scores
+    broken by a popularity nudge, unknown users get popularity: the scoring every item-item
+    baseline shares. A subclass gives ``weights(binary)``."""
+
+    def weights(self, binary: sparse.csr_matrix) -> sparse.csr_matrix:
+        raise NotImplementedError
+
+    def fit(self, interactions: Interactions) -> None:
+        self._binary = interactions.binary
+        self._w = self.weights(self._binary)
+        pop = interactions.distinct_buyers()
+        self._nudge = _TIE_BREAK * pop / max(pop.max(), 1.0)
+
+    def score(self, user_rows: np.ndarray) -> np.ndarray:
+        scores = (self._binary[user_rows] @ self._w).toarray()
+        return scores + self._nudge[None, :]
+
+    def score_unknown(self) -> np.ndarray:
+        return self._nudge.copy()
+
+
+class ItemKNN(ItemItemScorer):
     name = "itemknn"
 
     def __init__(self, n_neighbours: int = 20) -> None:
@@ -55,16 +77,6 @@ class ItemKNN:
         self.n_neighbours = n_neighbours
         self.settings = {"similarity": "co-purchase cosine", "neighbours": n_neighbours}
 
-    def fit(self, interactions: Interactions) -> None:
-        self._binary = interactions.binary
+    def weights(self, binary: sparse.csr_matrix) -> sparse.csr_matrix:
         # row j of the neighbour matrix = j's neighbours; transposed so that X @ sims sums them
-        self._sims = cosine_neighbours(self._binary, self.n_neighbours).T.tocsr()
-        pop = interactions.distinct_buyers()
-        self._nudge = _TIE_BREAK * pop / max(pop.max(), 1.0)
-
-    def score(self, user_rows: np.ndarray) -> np.ndarray:
-        scores = (self._binary[user_rows] @ self._sims).toarray()
-        return scores + self._nudge[None, :]
-
-    def score_unknown(self) -> np.ndarray:
-        return self._nudge.copy()
+        return cosine_neighbours(binary, self.n_neighbours).T.tocsr()

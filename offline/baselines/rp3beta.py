@@ -11,14 +11,12 @@ neighbour model is measured against that model alone (and with the trend prior: 
 
 from __future__ import annotations
 
-import numpy as np
+from scipy import sparse
 
-from offline.baselines.interactions import Interactions
-
-_TIE_BREAK = 1e-6
+from offline.baselines.itemknn import ItemItemScorer
 
 
-class RP3beta:
+class RP3beta(ItemItemScorer):
     name = "rp3beta"
 
     def __init__(self, alpha: float = 0.5, beta: float = 0.5, topk: int = 20) -> None:
@@ -30,17 +28,7 @@ class RP3beta:
         self.settings = {"similarity": "RP3beta random walk (offline/model/item_graph.py)",
                          "alpha": self.alpha, "beta": self.beta, "topk": self.topk}
 
-    def fit(self, interactions: Interactions) -> None:
+    def weights(self, binary: sparse.csr_matrix) -> sparse.csr_matrix:
         from offline.model.item_graph import rp3beta_weights
 
-        self._binary = interactions.binary
-        self._w = rp3beta_weights(self._binary, self.alpha, self.beta, self.topk)  # rows: sources
-        pop = interactions.distinct_buyers()
-        self._nudge = _TIE_BREAK * pop / max(pop.max(), 1.0)
-
-    def score(self, user_rows: np.ndarray) -> np.ndarray:
-        scores = (self._binary[user_rows] @ self._w).toarray()
-        return scores + self._nudge[None, :]
-
-    def score_unknown(self) -> np.ndarray:
-        return self._nudge.copy()
+        return rp3beta_weights(binary, self.alpha, self.beta, self.topk)  # rows: sources
