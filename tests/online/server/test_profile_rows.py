@@ -21,6 +21,7 @@ from fulcrum.core.profile import UserProfile
 from fulcrum.v1 import recommender_pb2 as pb
 from online.server.profile_rows import LOOKUPS, ProfileRowsCache, derive
 from online.server.user_vectors import LOOKUPS as VECTOR_LOOKUPS
+from tests.online.server.profiles import looker
 from tests.serving_helpers import serving
 
 STORES = ["sqlite", pytest.param("redis", marks=pytest.mark.redis)]
@@ -100,21 +101,9 @@ def test_cache_hits_only_the_same_object_in_the_same_snapshot(cat) -> None:
     assert len(cache) == 0
 
 
-def _looker(cat) -> UserProfile:
-    ids = [str(i) for i in cat.item_ids[:8]]
-    # bought ids[0]; recently viewed ids[1], cancelled ids[2], carted ids[3], disliked ids[4]
-    return UserProfile(
-        "u2",
-        recent_items=(ids[1], ids[2], ids[3], ids[4]),
-        recent_types=("VIEW", "CANCEL", "ADD_TO_CART", "DISLIKE"),
-        recent_times=(1.0, 2.0, 3.0, 4.0),
-        bought=frozenset(ids[:1]),
-    )
-
-
 def test_interactions_source_feeds_the_neighbour_term_from_recent_positive_items(cat) -> None:
     icat = replace(cat, hybrid=replace(cat.hybrid, neighbour_source="interactions"))
-    got = derive(icat, _looker(cat), 3)
+    got = derive(icat, looker(cat), 3)
     # sources: bought row 0 + viewed row 1 + carted row 3 (the cancel and dislike are not
     # positive); bought and blocked rows are the profile's sets as before (no cancelled or
     # disliked SET here: blocking is not the sequence's business)
@@ -128,7 +117,7 @@ def test_interactions_source_feeds_the_neighbour_term_from_recent_positive_items
 def test_purchases_source_is_unchanged(cat) -> None:
     # the default (every bundle without hybrid.neighbour_source): the bought rows, the very array
     assert cat.hybrid.neighbour_source == "purchases"
-    got = derive(cat, _looker(cat), 3)
+    got = derive(cat, looker(cat), 3)
     assert got.sources is got.bought and got.bought.tolist() == [0]
     assert np.array_equal(got.prior.neighbour, cat.user_prior(np.array([0])).neighbour)
     assert got.nbytes == got.bought.nbytes + got.others.nbytes + got.prior.neighbour.nbytes

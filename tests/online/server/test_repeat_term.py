@@ -15,9 +15,9 @@ import pytest
 from fulcrum.core import hybrid as hy
 from fulcrum.core.bundle.loader import load_bundle
 from fulcrum.core.neighbour_source import INTERACTIONS, profile_sources
-from fulcrum.core.profile import UserProfile
 from offline.model.hybrid_fit import bought_scores
 from online.server.profile_rows import derive
+from tests.online.server.profiles import looker
 
 REPEAT = 2.0
 
@@ -29,20 +29,8 @@ def cat(tiny_bundle: Path):
     return dataclasses.replace(c, hybrid=hy.HybridWeights(0.7, 0.3, INTERACTIONS, REPEAT))
 
 
-def _looker(cat) -> UserProfile:
-    ids = [str(i) for i in cat.item_ids[:8]]
-    # bought ids[0]; recently viewed ids[1], cancelled ids[2], carted ids[3], disliked ids[4]
-    return UserProfile(
-        "u2",
-        recent_items=(ids[1], ids[2], ids[3], ids[4]),
-        recent_types=("VIEW", "CANCEL", "ADD_TO_CART", "DISLIKE"),
-        recent_times=(1.0, 2.0, 3.0, 4.0),
-        bought=frozenset(ids[:1]),
-    )
-
-
 def test_serving_offline_evaluation_and_validation_give_the_same_repeat_scores(cat) -> None:
-    profile = _looker(cat)
+    profile = looker(cat)
     user = cat.embeddings[[2, 5, 6]].mean(axis=0)
     rows = derive(cat, profile, 3)
     assert rows.sources.tolist() == [0, 1, 3]  # bought 0, viewed 1, carted 3
@@ -106,5 +94,5 @@ def test_a_purchase_only_shop_trains_and_serves_without_the_term(tiny_bundle: Pa
     assert block["validation_grid"] and all("repeat_weight" not in p for p in block["validation_grid"])
     c = load_bundle(tiny_bundle, execution_provider="cpu", intra_op_threads=1).catalogue
     assert c.hybrid.repeat == 0.0
-    rows = derive(c, _looker(c), 3)
+    rows = derive(c, looker(c), 3)
     assert rows.prior is None or rows.prior.repeat is None
