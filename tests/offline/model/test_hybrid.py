@@ -229,17 +229,13 @@ def _prepared_folder(path, rng) -> None:
     items.to_parquet(path / S.ITEMS_FILE)
 
 
-def test_slice_evaluator_matches_discovery_eval_point_by_point(tmp_path) -> None:
-    # the fast grid (parts standardised once per slice) must score every weighting exactly as the
-    # plain path does: discovery_eval with the hybrid adjust, cosine included
-    from offline.model.holdout import DiscoverySlice, discovery_eval
-    from offline.model.hybrid_fit import bought_scores, neighbour_table, slice_evaluator
-    from offline.model.interactions import PURCHASE_CODE, load_interactions
+def _grid_parts(inter, rng):
+    """(validation cuts, validation purchase pairs, random item vectors, a stand-in user tower,
+    neighbour table, trend source) of a prepared folder's interactions, for the fast-grid tests."""
+    from offline.model.hybrid_fit import neighbour_table
+    from offline.model.interactions import PURCHASE_CODE
     from offline.model.trend_prior import trend_source
 
-    rng = np.random.default_rng(3)
-    _prepared_folder(tmp_path, rng)
-    inter = load_interactions(tmp_path)
     cut = inter.validation_cuts(10.0)
     fit = (inter.ev_time < cut[inter.ev_user]) & (inter.ev_type == PURCHASE_CODE)
     val = (inter.ev_time >= cut[inter.ev_user]) & (inter.ev_type == PURCHASE_CODE)
@@ -251,7 +247,20 @@ def test_slice_evaluator_matches_discovery_eval_point_by_point(tmp_path) -> None
 
     u, i, t = inter.ev_user[fit], inter.ev_item[fit], inter.ev_time[fit]
     table = neighbour_table(u, i, len(inter.user_ids), inter.n_items, 3)
-    trend = trend_source(inter, u, i, t, 7.0)
+    return cut, pairs, vecs, encode, table, trend_source(inter, u, i, t, 7.0)
+
+
+def test_slice_evaluator_matches_discovery_eval_point_by_point(tmp_path) -> None:
+    # the fast grid (parts standardised once per slice) must score every weighting exactly as the
+    # plain path does: discovery_eval with the hybrid adjust, cosine included
+    from offline.model.holdout import DiscoverySlice, discovery_eval
+    from offline.model.hybrid_fit import bought_scores, slice_evaluator
+    from offline.model.interactions import load_interactions
+
+    rng = np.random.default_rng(3)
+    _prepared_folder(tmp_path, rng)
+    inter = load_interactions(tmp_path)
+    cut, pairs, vecs, encode, table, trend = _grid_parts(inter, rng)
     sl = DiscoverySlice.build(inter, cut, pairs, 5)
     assert len(sl.warm) > 5  # the random log gives a real slice
     points = [HybridWeights(), HybridWeights(0.5, 0.0), HybridWeights(0.0, 0.7), HybridWeights(1.5, 2.0)]

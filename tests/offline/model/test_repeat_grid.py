@@ -14,14 +14,13 @@ from fulcrum.core import schema as S
 from fulcrum.core.hybrid import HybridWeights
 from fulcrum.core.neighbour_source import INTERACTIONS
 from fulcrum.core.repeat_term import RepeatShape
-from tests.offline.model.test_hybrid import _prepared_folder
+from tests.offline.model.test_hybrid import _grid_parts, _prepared_folder
 
 
 def test_slice_evaluator_matches_discovery_eval_with_graded_shapes(tmp_path) -> None:
     from offline.model.holdout import DiscoverySlice, discovery_eval
-    from offline.model.hybrid_fit import bought_scores, neighbour_table, slice_evaluator
-    from offline.model.interactions import PURCHASE_CODE, load_interactions
-    from offline.model.trend_prior import trend_source
+    from offline.model.hybrid_fit import bought_scores, slice_evaluator
+    from offline.model.interactions import load_interactions
     from offline.model.validation_protocol import ValidationProtocol
 
     rng = np.random.default_rng(4)
@@ -31,18 +30,7 @@ def test_slice_evaluator_matches_discovery_eval_with_graded_shapes(tmp_path) -> 
     ev.loc[ev[S.SPLIT] == "test", S.EVENT_TYPE] = "PURCHASE"
     ev.to_parquet(tmp_path / S.EVENTS_FILE)
     inter = load_interactions(tmp_path)
-    cut = inter.validation_cuts(10.0)
-    fit = (inter.ev_time < cut[inter.ev_user]) & (inter.ev_type == PURCHASE_CODE)
-    val = (inter.ev_time >= cut[inter.ev_user]) & (inter.ev_type == PURCHASE_CODE)
-    pairs = (inter.ev_user[val], inter.ev_item[val])
-    vecs = rng.normal(size=(inter.n_items, 4)).astype(np.float32)
-
-    def encode(emb, typ, age, mask):
-        return (emb * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1.0)
-
-    u, i, t = inter.ev_user[fit], inter.ev_item[fit], inter.ev_time[fit]
-    table = neighbour_table(u, i, len(inter.user_ids), inter.n_items, 3)
-    trend = trend_source(inter, u, i, t, 7.0)
+    cut, pairs, vecs, encode, table, trend = _grid_parts(inter, rng)
     protocol = ValidationProtocol("interactions", "test")
     sl = DiscoverySlice.build(inter, cut, pairs, 5, protocol=protocol)
     assert len(sl.warm) > 5 and sl.profiles is not None and len(sl.profiles) == len(sl.warm)
