@@ -24,6 +24,10 @@ def bench_quality(
                                             "leave-last-out split.")] = DEFAULT_DATA,
     bundle: Annotated[Path | None, typer.Option(
         help="A trained bundle: adds its serving-default and towers-alone rows.")] = None,
+    control_bundle: Annotated[list[Path] | None, typer.Option(
+        help="A control bundle (repeatable; needs --bundle): adds its serving-default and "
+             "towers-alone rows and the paired ratio of --bundle's row over the control's row of the "
+             "same kind, e.g. the same training with one setting changed.")] = None,
     baseline: Annotated[list[str] | None, typer.Option(
         "--baseline", "-b", help="Baselines to run; repeatable (default: the full comparison).")] = None,
     out: Annotated[Path, typer.Option(help=f"Folder for {JSON_FILE} and {MARKDOWN_FILE}.")] = DEFAULT_OUT,
@@ -89,6 +93,18 @@ def bench_quality(
             raise typer.BadParameter(str(e), param_hint="--serving-config") from e
     if bundle is not None and not (bundle / "manifest.json").is_file():
         raise typer.BadParameter(f"{bundle}: no manifest.json (not a bundle folder)", param_hint="--bundle")
+    controls = list(control_bundle or [])
+    if controls and bundle is None:
+        raise typer.BadParameter("needs --bundle (its rows are put over the control's)",
+                                 param_hint="--control-bundle")
+    taken: set[str] = set()
+    for control in controls:
+        from offline.eval.bundle_rows import control_label
+
+        try:
+            taken.add(control_label(json.loads((control / "manifest.json").read_text()), taken))
+        except (OSError, ValueError) as e:  # no manifest, unreadable JSON, a version given twice
+            raise typer.BadParameter(f"{control}: {e}", param_hint="--control-bundle") from e
     context = Context(threads=threads, embedding_cache=embedding_cache, sasrec_seconds=sasrec_seconds,
                       sasrec_epochs=sasrec_epochs)
     refused: tuple[type[BaseException], ...] = (DataError, TuningError)
@@ -102,7 +118,7 @@ def bench_quality(
             payload = run_quality(data, bundle, names, tune=tune, validation=validation,
                                   repeat_allowed=repeat_allowed, context=context, resamples=resamples,
                                   signal=signal, history=protocol, serving_config=serving_config,
-                                  status=lambda s: status.update(s))
+                                  controls=controls, status=lambda s: status.update(s))
     except refused as e:
         err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None

@@ -24,6 +24,22 @@ from typing import Any
 
 SERVING = "Fulcrum (serving default)"
 TOWERS = "Fulcrum (towers alone)"
+#: each row's kind: what a control bundle's row is compared with (``control_label``)
+KINDS = {SERVING: "serving default", TOWERS: "towers alone"}
+
+
+def row_name(label: str, kind: str) -> str:
+    """A bundle row's name: ``"Fulcrum (serving default)"``, ``"Control V (towers alone)"``."""
+    return f"{label} ({kind})"
+
+
+def control_label(manifest: dict, taken: set[str]) -> str:
+    """``"Control <bundle version>"``; a second control with the same version is refused (the
+    same bundle twice would only compare it with itself)."""
+    label = f"Control {manifest.get('version') or 'unversioned'}"
+    if label in taken:
+        raise ValueError(f"{label}: two control bundles with the same version")
+    return label
 ORDER_FIELDS = ("ranking_mode", "blend_weight", "cancel_risk_weight", "tail_boost", "diversity")
 
 
@@ -68,9 +84,11 @@ def training_seconds(manifest: dict) -> float | None:
 
 def bundle_rows(bundle_dir: Path, data_dir: Path, prepared, protocol, k_list=(10, 20),
                 status: Callable[[str], None] = lambda s: None,
-                serving_config: Path | None = None) -> dict[str, dict]:
+                serving_config: Path | None = None, label: str = "Fulcrum") -> dict[str, dict]:
     """``{row name: result entry with "per_user"}`` for the bundle on ``prepared``'s test split;
-    ``serving_config``: a serve config whose ordering fields the serving row uses."""
+    ``serving_config``: a serve config whose ordering fields the serving row uses; ``label``
+    names the rows (``"Fulcrum"``, or a control bundle's ``control_label``), each entry's
+    ``"kind"`` says which of the two it is."""
     from offline.eval.harness import evaluate_recommender
     from offline.report.bundle_model import BundleModel
     from offline.report.run import guard_bundle
@@ -85,24 +103,26 @@ def bundle_rows(bundle_dir: Path, data_dir: Path, prepared, protocol, k_list=(10
     load_seconds = time.perf_counter() - started
     order = serving_ordering(serving_config)
     rows = {
-        SERVING: (model, order["ranking_mode"], {
+        KINDS[SERVING]: (model, order["ranking_mode"], {
             "boost": order["tail_boost"], "mmr_weight": order["diversity"],
             "blend_weight": order["blend_weight"], "cancel_risk_weight": order["cancel_risk_weight"]}),
-        TOWERS: (model.without_hybrid(), "retrieval", {}),
+        KINDS[TOWERS]: (model.without_hybrid(), "retrieval", {}),
     }
     out: dict[str, dict] = {}
-    for name, (row_model, relevance, knobs) in rows.items():
+    for kind, (row_model, relevance, knobs) in rows.items():
+        name = row_name(label, kind)
         status(f"evaluating {name}")
         t = time.perf_counter()
         metrics = evaluate_recommender(recommend_fn(row_model, protocol.head_items, relevance, **knobs),
                                        prepared, k_list=k_list, protocol=protocol, per_user=True)
         out[name] = {
+            "kind": kind,
             "settings": {"bundle": manifest.get("version"), "ranking_mode": relevance,
                          "hybrid": row_model.cat.hybrid.active, **knobs},
             "tuning": {"tuned": False, "note": "trained and chosen by `fulcrum train` (validation)"},
             "ordering_source": (f"serve config {serving_config}" if serving_config is not None
                                 else "built-in defaults (fulcrum/core/serving_defaults.py)")
-            if name == SERVING else "towers alone: cosine order, no re-rank",
+            if kind == KINDS[SERVING] else "towers alone: cosine order, no re-rank",
             "fit_seconds": training_seconds(manifest),
             "fit_source": "bundle manifest metrics.timings (training wall time)",
             "load_seconds": round(load_seconds, 3),

@@ -82,3 +82,44 @@ def test_bench_quality_serving_row_uses_the_serve_config(tiny_bundle: Path, tmp_
     # without a bundle the option has nothing to order
     bad = CliRunner().invoke(app, ["bench", "quality", "--data", str(data), "--serving-config", str(cfg)])
     assert bad.exit_code == 2 and "needs --bundle" in bad.output
+
+
+def test_bench_quality_puts_the_bundle_over_a_control_bundle(tiny_bundle: Path, tmp_path: Path):
+    """--control-bundle: the control's two rows, and each Fulcrum row over the control row of its
+    kind only (paired, same users); the bundle against itself gives a ratio of exactly 1."""
+    data = tiny_bundle.parent.parent / "data"
+    version = json.loads((tiny_bundle / "manifest.json").read_text())["version"]
+    args = ["bench", "quality", "--data", str(data), "--bundle", str(tiny_bundle),
+            "--control-bundle", str(tiny_bundle), "--out", str(tmp_path / "q"), "-b", "popularity",
+            "--no-tune", "--resamples", "200", "--threads", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    payload = json.loads((tmp_path / "q" / "quality.json").read_text())
+    control_serving = f"Control {version} (serving default)"
+    control_towers = f"Control {version} (towers alone)"
+    assert payload["control_rows"] == [control_serving, control_towers]
+    pairs = {(r["numerator"], r["denominator"]): r for r in payload["ratios"]}
+    assert set(pairs) == {(SERVING, "popularity"), (TOWERS, "popularity"),
+                          (SERVING, control_serving), (TOWERS, control_towers)}
+    same = pairs[(SERVING, control_serving)]["ndcg@10"]
+    rows = payload["rows"]
+    assert rows[control_serving]["metrics"]["warm"] == rows[SERVING]["metrics"]["warm"]
+    if same["ratio"] is not None:  # a tiny bundle may score 0 (ratio undefined)
+        assert same["ratio"] == 1.0 and same["low"] == 1.0 and same["high"] == 1.0
+    assert control_towers in (tmp_path / "q" / "quality.md").read_text()
+
+
+def test_control_bundle_needs_a_bundle_and_distinct_versions(tiny_bundle: Path, tmp_path: Path):
+    data = tiny_bundle.parent.parent / "data"
+    base = ["bench", "quality", "--data", str(data), "--out", str(tmp_path / "q"), "-b", "popularity",
+            "--no-tune"]
+
+    def said(result) -> str:  # the error box's text, unwrapped
+        return " ".join(result.output.replace("│", " ").split())
+
+    alone = CliRunner().invoke(app, [*base, "--control-bundle", str(tiny_bundle)])
+    assert alone.exit_code == 2 and "needs --bundle" in said(alone)
+    twice = CliRunner().invoke(app, [*base, "--bundle", str(tiny_bundle), "--control-bundle",
+                                     str(tiny_bundle), "--control-bundle", str(tiny_bundle)])
+    assert twice.exit_code == 2 and "two control bundles with the same version" in said(twice)
+    assert not (tmp_path / "q").exists()
