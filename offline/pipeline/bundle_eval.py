@@ -26,6 +26,7 @@ from fulcrum.core import bundle_format as bf
 from fulcrum.core import neighbour_source as ns
 from fulcrum.core import schema as S
 from fulcrum.core.manifest import read_manifest
+from fulcrum.core.user_state import configured_caps
 from offline.eval.vector_topk import vector_top_k
 from offline.ranking.labels import user_item_times
 
@@ -147,6 +148,21 @@ def hybrid_parts_at(manifest: dict, index: dict, events: pd.DataFrame, at: pd.Ti
     return weights, table, trend, zero
 
 
+def newest_bought(events: pd.DataFrame, index: dict, at: pd.Timestamp, set_max: int) -> dict[str, list[int]]:
+    """``{user: sorted catalogue rows}`` of each user's bought set as serving holds it at ``at``:
+    the ``set_max`` items with the newest purchases before ``at`` (fulcrum/core/user_state.py caps
+    the stored set the same way, ``FULCRUM_USER_SET_MAX``), items outside ``index`` left out after
+    the cap, as the profile fold keeps unknown ids in the set and serving skips them."""
+    p = events[(events[S.EVENT_TYPE] == S.EventType.PURCHASE.value) & events[S.USER_ID].notna()]
+    p = p.assign(_t=pd.to_datetime(p[S.TIMESTAMP], utc=True), _u=p[S.USER_ID].astype(str),
+                 _i=p[S.ITEM_ID].astype(str))
+    p = p[p["_t"] < at].sort_values("_t", kind="stable")
+    newest = p.drop_duplicates(["_u", "_i"], keep="last").groupby("_u", sort=False).tail(set_max)
+    rows = newest["_i"].map(index)
+    newest = newest.assign(_row=rows)[rows.notna()]
+    return {u: sorted(int(v) for v in g) for u, g in newest.groupby("_u")["_row"]}
+
+
 def _hybrid_adjust(parts, index: dict, events: pd.DataFrame, at: pd.Timestamp):
     """``adjust(user, cosine)`` of the hybrid score with ``parts`` (``hybrid_parts_at``) and each
     user's neighbour sources before ``at`` (their purchases; under the bundle's interactions
@@ -172,11 +188,7 @@ def _hybrid_adjust(parts, index: dict, events: pd.DataFrame, at: pd.Timestamp):
             shape = weights.repeat_shape
             own = {u: own_rows(profile_strengths(p, shape), index) for u, p in profiles.items()}
     else:
-        p = events[(events[S.EVENT_TYPE] == S.EventType.PURCHASE.value) & events[S.USER_ID].notna()]
-        p = p[pd.to_datetime(p[S.TIMESTAMP], utc=True) < at]
-        rows = p[S.ITEM_ID].astype(str).map(index)
-        p = p.assign(_row=rows)[rows.notna()]
-        bought = p.groupby(p[S.USER_ID].astype(str))["_row"].agg(lambda x: sorted(set(int(v) for v in x)))
+        bought = newest_bought(events, index, at, configured_caps().set_max)
 
     def adjust(user: str, cosine: np.ndarray) -> np.ndarray:
         neighbour = table.scores(bought.get(user, []), len(cosine)) if weights.neighbour > 0 else None

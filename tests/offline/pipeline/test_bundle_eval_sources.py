@@ -57,3 +57,24 @@ def test_the_bundles_neighbour_model_rebuilds_the_table() -> None:
                                       "chosen_on": "validation", "validation": [], "skipped": []}
     parts = hybrid_parts_at(m, index, _events(), at)
     assert np.allclose(parts[1].scores([0], 3), [0.0, 5 / 24, 1 / 6], atol=1e-6)
+
+
+def test_the_judges_bought_sets_are_capped_as_serving_caps_them() -> None:
+    """Under the purchases source the judge's neighbour sources are the bought set serving holds:
+    the ``set_max`` items with the newest purchases before the cut (a re-bought item counts at its
+    newest purchase), then the items the catalogue knows."""
+    from offline.pipeline.bundle_eval import newest_bought
+
+    rows = [("u0", "i0", 1), ("u0", "i1", 2), ("u0", "i2", 3), ("u0", "i0", 4), ("u0", "gone", 5),
+            ("u1", "i1", 1), ("u0", "i2", 20)]  # the last one is after the cut
+    ev = pd.DataFrame({
+        S.USER_ID: [r[0] for r in rows], S.ITEM_ID: [r[1] for r in rows],
+        S.EVENT_TYPE: ["PURCHASE"] * len(rows),
+        S.TIMESTAMP: pd.to_datetime([r[2] * 86_400 for r in rows], unit="s", utc=True),
+    })
+    index = {"i0": 0, "i1": 1, "i2": 2}
+    at = pd.Timestamp(10 * 86_400, unit="s", tz="UTC")
+    # u0's newest distinct purchases: gone (5), i0 (4), i2 (3), i1 (2)
+    assert newest_bought(ev, index, at, 3) == {"u0": [0, 2], "u1": [1]}
+    assert newest_bought(ev, index, at, 2) == {"u0": [0], "u1": [1]}
+    assert newest_bought(ev, index, at, 200) == {"u0": [0, 1, 2], "u1": [1]}
