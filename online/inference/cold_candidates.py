@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fulcrum.core.blocked_rows import Blocked
 from fulcrum.core.bundle.ann_retrieval import nearest_allowed
 from fulcrum.core.bundle.retrieval import top_candidates
 from fulcrum.core.rerank.cold_start import cold_start_scores
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 _FIRST_PREFIX = 2
 
 
-def popular_now_unblocked(cat: Catalogue, n: int, blocked: np.ndarray | None) -> np.ndarray:
+def popular_now_unblocked(cat: Catalogue, n: int, blocked: Blocked | None) -> np.ndarray:
     """The first ``n`` rows of ``cat.popular_now_order`` that are not blocked (fewer when the
     order runs out), in that order, reading only a prefix of it."""
     order = cat.popular_now_order
@@ -66,7 +67,7 @@ def session_centre(cat: Catalogue, session_rows: np.ndarray) -> np.ndarray:
 
 
 def cold_candidates(
-    cat: Catalogue, session_rows: np.ndarray, n: int, blocked: np.ndarray | None, context_weight: float
+    cat: Catalogue, session_rows: np.ndarray, n: int, blocked: Blocked | None, context_weight: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """(the ``n`` best non-blocked rows by cold score, best first; their cold scores)."""
     if not len(session_rows):
@@ -83,7 +84,7 @@ def cold_candidates(
 
 
 def _pooled(
-    cat: Catalogue, centre: np.ndarray, n: int, blocked: np.ndarray | None, context_weight: float
+    cat: Catalogue, centre: np.ndarray, n: int, blocked: Blocked | None, context_weight: float
 ) -> tuple[np.ndarray, np.ndarray] | None:
     parts = cat.ann
     if parts is None:

@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
+from fulcrum.core.blocked_rows import BlockedRows
 from fulcrum.core.bundle.catalogue import Catalogue
-from fulcrum.core.bundle.retrieval import blocked_mask
 from fulcrum.core.errors import FeatureStoreUnavailable, fallback_reason
 from fulcrum.core.profile import UserProfile
 from fulcrum.core.rank_features import rank_features
@@ -45,8 +45,8 @@ COLD_CONTEXT_WEIGHT = 0.5
 
 
 def popularity_fallback(cat: Catalogue, excludes: tuple[str, ...], k: int, version: str, why: str) -> Reply:
-    blocked = blocked_mask(len(cat), cat.indices(excludes))
-    rows = [r for r in cat.popular_now_order[: k + len(excludes)] if not blocked[r]][:k]
+    blocked = set(cat.indices(excludes).tolist())
+    rows = [r for r in cat.popular_now_order[: k + len(excludes)].tolist() if r not in blocked][:k]
     pct = cat.popular_now_pct
     items = [Scored(str(cat.item_ids[r]), float(pct[r]), Reason.POPULAR) for r in rows]
     return Reply(items, version, degraded=True, degraded_reason=why)
@@ -54,7 +54,7 @@ def popularity_fallback(cat: Catalogue, excludes: tuple[str, ...], k: int, versi
 
 def _explore(
     cat: Catalogue,
-    blocked: np.ndarray,
+    blocked: BlockedRows,
     exploit: list[int],
     extra_pool: np.ndarray,
     n: int,
@@ -82,7 +82,7 @@ async def _warm_exploit(
     cat: Catalogue,
     profile: UserProfile,
     user: np.ndarray,
-    blocked: np.ndarray,
+    blocked: BlockedRows,
     derived: ProfileRows,
     k: int,
     knobs: Knobs,
@@ -120,7 +120,7 @@ async def _warm_exploit(
 
 
 def _cold_exploit(
-    cat: Catalogue, session_rows: np.ndarray, blocked: np.ndarray, k: int, knobs: Knobs, config: ServeConfig
+    cat: Catalogue, session_rows: np.ndarray, blocked: BlockedRows, k: int, knobs: Knobs, config: ServeConfig
 ) -> tuple[list[int], dict, np.ndarray]:
     # popular now mixed with the session's context, without a catalogue pass where it can
     # (online/inference/cold_candidates.py)
@@ -162,11 +162,10 @@ async def recommend(
     # per stored row and snapshot (online/server/profile_rows.py); the session only adds history
     cache = rows_cache if rows_cache is not None else ProfileRowsCache(0)
     derived = cache.get(cat, stored, config.ignored_impressions_threshold)
-    # cancelled, disliked, ignored, excluded, the session's own items (+ purchases below)
-    blocked = cat.mask_of_rows(derived.others)
-    blocked[cat.rows_of(q.excludes + q.session_items)] = True
-    if not q.knobs.allow_repurchase:
-        blocked[derived.bought] = True
+    # cancelled, disliked, ignored, excluded, the session's own items (+ purchases unless allowed):
+    # a small sorted row array, not a mask over the catalogue (fulcrum/core/blocked_rows.py)
+    bought = derived.bought if not q.knobs.allow_repurchase else derived.bought[:0]
+    blocked = BlockedRows.of(len(cat), derived.others, cat.rows_of(q.excludes + q.session_items), bought)
     rng = np.random.default_rng(q.knobs.seed) if q.knobs.seed is not None else _RNG
     n_explore = exploration_count(q.k, q.knobs.exploration_share)
     history_len = model.bundle.user_encoder.history_length

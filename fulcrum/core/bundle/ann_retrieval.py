@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fulcrum.core.blocked_rows import Blocked, blocked_count
 from fulcrum.core.hybrid import hybrid_weights_parts
 from fulcrum.core.repeat_term import own_values_at
 
@@ -45,13 +46,18 @@ MAX_DEPTH_SHARE = 8
 
 
 def nearest_allowed(
-    index: LockedIndex, vector: np.ndarray, want: int, size: int, ef_search: int, blocked: np.ndarray | None
+    index: LockedIndex,
+    vector: np.ndarray,
+    want: int,
+    size: int,
+    ef_search: int,
+    blocked: Blocked | None,
 ) -> np.ndarray | None:
     """Rows of the index's nearest vectors, at least ``want`` of them not blocked (or every row
     the index has), best first, blocked ones dropped: the search deepens x4 while blocked rows
     eat the list. None when it would have to search deeper than ``size / MAX_DEPTH_SHARE`` (a
     filter that blocks most of the catalogue): the caller scores exactly instead."""
-    k = min(size, want if blocked is None else want + min(int(np.count_nonzero(blocked)), want))
+    k = min(size, want if blocked is None else want + min(blocked_count(blocked), want))
     while True:
         found = index.search(vector, k, ef_search)
         found = found[found < size]
@@ -65,7 +71,7 @@ def nearest_allowed(
 
 
 def pool_candidates(
-    cat: Catalogue, user_vec: np.ndarray, n: int, blocked: np.ndarray | None, bought_rows: np.ndarray,
+    cat: Catalogue, user_vec: np.ndarray, n: int, blocked: Blocked | None, bought_rows: np.ndarray,
     own: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(candidate rows best first, their cosine, their retrieval score): the ``n`` best

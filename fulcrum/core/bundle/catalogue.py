@@ -17,6 +17,7 @@ from itertools import repeat
 import numpy as np
 import pandas as pd
 
+from fulcrum.core.blocked_rows import Blocked
 from fulcrum.core.bundle.ann import AnnParts, ann_grown
 from fulcrum.core.bundle.ann_retrieval import pool_candidates, pool_dense
 from fulcrum.core.bundle.catalogue_growth import grow
@@ -246,7 +247,7 @@ class Catalogue:
         self,
         user_vec: np.ndarray,
         n: int,
-        blocked: np.ndarray | None,
+        blocked: Blocked | None,
         bought_rows: np.ndarray,
         prior: HybridPrior | None = None,
         own: tuple[np.ndarray, np.ndarray] | None = None,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fulcrum.core.blocked_rows import BlockedRows
+
 
 def blocked_mask(n: int, rows: np.ndarray) -> np.ndarray:
     mask = np.zeros(n, dtype=bool)
@@ -16,10 +18,15 @@ def blocked_mask(n: int, rows: np.ndarray) -> np.ndarray:
     return mask
 
 
-def top_candidates(scores: np.ndarray, n: int, blocked: np.ndarray | None = None) -> np.ndarray:
-    """Row indices of the ``n`` best non-blocked scores, best first (argpartition, then sort)."""
+def top_candidates(
+    scores: np.ndarray, n: int, blocked: np.ndarray | BlockedRows | None = None
+) -> np.ndarray:
+    """Row indices of the ``n`` best non-blocked scores, best first (argpartition, then sort).
+    ``blocked``: a bool mask or ``BlockedRows`` (fulcrum/core/blocked_rows.py)."""
     neg = np.negative(scores, dtype=np.float64)  # one pass: float64 copy, best = smallest
-    if blocked is not None:
+    if isinstance(blocked, BlockedRows):
+        neg[blocked.rows] = np.inf
+    elif blocked is not None:
         neg[blocked] = np.inf
     n = min(n, int(np.count_nonzero(np.isfinite(neg))))
     if n <= 0:

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from fulcrum.core.blocked_rows import BlockedRows
 from online.inference.exploration_pool import exploration_pool
 
 
@@ -62,4 +63,8 @@ def test_same_pools_as_the_isin_formulation() -> None:
         seed = int(rng.integers(0, 1000))
         want = _isin_pool(cat, blocked, exploit, leftovers, 3, np.random.default_rng(seed), size)
         got = exploration_pool(cat, blocked, exploit, leftovers, 3, np.random.default_rng(seed), size)
+        assert got.tolist() == want.tolist()
+        # the blocked rows as a sorted array (what Recommend passes) instead of the mask
+        rows = BlockedRows.of(n, np.flatnonzero(blocked))
+        got = exploration_pool(cat, rows, exploit, leftovers, 3, np.random.default_rng(seed), size)
         assert got.tolist() == want.tolist()

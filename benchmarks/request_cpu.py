@@ -1,0 +1,148 @@
+"""In-process CPU per Recommend and Search call (no gRPC): `python -m benchmarks.request_cpu`.
+
+Loads the bundle as the server does (``load_bundle`` + ``ServingModel``, the ONNX towers run
+inline on the calling thread), with an in-memory store of ``--users`` synthetic warm users (a
+seeded draw of 3-30 bought catalogue items each, the last ones also their recent history), the
+server's per-user row cache and user-vector reuse at their defaults, and times with the
+thread's CPU clock (``time.thread_time``) each awaited call of the pipeline functions the
+servicer calls:
+
+- ``warm``: Recommend for a warm user (k 10, seeded knobs);
+- ``cold``: Recommend for an unknown user without session items (popular now);
+- ``cold_session``: an unknown user with 2 random session items;
+- ``search``: anonymous Search for two words of a random item's title.
+
+Prints p50 and mean CPU per call for each, with the catalogue size, whether the ANN path is
+active and the load average. ``--python-path DIR`` runs the same measurement on another source
+tree (e.g. ``git archive`` of main) for an A/B pair back to back.
+
+    .venv/bin/python -m benchmarks.request_cpu --bundle artifacts/bundles/LATEST [--python-path OLD]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fulcrum.core.environment import child_environment
+
+KINDS = ("warm", "cold", "cold_session", "search")
+
+
+def _users(cat, n: int, rng) -> list:
+    from fulcrum.core.profile import UserProfile
+
+    out = []
+    for u in range(n):
+        rows = rng.choice(len(cat), size=int(rng.integers(3, 31)), replace=False)
+        ids = tuple(str(cat.item_ids[r]) for r in rows)
+        now = time.time()
+        times = tuple(now - 3600.0 * (len(ids) - j) for j in range(len(ids)))
+        out.append(UserProfile(f"bench-{u}", ids, ("purchase",) * len(ids), times, float(len(ids)), 0.0,
+                               float(len(ids)), times[-1], frozenset(ids)))  # fmt: skip
+    return out
+
+
+def _measure(bundle: str, n_users: int, requests: int, seed: int, kinds: list[str]) -> dict:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from fulcrum.core.bundle.loader import load_bundle
+    from online.config import ServeConfig
+    from online.inference.model import ServingModel
+    from online.server.feature_source import InMemoryFeatures
+    from online.server.profile_rows import ProfileRowsCache
+    from online.server.recommend import recommend
+    from online.server.requests import Knobs, RecommendQuery, SearchQuery
+    from online.server.search import search
+    from online.server.user_vectors import UserVectorCache
+
+    rng = np.random.default_rng(seed)
+    t = time.perf_counter()
+    loaded = load_bundle(Path(bundle), "cpu")
+    load_s = time.perf_counter() - t
+    ex = ThreadPoolExecutor(2)
+    model = ServingModel(loaded, ex, 64, 0.0, None, lambda: True)
+    cat = model.catalogue.current
+    cfg = ServeConfig()
+    users = _users(cat, n_users, rng)
+    source = InMemoryFeatures(users)
+    rows_cache = ProfileRowsCache(cfg.user_row_cache)
+    vectors = UserVectorCache(cfg.user_vector_reuse_ms / 1000.0)
+    words = [str(cat.texts[r]).split() for r in rng.integers(0, len(cat), 400)]
+    queries = [" ".join(w[:2]) if w else "gift" for w in words]
+
+    def call(kind: str, i: int):
+        knobs = Knobs(cfg.exploration_share, cfg.diversity, False, i)
+        if kind == "warm":
+            q = RecommendQuery(users[i % len(users)].user_id, 10, (), (), knobs)
+            return recommend(model, source, ex, cfg, q, 5.0, rows_cache, vectors)
+        if kind in ("cold", "cold_session"):
+            session = ()
+            if kind == "cold_session":
+                session = tuple(str(cat.item_ids[r]) for r in rng.integers(0, len(cat), 2))
+            q = RecommendQuery(f"cold-{i}", 10, session, (), knobs)
+            return recommend(model, source, ex, cfg, q, 5.0, rows_cache, vectors)
+        q = SearchQuery(queries[i % len(queries)], None, 10, None, None, (), knobs)
+        return search(model, source, ex, cfg, q, 5.0)
+
+    async def run() -> dict:
+        out = {}
+        for kind in kinds:
+            for i in range(min(50, requests)):  # warm-up: caches, ORT's first runs
+                await call(kind, i)
+            ms = []
+            for i in range(requests):
+                c = time.thread_time()
+                await call(kind, i)
+                ms.append((time.thread_time() - c) * 1000)
+            a = np.asarray(ms)
+            out[kind] = {"p50_ms": round(float(np.median(a)), 3), "mean_ms": round(float(a.mean()), 3)}
+        return out
+
+    result = {"items": len(cat), "ann_active": bool(cat.ann_active), "load_s": round(load_s, 1)}
+    result.update(asyncio.run(run()))
+    result["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    ex.shutdown()
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bundle", default="artifacts/bundles/LATEST")
+    ap.add_argument("--users", type=int, default=200)
+    ap.add_argument("--requests", type=int, default=400, help="timed calls per kind (after 50 warm-up calls)")
+    ap.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated, of {KINDS}")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--python-path", default=None, help="measure this source tree instead")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    kinds = [k for k in args.kinds.split(",") if k]
+    if bad := [k for k in kinds if k not in KINDS]:
+        ap.error(f"--kinds: {bad} not in {KINDS}")
+    if args.child or args.python_path is None:
+        import fulcrum
+
+        print(f"measuring {Path(fulcrum.__file__).parents[1]}", file=sys.stderr)
+        bundle = str(Path(args.bundle).resolve())
+        print(json.dumps(_measure(bundle, args.users, args.requests, args.seed, kinds)))
+        return
+    env = child_environment(PYTHONPATH=str(Path(args.python_path).resolve()))
+    cmd = [sys.executable, "-c", "import sys, runpy; sys.argv[0] = 'request_cpu'; "
+           "runpy.run_path(sys.argv.pop(1), run_name='__main__')", __file__, "--child",
+           "--bundle", str(Path(args.bundle).resolve()), "--users", str(args.users),
+           "--requests", str(args.requests), "--kinds", ",".join(kinds),
+           "--seed", str(args.seed)]  # fmt: skip
+    subprocess.run(cmd, env=env, cwd=args.python_path, check=True)  # cwd: "-c" puts it first on sys.path
+    print(f"load average {os.getloadavg()}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
