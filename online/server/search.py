@@ -29,8 +29,8 @@ from functools import partial
 
 import numpy as np
 
+from fulcrum.core.blocked_rows import BlockedRows
 from fulcrum.core.bundle.catalogue import Catalogue
-from fulcrum.core.bundle.retrieval import blocked_mask
 from fulcrum.core.errors import FeatureStoreUnavailable, fallback_reason
 from fulcrum.core.rank_features import rank_features
 from fulcrum.core.rerank.anti_recommendation import blocked_items
@@ -116,9 +116,11 @@ async def search(
             degraded = True
             why = fallback_reason(e)
             metrics.FALLBACKS.labels("Search", why).inc()
-    blocked = blocked_mask(len(cat), cat.indices(sorted(excludes))) | price_blocked(
-        cat, q.min_price, q.max_price
-    )
+    # the excluded rows as a small sorted array; a price filter is a predicate over the catalogue
+    # (one vectorised pass, only when the request has one): fulcrum/core/blocked_rows.py
+    blocked = BlockedRows.of(len(cat), cat.indices(sorted(excludes)))
+    if q.min_price is not None or q.max_price is not None:
+        blocked = blocked.union(BlockedRows.of_mask(price_blocked(cat, q.min_price, q.max_price)))
     # over the ANN pool on a big catalogue (Catalogue.search_dense)
     dense, dense_pool = cat.search_dense(query_vec, config.search_depth, blocked)
     # the user's taste for the fused candidates only (not a product with every catalogue row)

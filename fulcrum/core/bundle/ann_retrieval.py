@@ -36,6 +36,7 @@ import numpy as np
 from fulcrum.core.blocked_rows import Blocked, blocked_count
 from fulcrum.core.hybrid import hybrid_weights_parts
 from fulcrum.core.repeat_term import own_values_at
+from fulcrum.core.search.sparse_scores import SparseScores
 
 if TYPE_CHECKING:
     from fulcrum.core.bundle.ann import LockedIndex
@@ -146,12 +147,12 @@ def _sparse_stats(values: np.ndarray, n: int) -> tuple[float, float]:
 
 
 def pool_dense(
-    cat: Catalogue, query_vec: np.ndarray, depth: int, blocked: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray] | None:
+    cat: Catalogue, query_vec: np.ndarray, depth: int, blocked: Blocked | None
+) -> tuple[SparseScores, np.ndarray] | None:
     """([N] dense scores, pool rows) for Search: exact cosines on the query's ANN pool (at least
-    ``depth`` non-blocked rows), a floor just below the pool's lowest elsewhere; the fusion takes
-    its dense list from the pool rows. None: a filter blocks too much of the catalogue near the
-    query (the caller scores exactly)."""
+    ``depth`` non-blocked rows), a floor just below the pool's lowest elsewhere (as
+    ``SparseScores``: no [N] array); the fusion takes its dense list from the pool rows. None: a
+    filter blocks too much of the catalogue near the query (the caller scores exactly)."""
     parts = cat.ann
     if parts is None:
         raise ValueError("pool_dense needs a catalogue with ANN parts")
@@ -166,6 +167,4 @@ def pool_dense(
     rows = np.unique(np.concatenate([found, stale[stale < size]]))
     cosine = vectors[rows] @ q
     floor = np.nextafter(cosine.min(), vectors.dtype.type(-np.inf)) if len(rows) else vectors.dtype.type(-1.0)
-    dense = np.full(size, floor, dtype=vectors.dtype)
-    dense[rows] = cosine
-    return dense, rows
+    return SparseScores(rows, cosine, size, floor), rows

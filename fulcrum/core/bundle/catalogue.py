@@ -37,6 +37,7 @@ from fulcrum.core.repeat_term import own_rows, profile_strengths, repeat_vector
 from fulcrum.core.rerank.tail_boost import tail_mask
 from fulcrum.core.search.engine import dense_scores
 from fulcrum.core.search.lexical_index import LexicalIndex
+from fulcrum.core.search.sparse_scores import SparseScores
 from fulcrum.core.search.synonyms import WordNeighbours
 
 
@@ -266,11 +267,12 @@ class Catalogue:
         return cand, cosine[cand], scores[cand]
 
     def search_dense(
-        self, query_vec: np.ndarray, depth: int, blocked: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray | None]:
+        self, query_vec: np.ndarray, depth: int, blocked: Blocked | None
+    ) -> tuple[np.ndarray | SparseScores, np.ndarray | None]:
         """([N] Search's dense scores, the rows holding the best of them or None for all rows):
         exact cosines over ``search_embeddings``, or, when ``ann_active``, exact on the query's
-        ANN pool and a floor elsewhere, with the pool's rows (ann_retrieval.py)."""
+        ANN pool and a floor elsewhere (``SparseScores``), with the pool's rows
+        (ann_retrieval.py)."""
         if self.ann_active:
             got = pool_dense(self, query_vec, depth, blocked)
             if got is not None:

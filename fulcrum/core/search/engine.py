@@ -17,9 +17,11 @@ from functools import partial
 
 import numpy as np
 
+from fulcrum.core.blocked_rows import Blocked
 from fulcrum.core.search.analyzer import corrected_query, singular, surface_words, word_terms
-from fulcrum.core.search.fusion import Fusion, fuse, personalise
+from fulcrum.core.search.fusion import Fusion, Scores, fuse, personalise
 from fulcrum.core.search.lexical_index import LexicalIndex
+from fulcrum.core.search.sparse_scores import SparseScores
 from fulcrum.core.search.synonyms import WordNeighbours
 from fulcrum.core.text import render_query_text
 
@@ -131,33 +133,32 @@ def with_compound_stand_in(
 def rank(
     index: LexicalIndex | None,
     prepared: PreparedQuery,
-    dense: np.ndarray,
+    dense: Scores,
     settings: SearchSettings,
-    blocked: np.ndarray | None = None,
+    blocked: Blocked | None = None,
     user_affinity: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None,
     dense_pool: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(candidate rows, scores) best first: the fused score, plus the user's taste when given.
 
-    ``dense``: [N] cosine of the query vector with every row's text vector; ``user_affinity``:
+    ``dense``: [N] cosine of the query vector with every row's text vector (``SparseScores``
+    with an ANN pool: ``Catalogue.search_dense``); ``user_affinity``:
     the cosine of the user's vector with the rows, as [N] values or as a function of the
     candidate rows (serving: only the candidates' vectors are multiplied, not the catalogue's);
     None: anonymous. ``dense_pool``: the rows holding the best dense scores when an ANN index
-    chose them (``fusion.fuse``).
+    chose them (``fusion.fuse``). ``blocked``: a mask or ``BlockedRows``. The lexical scores
+    and the word coverage are computed at the matching / candidate rows only (no [N] vector).
     """
     n = len(dense)
     fusion = settings.fusion
     if prepared.unknown and settings.dense_only_for_unknown_words:
         fusion = replace(fusion, lexical_weight=0.0, coverage_weight=0.0)
-    lexical = np.zeros(n)
+    lexical = SparseScores.empty(n)
     if index is not None and fusion.lexical_weight > 0:
-        lexical = index.scores(prepared.terms, n)
+        lexical = index.sparse_scores(prepared.terms, n)
     coverage: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None
-    if index is not None and fusion.coverage_weight > 0:
-        if dense_pool is not None and not fusion.coverage_idf:  # a big catalogue: candidates only
-            coverage = partial(index.coverage_at, prepared.groups)
-        else:
-            coverage = index.coverage(prepared.groups, n, fusion.coverage_idf)
+    if index is not None and fusion.coverage_weight > 0:  # at the fused candidates only
+        coverage = partial(index.coverage_at, prepared.groups, idf=fusion.coverage_idf, n_rows=n)
     rows, scores = fuse(lexical, dense, fusion, blocked, coverage, dense_pool)
     if user_affinity is not None and settings.personalisation > 0 and len(rows):
         affinity = user_affinity(rows) if callable(user_affinity) else user_affinity[rows]

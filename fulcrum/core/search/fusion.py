@@ -16,7 +16,10 @@ few items have -- usually the product type, ``napkins`` in ``pink polka dot napk
 more than the common attribute words).
 
 Rows the lexical list holds have a positive BM25 score (an item sharing no term with the query
-is not a lexical match). Blocked rows (filters, exclusions) are in neither list. Which method
+is not a lexical match). Blocked rows (filters, exclusions) are in neither list. The lexical
+scores may come as ``SparseScores`` (the matching rows only), the dense ones too when an ANN
+index chose the pool, and the blocked rows as ``BlockedRows``: then nothing here is O(catalogue)
+(fulcrum/core/search/sparse_scores.py, fulcrum/core/blocked_rows.py), with the same results. Which method
 and which ``w`` / ``k`` serve is chosen on a validation split of judged queries
 (``fulcrum evaluate-search``), never on the queries that report the result.
 """
@@ -28,6 +31,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+
+from fulcrum.core.blocked_rows import Blocked, as_mask
+from fulcrum.core.search.sparse_scores import SparseScores
+
+#: [N] scores as an array or as the rows that have one
+Scores = np.ndarray | SparseScores
 
 METHODS = ("rrf", "weighted")
 
@@ -64,32 +73,53 @@ class Fusion:
 def top_rows(scores: np.ndarray, n: int, eligible: np.ndarray) -> np.ndarray:
     """Rows of the ``n`` best eligible scores, best first (ties: lower row first)."""
     rows = np.flatnonzero(eligible)
+    return top_of(rows, scores[rows], n)
+
+
+def top_of(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """``top_rows`` given the eligible ``rows`` (ascending) and their scores."""
     if len(rows) > n:
-        part = np.argpartition(-scores[rows], n - 1)[:n]
-        rows = rows[part]
-    order = np.lexsort((rows, -scores[rows]))
+        part = np.argpartition(-values, n - 1)[:n]
+        rows, values = rows[part], values[part]
+    order = np.lexsort((rows, -values))
     return rows[order].astype(np.int64)
 
 
+def _lexical_rows(lexical: Scores, depth: int, blocked: Blocked | None) -> np.ndarray:
+    """The lexical list: the ``depth`` best non-blocked rows with a positive score."""
+    if isinstance(lexical, SparseScores):
+        rows, values = lexical.rows, lexical.values
+    else:
+        rows = np.flatnonzero(lexical > 0)
+        values = lexical[rows]
+    keep = values > 0
+    if blocked is not None:
+        keep &= ~blocked[rows]
+    return top_of(rows[keep], values[keep], depth)
+
+
 def fuse(
-    lexical: np.ndarray,
-    dense: np.ndarray,
+    lexical: Scores,
+    dense: Scores,
     fusion: Fusion,
-    blocked: np.ndarray | None = None,
+    blocked: Blocked | None = None,
     coverage: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None,
     dense_pool: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(candidate rows, fused scores), best first (ties: lower row first). ``coverage``: [N]
-    share of the query's words each row contains, added x ``fusion.coverage_weight``.
-    ``dense_pool``: rows known to hold the best dense scores (an ANN index's pool): the dense
-    list is taken from them instead of from every row."""
-    allowed = np.ones(len(dense), dtype=bool) if blocked is None else ~blocked
-    lex_rows = top_rows(lexical, fusion.depth, allowed & (lexical > 0))
+    share of the query's words each row contains, added x ``fusion.coverage_weight``, or a
+    function of the candidate rows. ``dense_pool``: rows known to hold the best dense scores (an
+    ANN index's pool): the dense list is taken from them instead of from every row (``dense``
+    may then be ``SparseScores``); without it ``dense`` is an [N] array."""
+    lex_rows = _lexical_rows(lexical, fusion.depth, blocked)
     if dense_pool is None:
-        dense_rows = top_rows(dense, fusion.depth, allowed)
+        mask = as_mask(blocked)
+        allowed = np.ones(len(dense), dtype=bool) if mask is None else ~mask
+        dense_rows = top_rows(np.asarray(dense), fusion.depth, allowed)
     else:
         rows = np.asarray(dense_pool, dtype=np.int64)
-        rows = rows[allowed[rows]]
+        if blocked is not None:
+            rows = rows[~blocked[rows]]
         dense_rows = rows[np.lexsort((rows, -dense[rows]))][: fusion.depth]
     cand = np.union1d(lex_rows, dense_rows).astype(np.int64)
     w = fusion.lexical_weight
@@ -100,7 +130,7 @@ def fuse(
                 idx = np.searchsorted(cand, rows)  # cand is sorted (union1d)
                 score[idx] += weight / (fusion.rrf_k + np.arange(1, len(rows) + 1))
     else:
-        top = float(lexical[lex_rows[0]]) if len(lex_rows) else 0.0
+        top = float(lexical[lex_rows[:1]][0]) if len(lex_rows) else 0.0
         lex = lexical[cand] / top if top > 0 else np.zeros(len(cand))
         score = w * lex + (1.0 - w) * dense[cand].astype(np.float64)
     if coverage is not None and fusion.coverage_weight > 0:

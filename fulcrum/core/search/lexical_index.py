@@ -33,6 +33,7 @@ import numpy as np
 from fulcrum.core.search.analyzer import analyze, query_terms, surface_words
 from fulcrum.core.search.compounds import Compounds
 from fulcrum.core.search.postings import K1, B, Postings, persistent_map
+from fulcrum.core.search.sparse_scores import SparseScores
 from fulcrum.core.search.spelling import Speller
 
 FOLDER = "lexical_index"
@@ -195,6 +196,11 @@ class LexicalIndex:
         """[n_rows] BM25 score of every catalogue row for these query terms (0 = no match)."""
         return self.postings.bm25(terms, n_rows)
 
+    def sparse_scores(self, terms: Sequence[str], n_rows: int) -> SparseScores:
+        """``scores`` as the matching rows and their BM25 score (O(the terms' postings))."""
+        rows, values = self.postings.bm25_rows(terms, n_rows)
+        return SparseScores(rows, values, int(n_rows))
+
     def coverage(self, groups: Sequence[Sequence[str]], n_rows: int, idf: bool = False) -> np.ndarray:
         """[n_rows] share of the word groups (one per query word: its terms) each row contains.
         ``idf``: each group weighs ``ln(1 + (N - n + 0.5) / (n + 0.5))`` for the ``n`` of the
@@ -217,20 +223,35 @@ class LexicalIndex:
             total += weight
         return out / total if total > 0 else out
 
-    def coverage_at(self, groups: Sequence[Sequence[str]], rows: np.ndarray) -> np.ndarray:
-        """``coverage(groups, n)[rows]`` (no idf) without an [n] vector per word: a binary search
-        of each term's (sorted) postings. O(rows x terms x log postings): what Search uses when
-        an ANN pool chose the candidates of a big catalogue."""
+    def coverage_at(
+        self, groups: Sequence[Sequence[str]], rows: np.ndarray, idf: bool = False, n_rows: int | None = None
+    ) -> np.ndarray:
+        """``coverage(groups, n_rows, idf)[rows]`` without an [n_rows] vector per word: a binary
+        search of each term's (sorted) postings; with ``idf`` each group's row count is the size
+        of the union of its terms' postings below ``n_rows``. O(rows x terms x log postings +
+        postings): what Search uses (the candidates only). The same floats as ``coverage``."""
         rows = np.asarray(rows, dtype=np.int64)
-        if not groups or len(rows) == 0:
-            return np.zeros(len(rows), dtype=np.float64)
         out = np.zeros(len(rows), dtype=np.float64)
+        if not groups or len(rows) == 0:
+            return out
+        if idf and n_rows is None:
+            raise ValueError("coverage_at with idf needs n_rows")
+        limit = int(n_rows) if n_rows is not None else 0
+        total = 0.0
         for terms in groups:
             hit = np.zeros(len(rows), dtype=bool)
+            held = []
             for term in terms:
                 post = self.postings.rows(term)
                 if len(post):
                     at = np.minimum(np.searchsorted(post, rows), len(post) - 1)
                     hit |= post[at] == rows
-            out += hit
-        return out / len(groups)
+                    if idf:
+                        held.append(post[: int(np.searchsorted(post, limit))])
+            weight = 1.0
+            if idf:
+                n = len(np.unique(np.concatenate(held))) if held else 0
+                weight = math.log(1.0 + (limit - n + 0.5) / (n + 0.5))
+            out += weight * hit
+            total += weight
+        return out / total if total > 0 else out

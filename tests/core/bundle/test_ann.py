@@ -179,7 +179,8 @@ def test_below_the_threshold_retrieval_is_exact() -> None:
 def test_search_dense_pool_matches_the_exact_top_depth() -> None:
     cat = _catalogue(hybrid=False)
     q = _users(cat, 1, seed=9)[0]
-    dense, pool = cat.search_dense(q, 200, None)
+    sparse, pool = cat.search_dense(q, 200, None)
+    dense = sparse.dense()  # SparseScores: the pool's cosines, a floor elsewhere
     exact, everything = _exact(cat).search_dense(q, 200, None)
     assert everything is None and pool is not None and len(pool) >= 200
     assert np.all(dense[np.setdiff1d(np.arange(N), pool)] < dense[pool].min())
