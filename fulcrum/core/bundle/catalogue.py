@@ -12,7 +12,6 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import repeat
 
 import numpy as np
 import pandas as pd
@@ -24,6 +23,7 @@ from fulcrum.core.bundle.catalogue_growth import grow
 from fulcrum.core.bundle.lexical import grown
 from fulcrum.core.bundle.popular_orders import carry_orders
 from fulcrum.core.bundle.retrieval import top_candidates
+from fulcrum.core.bundle.row_index import rows_of_ids
 from fulcrum.core.hybrid import (
     HybridPrior,
     HybridWeights,
@@ -284,8 +284,8 @@ class Catalogue:
         and an integer sort -- a heavy buyer's thousands of bought ids are mapped once per request
         and the order of a set's iteration never matters."""
         ids = item_ids if isinstance(item_ids, list | tuple | set | frozenset) else list(item_ids)
-        # map() with dict.get(id, -1) runs in C; unknown ids come back as -1
-        rows = np.fromiter(map(self.index.get, ids, repeat(-1, len(ids))), dtype=np.int64, count=len(ids))
+        # map() with dict.get(id, -1) runs in C; unknown ids come back as -1 (row_index.py)
+        rows = rows_of_ids(self.index, ids)
         return np.unique(rows[rows >= 0])
 
     def mask_of_rows(self, rows: np.ndarray) -> np.ndarray:

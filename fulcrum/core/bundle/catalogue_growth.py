@@ -14,7 +14,8 @@ snapshot would overwrite the newer one's rows, so it gets fresh buffers instead.
 Changing an existing row is copy-on-write of the arrays that change (text and price; the vectors
 only when they change), once per batch, never per item: older snapshots keep their values.
 Search's pooled text vectors (``search_vectors``) grow in the same buffers: an upsert of new
-items never copies the matrix.
+items never copies the matrix. The id -> row map is not copied either: new ids go into a
+persistent map beside the bundle's dict (fulcrum/core/bundle/row_index.py).
 
 Rules of an upsert (``grow``):
 
@@ -33,6 +34,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from fulcrum.core.bundle.row_index import RowIndex
 
 if TYPE_CHECKING:
     from fulcrum.core.bundle.catalogue import Catalogue
@@ -159,9 +162,8 @@ def grow(
             a["search_vectors"][rows] = search[js]
         arrays = {name: buf[: n + k] for name, buf in a.items()}
         buffers.n = n + k
-        new_index = dict(index)
-        for offset, (item, _) in enumerate(new):
-            new_index[item] = n + offset
+        # the bundle's dict shared, the new ids in a persistent map: no copy of the index
+        new_index = RowIndex.grown(index, ((item, n + offset) for offset, (item, _) in enumerate(new)))
     changes: dict[str, Any] = {name: arrays[name] for name in (*ROW_ARRAYS, "embeddings")}
     optional: dict[str, Any] = {name: arrays.get(name) for name in OPTIONAL_MATRICES}
     grown = replace(cat, index=new_index, **optional, **changes)

@@ -1,0 +1,55 @@
+"""The id -> row map of a growing catalogue (fulcrum/core/bundle/row_index.py): after random
+upserts every snapshot maps ids exactly as a dict copy per upsert did (the code it replaced),
+older snapshots never see later ids, and the bundle's dict is never changed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fulcrum.core.bundle.live_catalogue import LiveCatalogue
+from fulcrum.core.bundle.row_index import RowIndex, rows_of_ids
+from tests.core.bundle.test_catalogue_growth import D, bundle_catalogue
+
+
+def test_snapshots_map_ids_as_a_dict_copy_per_upsert() -> None:
+    rng = np.random.default_rng(3)
+    first = bundle_catalogue(40)
+    base = dict(first.index)
+    live = LiveCatalogue(first)
+    snapshots = [(first, dict(first.index))]
+    made = 0
+    for _ in range(60):
+        k = int(rng.integers(1, 6))
+        known = [str(i) for i in rng.choice(live.current.item_ids, size=2)]
+        fresh = [f"n{made + j}" for j in range(k)]
+        made += k
+        ids = [*fresh, *known, fresh[0]]  # a repeat within the call and existing ids
+        want = dict(snapshots[-1][1])  # the old code: a dict copy plus the new ids, in the order
+        latest: dict[str, None] = {}  # of their last announcement in the call
+        for item in ids:
+            latest.pop(item, None)
+            latest[item] = None
+        for item in latest:
+            if item not in want:
+                want[item] = len(want)
+        vectors = rng.normal(size=(len(ids), D)).astype(np.float32)
+        cat = live.upsert(ids, [f"t {i}" for i in ids], vectors, [1.0] * len(ids), now=0.0)
+        snapshots.append((cat, want))
+    for cat, want in snapshots:
+        assert dict(cat.index) == want and len(cat.index) == len(want) == len(cat)
+        probe = [*rng.choice(list(want), size=30).tolist(), "never", "n99999"]
+        assert rows_of_ids(cat.index, probe).tolist() == [want.get(i, -1) for i in probe]
+        assert cat.rows_of(set(probe)).tolist() == sorted({want[i] for i in probe if i in want})
+        assert all((i in cat.index) == (i in want) for i in probe)
+        assert [cat.item_ids[cat.index[i]] for i in want] == list(want)
+    assert first.index == base and isinstance(first.index, dict)  # the bundle's dict untouched
+    assert isinstance(live.current.index, RowIndex) and live.current.index.base is first.index
+
+
+def test_row_index_reads_like_a_dict() -> None:
+    index = RowIndex.grown({"a": 0, "b": 1}, [("c", 2)])
+    again = RowIndex.grown(index, [("d", 3)])
+    assert index.get("c") == 2 and index.get("d") is None and index.get("d", -1) == -1
+    assert again["d"] == 3 and again["a"] == 0 and sorted(again) == ["a", "b", "c", "d"]
+    assert "c" in again and "x" not in again and len(again) == 4
+    assert again.rows(("d", "x", "a")).tolist() == [3, -1, 0]
