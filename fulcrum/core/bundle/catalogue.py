@@ -24,6 +24,7 @@ from fulcrum.core.bundle.lexical import grown
 from fulcrum.core.bundle.popular_orders import carry_orders
 from fulcrum.core.bundle.retrieval import top_candidates
 from fulcrum.core.bundle.row_index import rows_of_ids
+from fulcrum.core.bundle.text_column import TextColumn
 from fulcrum.core.hybrid import (
     HybridPrior,
     HybridWeights,
@@ -59,7 +60,7 @@ def _num(df: pd.DataFrame, name: str, default: float) -> np.ndarray:
 class Catalogue:
     item_ids: np.ndarray  # object [N]
     index: Mapping[str, int]
-    texts: np.ndarray  # object [N]
+    texts: np.ndarray | TextColumn  # object [N]; TextColumn after text changes (text_column.py)
     embeddings: np.ndarray  # float32 [N, D], L2-normalised
     price: np.ndarray  # float64 [N] (NaN unknown)
     purchases: np.ndarray

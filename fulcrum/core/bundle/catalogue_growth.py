@@ -11,8 +11,10 @@ the older snapshots, whose views stop at their own ``n`` -- and the new snapshot
 rows. Only the newest snapshot may append (``Buffers.owner``): a second branch from an older
 snapshot would overwrite the newer one's rows, so it gets fresh buffers instead.
 
-Changing an existing row is copy-on-write of the arrays that change (text and price; the vectors
-only when they change), once per batch, never per item: older snapshots keep their values.
+Changing an existing row is copy-on-write of the arrays that change (price; the vectors only
+when they change), once per batch, never per item: older snapshots keep their values. A changed
+text is not copied with its column: it goes into the snapshot's persistent map of changed rows
+(fulcrum/core/bundle/text_column.py).
 Search's pooled text vectors (``search_vectors``) grow in the same buffers: an upsert of new
 items never copies the matrix. The id -> row map is not copied either: new ids go into a
 persistent map beside the bundle's dict (fulcrum/core/bundle/row_index.py).
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fulcrum.core.bundle.row_index import RowIndex
+from fulcrum.core.bundle.text_column import TextColumn, base_texts, with_texts
 
 if TYPE_CHECKING:
     from fulcrum.core.bundle.catalogue import Catalogue
@@ -83,6 +86,7 @@ OPTIONAL_MATRICES = ("text_embeddings", "search_vectors")
 
 def _arrays(cat: Catalogue) -> dict[str, np.ndarray]:
     arrays = {name: getattr(cat, name) for name in ROW_ARRAYS}
+    arrays["texts"] = base_texts(cat.texts)  # changed texts stay in the column's map (text_column.py)
     arrays["embeddings"] = cat.embeddings
     for name in OPTIONAL_MATRICES:
         if getattr(cat, name) is not None:
@@ -129,14 +133,16 @@ def grow(
         new = new[:room]
 
     arrays = _arrays(cat)
+    text_changes: dict[int, str] = {}
     if updates:
+        changed_rows = [(index[item], j) for item, j in updates]
         arrays, changed = _updated(
-            arrays, [(index[item], j) for item, j in updates], texts, vectors, prices, replace_learned, search
+            arrays, changed_rows, texts, vectors, prices, replace_learned, search, cat.texts, text_changes
         )
         if changed:
             buffers = None  # the copied arrays no longer live in the buffers
     n, k = len(cat), len(new)
-    if not k and all(arrays[name] is a for name, a in _arrays(cat).items()):
+    if not k and not text_changes and all(arrays[name] is a for name, a in _arrays(cat).items()):
         return cat, buffers, refused  # nothing changed
     new_index: Any = index
     if k:
@@ -165,6 +171,7 @@ def grow(
         # the bundle's dict shared, the new ids in a persistent map: no copy of the index
         new_index = RowIndex.grown(index, ((item, n + offset) for offset, (item, _) in enumerate(new)))
     changes: dict[str, Any] = {name: arrays[name] for name in (*ROW_ARRAYS, "embeddings")}
+    changes["texts"] = with_texts(cat.texts, arrays["texts"], text_changes)
     optional: dict[str, Any] = {name: arrays.get(name) for name in OPTIONAL_MATRICES}
     grown = replace(cat, index=new_index, **optional, **changes)
     if buffers is not None:
@@ -180,9 +187,16 @@ def _updated(
     prices: Sequence[float],
     replace_learned: bool,
     search: np.ndarray | None = None,
+    old_texts: np.ndarray | TextColumn | None = None,
+    text_changes: dict[int, str] | None = None,
 ) -> tuple[dict[str, np.ndarray], bool]:
     """Copy-on-write of the arrays the updates (catalogue row, input position) change, once per
-    call; returns (arrays, whether any was copied)."""
+    call; returns (arrays, whether any was copied). Changed texts are not copied: they go into
+    ``text_changes`` (row -> text) for the snapshot's ``TextColumn``."""
+    if old_texts is None:
+        old_texts = arrays["texts"]
+    if text_changes is None:
+        text_changes = {}
     out = dict(arrays)
     upserted = arrays["upserted"]
     changed = False
@@ -195,8 +209,8 @@ def _updated(
         return out[name]
 
     for row, j in rows:
-        if out["texts"][row] != texts[j]:
-            writable("texts")[row] = texts[j]
+        if old_texts[row] != texts[j]:
+            text_changes[row] = texts[j]
         price = prices[j]
         if price == price and price > 0 and out["price"][row] != price:  # none announced: keep it
             writable("price")[row] = price

@@ -53,3 +53,49 @@ def test_row_index_reads_like_a_dict() -> None:
     assert again["d"] == 3 and again["a"] == 0 and sorted(again) == ["a", "b", "c", "d"]
     assert "c" in again and "x" not in again and len(again) == 4
     assert again.rows(("d", "x", "a")).tolist() == [3, -1, 0]
+
+
+def test_text_changes_keep_every_snapshots_texts_without_copying_the_column() -> None:
+    """fulcrum/core/bundle/text_column.py: after random new items and text changes each snapshot
+    reads the texts it was given (older ones keep theirs), and the column is never copied."""
+    from fulcrum.core.bundle.text_column import TextColumn
+
+    rng = np.random.default_rng(9)
+    first = bundle_catalogue(30)
+    live = LiveCatalogue(first)
+    want = [str(t) for t in first.texts]
+    snapshots = [(first, list(want))]
+    made = 0
+    for step in range(80):
+        # bundle items (their learned vectors are kept) and no announced price: only texts change
+        ids = [str(i) for i in rng.choice(first.item_ids, size=int(rng.integers(1, 4)), replace=False)]
+        if step % 3 == 0:
+            ids.append(f"n{made}")
+            made += 1
+        texts = [f"text {step} {j}" for j in range(len(ids))]
+        vectors = rng.normal(size=(len(ids), D)).astype(np.float32)
+        cat = live.upsert(ids, texts, vectors, [float("nan")] * len(ids), now=0.0)
+        want = list(want)
+        for item, text in zip(ids, texts, strict=True):
+            row = cat.index[item]
+            if row == len(want):
+                want.append(text)
+            else:
+                want[row] = text
+        snapshots.append((cat, want))
+    bases: list[np.ndarray] = []
+    for cat, texts in snapshots:
+        assert len(cat.texts) == len(texts) == len(cat)
+        assert [cat.texts[r] for r in range(len(cat))] == texts
+        assert list(cat.texts) == texts
+        rows = rng.integers(0, len(cat), 20)
+        assert cat.texts[rows].tolist() == [texts[r] for r in rows]
+        if isinstance(cat.texts, TextColumn):
+            assert cat.texts.array().tolist() == texts
+            buffer = cat.texts.base if cat.texts.base.base is None else cat.texts.base.base
+            if not any(buffer is b for b in bases):
+                bases.append(buffer)
+    assert isinstance(live.current.texts, TextColumn)
+    # the base arrays are the growth buffers (27 new items from 30: two doublings), never a copy
+    # per text change (80 batches)
+    assert len(bases) <= 3
