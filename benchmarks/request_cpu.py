@@ -13,8 +13,12 @@ servicer calls:
 - ``search``: anonymous Search for two words of a random item's title.
 
 Prints p50 and mean CPU per call for each, with the catalogue size, whether the ANN path is
-active and the load average. ``--python-path DIR`` runs the same measurement on another source
-tree (e.g. ``git archive`` of main) for an A/B pair back to back.
+active and the load average. ``--towers cached`` takes the user tower's and the query encoder's
+outputs from a table filled on each user's / query's first call (a warm-up pass over all of
+them), so the figures are the pipeline's own work around the models (retrieval, blocked rows,
+fusion, re-rank): what a change to that work moves, without the towers' larger noise.
+``--python-path DIR`` runs the same measurement on another source tree (e.g. ``git archive`` of
+main) for an A/B pair back to back.
 
     .venv/bin/python -m benchmarks.request_cpu --bundle artifacts/bundles/LATEST [--python-path OLD]
 """
@@ -49,7 +53,28 @@ def _users(cat, n: int, rng) -> list:
     return out
 
 
-def _measure(bundle: str, n_users: int, requests: int, seed: int, kinds: list[str]) -> dict:
+def _cache_towers(model) -> None:
+    """Replace the model's user tower and query encoder with a table of their outputs, filled
+    on the first call of each distinct input."""
+    encode_user, encode_query = model.encode_user, model.encode_search_query
+    users: dict[bytes, object] = {}
+    queries: dict[str, object] = {}
+
+    async def cached_user(history):
+        key = history.emb.tobytes() + history.types.tobytes()
+        if key not in users:
+            users[key] = await encode_user(history)
+        return users[key]
+
+    async def cached_query(text, cache_size=0):
+        if text not in queries:
+            queries[text] = await encode_query(text, cache_size)
+        return queries[text]
+
+    model.encode_user, model.encode_search_query = cached_user, cached_query
+
+
+def _measure(bundle: str, n_users: int, requests: int, seed: int, kinds: list[str], towers: str) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     import numpy as np
@@ -70,13 +95,15 @@ def _measure(bundle: str, n_users: int, requests: int, seed: int, kinds: list[st
     load_s = time.perf_counter() - t
     ex = ThreadPoolExecutor(2)
     model = ServingModel(loaded, ex, 64, 0.0, None, lambda: True)
+    if towers == "cached":
+        _cache_towers(model)
     cat = model.catalogue.current
     cfg = ServeConfig()
     users = _users(cat, n_users, rng)
     source = InMemoryFeatures(users)
     rows_cache = ProfileRowsCache(cfg.user_row_cache)
     vectors = UserVectorCache(cfg.user_vector_reuse_ms / 1000.0)
-    words = [str(cat.texts[r]).split() for r in rng.integers(0, len(cat), 400)]
+    words = [str(cat.texts[r]).split() for r in rng.integers(0, len(cat), n_users)]
     queries = [" ".join(w[:2]) if w else "gift" for w in words]
 
     def call(kind: str, i: int):
@@ -96,7 +123,8 @@ def _measure(bundle: str, n_users: int, requests: int, seed: int, kinds: list[st
     async def run() -> dict:
         out = {}
         for kind in kinds:
-            for i in range(min(50, requests)):  # warm-up: caches, ORT's first runs
+            # warm-up: caches, ORT's first runs (with cached towers: every user and query once)
+            for i in range(max(min(50, requests), len(users) if towers == "cached" else 0)):
                 await call(kind, i)
             ms = []
             for i in range(requests):
@@ -107,7 +135,8 @@ def _measure(bundle: str, n_users: int, requests: int, seed: int, kinds: list[st
             out[kind] = {"p50_ms": round(float(np.median(a)), 3), "mean_ms": round(float(a.mean()), 3)}
         return out
 
-    result = {"items": len(cat), "ann_active": bool(cat.ann_active), "load_s": round(load_s, 1)}
+    result = {"items": len(cat), "ann_active": bool(cat.ann_active), "towers": towers,
+              "load_s": round(load_s, 1)}  # fmt: skip
     result.update(asyncio.run(run()))
     result["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     ex.shutdown()
@@ -120,6 +149,8 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=200)
     ap.add_argument("--requests", type=int, default=400, help="timed calls per kind (after 50 warm-up calls)")
     ap.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated, of {KINDS}")
+    ap.add_argument("--towers", choices=("run", "cached"), default="run",
+                    help="run the user tower / query encoder per call, or take their outputs from a table")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--python-path", default=None, help="measure this source tree instead")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -132,13 +163,13 @@ def main() -> None:
 
         print(f"measuring {Path(fulcrum.__file__).parents[1]}", file=sys.stderr)
         bundle = str(Path(args.bundle).resolve())
-        print(json.dumps(_measure(bundle, args.users, args.requests, args.seed, kinds)))
+        print(json.dumps(_measure(bundle, args.users, args.requests, args.seed, kinds, args.towers)))
         return
     env = child_environment(PYTHONPATH=str(Path(args.python_path).resolve()))
     cmd = [sys.executable, "-c", "import sys, runpy; sys.argv[0] = 'request_cpu'; "
            "runpy.run_path(sys.argv.pop(1), run_name='__main__')", __file__, "--child",
            "--bundle", str(Path(args.bundle).resolve()), "--users", str(args.users),
-           "--requests", str(args.requests), "--kinds", ",".join(kinds),
+           "--requests", str(args.requests), "--kinds", ",".join(kinds), "--towers", args.towers,
            "--seed", str(args.seed)]  # fmt: skip
     subprocess.run(cmd, env=env, cwd=args.python_path, check=True)  # cwd: "-c" puts it first on sys.path
     print(f"load average {os.getloadavg()}", file=sys.stderr)

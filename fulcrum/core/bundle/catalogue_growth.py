@@ -12,7 +12,9 @@ rows. Only the newest snapshot may append (``Buffers.owner``): a second branch f
 snapshot would overwrite the newer one's rows, so it gets fresh buffers instead.
 
 Changing an existing row is copy-on-write of the arrays that change (price; the vectors only
-when they change), once per batch, never per item: older snapshots keep their values. A changed
+when they change), once per batch, never per item: older snapshots keep their values. The copy
+is made with the buffers' spare capacity and replaces that array's buffer only, so the next new
+item does not reallocate every array. A changed
 text is not copied with its column: it goes into the snapshot's persistent map of changed rows
 (fulcrum/core/bundle/text_column.py).
 Search's pooled text vectors (``search_vectors``) grow in the same buffers: an upsert of new
@@ -134,14 +136,23 @@ def grow(
 
     arrays = _arrays(cat)
     text_changes: dict[int, str] = {}
+    n, k = len(cat), len(new)
     if updates:
         changed_rows = [(index[item], j) for item, j in updates]
-        arrays, changed = _updated(
-            arrays, changed_rows, texts, vectors, prices, replace_learned, search, cat.texts, text_changes
-        )
-        if changed:
-            buffers = None  # the copied arrays no longer live in the buffers
-    n, k = len(cat), len(new)
+        # an array copied on write goes into a buffer of the growth buffers' capacity, which
+        # replaces that array's buffer: the other arrays' buffers stay (no reallocation of every
+        # array, the matrices included, at the next new item)
+        owned = buffers is not None and buffers.owner is cat and buffers.n == n
+        capacity = buffers.capacity if owned and buffers is not None else None
+        arrays, copied = _updated(
+            arrays, changed_rows, texts, vectors, prices, replace_learned, search, cat.texts, text_changes,
+            capacity,
+        )  # fmt: skip
+        if copied:
+            if buffers is not None and capacity is not None:
+                buffers.arrays.update(copied)
+            else:
+                buffers = None  # the copied arrays do not live in the buffers
     if not k and not text_changes and all(arrays[name] is a for name, a in _arrays(cat).items()):
         return cat, buffers, refused  # nothing changed
     new_index: Any = index
@@ -189,23 +200,27 @@ def _updated(
     search: np.ndarray | None = None,
     old_texts: np.ndarray | TextColumn | None = None,
     text_changes: dict[int, str] | None = None,
-) -> tuple[dict[str, np.ndarray], bool]:
+    capacity: int | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Copy-on-write of the arrays the updates (catalogue row, input position) change, once per
-    call; returns (arrays, whether any was copied). Changed texts are not copied: they go into
-    ``text_changes`` (row -> text) for the snapshot's ``TextColumn``."""
+    call; returns (arrays, the copied ones' new buffers by name: ``capacity`` rows each when
+    given, the first n in use). Changed texts are not copied: they go into ``text_changes``
+    (row -> text) for the snapshot's ``TextColumn``."""
     if old_texts is None:
         old_texts = arrays["texts"]
     if text_changes is None:
         text_changes = {}
     out = dict(arrays)
     upserted = arrays["upserted"]
-    changed = False
+    copied: dict[str, np.ndarray] = {}
 
     def writable(name: str) -> np.ndarray:
-        nonlocal changed
         if out[name] is arrays[name]:
-            out[name] = arrays[name].copy()
-            changed = True
+            a = arrays[name]
+            buf = np.empty((max(capacity or 0, len(a)), *a.shape[1:]), dtype=a.dtype)
+            buf[: len(a)] = a
+            copied[name] = buf
+            out[name] = buf[: len(a)]
         return out[name]
 
     for row, j in rows:
@@ -220,4 +235,4 @@ def _updated(
                 writable("text_embeddings")[row] = vectors[j]
         if search is not None and not np.array_equal(out["search_vectors"][row], search[j]):
             writable("search_vectors")[row] = search[j]  # the text's own vector, any item
-    return out, changed
+    return out, copied

@@ -99,3 +99,24 @@ def test_text_changes_keep_every_snapshots_texts_without_copying_the_column() ->
     # the base arrays are the growth buffers (27 new items from 30: two doublings), never a copy
     # per text change (80 batches)
     assert len(bases) <= 3
+
+
+def test_a_price_or_vector_change_keeps_the_other_buffers() -> None:
+    """A copy-on-write (a price, an upserted item's vector) replaces that array's buffer only:
+    the next new item is written into the same buffers as before (no reallocation of every
+    array), and every snapshot keeps its own values."""
+    live = LiveCatalogue(bundle_catalogue(10))
+    one = np.ones((1, D), dtype=np.float32)
+    a = live.upsert(["n0"], ["new 0"], one, [3.0], now=0.0)  # buffers made (capacity 64)
+    b = live.upsert(["b1", "n0"], ["b1 again", "new 0"], np.vstack([one, 2 * one]), [9.5, 4.0], now=0.0)
+    c = live.upsert(["n1"], ["new 1"], 3 * one, [5.0], now=0.0)
+    assert c.item_ids.base is a.item_ids.base and c.upserted.base is a.upserted.base  # no reallocation
+    # the copied arrays: a new buffer once (b), written in place by the next new item (c)
+    assert c.price.base is b.price.base and b.price.base is not a.price.base
+    assert c.embeddings.base is b.embeddings.base and b.embeddings.base is not a.embeddings.base
+    assert [a.price[1], b.price[1], c.price[1]] == [2.0, 9.5, 9.5]
+    assert [a.price[10], b.price[10], c.price[10]] == [3.0, 4.0, 4.0]
+    np.testing.assert_array_equal(a.embeddings[10], one[0])  # n0's vector in the older snapshot
+    np.testing.assert_array_equal(b.embeddings[10], 2 * one[0])
+    np.testing.assert_array_equal(c.embeddings[11], 3 * one[0])
+    assert len(a) == len(b) == 11 and len(c) == 12 and c.price[11] == 5.0
