@@ -100,7 +100,7 @@ class Catalogue:
     def warm(self) -> Catalogue:
         """Compute the per-snapshot orders and vectors now (in the loader's or the upsert's worker
         thread, where NumPy's sorts release the GIL), not in the first request on the loop; self."""
-        for name in ("popularity_pct", "is_tail", "popular_now_pct", "_trend_term"):
+        for name in ("is_tail", "popular_now_pct", "_trend_term"):  # popularity_pct: at rows (item_stats)
             getattr(self, name)
         return self
 
@@ -306,7 +306,8 @@ class Catalogue:
             cancel_rate=self.cancel_rate[idx],
             price=np.nan_to_num(self.price[idx], nan=0.0),
             first_seen=self.first_seen[idx],
-            popularity_pct=self.popularity_pct[idx],
+            # popularity_pct at these rows only: the same floats, no [N] pass per snapshot
+            popularity_pct=1.0 - self.popularity_rank[idx] / max(len(self), 1),
         )
 
     @classmethod

@@ -1,6 +1,7 @@
-"""The id -> row map of a growing catalogue (fulcrum/core/bundle/row_index.py): after random
-upserts every snapshot maps ids exactly as a dict copy per upsert did (the code it replaced),
-older snapshots never see later ids, and the bundle's dict is never changed."""
+"""Upserts without catalogue-sized copies: the id -> row map (fulcrum/core/bundle/row_index.py:
+after random upserts every snapshot maps ids exactly as a dict copy per upsert did, older
+snapshots never see later ids, the bundle's dict is never changed), the texts column
+(text_column.py), copy-on-write into the growth buffers, popularity at the asked rows."""
 
 from __future__ import annotations
 
@@ -120,3 +121,10 @@ def test_a_price_or_vector_change_keeps_the_other_buffers() -> None:
     np.testing.assert_array_equal(b.embeddings[10], 2 * one[0])
     np.testing.assert_array_equal(c.embeddings[11], 3 * one[0])
     assert len(a) == len(b) == 11 and len(c) == 12 and c.price[11] == 5.0
+
+
+def test_item_stats_popularity_is_the_catalogue_vector_at_the_rows() -> None:
+    live = LiveCatalogue(bundle_catalogue(20))
+    cat = live.upsert(["n0", "n1"], ["a", "b"], np.ones((2, D), np.float32), [1.0, 2.0], now=0.0)
+    rows = np.array([0, 5, 21, 20, 5])
+    np.testing.assert_array_equal(cat.item_stats(rows).popularity_pct, cat.popularity_pct[rows])
