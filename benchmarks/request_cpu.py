@@ -1,11 +1,11 @@
 """In-process CPU per Recommend and Search call (no gRPC): `python -m benchmarks.request_cpu`.
 
-Loads the bundle as the server does (``load_bundle`` + ``ServingModel``, the ONNX towers run
-inline on the calling thread), with an in-memory store of ``--users`` synthetic warm users (a
-seeded draw of 3-30 bought catalogue items each, the last ones also their recent history), the
-server's per-user row cache and user-vector reuse at their defaults, and times with the
-thread's CPU clock (``time.thread_time``) each awaited call of the pipeline functions the
-servicer calls:
+Loads the bundle as the server does (``load_bundle`` with the serve config's defaults,
+``ServingModel``, one BLAS thread per process; the ONNX towers run inline on the calling
+thread), with an in-memory store of ``--users`` synthetic warm users (a seeded draw of 3-30
+bought catalogue items each, the last ones also their recent history), the server's per-user
+row cache and user-vector reuse at their defaults, and times with the thread's CPU clock
+(``time.thread_time``) each awaited call of the pipeline functions the servicer calls:
 
 - ``warm``: Recommend for a warm user (k 10, seeded knobs);
 - ``cold``: Recommend for an unknown user without session items (popular now);
@@ -83,6 +83,7 @@ def _measure(bundle: str, n_users: int, requests: int, seed: int, kinds: list[st
     from online.config import ServeConfig
     from online.inference.model import ServingModel
     from online.server.feature_source import InMemoryFeatures
+    from online.server.process_tuning import limit_blas_threads
     from online.server.profile_rows import ProfileRowsCache
     from online.server.recommend import recommend
     from online.server.requests import Knobs, RecommendQuery, SearchQuery
@@ -90,15 +91,18 @@ def _measure(bundle: str, n_users: int, requests: int, seed: int, kinds: list[st
     from online.server.user_vectors import UserVectorCache
 
     rng = np.random.default_rng(seed)
+    cfg = ServeConfig()
+    limit_blas_threads()  # as `fulcrum serve` runs: one BLAS thread per process
     t = time.perf_counter()
-    loaded = load_bundle(Path(bundle), "cpu")
+    loaded = load_bundle(
+        Path(bundle), "cpu", cfg.intra_op_threads, cfg.int8_item_encoder, ann=cfg.ann_settings()
+    )
     load_s = time.perf_counter() - t
     ex = ThreadPoolExecutor(2)
     model = ServingModel(loaded, ex, 64, 0.0, None, lambda: True)
     if towers == "cached":
         _cache_towers(model)
     cat = model.catalogue.current
-    cfg = ServeConfig()
     users = _users(cat, n_users, rng)
     source = InMemoryFeatures(users)
     rows_cache = ProfileRowsCache(cfg.user_row_cache)
