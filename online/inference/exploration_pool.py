@@ -41,8 +41,8 @@ def exploration_pool(
 
     # membership by a binary search in the (small) sorted leftovers and exploitation rows: no
     # array the size of the catalogue, and no np.isin (which sorts both sides on every call)
-    left_sorted = np.unique(leftovers)
-    exploit_sorted = np.unique(exploit)
+    left_sorted = np.sort(leftovers)
+    exploit_sorted = np.sort(exploit)
 
     def eligible(rows: np.ndarray) -> np.ndarray:
         trials = np.maximum(cat.impressions[rows], cat.purchases[rows])
