@@ -10,8 +10,9 @@ The new items come from ``Catalogue.low_trial_rows(threshold)``: rows whose tria
 the threshold when the snapshot first needed them (one pass per snapshot, carried over to the
 next snapshot by an upsert). Trials only grow in place (``LiveCatalogue.count``), so that list
 is a superset of today's new items and filtering it on the current counts is exact. When it is
-long, the sample is drawn from it and the leftovers first, and the ineligible draws rejected,
-so a request costs O(size + leftovers), not O(catalogue).
+long, the sample is drawn from it and the leftovers first (indices into the two lists, never
+a copy of them), and the ineligible draws rejected, so a request costs O(size + leftovers), not
+O(catalogue).
 """
 
 from __future__ import annotations
@@ -50,12 +51,19 @@ def exploration_pool(
         # an exploitation row is never eligible, even when it is also a leftover
         return rows[ok & ~in_sorted(exploit_sorted, rows)]
 
-    candidates = np.concatenate([new_rows, leftovers])
-    if len(candidates) <= 4 * size:  # small: the exact eligible set, then the subset
-        pool = np.unique(eligible(candidates))
+    total = len(new_rows) + len(leftovers)
+    if total <= 4 * size:  # small: the exact eligible set, then the subset
+        pool = np.unique(eligible(np.concatenate([new_rows, leftovers])))
         if len(pool) > size:
             pool = np.unique(pool[rng.integers(0, len(pool), size)])
         return pool
-    drawn = eligible(candidates[rng.integers(0, len(candidates), 2 * size)])
+    # draws from new_rows then leftovers as one list, without concatenating them (new_rows may
+    # be most of the catalogue: a catalogue of items nobody has seen yet)
+    at = rng.integers(0, total, 2 * size)
+    first = at < len(new_rows)
+    picked = np.empty(len(at), dtype=np.int64)
+    picked[first] = new_rows[at[first]]
+    picked[~first] = leftovers[at[~first] - len(new_rows)]
+    drawn = eligible(picked)
     _, first = np.unique(drawn, return_index=True)
     return np.sort(drawn[np.sort(first)][:size])  # the first `size` distinct draws
