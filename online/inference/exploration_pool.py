@@ -60,10 +60,10 @@ def exploration_pool(
     # draws from new_rows then leftovers as one list, without concatenating them (new_rows may
     # be most of the catalogue: a catalogue of items nobody has seen yet)
     at = rng.integers(0, total, 2 * size)
-    first = at < len(new_rows)
+    in_new = at < len(new_rows)
     picked = np.empty(len(at), dtype=np.int64)
-    picked[first] = new_rows[at[first]]
-    picked[~first] = leftovers[at[~first] - len(new_rows)]
+    picked[in_new] = new_rows[at[in_new]]
+    picked[~in_new] = leftovers[at[~in_new] - len(new_rows)]
     drawn = eligible(picked)
     _, first = np.unique(drawn, return_index=True)
     return np.sort(drawn[np.sort(first)][:size])  # the first `size` distinct draws
