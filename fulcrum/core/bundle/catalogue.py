@@ -16,7 +16,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from fulcrum.core.blocked_rows import Blocked
+from fulcrum.core.blocked_rows import Blocked, sorted_unique
 from fulcrum.core.bundle.ann import AnnParts, ann_grown
 from fulcrum.core.bundle.ann_retrieval import pool_candidates, pool_dense
 from fulcrum.core.bundle.catalogue_growth import grow
@@ -287,7 +287,7 @@ class Catalogue:
         ids = item_ids if isinstance(item_ids, list | tuple | set | frozenset) else list(item_ids)
         # map() with dict.get(id, -1) runs in C; unknown ids come back as -1 (row_index.py)
         rows = rows_of_ids(self.index, ids)
-        return np.unique(rows[rows >= 0])
+        return sorted_unique(rows[rows >= 0])  # np.unique, without NumPy 2's slow small-array path
 
     def mask_of_rows(self, rows: np.ndarray) -> np.ndarray:
         """bool [N], True at ``rows``."""
