@@ -71,10 +71,33 @@ def _empty_handlers(sync: bool):
     return grpc.method_handlers_generic_handler("fulcrum.v1.Recommender", {"GetModelInfo": method})
 
 
+#: what a ``+LAYER`` suffix of an empty server's kind adds of Fulcrum's own stack
+LAYERS = ("interceptor", "maxrpcs", "options")
+
+
+def _stack(layers: list[str]) -> dict:
+    """grpc.aio.server keyword arguments with the named layers of Fulcrum's stack (its defaults)."""
+    from online.security.limits import LimitsConfig, server_options
+    from online.server.interceptors import ObservedInterceptor
+
+    bad = [x for x in layers if x not in LAYERS]
+    if bad:
+        raise typer.BadParameter(f"unknown layer(s) {bad}; allowed: {', '.join(LAYERS)}", param_hint="--kind")
+    limits = LimitsConfig()
+    kw: dict = {"options": server_options(limits) if "options" in layers else []}
+    if "interceptor" in layers:
+        kw["interceptors"] = [ObservedInterceptor()]
+    if "maxrpcs" in layers:
+        kw["maximum_concurrent_rpcs"] = limits.max_concurrent_rpcs
+    return kw
+
+
 @app.command("serve-empty")
 def serve_empty(
     port: int = typer.Option(..., "--port"),
-    kind: str = typer.Option("aio", "--kind", help="aio | aio-uvloop | sync"),
+    kind: str = typer.Option(
+        "aio", "--kind", help="aio | aio-uvloop | sync, aio ones with +interceptor, +maxrpcs, +options"
+    ),
     reuse_port: bool = typer.Option(False, "--reuse-port"),
     threads: int = typer.Option(16, "--threads", help="sync: the handler thread pool."),
 ) -> None:
@@ -85,9 +108,10 @@ def serve_empty(
 
     import grpc
 
-    options = [("grpc.so_reuseport", int(reuse_port))]
-    if kind == "sync":
-        server = grpc.server(ThreadPoolExecutor(max_workers=threads), options=options)
+    base, *layers = kind.split("+")
+    reuse = [("grpc.so_reuseport", int(reuse_port))]
+    if base == "sync":
+        server = grpc.server(ThreadPoolExecutor(max_workers=threads), options=reuse)
         server.add_generic_rpc_handlers((_empty_handlers(True),))
         server.add_insecure_port(f"127.0.0.1:{port}")
         server.start()
@@ -95,9 +119,11 @@ def serve_empty(
         signal.sigwait({signal.SIGTERM, signal.SIGINT})
         server.stop(0)
         return
+    kw = _stack(layers)
+    kw["options"] = [*reuse, *kw["options"]]
 
     async def main() -> None:
-        server = grpc.aio.server(options=options)
+        server = grpc.aio.server(**kw)
         server.add_generic_rpc_handlers((_empty_handlers(False),))
         server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()
@@ -108,12 +134,12 @@ def serve_empty(
         await stop.wait()
         await server.stop(0)
 
-    if kind == "aio-uvloop":
+    if base == "aio-uvloop":
         import uvloop
 
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(main())
-    elif kind == "aio":
+    elif base == "aio":
         asyncio.run(main())
     else:
         raise typer.BadParameter(
@@ -178,10 +204,21 @@ def _row(
     seconds,
     conns,
     n_procs: int,
+    ghz_extra: list[str],
 ) -> dict:
     load0 = os.getloadavg()[0]
     cpu0 = sum(tree_cpu_s(p) for p in pids)
-    r = ghz(protoset, target, method, data, work, concurrency=c, seconds=seconds, connections=conns)
+    r = ghz(
+        protoset,
+        target,
+        method,
+        data,
+        work,
+        concurrency=c,
+        seconds=seconds,
+        connections=conns,
+        extra=ghz_extra,
+    )
     cpu = sum(tree_cpu_s(p) for p in pids) - cpu0
     calls = max(r["calls"], 1)
     row = {
@@ -230,13 +267,21 @@ def run(
     redis_url: str | None = typer.Option(None, "--redis-url", help="Also Redis (rows materialised)."),
     seconds: float = typer.Option(5.0, "--seconds", min=1.0, help="Seconds per row."),
     levels: str = typer.Option("1,32", "--levels"),
-    kinds: str = typer.Option("aio", "--kinds", help="Empty servers: aio, aio-uvloop, sync (comma list)."),
+    kinds: str = typer.Option(
+        "aio",
+        "--kinds",
+        help="Empty servers (comma list): aio, aio-uvloop, sync; aio+interceptor+maxrpcs+options adds those "
+        "layers of Fulcrum's stack.",
+    ),
     processes: str = typer.Option("1,2", "--processes", help="Process counts for every server."),
     connections: int = typer.Option(8, "--connections", help="ghz connections with 2+ processes."),
     fulcrum: bool = typer.Option(True, "--fulcrum/--no-fulcrum", help="Also `fulcrum serve` rows."),
     setting: list[str] = typer.Option([], "--set", help="fulcrum serve config KEY=JSON (repeatable)."),  # noqa: B008
     python_path: Path | None = typer.Option(None, "--python-path", help="Serve Fulcrum from this tree."),  # noqa: B008
     users: int = typer.Option(200, "--users", min=1),
+    ghz_cpus: int = typer.Option(
+        0, "--ghz-cpus", min=0, help="ghz --cpus (its Go threads; 0: ghz's default, all cores)."
+    ),
     out: Path | None = typer.Option(None, "--out"),  # noqa: B008
 ) -> None:
     """The per-call CPU of each layer (empty Python gRPC server, Fulcrum's stack, warm Recommend)
@@ -246,6 +291,7 @@ def run(
     cs = [int(x) for x in levels.split(",")]
     procs_list = [int(x) for x in processes.split(",")]
     extra = {k: json.loads(v) for k, _, v in (x.partition("=") for x in setting)}
+    gx = ["--cpus", str(ghz_cpus)] if ghz_cpus else []
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -256,7 +302,7 @@ def run(
             conns = 1 if n_procs == 1 else connections
             ghz(ps, target, method, data, work, concurrency=4, n=400, connections=min(conns, 4))  # warm-up
             for c in cs:
-                row = _row(layer, call, pids, ps, target, method, data, work, c, seconds, conns, n_procs)
+                row = _row(layer, call, pids, ps, target, method, data, work, c, seconds, conns, n_procs, gx)
                 rows.append(row)
 
         print(HEAD, flush=True)
@@ -308,7 +354,8 @@ def run(
                         stop_server(proc)
     summary(rows)
     if out is not None:
-        out.write_text(json.dumps({"seconds": seconds, "config": extra, "rows": rows}, indent=2))
+        meta = {"seconds": seconds, "config": extra, "ghz_cpus": ghz_cpus or "default"}
+        out.write_text(json.dumps({**meta, "rows": rows}, indent=2))
 
 
 def summary(rows: list[dict], goal_qps: float = 1500.0, cores: int = 2) -> None:
