@@ -76,15 +76,19 @@ LAYERS = ("interceptor", "maxrpcs", "options")
 
 
 def _stack(layers: list[str]) -> dict:
-    """grpc.aio.server keyword arguments with the named layers of Fulcrum's stack (its defaults)."""
+    """grpc.aio.server keyword arguments with the named layers of Fulcrum's stack (its defaults);
+    a ``KEY=INT`` layer is one more gRPC core option (e.g. ``grpc.http2.bdp_probe=0``)."""
     from online.security.limits import LimitsConfig, server_options
     from online.server.interceptors import ObservedInterceptor
 
-    bad = [x for x in layers if x not in LAYERS]
+    bad = [x for x in layers if x not in LAYERS and "=" not in x]
     if bad:
-        raise typer.BadParameter(f"unknown layer(s) {bad}; allowed: {', '.join(LAYERS)}", param_hint="--kind")
+        raise typer.BadParameter(
+            f"unknown layer(s) {bad}; allowed: {', '.join(LAYERS)} or KEY=INT", param_hint="--kind"
+        )
     limits = LimitsConfig()
     kw: dict = {"options": server_options(limits) if "options" in layers else []}
+    kw["options"] += [(k, int(v)) for k, _, v in (x.partition("=") for x in layers if "=" in x)]
     if "interceptor" in layers:
         kw["interceptors"] = [ObservedInterceptor()]
     if "maxrpcs" in layers:
@@ -271,7 +275,7 @@ def run(
         "aio",
         "--kinds",
         help="Empty servers (comma list): aio, aio-uvloop, sync; aio+interceptor+maxrpcs+options adds those "
-        "layers of Fulcrum's stack.",
+        "layers of Fulcrum's stack, aio+KEY=INT a gRPC core option.",
     ),
     processes: str = typer.Option("1,2", "--processes", help="Process counts for every server."),
     connections: int = typer.Option(8, "--connections", help="ghz connections with 2+ processes."),
