@@ -72,7 +72,18 @@ def _empty_handlers(sync: bool):
 
 
 #: what a ``+LAYER`` suffix of an empty server's kind adds of Fulcrum's own stack
-LAYERS = ("interceptor", "maxrpcs", "options")
+LAYERS = ("interceptor", "passthrough", "maxrpcs", "options")
+
+
+def _passthrough():
+    """A server interceptor that only hands the call on (what gRPC's interceptor machinery costs)."""
+    import grpc
+
+    class Passthrough(grpc.aio.ServerInterceptor):
+        async def intercept_service(self, continuation, details):
+            return await continuation(details)
+
+    return Passthrough()
 
 
 def _stack(layers: list[str]) -> dict:
@@ -91,6 +102,8 @@ def _stack(layers: list[str]) -> dict:
     kw["options"] += [(k, int(v)) for k, _, v in (x.partition("=") for x in layers if "=" in x)]
     if "interceptor" in layers:
         kw["interceptors"] = [ObservedInterceptor()]
+    if "passthrough" in layers:  # gRPC's interceptor pipeline alone: the handler is not wrapped
+        kw["interceptors"] = [_passthrough()]
     if "maxrpcs" in layers:
         kw["maximum_concurrent_rpcs"] = limits.max_concurrent_rpcs
     return kw
@@ -275,7 +288,8 @@ def run(
         "aio",
         "--kinds",
         help="Empty servers (comma list): aio, aio-uvloop, sync; aio+interceptor+maxrpcs+options adds those "
-        "layers of Fulcrum's stack, aio+KEY=INT a gRPC core option.",
+        "layers of Fulcrum's stack (+passthrough: an interceptor that only hands the call on), aio+KEY=INT a "
+        "gRPC core option.",
     ),
     processes: str = typer.Option("1,2", "--processes", help="Process counts for every server."),
     connections: int = typer.Option(8, "--connections", help="ghz connections with 2+ processes."),
