@@ -17,7 +17,8 @@ feature_repo runs. Then, in one run:
 - Recommend throughput at each ``--concurrency`` level (default 1, 8, 32, 64): QPS, p50, p99 and
   the server's CPU per call, from a separate Python load-generator process
   (benchmarks/serve_load.py, its own CPU per call reported too) and, when ``ghz`` is on PATH, from
-  ghz (benchmarks/ghz_load.py; protoset compiled by the bench), so the client's own cost shows.
+  ghz (benchmarks/ghz_load.py; protoset compiled by the bench; its CPU per call measured too), so
+  the client's own cost shows.
 
 Ratios: Recommend p50 / bare forward p50 (bar <= 1.2) and QPS(max c) / QPS(1) (bar >= 3).
 Prints a table and writes JSON.

@@ -49,7 +49,11 @@ def build_protoset(out: Path) -> Path:
 def run_ghz(
     ghz: str, protoset: Path, target: str, users: list[str], n: int, concurrency: int, workdir: Path
 ) -> dict:
-    """Recommend for ``users`` in turn, ``n`` calls at ``concurrency``: QPS, p50/p99 ms, failures."""
+    """Recommend for ``users`` in turn, ``n`` calls at ``concurrency``: QPS, p50/p99 ms, failures,
+    and ghz's own CPU per call (its process's user + system time, from this process's rusage of
+    waited-for children: run nothing else as a child meanwhile)."""
+    import resource
+
     data = workdir / "recommend.json"
     data.write_text(json.dumps([{"user_id": u, "k": 10} for u in users]))
     cmd = [
@@ -69,7 +73,10 @@ def run_ghz(
         "json",
         target,
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     if not proc.stdout.strip():
         raise RuntimeError(f"ghz failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
     report = json.loads(proc.stdout)
@@ -81,6 +88,7 @@ def run_ghz(
         "p99_ms": lat.get(99, float("nan")),
         "calls": n,
         "failures": sum(v for k, v in codes.items() if k != "OK"),
+        "client_cpu_ms_per_call": cpu_s / max(n, 1) * 1000.0,
     }
 
 
