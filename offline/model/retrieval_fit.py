@@ -98,7 +98,9 @@ def fit_retrieval(
     cuts_per_step = max(1, int(round(r.batch_size * examples.n_cuts / max(1, len(examples)))))
     steps_per_epoch = max(1, int(np.ceil(examples.n_cuts / cuts_per_step)))
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=max_lr, total_steps=steps_per_epoch * n_epochs, pct_start=0.1
+        # OneCycleLR divides by zero on a one-step schedule (a refit of one epoch on fewer
+        # examples than a batch): two steps' schedule, of which the first is used
+        opt, max_lr=max_lr, total_steps=max(2, steps_per_epoch * n_epochs), pct_start=0.1
     )
     best_score, best_state = -np.inf, None
     t0 = time.perf_counter()

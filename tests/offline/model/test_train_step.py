@@ -179,3 +179,18 @@ def test_cut_trends_gather_equals_the_dense_prior(tmp_path):
     rows, cand = cut_day[[0, 5, 2, 0]], [7, 0, 59, 31, 7]
     got = trends.gather(torch.from_numpy(rows), torch.tensor(cand))
     np.testing.assert_array_equal(got.numpy(), want[rows][:, cand])
+
+
+def test_a_one_step_fit_runs(tmp_path, tiny_bert_dir):
+    # fewer examples than one batch and one epoch (a short refit): one step; OneCycleLR used to
+    # raise ZeroDivisionError on a one-step schedule
+    from offline.model.retrieval_fit import fit_retrieval
+    from offline.train_config import TrainConfig
+
+    inter, examples, tower, pooled = _shop(tmp_path, tiny_bert_dir)
+    table, user = _towers(tower, pooled, 1.0)
+    cfg = TrainConfig(dim=8, user={"heads": 2}, retrieval={"batch_size": 100_000})
+    before = table.ids.weight.detach().clone()
+    hist = fit_retrieval(inter, table, user, examples, cfg, None, epochs=1)
+    assert len(hist.losses) == 1 and np.isfinite(hist.losses[0])
+    assert not torch.equal(before, table.ids.weight)  # the one step was taken
