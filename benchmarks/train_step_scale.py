@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="JSON written with the figures")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--label", default="")
+    p.add_argument("--id-updates", default=None, choices=["dense", "rows"],
+                   help="retrieval.id_updates (trees that have it); default: the config's default")
     a = p.parse_args(argv)
 
     import torch
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     folder = padded_folder(Path(a.data), a.items, Path(a.work))
     inter = load_interactions(folder)
-    cfg = TrainConfig()
+    cfg = TrainConfig() if a.id_updates is None else TrainConfig(retrieval={"id_updates": a.id_updates})
     r = cfg.retrieval
     examples = build_examples(
         inter, -np.inf, np.inf, r.horizon_days, r.target == "next_new", r.max_window_purchases

@@ -37,13 +37,13 @@ class ItemTable(nn.Module):
     def n_items(self) -> int:
         return self.pooled.shape[0]
 
-    def rows(self, idx: torch.Tensor, id_dropout: float = 0.0) -> torch.Tensor:
+    def rows(self, idx: torch.Tensor, id_dropout: float = 0.0, sparse: bool = False) -> torch.Tensor:
         """The vectors [len(idx), D] of rows ``idx`` (distinct), equal to ``forward()[idx]``
-        except that id dropout is drawn for these rows only. The id residual is read with
-        ``embedding``, whose gradient is still a dense [N, D] tensor (AdamW updates every row)."""
+        except that id dropout is drawn for these rows only. ``sparse``: the id table's gradient
+        is row-sparse (those rows only; ``offline.model.row_adamw``), else a dense [N, D]."""
         v = nn.functional.normalize(self.proj(self.pooled[idx]), dim=-1)
         if self.use_ids:
-            r = nn.functional.embedding(idx, self.ids.weight)
+            r = nn.functional.embedding(idx, self.ids.weight, sparse=sparse)
             if self.training and id_dropout > 0:
                 keep = (torch.rand(r.shape[0], 1) >= id_dropout).to(r.dtype)
                 r = r * keep

@@ -6,7 +6,8 @@ computes the item vectors of the candidates and of the history events (a project
 pooled text features plus id residuals; items learn from both sides), encodes the histories with
 the user tower and applies the sampled softmax of :mod:`offline.model.sampled_softmax`. With
 sampled negatives nothing in a step is the size of the catalogue but the id table's dense
-gradient and optimiser update (``retrieval.negatives: full`` computes the whole table). After every epoch the
+gradient and optimiser update, and with ``retrieval.id_updates: rows`` not those either
+(``retrieval.negatives: full`` computes the whole table). After every epoch the
 validation callback scores the model; the best epoch's weights are kept. A wall-clock deadline
 stops training early (reported, never silent).
 """
@@ -27,6 +28,7 @@ from offline.model.cut_trend import cut_trends
 from offline.model.examples import Examples, history_batch
 from offline.model.interactions import Interactions
 from offline.model.item_table import ItemTable
+from offline.model.row_adamw import RowAdamW, clip_grad_norm
 from offline.model.train_step import step_loss
 from offline.model.user_tower import UserTower
 from offline.train_config import TrainConfig
@@ -94,7 +96,10 @@ def fit_retrieval(
         if not hasattr(table, "trend_scale"):  # kept on the table: best-epoch restore and refit keep it
             table.trend_scale = torch.nn.Parameter(torch.tensor(trend_scale_init(trends.max_abs())))
     params = list(user.parameters()) + [p for p in table.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=max_lr, weight_decay=r.weight_decay)
+    # retrieval.id_updates: rows -> the id table's row-sparse gradients update those rows only
+    opt = (RowAdamW if r.id_updates == "rows" else torch.optim.AdamW)(
+        params, lr=max_lr, weight_decay=r.weight_decay
+    )
     cuts_per_step = max(1, int(round(r.batch_size * examples.n_cuts / max(1, len(examples)))))
     steps_per_epoch = max(1, int(np.ceil(examples.n_cuts / cuts_per_step)))
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -130,7 +135,7 @@ def fit_retrieval(
             )
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 5.0)
+            clip_grad_norm(params, 5.0)
             opt.step()
             sched.step()
             ep_loss.append(loss.item())

@@ -7,7 +7,9 @@ uniform negatives, so only those rows and the histories' items are computed
 (``ItemTable.rows``); the positives of each history are marked over the candidates only, and the
 trend prior is gathered for the candidates only (``offline.model.cut_trend``). The loss and its
 gradients are those of the full-table computation for the same candidates (tested); only the
-id-dropout draws differ (one per computed row instead of one per catalogue row).
+id-dropout draws differ (one per computed row instead of one per catalogue row). With
+``retrieval.id_updates: rows`` the id table's gradient is row-sparse as well
+(``offline.model.row_adamw``), so nothing in the step grows with the catalogue.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def step_loss(
         cand_vecs, hist_vecs = vecs, vecs[hist]
     else:
         need, where = torch.unique(torch.cat([cand, hist.reshape(-1)]), return_inverse=True)
-        vecs = table.rows(need, r.id_dropout)
+        vecs = table.rows(need, r.id_dropout, sparse=r.id_updates == "rows")
         cand_vecs = vecs[where[: len(cand)]]
         hist_vecs = vecs[where[len(cand) :]].reshape(*hist.shape, -1)
     u = user(hist_vecs, torch.from_numpy(types), torch.from_numpy(age), torch.from_numpy(mask))

@@ -194,3 +194,27 @@ def test_a_one_step_fit_runs(tmp_path, tiny_bert_dir):
     hist = fit_retrieval(inter, table, user, examples, cfg, None, epochs=1)
     assert len(hist.losses) == 1 and np.isfinite(hist.losses[0])
     assert not torch.equal(before, table.ids.weight)  # the one step was taken
+
+
+def test_row_updates_touch_only_the_steps_rows(tmp_path, tiny_bert_dir):
+    # retrieval.id_updates: rows -> the id table's gradient is row-sparse and rows outside every
+    # step keep their weights (here: items padded onto the catalogue that no step can draw,
+    # since in-batch candidates are bought items and there are no uniform negatives)
+    from offline.model.retrieval_fit import fit_retrieval
+    from offline.train_config import TrainConfig
+
+    inter, examples, tower, pooled = _shop(tmp_path, tiny_bert_dir)
+    table, user = _towers(tower, pooled, 1.0)
+    cfg = TrainConfig(dim=8, user={"heads": 2}, retrieval={
+        "id_updates": "rows", "negatives": "in_batch", "batch_size": 64, "trend_in_training": False})
+    bought = np.zeros(inter.n_items, dtype=bool)
+    bought[inter.ev_item] = True
+    assert (~bought).any()
+    before = table.ids.weight.detach().clone()
+    hist = fit_retrieval(inter, table, user, examples, cfg, None, epochs=2)
+    assert all(np.isfinite(hist.losses)) and len(hist.losses) == 2
+    after = table.ids.weight.detach()
+    assert torch.equal(after[torch.from_numpy(~bought)], before[torch.from_numpy(~bought)])
+    assert not torch.equal(after[torch.from_numpy(bought)], before[torch.from_numpy(bought)])
+    with pytest.raises(ValueError, match="id_updates"):
+        TrainConfig(retrieval={"id_updates": "sometimes"})
