@@ -8,7 +8,8 @@ The events of ``--data`` are kept; the catalogue is padded with items nobody bou
 catalogue grows. The item table gets random pooled text features (no text encoding: this times
 the step, not the text stage). One epoch of ``fit_retrieval`` with the default training config
 (no validation); each optimiser step's end is stamped, and the report gives the median and mean
-time between consecutive steps (the set-up before the first step apart: its own figure). Run as
+time between consecutive steps (the set-up before the first step apart: its own figure;
+``--max-steps`` stops early). Run as
 a file, not a module, so ``PYTHONPATH`` can point at another tree's ``offline`` (A/B of two
 versions of the training code).
 """
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="JSON written with the figures")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--label", default="")
+    p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = the epoch)")
     p.add_argument("--id-updates", default=None, choices=["dense", "rows"],
                    help="retrieval.id_updates (trees that have it); default: the config's default")
     a = p.parse_args(argv)
@@ -87,15 +89,23 @@ def main(argv: list[str] | None = None) -> int:
     stamps: list[float] = []
     step = torch.optim.AdamW.step
 
+    class Enough(Exception):
+        pass
+
     def stamped(self, *args, **kwargs):
         out = step(self, *args, **kwargs)
         stamps.append(time.perf_counter())
+        if a.max_steps and len(stamps) >= a.max_steps:
+            raise Enough
         return out
 
     torch.optim.AdamW.step = stamped
     load_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     t0 = time.perf_counter()
-    hist = fit_retrieval(inter, table, user, examples, cfg, None, epochs=1)
+    try:
+        losses = fit_retrieval(inter, table, user, examples, cfg, None, epochs=1).losses
+    except Enough:
+        losses = []
     total = time.perf_counter() - t0
     gaps = np.diff(stamps)
     res = {
@@ -108,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "step_mean_s": float(gaps.mean()) if len(gaps) else None,
         "before_first_step_s": float(stamps[0] - t0) if stamps else None,
         "fit_s": total,
-        "loss": hist.losses,
+        "loss": losses,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "uptime_before": load_before,
         "uptime_after": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
