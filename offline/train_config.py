@@ -166,6 +166,12 @@ class RetrievalConfig(_Frozen):
     #: informed, offline.model.cooccurrence_init) rescaled to a mean norm of id_init_scale
     id_init: Literal["zero", "svd"] = "svd"
     id_init_scale: float = Field(1.0, gt=0.0)
+    #: how a step updates the id residuals: "dense" = AdamW over the whole [items x dim] table
+    #: every step (each row's moments and weight decay move it even when it was not in the
+    #: step), "rows" = AdamW on the rows the step touched only (lazy moments, offline.model.
+    #: row_adamw): a step's cost no longer grows with the catalogue (the dense update took 6.5 s
+    #: a step at a million items on the loaded 2-core machine; docs/scaling.md)
+    id_updates: Literal["dense", "rows"] = "dense"
     negatives: Literal["full", "in_batch", "mixed"] = "mixed"
     #: uniform random negatives added to the in-batch ones (negatives = mixed)
     num_negatives: int = Field(1024, ge=1)

@@ -1,10 +1,13 @@
 """Fitting the two towers: user tower + item table with sampled softmax and logQ correction.
 
 Each epoch shuffles the cuts (histories); a step takes about ``batch_size`` targets' worth of
-cuts, encodes each history ONCE and scores all its targets; it recomputes the whole item table (cheap:
-a projection of the cached pooled text features plus id residuals), gathers the history events'
-item vectors from it (so items learn from both sides), encodes the histories with the user tower
-and applies :func:`offline.model.sampled_softmax.sampled_softmax_loss`. After every epoch the
+cuts, encodes each history ONCE and scores all its targets (``offline.model.train_step``): it
+computes the item vectors of the candidates and of the history events (a projection of the cached
+pooled text features plus id residuals; items learn from both sides), encodes the histories with
+the user tower and applies the sampled softmax of :mod:`offline.model.sampled_softmax`. With
+sampled negatives nothing in a step is the size of the catalogue but the id table's dense
+gradient and optimiser update, and with ``retrieval.id_updates: rows`` not those either
+(``retrieval.negatives: full`` computes the whole table). After every epoch the
 validation callback scores the model; the best epoch's weights are kept. A wall-clock deadline
 stops training early (reported, never silent).
 """
@@ -21,10 +24,12 @@ import numpy as np
 import torch
 
 from offline.model.augment import augment_sequences
+from offline.model.cut_trend import cut_trends
 from offline.model.examples import Examples, history_batch
-from offline.model.interactions import PURCHASE_CODE, Interactions
+from offline.model.interactions import Interactions
 from offline.model.item_table import ItemTable
-from offline.model.sampled_softmax import sampled_softmax_loss
+from offline.model.row_adamw import RowAdamW, clip_grad_norm
+from offline.model.train_step import step_loss
 from offline.model.user_tower import UserTower
 from offline.train_config import TrainConfig
 
@@ -40,30 +45,19 @@ class FitHistory:
     seconds: float = 0.0
 
 
-def cut_trends(inter: Interactions, examples: Examples, days: float) -> tuple[torch.Tensor, np.ndarray]:
-    """(trend prior [D, N] of each distinct cut day, day row of each cut [C]): the prior as of the
-    start of each cut's UTC day from the train purchases before it (never a look-ahead; the same
-    rounding as the hybrid's per-user validation, offline.model.trend_prior.TrendAt)."""
-    from offline.model.trend_prior import TrendAt
-
-    p = inter.ev_type == PURCHASE_CODE
-    trend = TrendAt(inter.ev_user[p], inter.ev_item[p], inter.ev_time[p], days, inter.n_items, by_day=True)
-    day = np.floor(examples.time / 86_400.0) * 86_400.0
-    uniq, inverse = np.unique(day, return_inverse=True)
-    rows = np.stack([trend.vector(float(d)) for d in uniq]) if len(uniq) else np.zeros((0, inter.n_items))
-    return torch.from_numpy(rows.astype(np.float32)), inverse.astype(np.int64)
-
-
 #: the largest logit the trend prior adds at the start of training (s0 * max |trend|)
 TREND_INIT_LOGIT = 4.0
 
 
-def trend_scale_init(trend_rows: torch.Tensor) -> float:
+def trend_scale_init(trend_rows: torch.Tensor | float) -> float:
     """The learned trend scale's start: 1, or less when the prior reaches past
     ``TREND_INIT_LOGIT`` (a heavy-tailed shop's standardised prior), so the prior starts as a
     nudge of at most a few logits next to cosine / temperature, never as the whole score; the
     scale then learns its own value."""
-    top = float(trend_rows.abs().max()) if trend_rows.numel() else 0.0
+    if isinstance(trend_rows, float):  # max |prior| given (offline.model.cut_trend.CutTrends.max_abs)
+        top = trend_rows
+    else:
+        top = float(trend_rows.abs().max()) if trend_rows.numel() else 0.0
     return 1.0 if top <= TREND_INIT_LOGIT else TREND_INIT_LOGIT / top
 
 
@@ -96,17 +90,22 @@ def fit_retrieval(
         hist.stopped_early = "no training examples"
         return hist
     item_prob = torch.as_tensor(target_prob(examples, inter.n_items), dtype=torch.float32)
-    trend_rows = cut_day = None
+    trends = cut_day = None
     if r.trend_in_training:
-        trend_rows, cut_day = cut_trends(inter, examples, r.hybrid.trend_days)
+        trends, cut_day = cut_trends(inter, examples, r.hybrid.trend_days)
         if not hasattr(table, "trend_scale"):  # kept on the table: best-epoch restore and refit keep it
-            table.trend_scale = torch.nn.Parameter(torch.tensor(trend_scale_init(trend_rows)))
+            table.trend_scale = torch.nn.Parameter(torch.tensor(trend_scale_init(trends.max_abs())))
     params = list(user.parameters()) + [p for p in table.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=max_lr, weight_decay=r.weight_decay)
+    # retrieval.id_updates: rows -> the id table's row-sparse gradients update those rows only
+    opt = (RowAdamW if r.id_updates == "rows" else torch.optim.AdamW)(
+        params, lr=max_lr, weight_decay=r.weight_decay
+    )
     cuts_per_step = max(1, int(round(r.batch_size * examples.n_cuts / max(1, len(examples)))))
     steps_per_epoch = max(1, int(np.ceil(examples.n_cuts / cuts_per_step)))
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=max_lr, total_steps=steps_per_epoch * n_epochs, pct_start=0.1
+        # OneCycleLR divides by zero on a one-step schedule (a refit of one epoch on fewer
+        # examples than a batch): two steps' schedule, of which the first is used
+        opt, max_lr=max_lr, total_steps=max(2, steps_per_epoch * n_epochs), pct_start=0.1
     )
     best_score, best_state = -np.inf, None
     t0 = time.perf_counter()
@@ -130,39 +129,13 @@ def fit_retrieval(
             tgt_idx = np.concatenate([np.arange(examples.ptr[x], examples.ptr[x + 1]) for x in c])
             row = np.repeat(np.arange(len(c)), sizes)
             target = torch.from_numpy(examples.target[tgt_idx])
-            positive = torch.zeros((len(c), inter.n_items), dtype=torch.bool)
-            positive[torch.from_numpy(row), target] = True
-            vecs = table(r.id_dropout)
-            u = user(
-                vecs[torch.from_numpy(items)],
-                torch.from_numpy(types),
-                torch.from_numpy(age),
-                torch.from_numpy(mask),
-            )
-            row_t = torch.from_numpy(row)
-            prior = None
-            if trend_rows is not None:
-                day_of_row = torch.from_numpy(cut_day[c][row])
-
-                def prior(cand, day_of_row=day_of_row):
-                    return table.trend_scale * trend_rows[:, cand][day_of_row]
-
-            loss = sampled_softmax_loss(
-                u[row_t],
-                vecs,
-                target,
-                item_prob,
-                r.negatives,
-                r.num_negatives,
-                r.temperature,
-                r.logq_correction,
-                gen,
-                also_positive=positive[row_t],
-                prior=prior,
+            loss = step_loss(
+                table, user, r, items, types, age, mask, row, target, item_prob, gen,
+                trends, None if cut_day is None else cut_day[c][row],
             )
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 5.0)
+            clip_grad_norm(params, 5.0)
             opt.step()
             sched.step()
             ep_loss.append(loss.item())

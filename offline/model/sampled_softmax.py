@@ -45,6 +45,35 @@ def log_expected_count(
     return torch.log(q.clamp(min=1e-12))
 
 
+def candidate_loss(
+    user: torch.Tensor,
+    cand_vecs: torch.Tensor,
+    cand: torch.Tensor,
+    label: torch.Tensor,
+    item_prob: torch.Tensor,
+    negatives: str,
+    k: int,
+    n_items: int,
+    temperature: float,
+    logq: bool,
+    other_positive: torch.Tensor | None = None,
+    prior: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Mean cross-entropy of each row's label column among the candidates ``cand`` [C] whose
+    vectors are ``cand_vecs`` [C, D] (from ``sample_candidates``). ``other_positive`` [B, C]
+    (bool) marks candidates that are other positives of the row's history (not its label): they
+    are removed from its negatives. ``prior`` [B, C] is added to the logits. Nothing here is the
+    size of the catalogue."""
+    logits = user @ cand_vecs.T / temperature
+    if prior is not None:
+        logits = logits + prior
+    if logq and negatives != "full":
+        logits = logits - log_expected_count(cand, item_prob, len(label), negatives, k, n_items)[None, :]
+    if other_positive is not None:
+        logits = logits.masked_fill(other_positive, -1e4)
+    return nn.functional.cross_entropy(logits, label)
+
+
 def sampled_softmax_loss(
     user: torch.Tensor,
     items: torch.Tensor,
@@ -58,7 +87,8 @@ def sampled_softmax_loss(
     also_positive: torch.Tensor | None = None,
     prior: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Mean cross-entropy of the target among the candidates; ``items`` is the full table [N, D].
+    """``candidate_loss`` over a full table ``items`` [N, D] (the reference form; training
+    computes only the candidates' rows, ``offline.model.train_step``).
 
     ``user`` has one row per target. ``also_positive`` [B, N] (bool, optional) marks other items
     that are positives of the same row's history (same cut): they are removed from its negatives.
@@ -67,12 +97,10 @@ def sampled_softmax_loss(
     """
     n = items.shape[0]
     cand, label = sample_candidates(target, n, negatives, k, gen)
-    logits = user @ items[cand].T / temperature
-    if prior is not None:
-        logits = logits + prior(cand)
-    if logq and negatives != "full":
-        logits = logits - log_expected_count(cand, item_prob, len(target), negatives, k, n)[None, :]
+    other = None
     if also_positive is not None:
         other = also_positive[:, cand] & (cand[None, :] != target[:, None])
-        logits = logits.masked_fill(other, -1e4)
-    return nn.functional.cross_entropy(logits, label)
+    return candidate_loss(
+        user, items[cand], cand, label, item_prob, negatives, k, n, temperature, logq, other,
+        None if prior is None else prior(cand),
+    )

@@ -50,6 +50,15 @@ def basket_pairs(
     return pairs
 
 
+def pair_draws(n_pairs: int, cfg: TextConfig, seed: int) -> list[np.ndarray]:
+    """The pair indices each fine-tuning step draws (``cfg.steps`` x ``cfg.batch_size``): known
+    before the fine-tuning, so the text stage caches the lower layers of those items only."""
+    if cfg.steps == 0 or n_pairs == 0:
+        return []
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, n_pairs, cfg.batch_size) for _ in range(cfg.steps)]
+
+
 def finetune_text(
     tower: TextTower,
     lower: torch.Tensor,
@@ -68,14 +77,13 @@ def finetune_text(
     opt = torch.optim.AdamW(params or [torch.zeros(1, requires_grad=True)], lr=cfg.lr, weight_decay=0.01)
     head_lr = torch.optim.AdamW(tower.proj.parameters(), lr=cfg.lr * 20)
     gen = torch.Generator().manual_seed(seed)
-    rng = np.random.default_rng(seed)
     m_all = torch.from_numpy(mask)
     logq = torch.log(torch.as_tensor(item_prob, dtype=torch.float32).clamp(min=1e-9) * cfg.batch_size)
     tail = torch.from_numpy(is_tail)
     losses: list[float] = []
     tower.train()
-    for step in range(cfg.steps):
-        b = pairs[rng.integers(0, len(pairs), cfg.batch_size)]
+    for step, drawn in enumerate(pair_draws(len(pairs), cfg, seed)):
+        b = pairs[drawn]
         a_idx, p_idx = torch.from_numpy(b[:, 0]), torch.from_numpy(b[:, 1])
         idx = torch.cat([a_idx, p_idx])
         h, m = augment_text_states(gen, lower[idx], m_all[idx], tail[idx], cfg.aug)

@@ -110,9 +110,9 @@ def test_cut_trends_are_the_prior_at_each_cut_day(tmp_path):
     import pandas as pd
 
     from fulcrum.core import schema as S
+    from offline.model.cut_trend import cut_trends
     from offline.model.examples import build_examples
     from offline.model.interactions import PURCHASE_CODE, load_interactions
-    from offline.model.retrieval_fit import cut_trends
     from offline.model.trend_prior import trend_prior
 
     t0 = pd.Timestamp("2011-01-01", tz="UTC")
@@ -131,7 +131,8 @@ def test_cut_trends_are_the_prior_at_each_cut_day(tmp_path):
     ex = build_examples(inter, -np.inf, np.inf, horizon_days=0, new_only=True)
     # two cuts (u at day 2 12:00 -> B, v at day 2 08:00 -> C), both on day 2: one trend row, as of
     # the start of day 2 from the purchases before it (A twice, by u and v) -- never the cut's own day
-    got, day = cut_trends(inter, ex, days=7.0)
+    trends, day = cut_trends(inter, ex, days=7.0)
+    got = trends.dense()
     assert ex.n_cuts == 2 and got.shape == (1, 3) and day.tolist() == [0, 0]
     p = inter.ev_type == PURCHASE_CODE
     day2 = (t0 + pd.Timedelta(days=2)).timestamp()
