@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores, repeat_indicator, standardise
+from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores, repeat_indicator
 from fulcrum.core.neighbour_source import INTERACTIONS, PURCHASES, check_source
 from fulcrum.core.repeat_term import INDICATOR, RepeatShape
 from offline.model.grid_search import GridAxes, SearchResult, search
@@ -202,11 +202,14 @@ class HybridValidation:
     def search(self, item_vecs: np.ndarray, encode_users, stride: int = 1) -> SearchResult:
         """The weights' search (offline/model/grid_search.py) for these towers: the grid (coarse
         then fine when ``stride`` > 1), extended at an edge where its best sits."""
-        encode = memoised_encoder(encode_users)  # one user-tower pass per batch over the stages
+        from offline.model.grid_scores import SliceShortlists
+
+        # the parts and shortlists once, every stage of the search scored from them
+        prepared = SliceShortlists(self.slice, item_vecs, encode_users, self.table, self.trend)
 
         def evaluate_many(points: Sequence[HybridWeights]) -> list[dict[str, float]]:
-            evaluate = slice_evaluator(self.slice, item_vecs, encode, self.table, self.trend, points)
-            return [evaluate(w) for w in points]
+            scored = prepared.evaluate(points)
+            return [scored[w] for w in points]
 
         return search(evaluate_many, self.axes, self.source, "ndcg@10", stride, self.max_doublings)
 
@@ -268,71 +271,15 @@ def slice_evaluator(sl, item_vecs: np.ndarray, encode_users, table: NeighbourTab
                     trend: np.ndarray | TrendAt, points: Sequence[HybridWeights]
                     ) -> Callable[[HybridWeights], dict[str, float]]:
     """``evaluate(weights) -> metrics`` of the hybrid score for each of ``points`` on one
-    prepared discovery slice (offline.model.holdout.DiscoverySlice): chunk by chunk of users, the
-    user tower runs once and the standardised parts are computed once, then every grid point is
-    one weighted sum and a top-k over a shortlist that provably holds it
-    (``offline.model.grid_topk``): the same numbers as ``bought_scores`` + ``discovery_eval``
-    point by point, at a fraction of the cost; memory bounded by the slice's chunks."""
-    from offline.model.grid_topk import grid_topk
+    prepared discovery slice (offline.model.holdout.DiscoverySlice): the user tower runs once
+    per chunk of users and the standardised parts and each user's shortlist are computed once
+    (``offline.model.grid_scores.SliceShortlists``), then every grid point is one weighted sum
+    and a top-k over a shortlist that provably holds it (``offline.model.grid_topk``): the same
+    numbers as ``bought_scores`` + ``discovery_eval`` point by point, at a fraction of the cost."""
+    from offline.model.grid_scores import SliceShortlists
 
-    n, k = len(sl.seen), 10
-    ranked: dict[HybridWeights, list[np.ndarray]] = {w: [] for w in points}
-    active = [w for w in points if w.active]
-    # one top-k pass per repeat shape (the points without a repeat weight go with the first)
-    by_shape: dict[RepeatShape, list[HybridWeights]] = {}
-    for w in active:
-        by_shape.setdefault(w.repeat_shape if w.repeat > 0 else INDICATOR, []).append(w)
-    excluded = sl.bought if sl.excluded is None else sl.excluded
-    neighbour = bought_scores(table, np.zeros(n), HybridWeights(neighbour=1.0))  # -> z(neighbour)
-    flat = np.zeros(n)
-    for rows in sl.chunks():
-        cosine = sl.cosine(item_vecs, encode_users, rows)
-        z_cos = np.stack([standardise(row) for row in cosine])
-        z_nb = neighbour(np.zeros_like(z_cos), sl.bought[rows])
-        if isinstance(trend, TrendAt):
-            trends = trend.rows(sl.at[rows])
-        else:
-            trends = np.broadcast_to(np.asarray(trend, dtype=np.float64), z_cos.shape)
-        chunk_sources = sl.bought[rows]
-        chunk_profiles = None if sl.profiles is None else sl.profiles[rows]
-
-        def own(j: int, shape: RepeatShape, chunk_sources=chunk_sources,
-                chunk_profiles=chunk_profiles) -> np.ndarray:
-            if chunk_profiles is not None:  # serving's repeat term of the user's profile
-                return own_vector(chunk_profiles[j], shape, n)
-            if shape.graded:
-                raise ValueError("a graded repeat term needs the slice's profiles")
-            return repeat_indicator(sorted(chunk_sources[j]), n)
-
-        for j, ex in enumerate(excluded[rows]):
-            allowed = sl.seen.copy()
-            allowed[sorted(ex)] = False
-            if allowed.sum() < k:  # fewer candidates than slots: the full ranking, as rank() pads
-                one = slice(rows.start + j, rows.start + j + 1)
-                for w in points:
-                    score = cosine[j].copy() if not w.active else (
-                        z_cos[j] + w.neighbour * z_nb[j] + w.trend * trends[j])
-                    if w.repeat > 0:
-                        score = score + w.repeat * own(j, w.repeat_shape)
-                    ranked[w].append(sl.rank(score[None, :], one, k))
-                continue
-            # the exact top k of every grid point from a shortlist (offline/model/grid_topk.py)
-            for w in points:
-                if not w.active:
-                    ranked[w].append(grid_topk(cosine[j], flat, flat, allowed, [(0.0, 0.0)], k)[0][None, :])
-            for shape, group in by_shape.items():
-                pairs = [(w.neighbour, w.trend, w.repeat) for w in group]
-                r = own(j, shape) if any(w.repeat > 0 for w in group) else None
-                tops = grid_topk(z_cos[j], z_nb[j], trends[j], allowed, pairs, k, r)
-                for w, top in zip(group, tops, strict=True):
-                    ranked[w].append(top[None, :])
-
-    def evaluate(w: HybridWeights) -> dict[str, float]:
-        if not sl.warm:
-            return sl.metrics(np.zeros((0, 10), dtype=np.int64))
-        return sl.metrics(np.concatenate(ranked[w]))
-
-    return evaluate
+    scored = SliceShortlists(sl, item_vecs, encode_users, table, trend).evaluate(points)
+    return scored.__getitem__
 
 
 def memoised_encoder(encode_users: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
