@@ -11,8 +11,12 @@ fine box, one line per edge extension: offline/model/grid_search.py) pays it onc
 
 The shortlist is taken with the user's OWN items (the repeat term's support: the same items for
 every repeat shape) among its special items, so one shortlist serves every point and every
-shape: a superset of special items never loses a top k (grid_topk.py's argument). Repeat values
-at the shortlist are computed per shape on first use and kept.
+shape: a superset of special items never loses a top k (grid_topk.py's argument). It is then cut
+to its skyband (``grid_topk.skyband``): an item that k others beat in the cosine and match or
+beat in the neighbour score, the trend and the repeat value of EVERY prepared shape can be in no
+top k at any weights; on the Taobao sample's validation slice that leaves about a tenth of the
+shortlist. So the repeat shapes the points may use are named when the parts are prepared, and a
+point with another shape is refused.
 
 Users with fewer allowed items than k keep their full rows and are ranked as before (``rank``
 pads). Memory: the shortlists of at most ``retrieval.validation_max_users`` users, three float64
@@ -28,7 +32,7 @@ import numpy as np
 
 from fulcrum.core.hybrid import HybridWeights, NeighbourTable, repeat_indicator, standardise
 from fulcrum.core.repeat_term import INDICATOR, RepeatShape
-from offline.model.grid_topk import grid_topk, shortlist, shortlist_topk
+from offline.model.grid_topk import grid_topk, shortlist, shortlist_topk, skyband
 from offline.model.repeat_grid import own_vector
 from offline.model.trend_prior import TrendAt
 
@@ -43,7 +47,7 @@ class _Short:
     y: np.ndarray
     t: np.ndarray
     plain: np.ndarray  # [k] the towers alone (raw cosine order over the allowed items)
-    own: dict[RepeatShape, np.ndarray] = field(default_factory=dict)  # repeat values at cand
+    own: dict[RepeatShape, np.ndarray] = field(default_factory=dict)  # repeat values at cand, per shape
 
 
 @dataclass
@@ -59,10 +63,12 @@ class SliceShortlists:
     """The prepared parts (module doc) of one towers state on a ``DiscoverySlice``."""
 
     def __init__(self, sl, item_vecs: np.ndarray, encode_users, table: NeighbourTable,
-                 trend: np.ndarray | TrendAt, k: int = _K) -> None:
+                 trend: np.ndarray | TrendAt, shapes: Sequence[RepeatShape] = (), k: int = _K) -> None:
+        """``shapes``: the repeat shapes the points scored later may use with a repeat weight."""
         from offline.model.hybrid_fit import bought_scores
 
         self.sl, self.k, self.n = sl, k, len(sl.seen)
+        self.shapes = tuple(dict.fromkeys(shapes))
         self.users: list[_Short | _Full] = []
         n = self.n
         excluded = sl.bought if sl.excluded is None else sl.excluded
@@ -88,8 +94,11 @@ class SliceShortlists:
                 support[self._own_items(u)] = 1.0
                 cand = shortlist(z_cos[j], z_nb[j], trends[j], allowed, k, support)
                 plain = grid_topk(cosine[j], flat, flat, allowed, [(0.0, 0.0)], k)[0]
-                self.users.append(_Short(u, cand, z_cos[j][cand], z_nb[j][cand],
-                                         np.array(trends[j][cand], dtype=np.float64), plain))
+                xc, yc, tc = z_cos[j][cand], z_nb[j][cand], np.array(trends[j][cand], dtype=np.float64)
+                own = {shape: self._own(u, shape)[cand] for shape in self.shapes}
+                keep = skyband(xc, yc, tc, k, np.stack(list(own.values())) if own else None)
+                self.users.append(_Short(u, cand[keep], xc[keep], yc[keep], tc[keep], plain,
+                                         {shape: r[keep] for shape, r in own.items()}))
 
     def _own_items(self, u: int) -> np.ndarray:
         """The rows of user ``u``'s own items (the repeat term's support, the same for every shape)."""
@@ -107,7 +116,8 @@ class SliceShortlists:
 
     def _own_at(self, user: _Short, shape: RepeatShape) -> np.ndarray:
         if shape not in user.own:
-            user.own[shape] = self._own(user.row, shape)[user.cand]
+            raise ValueError(f"repeat shape {shape} was not prepared (prepared: {self.shapes}): the "
+                             "shortlists were cut for those")
         return user.own[shape]
 
     def evaluate(self, points: Sequence[HybridWeights]) -> dict[HybridWeights, dict[str, float]]:

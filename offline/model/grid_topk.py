@@ -49,6 +49,33 @@ def grid_topk(x: np.ndarray, y: np.ndarray, t: np.ndarray, allowed: np.ndarray,
     return shortlist_topk(cand, x[cand], y[cand], t[cand], weights, k, None if r is None else r[cand])
 
 
+def skyband(xc: np.ndarray, yc: np.ndarray, tc: np.ndarray, k: int,
+            rc: np.ndarray | None = None, block: int = 512) -> np.ndarray:
+    """[len(xc)] bool: a set of items that holds the top k of ``x + a y + b t (+ c r)`` for EVERY
+    weights a, b, c >= 0 (``rc``: [n] or [shapes, n], every shape's r). An item is out when at
+    least k others beat it everywhere: a larger x and at least its y, t (and r under every
+    shape). For any such weights those k score strictly higher (x always has weight 1), so it
+    never makes a top k -- no tie is involved. The beaters are looked for among the items that
+    lead some weighting (the best 2k by x, and by x plus each part at a few weights): every
+    item found out is out; an item that only others would beat stays (it costs a little time,
+    never a result), and the pairwise count stays [n, a few hundred] instead of [n, n]."""
+    n = len(xc)
+    keep = np.ones(n, dtype=bool)
+    if n <= k:
+        return keep
+    parts = [yc, tc] + ([] if rc is None else list(np.atleast_2d(rc)))
+    m = min(n, 2 * k)
+    leads = [xc] + [xc + c * p for p in parts for c in (0.5, 2.0, 8.0)] + [xc + sum(parts)]
+    lead = np.unique(np.concatenate([np.argpartition(-s, m - 1)[:m] for s in leads]))
+    for s in range(0, n, block):
+        rows = slice(s, min(n, s + block))
+        beats = xc[None, lead] > xc[rows, None]  # [rows, leaders]: a larger x than item i
+        for p in parts:
+            beats &= p[None, lead] >= p[rows, None]
+        keep[rows] = beats.sum(axis=1) < k
+    return keep
+
+
 def shortlist_topk(cand: np.ndarray, xc: np.ndarray, yc: np.ndarray, tc: np.ndarray,
                    weights: Sequence[tuple[float, ...]], k: int,
                    rc: np.ndarray | None = None) -> list[np.ndarray]:

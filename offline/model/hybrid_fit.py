@@ -205,7 +205,8 @@ class HybridValidation:
         from offline.model.grid_scores import SliceShortlists
 
         # the parts and shortlists once, every stage of the search scored from them
-        prepared = SliceShortlists(self.slice, item_vecs, encode_users, self.table, self.trend)
+        prepared = SliceShortlists(self.slice, item_vecs, encode_users, self.table, self.trend,
+                                   self.axes.shapes)
 
         def evaluate_many(points: Sequence[HybridWeights]) -> list[dict[str, float]]:
             scored = prepared.evaluate(points)
@@ -278,7 +279,8 @@ def slice_evaluator(sl, item_vecs: np.ndarray, encode_users, table: NeighbourTab
     numbers as ``bought_scores`` + ``discovery_eval`` point by point, at a fraction of the cost."""
     from offline.model.grid_scores import SliceShortlists
 
-    scored = SliceShortlists(sl, item_vecs, encode_users, table, trend).evaluate(points)
+    shapes = [w.repeat_shape for w in points if w.repeat > 0]
+    scored = SliceShortlists(sl, item_vecs, encode_users, table, trend, shapes).evaluate(points)
     return scored.__getitem__
 
 
