@@ -144,3 +144,13 @@ def test_the_answer_is_the_best_evaluated_point_even_when_the_box_misses_the_gri
     many, _ = _counting(lambda w: scores[w.neighbour])
     assert search(many, GridAxes(grid, (0.0,)), ns.PURCHASES).best.neighbour == 0.25
     assert INDICATOR == coarse.best.repeat_shape
+
+
+def test_the_search_settings_are_validated_by_name() -> None:
+    from pydantic import ValidationError
+
+    for field, bad in (("epoch_grid_stride", 0), ("grid_extensions", -1), ("grid_extensions", 21)):
+        with pytest.raises(ValidationError, match=field):
+            HybridConfig(**{field: bad})
+    with pytest.raises(ValueError, match="extensions"):
+        search(lambda pts: [{} for _ in pts], GridAxes((0.0,), (0.0,)), max_doublings=-1)
