@@ -106,6 +106,13 @@ class HybridConfig(_Frozen):
     #: repeat_term.py): half-lives in days (0 = no decay) x weights of a cart or purchase vs a view
     repeat_half_life_grid: tuple[float, ...] = (0.0, 1.0)
     repeat_engaged_grid: tuple[float, ...] = (1.0, 4.0)
+    #: a weight axis whose top is the validation best grows by doubling its top, up to this many
+    #: values per axis (offline/model/grid_search.py; 0: never)
+    grid_extensions: int = Field(4, ge=0, le=20)
+    #: per epoch (only to keep the best epoch) the grid is coarse -- every n-th value of each
+    #: weight axis, first and last kept -- then refined around its best; the final weights come
+    #: from the full grid once (1: the full grid every epoch)
+    epoch_grid_stride: int = Field(2, ge=1)
     #: used when there is no validation slice (retrieval.validation_days = 0)
     default_neighbour_weight: float = Field(0.2, ge=0.0)
     default_trend_weight: float = Field(0.1, ge=0.0)

@@ -16,6 +16,11 @@ own items fall back to the more popular one), ``0.5 x distinct buyers / max`` el
 own item ranks above every other item. ``half_life_days`` (0 = no decay) and ``engaged_weight``
 are a knob (``set_knob``), chosen on the validation slice without refitting.
 
+``recent_max`` (None: the full history) restricts the view to what a serving profile row holds:
+the user's newest ``recent_max`` events plus the bought set (every purchased item; a purchase
+older than the window counts once, as old as the oldest kept event -- ``own_strengths``' rule).
+With ``RECENT_MAX`` (fulcrum/core/feature_names.py) it measures what the profile's cap costs.
+
 Only meaningful in the repeat-allowed variant (in discovery every own item is excluded and this
 is popularity).
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from fulcrum.core.repeat_term import RepeatShape, own_strengths
+from fulcrum.core.schema import EventType
 from offline.baselines.interactions import Interactions
 
 #: the reference shape (tried first on validation): no decay, a cart counts as much as a view --
@@ -39,7 +45,13 @@ _TIE_BREAK = 1e-9
 class GradedRepurchase:
     name = "repurchase-graded"
 
-    def __init__(self, half_life_days: float = 0.0, engaged_weight: float = 1.0) -> None:
+    def __init__(self, half_life_days: float = 0.0, engaged_weight: float = 1.0,
+                 recent_max: int | None = None) -> None:
+        if recent_max is not None and (isinstance(recent_max, bool) or int(recent_max) != recent_max
+                                       or recent_max < 1):
+            raise ValueError(f"repurchase-graded: recent_max must be an integer >= 1 or None, "
+                             f"got {recent_max!r}")
+        self.recent_max = None if recent_max is None else int(recent_max)
         self.set_knob(half_life_days=half_life_days, engaged_weight=engaged_weight)
 
     def set_knob(self, half_life_days: float, engaged_weight: float) -> None:
@@ -49,6 +61,7 @@ class GradedRepurchase:
                      "then distinct buyers",
             "half_life_days": self.shape.half_life_days,
             "engaged_weight": self.shape.engaged_weight,
+            **({} if self.recent_max is None else {"recent_max": self.recent_max}),
         }
 
     def fit(self, interactions: Interactions) -> None:
@@ -64,7 +77,12 @@ class GradedRepurchase:
         """item id -> repeat(u, j) of one user row's own items under the current shape."""
         inter, lo, hi = self._inter, self._bounds[user_row], self._bounds[user_row + 1]
         items = inter.item_ids[inter.ev_item[lo:hi]]
-        return own_strengths(items, inter.ev_type[lo:hi], inter.ev_time[lo:hi], (), self.shape)
+        types, times = inter.ev_type[lo:hi], inter.ev_time[lo:hi]
+        if self.recent_max is None or hi - lo <= self.recent_max:
+            return own_strengths(items, types, times, (), self.shape)
+        bought = set(items[types == EventType.PURCHASE.value])
+        start = hi - lo - self.recent_max  # events are in time order per user
+        return own_strengths(items[start:], types[start:], times[start:], bought, self.shape)
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         rows = np.atleast_1d(np.asarray(user_rows, dtype=np.int64))

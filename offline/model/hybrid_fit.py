@@ -7,7 +7,9 @@
 - the trend prior (offline/model/trend_prior.py): what is selling now, as of a cut;
 - ``choose_weights``: a grid over (neighbour_weight, trend_weight[, repeat_weight x repeat
   shape under the interactions protocol: offline/model/repeat_grid.py]) scored on the VALIDATION
-  slice with the model fitted before it (never the test split); ties go to the smaller weights.
+  slice with the model fitted before it (never the test split); ties go to the smaller weights;
+  the search itself (a coarse-then-fine grid per epoch, the full grid for the final weights, an
+  axis extended while its top is best) is offline/model/grid_search.py.
 
 Why a hybrid: the two towers learn from text and sequences and are corrected for popularity
 (logQ), which keeps the tail alive but under-uses two strong, cheap signals -- direct co-purchase
@@ -20,15 +22,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from itertools import product
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 
-from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores, repeat_indicator, standardise
+from fulcrum.core.hybrid import HybridWeights, NeighbourTable, hybrid_scores, repeat_indicator
 from fulcrum.core.neighbour_source import INTERACTIONS, PURCHASES, check_source
 from fulcrum.core.repeat_term import INDICATOR, RepeatShape
+from offline.model.grid_search import GridAxes, SearchResult, search
 from offline.model.item_graph import NeighbourModel
 from offline.model.repeat_grid import own_vector, repeat_shapes
 from offline.model.trend_prior import TrendAt, trend_prior, trend_source
@@ -133,18 +135,6 @@ def bought_scores(
     return adjust
 
 
-def grid_points(neighbour_grid: Sequence[float], trend_grid: Sequence[float],
-                repeat_grid: Sequence[float] = (0.0,), source: str = PURCHASES,
-                shapes: Sequence[RepeatShape] = (INDICATOR,)) -> list[HybridWeights]:
-    """Every (neighbour, trend, repeat weight, repeat shape) of the grids, smaller weights first
-    (a zero repeat weight once, as the indicator: the shape changes nothing there)."""
-    return [
-        HybridWeights(float(a), float(b), source, float(c), shape)
-        for a, b, c in product(sorted(neighbour_grid), sorted(trend_grid), sorted(repeat_grid))
-        for shape in ((INDICATOR,) if float(c) == 0 else shapes)
-    ]
-
-
 def choose_weights(
     evaluate: Callable[[HybridWeights], dict[str, float]],
     neighbour_grid: Sequence[float],
@@ -153,21 +143,16 @@ def choose_weights(
     repeat_grid: Sequence[float] = (0.0,),
     source: str = PURCHASES,
     shapes: Sequence[RepeatShape] = (INDICATOR,),
+    max_doublings: int = 0,
 ) -> tuple[HybridWeights, list[dict[str, Any]]]:
-    """The grid point with the best ``metric`` (ties: the earlier point, i.e. smaller weights).
-    ``repeat_grid`` other than (0,) needs the interactions ``source`` (HybridWeights says so);
-    ``shapes``: the repeat term's shapes searched with each repeat weight > 0."""
-    points: list[dict[str, Any]] = []
-    best, best_score = HybridWeights(neighbour_source=source), -np.inf
-    for w in grid_points(neighbour_grid, trend_grid, repeat_grid, source, shapes):
-        m = evaluate(w)
-        # the repeat weight only where it is searched: a purchase-protocol grid reads as before
-        searched = tuple(repeat_grid) != (0.0,)
-        rw = {"repeat_weight": w.repeat, **w.repeat_shape.manifest_fields()} if searched else {}
-        points.append({"neighbour_weight": w.neighbour, "trend_weight": w.trend, **rw, **m})
-        if m.get(metric, 0.0) > best_score + 1e-12:
-            best, best_score = w, m.get(metric, 0.0)
-    return best, points
+    """The grid point with the best ``metric`` (ties: the earlier point, i.e. smaller weights),
+    one point at a time; ``max_doublings`` > 0 extends an axis whose top is best
+    (offline/model/grid_search.py). ``repeat_grid`` other than (0,) needs the interactions
+    ``source`` (HybridWeights says so); ``shapes``: the repeat term's shapes searched with each
+    repeat weight > 0."""
+    axes = GridAxes(tuple(neighbour_grid), tuple(trend_grid), tuple(repeat_grid), tuple(shapes))
+    found = search(lambda pts: [evaluate(w) for w in pts], axes, source, metric, 1, max_doublings)
+    return found.best, found.points
 
 
 class HybridValidation:
@@ -208,21 +193,44 @@ class HybridValidation:
                 "no validation user bought an item new to them after a purchase before the slice"
             )
         self.source = check_source(source)
-        self.grids = (h.neighbour_grid, h.trend_grid, h.repeat_grid if source == INTERACTIONS else (0.0,))
         graded = source == INTERACTIONS and self.slice.profiles is not None
-        self.shapes = repeat_shapes(h) if graded else (INDICATOR,)
+        repeat = h.repeat_grid if source == INTERACTIONS else (0.0,)
+        shapes = repeat_shapes(h) if graded else (INDICATOR,)
+        self.axes = GridAxes(h.neighbour_grid, h.trend_grid, repeat, shapes)
+        self.epoch_stride, self.max_doublings = h.epoch_grid_stride, h.grid_extensions
+
+    def search(self, item_vecs: np.ndarray, encode_users, stride: int = 1) -> SearchResult:
+        """The weights' search (offline/model/grid_search.py) for these towers: the grid (coarse
+        then fine when ``stride`` > 1), extended at an edge where its best sits."""
+        from offline.model.grid_scores import SliceShortlists
+
+        # the parts and shortlists once, every stage of the search scored from them
+        prepared = SliceShortlists(self.slice, item_vecs, encode_users, self.table, self.trend,
+                                   self.axes.shapes)
+
+        def evaluate_many(points: Sequence[HybridWeights]) -> list[dict[str, float]]:
+            scored = prepared.evaluate(points)
+            return [scored[w] for w in points]
+
+        return search(evaluate_many, self.axes, self.source, "ndcg@10", stride, self.max_doublings)
 
     def grid(self, item_vecs: np.ndarray, encode_users) -> tuple[HybridWeights, list[dict[str, Any]]]:
-        """(best weights, every grid point's metrics) for these towers."""
-        points = grid_points(*self.grids, self.source, self.shapes)
-        evaluate = slice_evaluator(self.slice, item_vecs, encode_users, self.table, self.trend, points)
-        return choose_weights(evaluate, *self.grids[:2], repeat_grid=self.grids[2], source=self.source,
-                              shapes=self.shapes)
+        """(best weights, every evaluated point's metrics) for these towers: the FULL grid, extended
+        at its edges -- the final choice of the weights."""
+        found = self.search(item_vecs, encode_users)
+        for note in found.notes:
+            log.info("hybrid grid: %s", note)
+        return found.best, found.points
 
     def epoch_metrics(self, item_vecs: np.ndarray, encode_users) -> dict[str, float]:
-        """The best grid point's metrics (``ndcg@10`` = the serving score's), its weights, and the
-        towers alone's NDCG@10 (``towers_ndcg@10``, the weights (0, 0) point)."""
-        weights, points = self.grid(item_vecs, encode_users)
+        """The best searched point's metrics (``ndcg@10`` = the serving score's), its weights, and
+        the towers alone's NDCG@10 (``towers_ndcg@10``, the weights (0, 0) point). Per epoch the
+        grid is coarse then fine (``retrieval.hybrid.epoch_grid_stride``; it only keeps an epoch,
+        the final weights come from ``grid``)."""
+        found = self.search(item_vecs, encode_users, self.epoch_stride)
+        for note in found.notes:
+            log.info("epoch hybrid grid: %s", note)
+        points = found.points
         best = max(points, key=lambda p: p["ndcg@10"])
         towers = next(
             p for p in points if p["neighbour_weight"] == p["trend_weight"] == p.get("repeat_weight", 0) == 0
@@ -264,71 +272,16 @@ def slice_evaluator(sl, item_vecs: np.ndarray, encode_users, table: NeighbourTab
                     trend: np.ndarray | TrendAt, points: Sequence[HybridWeights]
                     ) -> Callable[[HybridWeights], dict[str, float]]:
     """``evaluate(weights) -> metrics`` of the hybrid score for each of ``points`` on one
-    prepared discovery slice (offline.model.holdout.DiscoverySlice): chunk by chunk of users, the
-    user tower runs once and the standardised parts are computed once, then every grid point is
-    one weighted sum and a top-k over a shortlist that provably holds it
-    (``offline.model.grid_topk``): the same numbers as ``bought_scores`` + ``discovery_eval``
-    point by point, at a fraction of the cost; memory bounded by the slice's chunks."""
-    from offline.model.grid_topk import grid_topk
+    prepared discovery slice (offline.model.holdout.DiscoverySlice): the user tower runs once
+    per chunk of users and the standardised parts and each user's shortlist are computed once
+    (``offline.model.grid_scores.SliceShortlists``), then every grid point is one weighted sum
+    and a top-k over a shortlist that provably holds it (``offline.model.grid_topk``): the same
+    numbers as ``bought_scores`` + ``discovery_eval`` point by point, at a fraction of the cost."""
+    from offline.model.grid_scores import SliceShortlists
 
-    n, k = len(sl.seen), 10
-    ranked: dict[HybridWeights, list[np.ndarray]] = {w: [] for w in points}
-    active = [w for w in points if w.active]
-    # one top-k pass per repeat shape (the points without a repeat weight go with the first)
-    by_shape: dict[RepeatShape, list[HybridWeights]] = {}
-    for w in active:
-        by_shape.setdefault(w.repeat_shape if w.repeat > 0 else INDICATOR, []).append(w)
-    excluded = sl.bought if sl.excluded is None else sl.excluded
-    neighbour = bought_scores(table, np.zeros(n), HybridWeights(neighbour=1.0))  # -> z(neighbour)
-    flat = np.zeros(n)
-    for rows in sl.chunks():
-        cosine = sl.cosine(item_vecs, encode_users, rows)
-        z_cos = np.stack([standardise(row) for row in cosine])
-        z_nb = neighbour(np.zeros_like(z_cos), sl.bought[rows])
-        if isinstance(trend, TrendAt):
-            trends = trend.rows(sl.at[rows])
-        else:
-            trends = np.broadcast_to(np.asarray(trend, dtype=np.float64), z_cos.shape)
-        chunk_sources = sl.bought[rows]
-        chunk_profiles = None if sl.profiles is None else sl.profiles[rows]
-
-        def own(j: int, shape: RepeatShape, chunk_sources=chunk_sources,
-                chunk_profiles=chunk_profiles) -> np.ndarray:
-            if chunk_profiles is not None:  # serving's repeat term of the user's profile
-                return own_vector(chunk_profiles[j], shape, n)
-            if shape.graded:
-                raise ValueError("a graded repeat term needs the slice's profiles")
-            return repeat_indicator(sorted(chunk_sources[j]), n)
-
-        for j, ex in enumerate(excluded[rows]):
-            allowed = sl.seen.copy()
-            allowed[sorted(ex)] = False
-            if allowed.sum() < k:  # fewer candidates than slots: the full ranking, as rank() pads
-                one = slice(rows.start + j, rows.start + j + 1)
-                for w in points:
-                    score = cosine[j].copy() if not w.active else (
-                        z_cos[j] + w.neighbour * z_nb[j] + w.trend * trends[j])
-                    if w.repeat > 0:
-                        score = score + w.repeat * own(j, w.repeat_shape)
-                    ranked[w].append(sl.rank(score[None, :], one, k))
-                continue
-            # the exact top k of every grid point from a shortlist (offline/model/grid_topk.py)
-            for w in points:
-                if not w.active:
-                    ranked[w].append(grid_topk(cosine[j], flat, flat, allowed, [(0.0, 0.0)], k)[0][None, :])
-            for shape, group in by_shape.items():
-                pairs = [(w.neighbour, w.trend, w.repeat) for w in group]
-                r = own(j, shape) if any(w.repeat > 0 for w in group) else None
-                tops = grid_topk(z_cos[j], z_nb[j], trends[j], allowed, pairs, k, r)
-                for w, top in zip(group, tops, strict=True):
-                    ranked[w].append(top[None, :])
-
-    def evaluate(w: HybridWeights) -> dict[str, float]:
-        if not sl.warm:
-            return sl.metrics(np.zeros((0, 10), dtype=np.int64))
-        return sl.metrics(np.concatenate(ranked[w]))
-
-    return evaluate
+    shapes = [w.repeat_shape for w in points if w.repeat > 0]
+    scored = SliceShortlists(sl, item_vecs, encode_users, table, trend, shapes).evaluate(points)
+    return scored.__getitem__
 
 
 def memoised_encoder(encode_users: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:

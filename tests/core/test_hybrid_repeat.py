@@ -84,7 +84,8 @@ def test_grid_topk_with_the_repeat_vector_equals_the_full_ranking() -> None:
 
 
 def test_training_grid_searches_the_repeat_weight_only_where_repeats_are_targets() -> None:
-    from offline.model.hybrid_fit import choose_weights, grid_points
+    from offline.model.grid_search import grid_points
+    from offline.model.hybrid_fit import choose_weights
 
     # purchase protocol (Online Retail): no repeat point, grid points read as before the term
     assert all(w.repeat == 0 and w.neighbour_source == ns.PURCHASES for w in grid_points([0, 1], [0, 1]))

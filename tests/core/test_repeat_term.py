@@ -94,7 +94,7 @@ def test_manifest_fields_round_trip_and_older_bundles_read_as_the_indicator() ->
 
 
 def test_the_training_grid_searches_the_shapes_with_each_repeat_weight() -> None:
-    from offline.model.hybrid_fit import grid_points
+    from offline.model.grid_search import grid_points
     from offline.model.repeat_grid import repeat_shapes
     from offline.train_config import HybridConfig
 

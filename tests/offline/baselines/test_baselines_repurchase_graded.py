@@ -118,3 +118,27 @@ def test_tuning_picks_the_validation_best_shape():
     assert scores[(1.0, 4.0)] == best == scores[(3.0, 8.0)]
     assert scores[(0.0, 1.0)] < best and scores[(7.0, 4.0)] < best and scores[(1.0, 2.0)] < best
     assert res["settings"]["half_life_days"] == 1.0 and res["settings"]["engaged_weight"] == 4.0
+
+
+def test_recent_max_sees_what_a_profile_row_holds(fitted):
+    """``recent_max`` = a serving profile row's view: the newest events plus the bought set."""
+    _, inter = fitted
+    model = GradedRepurchase(half_life_days=2.0, engaged_weight=4.0, recent_max=2)
+    model.fit(inter)
+    # u's positive events, oldest first: a, a, b (cart, day -8), c (buy, day -6); the newest two
+    # are b and c: b 4 * 2^-1 = 2 -> log2(3), c 4 -> log2(5); both a views left the window
+    assert model.strengths(inter.user_index["u"]) == pytest.approx({"b": math.log2(3), "c": math.log2(5)})
+    assert model.settings["recent_max"] == 2
+    # z bought p then q (same day); with one event kept, p's purchase left the window and counts
+    # once as old as the oldest kept event (age 0 here): 4 -> log2(5), like q's
+    one = GradedRepurchase(half_life_days=2.0, engaged_weight=4.0, recent_max=1)
+    one.fit(inter)
+    assert one.strengths(inter.user_index["z"]) == pytest.approx({"p": math.log2(5), "q": math.log2(5)})
+    # a cap at least as long as the history changes nothing
+    full, long = GradedRepurchase(2.0, 4.0), GradedRepurchase(2.0, 4.0, recent_max=50)
+    full.fit(inter)
+    long.fit(inter)
+    assert long.strengths(inter.user_index["u"]) == full.strengths(inter.user_index["u"])
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="recent_max"):
+            GradedRepurchase(recent_max=bad)
