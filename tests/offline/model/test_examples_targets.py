@@ -114,7 +114,7 @@ def test_bad_next_events_is_refused() -> None:
 
 def test_config_names_the_fields() -> None:
     cfg = config_from_dict({})
-    assert cfg.retrieval.targets == "interactions" and cfg.retrieval.next_events == 1
+    assert cfg.retrieval.targets == "interactions" and cfg.retrieval.next_events == 4
     with pytest.raises(ConfigError, match=r"retrieval\.targets"):
         config_from_dict({"retrieval": {"targets": "views"}})
     with pytest.raises(ConfigError, match=r"retrieval\.next_events"):
