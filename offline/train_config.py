@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fulcrum.core import environment
 from fulcrum.core.errors import ConfigError  # the one ConfigError (raised here, imported from here)
@@ -162,6 +162,21 @@ class RetrievalConfig(_Frozen):
     #: a cut's targets come from at most this many purchases from the cut on (the nearest): keeps
     #: the examples of a user with a huge history linear in their events (offline/model/examples.py)
     max_window_purchases: int = Field(256, ge=1)
+    #: what the towers learn from (offline/model/examples.py): "purchases" = a cut is a purchase
+    #: moment, its targets the purchases in the horizon; "interactions" = every positive behaviour
+    #: (view, click, cart, purchase) is a cut too and the next ``next_events`` positive events
+    #: are targets as well (next-item learning on a multi-behaviour shop). On a shop whose only
+    #: positive behaviour is the purchase both give exactly the same examples
+    targets: Literal["purchases", "interactions"] = "interactions"
+    #: targets = interactions: the positive events from a cut on (the nearest, within
+    #: horizon_days) that are its targets too; a user's examples stay <= positive events x
+    #: (next_events + max_window_purchases). Must be <= max_window_purchases (so a purchase-only
+    #: log gives the purchase examples). 4: the Taobao sample's validation, towers alone, beat 1
+    next_events: int = Field(4, ge=1)
+    #: an epoch trains on at most this many cuts (histories: the user tower encodes each once,
+    #: the bulk of a step's cost), a fresh seeded sample each epoch when there are more (0 = all):
+    #: bounds an epoch on a view-heavy shop, where every positive event is a cut
+    max_cuts_per_epoch: int = Field(20_000, ge=0)
     #: validation (per epoch and the hybrid weight grid) scores at most this many users, a seeded
     #: sample when the slice has more (0 = all): bounded cost on big shops
     validation_max_users: int = Field(5000, ge=0)
@@ -210,6 +225,15 @@ class RetrievalConfig(_Frozen):
     refit_lr_scale: float = Field(0.3, gt=0.0)
     seq_aug: SeqAugConfig = SeqAugConfig()
     hybrid: HybridConfig = HybridConfig()
+
+    @model_validator(mode="after")
+    def _next_events_in_window(self) -> RetrievalConfig:
+        if self.next_events > self.max_window_purchases:
+            raise ValueError(
+                f"retrieval.next_events ({self.next_events}) must be <= retrieval.max_window_purchases "
+                f"({self.max_window_purchases})"
+            )
+        return self
 
 
 class TrainConfig(_Frozen):

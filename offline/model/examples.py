@@ -4,7 +4,10 @@ A *cut* is a moment a user purchased (a basket). Its history is every behaviour 
 strictly before the cut (the model later sees the last T); its targets are the items the user
 purchased in ``[cut, cut + horizon_days]`` (just that basket when the horizon is 0) and, for the
 ``next_new`` target, had never purchased before the cut. One example = (cut, target item);
-the history is encoded once per cut.
+the history is encoded once per cut. With ``retrieval.targets: interactions`` every positive
+behaviour (a view, a click, a cart) is a cut too, and the next few positive events after a cut
+are targets as well (``build_examples``'s ``next_events``): next-item learning on a
+multi-behaviour shop, where purchases are a few percent of the events.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ def build_examples(
     horizon_days: float,
     new_only: bool,
     max_window: int = MAX_WINDOW_PURCHASES,
+    next_events: int = 0,
 ) -> Examples:
     """Examples whose cut lies in [t_lo, t_hi) and whose targets lie before t_hi.
 
@@ -66,9 +70,27 @@ def build_examples(
     nearest), so a user with P purchases gives at most P x ``max_window`` examples and the work is
     O(P log P + P x max_window) -- linear in the user's events, where looking at every purchase
     of the window for every cut was quadratic. Windows shorter than ``max_window`` (every user of
-    a normal shop) give exactly the targets of the unbounded definition."""
+    a normal shop) give exactly the targets of the unbounded definition.
+
+    ``next_events`` > 0 (``retrieval.targets: interactions``): every moment of a positive
+    behaviour (view, click, cart, purchase; ``positive_codes``) is a cut too, and each cut's
+    targets also include the next ``next_events`` positive events from the cut on (the nearest,
+    within the horizon and before ``t_hi``): next-item learning over the whole log. A user with
+    E positive events and P purchases gives at most E x ``next_events`` + P x ``max_window``
+    examples. "New" (``new_only``) keeps its meaning: an item the user had not PURCHASED before the
+    cut (a re-viewed item is a target; a re-bought one is not). On a log whose only positive
+    behaviour is the purchase the extra targets are a subset of the purchase window (the next
+    ``next_events`` <= ``max_window`` purchases), so the examples are exactly those of
+    ``next_events = 0``."""
     if max_window < 1:
         raise ValueError(f"max_window: must be >= 1, got {max_window}")
+    if next_events < 0:
+        raise ValueError(f"next_events: must be >= 0, got {next_events}")
+    positive = None
+    if next_events > 0:
+        from offline.model.validation_protocol import positive_codes
+
+        positive = np.fromiter(sorted(positive_codes()), dtype=np.int64)
     us, ends, times, sizes, targets = [], [], [], [], []
     horizon = horizon_days * _DAY
     per_user = np.ndim(t_hi) > 0
@@ -78,26 +100,30 @@ def build_examples(
         items, codes, ts = inter.ev_item[sl], inter.ev_type[sl], inter.ev_time[sl]
         is_p = codes == PURCHASE_CODE
         p_items, p_ts = items[is_p], ts[is_p]
-        if len(p_items) == 0:
+        if positive is None:
+            n_items_, n_ts = p_items[:0], p_ts[:0]
+        else:
+            is_n = np.isin(codes, positive)
+            n_items_, n_ts = items[is_n], ts[is_n]
+        if len(p_items) == 0 and len(n_items_) == 0:
             continue
-        cuts, win_lo = np.unique(p_ts, return_index=True)  # events are in time order per user
+        cuts = np.unique(n_ts if positive is not None else p_ts)  # events are in time order per user
         end = np.searchsorted(ts, cuts, side="left")
         keep = (cuts >= t_lo) & (cuts < hi) & (end > 0)  # no history before the first event: no cut
         if not keep.any():
             continue
-        cuts, win_lo, end = cuts[keep], win_lo[keep], end[keep]
-        # the window [cut, cut + horizon], before hi, as a contiguous run of the sorted purchases
-        win_hi = np.minimum(
-            np.searchsorted(p_ts, cuts + horizon, side="right"), np.searchsorted(p_ts, hi, side="left")
-        )
-        win_hi = np.minimum(win_hi, win_lo + max_window)
+        cuts, end = cuts[keep], end[keep]
+        # each window [cut, cut + horizon], before hi, as a contiguous run of the sorted events
+        p_lo, p_hi = _windows(p_ts, cuts, horizon, hi, max_window)
+        n_lo, n_hi = _windows(n_ts, cuts, horizon, hi, next_events)
         # first purchase time of each item: "new" at a cut means first purchase >= cut
         first_items, first_at = np.unique(p_items, return_index=True)
         first_ts = p_ts[first_at]
         for b in range(0, len(cuts), _CUT_BLOCK):
             blk = slice(b, b + _CUT_BLOCK)
             c_cut, c_end = _block_targets(
-                cuts[blk], win_lo[blk], win_hi[blk], p_items, first_items, first_ts, new_only, inter.n_items
+                cuts[blk], (p_lo[blk], n_lo[blk]), (p_hi[blk], n_hi[blk]), (p_items, n_items_),
+                first_items, first_ts, new_only, inter.n_items,
             )
             if len(c_cut) == 0:
                 continue
@@ -119,27 +145,48 @@ def build_examples(
     )
 
 
+def _windows(
+    ev_ts: np.ndarray, cuts: np.ndarray, horizon: float, hi: float, cap: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """([C] start, [C] end) of each cut's window in the sorted event times ``ev_ts``: the events
+    in [cut, cut + horizon] and before ``hi``, at most ``cap`` of them (the nearest)."""
+    lo = np.searchsorted(ev_ts, cuts, side="left")
+    up = np.minimum(
+        np.searchsorted(ev_ts, cuts + horizon, side="right"), np.searchsorted(ev_ts, hi, side="left")
+    )
+    return lo, np.minimum(up, lo + cap)
+
+
 def _block_targets(
     cuts: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    p_items: np.ndarray,
+    lo: tuple[np.ndarray, ...],
+    hi: tuple[np.ndarray, ...],
+    ev_items: tuple[np.ndarray, ...],
     first_items: np.ndarray,
     first_ts: np.ndarray,
     new_only: bool,
     n_items: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(cut position, target item) pairs of a block of cuts, sorted by cut then item, unique:
-    the purchases ``p_items[lo[c]:hi[c]]`` of each cut c, without a Python loop over cuts."""
-    lens = np.maximum(hi - lo, 0)
-    total = int(lens.sum())
-    if total == 0:
+    for each kind k of window, the items ``ev_items[k][lo[k][c]:hi[k][c]]`` of each cut c,
+    without a Python loop over cuts."""
+    cut_parts, item_parts = [], []
+    for k_lo, k_hi, k_items in zip(lo, hi, ev_items, strict=True):
+        lens = np.maximum(k_hi - k_lo, 0)
+        total = int(lens.sum())
+        if total == 0:
+            continue
+        cut_parts.append(np.repeat(np.arange(len(cuts)), lens))
+        pos = np.repeat(k_lo - (np.cumsum(lens) - lens), lens) + np.arange(total)
+        item_parts.append(k_items[pos].astype(np.int64))
+    if not cut_parts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    cut_of = np.repeat(np.arange(len(cuts)), lens)
-    pos = np.repeat(lo - (np.cumsum(lens) - lens), lens) + np.arange(total)
-    item = p_items[pos].astype(np.int64)
+    cut_of, item = np.concatenate(cut_parts), np.concatenate(item_parts)
     if new_only:
-        first = first_ts[np.searchsorted(first_items, item)]
+        # first purchase of the item (inf = never purchased: new at every cut)
+        at = np.minimum(np.searchsorted(first_items, item), max(len(first_items) - 1, 0))
+        bought = (first_items[at] == item) if len(first_items) else np.zeros(len(item), dtype=bool)
+        first = np.where(bought, first_ts[at] if len(first_ts) else 0.0, np.inf)
         ok = first >= cuts[cut_of]
         cut_of, item = cut_of[ok], item[ok]
     width = max(int(n_items), int(item.max(initial=0)) + 1)

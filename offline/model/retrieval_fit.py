@@ -67,6 +67,12 @@ def target_prob(examples: Examples, n_items: int) -> np.ndarray:
     return counts / max(1.0, counts.sum())
 
 
+def epoch_cuts(examples: Examples, max_cuts: int) -> int:
+    """Cuts one epoch trains on: all of them, or ``retrieval.max_cuts_per_epoch`` when that is
+    smaller (and > 0)."""
+    return examples.n_cuts if max_cuts <= 0 else min(examples.n_cuts, max_cuts)
+
+
 def fit_retrieval(
     inter: Interactions,
     table: ItemTable,
@@ -101,7 +107,13 @@ def fit_retrieval(
         params, lr=max_lr, weight_decay=r.weight_decay
     )
     cuts_per_step = max(1, int(round(r.batch_size * examples.n_cuts / max(1, len(examples)))))
-    steps_per_epoch = max(1, int(np.ceil(examples.n_cuts / cuts_per_step)))
+    cuts_per_epoch = epoch_cuts(examples, r.max_cuts_per_epoch)
+    steps_per_epoch = max(1, int(np.ceil(cuts_per_epoch / cuts_per_step)))
+    if cuts_per_epoch < examples.n_cuts:
+        log.info(
+            "each epoch trains on a fresh sample of %d of the %d cuts (%d examples; "
+            "retrieval.max_cuts_per_epoch)", cuts_per_epoch, examples.n_cuts, len(examples),
+        )
     sched = torch.optim.lr_scheduler.OneCycleLR(
         # OneCycleLR divides by zero on a one-step schedule (a refit of one epoch on fewer
         # examples than a batch): two steps' schedule, of which the first is used
@@ -117,7 +129,7 @@ def fit_retrieval(
     for epoch in range(n_epochs):
         table.train()
         user.train()
-        order = rng.permutation(examples.n_cuts)
+        order = rng.permutation(examples.n_cuts)[:cuts_per_epoch]  # all, or a fresh sample
         ep_loss = []
         for s in range(0, len(order), cuts_per_step):
             c = order[s : s + cuts_per_step]

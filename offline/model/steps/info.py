@@ -13,7 +13,7 @@ from offline.model.steps.data import RunData
 from offline.model.steps.hybrid import HybridChoice
 from offline.model.steps.selfcheck import SelfCheck
 from offline.model.steps.text import TextFeatures
-from offline.model.steps.towers import Towers
+from offline.model.steps.towers import Towers, targets_stage
 from offline.train_config import TrainConfig
 
 
@@ -126,6 +126,7 @@ def run_info(
             **({"hybrid_neighbours": _neighbour_stage(data.neighbour_choice)}
                if data.neighbour_choice else {}),
             "validation": validation_stage(data),
+            "training_targets": targets_stage(data, towers, cfg),
         },
         "training_cut": {
             "split": inter.split_kind,

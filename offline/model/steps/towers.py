@@ -52,7 +52,8 @@ def build_towers(data: RunData, text: TextFeatures, cfg: TrainConfig, timings: d
     inter, r = data.inter, cfg.retrieval
     t = time.perf_counter()
     examples = build_examples(
-        inter, -np.inf, data.val_cut, r.horizon_days, r.target == "next_new", r.max_window_purchases
+        inter, -np.inf, data.val_cut, r.horizon_days, r.target == "next_new", r.max_window_purchases,
+        next_events(cfg),
     )
     timings["examples_s"] = time.perf_counter() - t
     if len(examples) == 0:
@@ -65,14 +66,16 @@ def build_towers(data: RunData, text: TextFeatures, cfg: TrainConfig, timings: d
         raise StageError(
             "retrieval",
             f"no training examples in {inter.n_items} items / {len(inter.user_ids)} users: no user "
-            f"has a purchase after an earlier event before their validation cut{window}",
+            f"has a {'positive event' if next_events(cfg) else 'purchase'} after an earlier event "
+            f"before their validation cut{window} (retrieval.targets: {r.targets})",
             "prepare more history per user, or set a shorter retrieval.validation_days (0 = fit on all "
             "of train, no validation)",
         )
     log.info(
-        "%d training examples over %d history cuts (sliding windows) in %.1f s",
+        "%d training examples over %d history cuts (sliding windows, targets: %s) in %.1f s",
         len(examples),
         examples.n_cuts,
+        r.targets,
         timings["examples_s"],
     )
     table = ItemTable(text.pooled, text.tower.proj, use_ids=r.id_embedding)
@@ -93,6 +96,30 @@ def build_towers(data: RunData, text: TextFeatures, cfg: TrainConfig, timings: d
         "dropout": cfg.user.dropout,
     }
     return Towers(examples, table, UserTower(**user_kwargs), user_kwargs)
+
+
+def next_events(cfg: TrainConfig) -> int:
+    """``build_examples``'s ``next_events`` for ``retrieval.targets`` (0 = purchase targets only)."""
+    r = cfg.retrieval
+    return r.next_events if r.targets == "interactions" else 0
+
+
+def targets_stage(data: RunData, towers: Towers, cfg: TrainConfig) -> str:
+    """What the towers learned from, in words (run.json's and the manifest's
+    ``stages.training_targets``)."""
+    from offline.model.validation_protocol import non_purchase_positives
+
+    r, ex = cfg.retrieval, towers.examples
+    counts = f"{len(ex)} examples over {ex.n_cuts} cuts"
+    if ex.n_cuts > r.max_cuts_per_epoch > 0:
+        counts += f", a sample of {r.max_cuts_per_epoch} cuts per epoch"
+    window = f"the purchases of the next {r.horizon_days:g} days"
+    if r.targets == "purchases":
+        return f"purchases (config): a cut per purchase moment, targets {window} ({counts})"
+    same = "" if non_purchase_positives(data.inter) else (
+        "; the log holds no positive behaviour but purchases, so these are the purchase examples")
+    return (f"interactions (config): a cut per positive-behaviour moment, targets the next "
+            f"{r.next_events} positive event(s) and {window} ({counts}){same}")
 
 
 def validation_scorer(data: RunData, towers: Towers, cfg: TrainConfig) -> Callable[[], dict[str, float]]:
@@ -172,7 +199,8 @@ def refit_towers(
     from offline.model.retrieval_fit import fit_retrieval
 
     all_examples = build_examples(
-        data.inter, -np.inf, np.inf, r.horizon_days, r.target == "next_new", r.max_window_purchases
+        data.inter, -np.inf, np.inf, r.horizon_days, r.target == "next_new", r.max_window_purchases,
+        next_events(cfg),
     )
     refit = fit_retrieval(
         data.inter,
