@@ -48,3 +48,38 @@ def test_slice_evaluator_matches_discovery_eval_with_graded_shapes(tmp_path) -> 
         results[w] = slow["ndcg@10"]
     # the shapes are not the same score (the grid chooses between real alternatives)
     assert len(set(results.values())) > 1
+
+
+def test_prepared_shortlists_score_any_pass_as_the_plain_path(tmp_path) -> None:
+    """The search's stages score from one ``SliceShortlists`` (offline/model/grid_scores.py): any
+    points, in any passes, extension weights included, as the plain path scores them; a shape
+    the shortlists were not cut for is refused."""
+    from offline.model.grid_scores import SliceShortlists
+    from offline.model.holdout import DiscoverySlice, discovery_eval
+    from offline.model.hybrid_fit import bought_scores
+    from offline.model.interactions import load_interactions
+    from offline.model.validation_protocol import ValidationProtocol
+
+    rng = np.random.default_rng(5)
+    _prepared_folder(tmp_path, rng)
+    ev = pd.read_parquet(tmp_path / S.EVENTS_FILE)
+    ev[S.EVENT_TYPE] = rng.choice(["VIEW", "ADD_TO_CART", "PURCHASE"], len(ev), p=[0.5, 0.2, 0.3])
+    ev.loc[ev[S.SPLIT] == "test", S.EVENT_TYPE] = "PURCHASE"
+    ev.to_parquet(tmp_path / S.EVENTS_FILE)
+    inter = load_interactions(tmp_path)
+    cut, pairs, vecs, encode, table, trend = _grid_parts(inter, rng)
+    protocol = ValidationProtocol("interactions", "test")
+    sl = DiscoverySlice.build(inter, cut, pairs, 5, protocol=protocol)
+    graded = (RepeatShape(True, 0.0, 1.0), RepeatShape(True, 1.0, 4.0))
+    prepared = SliceShortlists(sl, vecs, encode, table, trend, graded)
+    first = [HybridWeights(0.0, 0.0, INTERACTIONS), HybridWeights(0.5, 0.7, INTERACTIONS, 2.0, graded[0])]
+    later = [HybridWeights(0.5, 0.7, INTERACTIONS, 64.0, s) for s in graded] + [
+        HybridWeights(3.0, 0.0, INTERACTIONS, 1.0, graded[1])]
+    scored = {**prepared.evaluate(first), **prepared.evaluate(later)}
+    assert prepared.evaluate(first) == {w: scored[w] for w in first}  # a pass again: the same
+    for w in first + later:
+        slow = discovery_eval(inter, vecs, encode, cut, pairs, 5, adjust=bought_scores(table, trend, w),
+                              protocol=protocol)
+        assert scored[w] == pytest.approx(slow, abs=1e-12)
+    with pytest.raises(ValueError, match="not prepared"):
+        prepared.evaluate([HybridWeights(0.0, 0.0, INTERACTIONS, 1.0, RepeatShape(True, 7.0, 2.0))])
