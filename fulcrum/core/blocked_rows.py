@@ -11,28 +11,41 @@ first question in O(candidates x log blocked), by the same indexing a mask takes
 
 A filter that is a predicate over the catalogue (Search's price range) is a mask by nature:
 ``BlockedRows.of_mask`` wraps one (its rows are then computed once, O(catalogue)).
+
+Below ``MASK_BELOW`` rows a mask costs less than the binary searches (a memset of a few KB),
+so ``BlockedRows.of`` also keeps one there; the answers are the same either way.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+#: catalogues smaller than this also get a mask (cheaper than binary searches at that size)
+MASK_BELOW = 1 << 16
 
 
-@dataclass(frozen=True)
 class BlockedRows:
-    """``rows``: sorted, unique, in [0, n); ``n``: the catalogue's row count."""
+    """``rows``: sorted, unique, in [0, n); ``n``: the catalogue's row count; ``mask``: the same
+    rows as a bool [n] mask, when one was made (small catalogues, ``of_mask``). Read-only by
+    convention (a plain class: built once per request, where a frozen dataclass's set-up shows)."""
 
-    rows: np.ndarray
-    n: int
-    _mask: np.ndarray | None = field(default=None, repr=False, compare=False)
+    __slots__ = ("rows", "n", "_mask")
+
+    def __init__(self, rows: np.ndarray, n: int, mask: np.ndarray | None = None) -> None:
+        self.rows = rows
+        self.n = n
+        self._mask = mask
 
     @classmethod
     def of(cls, n: int, *parts: np.ndarray) -> BlockedRows:
         """The union of row arrays (any order, repeats allowed; every row in [0, n))."""
+        if n < MASK_BELOW:  # a small catalogue: the mask first, its rows from it
+            mask = np.zeros(int(n), dtype=bool)
+            for p in parts:
+                if len(p):
+                    mask[np.asarray(p, dtype=np.int64)] = True
+            return cls(np.flatnonzero(mask).astype(np.int64, copy=False), int(n), mask)
         pieces = [np.asarray(p, dtype=np.int64).ravel() for p in parts if len(p)]
         if not pieces:
             return cls(_EMPTY, int(n))

@@ -6,7 +6,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
+from fulcrum.core import blocked_rows
 from fulcrum.core.blocked_rows import BlockedRows
 from online.inference.exploration_pool import exploration_pool
 
@@ -51,7 +53,9 @@ def _isin_pool(cat, blocked, exploit, leftovers, threshold, rng, size):
     return np.sort(drawn[np.sort(first)][:size])
 
 
-def test_same_pools_as_the_isin_formulation() -> None:
+@pytest.mark.parametrize("mask_below", [blocked_rows.MASK_BELOW, 0])  # byte marks; binary search
+def test_same_pools_as_the_isin_formulation(mask_below: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(blocked_rows, "MASK_BELOW", mask_below)
     rng = np.random.default_rng(7)
     for _ in range(200):
         n = int(rng.integers(1, 60))

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fulcrum.core import blocked_rows
 from fulcrum.core.blocked_rows import BlockedRows
 from fulcrum.core.bundle.catalogue import Catalogue
 from fulcrum.core.hybrid import HybridWeights, NeighbourTable
@@ -143,7 +144,11 @@ async def _replies(cat: Catalogue, users, queries) -> list:
 
 
 @pytest.mark.parametrize("ann", [False, True])
-def test_replies_equal_the_catalogue_mask_code(ann: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("mask_below", [blocked_rows.MASK_BELOW, 0])  # small-catalogue mask; none
+def test_replies_equal_the_catalogue_mask_code(
+    ann: bool, mask_below: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(blocked_rows, "MASK_BELOW", mask_below)
     cat = _catalogue(seed=11, ann=ann)
     assert cat.ann_active == ann
     rng = np.random.default_rng(5)
@@ -161,7 +166,9 @@ def test_replies_equal_the_catalogue_mask_code(ann: bool, monkeypatch: pytest.Mo
     assert sum(len(r.items) for r in new) > 0
 
 
-def test_blocked_rows_index_like_a_mask() -> None:
+@pytest.mark.parametrize("mask_below", [blocked_rows.MASK_BELOW, 0])
+def test_blocked_rows_index_like_a_mask(mask_below: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(blocked_rows, "MASK_BELOW", mask_below)
     rng = np.random.default_rng(2)
     for share in (0.0, 0.001, 0.1, 0.9, 1.0):
         mask = rng.random(500) < share
