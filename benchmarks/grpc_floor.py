@@ -41,6 +41,7 @@ import typer
 from benchmarks import ghz_load
 from benchmarks.proc_stats import tree_cpu_s
 from benchmarks.real_path import RECOMMEND, ghz, start_server, stop_server, warm_user_ids
+from fulcrum.core.environment import child_environment
 from fulcrum.core.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,7 +182,7 @@ def _start_empty(kind: str, processes: int, workdir: Path) -> tuple[list[subproc
         ]
         if processes > 1:
             cmd.append("--reuse-port")
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = child_environment(PYTHONPATH=str(ROOT))
         procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
     deadline = time.monotonic() + 60
     for i, p in enumerate(procs):

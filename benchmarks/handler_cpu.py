@@ -41,6 +41,7 @@ class _Context:
 
 async def _measure(bundle: Path, repo: Path, store: str, redis_url, calls: int, concurrency: int, users: int):
     from benchmarks.real_path import warm_user_ids
+    from fulcrum.core import environment
     from fulcrum.core.feature_store import ENV_REDIS_URL
     from fulcrum.v1 import recommender_pb2 as pb
     from online.config import ServeConfig
@@ -48,9 +49,8 @@ async def _measure(bundle: Path, repo: Path, store: str, redis_url, calls: int, 
     from online.server.feature_source import FeastFeatureSource
     from online.server.process_tuning import freeze_heap
 
-    os.environ["FULCRUM_FEATURE_STORE"] = store
-    if redis_url:
-        os.environ[ENV_REDIS_URL] = redis_url
+    environment.set_for_process(FULCRUM_FEATURE_STORE=store,
+                                **({ENV_REDIS_URL: redis_url} if redis_url else {}))
     ids = warm_user_ids(repo, store, redis_url, bundle, users, 0)
     cfg = ServeConfig.model_validate(
         {

@@ -29,3 +29,9 @@ def get(name: str, env: Mapping[str, str] | None = None) -> str | None:
 def child_environment(**overrides: str) -> dict[str, str]:
     """A copy of the process environment with ``overrides``, for a subprocess."""
     return {**os.environ, **overrides}
+
+
+def set_for_process(**values: str) -> None:
+    """Set variables in this process's environment (a benchmark that runs the server in-process
+    configures it the way ``fulcrum serve`` would be configured from outside)."""
+    os.environ.update(values)
