@@ -157,48 +157,41 @@ class Postings:
         entry = self.terms.get(term)
         return _EMPTY_ROWS if entry is None else entry[0]
 
+    def _term_scores(self, terms: Sequence[str], n_rows: int, k1: float, b: float):
+        """(rows, BM25 term score at those rows) of each known term in order, rows below
+        ``n_rows`` only: the one computation ``bm25`` and ``bm25_rows`` both sum."""
+        n = self.n_docs
+        avgdl = max(self.total_len / max(n, 1), 1e-9)
+        for term in terms:
+            entry = self.terms.get(term)
+            if entry is None:
+                continue
+            rows, tf, dl = entry
+            df = len(rows)
+            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            cut = int(np.searchsorted(rows, n_rows))
+            tf_ = tf[:cut].astype(np.float64)
+            yield rows[:cut], idf * tf_ / (tf_ + k1 * (1.0 - b + b * dl[:cut] / avgdl))
+
     def bm25_rows(
         self, terms: Sequence[str], n_rows: int, k1: float = K1, b: float = B
     ) -> tuple[np.ndarray, np.ndarray]:
         """(rows sorted, their BM25 score) of the rows below ``n_rows`` holding any of the terms:
         ``bm25`` at those rows, the same floats (each row's term scores summed in term order,
         from 0), in O(the terms' postings) instead of O(n_rows)."""
-        n = self.n_docs
-        avgdl = max(self.total_len / max(n, 1), 1e-9)
-        rows_parts, value_parts = [], []
-        for term in terms:
-            entry = self.terms.get(term)
-            if entry is None:
-                continue
-            rows, tf, dl = entry
-            df = len(rows)
-            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-            cut = int(np.searchsorted(rows, n_rows))
-            tf_ = tf[:cut].astype(np.float64)
-            rows_parts.append(rows[:cut])
-            value_parts.append(idf * tf_ / (tf_ + k1 * (1.0 - b + b * dl[:cut] / avgdl)))
-        if not rows_parts:
+        parts = list(self._term_scores(terms, n_rows, k1, b))
+        if not parts:
             return _EMPTY_ROWS, np.zeros(0, dtype=np.float64)
-        every, inverse = np.unique(np.concatenate(rows_parts), return_inverse=True)
+        every, inverse = np.unique(np.concatenate([r for r, _ in parts]), return_inverse=True)
         # bincount adds each input in order: a row's term scores summed in term order, as bm25's +=
-        sums = np.bincount(inverse, weights=np.concatenate(value_parts), minlength=len(every))
+        sums = np.bincount(inverse, weights=np.concatenate([v for _, v in parts]), minlength=len(every))
         return every.astype(np.int64), sums
 
     def bm25(self, terms: Sequence[str], n_rows: int, k1: float = K1, b: float = B) -> np.ndarray:
         """[n_rows] BM25 score of every row for these query terms (0 = no match)."""
         out = np.zeros(n_rows, dtype=np.float64)
-        n = self.n_docs
-        avgdl = max(self.total_len / max(n, 1), 1e-9)
-        for term in terms:
-            entry = self.terms.get(term)
-            if entry is None:
-                continue
-            rows, tf, dl = entry
-            df = len(rows)
-            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-            cut = int(np.searchsorted(rows, n_rows))
-            tf_ = tf[:cut].astype(np.float64)
-            out[rows[:cut]] += idf * tf_ / (tf_ + k1 * (1.0 - b + b * dl[:cut] / avgdl))
+        for rows, values in self._term_scores(terms, n_rows, k1, b):
+            out[rows] += values
         return out
 
 
