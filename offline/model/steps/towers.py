@@ -115,10 +115,10 @@ def targets_stage(data: RunData, towers: Towers, cfg: TrainConfig) -> str:
         counts += f", a sample of {r.max_cuts_per_epoch} cuts per epoch"
     window = f"the purchases of the next {r.horizon_days:g} days"
     if r.targets == "purchases":
-        return f"purchases (config): a cut per purchase moment, targets {window} ({counts})"
+        return f"purchases (retrieval.targets): a cut per purchase moment, targets {window} ({counts})"
     same = "" if non_purchase_positives(data.inter) else (
         "; the log holds no positive behaviour but purchases, so these are the purchase examples")
-    return (f"interactions (config): a cut per positive-behaviour moment, targets the next "
+    return (f"interactions (retrieval.targets): a cut per positive-behaviour moment, targets the next "
             f"{r.next_events} positive event(s) and {window} ({counts}){same}")
 
 

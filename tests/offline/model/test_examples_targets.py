@@ -171,6 +171,7 @@ def test_train_on_a_multi_behaviour_shop_learns_from_every_behaviour(tmp_path, t
     assert run["counts"]["examples"] > len(purchases_only) > 0
     assert run["counts"]["cuts"] > purchases_only.n_cuts
     stage = run["stages"]["training_targets"]
-    assert stage.startswith("interactions (config)") and f"{run['counts']['examples']} examples" in stage
+    assert stage.startswith("interactions (retrieval.targets)")
+    assert f"{run['counts']['examples']} examples" in stage
     manifest = json.loads((tmp_path / "bundles" / "LATEST" / "manifest.json").read_text())
     assert manifest["metrics"]["stages"]["training_targets"] == stage
