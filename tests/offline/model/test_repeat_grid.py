@@ -17,22 +17,31 @@ from fulcrum.core.repeat_term import RepeatShape
 from tests.offline.model.test_hybrid import _grid_parts, _prepared_folder
 
 
-def test_slice_evaluator_matches_discovery_eval_with_graded_shapes(tmp_path) -> None:
-    from offline.model.holdout import DiscoverySlice, discovery_eval
-    from offline.model.hybrid_fit import bought_scores, slice_evaluator
+def _multi_behaviour_slice(tmp_path, seed: int):
+    """(interactions, the validation slice, its protocol (interactions), _grid_parts) of a
+    prepared folder whose train events are mostly views and carts (test events purchases)."""
+    from offline.model.holdout import DiscoverySlice
     from offline.model.interactions import load_interactions
     from offline.model.validation_protocol import ValidationProtocol
 
-    rng = np.random.default_rng(4)
+    rng = np.random.default_rng(seed)
     _prepared_folder(tmp_path, rng)
     ev = pd.read_parquet(tmp_path / S.EVENTS_FILE)  # make most train events views and carts
     ev[S.EVENT_TYPE] = rng.choice(["VIEW", "ADD_TO_CART", "PURCHASE"], len(ev), p=[0.5, 0.2, 0.3])
     ev.loc[ev[S.SPLIT] == "test", S.EVENT_TYPE] = "PURCHASE"
     ev.to_parquet(tmp_path / S.EVENTS_FILE)
     inter = load_interactions(tmp_path)
-    cut, pairs, vecs, encode, table, trend = _grid_parts(inter, rng)
+    parts = _grid_parts(inter, rng)
+    cut, pairs = parts[0], parts[1]
     protocol = ValidationProtocol("interactions", "test")
-    sl = DiscoverySlice.build(inter, cut, pairs, 5, protocol=protocol)
+    return inter, DiscoverySlice.build(inter, cut, pairs, 5, protocol=protocol), protocol, parts
+
+
+def test_slice_evaluator_matches_discovery_eval_with_graded_shapes(tmp_path) -> None:
+    from offline.model.holdout import discovery_eval
+    from offline.model.hybrid_fit import bought_scores, slice_evaluator
+
+    inter, sl, protocol, (cut, pairs, vecs, encode, table, trend) = _multi_behaviour_slice(tmp_path, seed=4)
     assert len(sl.warm) > 5 and sl.profiles is not None and len(sl.profiles) == len(sl.warm)
     graded = [RepeatShape(True, 0.0, 1.0), RepeatShape(True, 1.0, 4.0)]
     points = [HybridWeights(0.5, 0.7, INTERACTIONS)] + [
@@ -55,21 +64,10 @@ def test_prepared_shortlists_score_any_pass_as_the_plain_path(tmp_path) -> None:
     points, in any passes, extension weights included, as the plain path scores them; a shape
     the shortlists were not cut for is refused."""
     from offline.model.grid_scores import SliceShortlists
-    from offline.model.holdout import DiscoverySlice, discovery_eval
+    from offline.model.holdout import discovery_eval
     from offline.model.hybrid_fit import bought_scores
-    from offline.model.interactions import load_interactions
-    from offline.model.validation_protocol import ValidationProtocol
 
-    rng = np.random.default_rng(5)
-    _prepared_folder(tmp_path, rng)
-    ev = pd.read_parquet(tmp_path / S.EVENTS_FILE)
-    ev[S.EVENT_TYPE] = rng.choice(["VIEW", "ADD_TO_CART", "PURCHASE"], len(ev), p=[0.5, 0.2, 0.3])
-    ev.loc[ev[S.SPLIT] == "test", S.EVENT_TYPE] = "PURCHASE"
-    ev.to_parquet(tmp_path / S.EVENTS_FILE)
-    inter = load_interactions(tmp_path)
-    cut, pairs, vecs, encode, table, trend = _grid_parts(inter, rng)
-    protocol = ValidationProtocol("interactions", "test")
-    sl = DiscoverySlice.build(inter, cut, pairs, 5, protocol=protocol)
+    inter, sl, protocol, (cut, pairs, vecs, encode, table, trend) = _multi_behaviour_slice(tmp_path, seed=5)
     graded = (RepeatShape(True, 0.0, 1.0), RepeatShape(True, 1.0, 4.0))
     prepared = SliceShortlists(sl, vecs, encode, table, trend, graded)
     first = [HybridWeights(0.0, 0.0, INTERACTIONS), HybridWeights(0.5, 0.7, INTERACTIONS, 2.0, graded[0])]
